@@ -1,0 +1,62 @@
+/** Byte constants and small helpers shared by the RESP codecs. */
+
+export const CR = 0x0d; // "\r"
+export const LF = 0x0a; // "\n"
+export const ARRAY = 0x2a; // "*"
+export const BULK = 0x24; // "$"
+export const SIMPLE = 0x2b; // "+"
+export const ERROR = 0x2d; // "-"
+export const INTEGER = 0x3a; // ":"
+export const MINUS = 0x2d; // "-"
+export const SPACE = 0x20; // " "
+export const TAB = 0x09; // "\t"
+export const DQUOTE = 0x22; // '"'
+export const SQUOTE = 0x27; // "'"
+export const BACKSLASH = 0x5c; // "\\"
+
+/** Largest bulk string Redis accepts (proto-max-bulk-len): 512 MB. */
+export const MAX_BULK_LENGTH = 512 * 1024 * 1024;
+/** Most arguments Redis accepts in one multibulk request. */
+export const MAX_ARGUMENTS = 1024 * 1024;
+/** Longest inline request or header line Redis accepts (PROTO_INLINE_MAX_SIZE). */
+export const MAX_INLINE_LENGTH = 64 * 1024;
+
+/** Finds the index of the next "\r\n" at or after `from`, or -1 when not in `buf[from, end)`. */
+export function findCrlf(buf: Uint8Array, from: number, end: number): number {
+  // A plain loop: indexOf would run past `end` into stale bytes of a large buffer.
+  for (let i = from + 1; i < end; i++) {
+    if (buf[i] === LF && buf[i - 1] === CR) return i - 1;
+  }
+  return -1;
+}
+
+/**
+ * Parses a decimal integer in `buf[start, end)` (an optional leading "-").
+ * Returns NaN when the bytes are not a canonical integer or exceed the safe range.
+ */
+export function parseInteger(buf: Uint8Array, start: number, end: number): number {
+  if (start >= end) return NaN;
+  let i = start;
+  let negative = false;
+  if (buf[i] === MINUS) {
+    negative = true;
+    i++;
+    if (i === end) return NaN;
+  }
+  if (end - i > 15) return NaN; // beyond what fits safely; no length we accept needs it
+  let value = 0;
+  for (; i < end; i++) {
+    const digit = buf[i] - 0x30;
+    if (digit < 0 || digit > 9) return NaN;
+    value = value * 10 + digit;
+  }
+  return negative ? -value : value;
+}
+
+const latin1 = new TextDecoder("latin1");
+
+/** Shows a short prefix of untrusted bytes in an error message, printable characters only. */
+export function describeBytes(buf: Uint8Array, start: number, end: number, max = 32): string {
+  const slice = buf.subarray(start, Math.min(end, start + max));
+  return latin1.decode(slice).replace(/[^\x20-\x7e]/g, "?");
+}

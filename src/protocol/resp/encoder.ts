@@ -1,0 +1,94 @@
+/** RESP encoding of replies and commands. */
+
+const encoder = new TextEncoder();
+
+/** Pre-encoded replies sent often. */
+export const OK_REPLY: Uint8Array = encoder.encode("+OK\r\n");
+export const PONG_REPLY: Uint8Array = encoder.encode("+PONG\r\n");
+export const NULL_BULK_REPLY: Uint8Array = encoder.encode("$-1\r\n");
+
+/** Encodes a simple string reply: `+text`. The text must not contain CR or LF. */
+export function encodeSimple(text: string): Uint8Array {
+  return encoder.encode(`+${text}\r\n`);
+}
+
+/** Encodes an error reply; CR and LF in the message become spaces so framing holds. */
+export function encodeError(message: string): Uint8Array {
+  return encoder.encode(`-${message.replace(/[\r\n]+/g, " ")}\r\n`);
+}
+
+/** Encodes an integer reply. */
+export function encodeInteger(value: number): Uint8Array {
+  return encoder.encode(`:${value}\r\n`);
+}
+
+/** Encodes a bulk string reply from bytes or text. */
+export function encodeBulk(value: Uint8Array | string): Uint8Array {
+  const body = typeof value === "string" ? encoder.encode(value) : value;
+  const header = encoder.encode(`$${body.length}\r\n`);
+  const out = new Uint8Array(header.length + body.length + 2);
+  out.set(header, 0);
+  out.set(body, header.length);
+  out[out.length - 2] = 0x0d;
+  out[out.length - 1] = 0x0a;
+  return out;
+}
+
+/** Encodes an array reply from already-encoded elements. */
+export function encodeArray(elements: readonly Uint8Array[]): Uint8Array {
+  const header = encoder.encode(`*${elements.length}\r\n`);
+  let size = header.length;
+  for (const element of elements) size += element.length;
+  const out = new Uint8Array(size);
+  out.set(header, 0);
+  let at = header.length;
+  for (const element of elements) {
+    out.set(element, at);
+    at += element.length;
+  }
+  return out;
+}
+
+/** Size of the decimal digits of a non-negative integer. */
+function _digits(value: number): number {
+  let digits = 1;
+  while (value >= 10) {
+    value = Math.floor(value / 10);
+    digits++;
+  }
+  return digits;
+}
+
+function _writeHeader(out: Uint8Array, at: number, type: number, value: number): number {
+  out[at++] = type;
+  const digits = _digits(value);
+  for (let i = digits - 1; i >= 0; i--) {
+    out[at + i] = 0x30 + (value % 10);
+    value = Math.floor(value / 10);
+  }
+  at += digits;
+  out[at++] = 0x0d;
+  out[at++] = 0x0a;
+  return at;
+}
+
+/** Encodes a command as a RESP multibulk request (what backends accept). */
+export function encodeCommand(argv: readonly Uint8Array[]): Uint8Array {
+  let size = 3 + _digits(argv.length);
+  for (const arg of argv) size += 5 + _digits(arg.length) + arg.length;
+  const out = new Uint8Array(size);
+  let at = _writeHeader(out, 0, 0x2a, argv.length);
+  for (const arg of argv) {
+    at = _writeHeader(out, at, 0x24, arg.length);
+    out.set(arg, at);
+    at += arg.length;
+    out[at++] = 0x0d;
+    out[at++] = 0x0a;
+  }
+  return out;
+}
+
+/** Encodes a command given as text arguments (pings, tests, tools). */
+export function encodeCommandText(...args: string[]): Uint8Array {
+  return encodeCommand(args.map((arg) => encoder.encode(arg)));
+}

@@ -1,0 +1,103 @@
+/** Incremental framing of RESP replies from a backend: finds where each reply ends. */
+import { ProtocolError } from "../protocol_error.ts";
+import {
+  ARRAY,
+  BULK,
+  CR,
+  describeBytes,
+  ERROR,
+  findCrlf,
+  INTEGER,
+  LF,
+  MAX_ARGUMENTS,
+  MAX_BULK_LENGTH,
+  parseInteger,
+  SIMPLE,
+} from "./bytes.ts";
+
+/** Longest status, error or integer line accepted from a backend. */
+const MAX_LINE = 64 * 1024;
+/** Deepest nesting of arrays accepted (Redis replies nest a few levels at most). */
+const MAX_DEPTH = 64;
+
+/**
+ * Finds reply boundaries without copying. Progress inside a reply (position and the
+ * elements still owed at each array level) is kept relative to the reply's start, so a
+ * huge reply arriving in many chunks is scanned once.
+ */
+export class RespReplyFramer {
+  #pos = 0;
+  /** Elements still owed by each open array, innermost last. */
+  #owed: number[] = [];
+
+  /**
+   * Returns the size of the complete reply at `buf[start]`, or -1 when more bytes are
+   * needed. Throws ProtocolError on malformed replies.
+   */
+  frame(buf: Uint8Array, start: number, end: number): number {
+    const owed = this.#owed;
+    for (;;) {
+      const at = start + this.#pos;
+      if (at >= end) return -1;
+      const type = buf[at];
+      const lineEnd = findCrlf(buf, at + 1, end);
+      if (lineEnd < 0) {
+        if (end - at > MAX_LINE) throw this.#fail("reply line too long");
+        return -1;
+      }
+      let next = lineEnd + 2;
+      switch (type) {
+        case SIMPLE:
+        case ERROR:
+          break;
+        case INTEGER:
+          if (Number.isNaN(parseInteger(buf, at + 1, lineEnd))) {
+            throw this.#fail("invalid integer reply");
+          }
+          break;
+        case BULK: {
+          const length = parseInteger(buf, at + 1, lineEnd);
+          if (length === -1) break;
+          if (Number.isNaN(length) || length < 0 || length > MAX_BULK_LENGTH) {
+            throw this.#fail("invalid bulk length in reply");
+          }
+          if (next + length + 2 > end) return -1;
+          if (buf[next + length] !== CR || buf[next + length + 1] !== LF) {
+            throw this.#fail("bulk reply is not terminated by CRLF");
+          }
+          next += length + 2;
+          break;
+        }
+        case ARRAY: {
+          const count = parseInteger(buf, at + 1, lineEnd);
+          if (Number.isNaN(count) || count < -1 || count > MAX_ARGUMENTS * 16) {
+            throw this.#fail("invalid array length in reply");
+          }
+          if (count > 0) {
+            if (owed.length >= MAX_DEPTH) throw this.#fail("reply nested too deep");
+            this.#pos = next - start;
+            owed.push(count);
+            continue;
+          }
+          break;
+        }
+        default:
+          throw this.#fail(`unexpected reply type '${describeBytes(buf, at, at + 1)}'`);
+      }
+      this.#pos = next - start;
+      // One value is complete: settle the arrays it finishes.
+      while (owed.length > 0 && --owed[owed.length - 1] === 0) owed.pop();
+      if (owed.length === 0) {
+        const size = this.#pos;
+        this.#pos = 0;
+        return size;
+      }
+    }
+  }
+
+  #fail(message: string): ProtocolError {
+    this.#pos = 0;
+    this.#owed.length = 0;
+    return new ProtocolError(message);
+  }
+}

@@ -1,0 +1,219 @@
+/** Incremental RESP request decoder: frames multibulk and inline requests as views. */
+import { ProtocolError } from "../protocol_error.ts";
+import {
+  ARRAY,
+  BACKSLASH,
+  BULK,
+  CR,
+  describeBytes,
+  DQUOTE,
+  findCrlf,
+  LF,
+  MAX_ARGUMENTS,
+  MAX_BULK_LENGTH,
+  MAX_INLINE_LENGTH,
+  parseInteger,
+  SPACE,
+  SQUOTE,
+  TAB,
+} from "./bytes.ts";
+
+/** One complete client request. */
+export interface RespRequest {
+  /** Arguments, argv[0] the command name: views into the decoder's input buffer. */
+  argv: Uint8Array[];
+  /** Bytes the request took in the input, from the `start` given to decode(). */
+  size: number;
+  /** True for an inline (telnet-style) request: its raw bytes are not RESP. */
+  inline: boolean;
+}
+
+/**
+ * Frames requests from a client byte stream. It keeps its progress inside the current
+ * request (offsets relative to the request's start), so a large request arriving in many
+ * chunks is scanned once, and the caller may move the unconsumed bytes between calls.
+ */
+export class RespRequestDecoder {
+  /** Arguments announced by the "*N" header; -1 before the header is read. */
+  #argc = -1;
+  /** Offset from the request start of the next unread byte. */
+  #pos = 0;
+  /** Relative [start, end) pairs of the arguments read so far. */
+  #spans: number[] = [];
+
+  /**
+   * Frames one request at `buf[start]`. Returns null when more bytes are needed; throws
+   * ProtocolError for malformed input (the connection's framing is then lost).
+   * Empty requests (a blank inline line, "*0") are consumed and reported as an empty argv.
+   */
+  decode(buf: Uint8Array, start: number, end: number): RespRequest | null {
+    if (start >= end) return null;
+    if (this.#argc < 0) {
+      if (buf[start] !== ARRAY) return _decodeInline(buf, start, end);
+      const headerEnd = findCrlf(buf, start + 1, end);
+      if (headerEnd < 0) {
+        if (end - start > MAX_INLINE_LENGTH) {
+          throw new ProtocolError("too big mbulk count string");
+        }
+        return null;
+      }
+      const argc = parseInteger(buf, start + 1, headerEnd);
+      if (Number.isNaN(argc) || argc > MAX_ARGUMENTS) {
+        throw new ProtocolError("invalid multibulk length");
+      }
+      if (argc <= 0) return { argv: [], size: headerEnd + 2 - start, inline: false };
+      this.#argc = argc;
+      this.#pos = headerEnd + 2 - start;
+      this.#spans.length = 0;
+    }
+    const spans = this.#spans;
+    while (spans.length < this.#argc * 2) {
+      const at = start + this.#pos;
+      if (at >= end) return null;
+      if (buf[at] !== BULK) {
+        this.#reset();
+        throw new ProtocolError(`expected '$', got '${describeBytes(buf, at, at + 1)}'`);
+      }
+      const lineEnd = findCrlf(buf, at + 1, end);
+      if (lineEnd < 0) {
+        if (end - at > MAX_INLINE_LENGTH) {
+          this.#reset();
+          throw new ProtocolError("too big bulk count string");
+        }
+        return null;
+      }
+      const length = parseInteger(buf, at + 1, lineEnd);
+      if (Number.isNaN(length) || length < 0 || length > MAX_BULK_LENGTH) {
+        this.#reset();
+        throw new ProtocolError("invalid bulk length");
+      }
+      const dataStart = lineEnd + 2;
+      const dataEnd = dataStart + length;
+      if (dataEnd + 2 > end) return null;
+      if (buf[dataEnd] !== CR || buf[dataEnd + 1] !== LF) {
+        this.#reset();
+        throw new ProtocolError("bulk string is not terminated by CRLF");
+      }
+      spans.push(dataStart - start, dataEnd - start);
+      this.#pos = dataEnd + 2 - start;
+    }
+    const argv = new Array<Uint8Array>(this.#argc);
+    for (let i = 0; i < argv.length; i++) {
+      argv[i] = buf.subarray(start + spans[2 * i], start + spans[2 * i + 1]);
+    }
+    const size = this.#pos;
+    this.#reset();
+    return { argv, size, inline: false };
+  }
+
+  /** Bytes of the current partial request already examined (0 between requests). */
+  get pendingBytes(): number {
+    return this.#argc < 0 ? 0 : this.#pos;
+  }
+
+  #reset(): void {
+    this.#argc = -1;
+    this.#pos = 0;
+    this.#spans.length = 0;
+  }
+}
+
+function _decodeInline(buf: Uint8Array, start: number, end: number): RespRequest | null {
+  let lineEnd = -1;
+  for (let i = start; i < end; i++) {
+    if (buf[i] === LF) {
+      lineEnd = i;
+      break;
+    }
+  }
+  if (lineEnd < 0) {
+    if (end - start > MAX_INLINE_LENGTH) throw new ProtocolError("too big inline request");
+    return null;
+  }
+  if (lineEnd - start > MAX_INLINE_LENGTH) throw new ProtocolError("too big inline request");
+  const textEnd = lineEnd > start && buf[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
+  return { argv: _splitInline(buf, start, textEnd), size: lineEnd + 1 - start, inline: true };
+}
+
+function _isBlank(byte: number): boolean {
+  return byte === SPACE || byte === TAB || byte === CR || byte === LF;
+}
+
+/** Splits an inline line into arguments like Redis's sdssplitargs (quotes and escapes). */
+function _splitInline(buf: Uint8Array, start: number, end: number): Uint8Array[] {
+  const argv: Uint8Array[] = [];
+  let i = start;
+  while (i < end) {
+    while (i < end && _isBlank(buf[i])) i++;
+    if (i >= end) break;
+    const quote = buf[i];
+    if (quote !== DQUOTE && quote !== SQUOTE) {
+      const from = i;
+      while (i < end && !_isBlank(buf[i])) i++;
+      argv.push(buf.subarray(from, i));
+      continue;
+    }
+    // Quoted argument: unescape into a fresh array (rare path, telnet users).
+    const out: number[] = [];
+    i++;
+    let closed = false;
+    while (i < end) {
+      const byte = buf[i];
+      if (byte === BACKSLASH && quote === DQUOTE && i + 1 < end) {
+        i++;
+        out.push(_unescape(buf, i, end));
+        if (buf[i] === 0x78 /* "x" */ && _isHexPair(buf, i + 1, end)) i += 2;
+        i++;
+        continue;
+      }
+      if (byte === BACKSLASH && quote === SQUOTE && i + 1 < end && buf[i + 1] === SQUOTE) {
+        out.push(SQUOTE);
+        i += 2;
+        continue;
+      }
+      if (byte === quote) {
+        closed = true;
+        i++;
+        break;
+      }
+      out.push(byte);
+      i++;
+    }
+    if (!closed || (i < end && !_isBlank(buf[i]))) {
+      throw new ProtocolError("unbalanced quotes in request");
+    }
+    argv.push(Uint8Array.from(out));
+  }
+  return argv;
+}
+
+function _isHexPair(buf: Uint8Array, at: number, end: number): boolean {
+  return at + 1 < end && _hex(buf[at]) >= 0 && _hex(buf[at + 1]) >= 0;
+}
+
+function _hex(byte: number): number {
+  if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
+  if (byte >= 0x61 && byte <= 0x66) return byte - 0x61 + 10;
+  if (byte >= 0x41 && byte <= 0x46) return byte - 0x41 + 10;
+  return -1;
+}
+
+function _unescape(buf: Uint8Array, at: number, end: number): number {
+  switch (buf[at]) {
+    case 0x6e: // "n"
+      return LF;
+    case 0x72: // "r"
+      return CR;
+    case 0x74: // "t"
+      return TAB;
+    case 0x62: // "b"
+      return 0x08;
+    case 0x61: // "a"
+      return 0x07;
+    case 0x78: // "x"
+      if (_isHexPair(buf, at + 1, end)) return _hex(buf[at + 1]) * 16 + _hex(buf[at + 2]);
+      return 0x78;
+    default:
+      return buf[at];
+  }
+}

@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import { RespRequestDecoder } from "./request_decoder.ts";
+import { ProtocolError } from "../protocol_error.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Feeds `input` split at `cut` the way a session does (append, decode all, compact). */
+function decodeAll(input: Uint8Array, cuts: number[]): string[][] {
+  const decoder = new RespRequestDecoder();
+  const buf = new Uint8Array(input.length);
+  let start = 0;
+  let end = 0;
+  const out: string[][] = [];
+  let from = 0;
+  for (const cut of [...cuts, input.length]) {
+    // Compact like a session: move unconsumed bytes to the front.
+    buf.copyWithin(0, start, end);
+    end -= start;
+    start = 0;
+    buf.set(input.subarray(from, cut), end);
+    end += cut - from;
+    from = cut;
+    for (;;) {
+      const req = decoder.decode(buf, start, end);
+      if (req === null) break;
+      start += req.size;
+      if (req.argv.length > 0) out.push(req.argv.map((a) => dec.decode(a)));
+    }
+  }
+  assert.equal(start, end, "every byte consumed");
+  return out;
+}
+
+Deno.test("decodeRequest() frames a pipeline at every single chunk split", () => {
+  const input = enc.encode(
+    "*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\nPING\r\n*1\r\n$4\r\nPING\r\n",
+  );
+  const expected = [["GET", "key"], ["SET", "k", ""], ["PING"], ["PING"]];
+  for (let cut = 0; cut <= input.length; cut++) {
+    assert.deepEqual(decodeAll(input, [cut]), expected, `cut at ${cut}`);
+  }
+});
+
+Deno.test("decodeRequest() survives byte-by-byte delivery", () => {
+  const input = enc.encode("*2\r\n$4\r\nECHO\r\n$5\r\na\r\nbc\r\nset  x   'y z'\r\n");
+  const cuts = Array.from({ length: input.length - 1 }, (_, i) => i + 1);
+  assert.deepEqual(decodeAll(input, cuts), [["ECHO", "a\r\nbc"], ["set", "x", "y z"]]);
+});
+
+Deno.test("decodeRequest() keeps binary values intact", () => {
+  const value = new Uint8Array(256).map((_, i) => i);
+  const head = enc.encode("*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$256\r\n");
+  const input = new Uint8Array([...head, ...value, 13, 10]);
+  const decoder = new RespRequestDecoder();
+  const req = decoder.decode(input, 0, input.length);
+  assert.ok(req);
+  assert.deepEqual([...req.argv[2]], [...value]);
+  assert.equal(req.size, input.length);
+});
+
+Deno.test("decodeRequest() skips empty requests", () => {
+  const decoder = new RespRequestDecoder();
+  const input = enc.encode("\r\n*0\r\n");
+  const first = decoder.decode(input, 0, input.length);
+  assert.deepEqual(first, { argv: [], size: 2, inline: true });
+  const second = decoder.decode(input, 2, input.length);
+  assert.equal(second?.argv.length, 0);
+  assert.equal(second?.size, 4);
+});
+
+Deno.test("decodeRequest() handles inline quotes and escapes", () => {
+  const input = enc.encode("SET \"a\\x41\\n\" 'it\\'s'\r\n");
+  const req = new RespRequestDecoder().decode(input, 0, input.length);
+  assert.deepEqual(req?.argv.map((a) => dec.decode(a)), ["SET", "aA\n", "it's"]);
+  assert.equal(req?.inline, true);
+});
+
+function assertProtocolError(text: string | Uint8Array, pattern: RegExp) {
+  const input = typeof text === "string" ? enc.encode(text) : text;
+  assert.throws(
+    () => {
+      const decoder = new RespRequestDecoder();
+      let start = 0;
+      for (let i = 0; i < 10; i++) {
+        const req = decoder.decode(input, start, input.length);
+        if (req === null) return;
+        start += req.size;
+      }
+    },
+    (err: unknown) => err instanceof ProtocolError && pattern.test(err.message),
+  );
+}
+
+Deno.test("decodeRequest() rejects malformed multibulk input", () => {
+  assertProtocolError("*x\r\n", /invalid multibulk length/);
+  assertProtocolError("*2\r\n+GET\r\n", /expected '\$', got '\+'/);
+  assertProtocolError("*1\r\n$-1\r\n", /invalid bulk length/);
+  assertProtocolError("*1\r\n$abc\r\n", /invalid bulk length/);
+  assertProtocolError("*1\r\n$3\r\nGETxx", /not terminated/);
+  assertProtocolError('GET "abc\r\n', /unbalanced quotes/);
+});
+
+Deno.test("decodeRequest() refuses over-limit lengths at once, without waiting for bytes", () => {
+  assertProtocolError("*1048577\r\n", /invalid multibulk length/);
+  assertProtocolError("*1\r\n$536870913\r\n", /invalid bulk length/);
+  assertProtocolError(new Uint8Array(70 * 1024).fill(0x61), /too big inline request/);
+  assertProtocolError("*" + "1".repeat(70 * 1024), /too big mbulk count string/);
+  // At the limits: accepted, waiting for more bytes.
+  const decoder = new RespRequestDecoder();
+  const many = enc.encode("*1048576\r\n");
+  assert.equal(decoder.decode(many, 0, many.length), null);
+  const big = enc.encode("*1\r\n$536870912\r\n");
+  assert.equal(new RespRequestDecoder().decode(big, 0, big.length), null);
+});
