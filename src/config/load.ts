@@ -1,0 +1,69 @@
+/** Loads a config file: read it, parse the TOML, validate it (see `schema.ts`). */
+
+import { parse } from "smol-toml";
+import { type Config, validate } from "./schema.ts";
+
+/** A config file that cannot be used; `errors` lists every problem, one line each. */
+export class ConfigError extends Error {
+  /** Every problem found, one line each (at least one). */
+  readonly errors: string[];
+
+  /** `message` is the summary to print; `errors` the individual problems. */
+  constructor(message: string, errors: string[]) {
+    super(message);
+    this.name = "ConfigError";
+    this.errors = errors;
+  }
+}
+
+/**
+ * Reads, parses and validates the TOML config at `path`. Throws {@link ConfigError} when the
+ * file cannot be read, is not valid TOML (the message carries the line and column), or does
+ * not validate (the error carries every problem found).
+ */
+export async function loadConfig(path: string): Promise<Config> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    const message = `cannot read config file ${path}: ${_readReason(err)}`;
+    throw new ConfigError(message, [message]);
+  }
+
+  let raw: unknown;
+  try {
+    raw = parse(text);
+  } catch (err) {
+    const { line, detail } = _tomlError(err, path);
+    throw new ConfigError(detail ? `${line}\n${detail}` : line, [line]);
+  }
+
+  const result = validate(raw);
+  if (!result.ok) {
+    const n = result.errors.length;
+    const head = `invalid config file ${path} (${n} ${n === 1 ? "error" : "errors"}):`;
+    throw new ConfigError([head, ...result.errors.map((e) => `  ${e}`)].join("\n"), result.errors);
+  }
+  return result.config;
+}
+
+function _readReason(err: unknown): string {
+  if (err instanceof Deno.errors.NotFound) return "no such file";
+  if (err instanceof Deno.errors.IsADirectory) return "it is a directory";
+  if (err instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (err instanceof Deno.errors.NotCapable) return "read access not granted (--allow-read)";
+  if (err instanceof Deno.errors.InvalidData) return "not valid UTF-8 text";
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** "PATH:LINE:COLUMN: invalid TOML: reason", plus the parser's code excerpt. */
+function _tomlError(err: unknown, path: string): { line: string; detail: string } {
+  const message = err instanceof Error ? err.message : String(err);
+  const [first, ...rest] = message.split("\n");
+  const reason = first.replace(/^Invalid TOML document:\s*/, "");
+  const e = err as { line?: unknown; column?: unknown };
+  const where = typeof e.line === "number" && typeof e.column === "number"
+    ? `${path}:${e.line}:${e.column}`
+    : path;
+  return { line: `${where}: invalid TOML: ${reason}`, detail: rest.join("\n").trim() };
+}

@@ -1,0 +1,613 @@
+/**
+ * Configuration types, defaults and validation. Pure: no I/O, no `Deno.*`.
+ *
+ * `validate()` takes the parsed TOML document (`[[clusters]]` tables with snake_case keys) and
+ * returns either a fully defaulted {@link Config} or every problem it found, each naming the
+ * cluster, the key and the bad value.
+ */
+
+/** The four proxy modes: which wire protocol clients speak and how keys are routed. */
+export type CacheType = "redis" | "redis_cluster" | "memcache" | "memcache_binary";
+
+/** Cache types whose data plane exists; others are rejected as "not supported yet". */
+export const SUPPORTED_CACHE_TYPES: readonly CacheType[] = ["redis"];
+
+/** One backend from a `servers` entry (`"host:port:weight alias"`). */
+export interface ServerSpec {
+  /** Host name or IP address, without brackets for IPv6 (ready for `Deno.connect`). */
+  host: string;
+  /** TCP port, 1..65535. */
+  port: number;
+  /**
+   * Ketama weight, an integer >= 1.
+   * @default 1
+   */
+  weight: number;
+  /**
+   * Node alias (hashed instead of the address when set).
+   * @default null
+   */
+  alias: string | null;
+  /** "host:port" (IPv6 hosts in brackets: "[::1]:7001"). */
+  addr: string;
+}
+
+/** One `[[clusters]]` table: one front-end listener and its backends. */
+export interface ClusterConfig {
+  /** Unique cluster name (logs, metrics). Required. */
+  name: string;
+  /** Host part of `listen_addr`, without brackets for IPv6 (ready for `Deno.listen`). */
+  listenHost: string;
+  /** Port part of `listen_addr`, 1..65535. */
+  listenPort: number;
+  /** `listen_addr` as written. Required. */
+  listenAddr: string;
+  /** Proxy mode (`cache_type`). Required. */
+  cacheType: CacheType;
+  /** Backends (`servers`); for `redis_cluster`, the seed nodes. Required, non-empty. */
+  servers: ServerSpec[];
+  /**
+   * Worker threads (`thread`), 1..256.
+   * @default 1
+   */
+  thread: number;
+  /**
+   * Backend read timeout in milliseconds (`read_timeout`).
+   * @default 2000
+   */
+  readTimeout: number;
+  /**
+   * Backend write timeout in milliseconds (`write_timeout`).
+   * @default 2000
+   */
+  writeTimeout: number;
+  /**
+   * Backend connect timeout in milliseconds (`dial_timeout`).
+   * @default 1000
+   */
+  dialTimeout: number;
+  /**
+   * Cluster topology refresh interval in seconds (`fetch`, redis_cluster only).
+   * @default 600
+   */
+  fetch: number;
+  /**
+   * Send read-only commands to replicas (`read_from_slave`, redis_cluster only).
+   * @default false
+   */
+  readFromSlave: boolean;
+  /**
+   * Failed pings before a node is ejected from the ring; 0 turns ejection off
+   * (`ping_fail_limit`, ring modes only).
+   * @default 0
+   */
+  pingFailLimit: number;
+  /**
+   * Interval between health pings in milliseconds (`ping_interval`).
+   * @default 10000
+   */
+  pingInterval: number;
+  /**
+   * Two characters delimiting the hashed part of a key, e.g. "{}" (`hash_tag`); null hashes
+   * the whole key.
+   * @default null
+   */
+  hashTag: string | null;
+  /**
+   * Backend connections per node per worker (`node_connections`), 1..64.
+   * @default 1
+   */
+  nodeConnections: number;
+}
+
+/** A validated configuration: at least one cluster. */
+export interface Config {
+  /** The `[[clusters]]` tables, in file order. */
+  clusters: ClusterConfig[];
+}
+
+/** Outcome of {@link validate}: the defaulted config, or every error found. */
+export type ValidationResult = { ok: true; config: Config } | { ok: false; errors: string[] };
+
+const CACHE_TYPES: readonly CacheType[] = ["redis", "redis_cluster", "memcache", "memcache_binary"];
+
+const TOP_KEYS: readonly string[] = ["clusters"];
+
+const CLUSTER_KEYS: readonly string[] = [
+  "name",
+  "listen_addr",
+  "cache_type",
+  "servers",
+  "thread",
+  "read_timeout",
+  "write_timeout",
+  "dial_timeout",
+  "fetch",
+  "read_from_slave",
+  "ping_fail_limit",
+  "ping_interval",
+  "hash_tag",
+  "node_connections",
+];
+
+const MAX_MS = 3_600_000; // one hour
+const MAX_WEIGHT = 1_000_000;
+
+interface _IntRule {
+  min: number;
+  max: number;
+  unit: string;
+  fallback: number;
+}
+
+const INT_RULES = {
+  thread: { min: 1, max: 256, unit: "", fallback: 1 },
+  read_timeout: { min: 1, max: MAX_MS, unit: "ms", fallback: 2000 },
+  write_timeout: { min: 1, max: MAX_MS, unit: "ms", fallback: 2000 },
+  dial_timeout: { min: 1, max: MAX_MS, unit: "ms", fallback: 1000 },
+  fetch: { min: 1, max: 86_400, unit: "s", fallback: 600 },
+  ping_fail_limit: { min: 0, max: 1_000_000, unit: "", fallback: 0 },
+  ping_interval: { min: 1, max: MAX_MS, unit: "ms", fallback: 10_000 },
+  node_connections: { min: 1, max: 64, unit: "", fallback: 1 },
+} satisfies Record<string, _IntRule>;
+
+interface _Listen {
+  host: string;
+  port: number;
+}
+
+interface _Checked {
+  index: number;
+  label: string;
+  name: string | null;
+  listen: _Listen | null;
+  listenAddr: string | null;
+  cluster: ClusterConfig | null;
+}
+
+/**
+ * Checks a parsed TOML document and fills in defaults. Collects every error (never stops at
+ * the first); each names the cluster, the key and the bad value.
+ */
+export function validate(raw: unknown): ValidationResult {
+  const errors: string[] = [];
+  if (!_isTable(raw)) {
+    return { ok: false, errors: [`config must be a table with [[clusters]], got ${_show(raw)}`] };
+  }
+  for (const key of Object.keys(raw)) {
+    if (!TOP_KEYS.includes(key)) {
+      const hint = _suggest(key, TOP_KEYS) || " (the only top-level key is [[clusters]])";
+      errors.push(`unknown top-level key ${JSON.stringify(key)}${hint}`);
+    }
+  }
+  const list = raw.clusters;
+  if (list === undefined) {
+    errors.push("missing [[clusters]]: at least one cluster is required");
+    return { ok: false, errors };
+  }
+  if (!Array.isArray(list)) {
+    errors.push(`clusters must be an array of tables ([[clusters]]), got ${_show(list)}`);
+    return { ok: false, errors };
+  }
+  if (list.length === 0) {
+    errors.push("clusters is empty: at least one [[clusters]] table is required");
+    return { ok: false, errors };
+  }
+  const checked = list.map((entry, index) => _checkCluster(entry, index, errors));
+  _checkUniqueNames(checked, errors);
+  _checkListenClashes(checked, errors);
+  if (errors.length > 0) return { ok: false, errors };
+  return { ok: true, config: { clusters: checked.map((c) => c.cluster as ClusterConfig) } };
+}
+
+/**
+ * Parses one `servers` entry: `"host:port:weight alias"`, `"host:port:weight"` or
+ * `"host:port"` (weight 1). IPv6 hosts go in brackets: `"[::1]:7001:1"`. Returns the spec, or
+ * an error text naming the entry.
+ */
+export function parseServer(entry: string): ServerSpec | string {
+  const parsed = _parseServer(entry);
+  return typeof parsed === "string" ? `server ${JSON.stringify(entry)}: ${parsed}` : parsed.spec;
+}
+
+function _checkCluster(entry: unknown, index: number, errors: string[]): _Checked {
+  const at = `clusters[${index}]`;
+  const out: _Checked = {
+    index,
+    label: at,
+    name: null,
+    listen: null,
+    listenAddr: null,
+    cluster: null,
+  };
+  if (!_isTable(entry)) {
+    errors.push(`${at} must be a table ([[clusters]]), got ${_show(entry)}`);
+    return out;
+  }
+  const before = errors.length;
+  const name = entry.name;
+  if (typeof name === "string" && name.trim() !== "" && !_hasControl(name)) {
+    out.name = name;
+    out.label = `cluster ${JSON.stringify(name)}`;
+  }
+  const label = out.label;
+  const fail = (message: string) => errors.push(`${label}: ${message}`);
+
+  for (const key of Object.keys(entry)) {
+    if (!CLUSTER_KEYS.includes(key)) {
+      const hint = _suggest(key, CLUSTER_KEYS) || ` (known keys: ${CLUSTER_KEYS.join(", ")})`;
+      fail(`unknown key ${JSON.stringify(key)}${hint}`);
+    }
+  }
+
+  if (name === undefined) fail(`missing required key "name"`);
+  else if (out.name === null) {
+    fail(`name must be a non-empty string without control characters, got ${_show(name)}`);
+  }
+
+  const listenRaw = entry.listen_addr;
+  if (listenRaw === undefined) fail(`missing required key "listen_addr"`);
+  else if (typeof listenRaw !== "string") {
+    fail(`listen_addr must be a "host:port" string, got ${_show(listenRaw)}`);
+  } else {
+    const listen = _parseListen(listenRaw);
+    if (typeof listen === "string") {
+      fail(`listen_addr ${JSON.stringify(listenRaw)}: ${listen}`);
+    } else {
+      out.listen = listen;
+      out.listenAddr = listenRaw;
+    }
+  }
+
+  const cacheType = _checkCacheType(entry.cache_type, fail);
+  const servers = _checkServers(entry.servers, cacheType, fail);
+
+  const ints = {} as Record<keyof typeof INT_RULES, number>;
+  for (const [key, rule] of Object.entries(INT_RULES)) {
+    ints[key as keyof typeof INT_RULES] = _checkInt(key, entry[key], rule, fail);
+  }
+
+  let readFromSlave = false;
+  if (entry.read_from_slave !== undefined) {
+    if (typeof entry.read_from_slave === "boolean") readFromSlave = entry.read_from_slave;
+    else fail(`read_from_slave must be true or false, got ${_show(entry.read_from_slave)}`);
+  }
+
+  let hashTag: string | null = null;
+  const tag = entry.hash_tag;
+  if (tag !== undefined) {
+    if (typeof tag !== "string" || !/^[\x21-\x7e]{2}$/.test(tag)) {
+      fail(`hash_tag must be exactly two printable ASCII characters, e.g. "{}", got ${_show(tag)}`);
+    } else if (cacheType === "redis_cluster" && tag !== "{}") {
+      const shown = JSON.stringify(tag);
+      fail(`hash_tag ${shown} cannot be used with redis_cluster, which always hashes {...}`);
+    } else hashTag = tag;
+  }
+
+  if (errors.length === before && out.name && out.listen && cacheType && servers) {
+    out.cluster = {
+      name: out.name,
+      listenHost: out.listen.host,
+      listenPort: out.listen.port,
+      listenAddr: out.listenAddr as string,
+      cacheType,
+      servers,
+      thread: ints.thread,
+      readTimeout: ints.read_timeout,
+      writeTimeout: ints.write_timeout,
+      dialTimeout: ints.dial_timeout,
+      fetch: ints.fetch,
+      readFromSlave,
+      pingFailLimit: ints.ping_fail_limit,
+      pingInterval: ints.ping_interval,
+      hashTag,
+      nodeConnections: ints.node_connections,
+    };
+  }
+  return out;
+}
+
+function _checkCacheType(value: unknown, fail: (m: string) => void): CacheType | null {
+  if (value === undefined) {
+    fail(`missing required key "cache_type" (one of ${CACHE_TYPES.join(", ")})`);
+    return null;
+  }
+  if (typeof value !== "string" || !CACHE_TYPES.includes(value as CacheType)) {
+    const got = typeof value === "string"
+      ? `${JSON.stringify(value)}${_suggest(value, CACHE_TYPES)}`
+      : _show(value);
+    fail(`cache_type must be one of ${CACHE_TYPES.join(", ")}, got ${got}`);
+    return null;
+  }
+  const type = value as CacheType;
+  if (!SUPPORTED_CACHE_TYPES.includes(type)) {
+    const supported = SUPPORTED_CACHE_TYPES.join(", ");
+    fail(`cache_type ${JSON.stringify(type)} is not supported yet (supported: ${supported})`);
+  }
+  return type;
+}
+
+function _checkServers(
+  value: unknown,
+  cacheType: CacheType | null,
+  fail: (m: string) => void,
+): ServerSpec[] | null {
+  if (value === undefined) {
+    fail(`missing required key "servers"`);
+    return null;
+  }
+  if (!Array.isArray(value)) {
+    fail(`servers must be an array of strings, got ${_show(value)}`);
+    return null;
+  }
+  if (value.length === 0) {
+    fail("servers must list at least one backend, got []");
+    return null;
+  }
+  const specs: ServerSpec[] = [];
+  const byAddr = new Map<string, number>();
+  const byAlias = new Map<string, number>();
+  let ok = true;
+  value.forEach((item, i) => {
+    const at = `servers[${i}]`;
+    if (typeof item !== "string") {
+      fail(`${at} must be a string like "host:port:weight alias", got ${_show(item)}`);
+      ok = false;
+      return;
+    }
+    const where = `${at} ${JSON.stringify(item)}`;
+    const parsed = _parseServer(item);
+    if (typeof parsed === "string") {
+      fail(`${where}: ${parsed}`);
+      ok = false;
+      return;
+    }
+    const spec = parsed.spec;
+    if (cacheType === "redis_cluster" && (spec.alias !== null || parsed.weighted)) {
+      fail(`${where}: redis_cluster servers are seed nodes and must be plain "host:port"`);
+      ok = false;
+    }
+    const addrKey = `${spec.host.toLowerCase()}:${spec.port}`;
+    const sameAddr = byAddr.get(addrKey);
+    if (sameAddr !== undefined) {
+      fail(`${where}: duplicate address ${spec.addr} (already servers[${sameAddr}])`);
+      ok = false;
+    } else byAddr.set(addrKey, i);
+    if (spec.alias !== null) {
+      const sameAlias = byAlias.get(spec.alias);
+      if (sameAlias !== undefined) {
+        fail(
+          `${where}: duplicate alias ${JSON.stringify(spec.alias)} (already servers[${sameAlias}])`,
+        );
+        ok = false;
+      } else byAlias.set(spec.alias, i);
+    }
+    specs.push(spec);
+  });
+  return ok ? specs : null;
+}
+
+function _checkInt(key: string, value: unknown, rule: _IntRule, fail: (m: string) => void): number {
+  if (value === undefined) return rule.fallback;
+  const unit = rule.unit ? ` ${rule.unit}` : "";
+  const shape = rule.unit ? `an integer (${_unitName(rule.unit)})` : "an integer";
+  let n: number;
+  if (typeof value === "bigint") {
+    n = value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
+      ? Number(value)
+      : (value > 0n ? Infinity : -Infinity);
+  } else if (typeof value === "number" && Number.isFinite(value)) {
+    if (!Number.isInteger(value)) {
+      fail(`${key} must be ${shape}, got ${value} (not a whole number)`);
+      return rule.fallback;
+    }
+    n = value;
+  } else {
+    fail(`${key} must be ${shape}, got ${_show(value)}`);
+    return rule.fallback;
+  }
+  if (n < rule.min) {
+    fail(
+      `${key} must be an integer ${rule.min === 0 ? ">= 0" : `> ${rule.min - 1}`}, got ${value}`,
+    );
+    return rule.fallback;
+  }
+  if (n > rule.max) {
+    fail(`${key} must be at most ${rule.max}${unit}, got ${value}`);
+    return rule.fallback;
+  }
+  return n;
+}
+
+function _checkUniqueNames(checked: _Checked[], errors: string[]): void {
+  const seen = new Map<string, number[]>();
+  for (const c of checked) {
+    if (c.name === null) continue;
+    const list = seen.get(c.name) ?? [];
+    list.push(c.index);
+    seen.set(c.name, list);
+  }
+  for (const [name, indexes] of seen) {
+    if (indexes.length < 2) continue;
+    const where = indexes.map((i) => `clusters[${i}]`).join(", ");
+    errors.push(
+      `cluster ${JSON.stringify(name)}: name is used by more than one cluster (${where})`,
+    );
+  }
+}
+
+function _checkListenClashes(checked: _Checked[], errors: string[]): void {
+  for (let b = 0; b < checked.length; b++) {
+    const later = checked[b];
+    if (!later.listen) continue;
+    for (let a = 0; a < b; a++) {
+      const earlier = checked[a];
+      if (!earlier.listen || !_sameSocket(earlier.listen, later.listen)) continue;
+      errors.push(
+        `${later.label}: listen_addr ${JSON.stringify(later.listenAddr)} clashes with ${
+          earlier.label === later.label ? `clusters[${a}]` : earlier.label
+        } (listen_addr ${JSON.stringify(earlier.listenAddr)}): same port ${later.listen.port}`,
+      );
+    }
+  }
+}
+
+function _sameSocket(x: _Listen, y: _Listen): boolean {
+  if (x.port !== y.port) return false;
+  const hx = _bindHost(x.host);
+  const hy = _bindHost(y.host);
+  return hx === hy || hx === "*" || hy === "*";
+}
+
+function _bindHost(host: string): string {
+  const h = host.toLowerCase();
+  if (h === "0.0.0.0" || h === "::" || h === "0:0:0:0:0:0:0:0") return "*";
+  if (h === "localhost") return "127.0.0.1";
+  return h;
+}
+
+function _parseListen(text: string): _Listen | string {
+  const parts = _splitHost(text);
+  if (typeof parts === "string") return parts;
+  if (parts.rest.length !== 1) {
+    return `expected "host:port" (IPv6 as "[::1]:port")`;
+  }
+  const port = _parsePort(parts.rest[0]);
+  if (typeof port === "string") return port;
+  return { host: parts.host, port };
+}
+
+function _parseServer(entry: string): { spec: ServerSpec; weighted: boolean } | string {
+  const fields = entry.trim().split(/\s+/);
+  if (fields[0] === "") return `empty server entry (expected "host:port:weight alias")`;
+  if (fields.length > 2) {
+    return `expected "host:port:weight alias"; the alias must not contain spaces`;
+  }
+  const parts = _splitHost(fields[0]);
+  if (typeof parts === "string") return parts;
+  if (parts.rest.length < 1 || parts.rest.length > 2) {
+    return `expected "host:port", "host:port:weight" or "host:port:weight alias"`;
+  }
+  const port = _parsePort(parts.rest[0]);
+  if (typeof port === "string") return port;
+  let weight = 1;
+  if (parts.rest.length === 2) {
+    const text = parts.rest[1];
+    const n = /^\d{1,7}$/.test(text) ? Number(text) : NaN;
+    if (!(n >= 1 && n <= MAX_WEIGHT)) {
+      return `weight must be an integer 1..${MAX_WEIGHT}, got ${JSON.stringify(text)}`;
+    }
+    weight = n;
+  }
+  const alias = fields.length === 2 ? fields[1] : null;
+  if (alias !== null && _hasControl(alias)) return `alias must not contain control characters`;
+  const addr = parts.host.includes(":") ? `[${parts.host}]:${port}` : `${parts.host}:${port}`;
+  return {
+    spec: { host: parts.host, port, weight, alias, addr },
+    weighted: parts.rest.length === 2,
+  };
+}
+
+/** Splits "host:a:b" or "[v6]:a:b" into the host and the colon-separated rest. */
+function _splitHost(text: string): { host: string; rest: string[] } | string {
+  if (text.startsWith("[")) {
+    const close = text.indexOf("]");
+    if (close < 0) return `missing "]" after the IPv6 address`;
+    const host = text.slice(1, close);
+    if (!/^[0-9A-Fa-f:.]+$/.test(host) || !host.includes(":")) {
+      return `${JSON.stringify(host)} is not an IPv6 address`;
+    }
+    const after = text.slice(close + 1);
+    if (!after.startsWith(":")) return `expected ":port" after "[${host}]"`;
+    return { host, rest: after.slice(1).split(":") };
+  }
+  const parts = text.split(":");
+  if ((parts.length > 4 || text.includes("::")) && /^[0-9A-Fa-f:.]+$/.test(text)) {
+    return `IPv6 addresses need brackets, e.g. "[::1]:7001"`;
+  }
+  const host = parts[0];
+  if (host === "") return `missing host (expected "host:port")`;
+  if (!/^[A-Za-z0-9._-]+$/.test(host)) return `invalid host ${JSON.stringify(host)}`;
+  if (parts.length < 2) return `missing port (expected "host:port")`;
+  return { host, rest: parts.slice(1) };
+}
+
+function _parsePort(text: string): number | string {
+  const n = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 1 && n <= 65535)) {
+    return `port must be an integer 1..65535, got ${JSON.stringify(text)}`;
+  }
+  return n;
+}
+
+function _hasControl(text: string): boolean {
+  // deno-lint-ignore no-control-regex
+  return /[\x00-\x1f\x7f]/.test(text);
+}
+
+function _isTable(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value) &&
+    !(value instanceof Date);
+}
+
+function _unitName(unit: string): string {
+  return unit === "ms" ? "milliseconds" : unit === "s" ? "seconds" : unit;
+}
+
+/** Renders a bad value for an error message, with its type when that is not obvious. */
+function _show(value: unknown): string {
+  if (value === undefined) return "nothing";
+  if (typeof value === "string") return `${JSON.stringify(value)} (a string)`;
+  if (typeof value === "number" || typeof value === "bigint") return `${value} (a number)`;
+  if (typeof value === "boolean") return `${value} (a boolean)`;
+  if (value instanceof Date) return `${value.toISOString()} (a date)`;
+  if (Array.isArray(value)) {
+    let text: string;
+    try {
+      text = JSON.stringify(value, (_k, v) => typeof v === "bigint" ? Number(v) : v);
+    } catch {
+      text = "[...]";
+    }
+    if (text.length > 60) text = `${text.slice(0, 57)}...`;
+    return `${text} (an array)`;
+  }
+  if (value === null) return "null";
+  return "a table";
+}
+
+/** " (did you mean "x"?)" for the closest known word, or "" when none is close. */
+function _suggest(word: string, known: readonly string[]): string {
+  const norm = (s: string) => s.toLowerCase().replaceAll("-", "_");
+  let best = "";
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const d = _distance(norm(word), norm(candidate));
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  const close = bestDistance <= Math.max(2, Math.floor(word.length / 3)) ||
+    (word.length >= 4 && norm(best).includes(norm(word)));
+  return close ? ` (did you mean ${JSON.stringify(best)}?)` : "";
+}
+
+/** Optimal string alignment distance: edits, with a swap of neighbours counting as one. */
+function _distance(a: string, b: string): number {
+  const rows: number[][] = [];
+  for (let i = 0; i <= a.length; i++) {
+    rows.push([i]);
+    for (let j = 1; j <= b.length; j++) rows[i].push(i === 0 ? j : 0);
+  }
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d = Math.min(d, rows[i - 2][j - 2] + 1);
+      }
+      rows[i][j] = d;
+    }
+  }
+  return rows[a.length][b.length];
+}

@@ -1,0 +1,446 @@
+import assert from "node:assert/strict";
+import { type ClusterConfig, parseServer, type ServerSpec, validate } from "./schema.ts";
+
+function _cluster(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name: "cache-a",
+    listen_addr: "127.0.0.1:9001",
+    cache_type: "redis",
+    servers: ["127.0.0.1:7001:1 redis-1", "127.0.0.1:7002:1 redis-2"],
+    ...extra,
+  };
+}
+
+function _ok(raw: unknown): ClusterConfig[] {
+  const result = validate(raw);
+  if (!result.ok) assert.fail(`expected a valid config, got:\n${result.errors.join("\n")}`);
+  return result.config.clusters;
+}
+
+function _errors(raw: unknown): string[] {
+  const result = validate(raw);
+  if (result.ok) assert.fail("expected validation errors");
+  return result.errors;
+}
+
+function _only(extra: Record<string, unknown>): string[] {
+  return _errors({ clusters: [_cluster(extra)] });
+}
+
+function _without(key: string): Record<string, unknown> {
+  const c = _cluster();
+  delete c[key];
+  return c;
+}
+
+Deno.test("validate() fills every default for a minimal cluster", () => {
+  const [c] = _ok({ clusters: [_cluster()] });
+  assert.deepEqual(c, {
+    name: "cache-a",
+    listenHost: "127.0.0.1",
+    listenPort: 9001,
+    listenAddr: "127.0.0.1:9001",
+    cacheType: "redis",
+    servers: [
+      { host: "127.0.0.1", port: 7001, weight: 1, alias: "redis-1", addr: "127.0.0.1:7001" },
+      { host: "127.0.0.1", port: 7002, weight: 1, alias: "redis-2", addr: "127.0.0.1:7002" },
+    ],
+    thread: 1,
+    readTimeout: 2000,
+    writeTimeout: 2000,
+    dialTimeout: 1000,
+    fetch: 600,
+    readFromSlave: false,
+    pingFailLimit: 0,
+    pingInterval: 10000,
+    hashTag: null,
+    nodeConnections: 1,
+  });
+});
+
+Deno.test("validate() keeps every key that is set", () => {
+  const [c] = _ok({
+    clusters: [_cluster({
+      thread: 4,
+      read_timeout: 150,
+      write_timeout: 250,
+      dial_timeout: 50,
+      fetch: 30,
+      read_from_slave: true,
+      ping_fail_limit: 3,
+      ping_interval: 500,
+      hash_tag: "{}",
+      node_connections: 8,
+    })],
+  });
+  assert.equal(c.thread, 4);
+  assert.equal(c.readTimeout, 150);
+  assert.equal(c.writeTimeout, 250);
+  assert.equal(c.dialTimeout, 50);
+  assert.equal(c.fetch, 30);
+  assert.equal(c.readFromSlave, true);
+  assert.equal(c.pingFailLimit, 3);
+  assert.equal(c.pingInterval, 500);
+  assert.equal(c.hashTag, "{}");
+  assert.equal(c.nodeConnections, 8);
+});
+
+Deno.test("validate() accepts bigint integers (TOML parsed with integersAsBigInt)", () => {
+  const [c] = _ok({ clusters: [_cluster({ thread: 2n, read_timeout: 300n })] });
+  assert.equal(c.thread, 2);
+  assert.equal(c.readTimeout, 300);
+});
+
+Deno.test("validate() accepts several clusters on distinct ports", () => {
+  const clusters = _ok({
+    clusters: [
+      _cluster(),
+      _cluster({ name: "cache-b", listen_addr: "127.0.0.1:9002" }),
+      _cluster({ name: "cache-c", listen_addr: "[::1]:9001" }),
+    ],
+  });
+  assert.deepEqual(clusters.map((c) => c.name), ["cache-a", "cache-b", "cache-c"]);
+});
+
+Deno.test("validate() accepts an IPv6 listen address in brackets", () => {
+  const [c] = _ok({ clusters: [_cluster({ listen_addr: "[::1]:9001" })] });
+  assert.equal(c.listenHost, "::1");
+  assert.equal(c.listenPort, 9001);
+  assert.equal(c.listenAddr, "[::1]:9001");
+  const [w] = _ok({ clusters: [_cluster({ listen_addr: "[::]:6380" })] });
+  assert.equal(w.listenHost, "::");
+});
+
+Deno.test("validate() rejects malformed listen addresses", () => {
+  const cases: [unknown, RegExp][] = [
+    ["127.0.0.1", /listen_addr "127.0.0.1": missing port/],
+    ["127.0.0.1:0", /port must be an integer 1..65535, got "0"/],
+    ["127.0.0.1:65536", /port must be an integer 1..65535, got "65536"/],
+    ["127.0.0.1:abc", /port must be an integer 1..65535, got "abc"/],
+    [":9001", /missing host/],
+    ["::1:9001", /IPv6 addresses need brackets/],
+    ["[::1:9001", /missing "\]"/],
+    ["[::1]9001", /expected ":port"/],
+    ["[zz]:9001", /"zz" is not an IPv6 address/],
+    ["127.0.0.1:9001:1", /expected "host:port"/],
+    ["bad host:9001", /invalid host "bad host"/],
+    [9001, /listen_addr must be a "host:port" string, got 9001 \(a number\)/],
+  ];
+  for (const [value, pattern] of cases) {
+    const errors = _only({ listen_addr: value });
+    assert.equal(errors.length, 1, `${value}: ${errors.join("; ")}`);
+    assert.match(errors[0], /^cluster "cache-a": listen_addr/);
+    assert.match(errors[0], pattern);
+  }
+});
+
+Deno.test("validate() requires name, listen_addr, cache_type and servers", () => {
+  for (const key of ["listen_addr", "cache_type", "servers"]) {
+    assert.deepEqual(
+      _errors({ clusters: [_without(key)] }).map((e) => e.replace(/ \(one of .*\)$/, "")),
+      [`cluster "cache-a": missing required key "${key}"`],
+    );
+  }
+  assert.deepEqual(_errors({ clusters: [_without("name")] }), [
+    `clusters[0]: missing required key "name"`,
+  ]);
+});
+
+Deno.test("validate() names a cluster by index when its name is missing or bad", () => {
+  const errors = _errors({
+    clusters: [
+      _cluster(),
+      _cluster({ name: "", listen_addr: "127.0.0.1:9002", thread: 0 }),
+      _cluster({ name: 7, listen_addr: "127.0.0.1:9003" }),
+    ],
+  });
+  assert.deepEqual(errors, [
+    `clusters[1]: name must be a non-empty string without control characters, got "" (a string)`,
+    "clusters[1]: thread must be an integer > 0, got 0",
+    "clusters[2]: name must be a non-empty string without control characters, got 7 (a number)",
+  ]);
+});
+
+Deno.test("validate() rejects unsupported and unknown cache types", () => {
+  assert.deepEqual(_only({ cache_type: "memcache" }), [
+    `cluster "cache-a": cache_type "memcache" is not supported yet (supported: redis)`,
+  ]);
+  assert.deepEqual(_only({ cache_type: "memcache_binary" }), [
+    `cluster "cache-a": cache_type "memcache_binary" is not supported yet (supported: redis)`,
+  ]);
+  assert.deepEqual(_only({ cache_type: "redsi" }), [
+    `cluster "cache-a": cache_type must be one of redis, redis_cluster, memcache, memcache_binary, ` +
+    `got "redsi" (did you mean "redis"?)`,
+  ]);
+  assert.match(_only({ cache_type: 1 })[0], /cache_type must be one of .*, got 1 \(a number\)$/);
+});
+
+Deno.test("validate() wants redis_cluster servers as plain host:port seeds", () => {
+  const errors = _only({
+    cache_type: "redis_cluster",
+    servers: ["127.0.0.1:7000", "127.0.0.1:7001:1", "127.0.0.1:7002 seed"],
+  });
+  assert.deepEqual(errors, [
+    `cluster "cache-a": cache_type "redis_cluster" is not supported yet (supported: redis)`,
+    `cluster "cache-a": servers[1] "127.0.0.1:7001:1": redis_cluster servers are seed nodes ` +
+    `and must be plain "host:port"`,
+    `cluster "cache-a": servers[2] "127.0.0.1:7002 seed": redis_cluster servers are seed ` +
+    `nodes and must be plain "host:port"`,
+  ]);
+});
+
+Deno.test("validate() checks integer keys: type, whole number, range", () => {
+  assert.deepEqual(_only({ read_timeout: -5 }), [
+    `cluster "cache-a": read_timeout must be an integer > 0, got -5`,
+  ]);
+  assert.deepEqual(_only({ read_timeout: 0 }), [
+    `cluster "cache-a": read_timeout must be an integer > 0, got 0`,
+  ]);
+  assert.deepEqual(_only({ write_timeout: 3_600_001 }), [
+    `cluster "cache-a": write_timeout must be at most 3600000 ms, got 3600001`,
+  ]);
+  assert.deepEqual(_only({ dial_timeout: "1000" }), [
+    `cluster "cache-a": dial_timeout must be an integer (milliseconds), got "1000" (a string)`,
+  ]);
+  assert.deepEqual(_only({ ping_interval: 1.5 }), [
+    `cluster "cache-a": ping_interval must be an integer (milliseconds), got 1.5 (not a whole number)`,
+  ]);
+  assert.deepEqual(_only({ fetch: 86_401 }), [
+    `cluster "cache-a": fetch must be at most 86400 s, got 86401`,
+  ]);
+  assert.deepEqual(_only({ thread: 257 }), [
+    `cluster "cache-a": thread must be at most 256, got 257`,
+  ]);
+  assert.deepEqual(_only({ thread: true }), [
+    `cluster "cache-a": thread must be an integer, got true (a boolean)`,
+  ]);
+  assert.deepEqual(_only({ ping_fail_limit: -1 }), [
+    `cluster "cache-a": ping_fail_limit must be an integer >= 0, got -1`,
+  ]);
+  assert.deepEqual(_only({ node_connections: 65 }), [
+    `cluster "cache-a": node_connections must be at most 64, got 65`,
+  ]);
+  assert.deepEqual(_only({ node_connections: 0 }), [
+    `cluster "cache-a": node_connections must be an integer > 0, got 0`,
+  ]);
+  assert.deepEqual(_only({ thread: NaN }), [
+    `cluster "cache-a": thread must be an integer, got NaN (a number)`,
+  ]);
+  assert.deepEqual(_only({ thread: 10n ** 20n }), [
+    `cluster "cache-a": thread must be at most 256, got 100000000000000000000`,
+  ]);
+  assert.equal(_ok({ clusters: [_cluster({ ping_fail_limit: 0 })] })[0].pingFailLimit, 0);
+});
+
+Deno.test("validate() checks read_from_slave and hash_tag", () => {
+  assert.deepEqual(_only({ read_from_slave: "yes" }), [
+    `cluster "cache-a": read_from_slave must be true or false, got "yes" (a string)`,
+  ]);
+  for (const tag of ["{", "{}}", "", "é}", 12]) {
+    const errors = _only({ hash_tag: tag });
+    assert.equal(errors.length, 1);
+    assert.match(errors[0], /^cluster "cache-a": hash_tag must be exactly two printable ASCII/);
+  }
+  assert.equal(_ok({ clusters: [_cluster({ hash_tag: "$$" })] })[0].hashTag, "$$");
+  assert.match(
+    _only({ cache_type: "redis_cluster", servers: ["127.0.0.1:7000"], hash_tag: "$$" })[1],
+    /hash_tag "\$\$" cannot be used with redis_cluster/,
+  );
+});
+
+Deno.test("validate() reports unknown keys with the closest known key", () => {
+  assert.deepEqual(_only({ read_timout: 100 }), [
+    `cluster "cache-a": unknown key "read_timout" (did you mean "read_timeout"?)`,
+  ]);
+  assert.deepEqual(_only({ readTimeout: 100 }), [
+    `cluster "cache-a": unknown key "readTimeout" (did you mean "read_timeout"?)`,
+  ]);
+  assert.deepEqual(_only({ listen_adr: "x" }), [
+    `cluster "cache-a": unknown key "listen_adr" (did you mean "listen_addr"?)`,
+  ]);
+  assert.deepEqual(_only({ threads: 2 }), [
+    `cluster "cache-a": unknown key "threads" (did you mean "thread"?)`,
+  ]);
+  const far = _only({ colour: "blue" });
+  assert.equal(far.length, 1);
+  assert.match(far[0], /^cluster "cache-a": unknown key "colour" \(known keys: name, listen_addr,/);
+});
+
+Deno.test("validate() rejects unknown top-level keys with a suggestion", () => {
+  assert.deepEqual(_errors({ cluster: [_cluster()] }), [
+    `unknown top-level key "cluster" (did you mean "clusters"?)`,
+    "missing [[clusters]]: at least one cluster is required",
+  ]);
+  assert.deepEqual(_errors({ clusters: [_cluster()], log_level: "info" }), [
+    `unknown top-level key "log_level" (the only top-level key is [[clusters]])`,
+  ]);
+});
+
+Deno.test("validate() rejects a document without clusters", () => {
+  assert.deepEqual(_errors({}), ["missing [[clusters]]: at least one cluster is required"]);
+  assert.deepEqual(_errors({ clusters: [] }), [
+    "clusters is empty: at least one [[clusters]] table is required",
+  ]);
+  assert.deepEqual(_errors({ clusters: { name: "a" } }), [
+    "clusters must be an array of tables ([[clusters]]), got a table",
+  ]);
+  assert.deepEqual(_errors({ clusters: [_cluster(), "x"] }), [
+    `clusters[1] must be a table ([[clusters]]), got "x" (a string)`,
+  ]);
+  assert.deepEqual(_errors(null), ["config must be a table with [[clusters]], got null"]);
+  assert.deepEqual(_errors([1]), [
+    "config must be a table with [[clusters]], got [1] (an array)",
+  ]);
+});
+
+Deno.test("validate() collects every error instead of stopping at the first", () => {
+  const errors = _errors({
+    clusters: [
+      _cluster({ read_timeout: -5, thread: "4", hash_tag: "{", read_timout: 1 }),
+      { listen_addr: "0.0.0.0:9001", cache_type: "memcache", servers: [] },
+      _cluster({ listen_addr: "127.0.0.1:9002", servers: "127.0.0.1:7001" }),
+    ],
+  });
+  assert.deepEqual(errors, [
+    `cluster "cache-a": unknown key "read_timout" (did you mean "read_timeout"?)`,
+    `cluster "cache-a": thread must be an integer, got "4" (a string)`,
+    `cluster "cache-a": read_timeout must be an integer > 0, got -5`,
+    `cluster "cache-a": hash_tag must be exactly two printable ASCII characters, e.g. "{}", ` +
+    `got "{" (a string)`,
+    `clusters[1]: missing required key "name"`,
+    `clusters[1]: cache_type "memcache" is not supported yet (supported: redis)`,
+    "clusters[1]: servers must list at least one backend, got []",
+    `cluster "cache-a": servers must be an array of strings, got "127.0.0.1:7001" (a string)`,
+    `cluster "cache-a": name is used by more than one cluster (clusters[0], clusters[2])`,
+    `clusters[1]: listen_addr "0.0.0.0:9001" clashes with cluster "cache-a" ` +
+    `(listen_addr "127.0.0.1:9001"): same port 9001`,
+  ]);
+});
+
+Deno.test("validate() rejects duplicate cluster names", () => {
+  const errors = _errors({
+    clusters: [_cluster(), _cluster({ listen_addr: "127.0.0.1:9002" })],
+  });
+  assert.deepEqual(errors, [
+    `cluster "cache-a": name is used by more than one cluster (clusters[0], clusters[1])`,
+  ]);
+});
+
+Deno.test("validate() rejects listen addresses that share a port", () => {
+  const clash = (a: string, b: string) =>
+    validate({
+      clusters: [_cluster({ listen_addr: a }), _cluster({ name: "cache-b", listen_addr: b })],
+    });
+  const same = clash("127.0.0.1:9001", "127.0.0.1:9001");
+  assert.equal(same.ok, false);
+  assert.deepEqual(!same.ok && same.errors, [
+    `cluster "cache-b": listen_addr "127.0.0.1:9001" clashes with cluster "cache-a" ` +
+    `(listen_addr "127.0.0.1:9001"): same port 9001`,
+  ]);
+  assert.equal(clash("0.0.0.0:9001", "127.0.0.1:9001").ok, false);
+  assert.equal(clash("127.0.0.1:9001", "0.0.0.0:9001").ok, false);
+  assert.equal(clash("[::]:9001", "10.0.0.1:9001").ok, false);
+  assert.equal(clash("localhost:9001", "127.0.0.1:9001").ok, false);
+  assert.equal(clash("[::1]:9001", "[::1]:9001").ok, false);
+  assert.equal(clash("127.0.0.1:9001", "127.0.0.2:9001").ok, true);
+  assert.equal(clash("127.0.0.1:9001", "[::1]:9001").ok, true);
+  assert.equal(clash("0.0.0.0:9001", "0.0.0.0:9002").ok, true);
+});
+
+Deno.test("validate() rejects duplicate server addresses and aliases in a cluster", () => {
+  assert.deepEqual(
+    _only({ servers: ["127.0.0.1:7001:1 a", "127.0.0.1:7001:2 b", "127.0.0.1:7003 a"] }),
+    [
+      `cluster "cache-a": servers[1] "127.0.0.1:7001:2 b": duplicate address 127.0.0.1:7001 ` +
+      `(already servers[0])`,
+      `cluster "cache-a": servers[2] "127.0.0.1:7003 a": duplicate alias "a" (already servers[0])`,
+    ],
+  );
+  // The same address in two clusters is fine.
+  _ok({
+    clusters: [_cluster(), _cluster({ name: "cache-b", listen_addr: "127.0.0.1:9002" })],
+  });
+});
+
+Deno.test("validate() reports every bad server entry with its index", () => {
+  const errors = _only({
+    servers: ["127.0.0.1:7001", 5, "127.0.0.1", "127.0.0.1:7002:0", "h:7003:1 a b", ""],
+  });
+  assert.deepEqual(errors, [
+    `cluster "cache-a": servers[1] must be a string like "host:port:weight alias", ` +
+    `got 5 (a number)`,
+    `cluster "cache-a": servers[2] "127.0.0.1": missing port (expected "host:port")`,
+    `cluster "cache-a": servers[3] "127.0.0.1:7002:0": weight must be an integer 1..1000000, ` +
+    `got "0"`,
+    `cluster "cache-a": servers[4] "h:7003:1 a b": expected "host:port:weight alias"; ` +
+    `the alias must not contain spaces`,
+    `cluster "cache-a": servers[5] "": empty server entry (expected "host:port:weight alias")`,
+  ]);
+});
+
+Deno.test("parseServer() reads the three entry forms", () => {
+  const full: ServerSpec = {
+    host: "127.0.0.1",
+    port: 7001,
+    weight: 10,
+    alias: "redis-1",
+    addr: "127.0.0.1:7001",
+  };
+  assert.deepEqual(parseServer("127.0.0.1:7001:10 redis-1"), full);
+  assert.deepEqual(parseServer("127.0.0.1:7001:10"), { ...full, alias: null });
+  assert.deepEqual(parseServer("127.0.0.1:7001"), { ...full, weight: 1, alias: null });
+  assert.deepEqual(parseServer("  127.0.0.1:7001:10   redis-1 "), full);
+  assert.deepEqual(parseServer("cache.internal:6379"), {
+    host: "cache.internal",
+    port: 6379,
+    weight: 1,
+    alias: null,
+    addr: "cache.internal:6379",
+  });
+});
+
+Deno.test("parseServer() accepts IPv6 hosts in brackets", () => {
+  assert.deepEqual(parseServer("[::1]:7001:2 v6"), {
+    host: "::1",
+    port: 7001,
+    weight: 2,
+    alias: "v6",
+    addr: "[::1]:7001",
+  });
+  assert.deepEqual(parseServer("[fe80::1]:7001"), {
+    host: "fe80::1",
+    port: 7001,
+    weight: 1,
+    alias: null,
+    addr: "[fe80::1]:7001",
+  });
+});
+
+Deno.test("parseServer() returns an error text naming the entry", () => {
+  const cases: [string, string][] = [
+    ["127.0.0.1", `server "127.0.0.1": missing port (expected "host:port")`],
+    ["127.0.0.1:x", `server "127.0.0.1:x": port must be an integer 1..65535, got "x"`],
+    [
+      "127.0.0.1:7001:0",
+      `server "127.0.0.1:7001:0": weight must be an integer 1..1000000, got "0"`,
+    ],
+    [
+      "127.0.0.1:7001:-1",
+      `server "127.0.0.1:7001:-1": weight must be an integer 1..1000000, got "-1"`,
+    ],
+    [
+      "127.0.0.1:7001:1.5",
+      `server "127.0.0.1:7001:1.5": weight must be an integer 1..1000000, got "1.5"`,
+    ],
+    ["::1:7001", `server "::1:7001": IPv6 addresses need brackets, e.g. "[::1]:7001"`],
+    [
+      "h:1:2:3",
+      `server "h:1:2:3": expected "host:port", "host:port:weight" or "host:port:weight alias"`,
+    ],
+    [
+      "a:1:1 b c",
+      `server "a:1:1 b c": expected "host:port:weight alias"; the alias must not contain spaces`,
+    ],
+  ];
+  for (const [entry, message] of cases) assert.equal(parseServer(entry), message);
+});
