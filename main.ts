@@ -1,0 +1,68 @@
+/** aster-proxy entry: parse the command line, load the config, start the supervisor. */
+import { EXIT_USAGE, HELP, parseCli } from "./src/cli.ts";
+import { ConfigError, loadConfig } from "./src/config/load.ts";
+import type { Config } from "./src/config/schema.ts";
+import { configureLog, isLogLevel, logError, logInfo, type LogLevel, logWarn } from "./src/log.ts";
+import { Supervisor } from "./src/supervisor/supervisor.ts";
+import { VERSION } from "./src/version.ts";
+
+function _summary(config: Config): string[] {
+  return config.clusters.map((c) =>
+    `${c.name}: ${c.cacheType} on ${c.listenAddr}, ${c.servers.length} servers, thread=${c.thread}`
+  );
+}
+
+async function main(): Promise<number> {
+  const request = parseCli(Deno.args, Deno.env);
+  switch (request.action) {
+    case "help":
+      console.log(HELP);
+      return 0;
+    case "version":
+      console.log(`aster-proxy ${VERSION}`);
+      return 0;
+    case "error":
+      console.error(`aster-proxy: ${request.message}`);
+      return EXIT_USAGE;
+  }
+  const levelName = Deno.env.get("ASTER_LOG") ?? "info";
+  const level: LogLevel = isLogLevel(levelName) ? levelName : "info";
+  configureLog(level);
+  if (!isLogLevel(levelName)) logWarn(`ASTER_LOG=${levelName} is not a level; using info`);
+
+  let config: Config;
+  try {
+    config = await loadConfig(request.configPath);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`aster-proxy: ${err.message}`);
+    return EXIT_USAGE;
+  }
+  if (request.action === "check") {
+    for (const line of _summary(config)) console.log(line);
+    console.log(`${request.configPath}: ok`);
+    return 0;
+  }
+
+  logInfo(`aster-proxy ${VERSION} starting with ${request.configPath}`);
+  const supervisor = new Supervisor();
+  const stopped = Promise.withResolvers<number>();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => {
+      logInfo(`${signal}: stopping`);
+      supervisor.stop();
+      stopped.resolve(0);
+    });
+  }
+  try {
+    await supervisor.start(config, level);
+  } catch (err) {
+    logError(err instanceof Error ? err.message : String(err));
+    supervisor.stop();
+    return 1;
+  }
+  for (const line of _summary(config)) logInfo(`serving ${line}`);
+  return await stopped.promise;
+}
+
+if (import.meta.main) Deno.exit(await main());

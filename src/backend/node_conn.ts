@@ -1,0 +1,240 @@
+/** One pipelined connection to a backend node: a write batch out, a FIFO of waiting sinks back. */
+import { ReadBuffer } from "../io/read_buffer.ts";
+import { RingQueue } from "../io/ring_queue.ts";
+import { WriteBatcher } from "../io/write_batcher.ts";
+import { logDebug, logWarn } from "../log.ts";
+import { coarseClock } from "./coarse_clock.ts";
+import type { ReplySink } from "./reply_sink.ts";
+
+/** Frames replies on a backend stream; throws ProtocolError when it is not the protocol. */
+export interface ReplyFramer {
+  /** Size of the complete reply at `buf[start]`, or -1 when more bytes are needed. */
+  frame(buf: Uint8Array, start: number, end: number): number;
+}
+
+/** Settings of a node connection. */
+export interface NodeConnOptions {
+  /** Shown in errors and logs: the alias or "host:port". */
+  name: string;
+  host: string;
+  port: number;
+  /** Connect timeout, ms. */
+  dialTimeout: number;
+  /** Longest wait for one reply, ms. */
+  readTimeout: number;
+  /** Longest a write may stay in flight, ms. */
+  writeTimeout: number;
+  /** A fresh reply framer for each new socket. */
+  newFramer: () => ReplyFramer;
+  /** Bytes written first on every new socket (e.g. AUTH), whose replies are checked. */
+  handshake?: Uint8Array[];
+}
+
+type State = "connecting" | "up" | "down" | "closed";
+
+/** First and largest delay between reconnect attempts, ms. */
+const BACKOFF_MIN = 50;
+const BACKOFF_MAX = 2000;
+
+interface Pending {
+  sink: ReplySink;
+  at: number;
+}
+
+/**
+ * A backend connection shared by many clients. Requests are appended to one write batch
+ * and their sinks to a FIFO; replies complete the FIFO head in order. When the socket
+ * fails or a reply is late, every waiting sink gets an error and the socket is replaced;
+ * while the node is unreachable, requests fail at once rather than wait.
+ */
+export class NodeConn {
+  readonly options: NodeConnOptions;
+  #state: State = "down";
+  #conn: Deno.TcpConn | null = null;
+  #writer: WriteBatcher | null = null;
+  #pending = new RingQueue<Pending>();
+  #generation = 0;
+  #backoff = 0;
+  #retryTimer: number | undefined;
+  #dialStartedAt = 0;
+  #lastError = "not connected yet";
+
+  constructor(options: NodeConnOptions) {
+    this.options = options;
+  }
+
+  /** Current state, for health checks and metrics. */
+  get state(): State {
+    return this.#state;
+  }
+
+  /** Requests sent and not yet answered. */
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /** Starts connecting now. */
+  connect(): void {
+    if (this.#state === "closed" || this.#state === "connecting" || this.#state === "up") return;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#open();
+  }
+
+  /**
+   * Queues one encoded request. `bytes` is copied, so it may be a view into a reused
+   * buffer. When the node is down the sink fails at once, synchronously.
+   */
+  send(bytes: Uint8Array, sink: ReplySink): void {
+    if (this.#state === "down" || this.#state === "closed" || this.#writer === null) {
+      sink.onError(`backend ${this.options.name} is unavailable: ${this.#lastError}`);
+      return;
+    }
+    this.#writer.append(bytes);
+    this.#pending.push({ sink, at: coarseClock.now });
+  }
+
+  /** Fails what is late: the oldest reply past read_timeout, a write or dial past its bound. */
+  checkTimeouts(now: number): void {
+    if (this.#state === "connecting") {
+      if (now - this.#dialStartedAt > this.options.dialTimeout) {
+        this.#fail(`connect timed out after ${this.options.dialTimeout} ms`);
+      }
+      return;
+    }
+    if (this.#state !== "up") return;
+    const head = this.#pending.peek();
+    if (head !== undefined && now - head.at > this.options.readTimeout) {
+      this.#fail(`no reply within read_timeout ${this.options.readTimeout} ms`);
+      return;
+    }
+    const writeStartedAt = this.#writer?.writeStartedAt ?? -1;
+    if (writeStartedAt >= 0 && now - writeStartedAt > this.options.writeTimeout) {
+      this.#fail(`write timed out after ${this.options.writeTimeout} ms`);
+    }
+  }
+
+  /** Closes for good: waiting sinks get an error, no reconnect. */
+  close(): void {
+    if (this.#state === "closed") return;
+    this.#drop("connection closed by proxy");
+    this.#state = "closed";
+    clearTimeout(this.#retryTimer);
+  }
+
+  #open(): void {
+    const generation = ++this.#generation;
+    this.#state = "connecting";
+    this.#dialStartedAt = coarseClock.now;
+    this.#writer = new WriteBatcher(null, (err) => {
+      if (generation === this.#generation) this.#fail(`write failed: ${_message(err)}`);
+    });
+    for (const bytes of this.options.handshake ?? []) this.#sendHandshake(bytes);
+    Deno.connect({ hostname: this.options.host, port: this.options.port }).then(
+      (conn) => {
+        if (generation !== this.#generation) {
+          conn.close();
+          return;
+        }
+        conn.setNoDelay(true);
+        this.#conn = conn;
+        this.#state = "up";
+        this.#backoff = 0;
+        this.#writer!.attach(conn);
+        logDebug(`backend ${this.options.name} connected`);
+        this.#readLoop(conn, generation);
+      },
+      (err) => {
+        if (generation === this.#generation) this.#fail(`connect failed: ${_message(err)}`);
+      },
+    );
+  }
+
+  #sendHandshake(bytes: Uint8Array): void {
+    const name = this.options.name;
+    this.#writer!.append(bytes);
+    this.#pending.push({
+      sink: {
+        onReply: (reply) => {
+          if (reply[0] === 0x2d /* "-" */) this.#fail(`handshake refused by ${name}`);
+        },
+        onError: () => {},
+      },
+      at: coarseClock.now,
+    });
+  }
+
+  async #readLoop(conn: Deno.TcpConn, generation: number): Promise<void> {
+    const buffer = new ReadBuffer();
+    const framer = this.options.newFramer();
+    try {
+      for (;;) {
+        const n = await conn.read(buffer.freeSpace());
+        if (generation !== this.#generation) return;
+        if (n === null) {
+          this.#fail("connection closed by backend");
+          return;
+        }
+        buffer.commit(n);
+        while (buffer.start < buffer.end) {
+          const size = framer.frame(buffer.data, buffer.start, buffer.end);
+          if (size < 0) break;
+          const reply = buffer.data.subarray(buffer.start, buffer.start + size);
+          buffer.start += size;
+          const head = this.#pending.shift();
+          if (head === undefined) {
+            this.#fail("reply without a request");
+            return;
+          }
+          try {
+            head.sink.onReply(reply);
+          } catch (err) {
+            logWarn(`reply handler failed: ${_message(err)}`);
+          }
+          if (generation !== this.#generation) return;
+        }
+      }
+    } catch (err) {
+      if (generation === this.#generation) this.#fail(_message(err));
+    }
+  }
+
+  /** Drops the socket, fails every waiting sink and schedules a reconnect with backoff. */
+  #fail(reason: string): void {
+    if (this.#state === "closed") return;
+    logWarn(`backend ${this.options.name}: ${reason}`);
+    this.#drop(reason);
+    this.#state = "down";
+    this.#backoff = Math.min(BACKOFF_MAX, this.#backoff === 0 ? BACKOFF_MIN : this.#backoff * 2);
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (this.#state === "down") this.#open();
+    }, this.#backoff);
+  }
+
+  #drop(reason: string): void {
+    this.#generation++;
+    this.#lastError = reason;
+    this.#writer?.discard();
+    this.#writer = null;
+    try {
+      this.#conn?.close();
+    } catch {
+      // already closed
+    }
+    this.#conn = null;
+    const message = `backend ${this.options.name}: ${reason}`;
+    for (const { sink } of this.#pending.drain()) {
+      try {
+        sink.onError(message);
+      } catch (err) {
+        logWarn(`error handler failed: ${_message(err)}`);
+      }
+    }
+  }
+}
+
+function _message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,61 @@
+/** Command-line flags, help text and exit codes. */
+import { parseArgs } from "node:util";
+import { VERSION } from "./version.ts";
+
+/** Exit code for bad usage, unreadable or invalid configuration. */
+export const EXIT_USAGE = 2;
+
+/** What the command line asks for. */
+export type CliRequest =
+  | { action: "help" }
+  | { action: "version" }
+  | { action: "run" | "check"; configPath: string }
+  | { action: "error"; message: string };
+
+/** The --help text. */
+export const HELP = `aster-proxy ${VERSION}: a fast Redis and memcached proxy
+
+Usage: aster-proxy [options]
+
+Options:
+  -c, --config FILE   config file (default: $AS_CFG, else ./default.toml)
+      --check         validate the config, print one line per cluster, exit
+                      (0 when valid, 2 with every error listed)
+  -V, --version       print the version and exit
+  -h, --help          print this help and exit
+
+Environment:
+  AS_CFG              config file when --config is not given
+  ASTER_LOG           log level: error, warn, info (default), debug
+
+Logs go to stderr, one line per event.`;
+
+/** Parses argv (without the program name); `env` supplies AS_CFG. */
+export function parseCli(
+  args: string[],
+  env: { get(name: string): string | undefined },
+): CliRequest {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        config: { type: "string", short: "c" },
+        check: { type: "boolean" },
+        version: { type: "boolean", short: "V" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    return { action: "error", message: `${message}\nTry 'aster-proxy --help'.` };
+  }
+  const { values } = parsed;
+  if (values.help) return { action: "help" };
+  if (values.version) return { action: "version" };
+  const configPath = values.config ?? env.get("AS_CFG") ?? "./default.toml";
+  if (configPath === "") return { action: "error", message: "--config needs a file name" };
+  return { action: values.check ? "check" : "run", configPath };
+}

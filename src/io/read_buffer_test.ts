@@ -1,0 +1,31 @@
+import assert from "node:assert/strict";
+import { INITIAL_READ_CAPACITY, ReadBuffer } from "./read_buffer.ts";
+
+Deno.test("ReadBuffer keeps unread bytes while growing and compacting", () => {
+  const buffer = new ReadBuffer();
+  let written = 0;
+  let consumed = 0;
+  for (let i = 0; i < 200; i++) {
+    const free = buffer.freeSpace();
+    const n = Math.min(free.length, 300);
+    for (let j = 0; j < n; j++) free[j] = (written + j) & 0xff;
+    buffer.commit(n);
+    written += n;
+    // Consume a part, leaving a partial "request" behind.
+    const take = Math.min(buffer.length, 250);
+    for (let j = 0; j < take; j++) {
+      assert.equal(buffer.data[buffer.start + j], (consumed + j) & 0xff);
+    }
+    buffer.start += take;
+    consumed += take;
+  }
+  assert.ok(buffer.data.length <= 64 * 1024, "bounded by what stays unread");
+});
+
+Deno.test("ReadBuffer shrinks back when idle after a large request", () => {
+  const buffer = new ReadBuffer();
+  while (buffer.data.length < 1024 * 1024) buffer.commit(buffer.freeSpace().length);
+  buffer.start = buffer.end;
+  buffer.freeSpace();
+  assert.equal(buffer.data.length, INITIAL_READ_CAPACITY);
+});

@@ -1,0 +1,86 @@
+/** Accepts clients on one address and runs a Session for each. */
+import { logDebug, logWarn } from "../log.ts";
+import { type RequestHandler, Session } from "./session.ts";
+
+/** What a listener needs: where to listen and how to serve a new client. */
+export interface ListenerOptions {
+  hostname: string;
+  port: number;
+  /** Share the port with the other workers (SO_REUSEPORT). */
+  reusePort: boolean;
+  /** The protocol handler of a new session. */
+  newHandler: (session: Session) => RequestHandler;
+}
+
+/** A listening socket and the sessions it accepted. */
+export class Listener {
+  readonly #listener: Deno.TcpListener;
+  readonly #options: ListenerOptions;
+  readonly #sessions = new Set<Session>();
+  #nextId = 0;
+  /** Clients accepted since start. */
+  acceptedTotal = 0;
+
+  /** Binds at once: throws when the address is taken. */
+  constructor(options: ListenerOptions) {
+    this.#options = options;
+    this.#listener = Deno.listen({
+      hostname: options.hostname,
+      port: options.port,
+      transport: "tcp",
+      reusePort: options.reusePort,
+    } as Deno.TcpListenOptions);
+  }
+
+  /** Connected clients now. */
+  get openSessions(): number {
+    return this.#sessions.size;
+  }
+
+  /** Accepts clients until closed. */
+  async serve(): Promise<void> {
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (err) {
+        if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
+          return;
+        }
+        logWarn(`accept failed: ${err instanceof Error ? err.message : err}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        continue;
+      }
+      this.#start(conn);
+    }
+  }
+
+  #start(conn: Deno.TcpConn): void {
+    try {
+      conn.setNoDelay(true);
+    } catch {
+      // the client may already be gone
+    }
+    const session = new Session(++this.#nextId, conn);
+    session.handler = this.#options.newHandler(session);
+    this.#sessions.add(session);
+    this.acceptedTotal++;
+    session.run().catch((err) => {
+      logWarn(`client ${session.id} failed: ${err instanceof Error ? err.stack : err}`);
+      session.close();
+    }).finally(() => {
+      this.#sessions.delete(session);
+      logDebug(`client ${session.id} left`);
+    });
+  }
+
+  /** Stops accepting and closes every client. */
+  close(): void {
+    try {
+      this.#listener.close();
+    } catch {
+      // already closed
+    }
+    for (const session of this.#sessions) session.close();
+  }
+}

@@ -1,0 +1,36 @@
+/** Key -> node for sharded modes: hash tag, fnv1a_64, ketama over the live nodes. */
+import { fnv1a64 } from "../hash/fnv.ts";
+import { hashTagSlice } from "../hash/hash_tag.ts";
+import { KetamaRing, type RingNode } from "../hash/ketama.ts";
+
+/** Picks the node that owns a key. */
+export interface Router {
+  /** The node index for `key`, or -1 when no node is available. */
+  pick(key: Uint8Array): number;
+}
+
+/** twemproxy-compatible placement; ejected nodes leave the ring and rejoin later. */
+export class RingRouter implements Router {
+  readonly #nodes: readonly RingNode[];
+  readonly #tag: Uint8Array | null;
+  readonly #live: boolean[];
+  #ring: KetamaRing;
+
+  constructor(nodes: readonly RingNode[], hashTag: string | null) {
+    this.#nodes = nodes;
+    this.#tag = hashTag === null ? null : new TextEncoder().encode(hashTag);
+    this.#live = nodes.map(() => true);
+    this.#ring = new KetamaRing(nodes, this.#live);
+  }
+
+  pick(key: Uint8Array): number {
+    return this.#ring.pick(fnv1a64(hashTagSlice(key, this.#tag)));
+  }
+
+  /** Takes a node out of the ring or puts it back; the continuum is rebuilt. */
+  setLive(node: number, live: boolean): void {
+    if (this.#live[node] === live) return;
+    this.#live[node] = live;
+    this.#ring = new KetamaRing(this.#nodes, this.#live);
+  }
+}

@@ -1,0 +1,179 @@
+/** One client connection: reads requests, keeps reply slots in request order, writes replies. */
+import { ReadBuffer } from "../io/read_buffer.ts";
+import { RingQueue } from "../io/ring_queue.ts";
+import { WriteBatcher } from "../io/write_batcher.ts";
+import { logDebug } from "../log.ts";
+import type { ReplySink } from "../backend/reply_sink.ts";
+import { ProtocolError } from "../protocol/protocol_error.ts";
+
+/** What a wire protocol gives a session: framing and handling of requests, error replies. */
+export interface RequestHandler {
+  /**
+   * Handles every complete request in `buf[start, end)` and returns the bytes consumed.
+   * Each request takes one reply slot from `session.reserve()` before the next is read.
+   * Throws ProtocolError when the input is malformed.
+   */
+  feed(buf: Uint8Array, start: number, end: number): number;
+  /** The protocol's error reply carrying `message`. */
+  errorReply(message: string): Uint8Array;
+}
+
+/** Stop reading from a client whose unsent replies exceed this many bytes. */
+const PAUSE_READING_ABOVE = 8 * 1024 * 1024;
+
+/**
+ * A reply slot. Requests take slots in order; a slot is filled by its backend reply, an
+ * error, or a local answer, and replies leave strictly in slot order.
+ */
+export class ReplySlot implements ReplySink {
+  /** The reply when it arrived before the slots ahead of it were sent. */
+  data: Uint8Array | null = null;
+  /** Close the client after this reply (QUIT, protocol errors). */
+  closeAfter = false;
+  readonly session: Session;
+
+  constructor(session: Session) {
+    this.session = session;
+  }
+
+  onReply(reply: Uint8Array): void {
+    this.session.fill(this, reply, true);
+  }
+
+  onError(message: string): void {
+    this.session.fill(this, this.session.handler.errorReply(message), false);
+  }
+}
+
+/** Counters a worker keeps over its sessions. */
+export interface SessionStats {
+  open: number;
+  total: number;
+}
+
+/** One client connection served until it closes. */
+export class Session {
+  readonly id: number;
+  readonly conn: Deno.Conn;
+  handler!: RequestHandler;
+  #slots = new RingQueue<ReplySlot>();
+  #writer: WriteBatcher;
+  #closed = false;
+  /** No more requests will be read: close once every reply is out. */
+  #draining = false;
+
+  constructor(id: number, conn: Deno.Conn) {
+    this.id = id;
+    this.conn = conn;
+    this.#writer = new WriteBatcher(conn, () => this.close());
+  }
+
+  /** True once the client is gone or being closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** True when no further requests should be handled (after QUIT or a protocol error). */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** Takes the next reply slot in request order. */
+  reserve(): ReplySlot {
+    const slot = new ReplySlot(this);
+    this.#slots.push(slot);
+    return slot;
+  }
+
+  /** Answers a slot with bytes the session may keep (a local reply or an error). */
+  answer(slot: ReplySlot, reply: Uint8Array): void {
+    this.fill(slot, reply, false);
+  }
+
+  /** Answers the next slot with a local reply, then closes the client after it. */
+  answerAndClose(reply: Uint8Array): void {
+    const slot = this.reserve();
+    slot.closeAfter = true;
+    this.#draining = true;
+    this.fill(slot, reply, false);
+  }
+
+  /**
+   * Fills a slot. `isView` says the bytes live in a reused buffer: they are copied, into
+   * the output when the slot is next in line, else into the slot.
+   */
+  fill(slot: ReplySlot, reply: Uint8Array, isView: boolean): void {
+    if (this.#closed) return;
+    if (this.#slots.peek() !== slot) {
+      slot.data = isView ? reply.slice() : reply;
+      return;
+    }
+    this.#slots.shift();
+    this.#writer.append(reply);
+    if (slot.closeAfter) {
+      this.#finish();
+      return;
+    }
+    for (let next = this.#slots.peek(); next?.data; next = this.#slots.peek()) {
+      this.#slots.shift();
+      this.#writer.append(next.data);
+      next.data = null;
+      if (next.closeAfter) {
+        this.#finish();
+        return;
+      }
+    }
+    if (this.#draining && this.#slots.size === 0) this.#finish();
+  }
+
+  /** Reads and handles requests until the client leaves or is closed. */
+  async run(): Promise<void> {
+    const buffer = new ReadBuffer();
+    try {
+      while (!this.#closed && !this.#draining) {
+        if (this.#writer.queuedBytes > PAUSE_READING_ABOVE) {
+          await this.#writer.idle();
+          continue;
+        }
+        const n = await this.conn.read(buffer.freeSpace());
+        if (n === null) break;
+        buffer.commit(n);
+        try {
+          buffer.start += this.handler.feed(buffer.data, buffer.start, buffer.end);
+        } catch (err) {
+          if (!(err instanceof ProtocolError)) throw err;
+          logDebug(`client ${this.id}: protocol error: ${err.message}`);
+          this.answerAndClose(this.handler.errorReply(`Protocol error: ${err.message}`));
+          return;
+        }
+      }
+    } catch (err) {
+      if (!this.#closed) logDebug(`client ${this.id}: ${err instanceof Error ? err.message : err}`);
+      this.close();
+      return;
+    }
+    // The client sent EOF (or QUIT): send what is owed, then close.
+    this.#draining = true;
+    if (this.#slots.size === 0) this.#finish();
+  }
+
+  /** Closes once queued replies are written. */
+  #finish(): void {
+    this.#draining = true;
+    this.#writer.idle().then(() => this.close());
+  }
+
+  /** Closes the client now; late replies for its slots are dropped. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#draining = true;
+    this.#slots.drain();
+    this.#writer.discard();
+    try {
+      this.conn.close();
+    } catch {
+      // already closed
+    }
+  }
+}

@@ -1,0 +1,69 @@
+/** The main thread: starts each cluster's workers, watches them, stops them on a signal. */
+import type { ClusterConfig, Config } from "../config/schema.ts";
+import { logError, logInfo, type LogLevel } from "../log.ts";
+import type { FromWorker, ToWorker } from "../worker/messages.ts";
+
+const WORKER_URL = new URL("../worker/worker_main.ts", import.meta.url);
+/** Longest wait for a worker to report its listener up. */
+const START_TIMEOUT_MS = 10_000;
+
+/** The running workers of every cluster. */
+export class Supervisor {
+  readonly #workers: Worker[] = [];
+
+  /** Starts `thread` workers per cluster; rejects when any cannot listen. */
+  async start(config: Config, logLevel: LogLevel): Promise<void> {
+    const starts: Promise<void>[] = [];
+    for (const cluster of config.clusters) {
+      for (let index = 0; index < cluster.thread; index++) {
+        starts.push(this.#startWorker(cluster, index, logLevel));
+      }
+    }
+    await Promise.all(starts);
+  }
+
+  #startWorker(cluster: ClusterConfig, workerIndex: number, logLevel: LogLevel): Promise<void> {
+    const worker = new Worker(WORKER_URL, {
+      type: "module",
+      name: `${cluster.name}#${workerIndex}`,
+    });
+    this.#workers.push(worker);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`cluster ${cluster.name}: worker ${workerIndex} did not start`)),
+        START_TIMEOUT_MS,
+      );
+      worker.onmessage = (event: MessageEvent<FromWorker>) => {
+        const message = event.data;
+        if (message.type === "listening") {
+          clearTimeout(timer);
+          resolve();
+        } else if (message.type === "failed") {
+          clearTimeout(timer);
+          reject(
+            new Error(
+              `cluster ${cluster.name}: cannot listen on ${cluster.listenAddr}: ${message.error}`,
+            ),
+          );
+        }
+      };
+      worker.onerror = (event) => {
+        event.preventDefault();
+        clearTimeout(timer);
+        logError(`cluster ${cluster.name}: worker ${workerIndex} crashed: ${event.message}`);
+        reject(
+          new Error(`cluster ${cluster.name}: worker ${workerIndex} crashed: ${event.message}`),
+        );
+      };
+      const start: ToWorker = { type: "start", cluster, workerIndex, logLevel };
+      worker.postMessage(start);
+    });
+  }
+
+  /** Terminates every worker. */
+  stop(): void {
+    for (const worker of this.#workers) worker.terminate();
+    this.#workers.length = 0;
+    logInfo("stopped");
+  }
+}

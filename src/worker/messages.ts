@@ -1,0 +1,40 @@
+/** Every message between the supervisor and a worker: the one place they are defined. */
+import type { ClusterConfig } from "../config/schema.ts";
+import type { LogLevel } from "../log.ts";
+
+/** Supervisor -> worker: serve this cluster. */
+export interface StartMessage {
+  type: "start";
+  cluster: ClusterConfig;
+  /** Index of this worker among the cluster's `thread` workers. */
+  workerIndex: number;
+  logLevel: LogLevel;
+}
+
+/** Supervisor -> worker: stop accepting, close clients and backends. */
+export interface StopMessage {
+  type: "stop";
+}
+
+/** Messages a worker receives. */
+export type ToWorker = StartMessage | StopMessage;
+
+/** Worker -> supervisor: the listener is up. */
+export interface ListeningMessage {
+  type: "listening";
+  address: string;
+}
+
+/** Worker -> supervisor: the worker cannot serve (e.g. the port is taken). */
+export interface FailedMessage {
+  type: "failed";
+  error: string;
+}
+
+/** Worker -> supervisor: stopped after a StopMessage. */
+export interface StoppedMessage {
+  type: "stopped";
+}
+
+/** Messages a worker sends. */
+export type FromWorker = ListeningMessage | FailedMessage | StoppedMessage;

@@ -1,0 +1,33 @@
+/** Web Worker entry: one complete data plane for one cluster, driven by supervisor messages. */
+/// <reference lib="deno.worker" />
+import { configureLog } from "../log.ts";
+import type { FromWorker, ToWorker } from "./messages.ts";
+import { type DataPlane, startDataPlane } from "./data_plane.ts";
+
+let plane: DataPlane | null = null;
+
+function _post(message: FromWorker): void {
+  self.postMessage(message);
+}
+
+self.onmessage = (event: MessageEvent<ToWorker>) => {
+  const message = event.data;
+  switch (message.type) {
+    case "start": {
+      const { cluster, workerIndex, logLevel } = message;
+      configureLog(logLevel, `${cluster.name}#${workerIndex}`);
+      try {
+        plane = startDataPlane(cluster, { reusePort: true });
+        _post({ type: "listening", address: cluster.listenAddr });
+      } catch (err) {
+        _post({ type: "failed", error: err instanceof Error ? err.message : String(err) });
+      }
+      return;
+    }
+    case "stop":
+      plane?.close();
+      plane = null;
+      _post({ type: "stopped" });
+      return;
+  }
+};
