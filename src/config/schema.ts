@@ -12,6 +12,9 @@ export type CacheType = "redis" | "redis_cluster" | "memcache" | "memcache_binar
 /** Cache types whose data plane exists; others are rejected as "not supported yet". */
 export const SUPPORTED_CACHE_TYPES: readonly CacheType[] = ["redis"];
 
+/** Longest alias: twemproxy's ketama hashes "alias-N" out of an 86-byte buffer. */
+const MAX_ALIAS_BYTES = 64;
+
 /** One backend from a `servers` entry (`"host:port:weight alias"`). */
 export interface ServerSpec {
   /** Host name or IP address, without brackets for IPv6 (ready for `Deno.connect`). */
@@ -501,6 +504,10 @@ function _parseServer(entry: string): { spec: ServerSpec; weighted: boolean } | 
   }
   const alias = fields.length === 2 ? fields[1] : null;
   if (alias !== null && _hasControl(alias)) return `alias must not contain control characters`;
+  // twemproxy hashes "name-N" from an 86-byte buffer: longer names place keys unpredictably.
+  if (alias !== null && new TextEncoder().encode(alias).length > MAX_ALIAS_BYTES) {
+    return `alias must be at most ${MAX_ALIAS_BYTES} bytes`;
+  }
   const addr = parts.host.includes(":") ? `[${parts.host}]:${port}` : `${parts.host}:${port}`;
   return {
     spec: { host: parts.host, port, weight, alias, addr },

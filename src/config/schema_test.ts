@@ -444,3 +444,8 @@ Deno.test("parseServer() returns an error text naming the entry", () => {
   ];
   for (const [entry, message] of cases) assert.equal(parseServer(entry), message);
 });
+
+Deno.test("parseServer() refuses aliases too long for twemproxy-compatible hashing", () => {
+  assert.equal(typeof parseServer(`127.0.0.1:7000:1 ${"a".repeat(64)}`), "object");
+  assert.match(String(parseServer(`127.0.0.1:7000:1 ${"a".repeat(65)}`)), /at most 64 bytes/);
+});

@@ -24,7 +24,9 @@ export class RingRouter implements Router {
   }
 
   pick(key: Uint8Array): number {
-    return this.#ring.pick(fnv1a64(hashTagSlice(key, this.#tag)));
+    const hashed = hashTagSlice(key, this.#tag);
+    // twemproxy hashes an empty key to 0 rather than to the FNV offset basis.
+    return this.#ring.pick(hashed.length === 0 ? 0 : fnv1a64(hashed));
   }
 
   /** Takes a node out of the ring or puts it back; the continuum is rebuilt. */
