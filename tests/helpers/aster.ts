@@ -1,0 +1,122 @@
+/** Starts Aster itself (main.ts, as users run it) on free ports for integration tests. */
+import { freePort, waitForPort } from "./servers.ts";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+/** One `[[clusters]]` table; keys as in the TOML file. `listen_addr` is filled in when absent. */
+export type ClusterToml = Record<string, string | number | boolean | string[]>;
+
+/** A running aster-proxy process. */
+export interface AsterProcess extends AsyncDisposable {
+  /** The listen port of each cluster, in config order. */
+  ports: number[];
+  pid: number;
+  /** What it printed to stderr so far (its log). */
+  log(): string;
+  /** Sends a signal to the process. */
+  kill(signal: Deno.Signal): void;
+  /** SIGTERM, then SIGKILL after a bound; resolves with the exit code. Idempotent. */
+  stop(): Promise<number>;
+}
+
+/** Renders clusters as TOML. */
+export function renderToml(clusters: ClusterToml[]): string {
+  return clusters.map((cluster) =>
+    "[[clusters]]\n" +
+    Object.entries(cluster).map(([key, value]) => `${key} = ${JSON.stringify(value)}\n`).join("")
+  ).join("\n");
+}
+
+/** The command that runs Aster from source, with the permissions `deno task start` grants. */
+export function asterCommand(args: string[], env: Record<string, string> = {}): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--unstable-net", "--allow-net", "--allow-read", "--allow-env", MAIN, ...args],
+    env: { ASTER_LOG: "warn", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/** Starts Aster with `clusters`, waits until every listener accepts connections. */
+export async function startAster(
+  clusters: ClusterToml[],
+  opts: { env?: Record<string, string> } = {},
+): Promise<AsterProcess> {
+  const filled: ClusterToml[] = [];
+  const ports: number[] = [];
+  for (const [index, cluster] of clusters.entries()) {
+    const port = cluster.listen_addr
+      ? Number(String(cluster.listen_addr).split(":").pop())
+      : await freePort();
+    ports.push(port);
+    filled.push({
+      name: `test-${index}`,
+      cache_type: "redis",
+      listen_addr: `127.0.0.1:${port}`,
+      ...cluster,
+    });
+  }
+  const dir = await Deno.makeTempDir({ prefix: "aster-test-" });
+  const configPath = `${dir}/aster.toml`;
+  await Deno.writeTextFile(configPath, renderToml(filled));
+  const child = asterCommand(["--config", configPath], opts.env).spawn();
+  let log = "";
+  const collect = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) log += decoder.decode(chunk, { stream: true });
+  };
+  const collecting = Promise.all([collect(child.stdout), collect(child.stderr)]);
+  let exitCode: number | null = null;
+  const exited = child.status.then((status) => {
+    exitCode = status.code;
+    return status.code;
+  });
+  let stopping: Promise<number> | null = null;
+  const stop = () => {
+    stopping ??= (async () => {
+      if (exitCode === null) {
+        try {
+          child.kill("SIGTERM");
+        } catch { /* gone */ }
+        const timer = setTimeout(() => {
+          try {
+            child.kill("SIGKILL");
+          } catch { /* gone */ }
+        }, 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await collecting;
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      return exitCode ?? -1;
+    })();
+    return stopping;
+  };
+  const aster: AsterProcess = {
+    ports,
+    pid: child.pid,
+    log: () => log,
+    kill: (signal) => {
+      if (exitCode === null) child.kill(signal);
+    },
+    stop,
+    [Symbol.asyncDispose]: async () => {
+      await stop();
+    },
+  };
+  try {
+    for (const port of ports) {
+      await Promise.race([
+        waitForPort(port, 15_000),
+        exited.then((code) => {
+          throw new Error(`aster exited with ${code} before listening:\n${log}`);
+        }),
+      ]);
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return aster;
+}
