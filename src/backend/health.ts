@@ -24,7 +24,7 @@ export class HealthChecker {
   readonly #failures: number[];
   readonly #inFlight: boolean[];
   readonly #live: boolean[];
-  #timer: number | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(conns: readonly NodeConn[], names: readonly string[], options: HealthOptions) {
     this.#conns = conns;

@@ -55,7 +55,7 @@ export class NodeConn {
   #pending = new RingQueue<Pending>();
   #generation = 0;
   #backoff = 0;
-  #retryTimer: number | undefined;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #dialStartedAt = 0;
   #lastError = "not connected yet";
 

@@ -17,7 +17,7 @@ export class WriteBatcher {
   #out: Writable | null;
   #buf = new Uint8Array(INITIAL_CAPACITY);
   #len = 0;
-  #spare: Uint8Array | null = null;
+  #spare: Uint8Array<ArrayBuffer> | null = null;
   #writing = false;
   #scheduled = false;
   #failed = false;
