@@ -1,10 +1,17 @@
 /** Web Worker entry: one complete data plane for one cluster, driven by supervisor messages. */
 /// <reference lib="deno.worker" />
-import { configureLog } from "../log.ts";
+import { configureLog, logError } from "../log.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
 import { type DataPlane, startDataPlane } from "./data_plane.ts";
 
 let plane: DataPlane | null = null;
+
+// A bug on one connection's path must not take the whole data plane down with it.
+self.addEventListener("unhandledrejection", (event) => {
+  event.preventDefault();
+  const reason = event.reason;
+  logError(`unhandled rejection: ${reason instanceof Error ? reason.stack : reason}`);
+});
 
 function _post(message: FromWorker): void {
   self.postMessage(message);
