@@ -7,12 +7,27 @@ const WORKER_URL = new URL("../worker/worker_main.ts", import.meta.url);
 /** Longest wait for a worker to report its listener up. */
 const START_TIMEOUT_MS = 10_000;
 
+/**
+ * Binds the listen address once without SO_REUSEPORT, then lets it go: workers share the
+ * port with SO_REUSEPORT, which would also let them join a port that another Aster (or any
+ * reusePort server) already serves. This bind fails in that case.
+ */
+function _claimPort(cluster: ClusterConfig): void {
+  try {
+    Deno.listen({ hostname: cluster.listenHost, port: cluster.listenPort }).close();
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(`cluster ${cluster.name}: cannot listen on ${cluster.listenAddr}: ${reason}`);
+  }
+}
+
 /** The running workers of every cluster. */
 export class Supervisor {
   readonly #workers: Worker[] = [];
 
   /** Starts `thread` workers per cluster; rejects when any cannot listen. */
   async start(config: Config, logLevel: LogLevel): Promise<void> {
+    for (const cluster of config.clusters) _claimPort(cluster);
     const starts: Promise<void>[] = [];
     for (const cluster of config.clusters) {
       for (let index = 0; index < cluster.thread; index++) {
