@@ -1,5 +1,4 @@
-/** The Redis side of a session in `redis` mode: frames requests, answers or routes each one. */
-import type { NodePool } from "../backend/node_pool.ts";
+/** The Redis side of a session: frames requests, answers or routes each one. */
 import { encodeCommand, encodeError, OK_REPLY } from "../protocol/resp/encoder.ts";
 import { RespRequestDecoder } from "../protocol/resp/request_decoder.ts";
 import {
@@ -10,25 +9,19 @@ import {
 } from "../protocol/resp/commands.ts";
 import { describeBytes } from "../protocol/resp/bytes.ts";
 import { localReply } from "./redis_local.ts";
-import type { Router } from "./ring_router.ts";
-import { groupKeysByNode, partArgv, SplitCollector } from "./redis_split.ts";
+import type { RedisRouting } from "./redis_routing.ts";
+import { groupKeys, partArgv, SplitCollector } from "./redis_split.ts";
 import type { RequestHandler, Session } from "./session.ts";
 
-/** What every Redis session of a worker shares: the router and the backend connections. */
-export interface RedisBackend {
-  router: Router;
-  pool: NodePool;
-}
-
-/** Handles the requests of one client session in sharded Redis mode. */
+/** Handles the requests of one client session in the Redis modes. */
 export class RedisFrontend implements RequestHandler {
   readonly #session: Session;
-  readonly #backend: RedisBackend;
+  readonly #routing: RedisRouting;
   readonly #decoder = new RespRequestDecoder();
 
-  constructor(session: Session, backend: RedisBackend) {
+  constructor(session: Session, routing: RedisRouting) {
     this.#session = session;
-    this.#backend = backend;
+    this.#routing = routing;
   }
 
   feed(buf: Uint8Array, start: number, end: number): number {
@@ -63,6 +56,11 @@ export class RedisFrontend implements RequestHandler {
       );
       return;
     }
+    const modeReply = this.#routing.localReply(spec, argv);
+    if (modeReply !== null) {
+      session.answer(session.reserve(), modeReply);
+      return;
+    }
     switch (spec.kind) {
       case "local":
         if (spec.name === "quit") session.answerAndClose(OK_REPLY);
@@ -91,33 +89,29 @@ export class RedisFrontend implements RequestHandler {
       session.answer(slot, encodeError(keyIndexes));
       return;
     }
-    const { router, pool } = this.#backend;
-    const nodes = keyIndexes.map((index) => router.pick(argv[index]));
-    const first = nodes.length > 0 ? nodes[0] : router.pick(argv[0]);
-    if (first < 0 || nodes.some((node) => node < 0)) {
+    const routing = this.#routing;
+    const groups = keyIndexes.map((index) => routing.groupOf(argv[index]));
+    const first = groups.length > 0 ? groups[0] : routing.groupOf(argv[0]);
+    if (first < 0 || groups.some((group) => group < 0)) {
       session.answer(slot, encodeError("ERR no backend available: every node is ejected"));
       return;
     }
-    const sameNode = nodes.every((node) => node === first);
-    if (sameNode) {
-      pool.connFor(first, session.id).send(raw ?? encodeCommand(argv), slot);
+    if (groups.every((group) => group === first)) {
+      routing.send(first, raw ?? encodeCommand(argv), slot, session.id, spec.readonly);
       return;
     }
     if (spec.kind !== "multi" || spec.split === undefined) {
-      session.answer(
-        slot,
-        encodeError(`ERR keys of '${spec.name}' map to different servers; use a hash tag`),
-      );
+      session.answer(slot, routing.crossGroupError(spec));
       return;
     }
-    const parts = groupKeysByNode(keyIndexes, nodes);
+    const parts = groupKeys(keyIndexes, groups);
     const collector = new SplitCollector(
       { kind: spec.split, parts, keyCount: keyIndexes.length, firstKeyIndex: keyIndexes[0] },
       { answerMerged: (reply) => session.answer(slot, reply) },
     );
     for (let i = 0; i < parts.length; i++) {
       const bytes = encodeCommand(partArgv(spec.split, argv, parts[i]));
-      pool.connFor(parts[i].node, session.id).send(bytes, collector.sinkFor(i));
+      routing.send(parts[i].group, bytes, collector.sinkFor(i), session.id, spec.readonly);
     }
   }
 }

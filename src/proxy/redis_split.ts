@@ -1,29 +1,29 @@
-/** Multi-key commands split by node (MGET, MSET, DEL, UNLINK, EXISTS, TOUCH) and merged back. */
+/** Multi-key commands split by group (MGET, MSET, DEL, UNLINK, EXISTS, TOUCH) and merged back. */
 import type { ReplySink } from "../backend/reply_sink.ts";
 import { encodeArray, encodeError, encodeInteger, OK_REPLY } from "../protocol/resp/encoder.ts";
 import { arrayElementSlices, decodeReplyValue } from "../protocol/resp/reply_value.ts";
 import type { SplitKind } from "../protocol/resp/commands.ts";
 
-/** One sub-request: the node it goes to and the argv indexes of its keys. */
+/** One sub-request: the group (node or slot) it goes to and the argv indexes of its keys. */
 export interface SplitPart {
-  node: number;
+  group: number;
   /** argv indexes of the keys (for MSET, of each key; its value follows it). */
   keyIndexes: number[];
 }
 
-/** Groups keys by node, keeping first-seen node order and key order within a node. */
-export function groupKeysByNode(
+/** Groups keys by their group, keeping first-seen group order and key order within one. */
+export function groupKeys(
   keyIndexes: readonly number[],
-  nodeOfKey: readonly number[],
+  groupOfKey: readonly number[],
 ): SplitPart[] {
   const parts: SplitPart[] = [];
-  const byNode = new Map<number, SplitPart>();
+  const byGroup = new Map<number, SplitPart>();
   for (let i = 0; i < keyIndexes.length; i++) {
-    const node = nodeOfKey[i];
-    let part = byNode.get(node);
+    const group = groupOfKey[i];
+    let part = byGroup.get(group);
     if (part === undefined) {
-      part = { node, keyIndexes: [] };
-      byNode.set(node, part);
+      part = { group, keyIndexes: [] };
+      byGroup.set(group, part);
       parts.push(part);
     }
     part.keyIndexes.push(keyIndexes[i]);

@@ -9,6 +9,7 @@ import { RespReplyFramer } from "../protocol/resp/reply_framer.ts";
 import { Listener } from "../proxy/listener.ts";
 import { RedisFrontend } from "../proxy/redis_frontend.ts";
 import { RingRouter } from "../proxy/ring_router.ts";
+import { RingRouting } from "../proxy/redis_routing.ts";
 import { logInfo } from "../log.ts";
 
 /** How often timeouts are checked and the coarse clock moves, ms. */
@@ -43,6 +44,7 @@ export function startDataPlane(cluster: ClusterConfig, options: { reusePort: boo
     cluster.servers.map((server) => ({ name: ketamaName(server), weight: server.weight })),
     cluster.hashTag,
   );
+  const routing = new RingRouting(router, pool);
   const health = cluster.pingFailLimit > 0
     ? new HealthChecker(nodes.map((_, node) => pool.connsOf(node)[0]), nodes.map((n) => n.name), {
       failLimit: cluster.pingFailLimit,
@@ -59,7 +61,7 @@ export function startDataPlane(cluster: ClusterConfig, options: { reusePort: boo
       hostname: cluster.listenHost,
       port: cluster.listenPort,
       reusePort: options.reusePort,
-      newHandler: (session) => new RedisFrontend(session, { router, pool }),
+      newHandler: (session) => new RedisFrontend(session, routing),
     });
   } catch (err) {
     clearInterval(ticker);

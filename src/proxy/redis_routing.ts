@@ -1,0 +1,58 @@
+/** How a Redis front end reaches backends: by ketama node (`redis`) or by slot (`redis_cluster`). */
+import type { NodePool } from "../backend/node_pool.ts";
+import type { ReplySink } from "../backend/reply_sink.ts";
+import type { CommandSpec } from "../protocol/resp/commands.ts";
+import { encodeError } from "../protocol/resp/encoder.ts";
+import type { RingRouter } from "./ring_router.ts";
+
+/**
+ * Keys fall into groups (a node on the ring, a slot in a cluster). A request whose keys
+ * share one group goes out whole; MGET-like commands are split per group; any other
+ * command whose keys span groups is refused.
+ */
+export interface RedisRouting {
+  /** The group of a key, or -1 when no backend can take it. */
+  groupOf(key: Uint8Array): number;
+  /**
+   * Sends one encoded request (copied, so it may be a view) to the backend of `group`, on
+   * the connection client `sessionId` uses; `readonly` requests may go to replicas.
+   */
+  send(
+    group: number,
+    bytes: Uint8Array,
+    sink: ReplySink,
+    sessionId: number,
+    readonly: boolean,
+  ): void;
+  /** The refusal for a command whose keys span groups. */
+  crossGroupError(spec: CommandSpec): Uint8Array;
+  /** The reply to a command this mode answers itself (e.g. CLUSTER), or null. */
+  localReply(spec: CommandSpec, argv: readonly Uint8Array[]): Uint8Array | null;
+}
+
+/** twemproxy-style routing: the group is the node the ketama ring picks. */
+export class RingRouting implements RedisRouting {
+  readonly #router: RingRouter;
+  readonly #pool: NodePool;
+
+  constructor(router: RingRouter, pool: NodePool) {
+    this.#router = router;
+    this.#pool = pool;
+  }
+
+  groupOf(key: Uint8Array): number {
+    return this.#router.pick(key);
+  }
+
+  send(group: number, bytes: Uint8Array, sink: ReplySink, sessionId: number): void {
+    this.#pool.connFor(group, sessionId).send(bytes, sink);
+  }
+
+  crossGroupError(spec: CommandSpec): Uint8Array {
+    return encodeError(`ERR keys of '${spec.name}' map to different servers; use a hash tag`);
+  }
+
+  localReply(): Uint8Array | null {
+    return null;
+  }
+}
