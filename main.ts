@@ -55,7 +55,7 @@ async function main(): Promise<number> {
     });
   }
   try {
-    await supervisor.start(config, level);
+    await supervisor.start(config, { logLevel: level, advertiseIp: request.advertiseIp });
   } catch (err) {
     logError(err instanceof Error ? err.message : String(err));
     supervisor.stop();

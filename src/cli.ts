@@ -9,7 +9,7 @@ export const EXIT_USAGE = 2;
 export type CliRequest =
   | { action: "help" }
   | { action: "version" }
-  | { action: "run" | "check"; configPath: string }
+  | { action: "run" | "check"; configPath: string; advertiseIp?: string }
   | { action: "error"; message: string };
 
 /** The --help text. */
@@ -19,6 +19,8 @@ Usage: aster-proxy [options]
 
 Options:
   -c, --config FILE   config file (default: $AS_CFG, else ./default.toml)
+  -i, --ip IP         IP that redis_cluster listeners advertise in CLUSTER SLOTS/NODES
+                      (default: the listen host; 127.0.0.1 for a wildcard listen)
       --check         validate the config, print one line per cluster, exit
                       (0 when valid, 2 with every error listed)
   -V, --version       print the version and exit
@@ -44,6 +46,7 @@ export function parseCli(
       options: {
         config: { type: "string", short: "c" },
         check: { type: "boolean" },
+        ip: { type: "string", short: "i" },
         version: { type: "boolean", short: "V" },
         help: { type: "boolean", short: "h" },
       },
@@ -57,5 +60,16 @@ export function parseCli(
   if (values.version) return { action: "version" };
   const configPath = values.config ?? env.get("AS_CFG") ?? "./default.toml";
   if (configPath === "") return { action: "error", message: "--config needs a file name" };
-  return { action: values.check ? "check" : "run", configPath };
+  if (values.ip !== undefined && !_isIp(values.ip)) {
+    return { action: "error", message: `--ip needs an IPv4 or IPv6 address, got "${values.ip}"` };
+  }
+  return { action: values.check ? "check" : "run", configPath, advertiseIp: values.ip };
+}
+
+function _isIp(text: string): boolean {
+  const v4 = text.split(".");
+  if (v4.length === 4 && v4.every((part) => /^\d{1,3}$/.test(part) && Number(part) <= 255)) {
+    return true;
+  }
+  return text.includes(":") && /^[0-9a-fA-F:.]+$/.test(text);
 }

@@ -94,7 +94,7 @@ Deno.test("loadConfig() reports every validation error", async () => {
   assert.deepEqual(err.errors, [
     `cluster "cache-a": unknown key "read_timout" (did you mean "read_timeout"?)`,
     `cluster "cache-a": thread must be an integer > 0, got 0`,
-    `cluster "cache-b": cache_type "memcache" is not supported yet (supported: redis)`,
+    `cluster "cache-b": cache_type "memcache" is not supported yet (supported: redis, redis_cluster)`,
     `cluster "cache-b": listen_addr "0.0.0.0:9001" clashes with cluster "cache-a" ` +
     `(listen_addr "127.0.0.1:9001"): same port 9001`,
   ]);
@@ -142,14 +142,11 @@ Deno.test("default.toml documents every cluster key", async () => {
   for (const key of keys) {
     assert.match(text, new RegExp(`^# ${key} `, "m"), `no comment documents ${key}`);
   }
-  // The commented-out redis_cluster example is valid once uncommented (apart from support).
+  // The commented-out redis_cluster example is valid once uncommented.
   const example = text.slice(text.indexOf("# [[clusters]]")).split("\n")
     .map((line) => line.replace(/^# ?/, "")).join("\n");
   const result = validate(parse(example));
-  assert.deepEqual(!result.ok && result.errors, [
-    `cluster "test-redis-cluster": cache_type "redis_cluster" is not supported yet ` +
-    `(supported: redis)`,
-  ]);
+  assert.ok(result.ok, result.ok ? "" : result.errors.join("\n"));
 });
 
 function _escape(text: string): string {

@@ -10,7 +10,7 @@
 export type CacheType = "redis" | "redis_cluster" | "memcache" | "memcache_binary";
 
 /** Cache types whose data plane exists; others are rejected as "not supported yet". */
-export const SUPPORTED_CACHE_TYPES: readonly CacheType[] = ["redis"];
+export const SUPPORTED_CACHE_TYPES: readonly CacheType[] = ["redis", "redis_cluster"];
 
 /** Longest alias: twemproxy's ketama hashes "alias-N" out of an 86-byte buffer. */
 const MAX_ALIAS_BYTES = 64;

@@ -1,5 +1,10 @@
 /** The Redis side of a session: frames requests, answers or routes each one. */
-import { encodeCommand, encodeError, OK_REPLY } from "../protocol/resp/encoder.ts";
+import {
+  encodeCommand,
+  encodeError,
+  encodeProxyError,
+  OK_REPLY,
+} from "../protocol/resp/encoder.ts";
 import { RespRequestDecoder } from "../protocol/resp/request_decoder.ts";
 import {
   commandKeyIndexes,
@@ -38,7 +43,7 @@ export class RedisFrontend implements RequestHandler {
   }
 
   errorReply(message: string): Uint8Array {
-    return encodeError(`ERR ${message}`);
+    return encodeProxyError(message);
   }
 
   /** Answers, refuses or routes one request; `raw` is its RESP encoding (null when inline). */

@@ -1,6 +1,12 @@
 /** Multi-key commands split by group (MGET, MSET, DEL, UNLINK, EXISTS, TOUCH) and merged back. */
 import type { ReplySink } from "../backend/reply_sink.ts";
-import { encodeArray, encodeError, encodeInteger, OK_REPLY } from "../protocol/resp/encoder.ts";
+import {
+  encodeArray,
+  encodeError,
+  encodeInteger,
+  encodeProxyError,
+  OK_REPLY,
+} from "../protocol/resp/encoder.ts";
 import { arrayElementSlices, decodeReplyValue } from "../protocol/resp/reply_value.ts";
 import type { SplitKind } from "../protocol/resp/commands.ts";
 
@@ -82,7 +88,7 @@ export class SplitCollector {
   sinkFor(index: number): ReplySink {
     return {
       onReply: (reply) => this.#complete(index, reply.slice()),
-      onError: (message) => this.#complete(index, encodeError(`ERR ${message}`)),
+      onError: (message) => this.#complete(index, encodeProxyError(message)),
     };
   }
 

@@ -26,18 +26,25 @@ export class Supervisor {
   readonly #workers: Worker[] = [];
 
   /** Starts `thread` workers per cluster; rejects when any cannot listen. */
-  async start(config: Config, logLevel: LogLevel): Promise<void> {
+  async start(
+    config: Config,
+    options: { logLevel: LogLevel; advertiseIp?: string },
+  ): Promise<void> {
     for (const cluster of config.clusters) _claimPort(cluster);
     const starts: Promise<void>[] = [];
     for (const cluster of config.clusters) {
       for (let index = 0; index < cluster.thread; index++) {
-        starts.push(this.#startWorker(cluster, index, logLevel));
+        starts.push(this.#startWorker(cluster, index, options));
       }
     }
     await Promise.all(starts);
   }
 
-  #startWorker(cluster: ClusterConfig, workerIndex: number, logLevel: LogLevel): Promise<void> {
+  #startWorker(
+    cluster: ClusterConfig,
+    workerIndex: number,
+    options: { logLevel: LogLevel; advertiseIp?: string },
+  ): Promise<void> {
     const worker = new Worker(WORKER_URL, {
       type: "module",
       name: `${cluster.name}#${workerIndex}`,
@@ -70,7 +77,7 @@ export class Supervisor {
           new Error(`cluster ${cluster.name}: worker ${workerIndex} crashed: ${event.message}`),
         );
       };
-      const start: ToWorker = { type: "start", cluster, workerIndex, logLevel };
+      const start: ToWorker = { type: "start", cluster, workerIndex, ...options };
       worker.postMessage(start);
     });
   }

@@ -9,6 +9,8 @@ export interface StartMessage {
   /** Index of this worker among the cluster's `thread` workers. */
   workerIndex: number;
   logLevel: LogLevel;
+  /** IP advertised by the emulated CLUSTER SLOTS/NODES (from --ip). */
+  advertiseIp?: string;
 }
 
 /** Supervisor -> worker: stop accepting, close clients and backends. */

@@ -17,14 +17,14 @@ function _post(message: FromWorker): void {
   self.postMessage(message);
 }
 
-self.onmessage = (event: MessageEvent<ToWorker>) => {
+self.onmessage = async (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   switch (message.type) {
     case "start": {
-      const { cluster, workerIndex, logLevel } = message;
+      const { cluster, workerIndex, logLevel, advertiseIp } = message;
       configureLog(logLevel, `${cluster.name}#${workerIndex}`);
       try {
-        plane = startDataPlane(cluster, { reusePort: true });
+        plane = await startDataPlane(cluster, { reusePort: true, advertiseIp });
         _post({ type: "listening", address: cluster.listenAddr });
       } catch (err) {
         _post({ type: "failed", error: err instanceof Error ? err.message : String(err) });

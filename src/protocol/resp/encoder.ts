@@ -17,6 +17,14 @@ export function encodeError(message: string): Uint8Array {
   return encoder.encode(`-${message.replace(/[\r\n]+/g, " ")}\r\n`);
 }
 
+/**
+ * Encodes an error raised by the proxy: a message that starts with its own Redis error
+ * code (CLUSTERDOWN, CROSSSLOT, ERR...) keeps it, any other gets the generic "ERR".
+ */
+export function encodeProxyError(message: string): Uint8Array {
+  return encodeError(/^[A-Z]+ /.test(message) ? message : `ERR ${message}`);
+}
+
 /** Encodes an integer reply. */
 export function encodeInteger(value: number): Uint8Array {
   return encoder.encode(`:${value}\r\n`);

@@ -1,0 +1,214 @@
+/** Keeps one worker's view of a Redis Cluster: slot owners, replicas, refreshes. */
+import type { NodePool } from "../backend/node_pool.ts";
+import { logInfo, logWarn } from "../log.ts";
+import { encodeCommandText } from "../protocol/resp/encoder.ts";
+import { decodeReplyValue } from "../protocol/resp/reply_value.ts";
+import {
+  parseClusterSlots,
+  SLOT_COUNT,
+  type SlotMap,
+  splitAddr,
+  unownedSlots,
+} from "./slot_table.ts";
+
+const CLUSTER_SLOTS = encodeCommandText("CLUSTER", "SLOTS");
+/** Shortest gap between two refreshes triggered by redirects or failures, ms. */
+const MIN_REFRESH_GAP_MS = 100;
+/** Delay between retries while no node answers, doubling up to the largest, ms. */
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 2000;
+/** Longest wait for one CLUSTER SLOTS reply, ms. */
+const FETCH_TIMEOUT_MS = 2000;
+
+/** How a topology is refreshed. */
+export interface TopologyOptions {
+  /** Seed nodes, "host:port". */
+  seeds: readonly string[];
+  /** Periodic refresh, seconds. */
+  fetchIntervalS: number;
+}
+
+/** A shard as node indexes of the pool: the master first, then replicas. */
+interface Shard {
+  nodes: number[];
+}
+
+/**
+ * Slot -> node indexes, refreshed from CLUSTER SLOTS. Refreshes run one at a time; every
+ * trigger while one runs is served by one more refresh after it.
+ */
+export class ClusterTopology {
+  readonly #pool: NodePool;
+  readonly #options: TopologyOptions;
+  #shards: Shard[] = [];
+  /** Shard index per slot; -1 while unowned or unknown. */
+  #slotShard: Int32Array = new Int32Array(SLOT_COUNT).fill(-1);
+  #inFlight: Promise<void> | null = null;
+  #wanted = false;
+  #lastRefreshAt = 0;
+  #retryDelay = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #periodic: ReturnType<typeof setInterval>;
+  #closed = false;
+  /** Refreshes completed, for tests and metrics. */
+  refreshes = 0;
+
+  constructor(pool: NodePool, options: TopologyOptions) {
+    this.#pool = pool;
+    this.#options = options;
+    this.#periodic = setInterval(() => this.requestRefresh(), options.fetchIntervalS * 1000);
+  }
+
+  /** True once a slot map has been loaded. */
+  get ready(): boolean {
+    return this.#shards.length > 0;
+  }
+
+  /** The master node of `slot`, or -1 when unknown. */
+  masterOf(slot: number): number {
+    const shard = this.#slotShard[slot];
+    return shard < 0 ? -1 : this.#shards[shard].nodes[0];
+  }
+
+  /** A node that may serve reads of `slot`: the master or a replica, rotating by `turn`. */
+  readerOf(slot: number, turn: number): number {
+    const shard = this.#slotShard[slot];
+    if (shard < 0) return -1;
+    const nodes = this.#shards[shard].nodes;
+    return nodes[turn % nodes.length];
+  }
+
+  /** Applies a MOVED at once (the slot now belongs to `addr`) and schedules a refresh. */
+  noteMoved(slot: number, addr: string): number {
+    const node = this.nodeFor(addr);
+    let shard = this.#shards.findIndex((s) => s.nodes[0] === node);
+    if (shard < 0) {
+      shard = this.#shards.length;
+      this.#shards.push({ nodes: [node] });
+    }
+    this.#slotShard[slot] = shard;
+    this.requestRefresh();
+    return node;
+  }
+
+  /** Asks for a refresh soon; many asks in a burst make one refresh. */
+  requestRefresh(): void {
+    if (this.#closed) return;
+    this.#wanted = true;
+    if (this.#inFlight !== null || this.#timer !== undefined) return;
+    const wait = Math.max(0, this.#lastRefreshAt + MIN_REFRESH_GAP_MS - performance.now());
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.refresh();
+    }, wait);
+  }
+
+  /** Fetches the slot map now (or joins the refresh under way). */
+  refresh(): Promise<void> {
+    if (this.#inFlight !== null) return this.#inFlight;
+    this.#wanted = false;
+    this.#inFlight = this.#fetch().finally(() => {
+      this.#inFlight = null;
+      this.#lastRefreshAt = performance.now();
+      if (this.#wanted) this.requestRefresh();
+    });
+    return this.#inFlight;
+  }
+
+  /** Stops refreshing. */
+  close(): void {
+    this.#closed = true;
+    clearInterval(this.#periodic);
+    clearTimeout(this.#timer);
+  }
+
+  async #fetch(): Promise<void> {
+    const errors: string[] = [];
+    for (const addr of this.#candidates()) {
+      if (this.#closed) return;
+      const result = await this.#ask(addr);
+      if (typeof result === "string") {
+        errors.push(`${addr}: ${result}`);
+        continue;
+      }
+      this.#apply(result);
+      this.refreshes++;
+      this.#retryDelay = 0;
+      return;
+    }
+    // No node answered: keep trying with backoff; clients get CLUSTERDOWN meanwhile.
+    this.#retryDelay = Math.min(
+      RETRY_MAX_MS,
+      this.#retryDelay === 0 ? RETRY_MIN_MS : this.#retryDelay * 2,
+    );
+    logWarn(`cluster topology: no node answered CLUSTER SLOTS (${errors.join("; ")})`);
+    if (!this.#closed) {
+      clearTimeout(this.#timer);
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.refresh();
+      }, this.#retryDelay);
+    }
+  }
+
+  /** Known masters first (they hold the freshest map), then replicas, then the seeds. */
+  #candidates(): string[] {
+    const names = this.#pool.nodes.map((node) => node.name);
+    const masters = this.#shards.map((shard) => names[shard.nodes[0]]);
+    const replicas = this.#shards.flatMap((shard) => shard.nodes.slice(1).map((n) => names[n]));
+    return [...new Set([...masters, ...replicas, ...this.#options.seeds])];
+  }
+
+  #ask(addr: string): Promise<SlotMap | string> {
+    const node = this.nodeFor(addr);
+    const host = this.#pool.nodes[node].host;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve("no reply in time"), FETCH_TIMEOUT_MS);
+      this.#pool.connFor(node, 0).send(CLUSTER_SLOTS, {
+        onReply: (reply) => {
+          clearTimeout(timer);
+          try {
+            const map = parseClusterSlots(decodeReplyValue(reply).value, host);
+            resolve(typeof map === "string" || map.shards.length > 0 ? map : "empty slot map");
+          } catch (err) {
+            resolve(err instanceof Error ? err.message : String(err));
+          }
+        },
+        onError: (message) => {
+          clearTimeout(timer);
+          resolve(message);
+        },
+      });
+    });
+  }
+
+  #apply(map: SlotMap): void {
+    const first = !this.ready;
+    this.#shards = map.shards.map((shard) => ({
+      nodes: [shard.master, ...shard.replicas].map((addr) => this.nodeFor(addr)),
+    }));
+    this.#slotShard = map.slotShard;
+    const inMap = new Set(this.#shards.flatMap((shard) => shard.nodes));
+    for (let node = 0; node < this.#pool.nodes.length; node++) {
+      if (!inMap.has(node) && this.#pool.isOpen(node)) {
+        logInfo(`cluster node ${this.#pool.nodes[node].name} left the slot map: closing`);
+        this.#pool.closeNode(node);
+      }
+    }
+    const unowned = unownedSlots(map);
+    if (first || unowned > 0) {
+      logInfo(
+        `cluster topology: ${map.shards.length} masters, ${unowned} slots unowned`,
+      );
+    }
+  }
+
+  /** The pool index of `addr`, connecting to it when new or closed. */
+  nodeFor(addr: string): number {
+    const known = this.#pool.indexOf(addr);
+    if (known !== undefined && this.#pool.isOpen(known)) return known;
+    const parts = splitAddr(addr);
+    if (parts === null) throw new Error(`bad node address ${addr}`);
+    return this.#pool.add({ name: addr, host: parts.host, port: parts.port });
+  }
+}

@@ -1,0 +1,153 @@
+/** `redis_cluster` routing: the group is the key's slot; redirects are followed, never shown. */
+import { keySlot } from "../hash/key_slot.ts";
+import type { NodePool } from "../backend/node_pool.ts";
+import type { ReplySink } from "../backend/reply_sink.ts";
+import type { ClusterTopology } from "../cluster/topology.ts";
+import { parseRedirect, SLOT_COUNT } from "../cluster/slot_table.ts";
+import type { CommandSpec } from "../protocol/resp/commands.ts";
+import { encodeCommandText, encodeError } from "../protocol/resp/encoder.ts";
+import type { RedisRouting } from "./redis_routing.ts";
+import { type ClusterIdentity, clusterLocalReply } from "./cluster_local.ts";
+
+/** Most redirects or retries one request may take before it gets an error. */
+const MAX_REDIRECTS = 5;
+/** First retry delay after TRYAGAIN or CLUSTERDOWN, doubling each time, ms. */
+const RETRY_BASE_MS = 25;
+const ASKING = encodeCommandText("ASKING");
+const MINUS = 0x2d; // "-"
+const latin1 = new TextDecoder("latin1");
+
+/** Ignores the reply to ASKING (the command after it carries the outcome). */
+const DISCARD: ReplySink = { onReply() {}, onError() {} };
+
+/** Routes by slot over a topology; reads may rotate over replicas. */
+export class ClusterRouting implements RedisRouting {
+  readonly topology: ClusterTopology;
+  readonly pool: NodePool;
+  readonly #readFromReplicas: boolean;
+  readonly #identity: ClusterIdentity;
+  #turn = 0;
+
+  constructor(
+    parts: { topology: ClusterTopology; pool: NodePool; identity: ClusterIdentity },
+    options: { readFromReplicas: boolean },
+  ) {
+    this.topology = parts.topology;
+    this.pool = parts.pool;
+    this.#identity = parts.identity;
+    this.#readFromReplicas = options.readFromReplicas;
+  }
+
+  groupOf(key: Uint8Array): number {
+    return keySlot(key);
+  }
+
+  send(
+    slot: number,
+    bytes: Uint8Array,
+    sink: ReplySink,
+    sessionId: number,
+    readonly: boolean,
+  ): void {
+    const node = readonly && this.#readFromReplicas
+      ? this.topology.readerOf(slot, this.#turn++)
+      : this.topology.masterOf(slot);
+    const request = new ClusterRequest(this, { bytes: bytes.slice(), slot, sink, sessionId });
+    if (node < 0) {
+      this.topology.requestRefresh();
+      sink.onError(_clusterDown(this.topology.ready));
+      return;
+    }
+    this.pool.connFor(node, sessionId).send(bytes, request);
+  }
+
+  crossGroupError(): Uint8Array {
+    return encodeError("CROSSSLOT Keys in request don't hash to the same slot");
+  }
+
+  localReply(spec: CommandSpec, argv: readonly Uint8Array[]): Uint8Array | null {
+    return spec.name === "cluster" ? clusterLocalReply(argv, this.#identity) : null;
+  }
+}
+
+function _clusterDown(ready: boolean): string {
+  return ready
+    ? "CLUSTERDOWN Hash slot not served"
+    : "CLUSTERDOWN aster has no slot map yet: no seed node answered CLUSTER SLOTS";
+}
+
+/**
+ * One request on its way through the cluster: it keeps its bytes so a MOVED, ASK,
+ * TRYAGAIN or CLUSTERDOWN can send it again, up to MAX_REDIRECTS times.
+ */
+class ClusterRequest implements ReplySink {
+  readonly #routing: ClusterRouting;
+  readonly #bytes: Uint8Array;
+  readonly #slot: number;
+  readonly #sink: ReplySink;
+  readonly #sessionId: number;
+  #redirects = 0;
+
+  constructor(
+    routing: ClusterRouting,
+    request: { bytes: Uint8Array; slot: number; sink: ReplySink; sessionId: number },
+  ) {
+    this.#routing = routing;
+    this.#bytes = request.bytes;
+    this.#slot = request.slot;
+    this.#sink = request.sink;
+    this.#sessionId = request.sessionId;
+  }
+
+  onReply(reply: Uint8Array): void {
+    if (reply[0] !== MINUS) {
+      this.#sink.onReply(reply);
+      return;
+    }
+    const message = latin1.decode(reply.subarray(1, reply.length - 2));
+    const space = message.indexOf(" ");
+    const code = space < 0 ? message : message.slice(0, space);
+    if (code !== "MOVED" && code !== "ASK" && code !== "TRYAGAIN" && code !== "CLUSTERDOWN") {
+      this.#sink.onReply(reply);
+      return;
+    }
+    if (++this.#redirects > MAX_REDIRECTS) {
+      this.#sink.onError(`too many redirects for slot ${this.#slot}, last: ${message}`);
+      return;
+    }
+    const { topology, pool } = this.#routing;
+    if (code === "TRYAGAIN" || code === "CLUSTERDOWN") {
+      if (code === "CLUSTERDOWN") topology.requestRefresh();
+      setTimeout(() => this.#resend(), RETRY_BASE_MS << (this.#redirects - 1));
+      return;
+    }
+    const redirect = parseRedirect(message);
+    if (redirect === null || redirect.slot >= SLOT_COUNT) {
+      this.#sink.onReply(reply);
+      return;
+    }
+    if (redirect.kind === "moved") {
+      const node = topology.noteMoved(redirect.slot, redirect.addr);
+      pool.connFor(node, this.#sessionId).send(this.#bytes, this);
+    } else {
+      const conn = pool.connFor(topology.nodeFor(redirect.addr), this.#sessionId);
+      conn.send(ASKING, DISCARD);
+      conn.send(this.#bytes, this);
+    }
+  }
+
+  onError(message: string): void {
+    // A lost connection may mean a failed master: look for its successor.
+    this.#routing.topology.requestRefresh();
+    this.#sink.onError(message);
+  }
+
+  #resend(): void {
+    const node = this.#routing.topology.masterOf(this.#slot);
+    if (node < 0) {
+      this.#sink.onError(_clusterDown(this.#routing.topology.ready));
+      return;
+    }
+    this.#routing.pool.connFor(node, this.#sessionId).send(this.#bytes, this);
+  }
+}
