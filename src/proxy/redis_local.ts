@@ -17,13 +17,19 @@ const NULL_ARRAY = new TextEncoder().encode("*-1\r\n");
 export function localReply(spec: CommandSpec, argv: readonly Uint8Array[]): Uint8Array {
   switch (spec.name) {
     case "ping":
-      return argv.length > 1 ? encodeBulk(argv[1]) : PONG_REPLY;
+      if (argv.length > 2) return _wrongArity("ping");
+      return argv.length === 2 ? encodeBulk(argv[1]) : PONG_REPLY;
     case "echo":
       return encodeBulk(argv[1]);
-    case "select":
-      return decoder.decode(argv[1]) === "0"
+    case "select": {
+      const text = decoder.decode(argv[1]);
+      if (!/^-?(0|[1-9][0-9]{0,17})$/.test(text)) {
+        return encodeError("ERR value is not an integer or out of range");
+      }
+      return text === "0"
         ? OK_REPLY
         : encodeError("ERR DB index is out of range (aster serves database 0 only)");
+    }
     case "command":
       return _command(argv);
     default:
@@ -31,12 +37,17 @@ export function localReply(spec: CommandSpec, argv: readonly Uint8Array[]): Uint
   }
 }
 
+/** Redis's wording for a bad argument count. */
+function _wrongArity(name: string): Uint8Array {
+  return encodeError(`ERR wrong number of arguments for '${name}' command`);
+}
+
 function _command(argv: readonly Uint8Array[]): Uint8Array {
   if (argv.length === 1) return encodeArray(COMMANDS.map(_commandInfo));
   const sub = decoder.decode(argv[1]).toLowerCase();
   switch (sub) {
     case "count":
-      return encodeInteger(COMMANDS.length);
+      return argv.length === 2 ? encodeInteger(COMMANDS.length) : _wrongArity("command|count");
     case "info": {
       const names = argv.length > 2
         ? argv.slice(2)

@@ -44,6 +44,8 @@ export function parseInteger(buf: Uint8Array, start: number, end: number): numbe
     if (i === end) return NaN;
   }
   if (end - i > 15) return NaN; // beyond what fits safely; no length we accept needs it
+  // Canonical form only, as Redis's string2ll: no leading zeros, no "-0".
+  if (buf[i] === 0x30 && (end - i > 1 || negative)) return NaN;
   let value = 0;
   for (; i < end; i++) {
     const digit = buf[i] - 0x30;

@@ -97,6 +97,8 @@ Deno.test("decodeRequest() rejects malformed multibulk input", () => {
   assertProtocolError("*2\r\n+GET\r\n", /expected '\$', got '\+'/);
   assertProtocolError("*1\r\n$-1\r\n", /invalid bulk length/);
   assertProtocolError("*1\r\n$abc\r\n", /invalid bulk length/);
+  assertProtocolError("*03\r\n", /invalid multibulk length/);
+  assertProtocolError("*1\r\n$01\r\nx\r\n", /invalid bulk length/);
   assertProtocolError("*1\r\n$3\r\nGETxx", /not terminated/);
   assertProtocolError('GET "abc\r\n', /unbalanced quotes/);
 });
