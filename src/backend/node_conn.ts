@@ -8,8 +8,12 @@ import type { ReplySink } from "./reply_sink.ts";
 
 /** Frames replies on a backend stream; throws ProtocolError when it is not the protocol. */
 export interface ReplyFramer {
-  /** Size of the complete reply at `buf[start]`, or -1 when more bytes are needed. */
-  frame(buf: Uint8Array, start: number, end: number): number;
+  /**
+   * Size of the complete reply at `buf[start]`, or -1 when more bytes are needed. `kind`
+   * is what the request was sent with (protocols whose reply shape depends on the request,
+   * like memcached's text protocol, use it).
+   */
+  frame(buf: Uint8Array, start: number, end: number, kind: number): number;
 }
 
 /** Settings of a node connection. */
@@ -39,6 +43,7 @@ const BACKOFF_MAX = 2000;
 interface Pending {
   sink: ReplySink;
   at: number;
+  kind: number;
 }
 
 /**
@@ -83,15 +88,16 @@ export class NodeConn {
 
   /**
    * Queues one encoded request. `bytes` is copied, so it may be a view into a reused
-   * buffer. When the node is down the sink fails at once, synchronously.
+   * buffer. When the node is down the sink fails at once, synchronously. `kind` is handed
+   * to the framer with the reply (0 unless the protocol needs it).
    */
-  send(bytes: Uint8Array, sink: ReplySink): void {
+  send(bytes: Uint8Array, sink: ReplySink, kind = 0): void {
     if (this.#state === "down" || this.#state === "closed" || this.#writer === null) {
       sink.onError(`backend ${this.options.name} is unavailable: ${this.#lastError}`);
       return;
     }
     this.#writer.append(bytes);
-    this.#pending.push({ sink, at: coarseClock.now });
+    this.#pending.push({ sink, at: coarseClock.now, kind });
   }
 
   /** Fails what is late: the oldest reply past read_timeout, a write or dial past its bound. */
@@ -161,6 +167,7 @@ export class NodeConn {
         onError: () => {},
       },
       at: coarseClock.now,
+      kind: 0,
     });
   }
 
@@ -177,15 +184,16 @@ export class NodeConn {
         }
         buffer.commit(n);
         while (buffer.start < buffer.end) {
-          const size = framer.frame(buffer.data, buffer.start, buffer.end);
-          if (size < 0) break;
-          const reply = buffer.data.subarray(buffer.start, buffer.start + size);
-          buffer.start += size;
-          const head = this.#pending.shift();
+          const head = this.#pending.peek();
           if (head === undefined) {
             this.#fail("reply without a request");
             return;
           }
+          const size = framer.frame(buffer.data, buffer.start, buffer.end, head.kind);
+          if (size < 0) break;
+          const reply = buffer.data.subarray(buffer.start, buffer.start + size);
+          buffer.start += size;
+          this.#pending.shift();
           try {
             head.sink.onReply(reply);
           } catch (err) {

@@ -55,6 +55,7 @@ Deno.test("validate() fills every default for a minimal cluster", () => {
     pingInterval: 10000,
     hashTag: null,
     nodeConnections: 1,
+    maxValueSize: 1048576,
   });
 });
 
@@ -161,13 +162,11 @@ Deno.test("validate() names a cluster by index when its name is missing or bad",
   ]);
 });
 
-Deno.test("validate() rejects unsupported and unknown cache types", () => {
-  assert.deepEqual(_only({ cache_type: "memcache" }), [
-    `cluster "cache-a": cache_type "memcache" is not supported yet (supported: redis, redis_cluster)`,
-  ]);
-  assert.deepEqual(_only({ cache_type: "memcache_binary" }), [
-    `cluster "cache-a": cache_type "memcache_binary" is not supported yet (supported: redis, redis_cluster)`,
-  ]);
+Deno.test("validate() accepts the four modes and rejects unknown cache types", () => {
+  for (const type of ["redis", "redis_cluster", "memcache", "memcache_binary"]) {
+    const servers = ["127.0.0.1:7001", "127.0.0.1:7002"];
+    assert.equal(_ok({ clusters: [_cluster({ cache_type: type, servers })] })[0].cacheType, type);
+  }
   assert.deepEqual(_only({ cache_type: "redsi" }), [
     `cluster "cache-a": cache_type must be one of redis, redis_cluster, memcache, memcache_binary, ` +
     `got "redsi" (did you mean "redis"?)`,
@@ -307,7 +306,6 @@ Deno.test("validate() collects every error instead of stopping at the first", ()
     `cluster "cache-a": hash_tag must be exactly two printable ASCII characters, e.g. "{}", ` +
     `got "{" (a string)`,
     `clusters[1]: missing required key "name"`,
-    `clusters[1]: cache_type "memcache" is not supported yet (supported: redis, redis_cluster)`,
     "clusters[1]: servers must list at least one backend, got []",
     `cluster "cache-a": servers must be an array of strings, got "127.0.0.1:7001" (a string)`,
     `cluster "cache-a": name is used by more than one cluster (clusters[0], clusters[2])`,

@@ -46,6 +46,10 @@ export class RedisFrontend implements RequestHandler {
     return encodeProxyError(message);
   }
 
+  protocolErrorReply(message: string): Uint8Array {
+    return encodeError(`ERR Protocol error: ${message}`);
+  }
+
   /** Answers, refuses or routes one request; `raw` is its RESP encoding (null when inline). */
   #handle(argv: Uint8Array[], raw: Uint8Array | null): void {
     const session = this.#session;

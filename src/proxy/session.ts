@@ -14,8 +14,10 @@ export interface RequestHandler {
    * Throws ProtocolError when the input is malformed.
    */
   feed(buf: Uint8Array, start: number, end: number): number;
-  /** The protocol's error reply carrying `message`. */
+  /** The protocol's error reply for a failed request (backend down, timeout...). */
   errorReply(message: string): Uint8Array;
+  /** The last reply before closing a client whose input is malformed (may be empty). */
+  protocolErrorReply(message: string): Uint8Array;
 }
 
 /** Stop reading from a client whose unsent replies exceed this many bytes. */
@@ -143,7 +145,7 @@ export class Session {
         } catch (err) {
           if (!(err instanceof ProtocolError)) throw err;
           logDebug(`client ${this.id}: protocol error: ${err.message}`);
-          this.answerAndClose(this.handler.errorReply(`Protocol error: ${err.message}`));
+          this.answerAndClose(this.handler.protocolErrorReply(err.message));
           return;
         }
       }

@@ -10,14 +10,36 @@ import { RespReplyFramer } from "../protocol/resp/reply_framer.ts";
 import { ClusterRouting } from "../proxy/cluster_routing.ts";
 import { Listener } from "../proxy/listener.ts";
 import { RedisFrontend } from "../proxy/redis_frontend.ts";
-import { type RedisRouting, RingRouting } from "../proxy/redis_routing.ts";
+import { RingRouting } from "../proxy/redis_routing.ts";
+import type { ReplyFramer } from "../backend/node_conn.ts";
+import type { RequestHandler, Session } from "../proxy/session.ts";
+import { MemcacheTextFrontend, REPLY_KINDS } from "../proxy/memcache_text_frontend.ts";
+import { MemcacheBinaryFrontend } from "../proxy/memcache_binary_frontend.ts";
+import { MemcacheTextReplyFramer } from "../protocol/memcache/text_reply.ts";
+import {
+  BinaryOpcode,
+  encodeBinaryRequest,
+  MemcacheBinaryResponseFramer,
+} from "../protocol/memcache/binary.ts";
 import { RingRouter } from "../proxy/ring_router.ts";
 import { logInfo } from "../log.ts";
+
+/** Frames memcached text replies by the kind each request was sent with. */
+class MemcacheTextFramer implements ReplyFramer {
+  readonly #framer = new MemcacheTextReplyFramer({ maxValueBytes: 1024 * 1024 * 1024 });
+
+  frame(buf: Uint8Array, start: number, end: number, kind: number): number {
+    return this.#framer.frame(buf, start, end, REPLY_KINDS[kind]);
+  }
+}
 
 /** How often timeouts are checked and the coarse clock moves, ms. */
 const TICK_MS = 20;
 const PING = encodeCommandText("PING");
 const READONLY = encodeCommandText("READONLY");
+const MEMCACHE_VERSION = new TextEncoder().encode("version\r\n");
+const MEMCACHE_VERSION_REPLY = new TextEncoder().encode("VERSION ");
+const MEMCACHE_BINARY_VERSION = encodeBinaryRequest({ opcode: BinaryOpcode.version });
 
 /** A running data plane; close() stops it. */
 export interface DataPlane {
@@ -32,33 +54,61 @@ export interface PlaneOptions {
   advertiseIp?: string;
 }
 
-/** Backends and routing of one mode, and how to stop them. */
+/** Backends and request handling of one mode, and how to stop them. */
 interface Backend {
-  routing: RedisRouting;
+  newHandler: (session: Session) => RequestHandler;
   pool: NodePool;
   stop(): void;
   /** Settles once the backend can route (the first slot map fetch, found or not). */
   ready?: Promise<void>;
 }
 
-function _poolOptions(cluster: ClusterConfig): PoolOptions {
+function _poolOptions(cluster: ClusterConfig, newFramer: () => ReplyFramer): PoolOptions {
   return {
     connectionsPerNode: cluster.nodeConnections,
     dialTimeout: cluster.dialTimeout,
     readTimeout: cluster.readTimeout,
     writeTimeout: cluster.writeTimeout,
-    newFramer: () => new RespReplyFramer(),
+    newFramer,
   };
 }
 
-/** `redis`: a ketama ring over the servers, with optional auto-eject. */
-function _shardedRedis(cluster: ClusterConfig): Backend {
+/** How a ring mode's protocol talks to its servers: framing and the health ping. */
+interface RingProtocol {
+  newFramer: () => ReplyFramer;
+  ping: Uint8Array;
+  isHealthy: (reply: Uint8Array) => boolean;
+}
+
+const RESP_RING: RingProtocol = {
+  newFramer: () => new RespReplyFramer(),
+  ping: PING,
+  isHealthy: (reply) => _sameBytes(reply, PONG_REPLY),
+};
+
+const MEMCACHE_TEXT_RING: RingProtocol = {
+  newFramer: () => new MemcacheTextFramer(),
+  ping: MEMCACHE_VERSION,
+  isHealthy: (reply) => _startsWith(reply, MEMCACHE_VERSION_REPLY),
+};
+
+const MEMCACHE_BINARY_RING: RingProtocol = {
+  newFramer: () => new MemcacheBinaryResponseFramer(),
+  ping: MEMCACHE_BINARY_VERSION,
+  isHealthy: (reply) => reply[6] === 0 && reply[7] === 0, // status ok
+};
+
+/** The ketama modes: servers on a twemproxy-compatible ring, with optional auto-eject. */
+function _ring(
+  cluster: ClusterConfig,
+  protocol: RingProtocol,
+): { router: RingRouter; pool: NodePool; stop(): void } {
   const nodes = cluster.servers.map((server) => ({
     name: server.alias ?? server.addr,
     host: server.host,
     port: server.port,
   }));
-  const pool = new NodePool(nodes, _poolOptions(cluster));
+  const pool = new NodePool(nodes, _poolOptions(cluster, protocol.newFramer));
   const router = new RingRouter(
     cluster.servers.map((server) => ({ name: ketamaName(server), weight: server.weight })),
     cluster.hashTag,
@@ -67,18 +117,35 @@ function _shardedRedis(cluster: ClusterConfig): Backend {
     ? new HealthChecker(nodes.map((_, node) => pool.connsOf(node)[0]), nodes.map((n) => n.name), {
       failLimit: cluster.pingFailLimit,
       intervalMs: cluster.pingInterval,
-      ping: PING,
-      isHealthy: (reply) => _sameBytes(reply, PONG_REPLY),
+      ping: protocol.ping,
+      isHealthy: protocol.isHealthy,
       onChange: (node, live) => router.setLive(node, live),
     })
     : null;
-  return { routing: new RingRouting(router, pool), pool, stop: () => health?.stop() };
+  return { router, pool, stop: () => health?.stop() };
+}
+
+/** `redis`: RESP clients over the ring. */
+function _shardedRedis(cluster: ClusterConfig): Backend {
+  const { router, pool, stop } = _ring(cluster, RESP_RING);
+  const routing = new RingRouting(router, pool);
+  return { newHandler: (session) => new RedisFrontend(session, routing), pool, stop };
+}
+
+/** `memcache` and `memcache_binary`: memcached clients over the ring. */
+function _memcache(cluster: ClusterConfig, binary: boolean): Backend {
+  const { router, pool, stop } = _ring(cluster, binary ? MEMCACHE_BINARY_RING : MEMCACHE_TEXT_RING);
+  const backend = { router, pool, maxValueBytes: cluster.maxValueSize };
+  const newHandler = binary
+    ? (session: Session) => new MemcacheBinaryFrontend(session, backend)
+    : (session: Session) => new MemcacheTextFrontend(session, backend);
+  return { newHandler, pool, stop };
 }
 
 /** `redis_cluster`: slots from the seeds' CLUSTER SLOTS, redirects followed. */
 function _redisCluster(cluster: ClusterConfig, options: PlaneOptions): Backend {
   const pool = new NodePool([], {
-    ..._poolOptions(cluster),
+    ..._poolOptions(cluster, RESP_RING.newFramer),
     // Replicas serve reads only after READONLY; on a master it is harmless.
     handshake: cluster.readFromSlave ? [READONLY] : undefined,
   });
@@ -91,7 +158,12 @@ function _redisCluster(cluster: ClusterConfig, options: PlaneOptions): Backend {
     { topology, pool, identity: { ip, port: cluster.listenPort } },
     { readFromReplicas: cluster.readFromSlave },
   );
-  return { routing, pool, stop: () => topology.close(), ready: topology.refresh() };
+  return {
+    newHandler: (session) => new RedisFrontend(session, routing),
+    pool,
+    stop: () => topology.close(),
+    ready: topology.refresh(),
+  };
 }
 
 function _advertisedHost(listenHost: string): string {
@@ -114,10 +186,12 @@ export async function startDataPlane(
     case "redis_cluster":
       backend = _redisCluster(cluster, options);
       break;
-    default:
-      throw new Error(`cache_type ${cluster.cacheType} is not supported yet`);
+    case "memcache":
+    case "memcache_binary":
+      backend = _memcache(cluster, cluster.cacheType === "memcache_binary");
+      break;
   }
-  const { routing, pool } = backend;
+  const { pool } = backend;
   const ticker = setInterval(() => pool.checkTimeouts(tickCoarseClock()), TICK_MS);
   const stop = () => {
     clearInterval(ticker);
@@ -131,7 +205,7 @@ export async function startDataPlane(
       hostname: cluster.listenHost,
       port: cluster.listenPort,
       reusePort: options.reusePort,
-      newHandler: (session) => new RedisFrontend(session, routing),
+      newHandler: backend.newHandler,
     });
   } catch (err) {
     stop();
@@ -148,6 +222,10 @@ export async function startDataPlane(
       stop();
     },
   };
+}
+
+function _startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  return bytes.length >= prefix.length && _sameBytes(bytes.subarray(0, prefix.length), prefix);
 }
 
 function _sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -341,13 +341,24 @@ export interface BinaryResponseInit {
 
 /** Encodes a response packet (local answers: errors, version, noop, refusals). */
 export function encodeBinaryResponse(init: BinaryResponseInit): Uint8Array {
+  return _encodePacket(RESPONSE_MAGIC, init);
+}
+
+/** Encodes a request packet (the proxy's own requests: health pings, tests); status is the vbucket. */
+export function encodeBinaryRequest(
+  init: Partial<BinaryResponseInit> & { opcode: number },
+): Uint8Array {
+  return _encodePacket(REQUEST_MAGIC, { status: 0, opaque: 0, ...init });
+}
+
+function _encodePacket(magic: number, init: BinaryResponseInit): Uint8Array {
   const key = init.key ?? _EMPTY;
   const extras = init.extras ?? _EMPTY;
   const value = init.value ?? _EMPTY;
   if (key.length > 0xffff || extras.length > 0xff) throw new RangeError("key or extras too long");
   const body = extras.length + key.length + value.length;
   const out = new Uint8Array(BINARY_HEADER_BYTES + body);
-  out[0] = RESPONSE_MAGIC;
+  out[0] = magic;
   out[1] = init.opcode;
   _put16(out, 2, key.length);
   out[4] = extras.length;

@@ -1,0 +1,225 @@
+/** The memcached text-protocol side of a session: frames requests, answers or routes each one. */
+import type { NodePool } from "../backend/node_pool.ts";
+import type { ReplySink } from "../backend/reply_sink.ts";
+import {
+  buildRetrieval,
+  type MemcacheCommand,
+  MemcacheTextDecoder,
+  type MemcacheTextRequest,
+  withoutNoreply,
+} from "../protocol/memcache/text_request.ts";
+import {
+  isSuppressedByQuiet,
+  type MemcacheReplyKind,
+  mergeRetrieval,
+  replyKind,
+  textLine,
+} from "../protocol/memcache/text_reply.ts";
+import type { Router } from "./ring_router.ts";
+import { groupKeys } from "./redis_split.ts";
+import type { ReplySlot, RequestHandler, Session } from "./session.ts";
+import { VERSION } from "../version.ts";
+
+/** Reply kinds as the numbers NodeConn hands back to the framer. */
+export const REPLY_KINDS: readonly MemcacheReplyKind[] = ["line", "retrieval", "meta"];
+const KIND_NUMBER: Record<MemcacheReplyKind, number> = { line: 0, retrieval: 1, meta: 2 };
+
+const EMPTY = new Uint8Array(0);
+const VERSION_REPLY = textLine(`VERSION aster-${VERSION}`);
+const MN_REPLY = textLine("MN");
+
+/** What every memcache session of a worker shares. */
+export interface MemcacheBackend {
+  router: Router;
+  pool: NodePool;
+  /** Largest value accepted, bytes. */
+  maxValueBytes: number;
+}
+
+/** Handles the requests of one client session in `memcache` mode. */
+export class MemcacheTextFrontend implements RequestHandler {
+  readonly #session: Session;
+  readonly #backend: MemcacheBackend;
+  readonly #decoder: MemcacheTextDecoder;
+
+  constructor(session: Session, backend: MemcacheBackend) {
+    this.#session = session;
+    this.#backend = backend;
+    this.#decoder = new MemcacheTextDecoder({ maxValueBytes: backend.maxValueBytes });
+  }
+
+  feed(buf: Uint8Array, start: number, end: number): number {
+    const session = this.#session;
+    let at = start;
+    while (!session.draining) {
+      const decoded = this.#decoder.decode(buf, at, end);
+      if (decoded === null) break;
+      const raw = buf.subarray(at, at + decoded.size);
+      at += decoded.size;
+      if (decoded.kind === "skip") continue;
+      if (decoded.kind === "error") {
+        if (!decoded.noreply) session.answer(session.reserve(), textLine(decoded.error));
+        continue;
+      }
+      this.#handle(decoded, raw);
+    }
+    return at - start;
+  }
+
+  errorReply(message: string): Uint8Array {
+    return textLine(`SERVER_ERROR ${message.replace(/[\r\n]+/g, " ")}`);
+  }
+
+  protocolErrorReply(message: string): Uint8Array {
+    return textLine(`CLIENT_ERROR ${message.replace(/[\r\n]+/g, " ")}`);
+  }
+
+  #handle(req: MemcacheTextRequest, raw: Uint8Array): void {
+    const session = this.#session;
+    switch (req.command) {
+      case "quit":
+        session.answerAndClose(EMPTY);
+        return;
+      case "version":
+        session.answer(session.reserve(), VERSION_REPLY);
+        return;
+      case "mn":
+        session.answer(session.reserve(), MN_REPLY);
+        return;
+      case "get":
+      case "gets":
+      case "gat":
+      case "gats":
+        this.#retrieve(req, raw);
+        return;
+    }
+    if (req.keys.length === 0) {
+      // Admin commands (flush_all, stats, verbosity...) would act on one server only.
+      if (!req.noreply) {
+        session.answer(
+          session.reserve(),
+          this.errorReply(`command '${req.command}' is not supported by aster`),
+        );
+      }
+      return;
+    }
+    const node = this.#backend.router.pick(_routingKey(req));
+    const slot = session.reserve();
+    if (node < 0) {
+      this.#fail(slot, req, "no backend available: every node is ejected");
+      return;
+    }
+    const conn = this.#backend.pool.connFor(node, session.id);
+    const kind = KIND_NUMBER[replyKind(req.command)];
+    if (!req.noreply) {
+      conn.send(raw, slot, kind);
+      return;
+    }
+    // Ask the backend for the reply (so replies stay matched) and drop what the client
+    // would not have received.
+    conn.send(withoutNoreply(raw, req), new QuietSink(this, slot, req.command), kind);
+  }
+
+  /** Answers a failed request: nothing for text noreply, SERVER_ERROR otherwise. */
+  #fail(slot: ReplySlot, req: MemcacheTextRequest, message: string): void {
+    const silent = req.noreply && replyKind(req.command) === "line";
+    this.#session.answer(slot, silent ? EMPTY : this.errorReply(message));
+  }
+
+  /** get/gets/gat/gats: whole when every key is on one server, else split and merged. */
+  #retrieve(req: MemcacheTextRequest, raw: Uint8Array): void {
+    const session = this.#session;
+    const { router, pool } = this.#backend;
+    const slot = session.reserve();
+    const nodes = req.keys.map((key) => router.pick(key));
+    if (nodes.some((node) => node < 0)) {
+      session.answer(slot, this.errorReply("no backend available: every node is ejected"));
+      return;
+    }
+    const kind = KIND_NUMBER.retrieval;
+    if (nodes.every((node) => node === nodes[0])) {
+      pool.connFor(nodes[0], session.id).send(raw, slot, kind);
+      return;
+    }
+    const keyIndexes = req.keys.map((_, index) => index);
+    const parts = groupKeys(keyIndexes, nodes);
+    const keys = req.keys.map((key) => key.slice());
+    const merge = new RetrievalMerge(
+      keys,
+      parts.map((part) => part.keyIndexes),
+      (reply) => session.answer(slot, reply),
+    );
+    for (let i = 0; i < parts.length; i++) {
+      const partKeys = parts[i].keyIndexes.map((index) => req.keys[index]);
+      const bytes = buildRetrieval(req, partKeys);
+      pool.connFor(parts[i].group, session.id).send(bytes, merge.sinkFor(i, this), kind);
+    }
+  }
+}
+
+/** A noreply or quiet request: the backend's reply is dropped when the client expects none. */
+class QuietSink implements ReplySink {
+  readonly #frontend: MemcacheTextFrontend;
+  readonly #slot: ReplySlot;
+  readonly #command: MemcacheCommand;
+
+  constructor(frontend: MemcacheTextFrontend, slot: ReplySlot, command: MemcacheCommand) {
+    this.#frontend = frontend;
+    this.#slot = slot;
+    this.#command = command;
+  }
+
+  onReply(reply: Uint8Array): void {
+    if (isSuppressedByQuiet(this.#command, reply)) this.#slot.session.answer(this.#slot, EMPTY);
+    else this.#slot.onReply(reply);
+  }
+
+  onError(message: string): void {
+    // Text noreply hides failures too; meta quiet mode still reports them.
+    const silent = replyKind(this.#command) === "line";
+    this.#slot.session.answer(this.#slot, silent ? EMPTY : this.#frontend.errorReply(message));
+  }
+}
+
+/** Collects the parts of a split multiget and answers with their blocks in key order. */
+class RetrievalMerge {
+  readonly #keys: Uint8Array[];
+  readonly #partKeys: number[][];
+  readonly #replies: (Uint8Array | null)[];
+  readonly #done: (reply: Uint8Array) => void;
+  #remaining: number;
+
+  constructor(keys: Uint8Array[], partKeys: number[][], done: (reply: Uint8Array) => void) {
+    this.#keys = keys;
+    this.#partKeys = partKeys;
+    this.#replies = partKeys.map(() => null);
+    this.#remaining = partKeys.length;
+    this.#done = done;
+  }
+
+  sinkFor(index: number, frontend: MemcacheTextFrontend): ReplySink {
+    return {
+      onReply: (reply) => this.#complete(index, reply.slice()),
+      onError: (message) => this.#complete(index, frontend.errorReply(message)),
+    };
+  }
+
+  #complete(index: number, reply: Uint8Array): void {
+    if (this.#replies[index] !== null) return;
+    this.#replies[index] = reply;
+    if (--this.#remaining > 0) return;
+    const parts = this.#partKeys.map((keys, i) => ({ keys, reply: this.#replies[i]! }));
+    this.#done(mergeRetrieval(this.#keys, parts));
+  }
+}
+
+/** The bytes a key is hashed by: meta requests with the "b" flag carry base64 keys. */
+function _routingKey(req: MemcacheTextRequest): Uint8Array {
+  const key = req.keys[0];
+  if (!req.base64Key) return key;
+  try {
+    return Uint8Array.from(atob(new TextDecoder().decode(key)), (c) => c.charCodeAt(0));
+  } catch {
+    return key;
+  }
+}
