@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { parse } from "smol-toml";
 import { ConfigError, loadConfig } from "./load.ts";
-import { validate } from "./schema.ts";
+import { CLUSTER_KEYS, validate } from "./schema.ts";
 
 const DEFAULT_TOML = fileURLToPath(new URL("../../default.toml", import.meta.url));
 
@@ -122,30 +122,17 @@ Deno.test("default.toml validates and loads", async () => {
 
 Deno.test("default.toml documents every cluster key", async () => {
   const text = await Deno.readTextFile(DEFAULT_TOML);
-  const keys = [
-    "name",
-    "listen_addr",
-    "cache_type",
-    "servers",
-    "thread",
-    "read_timeout",
-    "write_timeout",
-    "dial_timeout",
-    "fetch",
-    "read_from_slave",
-    "ping_fail_limit",
-    "ping_interval",
-    "hash_tag",
-    "node_connections",
-  ];
+  const keys = CLUSTER_KEYS;
   for (const key of keys) {
     assert.match(text, new RegExp(`^# ${key} `, "m"), `no comment documents ${key}`);
   }
-  // The commented-out redis_cluster example is valid once uncommented.
+  // The commented-out examples (redis_cluster, memcache) are valid once uncommented.
   const example = text.slice(text.indexOf("# [[clusters]]")).split("\n")
-    .map((line) => line.replace(/^# ?/, "")).join("\n");
+    .filter((line) => /^# (\[\[clusters\]\]|[a-z_]+ = |# )/.test(line))
+    .map((line) => line.slice(2)).join("\n");
   const result = validate(parse(example));
   assert.ok(result.ok, result.ok ? "" : result.errors.join("\n"));
+  assert.deepEqual(result.config.clusters.map((c) => c.cacheType), ["redis_cluster", "memcache"]);
 });
 
 function _escape(text: string): string {

@@ -119,7 +119,8 @@ const CACHE_TYPES: readonly CacheType[] = ["redis", "redis_cluster", "memcache",
 
 const TOP_KEYS: readonly string[] = ["clusters"];
 
-const CLUSTER_KEYS: readonly string[] = [
+/** Every key a `[[clusters]]` table may hold. */
+export const CLUSTER_KEYS: readonly string[] = [
   "name",
   "listen_addr",
   "cache_type",
