@@ -50,7 +50,10 @@ export class RespClient implements AsyncDisposable {
       out.set(part, at);
       at += part.length;
     }
+    // Write and read at once (a large pipeline fills the socket both ways); a write that
+    // fails while reading fails is reported by the read, so its rejection is handled here.
     const writing = this.sendRaw(out);
+    writing.catch(() => {});
     const replies: RespValue[] = [];
     for (let i = 0; i < commands.length; i++) replies.push(await this.readReply());
     await writing;
