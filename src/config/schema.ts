@@ -104,6 +104,30 @@ export interface ClusterConfig {
    * @default 1048576
    */
   maxValueSize: number;
+  /**
+   * Most clients connected at once (`max_clients`), shared evenly by the workers; a client
+   * past it gets an error reply and is closed.
+   * @default 10000
+   */
+  maxClients: number;
+  /**
+   * Seconds a client may stay idle (nothing sent, no reply owed) before it is closed
+   * (`client_idle_timeout`); 0 never closes idle clients.
+   * @default 0
+   */
+  clientIdleTimeout: number;
+  /**
+   * Bytes of replies owed to one client above which Aster stops reading its requests until
+   * it reads (`client_output_soft_limit`).
+   * @default 8388608
+   */
+  clientOutputSoftLimit: number;
+  /**
+   * Bytes of replies owed to one client above which it is closed
+   * (`client_output_hard_limit`); at least the soft limit.
+   * @default 268435456
+   */
+  clientOutputHardLimit: number;
 }
 
 /** A validated configuration: at least one cluster. */
@@ -136,6 +160,10 @@ export const CLUSTER_KEYS: readonly string[] = [
   "hash_tag",
   "node_connections",
   "max_value_size",
+  "max_clients",
+  "client_idle_timeout",
+  "client_output_soft_limit",
+  "client_output_hard_limit",
 ];
 
 const MAX_MS = 3_600_000; // one hour
@@ -158,6 +186,15 @@ const INT_RULES = {
   ping_interval: { min: 1, max: MAX_MS, unit: "ms", fallback: 10_000 },
   node_connections: { min: 1, max: 64, unit: "", fallback: 1 },
   max_value_size: { min: 1024, max: 1024 * 1024 * 1024, unit: "bytes", fallback: 1024 * 1024 },
+  max_clients: { min: 1, max: 1_000_000, unit: "", fallback: 10_000 },
+  client_idle_timeout: { min: 0, max: 86_400 * 30, unit: "s", fallback: 0 },
+  client_output_soft_limit: { min: 64 * 1024, max: 2 ** 40, unit: "bytes", fallback: 8 * 2 ** 20 },
+  client_output_hard_limit: {
+    min: 64 * 1024,
+    max: 2 ** 40,
+    unit: "bytes",
+    fallback: 256 * 2 ** 20,
+  },
 } satisfies Record<string, _IntRule>;
 
 interface _Listen {
@@ -275,6 +312,12 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
   for (const [key, rule] of Object.entries(INT_RULES)) {
     ints[key as keyof typeof INT_RULES] = _checkInt(key, entry[key], rule, fail);
   }
+  if (ints.client_output_hard_limit < ints.client_output_soft_limit) {
+    fail(
+      `client_output_hard_limit (${ints.client_output_hard_limit}) must be at least ` +
+        `client_output_soft_limit (${ints.client_output_soft_limit})`,
+    );
+  }
 
   let readFromSlave = false;
   if (entry.read_from_slave !== undefined) {
@@ -312,6 +355,10 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
       hashTag,
       nodeConnections: ints.node_connections,
       maxValueSize: ints.max_value_size,
+      maxClients: ints.max_clients,
+      clientIdleTimeout: ints.client_idle_timeout,
+      clientOutputSoftLimit: ints.client_output_soft_limit,
+      clientOutputHardLimit: ints.client_output_hard_limit,
     };
   }
   return out;

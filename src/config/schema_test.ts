@@ -56,6 +56,10 @@ Deno.test("validate() fills every default for a minimal cluster", () => {
     hashTag: null,
     nodeConnections: 1,
     maxValueSize: 1048576,
+    maxClients: 10000,
+    clientIdleTimeout: 0,
+    clientOutputSoftLimit: 8 * 2 ** 20,
+    clientOutputHardLimit: 256 * 2 ** 20,
   });
 });
 
@@ -445,4 +449,14 @@ Deno.test("parseServer() returns an error text naming the entry", () => {
 Deno.test("parseServer() refuses aliases too long for twemproxy-compatible hashing", () => {
   assert.equal(typeof parseServer(`127.0.0.1:7000:1 ${"a".repeat(64)}`), "object");
   assert.match(String(parseServer(`127.0.0.1:7000:1 ${"a".repeat(65)}`)), /at most 64 bytes/);
+});
+
+Deno.test("validate() wants the hard output limit at least the soft one", () => {
+  assert.deepEqual(
+    _only({ client_output_soft_limit: 1_000_000, client_output_hard_limit: 900_000 }),
+    [
+      `cluster "cache-a": client_output_hard_limit (900000) must be at least ` +
+      `client_output_soft_limit (1000000)`,
+    ],
+  );
 });

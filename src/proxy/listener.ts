@@ -1,6 +1,7 @@
 /** Accepts clients on one address and runs a Session for each. */
 import { logDebug, logWarn } from "../log.ts";
-import { type RequestHandler, Session } from "./session.ts";
+import { type OutputLimits, type RequestHandler, Session } from "./session.ts";
+import { coarseClock } from "../backend/coarse_clock.ts";
 
 /** What a listener needs: where to listen and how to serve a new client. */
 export interface ListenerOptions {
@@ -10,7 +11,16 @@ export interface ListenerOptions {
   reusePort: boolean;
   /** The protocol handler of a new session. */
   newHandler: (session: Session) => RequestHandler;
+  /** Most sessions at once; a client past it gets an error reply and is closed. */
+  maxClients: number;
+  /** Close clients idle this long, ms; 0 never does. */
+  idleTimeoutMs: number;
+  /** Bounds on the replies owed to one client. */
+  outputLimits: OutputLimits;
 }
+
+/** How often idle clients are looked for, at most, ms. */
+const IDLE_SWEEP_MS = 1000;
 
 /** A listening socket and the sessions it accepted. */
 export class Listener {
@@ -18,8 +28,11 @@ export class Listener {
   readonly #options: ListenerOptions;
   readonly #sessions = new Set<Session>();
   #nextId = 0;
+  #idleSweep: ReturnType<typeof setInterval> | undefined;
   /** Clients accepted since start. */
   acceptedTotal = 0;
+  /** Clients turned away by max_clients since start. */
+  rejectedTotal = 0;
 
   /** Binds at once: throws when the address is taken. */
   constructor(options: ListenerOptions) {
@@ -30,6 +43,20 @@ export class Listener {
       transport: "tcp",
       reusePort: options.reusePort,
     } as Deno.TcpListenOptions);
+    if (options.idleTimeoutMs > 0) {
+      const every = Math.min(IDLE_SWEEP_MS, options.idleTimeoutMs);
+      this.#idleSweep = setInterval(() => this.#closeIdle(), every);
+    }
+  }
+
+  #closeIdle(): void {
+    const since = coarseClock.now - this.#options.idleTimeoutMs;
+    for (const session of this.#sessions) {
+      if (session.idleSince(since)) {
+        logDebug(`client ${session.id} idle for ${this.#options.idleTimeoutMs} ms: closed`);
+        session.close();
+      }
+    }
   }
 
   /** Connected clients now. */
@@ -61,8 +88,14 @@ export class Listener {
     } catch {
       // the client may already be gone
     }
-    const session = new Session(++this.#nextId, conn);
+    const session = new Session(++this.#nextId, conn, this.#options.outputLimits);
     session.handler = this.#options.newHandler(session);
+    if (this.#sessions.size >= this.#options.maxClients) {
+      this.rejectedTotal++;
+      logWarn(`max_clients reached (${this.#options.maxClients} in this worker): client refused`);
+      session.answerAndClose(session.handler.errorReply("max number of clients reached"));
+      return;
+    }
     this.#sessions.add(session);
     this.acceptedTotal++;
     session.run().catch((err) => {
@@ -76,6 +109,7 @@ export class Listener {
 
   /** Stops accepting and closes every client. */
   close(): void {
+    clearInterval(this.#idleSweep);
     try {
       this.#listener.close();
     } catch {

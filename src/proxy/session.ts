@@ -2,7 +2,8 @@
 import { ReadBuffer } from "../io/read_buffer.ts";
 import { RingQueue } from "../io/ring_queue.ts";
 import { WriteBatcher } from "../io/write_batcher.ts";
-import { logDebug } from "../log.ts";
+import { logDebug, logWarn } from "../log.ts";
+import { coarseClock } from "../backend/coarse_clock.ts";
 import type { ReplySink } from "../backend/reply_sink.ts";
 import { ProtocolError } from "../protocol/protocol_error.ts";
 
@@ -20,8 +21,15 @@ export interface RequestHandler {
   protocolErrorReply(message: string): Uint8Array;
 }
 
-/** Stop reading from a client whose unsent replies exceed this many bytes. */
-const PAUSE_READING_ABOVE = 8 * 1024 * 1024;
+/** Bounds on the replies a session may owe its client. */
+export interface OutputLimits {
+  /** Above this many bytes owed, stop reading requests until the client catches up. */
+  softLimit: number;
+  /** Above this many bytes owed, close the client. */
+  hardLimit: number;
+}
+
+const DEFAULT_LIMITS: OutputLimits = { softLimit: 8 * 2 ** 20, hardLimit: 256 * 2 ** 20 };
 
 /**
  * A reply slot. Requests take slots in order; a slot is filled by its backend reply, an
@@ -63,11 +71,27 @@ export class Session {
   #closed = false;
   /** No more requests will be read: close once every reply is out. */
   #draining = false;
+  readonly #limits: OutputLimits;
+  /** Bytes of replies kept in slots until the slots ahead of them are answered. */
+  #heldBytes = 0;
+  /** When the client last sent bytes (coarse clock, ms). */
+  lastActiveAt = coarseClock.now;
 
-  constructor(id: number, conn: Deno.Conn) {
+  constructor(id: number, conn: Deno.Conn, limits: OutputLimits = DEFAULT_LIMITS) {
     this.id = id;
     this.conn = conn;
+    this.#limits = limits;
     this.#writer = new WriteBatcher(conn, () => this.close());
+  }
+
+  /** Bytes of replies owed to the client and not yet handed to the socket. */
+  get owedBytes(): number {
+    return this.#writer.queuedBytes + this.#heldBytes;
+  }
+
+  /** True when the client has sent nothing since `since` and is owed nothing. */
+  idleSince(since: number): boolean {
+    return this.lastActiveAt < since && this.#slots.size === 0 && !this.#writer.busy;
   }
 
   /** True once the client is gone or being closed. */
@@ -108,6 +132,8 @@ export class Session {
     if (this.#closed) return;
     if (this.#slots.peek() !== slot) {
       slot.data = isView ? reply.slice() : reply;
+      this.#heldBytes += reply.length;
+      this.#checkHardLimit();
       return;
     }
     this.#slots.shift();
@@ -119,6 +145,7 @@ export class Session {
     for (let next = this.#slots.peek(); next?.data; next = this.#slots.peek()) {
       this.#slots.shift();
       this.#writer.append(next.data);
+      this.#heldBytes -= next.data.length;
       next.data = null;
       if (next.closeAfter) {
         this.#finish();
@@ -126,6 +153,7 @@ export class Session {
       }
     }
     if (this.#draining && this.#slots.size === 0) this.#finish();
+    this.#checkHardLimit();
   }
 
   /** Reads and handles requests until the client leaves or is closed. */
@@ -133,13 +161,15 @@ export class Session {
     const buffer = new ReadBuffer();
     try {
       while (!this.#closed && !this.#draining) {
-        if (this.#writer.queuedBytes > PAUSE_READING_ABOVE) {
+        if (this.owedBytes > this.#limits.softLimit) {
+          // Backpressure: the client does not read its replies; wait until it does.
           await this.#writer.idle();
           continue;
         }
         const n = await this.conn.read(buffer.freeSpace());
         if (n === null) break;
         buffer.commit(n);
+        this.lastActiveAt = coarseClock.now;
         try {
           buffer.start += this.handler.feed(buffer.data, buffer.start, buffer.end);
         } catch (err) {
@@ -157,6 +187,13 @@ export class Session {
     // The client sent EOF (or QUIT): send what is owed, then close.
     this.#draining = true;
     if (this.#slots.size === 0) this.#finish();
+  }
+
+  #checkHardLimit(): void {
+    const owed = this.owedBytes;
+    if (owed <= this.#limits.hardLimit || this.#closed) return;
+    logWarn(`client ${this.id}: ${owed} bytes of replies unread, over the hard limit: closed`);
+    this.close();
   }
 
   /** Closes once queued replies are written. */

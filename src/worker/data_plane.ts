@@ -206,6 +206,13 @@ export async function startDataPlane(
       port: cluster.listenPort,
       reusePort: options.reusePort,
       newHandler: backend.newHandler,
+      // reusePort spreads clients evenly over the workers: each takes its share.
+      maxClients: Math.ceil(cluster.maxClients / cluster.thread),
+      idleTimeoutMs: cluster.clientIdleTimeout * 1000,
+      outputLimits: {
+        softLimit: cluster.clientOutputSoftLimit,
+        hardLimit: cluster.clientOutputHardLimit,
+      },
     });
   } catch (err) {
     stop();

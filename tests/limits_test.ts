@@ -1,0 +1,93 @@
+/** Client limits: max_clients, client_idle_timeout, and the output limits (backpressure). */
+import assert from "node:assert/strict";
+import { startAster } from "./helpers/aster.ts";
+import { RespClient, RespErrorReply, text } from "./helpers/resp_client.ts";
+import { startRedis } from "./helpers/servers.ts";
+
+Deno.test("max_clients: a client past the limit gets an error and is closed", async () => {
+  await using redis = await startRedis();
+  await using aster = await startAster([{ servers: [`127.0.0.1:${redis.port}`], max_clients: 3 }]);
+  const clients: RespClient[] = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      const client = await RespClient.connect(aster.ports[0]);
+      clients.push(client);
+      assert.equal(await client.command("PING"), "PONG");
+    }
+    const extra = await RespClient.connect(aster.ports[0]);
+    clients.push(extra);
+    const reply = await extra.readReply();
+    assert.ok(reply instanceof RespErrorReply);
+    assert.equal(reply.message, "ERR max number of clients reached");
+    assert.ok(await extra.closedWithin(2000));
+    // A slot frees up when a client leaves.
+    clients[0].close();
+    let served = false;
+    for (let attempt = 0; attempt < 50 && !served; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const again = await RespClient.connect(aster.ports[0]);
+      clients.push(again);
+      const answer = await again.command("PING").catch((err) => err);
+      served = answer === "PONG";
+    }
+    assert.ok(served, "a new client is served once another left");
+    assert.equal(await clients[1].command("PING"), "PONG");
+  } finally {
+    for (const client of clients) client.close();
+  }
+});
+
+Deno.test("client_idle_timeout closes idle clients and keeps busy ones", async () => {
+  await using redis = await startRedis();
+  await using aster = await startAster([{
+    servers: [`127.0.0.1:${redis.port}`],
+    client_idle_timeout: 1,
+  }]);
+  await using idle = await RespClient.connect(aster.ports[0]);
+  await using busy = await RespClient.connect(aster.ports[0]);
+  assert.equal(await idle.command("PING"), "PONG");
+  const started = Date.now();
+  // The busy client sends a command every 200 ms for 2.5 s.
+  while (Date.now() - started < 2500) {
+    assert.equal(await busy.command("SET", "k", "v"), "OK");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  assert.ok(await idle.closedWithin(100), "the idle client was closed");
+  assert.equal(text(await busy.command("GET", "k")), "v");
+});
+
+Deno.test("a client that does not read its replies is paused, then closed past the hard limit", async () => {
+  await using redis = await startRedis();
+  await using aster = await startAster([{
+    servers: [`127.0.0.1:${redis.port}`],
+    client_output_soft_limit: 1024 * 1024,
+    client_output_hard_limit: 4 * 1024 * 1024,
+  }]);
+  await using setup = await RespClient.connect(aster.ports[0]);
+  const value = "x".repeat(512 * 1024);
+  assert.equal(await setup.command("SET", "big", value), "OK");
+
+  // Between the limits: a client that asks for 3 MB of replies before reading any (over
+  // the 1 MB soft limit, so Aster stops reading from it) still gets every reply, in order.
+  await using slow = await RespClient.connect(aster.ports[0]);
+  const requests = 6;
+  for (let i = 0; i < requests; i++) {
+    await slow.sendRaw("GET big\r\n");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await slow.sendRaw("PING\r\n");
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  for (let i = 0; i < requests; i++) {
+    const reply = await slow.readReply();
+    assert.ok(reply instanceof Uint8Array && reply.length === value.length, `reply ${i}`);
+  }
+  assert.equal(await slow.readReply(), "PONG");
+
+  // Hard limit: a single write of requests whose replies exceed it closes the client
+  // (they are read before reading pauses) while others keep working.
+  await using greedy = await RespClient.connect(aster.ports[0]);
+  await greedy.sendRaw("MGET big big big big big big big big big big\r\n".repeat(4));
+  assert.ok(await greedy.closedWithin(3000), "the client over the hard limit was closed");
+  assert.equal(await setup.command("PING"), "PONG");
+  assert.match(aster.log(), /over the hard limit: closed/);
+});
