@@ -128,12 +128,53 @@ export interface ClusterConfig {
    * @default 268435456
    */
   clientOutputHardLimit: number;
+  /**
+   * On SIGTERM/SIGINT, how long requests in flight may take to finish before the proxy
+   * exits anyway, ms (`shutdown_timeout`).
+   * @default 5000
+   */
+  shutdownTimeout: number;
+  /**
+   * Password clients must send with AUTH before other commands (`password`); null means
+   * no front-end authentication. Redis modes only.
+   * @default null
+   */
+  password: string | null;
+  /**
+   * Password Aster sends (AUTH) on every backend connection it opens (`backend_password`).
+   * Redis modes only.
+   * @default null
+   */
+  backendPassword: string | null;
+  /**
+   * ACL user name sent with `backend_password` (`backend_username`); null sends AUTH with
+   * the password alone.
+   * @default null
+   */
+  backendUsername: string | null;
+  /**
+   * Requests slower than this many microseconds are logged in SLOWLOG
+   * (`slowlog_slower_than`); 0 logs every request, -1 none.
+   * @default 10000
+   */
+  slowlogSlowerThan: number;
+  /**
+   * Entries SLOWLOG keeps per worker (`slowlog_max_len`).
+   * @default 128
+   */
+  slowlogMaxLen: number;
 }
 
 /** A validated configuration: at least one cluster. */
 export interface Config {
   /** The `[[clusters]]` tables, in file order. */
   clusters: ClusterConfig[];
+  /**
+   * Where the Prometheus `/metrics` and `/healthz` endpoint listens (`metrics_addr`,
+   * top level); null serves none (the `-m PORT` flag can still turn it on).
+   * @default null
+   */
+  metricsAddr: { host: string; port: number; addr: string } | null;
 }
 
 /** Outcome of {@link validate}: the defaulted config, or every error found. */
@@ -141,7 +182,7 @@ export type ValidationResult = { ok: true; config: Config } | { ok: false; error
 
 const CACHE_TYPES: readonly CacheType[] = ["redis", "redis_cluster", "memcache", "memcache_binary"];
 
-const TOP_KEYS: readonly string[] = ["clusters"];
+const TOP_KEYS: readonly string[] = ["clusters", "metrics_addr"];
 
 /** Every key a `[[clusters]]` table may hold. */
 export const CLUSTER_KEYS: readonly string[] = [
@@ -164,6 +205,12 @@ export const CLUSTER_KEYS: readonly string[] = [
   "client_idle_timeout",
   "client_output_soft_limit",
   "client_output_hard_limit",
+  "shutdown_timeout",
+  "password",
+  "backend_password",
+  "backend_username",
+  "slowlog_slower_than",
+  "slowlog_max_len",
 ];
 
 const MAX_MS = 3_600_000; // one hour
@@ -195,6 +242,9 @@ const INT_RULES = {
     unit: "bytes",
     fallback: 256 * 2 ** 20,
   },
+  shutdown_timeout: { min: 0, max: MAX_MS, unit: "ms", fallback: 5000 },
+  slowlog_slower_than: { min: -1, max: 3_600_000_000, unit: "µs", fallback: 10_000 },
+  slowlog_max_len: { min: 0, max: 100_000, unit: "", fallback: 128 },
 } satisfies Record<string, _IntRule>;
 
 interface _Listen {
@@ -222,7 +272,7 @@ export function validate(raw: unknown): ValidationResult {
   }
   for (const key of Object.keys(raw)) {
     if (!TOP_KEYS.includes(key)) {
-      const hint = _suggest(key, TOP_KEYS) || " (the only top-level key is [[clusters]])";
+      const hint = _suggest(key, TOP_KEYS) || ` (top-level keys: ${TOP_KEYS.join(", ")})`;
       errors.push(`unknown top-level key ${JSON.stringify(key)}${hint}`);
     }
   }
@@ -242,8 +292,17 @@ export function validate(raw: unknown): ValidationResult {
   const checked = list.map((entry, index) => _checkCluster(entry, index, errors));
   _checkUniqueNames(checked, errors);
   _checkListenClashes(checked, errors);
+  let metricsAddr: Config["metricsAddr"] = null;
+  if (raw.metrics_addr !== undefined) {
+    const text = raw.metrics_addr;
+    const parsed = typeof text === "string" ? _parseListen(text) : 'must be a "host:port" string';
+    if (typeof parsed === "string") {
+      errors.push(`metrics_addr ${_show(text)}: ${parsed}`);
+    } else metricsAddr = { ...parsed, addr: text as string };
+  }
   if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, config: { clusters: checked.map((c) => c.cluster as ClusterConfig) } };
+  const clusters = checked.map((c) => c.cluster as ClusterConfig);
+  return { ok: true, config: { clusters, metricsAddr } };
 }
 
 /**
@@ -336,6 +395,22 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
     } else hashTag = tag;
   }
 
+  const secrets: Record<string, string | null> = {};
+  for (const key of ["password", "backend_password", "backend_username"]) {
+    const value = entry[key];
+    secrets[key] = null;
+    if (value === undefined) continue;
+    // Never echo a secret in an error.
+    if (typeof value !== "string" || value === "" || /[\r\n\0]/.test(value)) {
+      fail(`${key} must be a non-empty string without CR, LF or NUL`);
+    } else if (cacheType === "memcache" || cacheType === "memcache_binary") {
+      fail(`${key} is for the Redis modes; memcached has no AUTH`);
+    } else secrets[key] = value;
+  }
+  if (secrets.backend_username !== null && secrets.backend_password === null) {
+    fail(`backend_username needs backend_password`);
+  }
+
   if (errors.length === before && out.name && out.listen && cacheType && servers) {
     out.cluster = {
       name: out.name,
@@ -359,6 +434,12 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
       clientIdleTimeout: ints.client_idle_timeout,
       clientOutputSoftLimit: ints.client_output_soft_limit,
       clientOutputHardLimit: ints.client_output_hard_limit,
+      shutdownTimeout: ints.shutdown_timeout,
+      password: secrets.password,
+      backendPassword: secrets.backend_password,
+      backendUsername: secrets.backend_username,
+      slowlogSlowerThan: ints.slowlog_slower_than,
+      slowlogMaxLen: ints.slowlog_max_len,
     };
   }
   return out;
@@ -607,7 +688,13 @@ function _isTable(value: unknown): value is Record<string, unknown> {
 }
 
 function _unitName(unit: string): string {
-  return unit === "ms" ? "milliseconds" : unit === "s" ? "seconds" : unit;
+  return unit === "ms"
+    ? "milliseconds"
+    : unit === "s"
+    ? "seconds"
+    : unit === "µs"
+    ? "microseconds"
+    : unit;
 }
 
 /** Renders a bad value for an error message, with its type when that is not obvious. */

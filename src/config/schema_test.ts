@@ -60,6 +60,12 @@ Deno.test("validate() fills every default for a minimal cluster", () => {
     clientIdleTimeout: 0,
     clientOutputSoftLimit: 8 * 2 ** 20,
     clientOutputHardLimit: 256 * 2 ** 20,
+    shutdownTimeout: 5000,
+    password: null,
+    backendPassword: null,
+    backendUsername: null,
+    slowlogSlowerThan: 10000,
+    slowlogMaxLen: 128,
   });
 });
 
@@ -274,7 +280,7 @@ Deno.test("validate() rejects unknown top-level keys with a suggestion", () => {
     "missing [[clusters]]: at least one cluster is required",
   ]);
   assert.deepEqual(_errors({ clusters: [_cluster()], log_level: "info" }), [
-    `unknown top-level key "log_level" (the only top-level key is [[clusters]])`,
+    `unknown top-level key "log_level" (top-level keys: clusters, metrics_addr)`,
   ]);
 });
 
@@ -459,4 +465,36 @@ Deno.test("validate() wants the hard output limit at least the soft one", () => 
       `client_output_soft_limit (1000000)`,
     ],
   );
+});
+
+Deno.test("validate() reads metrics_addr and the password keys without echoing secrets", () => {
+  const ok = validate({
+    metrics_addr: "127.0.0.1:9100",
+    clusters: [_cluster({ password: "s3cret", backend_password: "b", backend_username: "u" })],
+  });
+  assert.ok(ok.ok);
+  assert.deepEqual(ok.config.metricsAddr, {
+    host: "127.0.0.1",
+    port: 9100,
+    addr: "127.0.0.1:9100",
+  });
+  assert.equal(ok.config.clusters[0].password, "s3cret");
+  const bad = validate({
+    metrics_addr: "nowhere",
+    clusters: [
+      _cluster({ password: "bad\nsecret", backend_username: "u" }),
+      _cluster({
+        name: "mc",
+        listen_addr: "127.0.0.1:9002",
+        cache_type: "memcache",
+        password: "x",
+      }),
+    ],
+  });
+  assert.ok(!bad.ok);
+  assert.equal(bad.errors.length, 4);
+  assert.ok(bad.errors.every((e) => !e.includes("secret")), bad.errors.join("\n"));
+  assert.match(bad.errors.join("\n"), /backend_username needs backend_password/);
+  assert.match(bad.errors.join("\n"), /memcached has no AUTH/);
+  assert.match(bad.errors.join("\n"), /^metrics_addr "nowhere"/m);
 });
