@@ -162,7 +162,9 @@ export class NodeConn {
     this.#pending.push({
       sink: {
         onReply: (reply) => {
-          if (reply[0] === 0x2d /* "-" */) this.#fail(`handshake refused by ${name}`);
+          if (reply[0] !== 0x2d /* "-" */) return;
+          const text = new TextDecoder().decode(reply.subarray(1, Math.min(reply.length - 2, 200)));
+          this.#fail(`handshake refused by ${name}: ${text}`);
         },
         onError: () => {},
       },

@@ -14,6 +14,7 @@ import {
 } from "../protocol/resp/commands.ts";
 import { describeBytes } from "../protocol/resp/bytes.ts";
 import { localReply } from "./redis_local.ts";
+import { allowedBeforeAuth, answerAuth, answerHello, NOAUTH_REPLY } from "./redis_auth.ts";
 import type { RedisRouting } from "./redis_routing.ts";
 import { groupKeys, partArgv, SplitCollector } from "./redis_split.ts";
 import type { RequestHandler, Session } from "./session.ts";
@@ -23,10 +24,15 @@ export class RedisFrontend implements RequestHandler {
   readonly #session: Session;
   readonly #routing: RedisRouting;
   readonly #decoder = new RespRequestDecoder();
+  readonly #password: Uint8Array | null;
+  #authenticated: boolean;
 
-  constructor(session: Session, routing: RedisRouting) {
+  /** `password`: what AUTH must give before other commands work (null: no AUTH needed). */
+  constructor(session: Session, routing: RedisRouting, password: Uint8Array | null = null) {
     this.#session = session;
     this.#routing = routing;
+    this.#password = password;
+    this.#authenticated = password === null;
   }
 
   feed(buf: Uint8Array, start: number, end: number): number {
@@ -63,6 +69,22 @@ export class RedisFrontend implements RequestHandler {
         session.reserve(),
         encodeError(`ERR wrong number of arguments for '${spec.name}' command`),
       );
+      return;
+    }
+    if (!this.#authenticated && !allowedBeforeAuth(spec.name)) {
+      session.answer(session.reserve(), NOAUTH_REPLY);
+      return;
+    }
+    if (spec.name === "auth" || spec.name === "hello") {
+      const { reply, ok } = spec.name === "auth"
+        ? answerAuth(argv, this.#password)
+        : answerHello(argv, {
+          password: this.#password,
+          authenticated: this.#authenticated,
+          clientId: session.id,
+        });
+      if (ok) this.#authenticated = true;
+      session.answer(session.reserve(), reply);
       return;
     }
     const modeReply = this.#routing.localReply(spec, argv);

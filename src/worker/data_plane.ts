@@ -98,6 +98,20 @@ const MEMCACHE_BINARY_RING: RingProtocol = {
   isHealthy: (reply) => reply[6] === 0 && reply[7] === 0, // status ok
 };
 
+/** AUTH for every backend connection, when `backend_password` is set. */
+function _backendAuth(cluster: ClusterConfig): Uint8Array[] {
+  if (cluster.backendPassword === null) return [];
+  return [
+    cluster.backendUsername === null
+      ? encodeCommandText("AUTH", cluster.backendPassword)
+      : encodeCommandText("AUTH", cluster.backendUsername, cluster.backendPassword),
+  ];
+}
+
+function _secret(text: string | null): Uint8Array | null {
+  return text === null ? null : new TextEncoder().encode(text);
+}
+
 /** The ketama modes: servers on a twemproxy-compatible ring, with optional auto-eject. */
 function _ring(
   cluster: ClusterConfig,
@@ -108,7 +122,10 @@ function _ring(
     host: server.host,
     port: server.port,
   }));
-  const pool = new NodePool(nodes, _poolOptions(cluster, protocol.newFramer));
+  const pool = new NodePool(nodes, {
+    ..._poolOptions(cluster, protocol.newFramer),
+    handshake: protocol === RESP_RING ? _backendAuth(cluster) : [],
+  });
   const router = new RingRouter(
     cluster.servers.map((server) => ({ name: ketamaName(server), weight: server.weight })),
     cluster.hashTag,
@@ -129,7 +146,8 @@ function _ring(
 function _shardedRedis(cluster: ClusterConfig): Backend {
   const { router, pool, stop } = _ring(cluster, RESP_RING);
   const routing = new RingRouting(router, pool);
-  return { newHandler: (session) => new RedisFrontend(session, routing), pool, stop };
+  const password = _secret(cluster.password);
+  return { newHandler: (session) => new RedisFrontend(session, routing, password), pool, stop };
 }
 
 /** `memcache` and `memcache_binary`: memcached clients over the ring. */
@@ -147,7 +165,7 @@ function _redisCluster(cluster: ClusterConfig, options: PlaneOptions): Backend {
   const pool = new NodePool([], {
     ..._poolOptions(cluster, RESP_RING.newFramer),
     // Replicas serve reads only after READONLY; on a master it is harmless.
-    handshake: cluster.readFromSlave ? [READONLY] : undefined,
+    handshake: [..._backendAuth(cluster), ...(cluster.readFromSlave ? [READONLY] : [])],
   });
   const topology = new ClusterTopology(pool, {
     seeds: cluster.servers.map((server) => server.addr),
@@ -158,8 +176,9 @@ function _redisCluster(cluster: ClusterConfig, options: PlaneOptions): Backend {
     { topology, pool, identity: { ip, port: cluster.listenPort } },
     { readFromReplicas: cluster.readFromSlave },
   );
+  const password = _secret(cluster.password);
   return {
-    newHandler: (session) => new RedisFrontend(session, routing),
+    newHandler: (session) => new RedisFrontend(session, routing, password),
     pool,
     stop: () => topology.close(),
     ready: topology.refresh(),

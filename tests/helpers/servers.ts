@@ -52,7 +52,9 @@ export async function startRedis(
     dir,
     hint: "apt-get install -y redis-server",
   });
-  return await _ready(server, () => _isRedis(port, server.pid));
+  const passwordAt = opts.args?.indexOf("--requirepass") ?? -1;
+  const password = passwordAt >= 0 ? opts.args![passwordAt + 1] : null;
+  return await _ready(server, () => _isRedis(port, server.pid, password));
 }
 
 /** Options for `startNutcracker`. */
@@ -236,7 +238,7 @@ async function _accepts(port: number): Promise<boolean> {
  * True when the redis-server on `port` is process `pid` (its INFO says so), so a
  * server that lost the port to another one is never taken for ready.
  */
-async function _isRedis(port: number, pid: number): Promise<boolean> {
+async function _isRedis(port: number, pid: number, password: string | null): Promise<boolean> {
   const conn = await Deno.connect({ hostname: HOST, port });
   let closed = false;
   const close = () => {
@@ -245,7 +247,8 @@ async function _isRedis(port: number, pid: number): Promise<boolean> {
   };
   const timer = setTimeout(close, 1000); // a silent server fails the read below
   try {
-    await conn.write(new TextEncoder().encode("INFO server\r\n"));
+    const auth = password === null ? "" : `AUTH ${password}\r\n`;
+    await conn.write(new TextEncoder().encode(`${auth}INFO server\r\n`));
     const buf = new Uint8Array(16384);
     let got = 0;
     for (let i = 0; i < 32 && got < buf.length; i++) {
