@@ -47,18 +47,25 @@ async function main(): Promise<number> {
   logInfo(`aster-proxy ${VERSION} starting with ${request.configPath}`);
   const supervisor = new Supervisor();
   const stopped = Promise.withResolvers<number>();
+  let stopping = false;
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => {
-      logInfo(`${signal}: stopping`);
-      supervisor.stop();
-      stopped.resolve(0);
+      if (stopping) {
+        logWarn(`${signal} again: exiting now`);
+        supervisor.kill();
+        stopped.resolve(0);
+        return;
+      }
+      stopping = true;
+      logInfo(`${signal}: stopping (finishing requests in flight)`);
+      supervisor.stop().then(() => stopped.resolve(0));
     });
   }
   try {
     await supervisor.start(config, { logLevel: level, advertiseIp: request.advertiseIp });
   } catch (err) {
     logError(err instanceof Error ? err.message : String(err));
-    supervisor.stop();
+    supervisor.kill();
     return 1;
   }
   for (const line of _summary(config)) logInfo(`serving ${line}`);

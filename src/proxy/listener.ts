@@ -107,14 +107,35 @@ export class Listener {
     });
   }
 
-  /** Stops accepting and closes every client. */
-  close(): void {
+  /**
+   * Graceful stop: stops accepting, lets every client receive the replies it is owed (no
+   * new requests are read) for up to `timeoutMs`, then closes whoever is left.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    this.#stopAccepting();
+    for (const session of this.#sessions) session.shutdown();
+    const deadline = performance.now() + timeoutMs;
+    while (this.#sessions.size > 0 && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    if (this.#sessions.size > 0) {
+      logWarn(`shutdown_timeout: closing ${this.#sessions.size} clients with replies owed`);
+    }
+    this.close();
+  }
+
+  #stopAccepting(): void {
     clearInterval(this.#idleSweep);
     try {
       this.#listener.close();
     } catch {
       // already closed
     }
+  }
+
+  /** Stops accepting and closes every client. */
+  close(): void {
+    this.#stopAccepting();
     for (const session of this.#sessions) session.close();
   }
 }

@@ -167,7 +167,7 @@ export class Session {
           continue;
         }
         const n = await this.conn.read(buffer.freeSpace());
-        if (n === null) break;
+        if (n === null || this.#draining) break;
         buffer.commit(n);
         this.lastActiveAt = coarseClock.now;
         try {
@@ -194,6 +194,13 @@ export class Session {
     if (owed <= this.#limits.hardLimit || this.#closed) return;
     logWarn(`client ${this.id}: ${owed} bytes of replies unread, over the hard limit: closed`);
     this.close();
+  }
+
+  /** Stops taking requests (for a graceful stop): closes once the replies owed are out. */
+  shutdown(): void {
+    if (this.#closed || this.#draining) return;
+    this.#draining = true;
+    if (this.#slots.size === 0) this.#finish();
   }
 
   /** Closes once queued replies are written. */

@@ -21,9 +21,19 @@ function _claimPort(cluster: ClusterConfig): void {
   }
 }
 
+/** A worker and the cluster it serves. */
+interface RunningWorker {
+  worker: Worker;
+  cluster: ClusterConfig;
+  stopped: PromiseWithResolvers<void>;
+}
+
+/** Extra time past shutdown_timeout a worker gets to report it stopped, ms. */
+const STOP_GRACE_MS = 2000;
+
 /** The running workers of every cluster. */
 export class Supervisor {
-  readonly #workers: Worker[] = [];
+  readonly #workers: RunningWorker[] = [];
 
   /** Starts `thread` workers per cluster; rejects when any cannot listen. */
   async start(
@@ -49,7 +59,8 @@ export class Supervisor {
       type: "module",
       name: `${cluster.name}#${workerIndex}`,
     });
-    this.#workers.push(worker);
+    const stopped = Promise.withResolvers<void>();
+    this.#workers.push({ worker, cluster, stopped });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`cluster ${cluster.name}: worker ${workerIndex} did not start`)),
@@ -60,6 +71,8 @@ export class Supervisor {
         if (message.type === "listening") {
           clearTimeout(timer);
           resolve();
+        } else if (message.type === "stopped") {
+          stopped.resolve();
         } else if (message.type === "failed") {
           clearTimeout(timer);
           reject(
@@ -82,10 +95,28 @@ export class Supervisor {
     });
   }
 
-  /** Terminates every worker. */
-  stop(): void {
-    for (const worker of this.#workers) worker.terminate();
-    this.#workers.length = 0;
+  /**
+   * Graceful stop: every worker stops accepting and finishes the requests in flight, each
+   * within its cluster's shutdown_timeout; then all are terminated.
+   */
+  async stop(): Promise<void> {
+    const workers = this.#workers.splice(0);
+    await Promise.all(workers.map(async ({ worker, cluster, stopped }) => {
+      const stop: ToWorker = { type: "stop" };
+      worker.postMessage(stop);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, cluster.shutdownTimeout + STOP_GRACE_MS);
+      });
+      await Promise.race([stopped.promise, late]);
+      clearTimeout(timer);
+      worker.terminate();
+    }));
     logInfo("stopped");
+  }
+
+  /** Terminates every worker at once. */
+  kill(): void {
+    for (const { worker } of this.#workers.splice(0)) worker.terminate();
   }
 }

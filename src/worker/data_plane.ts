@@ -41,10 +41,12 @@ const MEMCACHE_VERSION = new TextEncoder().encode("version\r\n");
 const MEMCACHE_VERSION_REPLY = new TextEncoder().encode("VERSION ");
 const MEMCACHE_BINARY_VERSION = encodeBinaryRequest({ opcode: BinaryOpcode.version });
 
-/** A running data plane; close() stops it. */
+/** A running data plane; close() stops it at once, drain() gracefully. */
 export interface DataPlane {
   readonly listener: Listener;
   close(): void;
+  /** Stops accepting, lets clients get the replies they are owed (up to `shutdown_timeout`), stops. */
+  drain(): Promise<void>;
 }
 
 /** Settings of the data plane that come from the command line rather than the cluster. */
@@ -245,6 +247,10 @@ export async function startDataPlane(
     listener,
     close() {
       listener.close();
+      stop();
+    },
+    async drain() {
+      await listener.drain(cluster.shutdownTimeout);
       stop();
     },
   };

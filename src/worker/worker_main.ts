@@ -32,7 +32,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       return;
     }
     case "stop":
-      plane?.close();
+      await plane?.drain();
       plane = null;
       _post({ type: "stopped" });
       return;
