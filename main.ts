@@ -4,6 +4,8 @@ import { ConfigError, loadConfig } from "./src/config/load.ts";
 import type { Config } from "./src/config/schema.ts";
 import { configureLog, isLogLevel, logError, logInfo, type LogLevel, logWarn } from "./src/log.ts";
 import { Supervisor } from "./src/supervisor/supervisor.ts";
+import { startMetricsServer } from "./src/supervisor/metrics_server.ts";
+import { renderPrometheus, sumSnapshots } from "./src/metrics/prometheus.ts";
 import { VERSION } from "./src/version.ts";
 
 function _summary(config: Config): string[] {
@@ -69,7 +71,30 @@ async function main(): Promise<number> {
     return 1;
   }
   for (const line of _summary(config)) logInfo(`serving ${line}`);
-  return await stopped.promise;
+  const metricsAddr = request.metricsPort !== undefined
+    ? { host: "127.0.0.1", port: request.metricsPort }
+    : config.metricsAddr;
+  let metricsServer: Deno.HttpServer | null = null;
+  if (metricsAddr !== null) {
+    try {
+      metricsServer = await startMetricsServer(metricsAddr, {
+        healthy: () => supervisor.healthy(),
+        render: async () =>
+          renderPrometheus(sumSnapshots(await supervisor.collectMetrics()), {
+            version: VERSION,
+            deno: Deno.version.deno,
+            workerRestarts: supervisor.restarts,
+          }),
+      });
+    } catch (err) {
+      logError(`metrics: cannot listen on ${metricsAddr.host}:${metricsAddr.port}: ${err}`);
+      supervisor.kill();
+      return 1;
+    }
+  }
+  const code = await stopped.promise;
+  await metricsServer?.shutdown();
+  return code;
 }
 
 if (import.meta.main) Deno.exit(await main());

@@ -9,7 +9,7 @@ export const EXIT_USAGE = 2;
 export type CliRequest =
   | { action: "help" }
   | { action: "version" }
-  | { action: "run" | "check"; configPath: string; advertiseIp?: string }
+  | { action: "run" | "check"; configPath: string; advertiseIp?: string; metricsPort?: number }
   | { action: "error"; message: string };
 
 /** The --help text. */
@@ -21,6 +21,8 @@ Options:
   -c, --config FILE   config file (default: $AS_CFG, else ./default.toml)
   -i, --ip IP         IP that redis_cluster listeners advertise in CLUSTER SLOTS/NODES
                       (default: the listen host; 127.0.0.1 for a wildcard listen)
+  -m, --metrics PORT   serve Prometheus /metrics and /healthz on 127.0.0.1:PORT
+                      (overrides metrics_addr in the config)
       --check         validate the config, print one line per cluster, exit
                       (0 when valid, 2 with every error listed)
   -V, --version       print the version and exit
@@ -47,6 +49,7 @@ export function parseCli(
         config: { type: "string", short: "c" },
         check: { type: "boolean" },
         ip: { type: "string", short: "i" },
+        metrics: { type: "string", short: "m" },
         version: { type: "boolean", short: "V" },
         help: { type: "boolean", short: "h" },
       },
@@ -63,7 +66,22 @@ export function parseCli(
   if (values.ip !== undefined && !_isIp(values.ip)) {
     return { action: "error", message: `--ip needs an IPv4 or IPv6 address, got "${values.ip}"` };
   }
-  return { action: values.check ? "check" : "run", configPath, advertiseIp: values.ip };
+  let metricsPort: number | undefined;
+  if (values.metrics !== undefined) {
+    metricsPort = Number(values.metrics);
+    if (!/^\d+$/.test(values.metrics) || metricsPort < 1 || metricsPort > 65535) {
+      return {
+        action: "error",
+        message: `--metrics needs a port 1..65535, got "${values.metrics}"`,
+      };
+    }
+  }
+  return {
+    action: values.check ? "check" : "run",
+    configPath,
+    advertiseIp: values.ip,
+    metricsPort,
+  };
 }
 
 function _isIp(text: string): boolean {

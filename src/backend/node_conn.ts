@@ -5,6 +5,7 @@ import { WriteBatcher } from "../io/write_batcher.ts";
 import { logDebug, logWarn } from "../log.ts";
 import { coarseClock } from "./coarse_clock.ts";
 import type { ReplySink } from "./reply_sink.ts";
+import { LatencyRecorder } from "../metrics/worker_metrics.ts";
 
 /** Frames replies on a backend stream; throws ProtocolError when it is not the protocol. */
 export interface ReplyFramer {
@@ -63,6 +64,8 @@ export class NodeConn {
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #dialStartedAt = 0;
   #lastError = "not connected yet";
+  /** Reply latency of the requests sent on this connection. */
+  readonly latency = new LatencyRecorder();
 
   constructor(options: NodeConnOptions) {
     this.options = options;
@@ -97,7 +100,7 @@ export class NodeConn {
       return;
     }
     this.#writer.append(bytes);
-    this.#pending.push({ sink, at: coarseClock.now, kind });
+    this.#pending.push({ sink, at: performance.now(), kind });
   }
 
   /** Fails what is late: the oldest reply past read_timeout, a write or dial past its bound. */
@@ -196,6 +199,7 @@ export class NodeConn {
           const reply = buffer.data.subarray(buffer.start, buffer.start + size);
           buffer.start += size;
           this.#pending.shift();
+          this.latency.observeMs(performance.now() - head.at);
           try {
             head.sink.onReply(reply);
           } catch (err) {

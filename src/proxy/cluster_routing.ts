@@ -7,6 +7,7 @@ import { parseRedirect, SLOT_COUNT } from "../cluster/slot_table.ts";
 import type { CommandSpec } from "../protocol/resp/commands.ts";
 import { encodeCommandText, encodeError } from "../protocol/resp/encoder.ts";
 import type { RedisRouting } from "./redis_routing.ts";
+import type { ClusterMetrics } from "../metrics/worker_metrics.ts";
 import { type ClusterIdentity, clusterLocalReply } from "./cluster_local.ts";
 
 /** Most redirects or retries one request may take before it gets an error. */
@@ -25,13 +26,15 @@ export class ClusterRouting implements RedisRouting {
   readonly topology: ClusterTopology;
   readonly pool: NodePool;
   readonly #readFromReplicas: boolean;
+  readonly metrics: ClusterMetrics;
   readonly #identity: ClusterIdentity;
   #turn = 0;
 
   constructor(
     parts: { topology: ClusterTopology; pool: NodePool; identity: ClusterIdentity },
-    options: { readFromReplicas: boolean },
+    options: { readFromReplicas: boolean; metrics: ClusterMetrics },
   ) {
+    this.metrics = options.metrics;
     this.topology = parts.topology;
     this.pool = parts.pool;
     this.#identity = parts.identity;
@@ -126,6 +129,8 @@ class ClusterRequest implements ReplySink {
       this.#sink.onReply(reply);
       return;
     }
+    if (redirect.kind === "moved") this.#routing.metrics.moved++;
+    else this.#routing.metrics.ask++;
     if (redirect.kind === "moved") {
       const node = topology.noteMoved(redirect.slot, redirect.addr);
       pool.connFor(node, this.#sessionId).send(this.#bytes, this);

@@ -2,6 +2,7 @@
 import { logDebug, logWarn } from "../log.ts";
 import { type OutputLimits, type RequestHandler, Session } from "./session.ts";
 import { coarseClock } from "../backend/coarse_clock.ts";
+import type { ClusterMetrics } from "../metrics/worker_metrics.ts";
 
 /** What a listener needs: where to listen and how to serve a new client. */
 export interface ListenerOptions {
@@ -17,6 +18,8 @@ export interface ListenerOptions {
   idleTimeoutMs: number;
   /** Bounds on the replies owed to one client. */
   outputLimits: OutputLimits;
+  /** This cluster's counters in this worker. */
+  metrics: ClusterMetrics;
 }
 
 /** How often idle clients are looked for, at most, ms. */
@@ -29,10 +32,6 @@ export class Listener {
   readonly #sessions = new Set<Session>();
   #nextId = 0;
   #idleSweep: ReturnType<typeof setInterval> | undefined;
-  /** Clients accepted since start. */
-  acceptedTotal = 0;
-  /** Clients turned away by max_clients since start. */
-  rejectedTotal = 0;
 
   /** Binds at once: throws when the address is taken. */
   constructor(options: ListenerOptions) {
@@ -88,21 +87,28 @@ export class Listener {
     } catch {
       // the client may already be gone
     }
-    const session = new Session(++this.#nextId, conn, this.#options.outputLimits);
+    const metrics = this.#options.metrics;
+    const session = new Session(++this.#nextId, conn, {
+      limits: this.#options.outputLimits,
+      metrics,
+    });
     session.handler = this.#options.newHandler(session);
     if (this.#sessions.size >= this.#options.maxClients) {
-      this.rejectedTotal++;
+      metrics.clientsRejected++;
+      metrics.error("max_clients");
       logWarn(`max_clients reached (${this.#options.maxClients} in this worker): client refused`);
       session.answerAndClose(session.handler.errorReply("max number of clients reached"));
       return;
     }
     this.#sessions.add(session);
-    this.acceptedTotal++;
+    metrics.clientsTotal++;
+    metrics.clientsCurrent++;
     session.run().catch((err) => {
       logWarn(`client ${session.id} failed: ${err instanceof Error ? err.stack : err}`);
       session.close();
     }).finally(() => {
       this.#sessions.delete(session);
+      metrics.clientsCurrent--;
       logDebug(`client ${session.id} left`);
     });
   }

@@ -15,6 +15,10 @@ import type { ReplySlot, RequestHandler, Session } from "./session.ts";
 import { VERSION } from "../version.ts";
 
 const EMPTY = new Uint8Array(0);
+/** Opcode -> name, for metrics. */
+const OPCODE_NAMES = new Map<number, string>(
+  Object.entries(BinaryOpcode).map(([name, opcode]) => [opcode, name]),
+);
 const encoder = new TextEncoder();
 /** Status for a request the proxy could not complete (memcached's "temporary failure"). */
 const STATUS_TEMPORARY_FAILURE = 0x0086;
@@ -43,6 +47,7 @@ export class MemcacheBinaryFrontend implements RequestHandler {
       at += decoded.size;
       if (decoded.kind === "skip") continue;
       if (decoded.kind === "error") {
+        session.metrics.error("refused");
         session.answer(
           session.reserve(),
           _response(decoded.opcode, decoded.opaque, {
@@ -70,6 +75,7 @@ export class MemcacheBinaryFrontend implements RequestHandler {
   #handle(packet: BinaryPacket, raw: Uint8Array): void {
     const session = this.#session;
     const { opcode, opaque } = packet;
+    session.metrics.command(OPCODE_NAMES.get(opcode) ?? `0x${opcode.toString(16)}`);
     switch (opcode) {
       case BinaryOpcode.noop:
         session.answer(session.reserve(), _response(opcode, opaque, {}));

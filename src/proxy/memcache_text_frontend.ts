@@ -58,6 +58,7 @@ export class MemcacheTextFrontend implements RequestHandler {
       at += decoded.size;
       if (decoded.kind === "skip") continue;
       if (decoded.kind === "error") {
+        session.metrics.error("refused");
         if (!decoded.noreply) session.answer(session.reserve(), textLine(decoded.error));
         continue;
       }
@@ -76,6 +77,7 @@ export class MemcacheTextFrontend implements RequestHandler {
 
   #handle(req: MemcacheTextRequest, raw: Uint8Array): void {
     const session = this.#session;
+    session.metrics.command(req.command);
     switch (req.command) {
       case "quit":
         session.answerAndClose(EMPTY);

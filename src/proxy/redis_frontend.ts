@@ -60,11 +60,16 @@ export class RedisFrontend implements RequestHandler {
   #handle(argv: Uint8Array[], raw: Uint8Array | null): void {
     const session = this.#session;
     const spec = lookupCommand(argv[0]);
+    const metrics = session.metrics;
     if (spec === undefined) {
+      metrics.command("unknown");
+      metrics.error("refused");
       session.answer(session.reserve(), _unknownCommand(argv));
       return;
     }
+    metrics.command(spec.name);
     if (spec.arity > 0 ? argv.length !== spec.arity : argv.length < -spec.arity) {
+      metrics.error("refused");
       session.answer(
         session.reserve(),
         encodeError(`ERR wrong number of arguments for '${spec.name}' command`),
@@ -72,6 +77,7 @@ export class RedisFrontend implements RequestHandler {
       return;
     }
     if (!this.#authenticated && !allowedBeforeAuth(spec.name)) {
+      metrics.error("noauth");
       session.answer(session.reserve(), NOAUTH_REPLY);
       return;
     }
@@ -98,6 +104,7 @@ export class RedisFrontend implements RequestHandler {
         else session.answer(session.reserve(), localReply(spec, argv));
         return;
       case "unsupported":
+        metrics.error("refused");
         session.answer(
           session.reserve(),
           encodeError(`ERR command '${spec.name}' is not supported by aster: ${spec.reason}`),

@@ -29,6 +29,11 @@ export class RingRouter implements Router {
     return this.#ring.pick(hashed.length === 0 ? 0 : fnv1a64(hashed));
   }
 
+  /** False while the node is ejected. */
+  isLive(node: number): boolean {
+    return this.#live[node];
+  }
+
   /** Takes a node out of the ring or puts it back; the continuum is rebuilt. */
   setLive(node: number, live: boolean): void {
     if (this.#live[node] === live) return;

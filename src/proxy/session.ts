@@ -4,6 +4,7 @@ import { RingQueue } from "../io/ring_queue.ts";
 import { WriteBatcher } from "../io/write_batcher.ts";
 import { logDebug, logWarn } from "../log.ts";
 import { coarseClock } from "../backend/coarse_clock.ts";
+import { ClusterMetrics } from "../metrics/worker_metrics.ts";
 import type { ReplySink } from "../backend/reply_sink.ts";
 import { ProtocolError } from "../protocol/protocol_error.ts";
 
@@ -51,6 +52,7 @@ export class ReplySlot implements ReplySink {
   }
 
   onError(message: string): void {
+    this.session.metrics.error("backend");
     this.session.fill(this, this.session.handler.errorReply(message), false);
   }
 }
@@ -77,10 +79,18 @@ export class Session {
   /** When the client last sent bytes (coarse clock, ms). */
   lastActiveAt = coarseClock.now;
 
-  constructor(id: number, conn: Deno.Conn, limits: OutputLimits = DEFAULT_LIMITS) {
+  /** The counters of this session's cluster in this worker. */
+  readonly metrics: ClusterMetrics;
+
+  constructor(
+    id: number,
+    conn: Deno.Conn,
+    options: { limits?: OutputLimits; metrics?: ClusterMetrics } = {},
+  ) {
     this.id = id;
     this.conn = conn;
-    this.#limits = limits;
+    this.#limits = options.limits ?? DEFAULT_LIMITS;
+    this.metrics = options.metrics ?? new ClusterMetrics("");
     this.#writer = new WriteBatcher(conn, () => this.close());
   }
 
@@ -138,6 +148,7 @@ export class Session {
     }
     this.#slots.shift();
     this.#writer.append(reply);
+    this.metrics.bytesOut += reply.length;
     if (slot.closeAfter) {
       this.#finish();
       return;
@@ -145,6 +156,7 @@ export class Session {
     for (let next = this.#slots.peek(); next?.data; next = this.#slots.peek()) {
       this.#slots.shift();
       this.#writer.append(next.data);
+      this.metrics.bytesOut += next.data.length;
       this.#heldBytes -= next.data.length;
       next.data = null;
       if (next.closeAfter) {
@@ -169,12 +181,14 @@ export class Session {
         const n = await this.conn.read(buffer.freeSpace());
         if (n === null || this.#draining) break;
         buffer.commit(n);
+        this.metrics.bytesIn += n;
         this.lastActiveAt = coarseClock.now;
         try {
           buffer.start += this.handler.feed(buffer.data, buffer.start, buffer.end);
         } catch (err) {
           if (!(err instanceof ProtocolError)) throw err;
           logDebug(`client ${this.id}: protocol error: ${err.message}`);
+          this.metrics.error("protocol");
           this.answerAndClose(this.handler.protocolErrorReply(err.message));
           return;
         }
@@ -193,6 +207,7 @@ export class Session {
     const owed = this.owedBytes;
     if (owed <= this.#limits.hardLimit || this.#closed) return;
     logWarn(`client ${this.id}: ${owed} bytes of replies unread, over the hard limit: closed`);
+    this.metrics.error("output_limit");
     this.close();
   }
 

@@ -23,6 +23,7 @@ import {
 } from "../protocol/memcache/binary.ts";
 import { RingRouter } from "../proxy/ring_router.ts";
 import { logInfo } from "../log.ts";
+import { ClusterMetrics, LatencyRecorder, type NodeSnapshot } from "../metrics/worker_metrics.ts";
 
 /** Frames memcached text replies by the kind each request was sent with. */
 class MemcacheTextFramer implements ReplyFramer {
@@ -44,6 +45,8 @@ const MEMCACHE_BINARY_VERSION = encodeBinaryRequest({ opcode: BinaryOpcode.versi
 /** A running data plane; close() stops it at once, drain() gracefully. */
 export interface DataPlane {
   readonly listener: Listener;
+  /** This cluster's counters in this worker. */
+  readonly metrics: ClusterMetrics;
   close(): void;
   /** Stops accepting, lets clients get the replies they are owed (up to `shutdown_timeout`), stops. */
   drain(): Promise<void>;
@@ -58,6 +61,8 @@ export interface PlaneOptions {
 
 /** Backends and request handling of one mode, and how to stop them. */
 interface Backend {
+  /** Each backend node's state and latency, for metrics. */
+  nodes: () => NodeSnapshot[];
   newHandler: (session: Session) => RequestHandler;
   pool: NodePool;
   stop(): void;
@@ -118,7 +123,7 @@ function _secret(text: string | null): Uint8Array | null {
 function _ring(
   cluster: ClusterConfig,
   protocol: RingProtocol,
-): { router: RingRouter; pool: NodePool; stop(): void } {
+): { router: RingRouter; pool: NodePool; stop(): void; nodes: () => NodeSnapshot[] } {
   const nodes = cluster.servers.map((server) => ({
     name: server.alias ?? server.addr,
     host: server.host,
@@ -141,29 +146,69 @@ function _ring(
       onChange: (node, live) => router.setLive(node, live),
     })
     : null;
-  return { router, pool, stop: () => health?.stop() };
+  const nodeSnapshots = () =>
+    _nodeSnapshots(cluster.name, pool, (node) => router.isLive(node) ? 0 : 1);
+  return { router, pool, stop: () => health?.stop(), nodes: nodeSnapshots };
+}
+
+/** The snapshot of every open node of a pool, latency summed over its connections. */
+function _nodeSnapshots(
+  cluster: string,
+  pool: NodePool,
+  ejected: (node: number) => number,
+): NodeSnapshot[] {
+  const out: NodeSnapshot[] = [];
+  pool.nodes.forEach((info, node) => {
+    const conns = pool.connsOf(node);
+    if (conns.length === 0) return;
+    const latency = new LatencyRecorder();
+    for (const conn of conns) {
+      latency.sum += conn.latency.sum;
+      conn.latency.counts.forEach((count, i) => latency.counts[i] += count);
+    }
+    out.push({
+      cluster,
+      node: info.name,
+      up: conns.some((conn) => conn.state === "up") ? 1 : 0,
+      ejected: ejected(node),
+      latency,
+    });
+  });
+  return out;
 }
 
 /** `redis`: RESP clients over the ring. */
 function _shardedRedis(cluster: ClusterConfig): Backend {
-  const { router, pool, stop } = _ring(cluster, RESP_RING);
+  const { router, pool, stop, nodes } = _ring(cluster, RESP_RING);
   const routing = new RingRouting(router, pool);
   const password = _secret(cluster.password);
-  return { newHandler: (session) => new RedisFrontend(session, routing, password), pool, stop };
+  return {
+    newHandler: (session) => new RedisFrontend(session, routing, password),
+    pool,
+    stop,
+    nodes,
+  };
 }
 
 /** `memcache` and `memcache_binary`: memcached clients over the ring. */
 function _memcache(cluster: ClusterConfig, binary: boolean): Backend {
-  const { router, pool, stop } = _ring(cluster, binary ? MEMCACHE_BINARY_RING : MEMCACHE_TEXT_RING);
+  const { router, pool, stop, nodes } = _ring(
+    cluster,
+    binary ? MEMCACHE_BINARY_RING : MEMCACHE_TEXT_RING,
+  );
   const backend = { router, pool, maxValueBytes: cluster.maxValueSize };
   const newHandler = binary
     ? (session: Session) => new MemcacheBinaryFrontend(session, backend)
     : (session: Session) => new MemcacheTextFrontend(session, backend);
-  return { newHandler, pool, stop };
+  return { newHandler, pool, stop, nodes };
 }
 
 /** `redis_cluster`: slots from the seeds' CLUSTER SLOTS, redirects followed. */
-function _redisCluster(cluster: ClusterConfig, options: PlaneOptions): Backend {
+function _redisCluster(
+  cluster: ClusterConfig,
+  options: PlaneOptions,
+  metrics: ClusterMetrics,
+): Backend {
   const pool = new NodePool([], {
     ..._poolOptions(cluster, RESP_RING.newFramer),
     // Replicas serve reads only after READONLY; on a master it is harmless.
@@ -176,7 +221,7 @@ function _redisCluster(cluster: ClusterConfig, options: PlaneOptions): Backend {
   const ip = options.advertiseIp ?? _advertisedHost(cluster.listenHost);
   const routing = new ClusterRouting(
     { topology, pool, identity: { ip, port: cluster.listenPort } },
-    { readFromReplicas: cluster.readFromSlave },
+    { readFromReplicas: cluster.readFromSlave, metrics },
   );
   const password = _secret(cluster.password);
   return {
@@ -184,6 +229,10 @@ function _redisCluster(cluster: ClusterConfig, options: PlaneOptions): Backend {
     pool,
     stop: () => topology.close(),
     ready: topology.refresh(),
+    nodes: () => {
+      metrics.topologyRefreshes = topology.refreshes;
+      return _nodeSnapshots(cluster.name, pool, () => 0);
+    },
   };
 }
 
@@ -199,13 +248,14 @@ export async function startDataPlane(
   cluster: ClusterConfig,
   options: PlaneOptions,
 ): Promise<DataPlane> {
+  const metrics = new ClusterMetrics(cluster.name);
   let backend: Backend;
   switch (cluster.cacheType) {
     case "redis":
       backend = _shardedRedis(cluster);
       break;
     case "redis_cluster":
-      backend = _redisCluster(cluster, options);
+      backend = _redisCluster(cluster, options, metrics);
       break;
     case "memcache":
     case "memcache_binary":
@@ -213,6 +263,7 @@ export async function startDataPlane(
       break;
   }
   const { pool } = backend;
+  metrics.nodeSource = backend.nodes;
   const ticker = setInterval(() => pool.checkTimeouts(tickCoarseClock()), TICK_MS);
   const stop = () => {
     clearInterval(ticker);
@@ -234,6 +285,7 @@ export async function startDataPlane(
         softLimit: cluster.clientOutputSoftLimit,
         hardLimit: cluster.clientOutputHardLimit,
       },
+      metrics,
     });
   } catch (err) {
     stop();
@@ -245,6 +297,7 @@ export async function startDataPlane(
   );
   return {
     listener,
+    metrics,
     close() {
       listener.close();
       stop();

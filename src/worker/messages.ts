@@ -1,6 +1,7 @@
 /** Every message between the supervisor and a worker: the one place they are defined. */
 import type { ClusterConfig } from "../config/schema.ts";
 import type { LogLevel } from "../log.ts";
+import type { MetricsSnapshot } from "../metrics/worker_metrics.ts";
 
 /** Supervisor -> worker: serve this cluster. */
 export interface StartMessage {
@@ -18,8 +19,14 @@ export interface StopMessage {
   type: "stop";
 }
 
+/** Supervisor -> worker: send your counters (answered with a MetricsMessage). */
+export interface MetricsRequest {
+  type: "metrics";
+  id: number;
+}
+
 /** Messages a worker receives. */
-export type ToWorker = StartMessage | StopMessage;
+export type ToWorker = StartMessage | StopMessage | MetricsRequest;
 
 /** Worker -> supervisor: the listener is up. */
 export interface ListeningMessage {
@@ -38,5 +45,12 @@ export interface StoppedMessage {
   type: "stopped";
 }
 
+/** Worker -> supervisor: the counters asked for by MetricsRequest `id`. */
+export interface MetricsMessage {
+  type: "metrics";
+  id: number;
+  snapshot: MetricsSnapshot;
+}
+
 /** Messages a worker sends. */
-export type FromWorker = ListeningMessage | FailedMessage | StoppedMessage;
+export type FromWorker = ListeningMessage | FailedMessage | StoppedMessage | MetricsMessage;

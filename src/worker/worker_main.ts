@@ -2,6 +2,7 @@
 /// <reference lib="deno.worker" />
 import { configureLog, logError } from "../log.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
+import { emptySnapshot } from "../metrics/worker_metrics.ts";
 import { type DataPlane, startDataPlane } from "./data_plane.ts";
 
 let plane: DataPlane | null = null;
@@ -29,6 +30,12 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       } catch (err) {
         _post({ type: "failed", error: err instanceof Error ? err.message : String(err) });
       }
+      return;
+    }
+    case "metrics": {
+      const snapshot = emptySnapshot();
+      plane?.metrics.snapshotInto(snapshot);
+      _post({ type: "metrics", id: message.id, snapshot });
       return;
     }
     case "stop":

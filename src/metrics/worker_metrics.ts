@@ -1,0 +1,142 @@
+/** One worker's counters: updated on the data path, summed by the supervisor for /metrics. */
+
+/** Upper bounds (seconds) of the backend latency histogram buckets; +Inf is implied. */
+export const LATENCY_BUCKETS = [
+  0.0001,
+  0.00025,
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+] as const;
+
+/** Latency observations of one backend node. */
+export interface LatencyHistogram {
+  /** Count per bucket (non-cumulative), the last one for +Inf. */
+  counts: number[];
+  /** Sum of the observed seconds. */
+  sum: number;
+}
+
+/** A node's view from one worker. */
+export interface NodeSnapshot {
+  cluster: string;
+  node: string;
+  /** 1 when a connection to it is up. */
+  up: number;
+  /** 1 when ejected from the ring by failed pings. */
+  ejected: number;
+  latency: LatencyHistogram;
+}
+
+/** Everything one worker reports, plain data so it can be posted to the supervisor. */
+export interface MetricsSnapshot {
+  /** Per cluster name. */
+  clients: Record<string, { current: number; total: number; rejected: number }>;
+  /** "cluster\tcommand" -> count. */
+  commands: Record<string, number>;
+  /** "cluster\tkind" -> count. */
+  errors: Record<string, number>;
+  /** "cluster\tmoved|ask" -> count. */
+  redirects: Record<string, number>;
+  /** Per cluster name. */
+  topologyRefreshes: Record<string, number>;
+  bytesIn: Record<string, number>;
+  bytesOut: Record<string, number>;
+  nodes: NodeSnapshot[];
+}
+
+/** Error kinds counted in `aster_errors_total`. */
+export type ErrorKind =
+  | "protocol"
+  | "backend"
+  | "refused"
+  | "noauth"
+  | "max_clients"
+  | "output_limit";
+
+/** Counters of one cluster in one worker: plain fields, cheap to bump on the hot path. */
+export class ClusterMetrics {
+  readonly cluster: string;
+  clientsCurrent = 0;
+  clientsTotal = 0;
+  clientsRejected = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  moved = 0;
+  ask = 0;
+  topologyRefreshes = 0;
+  readonly commands = new Map<string, number>();
+  readonly errors = new Map<string, number>();
+  /** Filled in by the data plane when a snapshot is taken. */
+  nodeSource: () => NodeSnapshot[] = () => [];
+
+  constructor(cluster: string) {
+    this.cluster = cluster;
+  }
+
+  /** Counts one command by name. */
+  command(name: string): void {
+    this.commands.set(name, (this.commands.get(name) ?? 0) + 1);
+  }
+
+  /** Counts one error by kind. */
+  error(kind: ErrorKind): void {
+    this.errors.set(kind, (this.errors.get(kind) ?? 0) + 1);
+  }
+
+  /** Adds this cluster's counters to `into`. */
+  snapshotInto(into: MetricsSnapshot): void {
+    const name = this.cluster;
+    into.clients[name] = {
+      current: this.clientsCurrent,
+      total: this.clientsTotal,
+      rejected: this.clientsRejected,
+    };
+    for (const [command, count] of this.commands) into.commands[`${name}\t${command}`] = count;
+    for (const [kind, count] of this.errors) into.errors[`${name}\t${kind}`] = count;
+    into.redirects[`${name}\tmoved`] = this.moved;
+    into.redirects[`${name}\task`] = this.ask;
+    into.topologyRefreshes[name] = this.topologyRefreshes;
+    into.bytesIn[name] = this.bytesIn;
+    into.bytesOut[name] = this.bytesOut;
+    into.nodes.push(...this.nodeSource());
+  }
+}
+
+/** An empty snapshot to fill. */
+export function emptySnapshot(): MetricsSnapshot {
+  return {
+    clients: {},
+    commands: {},
+    errors: {},
+    redirects: {},
+    topologyRefreshes: {},
+    bytesIn: {},
+    bytesOut: {},
+    nodes: [],
+  };
+}
+
+/** A histogram to observe into. */
+export class LatencyRecorder implements LatencyHistogram {
+  counts: number[] = new Array(LATENCY_BUCKETS.length + 1).fill(0);
+  sum = 0;
+
+  /** Records one latency in milliseconds. */
+  observeMs(ms: number): void {
+    const seconds = ms / 1000;
+    this.sum += seconds;
+    let i = 0;
+    while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]) i++;
+    this.counts[i]++;
+  }
+}
