@@ -63,14 +63,7 @@ async function main(): Promise<number> {
       supervisor.stop().then(() => stopped.resolve(0));
     });
   }
-  try {
-    await supervisor.start(config, { logLevel: level, advertiseIp: request.advertiseIp });
-  } catch (err) {
-    logError(err instanceof Error ? err.message : String(err));
-    supervisor.kill();
-    return 1;
-  }
-  for (const line of _summary(config)) logInfo(`serving ${line}`);
+  // The endpoint comes up first: /healthz says 503 until every listener is up.
   const metricsAddr = request.metricsPort !== undefined
     ? { host: "127.0.0.1", port: request.metricsPort }
     : config.metricsAddr;
@@ -88,10 +81,24 @@ async function main(): Promise<number> {
       });
     } catch (err) {
       logError(`metrics: cannot listen on ${metricsAddr.host}:${metricsAddr.port}: ${err}`);
-      supervisor.kill();
       return 1;
     }
   }
+  if (Deno.env.get("ASTER_TEST_HOOKS") === "1") {
+    // Tests of the restart path crash a worker on SIGUSR2.
+    Deno.addSignalListener("SIGUSR2", () => supervisor.crashFirstWorkers());
+  }
+  try {
+    await supervisor.start(config, { logLevel: level, advertiseIp: request.advertiseIp });
+  } catch (err) {
+    logError(err instanceof Error ? err.message : String(err));
+    supervisor.kill();
+    await metricsServer?.shutdown();
+    return 1;
+  }
+  for (const line of _summary(config)) logInfo(`serving ${line}`);
+  // One line on stdout once every worker listens, for scripts and process managers.
+  console.log(`aster-proxy ${VERSION} ready`);
   const code = await stopped.promise;
   await metricsServer?.shutdown();
   return code;

@@ -73,7 +73,7 @@ export class Supervisor {
 
   /** True while every worker is listening. */
   healthy(): boolean {
-    return !this.#stopping && this.#slots.every((slot) => slot.listening);
+    return !this.#stopping && this.#slots.length > 0 && this.#slots.every((s) => s.listening);
   }
 
   /** Asks every worker for its counters (a worker that does not answer in time is left out). */
@@ -196,6 +196,15 @@ export class Supervisor {
       worker.terminate();
     }));
     logInfo("stopped");
+  }
+
+  /** Makes the first worker of every cluster crash (the restart path's test hook). */
+  crashFirstWorkers(): void {
+    for (const slot of this.#slots) {
+      if (slot.index !== 0) continue;
+      const crash: ToWorker = { type: "crash" };
+      slot.worker.postMessage(crash);
+    }
   }
 
   /** Terminates every worker at once. */

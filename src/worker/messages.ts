@@ -25,8 +25,13 @@ export interface MetricsRequest {
   id: number;
 }
 
+/** Supervisor -> worker: crash on purpose (tests of the restart path, ASTER_TEST_HOOKS=1). */
+export interface CrashMessage {
+  type: "crash";
+}
+
 /** Messages a worker receives. */
-export type ToWorker = StartMessage | StopMessage | MetricsRequest;
+export type ToWorker = StartMessage | StopMessage | MetricsRequest | CrashMessage;
 
 /** Worker -> supervisor: the listener is up. */
 export interface ListeningMessage {

@@ -38,6 +38,12 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       _post({ type: "metrics", id: message.id, snapshot });
       return;
     }
+    case "crash":
+      // Thrown outside any handler, as a real bug would be: the worker dies.
+      setTimeout(() => {
+        throw new Error("crash requested by the supervisor (test hook)");
+      });
+      return;
     case "stop":
       await plane?.drain();
       plane = null;

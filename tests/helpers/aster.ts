@@ -1,5 +1,5 @@
 /** Starts Aster itself (main.ts, as users run it) on free ports for integration tests. */
-import { freePort, waitForPort } from "./servers.ts";
+import { freePort } from "./servers.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -41,7 +41,7 @@ export function asterCommand(args: string[], env: Record<string, string> = {}): 
 /** Starts Aster with `clusters`, waits until every listener accepts connections. */
 export async function startAster(
   clusters: ClusterToml[],
-  opts: { env?: Record<string, string> } = {},
+  opts: { env?: Record<string, string>; args?: string[] } = {},
 ): Promise<AsterProcess> {
   const filled: ClusterToml[] = [];
   const ports: number[] = [];
@@ -60,11 +60,16 @@ export async function startAster(
   const dir = await Deno.makeTempDir({ prefix: "aster-test-" });
   const configPath = `${dir}/aster.toml`;
   await Deno.writeTextFile(configPath, renderToml(filled));
-  const child = asterCommand(["--config", configPath], opts.env).spawn();
+  const child = asterCommand(["--config", configPath, ...(opts.args ?? [])], opts.env).spawn();
   let log = "";
+  const ready = Promise.withResolvers<void>();
   const collect = async (stream: ReadableStream<Uint8Array>) => {
     const decoder = new TextDecoder();
-    for await (const chunk of stream) log += decoder.decode(chunk, { stream: true });
+    for await (const chunk of stream) {
+      log += decoder.decode(chunk, { stream: true });
+      // Every worker listens once this line is out (one port answering is not enough).
+      if (/^aster-proxy \S+ ready$/m.test(log)) ready.resolve();
+    }
   };
   const collecting = Promise.all([collect(child.stdout), collect(child.stderr)]);
   let exitCode: number | null = null;
@@ -106,14 +111,16 @@ export async function startAster(
     },
   };
   try {
-    for (const port of ports) {
-      await Promise.race([
-        waitForPort(port, 15_000),
-        exited.then((code) => {
-          throw new Error(`aster exited with ${code} before listening:\n${log}`);
-        }),
-      ]);
-    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      ready.promise,
+      exited.then((code) => {
+        throw new Error(`aster exited with ${code} before listening:\n${log}`);
+      }),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`aster not ready in 15 s:\n${log}`)), 15_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
   } catch (err) {
     await stop();
     throw err;
