@@ -106,3 +106,46 @@ Deno.test("a crashed worker is restarted and counted; the others keep serving", 
     assert.equal(await client.command("GET", "nope"), null);
   }
 });
+
+Deno.test("INFO reports this worker's counters and backends, never passwords", async () => {
+  await using redis = await startRedis({ args: ["--requirepass", "backend-pw"] });
+  await using aster = await startAster([{
+    servers: [`127.0.0.1:${redis.port}:1 shard-a`],
+    password: "front-pw",
+    backend_password: "backend-pw",
+  }]);
+  await using client = await RespClient.connect(aster.ports[0]);
+  assert.equal(await client.command("AUTH", "front-pw"), "OK");
+  assert.equal(await client.command("SET", "k", "v"), "OK");
+  const info = String(text(await client.command("INFO")));
+  assert.match(info, /^# Server\r\naster_version:/);
+  assert.match(info, /\r\nconnected_clients:1\r\n/);
+  assert.match(info, /\r\ntotal_commands_processed:3\r\n/);
+  // The backend AUTH handshake and the SET.
+  assert.match(info, /\r\nnode_shard-a:up=1,ejected=0,requests=2,/);
+  assert.ok(!info.includes("front-pw") && !info.includes("backend-pw"));
+  const clients = String(text(await client.command("INFO", "clients")));
+  assert.match(clients, /^# Clients\r\n/);
+  assert.ok(!clients.includes("# Server"));
+});
+
+Deno.test("SLOWLOG GET, LEN and RESET follow slowlog_slower_than and slowlog_max_len", async () => {
+  await using redis = await startRedis();
+  await using aster = await startAster([{
+    servers: [`127.0.0.1:${redis.port}`],
+    slowlog_slower_than: 0,
+    slowlog_max_len: 3,
+  }]);
+  await using client = await RespClient.connect(aster.ports[0]);
+  for (let i = 0; i < 5; i++) await client.command("SET", `key${i}`, "v");
+  assert.equal(await client.command("SLOWLOG", "LEN"), 3);
+  const entries = await client.command("SLOWLOG", "GET", "2");
+  assert.ok(Array.isArray(entries) && entries.length === 2);
+  const newest = entries[0] as unknown[];
+  assert.deepEqual(text(newest[3] as Uint8Array[]), ["SLOWLOG", "LEN"]);
+  const set = text((entries[1] as unknown[])[3] as Uint8Array[]);
+  assert.deepEqual(set, ["SET", "key4", "v"]);
+  assert.ok(typeof newest[2] === "number" && newest[2] >= 0);
+  assert.equal(await client.command("SLOWLOG", "RESET"), "OK");
+  assert.equal(await client.command("SLOWLOG", "LEN"), 1, "only the LEN after the reset");
+});

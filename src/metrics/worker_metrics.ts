@@ -1,3 +1,5 @@
+import { Slowlog } from "./slowlog.ts";
+
 /** One worker's counters: updated on the data path, summed by the supervisor for /metrics. */
 
 /** Upper bounds (seconds) of the backend latency histogram buckets; +Inf is implied. */
@@ -63,9 +65,27 @@ export type ErrorKind =
   | "max_clients"
   | "output_limit";
 
+/** Facts INFO reports about the data plane (never secrets). */
+export interface PlaneFacts {
+  cacheType: string;
+  listenAddr: string;
+  workerIndex: number;
+  workerCount: number;
+  startedAt: number;
+}
+
 /** Counters of one cluster in one worker: plain fields, cheap to bump on the hot path. */
 export class ClusterMetrics {
   readonly cluster: string;
+  /** The slowest recent requests (disabled unless configured). */
+  slowlog = new Slowlog(-1, 0);
+  facts: PlaneFacts = {
+    cacheType: "",
+    listenAddr: "",
+    workerIndex: 0,
+    workerCount: 1,
+    startedAt: Date.now(),
+  };
   clientsCurrent = 0;
   clientsTotal = 0;
   clientsRejected = 0;

@@ -14,6 +14,7 @@ import {
 } from "../protocol/resp/commands.ts";
 import { describeBytes } from "../protocol/resp/bytes.ts";
 import { localReply } from "./redis_local.ts";
+import { infoReply, slowlogReply } from "./redis_admin.ts";
 import { allowedBeforeAuth, answerAuth, answerHello, NOAUTH_REPLY } from "./redis_auth.ts";
 import type { RedisRouting } from "./redis_routing.ts";
 import { groupKeys, partArgv, SplitCollector } from "./redis_split.ts";
@@ -43,6 +44,7 @@ export class RedisFrontend implements RequestHandler {
       const raw = buf.subarray(at, at + request.size);
       at += request.size;
       if (request.argv.length === 0) continue;
+      this.#session.noteRequest(request.argv);
       this.#handle(request.argv, request.inline ? null : raw);
     }
     return at - start;
@@ -79,6 +81,14 @@ export class RedisFrontend implements RequestHandler {
     if (!this.#authenticated && !allowedBeforeAuth(spec.name)) {
       metrics.error("noauth");
       session.answer(session.reserve(), NOAUTH_REPLY);
+      return;
+    }
+    if (spec.name === "info") {
+      session.answer(session.reserve(), infoReply(metrics, argv));
+      return;
+    }
+    if (spec.name === "slowlog") {
+      session.answer(session.reserve(), slowlogReply(metrics, argv));
       return;
     }
     if (spec.name === "auth" || spec.name === "hello") {

@@ -5,6 +5,7 @@ import { WriteBatcher } from "../io/write_batcher.ts";
 import { logDebug, logWarn } from "../log.ts";
 import { coarseClock } from "../backend/coarse_clock.ts";
 import { ClusterMetrics } from "../metrics/worker_metrics.ts";
+import { Slowlog } from "../metrics/slowlog.ts";
 import type { ReplySink } from "../backend/reply_sink.ts";
 import { ProtocolError } from "../protocol/protocol_error.ts";
 
@@ -41,6 +42,9 @@ export class ReplySlot implements ReplySink {
   data: Uint8Array | null = null;
   /** Close the client after this reply (QUIT, protocol errors). */
   closeAfter = false;
+  /** For SLOWLOG: when the request was read (performance.now()) and what it was. */
+  startedAt = 0;
+  summary: Uint8Array[] | null = null;
   readonly session: Session;
 
   constructor(session: Session) {
@@ -78,6 +82,8 @@ export class Session {
   #heldBytes = 0;
   /** When the client last sent bytes (coarse clock, ms). */
   lastActiveAt = coarseClock.now;
+  #nextSummary: Uint8Array[] | null = null;
+  #nextStartedAt = 0;
 
   /** The counters of this session's cluster in this worker. */
   readonly metrics: ClusterMetrics;
@@ -117,8 +123,23 @@ export class Session {
   /** Takes the next reply slot in request order. */
   reserve(): ReplySlot {
     const slot = new ReplySlot(this);
+    if (this.#nextSummary !== null) {
+      slot.summary = this.#nextSummary;
+      slot.startedAt = this.#nextStartedAt;
+      this.#nextSummary = null;
+    }
     this.#slots.push(slot);
     return slot;
+  }
+
+  /**
+   * Times the request about to take a slot, for SLOWLOG (when enabled): `argv` is summarized
+   * at once, since its bytes live in the read buffer.
+   */
+  noteRequest(argv: readonly Uint8Array[]): void {
+    if (!this.metrics.slowlog.enabled) return;
+    this.#nextSummary = Slowlog.summarize(argv);
+    this.#nextStartedAt = performance.now();
   }
 
   /** Answers a slot with bytes the session may keep (a local reply or an error). */
@@ -140,6 +161,10 @@ export class Session {
    */
   fill(slot: ReplySlot, reply: Uint8Array, isView: boolean): void {
     if (this.#closed) return;
+    if (slot.summary !== null) {
+      this.metrics.slowlog.record((performance.now() - slot.startedAt) * 1000, slot.summary);
+      slot.summary = null;
+    }
     if (this.#slots.peek() !== slot) {
       slot.data = isView ? reply.slice() : reply;
       this.#heldBytes += reply.length;

@@ -24,6 +24,7 @@ import {
 import { RingRouter } from "../proxy/ring_router.ts";
 import { logInfo } from "../log.ts";
 import { ClusterMetrics, LatencyRecorder, type NodeSnapshot } from "../metrics/worker_metrics.ts";
+import { Slowlog } from "../metrics/slowlog.ts";
 
 /** Frames memcached text replies by the kind each request was sent with. */
 class MemcacheTextFramer implements ReplyFramer {
@@ -57,6 +58,8 @@ export interface PlaneOptions {
   reusePort: boolean;
   /** IP that CLUSTER SLOTS/NODES advertise; defaults to the listen host. */
   advertiseIp?: string;
+  /** This worker's index among the cluster's workers (for INFO). */
+  workerIndex?: number;
 }
 
 /** Backends and request handling of one mode, and how to stop them. */
@@ -249,6 +252,14 @@ export async function startDataPlane(
   options: PlaneOptions,
 ): Promise<DataPlane> {
   const metrics = new ClusterMetrics(cluster.name);
+  metrics.slowlog = new Slowlog(cluster.slowlogSlowerThan, cluster.slowlogMaxLen);
+  metrics.facts = {
+    cacheType: cluster.cacheType,
+    listenAddr: cluster.listenAddr,
+    workerIndex: options.workerIndex ?? 0,
+    workerCount: cluster.thread,
+    startedAt: Date.now(),
+  };
   let backend: Backend;
   switch (cluster.cacheType) {
     case "redis":

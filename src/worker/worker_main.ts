@@ -25,7 +25,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       const { cluster, workerIndex, logLevel, advertiseIp } = message;
       configureLog(logLevel, `${cluster.name}#${workerIndex}`);
       try {
-        plane = await startDataPlane(cluster, { reusePort: true, advertiseIp });
+        plane = await startDataPlane(cluster, { reusePort: true, advertiseIp, workerIndex });
         _post({ type: "listening", address: cluster.listenAddr });
       } catch (err) {
         _post({ type: "failed", error: err instanceof Error ? err.message : String(err) });

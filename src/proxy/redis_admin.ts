@@ -1,0 +1,120 @@
+/** INFO and SLOWLOG, answered by Aster in the Redis modes from this worker's counters. */
+import type { ClusterMetrics } from "../metrics/worker_metrics.ts";
+import {
+  encodeArray,
+  encodeBulk,
+  encodeError,
+  encodeInteger,
+  OK_REPLY,
+} from "../protocol/resp/encoder.ts";
+import { VERSION } from "../version.ts";
+
+const decoder = new TextDecoder();
+
+function _section(title: string, fields: [string, string | number][]): string {
+  return `# ${title}\r\n${fields.map(([k, v]) => `${k}:${v}`).join("\r\n")}\r\n`;
+}
+
+/** INFO [section]: server, clients, stats, backends (this worker's view; never secrets). */
+export function infoReply(metrics: ClusterMetrics, argv: readonly Uint8Array[]): Uint8Array {
+  const wanted = argv.length > 1 ? decoder.decode(argv[1]).toLowerCase() : "default";
+  const facts = metrics.facts;
+  const sections: Record<string, () => string> = {
+    server: () =>
+      _section("Server", [
+        ["aster_version", VERSION],
+        ["aster_mode", facts.cacheType],
+        ["cluster_name", metrics.cluster],
+        ["deno_version", Deno.version.deno],
+        ["process_id", Deno.pid],
+        ["worker", `${facts.workerIndex + 1}/${facts.workerCount}`],
+        ["listen_addr", facts.listenAddr],
+        ["uptime_in_seconds", Math.floor((Date.now() - facts.startedAt) / 1000)],
+      ]),
+    clients: () =>
+      _section("Clients", [
+        ["connected_clients", metrics.clientsCurrent],
+        ["total_connections_received", metrics.clientsTotal],
+        ["rejected_connections", metrics.clientsRejected],
+      ]),
+    stats: () => {
+      let commands = 0;
+      for (const count of metrics.commands.values()) commands += count;
+      const errors = [...metrics.errors].map(([kind, n]) => `${kind}=${n}`).join(",");
+      return _section("Stats", [
+        ["total_commands_processed", commands],
+        ["total_net_input_bytes", metrics.bytesIn],
+        ["total_net_output_bytes", metrics.bytesOut],
+        ["errors", errors === "" ? "none" : errors],
+        ["redirects_moved", metrics.moved],
+        ["redirects_ask", metrics.ask],
+        ["slowlog_len", metrics.slowlog.length],
+      ]);
+    },
+    backends: () =>
+      _section(
+        "Backends",
+        metrics.nodeSource().map((node) => {
+          const count = node.latency.counts.reduce((a, b) => a + b, 0);
+          const avgUs = count === 0 ? 0 : Math.round((node.latency.sum / count) * 1e6);
+          return [
+            `node_${node.node}`,
+            `up=${node.up},ejected=${node.ejected},requests=${count},avg_latency_us=${avgUs}`,
+          ];
+        }),
+      ),
+  };
+  const names = wanted === "default" || wanted === "all" || wanted === "everything"
+    ? Object.keys(sections)
+    : [wanted];
+  const text = names.filter((name) => name in sections).map((name) => sections[name]()).join(
+    "\r\n",
+  );
+  return encodeBulk(text);
+}
+
+/** SLOWLOG GET [count] | LEN | RESET | HELP. */
+export function slowlogReply(metrics: ClusterMetrics, argv: readonly Uint8Array[]): Uint8Array {
+  const sub = argv.length > 1 ? decoder.decode(argv[1]).toLowerCase() : "";
+  const log = metrics.slowlog;
+  switch (sub) {
+    case "get": {
+      let count = 10;
+      if (argv.length > 2) {
+        count = Number(decoder.decode(argv[2]));
+        if (!Number.isInteger(count) || count < -1) {
+          return encodeError("ERR count should be greater than or equal to -1");
+        }
+        if (count === -1) count = log.length;
+      }
+      return encodeArray(
+        log.get(count).map((entry) =>
+          encodeArray([
+            encodeInteger(entry.id),
+            encodeInteger(entry.unixTime),
+            encodeInteger(entry.durationUs),
+            encodeArray(entry.args.map((arg) => encodeBulk(arg))),
+            encodeBulk(""),
+            encodeBulk(""),
+          ])
+        ),
+      );
+    }
+    case "len":
+      return encodeInteger(log.length);
+    case "reset":
+      log.reset();
+      return OK_REPLY;
+    case "help":
+      return encodeArray(
+        [
+          "SLOWLOG GET [<count>]: the newest entries (10 by default, -1 for all).",
+          "SLOWLOG LEN: the number of entries.",
+          "SLOWLOG RESET: forget every entry.",
+          "Entries time each request from when Aster read it to when its reply was ready.",
+        ].map((line) => encodeBulk(line)),
+      );
+    default:
+      return encodeError(`ERR unknown subcommand '${sub}'. Try SLOWLOG HELP.`);
+  }
+}
