@@ -14,6 +14,53 @@ function _summary(config: Config): string[] {
   );
 }
 
+/**
+ * Reloads one at a time: the file is read and validated first; an invalid one is logged
+ * and the running config keeps serving.
+ */
+function _reloader(path: string, supervisor: Supervisor): (why: string) => void {
+  let running: Promise<void> = Promise.resolve();
+  return (why) => {
+    running = running.then(async () => {
+      logInfo(`${why}: reloading ${path}`);
+      let config: Config;
+      try {
+        config = await loadConfig(path);
+      } catch (err) {
+        const message = err instanceof ConfigError ? err.message : String(err);
+        logError(`reload rejected, the running config stays: ${message}`);
+        return;
+      }
+      try {
+        const changes = await supervisor.reload(config);
+        logInfo(`reloaded: ${changes.length === 0 ? "nothing changed" : changes.join(", ")}`);
+      } catch (err) {
+        logError(
+          `reload failed, the running config stays: ${err instanceof Error ? err.message : err}`,
+        );
+      }
+    });
+  };
+}
+
+/**
+ * Calls `onChange` (debounced) whenever the file at `path` is written or replaced. The
+ * folder is watched, since editors often replace a file rather than write it.
+ */
+function _watch(path: string, onChange: () => void): void {
+  const file = Deno.realPathSync(path);
+  const folder = file.slice(0, file.lastIndexOf("/")) || "/";
+  const watcher = Deno.watchFs(folder, { recursive: false });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  (async () => {
+    for await (const event of watcher) {
+      if (event.kind === "access" || !event.paths.includes(file)) continue;
+      clearTimeout(timer);
+      timer = setTimeout(onChange, 200);
+    }
+  })().catch((err) => logWarn(`watching ${path} stopped: ${err}`));
+}
+
 async function main(): Promise<number> {
   const request = parseCli(Deno.args, Deno.env);
   switch (request.action) {
@@ -97,6 +144,9 @@ async function main(): Promise<number> {
     return 1;
   }
   for (const line of _summary(config)) logInfo(`serving ${line}`);
+  const reload = _reloader(request.configPath, supervisor);
+  Deno.addSignalListener("SIGHUP", () => reload("SIGHUP"));
+  if (request.watch) _watch(request.configPath, () => reload("config file changed"));
   // One line on stdout once every worker listens, for scripts and process managers.
   console.log(`aster-proxy ${VERSION} ready`);
   const code = await stopped.promise;

@@ -9,7 +9,14 @@ export const EXIT_USAGE = 2;
 export type CliRequest =
   | { action: "help" }
   | { action: "version" }
-  | { action: "run" | "check"; configPath: string; advertiseIp?: string; metricsPort?: number }
+  | {
+    action: "run" | "check";
+    configPath: string;
+    advertiseIp?: string;
+    metricsPort?: number;
+    /** Reload when the config file changes. */
+    watch: boolean;
+  }
   | { action: "error"; message: string };
 
 /** The --help text. */
@@ -23,6 +30,7 @@ Options:
                       (default: the listen host; 127.0.0.1 for a wildcard listen)
   -m, --metrics PORT   serve Prometheus /metrics and /healthz on 127.0.0.1:PORT
                       (overrides metrics_addr in the config)
+  -r, --reload        reload the config when the file changes (SIGHUP always does)
       --check         validate the config, print one line per cluster, exit
                       (0 when valid, 2 with every error listed)
   -V, --version       print the version and exit
@@ -50,6 +58,7 @@ export function parseCli(
         check: { type: "boolean" },
         ip: { type: "string", short: "i" },
         metrics: { type: "string", short: "m" },
+        reload: { type: "boolean", short: "r" },
         version: { type: "boolean", short: "V" },
         help: { type: "boolean", short: "h" },
       },
@@ -81,6 +90,7 @@ export function parseCli(
     configPath,
     advertiseIp: values.ip,
     metricsPort,
+    watch: values.reload === true,
   };
 }
 

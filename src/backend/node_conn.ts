@@ -54,7 +54,7 @@ interface Pending {
  * while the node is unreachable, requests fail at once rather than wait.
  */
 export class NodeConn {
-  readonly options: NodeConnOptions;
+  options: NodeConnOptions;
   #state: State = "down";
   #conn: Deno.TcpConn | null = null;
   #writer: WriteBatcher | null = null;
@@ -79,6 +79,20 @@ export class NodeConn {
   /** Requests sent and not yet answered. */
   get pendingCount(): number {
     return this.#pending.size;
+  }
+
+  /** True when this connection can serve a pool with `options` as it is (same node, same handshake). */
+  canServe(options: NodeConnOptions): boolean {
+    const mine = this.options;
+    const same = (a: Uint8Array[] = [], b: Uint8Array[] = []) =>
+      a.length === b.length && a.every((bytes, i) => bytes.join() === b[i].join());
+    return mine.host === options.host && mine.port === options.port &&
+      same(mine.handshake, options.handshake) && this.#state !== "closed";
+  }
+
+  /** Takes new timeouts and name (a reload); the socket stays. */
+  adopt(options: NodeConnOptions): void {
+    this.options = { ...options, newFramer: this.options.newFramer };
   }
 
   /** Starts connecting now. */

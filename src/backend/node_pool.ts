@@ -25,10 +25,45 @@ export class NodePool {
   readonly #nodes: PoolNode[] = [];
   readonly #conns: (NodeConn[] | null)[] = [];
   readonly #byName = new Map<string, number>();
+  /** Connections handed to a newer pool: used, counted and closed by it, not by this one. */
+  readonly #lent = new Set<NodeConn>();
 
-  constructor(nodes: readonly PoolNode[], options: PoolOptions) {
+  /**
+   * `adoptFrom`: a pool being replaced (a reload); connections to nodes that stay, with the
+   * same handshake and count, move here instead of reconnecting, so a client's requests to
+   * such a node keep their order across the reload.
+   */
+  constructor(nodes: readonly PoolNode[], options: PoolOptions, adoptFrom?: NodePool) {
     this.#options = options;
-    for (const node of nodes) this.add(node);
+    for (const node of nodes) {
+      const adopted = adoptFrom === undefined ? null : adoptFrom.#giveUp(node, {
+        options: this.#connOptions(node),
+        count: options.connectionsPerNode,
+      });
+      if (adopted) {
+        this.#nodes.push(node);
+        this.#conns.push(adopted);
+        this.#byName.set(node.name, this.#nodes.length - 1);
+      } else this.add(node);
+    }
+  }
+
+  #connOptions(node: PoolNode): NodeConnOptions {
+    return { ...this.#options, name: node.name, host: node.host, port: node.port };
+  }
+
+  /** Hands this pool's connections to `node` over to a new pool, when they fit its options. */
+  #giveUp(node: PoolNode, wanted: { options: NodeConnOptions; count: number }): NodeConn[] | null {
+    const index = this.#nodes.findIndex((n) => n.host === node.host && n.port === node.port);
+    const conns = index < 0 ? null : this.#conns[index];
+    if (!conns || conns.length !== wanted.count) return null;
+    if (!conns.every((conn) => conn.canServe(wanted.options))) return null;
+    for (const conn of conns) {
+      conn.adopt(wanted.options);
+      // Shared until this pool retires: it keeps routing here meanwhile, but not closing.
+      this.#lent.add(conn);
+    }
+    return conns;
   }
 
   /** Every node ever added, by index. */
@@ -48,7 +83,7 @@ export class NodePool {
     if (this.#conns[index] === null) {
       const conns = Array.from(
         { length: this.#options.connectionsPerNode },
-        () => new NodeConn({ ...this.#options, name: node.name, host: node.host, port: node.port }),
+        () => new NodeConn(this.#connOptions(node)),
       );
       this.#conns[index] = conns;
       for (const conn of conns) conn.connect();
@@ -79,8 +114,17 @@ export class NodePool {
 
   /** Closes one node's connections; waiting requests get an error. */
   closeNode(node: number): void {
-    for (const conn of this.#conns[node] ?? []) conn.close();
+    for (const conn of this.#conns[node] ?? []) if (!this.#lent.has(conn)) conn.close();
     this.#conns[node] = null;
+  }
+
+  /** Requests sent and not yet answered, over every connection. */
+  pendingCount(): number {
+    let count = 0;
+    for (const conns of this.#conns) {
+      if (conns) { for (const conn of conns) count += conn.pendingCount; }
+    }
+    return count;
   }
 
   /** Fails late requests on every connection. */

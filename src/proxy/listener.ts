@@ -28,7 +28,7 @@ const IDLE_SWEEP_MS = 1000;
 /** A listening socket and the sessions it accepted. */
 export class Listener {
   readonly #listener: Deno.TcpListener;
-  readonly #options: ListenerOptions;
+  #options: ListenerOptions;
   readonly #sessions = new Set<Session>();
   #nextId = 0;
   #idleSweep: ReturnType<typeof setInterval> | undefined;
@@ -55,6 +55,19 @@ export class Listener {
         logDebug(`client ${session.id} idle for ${this.#options.idleTimeoutMs} ms: closed`);
         session.close();
       }
+    }
+  }
+
+  /** Applies new limits (a reload); they bind new clients, and idle checks of all. */
+  update(limits: Pick<ListenerOptions, "maxClients" | "idleTimeoutMs" | "outputLimits">): void {
+    const idleChanged = limits.idleTimeoutMs !== this.#options.idleTimeoutMs;
+    this.#options = { ...this.#options, ...limits };
+    if (!idleChanged) return;
+    clearInterval(this.#idleSweep);
+    this.#idleSweep = undefined;
+    if (limits.idleTimeoutMs > 0) {
+      const every = Math.min(IDLE_SWEEP_MS, limits.idleTimeoutMs);
+      this.#idleSweep = setInterval(() => this.#closeIdle(), every);
     }
   }
 

@@ -20,20 +20,26 @@ import type { RedisRouting } from "./redis_routing.ts";
 import { groupKeys, partArgv, SplitCollector } from "./redis_split.ts";
 import type { RequestHandler, Session } from "./session.ts";
 
+/**
+ * What the Redis sessions of a data plane share. A reload replaces its fields in place, so
+ * connected clients use the new backends and password from their next request on.
+ */
+export interface RedisSettings {
+  routing: RedisRouting;
+  /** What AUTH must give before other commands work (null: no AUTH needed). */
+  password: Uint8Array | null;
+}
+
 /** Handles the requests of one client session in the Redis modes. */
 export class RedisFrontend implements RequestHandler {
   readonly #session: Session;
-  readonly #routing: RedisRouting;
+  readonly #settings: RedisSettings;
   readonly #decoder = new RespRequestDecoder();
-  readonly #password: Uint8Array | null;
-  #authenticated: boolean;
+  #authenticated = false;
 
-  /** `password`: what AUTH must give before other commands work (null: no AUTH needed). */
-  constructor(session: Session, routing: RedisRouting, password: Uint8Array | null = null) {
+  constructor(session: Session, settings: RedisSettings) {
     this.#session = session;
-    this.#routing = routing;
-    this.#password = password;
-    this.#authenticated = password === null;
+    this.#settings = settings;
   }
 
   feed(buf: Uint8Array, start: number, end: number): number {
@@ -78,7 +84,8 @@ export class RedisFrontend implements RequestHandler {
       );
       return;
     }
-    if (!this.#authenticated && !allowedBeforeAuth(spec.name)) {
+    const { password, routing } = this.#settings;
+    if (password !== null && !this.#authenticated && !allowedBeforeAuth(spec.name)) {
       metrics.error("noauth");
       session.answer(session.reserve(), NOAUTH_REPLY);
       return;
@@ -92,18 +99,16 @@ export class RedisFrontend implements RequestHandler {
       return;
     }
     if (spec.name === "auth" || spec.name === "hello") {
-      const { reply, ok } = spec.name === "auth"
-        ? answerAuth(argv, this.#password)
-        : answerHello(argv, {
-          password: this.#password,
-          authenticated: this.#authenticated,
-          clientId: session.id,
-        });
+      const { reply, ok } = spec.name === "auth" ? answerAuth(argv, password) : answerHello(argv, {
+        password,
+        authenticated: this.#authenticated || password === null,
+        clientId: session.id,
+      });
       if (ok) this.#authenticated = true;
       session.answer(session.reserve(), reply);
       return;
     }
-    const modeReply = this.#routing.localReply(spec, argv);
+    const modeReply = routing.localReply(spec, argv);
     if (modeReply !== null) {
       session.answer(session.reserve(), modeReply);
       return;
@@ -121,11 +126,16 @@ export class RedisFrontend implements RequestHandler {
         );
         return;
       default:
-        this.#route(spec, argv, raw);
+        this.#route(spec, argv, raw, routing);
     }
   }
 
-  #route(spec: CommandSpec, argv: Uint8Array[], raw: Uint8Array | null): void {
+  #route(
+    spec: CommandSpec,
+    argv: Uint8Array[],
+    raw: Uint8Array | null,
+    routing: RedisRouting,
+  ): void {
     const session = this.#session;
     const slot = session.reserve();
     if (isBlockingRequest(spec, argv)) {
@@ -137,7 +147,6 @@ export class RedisFrontend implements RequestHandler {
       session.answer(slot, encodeError(keyIndexes));
       return;
     }
-    const routing = this.#routing;
     const groups = keyIndexes.map((index) => routing.groupOf(argv[index]));
     const first = groups.length > 0 ? groups[0] : routing.groupOf(argv[0]);
     if (first < 0 || groups.some((group) => group < 0)) {

@@ -44,6 +44,30 @@ interface WorkerSlot {
   listening: boolean;
   stopped: PromiseWithResolvers<void>;
   restartDelay: number;
+  /** Set while a reconfigure is applied. */
+  reconfigured?: PromiseWithResolvers<void>;
+  /** Set once asked to stop: a crash then is not restarted. */
+  stopping?: boolean;
+}
+
+/** Asks a worker to stop gracefully; terminates it once it has, or after the bound. */
+async function _stopWorker(slot: WorkerSlot): Promise<void> {
+  slot.listening = false;
+  slot.stopping = true;
+  const stop: ToWorker = { type: "stop" };
+  slot.worker.postMessage(stop);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, slot.cluster.shutdownTimeout + STOP_GRACE_MS);
+  });
+  await Promise.race([slot.stopped.promise, late]);
+  clearTimeout(timer);
+  slot.worker.terminate();
+}
+
+/** True when two configs of a cluster can be swapped in place (same port, mode, workers). */
+function _sameShape(a: ClusterConfig, b: ClusterConfig): boolean {
+  return a.listenAddr === b.listenAddr && a.cacheType === b.cacheType && a.thread === b.thread;
 }
 
 /** The running workers of every cluster. */
@@ -128,6 +152,11 @@ export class Supervisor {
           case "metrics":
             this.#metricsWaiters.get(message.id)?.(message.snapshot);
             return;
+          case "reconfigured":
+            if (message.error) logError(`${label}: reload failed: ${message.error}`);
+            slot.reconfigured?.resolve();
+            slot.reconfigured = undefined;
+            return;
           case "failed":
             clearTimeout(timer);
             reject(
@@ -146,7 +175,8 @@ export class Supervisor {
           return;
         }
         slot.listening = false;
-        this.#restart(slot);
+        slot.reconfigured?.resolve();
+        if (!slot.stopping) this.#restart(slot);
       };
       const start: ToWorker = { type: "start", cluster, workerIndex: index, ...this.#options };
       worker.postMessage(start);
@@ -162,10 +192,11 @@ export class Supervisor {
       crashed.restartDelay === 0 ? RESTART_MIN_MS : crashed.restartDelay * 2,
     );
     setTimeout(() => {
-      if (this.#stopping) return;
+      const at = this.#slots.indexOf(crashed);
+      if (this.#stopping || at < 0) return;
       const slot = this.#newSlot(crashed.cluster, crashed.index);
       slot.restartDelay = delay;
-      this.#slots[this.#slots.indexOf(crashed)] = slot;
+      this.#slots[at] = slot;
       this.restarts++;
       this.#run(slot).then(
         () => logWarn(`cluster ${slot.cluster.name}: worker ${slot.index} restarted`),
@@ -178,23 +209,97 @@ export class Supervisor {
   }
 
   /**
+   * Applies a new config while serving. Clusters whose listen address, mode and thread
+   * count are unchanged are reconfigured in place (clients stay connected, requests in
+   * flight finish on the old backends); others are replaced by new workers, added or
+   * drained. New ports are claimed before anything changes: a reload that cannot bind
+   * them is refused whole and the old config keeps serving.
+   */
+  async reload(next: Config): Promise<string[]> {
+    const byName = new Map<string, WorkerSlot[]>();
+    for (const slot of this.#slots) {
+      const list = byName.get(slot.cluster.name) ?? [];
+      list.push(slot);
+      byName.set(slot.cluster.name, list);
+    }
+    const freedPorts = new Set<number>();
+    for (const [name, slots] of byName) {
+      const replacement = next.clusters.find((c) => c.name === name);
+      if (replacement === undefined || replacement.listenPort !== slots[0].cluster.listenPort) {
+        freedPorts.add(slots[0].cluster.listenPort);
+      }
+    }
+    const usedPorts = new Set(this.#slots.map((slot) => slot.cluster.listenPort));
+    for (const cluster of next.clusters) {
+      const old = byName.get(cluster.name)?.[0].cluster;
+      if (old?.listenPort === cluster.listenPort) continue;
+      if (usedPorts.has(cluster.listenPort) && freedPorts.has(cluster.listenPort)) continue;
+      _claimPort(cluster); // throws: nothing has changed yet
+    }
+
+    const changes: string[] = [];
+    // Removed clusters (and those moving to another port or mode) drain first, which also
+    // frees their ports for clusters added by the same reload.
+    const replaced: ClusterConfig[] = [];
+    for (const [name, slots] of byName) {
+      const cluster = next.clusters.find((c) => c.name === name);
+      if (cluster !== undefined && _sameShape(cluster, slots[0].cluster)) continue;
+      if (cluster !== undefined) replaced.push(cluster);
+      if (cluster === undefined || cluster.listenPort !== slots[0].cluster.listenPort) {
+        await this.#drainSlots(slots);
+        changes.push(cluster === undefined ? `removed ${name}` : `moved ${name}`);
+      }
+    }
+    for (const cluster of next.clusters) {
+      const slots = byName.get(cluster.name);
+      if (slots === undefined) {
+        await this.#startCluster(cluster);
+        changes.push(`added ${cluster.name}`);
+      } else if (replaced.includes(cluster)) {
+        if (cluster.listenPort === slots[0].cluster.listenPort) {
+          // Same port, new shape: new workers join the port, then the old ones drain.
+          await this.#startCluster(cluster);
+          await this.#drainSlots(slots);
+          changes.push(`restarted ${cluster.name}`);
+        } else {
+          await this.#startCluster(cluster);
+        }
+      } else if (JSON.stringify(cluster) !== JSON.stringify(slots[0].cluster)) {
+        await Promise.all(slots.map((slot) => this.#reconfigure(slot, cluster)));
+        changes.push(`reconfigured ${cluster.name}`);
+      }
+    }
+    return changes;
+  }
+
+  async #startCluster(cluster: ClusterConfig): Promise<void> {
+    const slots = Array.from({ length: cluster.thread }, (_, i) => this.#newSlot(cluster, i));
+    this.#slots.push(...slots);
+    await Promise.all(slots.map((slot) => this.#run(slot)));
+  }
+
+  /** Stops some workers gracefully (as on SIGTERM) and forgets them. */
+  async #drainSlots(slots: WorkerSlot[]): Promise<void> {
+    for (const slot of slots) this.#slots.splice(this.#slots.indexOf(slot), 1);
+    await Promise.all(slots.map((slot) => _stopWorker(slot)));
+  }
+
+  #reconfigure(slot: WorkerSlot, cluster: ClusterConfig): Promise<void> {
+    slot.cluster = cluster;
+    const done = Promise.withResolvers<void>();
+    slot.reconfigured = done;
+    const message: ToWorker = { type: "reconfigure", cluster };
+    slot.worker.postMessage(message);
+    return done.promise;
+  }
+
+  /**
    * Graceful stop: every worker stops accepting and finishes the requests in flight, each
    * within its cluster's shutdown_timeout; then all are terminated.
    */
   async stop(): Promise<void> {
     this.#stopping = true;
-    const slots = this.#slots.splice(0);
-    await Promise.all(slots.map(async ({ worker, cluster, stopped }) => {
-      const stop: ToWorker = { type: "stop" };
-      worker.postMessage(stop);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, cluster.shutdownTimeout + STOP_GRACE_MS);
-      });
-      await Promise.race([stopped.promise, late]);
-      clearTimeout(timer);
-      worker.terminate();
-    }));
+    await Promise.all(this.#slots.splice(0).map((slot) => _stopWorker(slot)));
     logInfo("stopped");
   }
 

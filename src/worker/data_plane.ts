@@ -9,11 +9,15 @@ import { encodeCommandText, PONG_REPLY } from "../protocol/resp/encoder.ts";
 import { RespReplyFramer } from "../protocol/resp/reply_framer.ts";
 import { ClusterRouting } from "../proxy/cluster_routing.ts";
 import { Listener } from "../proxy/listener.ts";
-import { RedisFrontend } from "../proxy/redis_frontend.ts";
+import { RedisFrontend, type RedisSettings } from "../proxy/redis_frontend.ts";
 import { RingRouting } from "../proxy/redis_routing.ts";
 import type { ReplyFramer } from "../backend/node_conn.ts";
 import type { RequestHandler, Session } from "../proxy/session.ts";
-import { MemcacheTextFrontend, REPLY_KINDS } from "../proxy/memcache_text_frontend.ts";
+import {
+  type MemcacheBackend,
+  MemcacheTextFrontend,
+  REPLY_KINDS,
+} from "../proxy/memcache_text_frontend.ts";
 import { MemcacheBinaryFrontend } from "../proxy/memcache_binary_frontend.ts";
 import { MemcacheTextReplyFramer } from "../protocol/memcache/text_reply.ts";
 import {
@@ -51,6 +55,11 @@ export interface DataPlane {
   close(): void;
   /** Stops accepting, lets clients get the replies they are owed (up to `shutdown_timeout`), stops. */
   drain(): Promise<void>;
+  /**
+   * Applies a changed config of the same cluster (same listen address, mode and thread
+   * count): new backends, timeouts, limits and password, without closing clients.
+   */
+  reconfigure(next: ClusterConfig): Promise<void>;
 }
 
 /** Settings of the data plane that come from the command line rather than the cluster. */
@@ -62,11 +71,17 @@ export interface PlaneOptions {
   workerIndex?: number;
 }
 
-/** Backends and request handling of one mode, and how to stop them. */
+/**
+ * One generation of backends: a reload builds a new one, switches the sessions to it and
+ * retires the old one once its requests in flight are answered.
+ */
 interface Backend {
   /** Each backend node's state and latency, for metrics. */
   nodes: () => NodeSnapshot[];
-  newHandler: (session: Session) => RequestHandler;
+  /** What Redis sessions route with (Redis modes). */
+  redis?: RedisSettings;
+  /** What memcache sessions route with (memcache modes). */
+  memcache?: MemcacheBackend;
   pool: NodePool;
   stop(): void;
   /** Settles once the backend can route (the first slot map fetch, found or not). */
@@ -126,6 +141,7 @@ function _secret(text: string | null): Uint8Array | null {
 function _ring(
   cluster: ClusterConfig,
   protocol: RingProtocol,
+  previous?: NodePool,
 ): { router: RingRouter; pool: NodePool; stop(): void; nodes: () => NodeSnapshot[] } {
   const nodes = cluster.servers.map((server) => ({
     name: server.alias ?? server.addr,
@@ -135,7 +151,7 @@ function _ring(
   const pool = new NodePool(nodes, {
     ..._poolOptions(cluster, protocol.newFramer),
     handshake: protocol === RESP_RING ? _backendAuth(cluster) : [],
-  });
+  }, previous);
   const router = new RingRouter(
     cluster.servers.map((server) => ({ name: ketamaName(server), weight: server.weight })),
     cluster.hashTag,
@@ -181,42 +197,36 @@ function _nodeSnapshots(
 }
 
 /** `redis`: RESP clients over the ring. */
-function _shardedRedis(cluster: ClusterConfig): Backend {
-  const { router, pool, stop, nodes } = _ring(cluster, RESP_RING);
+function _shardedRedis(cluster: ClusterConfig, previous?: NodePool): Backend {
+  const { router, pool, stop, nodes } = _ring(cluster, RESP_RING, previous);
   const routing = new RingRouting(router, pool);
-  const password = _secret(cluster.password);
-  return {
-    newHandler: (session) => new RedisFrontend(session, routing, password),
-    pool,
-    stop,
-    nodes,
-  };
+  return { redis: { routing, password: _secret(cluster.password) }, pool, stop, nodes };
 }
 
 /** `memcache` and `memcache_binary`: memcached clients over the ring. */
-function _memcache(cluster: ClusterConfig, binary: boolean): Backend {
+function _memcache(cluster: ClusterConfig, binary: boolean, previous?: NodePool): Backend {
   const { router, pool, stop, nodes } = _ring(
     cluster,
     binary ? MEMCACHE_BINARY_RING : MEMCACHE_TEXT_RING,
+    previous,
   );
-  const backend = { router, pool, maxValueBytes: cluster.maxValueSize };
-  const newHandler = binary
-    ? (session: Session) => new MemcacheBinaryFrontend(session, backend)
-    : (session: Session) => new MemcacheTextFrontend(session, backend);
-  return { newHandler, pool, stop, nodes };
+  const memcache = { router, pool, maxValueBytes: cluster.maxValueSize };
+  return { memcache, pool, stop, nodes };
 }
 
 /** `redis_cluster`: slots from the seeds' CLUSTER SLOTS, redirects followed. */
 function _redisCluster(
   cluster: ClusterConfig,
-  options: PlaneOptions,
-  metrics: ClusterMetrics,
+  context: { options: PlaneOptions; metrics: ClusterMetrics; previous?: NodePool },
 ): Backend {
-  const pool = new NodePool([], {
+  const { options, metrics, previous } = context;
+  // After a reload, the nodes already known keep their connections when they still fit.
+  const known = previous?.nodes.filter((_, node) => previous.isOpen(node)) ?? [];
+  const pool = new NodePool(known, {
     ..._poolOptions(cluster, RESP_RING.newFramer),
     // Replicas serve reads only after READONLY; on a master it is harmless.
     handshake: [..._backendAuth(cluster), ...(cluster.readFromSlave ? [READONLY] : [])],
-  });
+  }, previous);
   const topology = new ClusterTopology(pool, {
     seeds: cluster.servers.map((server) => server.addr),
     fetchIntervalS: cluster.fetch,
@@ -226,9 +236,8 @@ function _redisCluster(
     { topology, pool, identity: { ip, port: cluster.listenPort } },
     { readFromReplicas: cluster.readFromSlave, metrics },
   );
-  const password = _secret(cluster.password);
   return {
-    newHandler: (session) => new RedisFrontend(session, routing, password),
+    redis: { routing, password: _secret(cluster.password) },
     pool,
     stop: () => topology.close(),
     ready: topology.refresh(),
@@ -252,35 +261,57 @@ export async function startDataPlane(
   options: PlaneOptions,
 ): Promise<DataPlane> {
   const metrics = new ClusterMetrics(cluster.name);
-  metrics.slowlog = new Slowlog(cluster.slowlogSlowerThan, cluster.slowlogMaxLen);
-  metrics.facts = {
-    cacheType: cluster.cacheType,
-    listenAddr: cluster.listenAddr,
-    workerIndex: options.workerIndex ?? 0,
-    workerCount: cluster.thread,
-    startedAt: Date.now(),
+  const build = (config: ClusterConfig, previous?: NodePool): Backend => {
+    switch (config.cacheType) {
+      case "redis":
+        return _shardedRedis(config, previous);
+      case "redis_cluster":
+        return _redisCluster(config, { options, metrics, previous });
+      case "memcache":
+      case "memcache_binary":
+        return _memcache(config, config.cacheType === "memcache_binary", previous);
+    }
   };
-  let backend: Backend;
-  switch (cluster.cacheType) {
-    case "redis":
-      backend = _shardedRedis(cluster);
-      break;
-    case "redis_cluster":
-      backend = _redisCluster(cluster, options, metrics);
-      break;
-    case "memcache":
-    case "memcache_binary":
-      backend = _memcache(cluster, cluster.cacheType === "memcache_binary");
-      break;
-  }
-  const { pool } = backend;
-  metrics.nodeSource = backend.nodes;
-  const ticker = setInterval(() => pool.checkTimeouts(tickCoarseClock()), TICK_MS);
+  let current = cluster;
+  let backend = build(cluster);
+  // What sessions read per request: a reload swaps the fields, sessions stay connected.
+  const redis = backend.redis;
+  const memcache = backend.memcache;
+  const newHandler = _handlerFactory(cluster.cacheType, { redis, memcache });
+  const retiring = new Set<Backend>();
+  const ticker = setInterval(() => {
+    const now = tickCoarseClock();
+    backend.pool.checkTimeouts(now);
+    for (const old of retiring) old.pool.checkTimeouts(now);
+  }, TICK_MS);
+  const applyLimits = (config: ClusterConfig) => {
+    metrics.slowlog = new Slowlog(config.slowlogSlowerThan, config.slowlogMaxLen);
+    metrics.facts = {
+      cacheType: config.cacheType,
+      listenAddr: config.listenAddr,
+      workerIndex: options.workerIndex ?? 0,
+      workerCount: config.thread,
+      startedAt: metrics.facts.startedAt,
+    };
+    metrics.nodeSource = () => backend.nodes();
+  };
+  const listenerLimits = (config: ClusterConfig) => ({
+    // reusePort spreads clients evenly over the workers: each takes its share.
+    maxClients: Math.ceil(config.maxClients / config.thread),
+    idleTimeoutMs: config.clientIdleTimeout * 1000,
+    outputLimits: {
+      softLimit: config.clientOutputSoftLimit,
+      hardLimit: config.clientOutputHardLimit,
+    },
+  });
   const stop = () => {
     clearInterval(ticker);
-    backend.stop();
-    pool.close();
+    for (const old of [backend, ...retiring]) {
+      old.stop();
+      old.pool.close();
+    }
   };
+  applyLimits(cluster);
   await backend.ready;
   let listener: Listener;
   try {
@@ -288,15 +319,9 @@ export async function startDataPlane(
       hostname: cluster.listenHost,
       port: cluster.listenPort,
       reusePort: options.reusePort,
-      newHandler: backend.newHandler,
-      // reusePort spreads clients evenly over the workers: each takes its share.
-      maxClients: Math.ceil(cluster.maxClients / cluster.thread),
-      idleTimeoutMs: cluster.clientIdleTimeout * 1000,
-      outputLimits: {
-        softLimit: cluster.clientOutputSoftLimit,
-        hardLimit: cluster.clientOutputHardLimit,
-      },
+      newHandler,
       metrics,
+      ...listenerLimits(cluster),
     });
   } catch (err) {
     stop();
@@ -314,10 +339,54 @@ export async function startDataPlane(
       stop();
     },
     async drain() {
-      await listener.drain(cluster.shutdownTimeout);
+      await listener.drain(current.shutdownTimeout);
       stop();
     },
+    async reconfigure(next: ClusterConfig) {
+      const fresh = build(next, backend.pool);
+      await fresh.ready;
+      const old = backend;
+      const oldReadTimeout = current.readTimeout;
+      backend = fresh;
+      current = next;
+      // Sessions switch at their next request; requests in flight finish on the old pool.
+      if (redis && fresh.redis) Object.assign(redis, fresh.redis);
+      if (memcache && fresh.memcache) Object.assign(memcache, fresh.memcache);
+      applyLimits(next);
+      listener.update(listenerLimits(next));
+      retiring.add(old);
+      old.stop();
+      // Replies in flight are bounded by the old read_timeout.
+      await _drainPool(old.pool, oldReadTimeout + 1000);
+      old.pool.close();
+      retiring.delete(old);
+      logInfo(`cluster ${next.name}: reloaded (${next.servers.length} servers)`);
+    },
   };
+}
+
+/** The session handler of a mode, reading the shared (reloadable) settings. */
+function _handlerFactory(
+  cacheType: ClusterConfig["cacheType"],
+  shared: { redis?: RedisSettings; memcache?: MemcacheBackend },
+): (session: Session) => RequestHandler {
+  switch (cacheType) {
+    case "redis":
+    case "redis_cluster":
+      return (session) => new RedisFrontend(session, shared.redis!);
+    case "memcache":
+      return (session) => new MemcacheTextFrontend(session, shared.memcache!);
+    case "memcache_binary":
+      return (session) => new MemcacheBinaryFrontend(session, shared.memcache!);
+  }
+}
+
+/** Waits until no request is in flight on `pool`, at most `timeoutMs`. */
+async function _drainPool(pool: NodePool, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (pool.pendingCount() > 0 && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 function _startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {

@@ -30,8 +30,19 @@ export interface CrashMessage {
   type: "crash";
 }
 
+/** Supervisor -> worker: apply a changed config of the same cluster (answered "reconfigured"). */
+export interface ReconfigureMessage {
+  type: "reconfigure";
+  cluster: ClusterConfig;
+}
+
 /** Messages a worker receives. */
-export type ToWorker = StartMessage | StopMessage | MetricsRequest | CrashMessage;
+export type ToWorker =
+  | StartMessage
+  | StopMessage
+  | MetricsRequest
+  | CrashMessage
+  | ReconfigureMessage;
 
 /** Worker -> supervisor: the listener is up. */
 export interface ListeningMessage {
@@ -57,5 +68,16 @@ export interface MetricsMessage {
   snapshot: MetricsSnapshot;
 }
 
+/** Worker -> supervisor: a ReconfigureMessage was applied (or failed, with `error`). */
+export interface ReconfiguredMessage {
+  type: "reconfigured";
+  error?: string;
+}
+
 /** Messages a worker sends. */
-export type FromWorker = ListeningMessage | FailedMessage | StoppedMessage | MetricsMessage;
+export type FromWorker =
+  | ListeningMessage
+  | FailedMessage
+  | StoppedMessage
+  | MetricsMessage
+  | ReconfiguredMessage;

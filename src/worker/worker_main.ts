@@ -38,6 +38,14 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       _post({ type: "metrics", id: message.id, snapshot });
       return;
     }
+    case "reconfigure":
+      try {
+        await plane?.reconfigure(message.cluster);
+        _post({ type: "reconfigured" });
+      } catch (err) {
+        _post({ type: "reconfigured", error: err instanceof Error ? err.message : String(err) });
+      }
+      return;
     case "crash":
       // Thrown outside any handler, as a real bug would be: the worker dies.
       setTimeout(() => {

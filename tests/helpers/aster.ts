@@ -10,6 +10,8 @@ export type ClusterToml = Record<string, string | number | boolean | string[]>;
 export interface AsterProcess extends AsyncDisposable {
   /** The listen port of each cluster, in config order. */
   ports: number[];
+  /** The config file it runs with (tests of reload rewrite it). */
+  configPath: string;
   pid: number;
   /** What it printed to stderr so far (its log). */
   log(): string;
@@ -100,6 +102,7 @@ export async function startAster(
   };
   const aster: AsterProcess = {
     ports,
+    configPath,
     pid: child.pid,
     log: () => log,
     kill: (signal) => {
