@@ -1,0 +1,18 @@
+/** The README tells the truth about every config key and every flag. */
+import assert from "node:assert/strict";
+import { CLUSTER_KEYS } from "../src/config/schema.ts";
+import { HELP } from "../src/cli.ts";
+
+const README = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+
+Deno.test("README documents every config key", () => {
+  for (const key of [...CLUSTER_KEYS, "metrics_addr"]) {
+    assert.match(README, new RegExp("\\| `" + key + "`"), `README table lacks ${key}`);
+  }
+});
+
+Deno.test("README documents every command-line flag of --help", () => {
+  const flags = [...HELP.matchAll(/--([a-z-]+)/g)].map((m) => m[1]);
+  assert.ok(flags.length >= 6);
+  for (const flag of flags) assert.ok(README.includes(`--${flag}`), `README lacks --${flag}`);
+});
