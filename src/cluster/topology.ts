@@ -20,13 +20,30 @@ const RETRY_MAX_MS = 2000;
 /** Longest wait for one CLUSTER SLOTS reply, ms. */
 const FETCH_TIMEOUT_MS = 2000;
 
+/**
+ * How a cluster's workers share one topology: the leader fetches CLUSTER SLOTS and
+ * publishes each map; followers ask the leader for a refresh and apply what it publishes.
+ */
+export interface TopologySharing {
+  leader: boolean;
+  /** Leader: hands a fetched map to the other workers. */
+  publish(map: SlotMap): void;
+  /** Follower: asks the leader for a refresh. */
+  askLeader(): void;
+}
+
 /** How a topology is refreshed. */
 export interface TopologyOptions {
   /** Seed nodes, "host:port". */
   seeds: readonly string[];
   /** Periodic refresh, seconds. */
   fetchIntervalS: number;
+  /** Absent: this worker fetches on its own. */
+  sharing?: TopologySharing;
 }
+
+/** Longest wait of a follower for the leader's first map, ms. */
+const FOLLOWER_FIRST_MAP_MS = 5000;
 
 /** A shard as node indexes of the pool: the master first, then replicas. */
 interface Shard {
@@ -53,10 +70,26 @@ export class ClusterTopology {
   /** Refreshes completed, for tests and metrics. */
   refreshes = 0;
 
+  #mapArrived: PromiseWithResolvers<void> | null = null;
+
   constructor(pool: NodePool, options: TopologyOptions) {
     this.#pool = pool;
     this.#options = options;
     this.#periodic = setInterval(() => this.requestRefresh(), options.fetchIntervalS * 1000);
+  }
+
+  /** True when another worker fetches the map for this one. */
+  get #follower(): boolean {
+    return this.#options.sharing !== undefined && !this.#options.sharing.leader;
+  }
+
+  /** Applies a map published by the leader (followers). */
+  applyShared(map: SlotMap): void {
+    if (this.#closed) return;
+    this.#apply(map);
+    this.refreshes++;
+    this.#mapArrived?.resolve();
+    this.#mapArrived = null;
   }
 
   /** True once a slot map has been loaded. */
@@ -94,6 +127,14 @@ export class ClusterTopology {
   /** Asks for a refresh soon; many asks in a burst make one refresh. */
   requestRefresh(): void {
     if (this.#closed) return;
+    if (this.#follower) {
+      // The leader refreshes for every worker; asks are rate-limited like refreshes.
+      const now = performance.now();
+      if (now - this.#lastRefreshAt < MIN_REFRESH_GAP_MS) return;
+      this.#lastRefreshAt = now;
+      this.#options.sharing!.askLeader();
+      return;
+    }
     this.#wanted = true;
     if (this.#inFlight !== null || this.#timer !== undefined) return;
     const wait = Math.max(0, this.#lastRefreshAt + MIN_REFRESH_GAP_MS - performance.now());
@@ -103,8 +144,9 @@ export class ClusterTopology {
     }, wait);
   }
 
-  /** Fetches the slot map now (or joins the refresh under way). */
+  /** Fetches the slot map now (or joins the refresh under way); a follower waits for one. */
   refresh(): Promise<void> {
+    if (this.#follower) return this.#waitForShared();
     if (this.#inFlight !== null) return this.#inFlight;
     this.#wanted = false;
     this.#inFlight = this.#fetch().finally(() => {
@@ -113,6 +155,14 @@ export class ClusterTopology {
       if (this.#wanted) this.requestRefresh();
     });
     return this.#inFlight;
+  }
+
+  #waitForShared(): Promise<void> {
+    if (this.ready) return Promise.resolve();
+    this.#mapArrived ??= Promise.withResolvers<void>();
+    this.#options.sharing!.askLeader();
+    const timeout = new Promise<void>((resolve) => setTimeout(resolve, FOLLOWER_FIRST_MAP_MS));
+    return Promise.race([this.#mapArrived.promise, timeout]);
   }
 
   /** Stops refreshing. */
@@ -134,6 +184,7 @@ export class ClusterTopology {
       this.#apply(result);
       this.refreshes++;
       this.#retryDelay = 0;
+      this.#options.sharing?.publish(result);
       return;
     }
     // No node answered: keep trying with backoff; clients get CLUSTERDOWN meanwhile.

@@ -2,7 +2,7 @@
 import type { ClusterConfig, Config } from "../config/schema.ts";
 import { logError, logInfo, type LogLevel, logWarn } from "../log.ts";
 import { type MetricsSnapshot } from "../metrics/worker_metrics.ts";
-import type { FromWorker, ToWorker } from "../worker/messages.ts";
+import type { FromWorker, SharedState, ToWorker } from "../worker/messages.ts";
 
 const WORKER_URL = new URL("../worker/worker_main.ts", import.meta.url);
 /** Longest wait for a worker to report its listener up. */
@@ -26,6 +26,21 @@ function _claimPort(cluster: ClusterConfig): void {
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     throw new Error(`cluster ${cluster.name}: cannot listen on ${cluster.listenAddr}: ${reason}`);
+  }
+}
+
+/**
+ * True when workers can share a port with SO_REUSEPORT and the kernel spreads clients over
+ * them (Linux). Elsewhere each cluster runs one accepting worker.
+ */
+export function reusePortWorks(): boolean {
+  if (Deno.build.os !== "linux") return false;
+  try {
+    const options = { hostname: "127.0.0.1", port: 0, reusePort: true } as Deno.TcpListenOptions;
+    Deno.listen(options).close();
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -76,23 +91,41 @@ export class Supervisor {
   readonly #metricsWaiters = new Map<number, (snapshot: MetricsSnapshot | null) => void>();
   #options: WorkerOptions = { logLevel: "info" };
   #nextMetricsId = 0;
+  /** The latest state each cluster's leader decided, by cluster name and kind. */
+  readonly #shared = new Map<string, Map<string, SharedState>>();
   #stopping = false;
+  /** Without SO_REUSEPORT only one worker can accept on a port. */
+  #singleWorker = false;
   /** Workers restarted after a crash. */
   restarts = 0;
 
   /** Starts `thread` workers per cluster; rejects when any cannot listen. */
   async start(config: Config, options: WorkerOptions): Promise<void> {
     this.#options = options;
+    if (!reusePortWorks()) {
+      this.#singleWorker = true;
+      const asked = config.clusters.filter((cluster) => cluster.thread > 1);
+      if (asked.length > 0) {
+        logWarn(
+          `SO_REUSEPORT is not available on ${Deno.build.os}: one accepting worker per ` +
+            `cluster (thread ignored for ${asked.map((c) => c.name).join(", ")})`,
+        );
+      }
+    }
     for (const cluster of config.clusters) _claimPort(cluster);
     const starts: Promise<void>[] = [];
     for (const cluster of config.clusters) {
-      for (let index = 0; index < cluster.thread; index++) {
+      for (let index = 0; index < this.#threads(cluster); index++) {
         const slot = this.#newSlot(cluster, index);
         this.#slots.push(slot);
         starts.push(this.#run(slot));
       }
     }
     await Promise.all(starts);
+  }
+
+  #threads(cluster: ClusterConfig): number {
+    return this.#singleWorker ? 1 : cluster.thread;
   }
 
   /** True while every worker is listening. */
@@ -152,6 +185,12 @@ export class Supervisor {
           case "metrics":
             this.#metricsWaiters.get(message.id)?.(message.snapshot);
             return;
+          case "shared":
+            this.#share(slot, message.state);
+            return;
+          case "refresh-wanted":
+            this.#leaderOf(cluster.name)?.worker.postMessage({ type: "refresh" } as ToWorker);
+            return;
           case "reconfigured":
             if (message.error) logError(`${label}: reload failed: ${message.error}`);
             slot.reconfigured?.resolve();
@@ -178,9 +217,33 @@ export class Supervisor {
         slot.reconfigured?.resolve();
         if (!slot.stopping) this.#restart(slot);
       };
-      const start: ToWorker = { type: "start", cluster, workerIndex: index, ...this.#options };
+      const start: ToWorker = {
+        type: "start",
+        cluster,
+        workerIndex: index,
+        ...this.#options,
+        leader: index === 0,
+        reusePort: !this.#singleWorker,
+        shared: [...(this.#shared.get(cluster.name)?.values() ?? [])],
+      };
       worker.postMessage(start);
     });
+  }
+
+  /** Keeps a leader's decision and hands it to the cluster's other workers. */
+  #share(from: WorkerSlot, state: SharedState): void {
+    const name = from.cluster.name;
+    const states = this.#shared.get(name) ?? new Map<string, SharedState>();
+    states.set(state.kind, state);
+    this.#shared.set(name, states);
+    const message: ToWorker = { type: "shared", state };
+    for (const slot of this.#slots) {
+      if (slot !== from && slot.cluster.name === name) slot.worker.postMessage(message);
+    }
+  }
+
+  #leaderOf(name: string): WorkerSlot | undefined {
+    return this.#slots.find((slot) => slot.cluster.name === name && slot.index === 0);
   }
 
   /** Replaces a crashed worker; the others keep serving meanwhile. */
@@ -245,6 +308,7 @@ export class Supervisor {
       const cluster = next.clusters.find((c) => c.name === name);
       if (cluster !== undefined && _sameShape(cluster, slots[0].cluster)) continue;
       if (cluster !== undefined) replaced.push(cluster);
+      this.#shared.delete(name);
       if (cluster === undefined || cluster.listenPort !== slots[0].cluster.listenPort) {
         await this.#drainSlots(slots);
         changes.push(cluster === undefined ? `removed ${name}` : `moved ${name}`);
@@ -265,6 +329,8 @@ export class Supervisor {
           await this.#startCluster(cluster);
         }
       } else if (JSON.stringify(cluster) !== JSON.stringify(slots[0].cluster)) {
+        // Ejections and maps were decided for the old servers: the leader decides anew.
+        this.#shared.delete(cluster.name);
         await Promise.all(slots.map((slot) => this.#reconfigure(slot, cluster)));
         changes.push(`reconfigured ${cluster.name}`);
       }
@@ -273,7 +339,10 @@ export class Supervisor {
   }
 
   async #startCluster(cluster: ClusterConfig): Promise<void> {
-    const slots = Array.from({ length: cluster.thread }, (_, i) => this.#newSlot(cluster, i));
+    const slots = Array.from(
+      { length: this.#threads(cluster) },
+      (_, i) => this.#newSlot(cluster, i),
+    );
     this.#slots.push(...slots);
     await Promise.all(slots.map((slot) => this.#run(slot)));
   }

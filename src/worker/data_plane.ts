@@ -29,6 +29,7 @@ import { RingRouter } from "../proxy/ring_router.ts";
 import { logInfo } from "../log.ts";
 import { ClusterMetrics, LatencyRecorder, type NodeSnapshot } from "../metrics/worker_metrics.ts";
 import { Slowlog } from "../metrics/slowlog.ts";
+import type { SharedState } from "./messages.ts";
 
 /** Frames memcached text replies by the kind each request was sent with. */
 class MemcacheTextFramer implements ReplyFramer {
@@ -60,6 +61,10 @@ export interface DataPlane {
    * count): new backends, timeouts, limits and password, without closing clients.
    */
   reconfigure(next: ClusterConfig): Promise<void>;
+  /** Applies state the cluster's leader decided (ejections, slot map). */
+  applyShared(state: SharedState): void;
+  /** Leader: refresh the slot map now, for a follower that saw it stale. */
+  refresh(): void;
 }
 
 /** Settings of the data plane that come from the command line rather than the cluster. */
@@ -69,6 +74,23 @@ export interface PlaneOptions {
   advertiseIp?: string;
   /** This worker's index among the cluster's workers (for INFO). */
   workerIndex?: number;
+  /**
+   * How this worker shares ejections and slot maps with the cluster's other workers.
+   * Absent: it decides alone (a single worker, or tests).
+   */
+  sharing?: PlaneSharing;
+}
+
+/** The worker's link to the others of its cluster, through the supervisor. */
+export interface PlaneSharing {
+  /** True for the one worker that pings and fetches for all. */
+  leader: boolean;
+  /** Leader: send a decision to the other workers. */
+  publish(state: SharedState): void;
+  /** Follower: ask the leader for a slot map refresh. */
+  askLeader(): void;
+  /** Receives the leader's decisions (queued ones first) from now on. */
+  subscribe(apply: (state: SharedState) => void): void;
 }
 
 /**
@@ -86,6 +108,10 @@ interface Backend {
   stop(): void;
   /** Settles once the backend can route (the first slot map fetch, found or not). */
   ready?: Promise<void>;
+  /** Applies state the cluster's leader decided. */
+  applyShared(state: SharedState): void;
+  /** Refreshes the slot map now (the leader, when a follower asks). */
+  refresh?(): void;
 }
 
 function _poolOptions(cluster: ClusterConfig, newFramer: () => ReplyFramer): PoolOptions {
@@ -141,8 +167,14 @@ function _secret(text: string | null): Uint8Array | null {
 function _ring(
   cluster: ClusterConfig,
   protocol: RingProtocol,
-  previous?: NodePool,
-): { router: RingRouter; pool: NodePool; stop(): void; nodes: () => NodeSnapshot[] } {
+  context: { previous?: NodePool; sharing?: PlaneSharing },
+): {
+  router: RingRouter;
+  pool: NodePool;
+  stop(): void;
+  nodes: () => NodeSnapshot[];
+  applyShared(state: SharedState): void;
+} {
   const nodes = cluster.servers.map((server) => ({
     name: server.alias ?? server.addr,
     host: server.host,
@@ -151,23 +183,33 @@ function _ring(
   const pool = new NodePool(nodes, {
     ..._poolOptions(cluster, protocol.newFramer),
     handshake: protocol === RESP_RING ? _backendAuth(cluster) : [],
-  }, previous);
+  }, context.previous);
   const router = new RingRouter(
     cluster.servers.map((server) => ({ name: ketamaName(server), weight: server.weight })),
     cluster.hashTag,
   );
-  const health = cluster.pingFailLimit > 0
+  const sharing = context.sharing;
+  // One worker pings for the whole cluster; the others apply its ejections.
+  const pings = cluster.pingFailLimit > 0 && (sharing === undefined || sharing.leader);
+  const health = pings
     ? new HealthChecker(nodes.map((_, node) => pool.connsOf(node)[0]), nodes.map((n) => n.name), {
       failLimit: cluster.pingFailLimit,
       intervalMs: cluster.pingInterval,
       ping: protocol.ping,
       isHealthy: protocol.isHealthy,
-      onChange: (node, live) => router.setLive(node, live),
+      onChange: (node, live) => {
+        router.setLive(node, live);
+        sharing?.publish({ kind: "health", live: nodes.map((_, n) => router.isLive(n)) });
+      },
     })
     : null;
   const nodeSnapshots = () =>
     _nodeSnapshots(cluster.name, pool, (node) => router.isLive(node) ? 0 : 1);
-  return { router, pool, stop: () => health?.stop(), nodes: nodeSnapshots };
+  const applyShared = (state: SharedState) => {
+    if (state.kind !== "health" || state.live.length !== nodes.length) return;
+    state.live.forEach((live, node) => router.setLive(node, live));
+  };
+  return { router, pool, stop: () => health?.stop(), nodes: nodeSnapshots, applyShared };
 }
 
 /** The snapshot of every open node of a pool, latency summed over its connections. */
@@ -197,21 +239,34 @@ function _nodeSnapshots(
 }
 
 /** `redis`: RESP clients over the ring. */
-function _shardedRedis(cluster: ClusterConfig, previous?: NodePool): Backend {
-  const { router, pool, stop, nodes } = _ring(cluster, RESP_RING, previous);
+function _shardedRedis(
+  cluster: ClusterConfig,
+  context: { previous?: NodePool; sharing?: PlaneSharing },
+): Backend {
+  const { router, pool, stop, nodes, applyShared } = _ring(cluster, RESP_RING, context);
   const routing = new RingRouting(router, pool);
-  return { redis: { routing, password: _secret(cluster.password) }, pool, stop, nodes };
+  return {
+    redis: { routing, password: _secret(cluster.password) },
+    pool,
+    stop,
+    nodes,
+    applyShared,
+  };
 }
 
 /** `memcache` and `memcache_binary`: memcached clients over the ring. */
-function _memcache(cluster: ClusterConfig, binary: boolean, previous?: NodePool): Backend {
-  const { router, pool, stop, nodes } = _ring(
+function _memcache(
+  cluster: ClusterConfig,
+  context: { previous?: NodePool; sharing?: PlaneSharing },
+): Backend {
+  const binary = cluster.cacheType === "memcache_binary";
+  const { router, pool, stop, nodes, applyShared } = _ring(
     cluster,
     binary ? MEMCACHE_BINARY_RING : MEMCACHE_TEXT_RING,
-    previous,
+    context,
   );
   const memcache = { router, pool, maxValueBytes: cluster.maxValueSize };
-  return { memcache, pool, stop, nodes };
+  return { memcache, pool, stop, nodes, applyShared };
 }
 
 /** `redis_cluster`: slots from the seeds' CLUSTER SLOTS, redirects followed. */
@@ -227,9 +282,15 @@ function _redisCluster(
     // Replicas serve reads only after READONLY; on a master it is harmless.
     handshake: [..._backendAuth(cluster), ...(cluster.readFromSlave ? [READONLY] : [])],
   }, previous);
+  const sharing = options.sharing;
   const topology = new ClusterTopology(pool, {
     seeds: cluster.servers.map((server) => server.addr),
     fetchIntervalS: cluster.fetch,
+    sharing: sharing && {
+      leader: sharing.leader,
+      publish: (map) => sharing.publish({ kind: "slots", map }),
+      askLeader: () => sharing.askLeader(),
+    },
   });
   const ip = options.advertiseIp ?? _advertisedHost(cluster.listenHost);
   const routing = new ClusterRouting(
@@ -245,6 +306,10 @@ function _redisCluster(
       metrics.topologyRefreshes = topology.refreshes;
       return _nodeSnapshots(cluster.name, pool, () => 0);
     },
+    applyShared: (state) => {
+      if (state.kind === "slots") topology.applyShared(state.map);
+    },
+    refresh: () => topology.requestRefresh(),
   };
 }
 
@@ -262,14 +327,15 @@ export async function startDataPlane(
 ): Promise<DataPlane> {
   const metrics = new ClusterMetrics(cluster.name);
   const build = (config: ClusterConfig, previous?: NodePool): Backend => {
+    const sharing = options.sharing;
     switch (config.cacheType) {
       case "redis":
-        return _shardedRedis(config, previous);
+        return _shardedRedis(config, { previous, sharing });
       case "redis_cluster":
         return _redisCluster(config, { options, metrics, previous });
       case "memcache":
       case "memcache_binary":
-        return _memcache(config, config.cacheType === "memcache_binary", previous);
+        return _memcache(config, { previous, sharing });
     }
   };
   let current = cluster;
@@ -312,6 +378,12 @@ export async function startDataPlane(
     }
   };
   applyLimits(cluster);
+  // A backend being built by a reload also needs the leader's decisions (its first map).
+  let incoming: Backend | null = null;
+  options.sharing?.subscribe((state) => {
+    backend.applyShared(state);
+    incoming?.applyShared(state);
+  });
   await backend.ready;
   let listener: Listener;
   try {
@@ -342,9 +414,17 @@ export async function startDataPlane(
       await listener.drain(current.shutdownTimeout);
       stop();
     },
+    applyShared(state: SharedState) {
+      backend.applyShared(state);
+    },
+    refresh() {
+      backend.refresh?.();
+    },
     async reconfigure(next: ClusterConfig) {
       const fresh = build(next, backend.pool);
+      incoming = fresh;
       await fresh.ready;
+      incoming = null;
       const old = backend;
       const oldReadTimeout = current.readTimeout;
       backend = fresh;

@@ -2,6 +2,15 @@
 import type { ClusterConfig } from "../config/schema.ts";
 import type { LogLevel } from "../log.ts";
 import type { MetricsSnapshot } from "../metrics/worker_metrics.ts";
+import type { SlotMap } from "../cluster/slot_table.ts";
+
+/**
+ * State one worker (a cluster's leader, worker 0) decides for all of them: which ring
+ * nodes are ejected, and the Redis Cluster slot map.
+ */
+export type SharedState =
+  | { kind: "health"; live: boolean[] }
+  | { kind: "slots"; map: SlotMap };
 
 /** Supervisor -> worker: serve this cluster. */
 export interface StartMessage {
@@ -12,6 +21,12 @@ export interface StartMessage {
   logLevel: LogLevel;
   /** IP advertised by the emulated CLUSTER SLOTS/NODES (from --ip). */
   advertiseIp?: string;
+  /** The leader pings and fetches for the cluster; the others follow its SharedState. */
+  leader: boolean;
+  /** Listen with SO_REUSEPORT (false where the platform lacks it: one worker then). */
+  reusePort: boolean;
+  /** The latest shared state, replayed to a (re)started worker. */
+  shared: SharedState[];
 }
 
 /** Supervisor -> worker: stop accepting, close clients and backends. */
@@ -36,8 +51,21 @@ export interface ReconfigureMessage {
   cluster: ClusterConfig;
 }
 
+/** Supervisor -> follower: state the leader decided. Supervisor -> leader: a follower wants a refresh. */
+export interface SharedMessage {
+  type: "shared";
+  state: SharedState;
+}
+
+/** Supervisor -> leader: a follower saw signs of a stale slot map. */
+export interface RefreshMessage {
+  type: "refresh";
+}
+
 /** Messages a worker receives. */
 export type ToWorker =
+  | SharedMessage
+  | RefreshMessage
   | StartMessage
   | StopMessage
   | MetricsRequest
@@ -74,8 +102,15 @@ export interface ReconfiguredMessage {
   error?: string;
 }
 
-/** Messages a worker sends. */
+/** Worker -> supervisor: a follower asks the leader for a slot map refresh. */
+export interface RefreshWantedMessage {
+  type: "refresh-wanted";
+}
+
+/** Messages a worker sends (a leader also sends SharedMessage). */
 export type FromWorker =
+  | SharedMessage
+  | RefreshWantedMessage
   | ListeningMessage
   | FailedMessage
   | StoppedMessage

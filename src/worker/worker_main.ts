@@ -1,11 +1,14 @@
 /** Web Worker entry: one complete data plane for one cluster, driven by supervisor messages. */
 /// <reference lib="deno.worker" />
 import { configureLog, logError } from "../log.ts";
-import type { FromWorker, ToWorker } from "./messages.ts";
+import type { FromWorker, SharedState, ToWorker } from "./messages.ts";
 import { emptySnapshot } from "../metrics/worker_metrics.ts";
-import { type DataPlane, startDataPlane } from "./data_plane.ts";
+import { type DataPlane, type PlaneSharing, startDataPlane } from "./data_plane.ts";
 
 let plane: DataPlane | null = null;
+/** Leader decisions that arrived before the data plane subscribed. */
+const inbox: SharedState[] = [];
+let applyShared: ((state: SharedState) => void) | null = null;
 
 // A bug on one connection's path must not take the whole data plane down with it.
 self.addEventListener("unhandledrejection", (event) => {
@@ -22,10 +25,25 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   switch (message.type) {
     case "start": {
-      const { cluster, workerIndex, logLevel, advertiseIp } = message;
+      const { cluster, workerIndex, logLevel, advertiseIp, leader, shared, reusePort } = message;
       configureLog(logLevel, `${cluster.name}#${workerIndex}`);
+      inbox.push(...shared);
+      const sharing: PlaneSharing = {
+        leader,
+        publish: (state) => _post({ type: "shared", state }),
+        askLeader: () => _post({ type: "refresh-wanted" }),
+        subscribe: (apply) => {
+          applyShared = apply;
+          for (const state of inbox.splice(0)) apply(state);
+        },
+      };
       try {
-        plane = await startDataPlane(cluster, { reusePort: true, advertiseIp, workerIndex });
+        plane = await startDataPlane(cluster, {
+          reusePort,
+          advertiseIp,
+          workerIndex,
+          sharing,
+        });
         _post({ type: "listening", address: cluster.listenAddr });
       } catch (err) {
         _post({ type: "failed", error: err instanceof Error ? err.message : String(err) });
@@ -38,6 +56,13 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       _post({ type: "metrics", id: message.id, snapshot });
       return;
     }
+    case "shared":
+      if (applyShared === null) inbox.push(message.state);
+      else applyShared(message.state);
+      return;
+    case "refresh":
+      plane?.refresh();
+      return;
     case "reconfigure":
       try {
         await plane?.reconfigure(message.cluster);
