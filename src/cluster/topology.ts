@@ -111,6 +111,15 @@ export class ClusterTopology {
     return nodes[turn % nodes.length];
   }
 
+  /** One slot of each shard (a way to reach every master). */
+  shardSlots(): number[] {
+    const first = new Map<number, number>();
+    this.#slotShard.forEach((shard, slot) => {
+      if (shard >= 0 && !first.has(shard)) first.set(shard, slot);
+    });
+    return [...first.values()];
+  }
+
   /** Applies a MOVED at once (the slot now belongs to `addr`) and schedules a refresh. */
   noteMoved(slot: number, addr: string): number {
     const node = this.nodeFor(addr);

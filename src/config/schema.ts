@@ -163,7 +163,27 @@ export interface ClusterConfig {
    * @default 128
    */
   slowlogMaxLen: number;
+  /**
+   * Server-wide Redis commands an operator allows (`allow_commands`), sent to every backend
+   * (every master in a cluster) and merged: KEYS, DBSIZE, FLUSHALL, FLUSHDB, SCRIPT, CONFIG,
+   * SAVE, BGSAVE, BGREWRITEAOF. Lowercase names. Others stay refused.
+   * @default []
+   */
+  allowCommands: string[];
 }
+
+/** Commands `allow_commands` may name: the ones that make sense on every backend at once. */
+export const BROADCAST_COMMANDS: readonly string[] = [
+  "keys",
+  "dbsize",
+  "flushall",
+  "flushdb",
+  "script",
+  "config",
+  "save",
+  "bgsave",
+  "bgrewriteaof",
+];
 
 /** A validated configuration: at least one cluster. */
 export interface Config {
@@ -211,6 +231,7 @@ export const CLUSTER_KEYS: readonly string[] = [
   "backend_username",
   "slowlog_slower_than",
   "slowlog_max_len",
+  "allow_commands",
 ];
 
 const MAX_MS = 3_600_000; // one hour
@@ -407,6 +428,24 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
       fail(`${key} is for the Redis modes; memcached has no AUTH`);
     } else secrets[key] = value;
   }
+  const allowCommands: string[] = [];
+  const allowRaw = entry.allow_commands;
+  if (allowRaw !== undefined) {
+    if (!Array.isArray(allowRaw)) {
+      fail(`allow_commands must be an array of command names, got ${_show(allowRaw)}`);
+    } else {
+      for (const item of allowRaw) {
+        const name = typeof item === "string" ? item.toLowerCase() : "";
+        if (!BROADCAST_COMMANDS.includes(name)) {
+          const shown = typeof item === "string" ? JSON.stringify(item) : _show(item);
+          const allowed = BROADCAST_COMMANDS.join(", ");
+          fail(`allow_commands: ${shown} cannot be allowed (allowed: ${allowed})`);
+        } else if (cacheType === "memcache" || cacheType === "memcache_binary") {
+          fail(`allow_commands is for the Redis modes`);
+        } else if (!allowCommands.includes(name)) allowCommands.push(name);
+      }
+    }
+  }
   if (secrets.backend_username !== null && secrets.backend_password === null) {
     fail(`backend_username needs backend_password`);
   }
@@ -440,6 +479,7 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
       backendUsername: secrets.backend_username,
       slowlogSlowerThan: ints.slowlog_slower_than,
       slowlogMaxLen: ints.slowlog_max_len,
+      allowCommands,
     };
   }
   return out;

@@ -66,6 +66,7 @@ Deno.test("validate() fills every default for a minimal cluster", () => {
     backendUsername: null,
     slowlogSlowerThan: 10000,
     slowlogMaxLen: 128,
+    allowCommands: [],
   });
 });
 
@@ -497,4 +498,15 @@ Deno.test("validate() reads metrics_addr and the password keys without echoing s
   assert.match(bad.errors.join("\n"), /backend_username needs backend_password/);
   assert.match(bad.errors.join("\n"), /memcached has no AUTH/);
   assert.match(bad.errors.join("\n"), /^metrics_addr "nowhere"/m);
+});
+
+Deno.test("validate() accepts only broadcastable commands in allow_commands", () => {
+  assert.deepEqual(
+    _ok({ clusters: [_cluster({ allow_commands: ["KEYS", "flushdb", "keys"] })] })[0]
+      .allowCommands,
+    ["keys", "flushdb"],
+  );
+  const errors = _only({ allow_commands: ["shutdown", "debug", 3] });
+  assert.equal(errors.length, 3);
+  assert.match(errors[0], /allow_commands: "shutdown" cannot be allowed \(allowed: keys, /);
 });

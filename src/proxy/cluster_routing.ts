@@ -64,6 +64,10 @@ export class ClusterRouting implements RedisRouting {
     this.pool.connFor(node, sessionId).send(bytes, request);
   }
 
+  broadcastGroups(): number[] {
+    return this.topology.shardSlots();
+  }
+
   crossGroupError(): Uint8Array {
     return encodeError("CROSSSLOT Keys in request don't hash to the same slot");
   }

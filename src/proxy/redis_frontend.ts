@@ -17,7 +17,7 @@ import { localReply } from "./redis_local.ts";
 import { infoReply, slowlogReply } from "./redis_admin.ts";
 import { allowedBeforeAuth, answerAuth, answerHello, NOAUTH_REPLY } from "./redis_auth.ts";
 import type { RedisRouting } from "./redis_routing.ts";
-import { groupKeys, partArgv, SplitCollector } from "./redis_split.ts";
+import { groupKeys, type MergeKind, partArgv, SplitCollector } from "./redis_split.ts";
 import type { RequestHandler, Session } from "./session.ts";
 
 /**
@@ -28,7 +28,12 @@ export interface RedisSettings {
   routing: RedisRouting;
   /** What AUTH must give before other commands work (null: no AUTH needed). */
   password: Uint8Array | null;
+  /** Refused commands the operator allowed: sent to every backend (`allow_commands`). */
+  allowed: ReadonlySet<string>;
 }
+
+/** How the replies of an allowed server-wide command merge. */
+const BROADCAST_MERGE: Record<string, MergeKind> = { keys: "concat", dbsize: "sum" };
 
 /** Handles the requests of one client session in the Redis modes. */
 export class RedisFrontend implements RequestHandler {
@@ -119,6 +124,10 @@ export class RedisFrontend implements RequestHandler {
         else session.answer(session.reserve(), localReply(spec, argv));
         return;
       case "unsupported":
+        if (this.#settings.allowed.has(spec.name)) {
+          this.#broadcast(spec, argv, routing);
+          return;
+        }
         metrics.error("refused");
         session.answer(
           session.reserve(),
@@ -127,6 +136,26 @@ export class RedisFrontend implements RequestHandler {
         return;
       default:
         this.#route(spec, argv, raw, routing);
+    }
+  }
+
+  /** Sends an allowed server-wide command to every backend and merges the replies. */
+  #broadcast(spec: CommandSpec, argv: Uint8Array[], routing: RedisRouting): void {
+    const session = this.#session;
+    const slot = session.reserve();
+    const groups = routing.broadcastGroups();
+    if (groups.length === 0) {
+      session.answer(slot, encodeError("ERR no backend available"));
+      return;
+    }
+    const parts = groups.map((group) => ({ group, keyIndexes: [] }));
+    const collector = new SplitCollector(
+      { kind: BROADCAST_MERGE[spec.name] ?? "first", parts, keyCount: 0, firstKeyIndex: 0 },
+      { answerMerged: (reply) => session.answer(slot, reply) },
+    );
+    const bytes = encodeCommand(argv);
+    for (let i = 0; i < parts.length; i++) {
+      routing.send(parts[i].group, bytes, collector.sinkFor(i), session.id, false);
     }
   }
 

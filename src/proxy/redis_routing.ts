@@ -24,6 +24,8 @@ export interface RedisRouting {
     sessionId: number,
     readonly: boolean,
   ): void;
+  /** One group per backend that a server-wide command must reach (every node, every master). */
+  broadcastGroups(): number[];
   /** The refusal for a command whose keys span groups. */
   crossGroupError(spec: CommandSpec): Uint8Array;
   /** The reply to a command this mode answers itself (e.g. CLUSTER), or null. */
@@ -50,6 +52,10 @@ export class RingRouting implements RedisRouting {
 
   crossGroupError(spec: CommandSpec): Uint8Array {
     return encodeError(`ERR keys of '${spec.name}' map to different servers; use a hash tag`);
+  }
+
+  broadcastGroups(): number[] {
+    return this.#router.liveNodes();
   }
 
   localReply(): Uint8Array | null {

@@ -10,6 +10,13 @@ import {
 import { arrayElementSlices, decodeReplyValue } from "../protocol/resp/reply_value.ts";
 import type { SplitKind } from "../protocol/resp/commands.ts";
 
+/**
+ * How part replies merge: the split kinds of multi-key commands, plus those of commands
+ * broadcast to every backend: `concat` joins array replies (KEYS), `first` answers the
+ * first part's reply once no part failed (FLUSHALL, CONFIG SET, SCRIPT LOAD...).
+ */
+export type MergeKind = SplitKind | "concat" | "first";
+
 /** One sub-request: the group (node or slot) it goes to and the argv indexes of its keys. */
 export interface SplitPart {
   group: number;
@@ -56,7 +63,7 @@ export function partArgv(
  * are in: MGET values in request key order, MSET's OK, the sum of integer replies.
  */
 export class SplitCollector {
-  readonly #kind: SplitKind;
+  readonly #kind: MergeKind;
   readonly #parts: readonly SplitPart[];
   readonly #replies: (Uint8Array | null)[];
   readonly #keyCount: number;
@@ -67,7 +74,7 @@ export class SplitCollector {
 
   constructor(
     request: {
-      kind: SplitKind;
+      kind: MergeKind;
       parts: readonly SplitPart[];
       keyCount: number;
       firstKeyIndex: number;
@@ -105,6 +112,17 @@ export class SplitCollector {
     switch (this.#kind) {
       case "mset":
         return OK_REPLY;
+      case "first":
+        return replies[0];
+      case "concat": {
+        const all: Uint8Array[] = [];
+        for (const reply of replies) {
+          const elements = arrayElementSlices(reply);
+          if (elements === null) return encodeError("ERR unexpected reply from backend");
+          all.push(...elements);
+        }
+        return encodeArray(all);
+      }
       case "sum": {
         let total = 0;
         for (const reply of replies) {

@@ -29,6 +29,11 @@ export class RingRouter implements Router {
     return this.#ring.pick(hashed.length === 0 ? 0 : fnv1a64(hashed));
   }
 
+  /** Every node in the ring now (not ejected). */
+  liveNodes(): number[] {
+    return this.#live.flatMap((live, node) => live ? [node] : []);
+  }
+
   /** False while the node is ejected. */
   isLive(node: number): boolean {
     return this.#live[node];

@@ -246,7 +246,11 @@ function _shardedRedis(
   const { router, pool, stop, nodes, applyShared } = _ring(cluster, RESP_RING, context);
   const routing = new RingRouting(router, pool);
   return {
-    redis: { routing, password: _secret(cluster.password) },
+    redis: {
+      routing,
+      password: _secret(cluster.password),
+      allowed: new Set(cluster.allowCommands),
+    },
     pool,
     stop,
     nodes,
@@ -298,7 +302,11 @@ function _redisCluster(
     { readFromReplicas: cluster.readFromSlave, metrics },
   );
   return {
-    redis: { routing, password: _secret(cluster.password) },
+    redis: {
+      routing,
+      password: _secret(cluster.password),
+      allowed: new Set(cluster.allowCommands),
+    },
     pool,
     stop: () => topology.close(),
     ready: topology.refresh(),
