@@ -39,6 +39,7 @@ export function sumSnapshots(snapshots: readonly MetricsSnapshot[]): MetricsSnap
         continue;
       }
       seen.up = Math.max(seen.up, node.up);
+      seen.pending += node.pending;
       seen.ejected = Math.max(seen.ejected, node.ejected);
       seen.latency.sum += node.latency.sum;
       node.latency.counts.forEach((count, i) => seen.latency.counts[i] += count);
@@ -124,6 +125,12 @@ export function renderPrometheus(snap: MetricsSnapshot, info: BuildInfo): string
   family("aster_node_ejected", "gauge", "1 when the node is ejected from the ring.");
   for (const n of snap.nodes) {
     out.push(`aster_node_ejected${_labels({ cluster: n.cluster, node: n.node })} ${n.ejected}`);
+  }
+  family("aster_backend_pending_requests", "gauge", "Requests sent to the node, not answered yet.");
+  for (const n of snap.nodes) {
+    out.push(
+      `aster_backend_pending_requests${_labels({ cluster: n.cluster, node: n.node })} ${n.pending}`,
+    );
   }
   family("aster_backend_request_seconds", "histogram", "Backend request latency per node.");
   for (const n of snap.nodes) {

@@ -36,6 +36,8 @@ export interface NodeSnapshot {
   up: number;
   /** 1 when ejected from the ring by failed pings. */
   ejected: number;
+  /** Requests sent and not answered yet. */
+  pending: number;
   latency: LatencyHistogram;
 }
 

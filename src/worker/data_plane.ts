@@ -232,6 +232,7 @@ function _nodeSnapshots(
       node: info.name,
       up: conns.some((conn) => conn.state === "up") ? 1 : 0,
       ejected: ejected(node),
+      pending: conns.reduce((sum, conn) => sum + conn.pendingCount, 0),
       latency,
     });
   });
