@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { startAster } from "./helpers/aster.ts";
 import { RespClient, text } from "./helpers/resp_client.ts";
 import { freePort, startRedis } from "./helpers/servers.ts";
+import { rssKiB } from "./helpers/process_stats.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -13,12 +14,6 @@ async function scrape(port: number): Promise<string> {
 function sample(body: string, series: string): number {
   const line = body.split("\n").find((l) => l.startsWith(series + " "));
   return line === undefined ? NaN : Number(line.slice(series.length + 1));
-}
-
-/** Resident memory of a process, KiB (Linux). */
-async function rssKiB(pid: number): Promise<number> {
-  const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]);
 }
 
 Deno.test("clients that vanish with requests in flight leak no pending request or memory", async () => {
