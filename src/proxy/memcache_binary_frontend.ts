@@ -3,6 +3,8 @@ import type { ReplySink } from "../backend/reply_sink.ts";
 import {
   BinaryOpcode,
   type BinaryPacket,
+  type BinaryRequestError,
+  type BinarySkip,
   BinaryStatus,
   encodeBinaryResponse,
   isQuiet,
@@ -12,6 +14,7 @@ import {
 } from "../protocol/memcache/binary.ts";
 import type { MemcacheBackend } from "./memcache_text_frontend.ts";
 import type { ReplySlot, RequestHandler, Session } from "./session.ts";
+import { feedFrames, type FrameHandlers } from "./feed_frames.ts";
 import { VERSION } from "../version.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -37,29 +40,24 @@ export class MemcacheBinaryFrontend implements RequestHandler {
     this.#decoder = new MemcacheBinaryDecoder({ maxValueBytes: backend.maxValueBytes });
   }
 
+  readonly #handlers: FrameHandlers<BinaryPacket | BinaryRequestError | BinarySkip> = {
+    decode: (buf, start, end) => this.#decoder.decode(buf, start, end),
+    refused: (result) => {
+      const refusal = result as BinaryRequestError;
+      const session = this.#session;
+      session.answer(
+        session.reserve(),
+        _response(refusal.opcode, refusal.opaque, {
+          status: refusal.status,
+          message: refusal.message,
+        }),
+      );
+    },
+    request: (result, raw) => this.#handle(result as BinaryPacket, raw),
+  };
+
   feed(buf: Uint8Array, start: number, end: number): number {
-    const session = this.#session;
-    let at = start;
-    while (!session.draining) {
-      const decoded = this.#decoder.decode(buf, at, end);
-      if (decoded === null) break;
-      const raw = buf.subarray(at, at + decoded.size);
-      at += decoded.size;
-      if (decoded.kind === "skip") continue;
-      if (decoded.kind === "error") {
-        session.metrics.error("refused");
-        session.answer(
-          session.reserve(),
-          _response(decoded.opcode, decoded.opaque, {
-            status: decoded.status,
-            message: decoded.message,
-          }),
-        );
-        continue;
-      }
-      this.#handle(decoded, raw);
-    }
-    return at - start;
+    return feedFrames(this.#session, { buf, start, end, handlers: this.#handlers });
   }
 
   /** Errors of binary requests are built per request (they echo opcode and opaque). */

@@ -4,7 +4,9 @@ import type { ReplySink } from "../backend/reply_sink.ts";
 import {
   buildRetrieval,
   type MemcacheCommand,
+  type MemcacheTextDecoded,
   MemcacheTextDecoder,
+  type MemcacheTextError,
   type MemcacheTextRequest,
   withoutNoreply,
 } from "../protocol/memcache/text_request.ts";
@@ -18,6 +20,7 @@ import {
 import type { Router } from "./ring_router.ts";
 import { groupKeys } from "./redis_split.ts";
 import type { ReplySlot, RequestHandler, Session } from "./session.ts";
+import { feedFrames, type FrameHandlers } from "./feed_frames.ts";
 import { VERSION } from "../version.ts";
 
 /** Reply kinds as the numbers NodeConn hands back to the framer. */
@@ -48,23 +51,18 @@ export class MemcacheTextFrontend implements RequestHandler {
     this.#decoder = new MemcacheTextDecoder({ maxValueBytes: backend.maxValueBytes });
   }
 
+  readonly #handlers: FrameHandlers<MemcacheTextDecoded> = {
+    decode: (buf, start, end) => this.#decoder.decode(buf, start, end),
+    refused: (result) => {
+      const refusal = result as MemcacheTextError;
+      const session = this.#session;
+      if (!refusal.noreply) session.answer(session.reserve(), textLine(refusal.error));
+    },
+    request: (result, raw) => this.#handle(result as MemcacheTextRequest, raw),
+  };
+
   feed(buf: Uint8Array, start: number, end: number): number {
-    const session = this.#session;
-    let at = start;
-    while (!session.draining) {
-      const decoded = this.#decoder.decode(buf, at, end);
-      if (decoded === null) break;
-      const raw = buf.subarray(at, at + decoded.size);
-      at += decoded.size;
-      if (decoded.kind === "skip") continue;
-      if (decoded.kind === "error") {
-        session.metrics.error("refused");
-        if (!decoded.noreply) session.answer(session.reserve(), textLine(decoded.error));
-        continue;
-      }
-      this.#handle(decoded, raw);
-    }
-    return at - start;
+    return feedFrames(this.#session, { buf, start, end, handlers: this.#handlers });
   }
 
   errorReply(message: string): Uint8Array {
