@@ -40,7 +40,14 @@ export interface TopologyOptions {
   fetchIntervalS: number;
   /** Absent: this worker fetches on its own. */
   sharing?: TopologySharing;
+  /** Longest a node that left the map keeps its connections for requests in flight, ms. */
+  retireAfterMs: number;
+  /** Reads may go to replicas: refresh sooner while a shard lists none. */
+  wantReplicas: boolean;
 }
+
+/** How often a leaving node is checked for requests still in flight, ms. */
+const RETIRE_POLL_MS = 50;
 
 /** Longest wait of a follower for the leader's first map, ms. */
 const FOLLOWER_FIRST_MAP_MS = 5000;
@@ -67,6 +74,10 @@ export class ClusterTopology {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #periodic: ReturnType<typeof setInterval>;
   #closed = false;
+  /** Nodes that left the map and still have requests in flight. */
+  readonly #leaving = new Set<number>();
+  #replicaRetryMs = 0;
+  #replicaTimer: ReturnType<typeof setTimeout> | undefined;
   /** Refreshes completed, for tests and metrics. */
   refreshes = 0;
 
@@ -168,8 +179,9 @@ export class ClusterTopology {
 
   #waitForShared(): Promise<void> {
     if (this.ready) return Promise.resolve();
+    // The leader fetches at its own start and the supervisor replays its latest map to a
+    // restarted follower: asking would only cost one more fetch per follower.
     this.#mapArrived ??= Promise.withResolvers<void>();
-    this.#options.sharing!.askLeader();
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, FOLLOWER_FIRST_MAP_MS));
     return Promise.race([this.#mapArrived.promise, timeout]);
   }
@@ -177,6 +189,7 @@ export class ClusterTopology {
   /** Stops refreshing. */
   close(): void {
     this.#closed = true;
+    clearTimeout(this.#replicaTimer);
     clearInterval(this.#periodic);
     clearTimeout(this.#timer);
   }
@@ -250,17 +263,53 @@ export class ClusterTopology {
     this.#slotShard = map.slotShard;
     const inMap = new Set(this.#shards.flatMap((shard) => shard.nodes));
     for (let node = 0; node < this.#pool.nodes.length; node++) {
-      if (!inMap.has(node) && this.#pool.isOpen(node)) {
-        logInfo(`cluster node ${this.#pool.nodes[node].name} left the slot map: closing`);
-        this.#pool.closeNode(node);
+      if (!inMap.has(node) && this.#pool.isOpen(node) && !this.#leaving.has(node)) {
+        this.#retire(node);
       }
     }
+    this.#checkReplicas(map);
     const unowned = unownedSlots(map);
     if (first || unowned > 0) {
       logInfo(
         `cluster topology: ${map.shards.length} masters, ${unowned} slots unowned`,
       );
     }
+  }
+
+  /**
+   * A node that left the map gets no new requests; its requests in flight are answered
+   * (often with a MOVED that is then followed) before its connections close, within a bound.
+   */
+  #retire(node: number): void {
+    const name = this.#pool.nodes[node].name;
+    logInfo(`cluster node ${name} left the slot map: closing once its requests are answered`);
+    this.#leaving.add(node);
+    const deadline = performance.now() + this.#options.retireAfterMs;
+    const poll = setInterval(() => {
+      const back = this.#shards.some((shard) => shard.nodes.includes(node));
+      const idle = this.#pool.connsOf(node).every((conn) => conn.pendingCount === 0);
+      if (!back && !idle && performance.now() < deadline && !this.#closed) return;
+      clearInterval(poll);
+      this.#leaving.delete(node);
+      if (!back) this.#pool.closeNode(node);
+    }, RETIRE_POLL_MS);
+  }
+
+  /**
+   * Replicas appear in CLUSTER SLOTS only once the masters know their replication offset:
+   * while reads may go to replicas and a shard has none, refresh sooner than `fetch`.
+   */
+  #checkReplicas(map: SlotMap): void {
+    if (!this.#options.wantReplicas || map.shards.every((shard) => shard.replicas.length > 0)) {
+      this.#replicaRetryMs = 0;
+      return;
+    }
+    this.#replicaRetryMs = Math.min(
+      this.#options.fetchIntervalS * 1000,
+      this.#replicaRetryMs === 0 ? 1000 : this.#replicaRetryMs * 2,
+    );
+    clearTimeout(this.#replicaTimer);
+    this.#replicaTimer = setTimeout(() => this.requestRefresh(), this.#replicaRetryMs);
   }
 
   /** The pool index of `addr`, connecting to it when new or closed. */

@@ -291,6 +291,8 @@ function _redisCluster(
   const topology = new ClusterTopology(pool, {
     seeds: cluster.servers.map((server) => server.addr),
     fetchIntervalS: cluster.fetch,
+    retireAfterMs: cluster.readTimeout + 1000,
+    wantReplicas: cluster.readFromSlave,
     sharing: sharing && {
       leader: sharing.leader,
       publish: (map) => sharing.publish({ kind: "slots", map }),
