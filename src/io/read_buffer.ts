@@ -12,6 +12,11 @@ export class ReadBuffer {
   data: Uint8Array;
   start = 0;
   end = 0;
+  /**
+   * Changes whenever bytes already read may be overwritten (a reset, compaction or shrink):
+   * a view taken at the same epoch still holds what was read.
+   */
+  epoch = 0;
 
   constructor(capacity = INITIAL_READ_CAPACITY) {
     this.data = new Uint8Array(capacity);
@@ -27,11 +32,18 @@ export class ReadBuffer {
    * to the front when that frees enough space; otherwise the buffer doubles.
    */
   freeSpace(): Uint8Array {
-    if (this.start === this.end) {
+    if (this.start === this.end && this.data.length > SHRINK_ABOVE) {
+      this.data = new Uint8Array(INITIAL_READ_CAPACITY);
       this.start = this.end = 0;
-      if (this.data.length > SHRINK_ABOVE) this.data = new Uint8Array(INITIAL_READ_CAPACITY);
+      this.epoch++;
     }
     if (this.data.length - this.end < MIN_FREE) {
+      // Read bytes are kept until the tail runs short, so views stay valid meanwhile.
+      this.epoch++;
+      if (this.start === this.end) {
+        this.start = this.end = 0;
+        return this.data.subarray(0);
+      }
       const unread = this.end - this.start;
       if (this.start > 0 && this.data.length - unread >= Math.max(MIN_FREE, this.data.length / 2)) {
         this.data.copyWithin(0, this.start, this.end);

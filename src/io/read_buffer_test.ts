@@ -29,3 +29,23 @@ Deno.test("ReadBuffer shrinks back when idle after a large request", () => {
   buffer.freeSpace();
   assert.equal(buffer.data.length, INITIAL_READ_CAPACITY);
 });
+
+Deno.test("ReadBuffer never overwrites read bytes within an epoch", () => {
+  const buffer = new ReadBuffer();
+  let epoch = buffer.epoch;
+  let views: { view: Uint8Array; byte: number }[] = [];
+  for (let i = 0; i < 500; i++) {
+    const free = buffer.freeSpace();
+    if (buffer.epoch !== epoch) {
+      epoch = buffer.epoch;
+      views = [];
+    }
+    const n = Math.min(free.length, 1 + (i * 37) % 200);
+    free.fill(i & 0xff, 0, n);
+    buffer.commit(n);
+    views.push({ view: buffer.data.subarray(buffer.end - n, buffer.end), byte: i & 0xff });
+    buffer.start = buffer.end; // everything consumed, as a session does
+    for (const { view, byte } of views) assert.ok(view.every((b) => b === byte));
+  }
+  assert.ok(buffer.epoch > 0, "epochs turn over as the tail runs short");
+});

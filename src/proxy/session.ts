@@ -31,6 +31,9 @@ export interface OutputLimits {
   hardLimit: number;
 }
 
+/** What SLOWLOG shows when a slow request's bytes were already reused. */
+const ARGS_GONE = new TextEncoder().encode("(arguments no longer buffered)");
+
 const DEFAULT_LIMITS: OutputLimits = { softLimit: 8 * 2 ** 20, hardLimit: 256 * 2 ** 20 };
 
 /**
@@ -42,9 +45,11 @@ export class ReplySlot implements ReplySink {
   data: Uint8Array | null = null;
   /** Close the client after this reply (QUIT, protocol errors). */
   closeAfter = false;
-  /** For SLOWLOG: when the request was read (performance.now()) and what it was. */
+  /** For SLOWLOG: when the request was read (performance.now()) and its arguments. */
   startedAt = 0;
-  summary: Uint8Array[] | null = null;
+  /** Views into the read buffer, valid while its epoch is still `bufferEpoch`. */
+  argv: readonly Uint8Array[] | null = null;
+  bufferEpoch = 0;
   readonly session: Session;
 
   constructor(session: Session) {
@@ -82,8 +87,9 @@ export class Session {
   #heldBytes = 0;
   /** When the client last sent bytes (coarse clock, ms). */
   lastActiveAt = coarseClock.now;
-  #nextSummary: Uint8Array[] | null = null;
+  #nextArgv: readonly Uint8Array[] | null = null;
   #nextStartedAt = 0;
+  readonly #buffer = new ReadBuffer();
 
   /** The counters of this session's cluster in this worker. */
   readonly metrics: ClusterMetrics;
@@ -123,23 +129,37 @@ export class Session {
   /** Takes the next reply slot in request order. */
   reserve(): ReplySlot {
     const slot = new ReplySlot(this);
-    if (this.#nextSummary !== null) {
-      slot.summary = this.#nextSummary;
+    if (this.#nextArgv !== null) {
+      slot.argv = this.#nextArgv;
       slot.startedAt = this.#nextStartedAt;
-      this.#nextSummary = null;
+      slot.bufferEpoch = this.#buffer.epoch;
+      this.#nextArgv = null;
     }
     this.#slots.push(slot);
     return slot;
   }
 
   /**
-   * Times the request about to take a slot, for SLOWLOG (when enabled): `argv` is summarized
-   * at once, since its bytes live in the read buffer.
+   * Times the request about to take a slot, for SLOWLOG (when enabled). Its arguments are
+   * copied only if it turns out slow, and only while the read buffer still holds them
+   * (no copy per request on the hot path).
    */
   noteRequest(argv: readonly Uint8Array[]): void {
     if (!this.metrics.slowlog.enabled) return;
-    this.#nextSummary = Slowlog.summarize(argv);
+    this.#nextArgv = argv;
     this.#nextStartedAt = performance.now();
+  }
+
+  #recordSlow(slot: ReplySlot): void {
+    const slowlog = this.metrics.slowlog;
+    const micros = (performance.now() - slot.startedAt) * 1000;
+    if (micros >= slowlog.slowerThanUs) {
+      const args = slot.bufferEpoch === this.#buffer.epoch
+        ? Slowlog.summarize(slot.argv!)
+        : [ARGS_GONE];
+      slowlog.record(micros, args);
+    }
+    slot.argv = null;
   }
 
   /** Answers a slot with bytes the session may keep (a local reply or an error). */
@@ -161,10 +181,7 @@ export class Session {
    */
   fill(slot: ReplySlot, reply: Uint8Array, isView: boolean): void {
     if (this.#closed) return;
-    if (slot.summary !== null) {
-      this.metrics.slowlog.record((performance.now() - slot.startedAt) * 1000, slot.summary);
-      slot.summary = null;
-    }
+    if (slot.argv !== null) this.#recordSlow(slot);
     if (this.#slots.peek() !== slot) {
       slot.data = isView ? reply.slice() : reply;
       this.#heldBytes += reply.length;
@@ -195,7 +212,7 @@ export class Session {
 
   /** Reads and handles requests until the client leaves or is closed. */
   async run(): Promise<void> {
-    const buffer = new ReadBuffer();
+    const buffer = this.#buffer;
     try {
       while (!this.#closed && !this.#draining) {
         if (this.owedBytes > this.#limits.softLimit) {
