@@ -167,6 +167,8 @@ const TOO_LARGE = "SERVER_ERROR object too large for cache";
 const NOREPLY = ascii("noreply");
 const ZERO = ascii("0");
 const QUIET_FLAG = ascii("q");
+/** memcached's answer to a meta request with a flag given twice. */
+const DUPLICATE_FLAG = "CLIENT_ERROR duplicate flag";
 const BASE64_FLAG = ascii("b");
 const CRLF = ascii("\r\n");
 
@@ -413,6 +415,7 @@ export class MemcacheTextDecoder {
     // Meta errors are answered even in quiet mode.
     let problem: string | null = null;
     if (!isValidKey(buf, t[2], t[3])) problem = BAD_FORMAT;
+    else if (_flagCount(buf, t, 3, QUIET_FLAG) > 1) problem = DUPLICATE_FLAG;
     else if (length > this.#maxValueBytes) problem = TOO_LARGE;
     if (problem !== null) {
       this.#skip = length + 2;
@@ -570,6 +573,8 @@ function _meta(line: _Line): MemcacheTextDecoded {
   const { buf, t, entry } = line;
   if (t.length < 4) return _error(entry.name, entry.name === "me" ? BAD_FORMAT : ERROR, line.size);
   if (!isValidKey(buf, t[2], t[3])) return _error(entry.name, BAD_FORMAT, line.size);
+  // memcached refuses a repeated flag; a repeated q would also survive withoutNoreply().
+  if (_flagCount(buf, t, 2, QUIET_FLAG) > 1) return _error(entry.name, DUPLICATE_FLAG, line.size);
   const quiet = entry.name === "me" ? -1 : _findFlag(buf, t, 2, QUIET_FLAG);
   const req = _request(line, [buf.subarray(t[2], t[3])], quiet);
   req.base64Key = _findFlag(buf, t, 2, BASE64_FLAG) >= 0;
@@ -595,6 +600,13 @@ function _admin(line: _Line): MemcacheTextRequest {
     req.args = args;
   }
   return req;
+}
+
+/** How many flag tokens (from token `first`) equal `flag`. */
+function _flagCount(buf: Uint8Array, t: number[], first: number, flag: Uint8Array): number {
+  let count = 0;
+  for (let i = 2 * first; i < t.length; i += 2) if (bytesAre(buf, t[i], t[i + 1], flag)) count++;
+  return count;
 }
 
 /** Index in `t` of the first flag token (from token `first`) equal to `flag`, or -1. */

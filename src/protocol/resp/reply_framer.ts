@@ -15,7 +15,7 @@ import {
   SIMPLE,
 } from "./bytes.ts";
 
-/** Longest status, error or integer line accepted from a backend. */
+/** Longest integer or length line accepted from a backend. */
 const MAX_LINE = 64 * 1024;
 /** Deepest nesting of arrays accepted (Redis replies nest a few levels at most). */
 const MAX_DEPTH = 64;
@@ -27,6 +27,8 @@ const MAX_DEPTH = 64;
  */
 export class RespReplyFramer {
   #pos = 0;
+  /** Offset from the current line's start where the CR LF search resumes. */
+  #scanned = 1;
   /** Elements still owed by each open array, innermost last. */
   #owed: number[] = [];
 
@@ -40,20 +42,23 @@ export class RespReplyFramer {
       const at = start + this.#pos;
       if (at >= end) return -1;
       const type = buf[at];
-      const lineEnd = findCrlf(buf, at + 1, end);
+      const lineEnd = findCrlf(buf, at + this.#scanned, end);
       if (lineEnd < 0) {
-        if (end - at > MAX_LINE) throw this.#fail("reply line too long");
+        // Status and error lines may be long (a script's status_reply); others may not.
+        const limit = type === SIMPLE || type === ERROR ? MAX_BULK_LENGTH : MAX_LINE;
+        if (end - at > limit) throw this.#fail("reply line too long");
+        // Resume the CR LF search where it stopped (keeping the CR that may end it).
+        this.#scanned = Math.max(1, end - at - 1);
         return -1;
       }
+      this.#scanned = 1;
       let next = lineEnd + 2;
       switch (type) {
         case SIMPLE:
         case ERROR:
           break;
         case INTEGER:
-          if (Number.isNaN(parseInteger(buf, at + 1, lineEnd))) {
-            throw this.#fail("invalid integer reply");
-          }
+          if (!_isInt64Text(buf, at + 1, lineEnd)) throw this.#fail("invalid integer reply");
           break;
         case BULK: {
           const length = parseInteger(buf, at + 1, lineEnd);
@@ -97,7 +102,17 @@ export class RespReplyFramer {
 
   #fail(message: string): ProtocolError {
     this.#pos = 0;
+    this.#scanned = 1;
     this.#owed.length = 0;
     return new ProtocolError(message);
   }
+}
+
+/** True for a 64-bit signed integer in decimal ("-" then at most 19 digits). */
+function _isInt64Text(buf: Uint8Array, start: number, end: number): boolean {
+  if (start < end && buf[start] === 0x2d /* "-" */) start++;
+  const digits = end - start;
+  if (digits < 1 || digits > 19) return false;
+  for (let i = start; i < end; i++) if (buf[i] < 0x30 || buf[i] > 0x39) return false;
+  return true;
 }

@@ -40,6 +40,8 @@ export class RespRequestDecoder {
   #pos = 0;
   /** Relative [start, end) pairs of the arguments read so far. */
   #spans: number[] = [];
+  /** How far into a partial header or length line the CR LF search got (read once). */
+  #lineScanned = 0;
 
   /**
    * Frames one request at `buf[start]`. Returns null when more bytes are needed; throws
@@ -49,14 +51,17 @@ export class RespRequestDecoder {
   decode(buf: Uint8Array, start: number, end: number): RespRequest | null {
     if (start >= end) return null;
     if (this.#argc < 0) {
-      if (buf[start] !== ARRAY) return _decodeInline(buf, start, end);
-      const headerEnd = findCrlf(buf, start + 1, end);
+      if (buf[start] !== ARRAY) return this.#decodeInline(buf, start, end);
+      const headerEnd = findCrlf(buf, start + Math.max(1, this.#lineScanned), end);
       if (headerEnd < 0) {
         if (end - start > MAX_INLINE_LENGTH) {
+          this.#lineScanned = 0;
           throw new ProtocolError("too big mbulk count string");
         }
+        this.#lineScanned = end - start - 1; // the CR may be the last byte so far
         return null;
       }
+      this.#lineScanned = 0;
       const argc = parseInteger(buf, start + 1, headerEnd);
       if (Number.isNaN(argc) || argc > MAX_ARGUMENTS) {
         throw new ProtocolError("invalid multibulk length");
@@ -74,14 +79,16 @@ export class RespRequestDecoder {
         this.#reset();
         throw new ProtocolError(`expected '$', got '${describeBytes(buf, at, at + 1)}'`);
       }
-      const lineEnd = findCrlf(buf, at + 1, end);
+      const lineEnd = findCrlf(buf, at + Math.max(1, this.#lineScanned), end);
       if (lineEnd < 0) {
         if (end - at > MAX_INLINE_LENGTH) {
           this.#reset();
           throw new ProtocolError("too big bulk count string");
         }
+        this.#lineScanned = end - at - 1;
         return null;
       }
+      this.#lineScanned = 0;
       const length = parseInteger(buf, at + 1, lineEnd);
       if (Number.isNaN(length) || length < 0 || length > MAX_BULK_LENGTH) {
         this.#reset();
@@ -115,24 +122,34 @@ export class RespRequestDecoder {
     this.#argc = -1;
     this.#pos = 0;
     this.#spans.length = 0;
+    this.#inlineScanned = 0;
+    this.#lineScanned = 0;
   }
-}
 
-function _decodeInline(buf: Uint8Array, start: number, end: number): RespRequest | null {
-  let lineEnd = -1;
-  for (let i = start; i < end; i++) {
-    if (buf[i] === LF) {
-      lineEnd = i;
-      break;
+  /** Bytes of a partial inline line already searched for its LF (so each byte is read once). */
+  #inlineScanned = 0;
+
+  #decodeInline(buf: Uint8Array, start: number, end: number): RespRequest | null {
+    let lineEnd = -1;
+    for (let i = start + this.#inlineScanned; i < end; i++) {
+      if (buf[i] === LF) {
+        lineEnd = i;
+        break;
+      }
     }
+    if (lineEnd < 0) {
+      if (end - start > MAX_INLINE_LENGTH) {
+        this.#inlineScanned = 0;
+        throw new ProtocolError("too big inline request");
+      }
+      this.#inlineScanned = end - start;
+      return null;
+    }
+    this.#inlineScanned = 0;
+    if (lineEnd - start > MAX_INLINE_LENGTH) throw new ProtocolError("too big inline request");
+    const textEnd = lineEnd > start && buf[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
+    return { argv: _splitInline(buf, start, textEnd), size: lineEnd + 1 - start, inline: true };
   }
-  if (lineEnd < 0) {
-    if (end - start > MAX_INLINE_LENGTH) throw new ProtocolError("too big inline request");
-    return null;
-  }
-  if (lineEnd - start > MAX_INLINE_LENGTH) throw new ProtocolError("too big inline request");
-  const textEnd = lineEnd > start && buf[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
-  return { argv: _splitInline(buf, start, textEnd), size: lineEnd + 1 - start, inline: true };
 }
 
 function _isBlank(byte: number): boolean {
