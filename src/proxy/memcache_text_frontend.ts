@@ -1,9 +1,9 @@
 /** The memcached text-protocol side of a session: frames requests, answers or routes each one. */
 import type { NodePool } from "../backend/node_pool.ts";
+import type { ReplyFramer } from "../backend/node_conn.ts";
 import type { ReplySink } from "../backend/reply_sink.ts";
 import {
   buildRetrieval,
-  type MemcacheCommand,
   type MemcacheTextDecoded,
   MemcacheTextDecoder,
   type MemcacheTextError,
@@ -11,8 +11,8 @@ import {
   withoutNoreply,
 } from "../protocol/memcache/text_request.ts";
 import {
-  isSuppressedByQuiet,
   type MemcacheReplyKind,
+  MemcacheTextReplyFramer,
   mergeRetrieval,
   replyKind,
   textLine,
@@ -24,8 +24,40 @@ import { feedFrames, type FrameHandlers } from "./feed_frames.ts";
 import { VERSION } from "../version.ts";
 
 /** Reply kinds as the numbers NodeConn hands back to the framer. */
-export const REPLY_KINDS: readonly MemcacheReplyKind[] = ["line", "retrieval", "meta"];
+const REPLY_KINDS: readonly MemcacheReplyKind[] = ["line", "retrieval", "meta"];
 const KIND_NUMBER: Record<MemcacheReplyKind, number> = { line: 0, retrieval: 1, meta: 2 };
+/** A quiet meta request sent with `mn` after it: zero or one reply, then `MN`. */
+const QUIET_META = 3;
+const MN_REQUEST = new TextEncoder().encode("mn\r\n");
+
+/**
+ * Frames memcached text replies on a backend connection by the kind each request was sent
+ * with; a quiet meta request's reply runs up to and including the `MN` that follows it.
+ */
+export class MemcacheTextNodeFramer implements ReplyFramer {
+  readonly #framer = new MemcacheTextReplyFramer({ maxValueBytes: 1024 * 1024 * 1024 });
+  /** Quiet meta: bytes of the replies already framed before the MN, from `start`. */
+  #framed = 0;
+
+  frame(buf: Uint8Array, start: number, end: number, kind: number): number {
+    if (kind !== QUIET_META) return this.#framer.frame(buf, start, end, REPLY_KINDS[kind]);
+    for (;;) {
+      const at = start + this.#framed;
+      const size = this.#framer.frame(buf, at, end, "meta");
+      if (size < 0) return -1;
+      this.#framed += size;
+      if (_isMn(buf, at, size)) {
+        const total = this.#framed;
+        this.#framed = 0;
+        return total;
+      }
+    }
+  }
+}
+
+function _isMn(buf: Uint8Array, at: number, size: number): boolean {
+  return size === 4 && buf[at] === 0x4d && buf[at + 1] === 0x4e; // "MN\r\n"
+}
 
 const EMPTY = new Uint8Array(0);
 const VERSION_REPLY = textLine(`VERSION aster-${VERSION}`);
@@ -115,9 +147,19 @@ export class MemcacheTextFrontend implements RequestHandler {
       conn.send(raw, slot, kind);
       return;
     }
-    // Ask the backend for the reply (so replies stay matched) and drop what the client
-    // would not have received.
-    conn.send(withoutNoreply(raw, req), new QuietSink(this, slot, req.command), kind);
+    if (kind === KIND_NUMBER.meta) {
+      // Quiet meta mode: only memcached knows which replies it hides (a created item's HD
+      // shows, an incremented one's does not), so the request goes as it is, with an `mn`
+      // after it that always answers: whatever comes before the MN is the client's.
+      const bytes = new Uint8Array(raw.length + MN_REQUEST.length);
+      bytes.set(raw);
+      bytes.set(MN_REQUEST, raw.length);
+      conn.send(bytes, new QuietMetaSink(this, slot), QUIET_META);
+      return;
+    }
+    // Text noreply: memcached sends nothing, even for most errors. The request goes without
+    // its noreply (so every request has a reply to match) and the reply is dropped.
+    conn.send(withoutNoreply(raw, req), new DroppedReplySink(slot), kind);
   }
 
   /** Answers a failed request: nothing for text noreply, SERVER_ERROR otherwise. */
@@ -157,27 +199,42 @@ export class MemcacheTextFrontend implements RequestHandler {
   }
 }
 
-/** A noreply or quiet request: the backend's reply is dropped when the client expects none. */
-class QuietSink implements ReplySink {
+/** A text noreply request: the client gets nothing, whatever the backend answered. */
+class DroppedReplySink implements ReplySink {
+  readonly #slot: ReplySlot;
+
+  constructor(slot: ReplySlot) {
+    this.#slot = slot;
+  }
+
+  onReply(): void {
+    this.#slot.session.answer(this.#slot, EMPTY);
+  }
+
+  onError(): void {
+    this.#slot.session.answer(this.#slot, EMPTY);
+  }
+}
+
+/** A quiet meta request sent with `mn`: the client gets what came before the MN. */
+class QuietMetaSink implements ReplySink {
   readonly #frontend: MemcacheTextFrontend;
   readonly #slot: ReplySlot;
-  readonly #command: MemcacheCommand;
 
-  constructor(frontend: MemcacheTextFrontend, slot: ReplySlot, command: MemcacheCommand) {
+  constructor(frontend: MemcacheTextFrontend, slot: ReplySlot) {
     this.#frontend = frontend;
     this.#slot = slot;
-    this.#command = command;
   }
 
   onReply(reply: Uint8Array): void {
-    if (isSuppressedByQuiet(this.#command, reply)) this.#slot.session.answer(this.#slot, EMPTY);
-    else this.#slot.onReply(reply);
+    const shown = reply.subarray(0, reply.length - MN_REQUEST.length);
+    if (shown.length === 0) this.#slot.session.answer(this.#slot, EMPTY);
+    else this.#slot.onReply(shown);
   }
 
   onError(message: string): void {
-    // Text noreply hides failures too; meta quiet mode still reports them.
-    const silent = replyKind(this.#command) === "line";
-    this.#slot.session.answer(this.#slot, silent ? EMPTY : this.#frontend.errorReply(message));
+    // Quiet mode still reports failures.
+    this.#slot.session.answer(this.#slot, this.#frontend.errorReply(message));
   }
 }
 

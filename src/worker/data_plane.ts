@@ -16,10 +16,9 @@ import type { RequestHandler, Session } from "../proxy/session.ts";
 import {
   type MemcacheBackend,
   MemcacheTextFrontend,
-  REPLY_KINDS,
+  MemcacheTextNodeFramer,
 } from "../proxy/memcache_text_frontend.ts";
 import { MemcacheBinaryFrontend } from "../proxy/memcache_binary_frontend.ts";
-import { MemcacheTextReplyFramer } from "../protocol/memcache/text_reply.ts";
 import {
   BinaryOpcode,
   encodeBinaryRequest,
@@ -30,15 +29,6 @@ import { logInfo } from "../log.ts";
 import { ClusterMetrics, LatencyRecorder, type NodeSnapshot } from "../metrics/worker_metrics.ts";
 import { Slowlog } from "../metrics/slowlog.ts";
 import type { SharedState } from "./messages.ts";
-
-/** Frames memcached text replies by the kind each request was sent with. */
-class MemcacheTextFramer implements ReplyFramer {
-  readonly #framer = new MemcacheTextReplyFramer({ maxValueBytes: 1024 * 1024 * 1024 });
-
-  frame(buf: Uint8Array, start: number, end: number, kind: number): number {
-    return this.#framer.frame(buf, start, end, REPLY_KINDS[kind]);
-  }
-}
 
 /** How often timeouts are checked and the coarse clock moves, ms. */
 const TICK_MS = 20;
@@ -138,7 +128,7 @@ const RESP_RING: RingProtocol = {
 };
 
 const MEMCACHE_TEXT_RING: RingProtocol = {
-  newFramer: () => new MemcacheTextFramer(),
+  newFramer: () => new MemcacheTextNodeFramer(),
   ping: MEMCACHE_VERSION,
   isHealthy: (reply) => _startsWith(reply, MEMCACHE_VERSION_REPLY),
 };

@@ -48,8 +48,6 @@ const END_LINE = ascii("END\r\n");
 const ERROR = ascii("ERROR");
 const CLIENT_ERROR = ascii("CLIENT_ERROR");
 const SERVER_ERROR = ascii("SERVER_ERROR");
-const EN = ascii("EN");
-const HD = ascii("HD");
 
 /**
  * Finds reply boundaries without copying. Progress inside a reply (the start of the
@@ -260,39 +258,9 @@ export function mergeRetrieval(keys: Uint8Array[], parts: RetrievalPart[]): Uint
   return out;
 }
 
-/**
- * For a proxy that forwards noreply/quiet requests without the flag (withoutNoreply()) and
- * drops their replies itself: true when the client would not have received `reply`.
- * Text noreply commands: always (memcached skips even most error replies). Meta quiet mode
- * (memcached 1.6): mg hides EN (a miss); ms, md and ma hide HD; everything else, errors
- * included, is still sent; mn and me have no quiet mode.
- */
-export function isSuppressedByQuiet(command: MemcacheCommand, reply: Uint8Array): boolean {
-  switch (command) {
-    case "mg":
-      return _hasCode(reply, EN);
-    case "ms":
-    case "md":
-    case "ma":
-      return _hasCode(reply, HD);
-    case "mn":
-    case "me":
-      return false;
-    default:
-      return true;
-  }
-}
-
 /** Encodes a reply line (a local answer such as an error): `line` + "\r\n". */
 export function textLine(line: string): Uint8Array {
   return ascii(line + "\r\n");
-}
-
-/** True for a meta reply line whose two-letter code is `code`. */
-function _hasCode(reply: Uint8Array, code: Uint8Array): boolean {
-  if (!startsWith(reply, 0, reply.length, code)) return false;
-  const after = reply[code.length];
-  return after === SPACE || after === CR || after === LF;
 }
 
 /** True for `ERROR`, `ERROR <msg>`, `CLIENT_ERROR <msg>` or `SERVER_ERROR <msg>`. */

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import {
   blockKey,
-  isSuppressedByQuiet,
   type MemcacheReplyKind,
   MemcacheTextReplyFramer,
   type MemcacheTextReplyFramerOptions,
@@ -186,29 +185,6 @@ Deno.test("mergeRetrieval() ends with a part's error line and keeps unplaced blo
     str(merged),
     "VALUE c 0 1\r\n3\r\nVALUE a 0 1\r\n1\r\nSERVER_ERROR backend down\r\n",
   );
-});
-
-Deno.test("isSuppressedByQuiet() knows what quiet mode and noreply hide", () => {
-  const hd = bytes("HD\r\n");
-  const hdFlags = bytes("HD c12 kfoo\r\n");
-  const en = bytes("EN\r\n");
-  const nf = bytes("NF\r\n");
-  const va = bytes("VA 1\r\nx\r\n");
-  const error = bytes("SERVER_ERROR out of memory\r\n");
-  assert.equal(isSuppressedByQuiet("mg", en), true);
-  assert.equal(isSuppressedByQuiet("mg", hd), false);
-  assert.equal(isSuppressedByQuiet("mg", va), false);
-  for (const command of ["ms", "md", "ma"] as const) {
-    assert.equal(isSuppressedByQuiet(command, hd), true, command);
-    assert.equal(isSuppressedByQuiet(command, hdFlags), true, command);
-    assert.equal(isSuppressedByQuiet(command, nf), false, command);
-    assert.equal(isSuppressedByQuiet(command, error), false, command);
-  }
-  assert.equal(isSuppressedByQuiet("ma", va), false);
-  assert.equal(isSuppressedByQuiet("mn", bytes("MN\r\n")), false);
-  assert.equal(isSuppressedByQuiet("set", bytes("STORED\r\n")), true);
-  assert.equal(isSuppressedByQuiet("delete", bytes("NOT_FOUND\r\n")), true);
-  assert.equal(isSuppressedByQuiet("mg", bytes("ENX\r\n")), false);
 });
 
 Deno.test("replyKind() picks the framing for each command", () => {

@@ -97,7 +97,7 @@ export interface MemcacheTextRequest {
   /**
    * The client expects no reply on success: a text "noreply" token (storage, delete,
    * incr/decr, touch, flush_all, verbosity) or a meta "q" flag (mg/ms/md/ma: quiet mode,
-   * where failures are still answered; see text_reply.ts isSuppressedByQuiet()).
+   * where failures are still answered).
    */
   noreply: boolean;
   /** Offset of the space before the noreply token / q flag, or -1 (see withoutNoreply()). */
