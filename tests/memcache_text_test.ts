@@ -744,11 +744,14 @@ function _text(rng: Random, length: number): string {
 /** Waits (bounded) until every thread of `pid` is stopped: SIGSTOP takes effect asynchronously. */
 async function _waitStopped(pid: number): Promise<void> {
   for (let i = 0; i < 100; i++) {
-    const tasks = [...Deno.readDirSync(`/proc/${pid}/task`)].map((task) => task.name);
-    const states = tasks.map((task) =>
-      Deno.readTextFileSync(`/proc/${pid}/task/${task}/stat`).replace(/^.*\) /s, "")[0]
-    );
-    if (states.every((state) => state === "T")) return;
+    // One state per thread; `ps` because reading /proc needs --allow-all.
+    const { stdout } = await new Deno.Command("ps", {
+      args: ["-L", "-o", "stat=", "-p", String(pid)],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const states = new TextDecoder().decode(stdout).trim().split(/\s+/);
+    if (states.length > 0 && states.every((state) => state.startsWith("T"))) return;
     await _sleep(10);
   }
   throw new Error(`process ${pid} did not stop`);
