@@ -40,7 +40,13 @@ let requests = 0;
 let failures = 0;
 const samples: number[] = [];
 const sampler = setInterval(async () => {
-  samples.push(await rssKiB(aster.pid));
+  try {
+    samples.push(await rssKiB(aster.pid));
+  } catch (err) {
+    // A throw here would end the process before the servers are stopped.
+    console.error(`RSS sample failed: ${err}`);
+    return;
+  }
   const elapsed = Math.round((Date.now() - (endAt - minutes * 60_000)) / 1000);
   console.log(`${elapsed}s: ${requests} requests, ${failures} failures, RSS ${samples.at(-1)} KiB`);
 }, 10_000);
