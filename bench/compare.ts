@@ -1,84 +1,159 @@
 /**
- * End-to-end comparison: `redis-benchmark` against redis-server directly, against
- * nutcracker (twemproxy) and against Aster, in the same run on the same machine.
+ * End-to-end comparison of Aster with the backends direct and with nutcracker (twemproxy),
+ * in the same run on the same machine. Three sections, each with its own table:
  *
- * Single-backend rows: one redis-server behind nutcracker (fnv1a_64, ketama) and behind
- * Aster (`thread = 1`), GET and SET at pipeline 1 and 16. Fan-out row: MGET of ten fixed
- * keys spread over three redis-servers behind both proxies.
+ * - `redis`: `redis-benchmark` GET and SET at pipeline 1 and 16 against one redis-server
+ *   direct, behind nutcracker (fnv1a_64, ketama) and behind Aster (`redis`, `thread = 1`);
+ *   and an MGET of ten fixed keys spread over three redis-servers behind both proxies.
+ * - `memcache`: `bench/memcache_load.ts` (text protocol) get and set at pipeline 1 and 16
+ *   against one memcached direct, behind nutcracker (`redis: false`, fnv1a_64, ketama) and
+ *   behind Aster (`memcache`, `thread = 1`).
+ * - `cluster`: `redis-benchmark -r 10000` GET and SET against a 3+3 Redis Cluster direct
+ *   (`--cluster`: the benchmark talks to every master itself), through Aster in
+ *   `redis_cluster` mode, and through Aster in `redis` mode over three standalone
+ *   redis-servers (the same load over a ring instead of the slot table).
  *
- * Targets run in alternating order (direct, nutcracker, aster; the next round rotated),
- * the tables show each target's median over the rounds.
+ * Targets run in alternating order (each round rotated), the tables show each target's
+ * median over the rounds.
  *
- * Usage: deno task bench [--quick] [--requests N] [--rounds R]
+ * Usage: deno task bench [--quick] [--only SECTIONS] [--requests N] [--rounds R]
  *
- *   --requests N   requests per pipeline-1 run and per MGET run; pipeline-16 runs send
- *                  N x 10 (default 100000, 20000 with --quick)
- *   --rounds R     rounds over all targets (default 3, 1 with --quick)
- *   --quick        a short smoke run
+ *   --only S        comma-separated sections: redis, memcache, cluster (default all)
+ *   --requests N    requests per pipeline-1 run and per MGET run; pipeline-16 runs send
+ *                   N x 10 (default 100000, 20000 with --quick)
+ *   --rounds R      rounds over all targets (default 3, 1 with --quick)
+ *   --mc-threads T  worker threads of the memcache load generator (default 2)
+ *   --quick         a short smoke run
  */
 import { parseArgs } from "node:util";
 import { fnv1a64 } from "../src/hash/fnv.ts";
 import { KetamaRing } from "../src/hash/ketama.ts";
-import { type AsterProcess, type ClusterToml, startAster } from "../tests/helpers/aster.ts";
+import { type ClusterToml, startAster } from "../tests/helpers/aster.ts";
+import { startRedisCluster } from "../tests/helpers/redis_cluster.ts";
 import { RespClient, text } from "../tests/helpers/resp_client.ts";
-import { type ServerProcess, startNutcracker, startRedis } from "../tests/helpers/servers.ts";
+import {
+  type ServerProcess,
+  startMemcached,
+  startNutcracker,
+  startRedis,
+} from "../tests/helpers/servers.ts";
+import { type LoadResult, runMemcacheLoad } from "./memcache_load.ts";
 
 const HOST = "127.0.0.1";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-/** Concurrent redis-benchmark clients. */
+/** Concurrent clients of every load generator. */
 const CLIENTS = 50;
 /** Pipeline depths of the GET/SET rows. */
 const PIPELINES = [1, 16] as const;
 /** Pipelined runs send this many times `--requests`, so they last about as long. */
 const PIPELINED_FACTOR = 10;
-/** redis-servers behind the proxies in the MGET row. */
+/** redis-servers behind the proxies in the MGET row, masters of the cluster. */
 const SHARDS = 3;
 /** Keys of the MGET row (4/3/3 over the shards), populated before it runs. */
 const MGET_KEYS = spreadKeys(10, SHARDS);
-/** One redis-benchmark run that takes longer than this is killed and the bench fails. */
+/** Key space of the memcache and cluster loads (`key:0` .. `key:9999`; `-r` of redis-benchmark). */
+const KEYSPACE = 10_000;
+/** Value bytes of the memcache load. */
+const MEMCACHE_VALUE_SIZE = 32;
+/** The memcache load generator, run as its own process per run like redis-benchmark. */
+const MEMCACHE_LOAD = new URL("./memcache_load.ts", import.meta.url).pathname;
+/** Generator CPU (of its threads) above which it likely set the pace, not the target. */
+const GENERATOR_BOUND_CPU = 0.9;
+/**
+ * Requests factor of the cluster section: redis-benchmark --cluster (threaded) times a
+ * run in 250 ms ticks, so its runs must last a few seconds for a small error.
+ */
+const CLUSTER_FACTOR = 2;
+/** redis-benchmark's timer tick in threaded (--cluster) mode, ms. */
+const THREADED_TICK_MS = 250;
+/** How much of Aster's log a failed run shows. */
+const LOG_TAIL_CHARS = 2000;
+/** One load run that takes longer than this is killed and the bench fails. */
 const RUN_TIMEOUT_MS = 120_000;
 /** Exit code after SIGINT/SIGTERM, as a shell reports it. */
 const EXIT_INTERRUPTED = 130;
 
+const SECTION_NAMES = ["redis", "memcache", "cluster"] as const;
+/** A part of the comparison that `--only` selects. */
+type SectionName = typeof SECTION_NAMES[number];
+
 const DEFAULTS = { requests: 100_000, rounds: 3 };
 const QUICK = { requests: 20_000, rounds: 1 };
-
-/** Who redis-benchmark talks to. */
-type TargetName = "direct" | "nutcracker" | "aster";
-
-/** One listening endpoint under test. */
-interface Target {
-  name: TargetName;
-  port: number;
-}
 
 /** Run parameters from the command line. */
 interface Options {
   requests: number;
   rounds: number;
+  sections: SectionName[];
+  /** Worker threads of the memcache load generator. */
+  mcThreads: number;
 }
 
-/** What one redis-benchmark invocation runs. */
+/** What one load-generator invocation runs. */
 interface Workload {
-  /** Pipeline depth (`-P`). */
+  /** Pipeline depth. */
   pipeline: number;
-  /** Requests per test (`-n`). */
+  /** Requests per test. */
   requests: number;
-  /** `["-t", "get,set"]`, or a command and its arguments. */
-  args: string[];
-  /** Row label of a custom command (its CSV name is the whole command line). */
-  label?: string;
+  /** Tests by lowercase name ("get", "set"), or a custom redis command and its row label. */
+  tests: string[] | { command: string[]; label: string };
 }
 
-/** One CSV row of redis-benchmark: throughput and the p99 latency, if printed. */
+/** What one test of one run measured. */
 interface Sample {
   rps: number;
+  p50Ms: number | null;
   p99Ms: number | null;
+  /** Load generator CPU over its threads (memcache_load only). */
+  cpu: number | null;
+  /** How long the run took, ms. */
+  elapsedMs: number;
+  /** The generator's timer granularity when it rounds run times up to it, ms. */
+  tickMs: number | null;
 }
 
-/** Samples per row label ("GET P1"), per target. */
-type Results = Map<string, Map<TargetName, Sample[]>>;
+/** One endpoint under test and the load generator that drives it. */
+interface Target {
+  /** Column key, also shown in the progress lines. */
+  name: string;
+  /** Runs `workload` once; returns samples by test name ("GET", "SET", or a label). */
+  run(workload: Workload, signal: AbortSignal): Promise<Map<string, Sample>>;
+  /** What the process under test logged so far (Aster), shown when a run fails. */
+  log?: () => string;
+}
+
+/** Samples per row label ("GET P1"), per target name. */
+type Results = Map<string, Map<string, Sample[]>>;
+
+/** Processes started for one part of a section, and what to run against them. */
+interface StagePlan {
+  targets: Target[];
+  workloads: Workload[];
+  /** One short run per target before the rounds. */
+  warmUp: Workload;
+  /** Lines printed under the section's tables. */
+  notes: string[];
+}
+
+/** One set of processes within a section; stopped before the next stage starts. */
+interface Stage {
+  /** Progress heading. */
+  title: string;
+  /** Starts its processes on `stack` and returns what to run. */
+  start(stack: AsyncDisposableStack, options: Options): Promise<StagePlan>;
+}
+
+/** One table of the report. */
+interface Section {
+  name: SectionName;
+  title: string;
+  /** Target names in column order, with their column headings. */
+  columns: { target: string; label: string }[];
+  /** Ratio columns: [numerator target, denominator target]. */
+  ratios: [string, string][];
+  stages: Stage[];
+}
 
 /** Thrown when the user interrupts the run. */
 class Interrupted extends Error {
@@ -90,7 +165,7 @@ class Interrupted extends Error {
 // ---------------------------------------------------------------------------------------
 // Command line
 
-/** Parses `--quick`, `--requests N`, `--rounds R`; throws on anything else. */
+/** Parses the flags above; throws on anything else. */
 function parseOptions(args: string[]): Options {
   const { values } = parseArgs({
     args,
@@ -99,12 +174,16 @@ function parseOptions(args: string[]): Options {
       quick: { type: "boolean" },
       requests: { type: "string" },
       rounds: { type: "string" },
+      only: { type: "string" },
+      "mc-threads": { type: "string" },
     },
   });
   const base = values.quick ? QUICK : DEFAULTS;
   return {
     requests: _positiveInt("--requests", values.requests, base.requests),
     rounds: _positiveInt("--rounds", values.rounds, base.rounds),
+    sections: _sections(values.only),
+    mcThreads: _positiveInt("--mc-threads", values["mc-threads"], 2),
   };
 }
 
@@ -115,17 +194,200 @@ function _positiveInt(flag: string, value: string | undefined, fallback: number)
   return n;
 }
 
+function _sections(only: string | undefined): SectionName[] {
+  if (only === undefined) return [...SECTION_NAMES];
+  const names = only.split(",").map((name) => name.trim()).filter((name) => name !== "");
+  for (const name of names) {
+    if (!(SECTION_NAMES as readonly string[]).includes(name)) {
+      throw new Error(`--only takes ${SECTION_NAMES.join(", ")}; got ${JSON.stringify(name)}`);
+    }
+  }
+  if (names.length === 0) throw new Error("--only needs at least one section");
+  return SECTION_NAMES.filter((name) => names.includes(name));
+}
+
+// ---------------------------------------------------------------------------------------
+// Load generators
+
+/**
+ * A target driven by redis-benchmark; `cluster` adds `--cluster --threads 1`, `keyspace`
+ * adds `-r`.
+ */
+function redisBenchmarkTarget(
+  name: string,
+  opts: { port: number; cluster?: boolean; keyspace?: number; log?: () => string },
+): Target {
+  return {
+    name,
+    run: (workload, signal) => runRedisBenchmark({ ...opts, workload, signal }),
+    log: opts.log,
+  };
+}
+
+/** The redis-benchmark arguments for one run. */
+function redisBenchmarkArgs(
+  opts: { port: number; workload: Workload; cluster?: boolean; keyspace?: number },
+): string[] {
+  const { workload } = opts;
+  const args = ["-h", HOST, "-p", `${opts.port}`, "-c", `${CLIENTS}`];
+  args.push("-n", `${workload.requests}`, "-P", `${workload.pipeline}`, "-q", "--csv");
+  // One thread, as against the proxies (--cluster alone starts one per master).
+  if (opts.cluster) args.push("--cluster", "--threads", "1");
+  if (opts.keyspace) args.push("-r", `${opts.keyspace}`);
+  const tests = workload.tests;
+  args.push(...(Array.isArray(tests) ? ["-t", tests.join(",")] : tests.command));
+  return args;
+}
+
+/**
+ * Runs redis-benchmark once; returns its samples by test name ("GET", "SET", or the
+ * workload's label). Killed after `RUN_TIMEOUT_MS` or when `signal` aborts.
+ */
+async function runRedisBenchmark(
+  opts: {
+    port: number;
+    workload: Workload;
+    cluster?: boolean;
+    keyspace?: number;
+    signal: AbortSignal;
+  },
+): Promise<Map<string, Sample>> {
+  const output = await _runTool("redis-benchmark", redisBenchmarkArgs(opts), opts.signal);
+  const stdout = decoder.decode(output.stdout);
+  const samples = parseCsv(stdout);
+  if (!output.success || samples.size === 0) {
+    const stderr = decoder.decode(output.stderr);
+    throw new Error(`redis-benchmark on port ${opts.port} failed:\n${stdout}${stderr}`.trimEnd());
+  }
+  for (const sample of samples.values()) {
+    sample.elapsedMs = opts.workload.requests / sample.rps * 1000;
+    sample.tickMs = opts.cluster ? THREADED_TICK_MS : null;
+  }
+  const tests = opts.workload.tests;
+  return Array.isArray(tests) ? samples : new Map([[tests.label, [...samples.values()][0]]]);
+}
+
+/** Runs `command` to completion, bounded by `RUN_TIMEOUT_MS` and `signal`. */
+async function _runTool(
+  command: string,
+  args: string[],
+  signal: AbortSignal,
+): Promise<Deno.CommandOutput> {
+  const timeout = AbortSignal.timeout(RUN_TIMEOUT_MS);
+  const output = await new Deno.Command(command, {
+    args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.any([signal, timeout]),
+  }).output();
+  if (signal.aborted || output.signal === "SIGINT") throw new Interrupted();
+  if (timeout.aborted) {
+    throw new Error(`${command} ${args.join(" ")} ran over ${RUN_TIMEOUT_MS / 1000} s`);
+  }
+  return output;
+}
+
+/**
+ * Parses redis-benchmark `--csv` output: a header row naming the columns (`test`, `rps`,
+ * and in redis 7 `p50_latency_ms`, `p99_latency_ms` among others), then one quoted row per
+ * test.
+ */
+function parseCsv(csv: string): Map<string, Sample> {
+  const rows = csv.split("\n").filter((line) => line.startsWith('"')).map(_csvFields);
+  const samples = new Map<string, Sample>();
+  const header = rows.find((row) => row[0] === "test");
+  const column = (name: string) => header ? header.indexOf(name) : -1;
+  const rpsAt = header ? header.indexOf("rps") : 1;
+  const number = (row: string[], at: number) => {
+    const n = at >= 0 ? Number(row[at]) : NaN;
+    return Number.isFinite(n) ? n : null;
+  };
+  for (const row of rows) {
+    if (row === header) continue;
+    const rps = number(row, rpsAt);
+    if (rps === null) continue;
+    samples.set(row[0], {
+      rps,
+      p50Ms: number(row, column("p50_latency_ms")),
+      p99Ms: number(row, column("p99_latency_ms")),
+      cpu: null,
+      elapsedMs: NaN,
+      tickMs: null,
+    });
+  }
+  return samples;
+}
+
+/** Splits one CSV line of quoted fields (redis-benchmark quotes every field). */
+function _csvFields(line: string): string[] {
+  return [...line.matchAll(/"((?:[^"]|"")*)"/g)].map((match) => match[1].replaceAll('""', '"'));
+}
+
+/** A target driven by `bench/memcache_load.ts` (one process per test, `threads` threads). */
+function memcacheTarget(
+  name: string,
+  opts: { port: number; threads: number; log?: () => string },
+): Target {
+  return {
+    name,
+    log: opts.log,
+    run: async (workload, signal) => {
+      const tests = workload.tests;
+      if (!Array.isArray(tests)) throw new Error("memcache runs only get and set");
+      const samples = new Map<string, Sample>();
+      // The order redis-benchmark runs them in: set, then get.
+      for (const op of ["set", "get"].filter((test) => tests.includes(test))) {
+        const result = await runMemcacheLoadProcess({ ...opts, op, workload, signal });
+        samples.set(op.toUpperCase(), {
+          rps: result.rps,
+          p50Ms: result.p50Ms,
+          p99Ms: result.p99Ms,
+          cpu: result.cpu,
+          elapsedMs: result.elapsedMs,
+          tickMs: null,
+        });
+      }
+      return samples;
+    },
+  };
+}
+
+/** Runs the memcache load generator once; fails on any miss (every key is populated). */
+async function runMemcacheLoadProcess(
+  opts: { port: number; threads: number; op: string; workload: Workload; signal: AbortSignal },
+): Promise<LoadResult> {
+  const args = [
+    ...["run", "--allow-net", `--allow-read=${MEMCACHE_LOAD}`, MEMCACHE_LOAD, "--json"],
+    ...["--host", HOST, "--port", `${opts.port}`, "--op", opts.op],
+    ...["--connections", `${CLIENTS}`, "--pipeline", `${opts.workload.pipeline}`],
+    ...["--requests", `${opts.workload.requests}`, "--threads", `${opts.threads}`],
+    ...["--keys", `${KEYSPACE}`, "--value-size", `${MEMCACHE_VALUE_SIZE}`],
+  ];
+  const output = await _runTool(Deno.execPath(), args, opts.signal);
+  const stdout = decoder.decode(output.stdout).trim();
+  if (!output.success) {
+    const stderr = decoder.decode(output.stderr).trim();
+    throw new Error(`memcache_load on port ${opts.port} failed: ${stderr || stdout}`);
+  }
+  const result = JSON.parse(stdout) as LoadResult;
+  if (result.misses > 0) {
+    throw new Error(`memcache_load on port ${opts.port}: ${result.misses} misses`);
+  }
+  return result;
+}
+
 // ---------------------------------------------------------------------------------------
 // Processes under test
 
 /** The alias of the `index`th backend; the ring hashes it, not the (random) port. */
-function _alias(index: number): string {
-  return `redis-${index + 1}`;
+function _alias(index: number, prefix = "redis"): string {
+  return `${prefix}-${index + 1}`;
 }
 
 /** A `servers` entry both proxies understand the same way. */
-function _serverEntry(port: number, index: number): string {
-  return `${HOST}:${port}:1 ${_alias(index)}`;
+function _serverEntry(port: number, index: number, prefix = "redis"): string {
+  return `${HOST}:${port}:1 ${_alias(index, prefix)}`;
 }
 
 /**
@@ -152,50 +414,24 @@ function spreadKeys(count: number, shards: number): string[] {
   return keys;
 }
 
-/** Starts nutcracker and Aster in front of `redis`; registers all of them on `stack`. */
+/** Starts nutcracker and Aster (`thread = 1`) over `servers`; registers both on `stack`. */
 async function startProxies(
   stack: AsyncDisposableStack,
-  redis: ServerProcess[],
-): Promise<{ nutcracker: ServerProcess; aster: AsterProcess }> {
-  const servers = redis.map((server, i) => _serverEntry(server.port, i));
+  opts: { servers: string[]; memcache?: boolean },
+): Promise<{ nutcracker: number; aster: number; asterLog: () => string }> {
+  const { servers } = opts;
   const nutcracker = stack.use(
-    await startNutcracker({ servers, hash: "fnv1a_64", distribution: "ketama" }),
+    await startNutcracker({
+      servers,
+      hash: "fnv1a_64",
+      distribution: "ketama",
+      redis: !opts.memcache,
+    }),
   );
-  const cluster: ClusterToml = { name: "bench", cache_type: "redis", servers, thread: 1 };
+  const cacheType = opts.memcache ? "memcache" : "redis";
+  const cluster: ClusterToml = { name: "bench", cache_type: cacheType, servers, thread: 1 };
   const aster = stack.use(await startAster([cluster]));
-  return { nutcracker, aster };
-}
-
-/** One redis-server, and nutcracker and Aster in front of it. */
-async function startSingleBackend(stack: AsyncDisposableStack): Promise<Target[]> {
-  const redis = stack.use(await startRedis());
-  const { nutcracker, aster } = await startProxies(stack, [redis]);
-  return [
-    { name: "direct", port: redis.port },
-    { name: "nutcracker", port: nutcracker.port },
-    { name: "aster", port: aster.ports[0] },
-  ];
-}
-
-/**
- * `SHARDS` redis-servers behind nutcracker and Aster, with `MGET_KEYS` written through
- * Aster and read back through both proxies; returns the proxies and the keys per shard.
- */
-async function startSharded(
-  stack: AsyncDisposableStack,
-): Promise<{ targets: Target[]; keysPerShard: number[] }> {
-  const redis: ServerProcess[] = [];
-  for (let i = 0; i < SHARDS; i++) redis.push(stack.use(await startRedis()));
-  const { nutcracker, aster } = await startProxies(stack, redis);
-  const targets: Target[] = [
-    { name: "nutcracker", port: nutcracker.port },
-    { name: "aster", port: aster.ports[0] },
-  ];
-  await _populate(aster.ports[0]);
-  for (const target of targets) await _checkMget(target);
-  const keysPerShard: number[] = [];
-  for (const server of redis) keysPerShard.push(Number(await _command(server.port, ["DBSIZE"])));
-  return { targets, keysPerShard };
+  return { nutcracker: nutcracker.port, aster: aster.ports[0], asterLog: aster.log };
 }
 
 /** Runs one command on a fresh connection and returns its reply as text. */
@@ -204,84 +440,13 @@ async function _command(port: number, args: string[]): Promise<unknown> {
   return text(await client.command(...args));
 }
 
-async function _populate(port: number): Promise<void> {
-  const reply = await _command(port, ["MSET", ...MGET_KEYS.flatMap((key) => [key, `v-${key}`])]);
-  if (reply !== "OK") throw new Error(`MSET through aster answered ${JSON.stringify(reply)}`);
-}
-
 /** Fails unless MGET through `target` returns every populated value. */
-async function _checkMget(target: Target): Promise<void> {
-  const reply = await _command(target.port, ["MGET", ...MGET_KEYS]);
+async function _checkMget(name: string, port: number): Promise<void> {
+  const reply = await _command(port, ["MGET", ...MGET_KEYS]);
   const expected = MGET_KEYS.map((key) => `v-${key}`);
   if (JSON.stringify(reply) !== JSON.stringify(expected)) {
-    throw new Error(`MGET through ${target.name} answered ${JSON.stringify(reply)}`);
+    throw new Error(`MGET through ${name} answered ${JSON.stringify(reply)}`);
   }
-}
-
-// ---------------------------------------------------------------------------------------
-// redis-benchmark
-
-/** The redis-benchmark arguments for `workload` against `port`. */
-function benchmarkArgs(port: number, workload: Workload): string[] {
-  return [
-    ...["-h", HOST, "-p", `${port}`, "-c", `${CLIENTS}`, "-n", `${workload.requests}`],
-    ...["-P", `${workload.pipeline}`, "-q", "--csv", ...workload.args],
-  ];
-}
-
-/**
- * Runs redis-benchmark once; returns its samples by test name ("GET", "SET", or the
- * workload's label). Killed after `RUN_TIMEOUT_MS` or when `signal` aborts.
- */
-async function runBenchmark(
-  port: number,
-  opts: { workload: Workload; signal: AbortSignal },
-): Promise<Map<string, Sample>> {
-  const timeout = AbortSignal.timeout(RUN_TIMEOUT_MS);
-  const output = await new Deno.Command("redis-benchmark", {
-    args: benchmarkArgs(port, opts.workload),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.any([opts.signal, timeout]),
-  }).output();
-  if (opts.signal.aborted || output.signal === "SIGINT") throw new Interrupted();
-  if (timeout.aborted) {
-    throw new Error(`redis-benchmark on port ${port} ran over ${RUN_TIMEOUT_MS / 1000} s`);
-  }
-  const stdout = decoder.decode(output.stdout);
-  const samples = parseCsv(stdout);
-  if (!output.success || samples.size === 0) {
-    const stderr = decoder.decode(output.stderr);
-    throw new Error(`redis-benchmark on port ${port} failed:\n${stdout}${stderr}`.trimEnd());
-  }
-  const label = opts.workload.label;
-  return label ? new Map([[label, [...samples.values()][0]]]) : samples;
-}
-
-/**
- * Parses redis-benchmark `--csv` output: a header row naming the columns (`test`, `rps`,
- * and in redis 7 `p99_latency_ms` among others), then one quoted row per test.
- */
-function parseCsv(csv: string): Map<string, Sample> {
-  const rows = csv.split("\n").filter((line) => line.startsWith('"')).map(_csvFields);
-  const samples = new Map<string, Sample>();
-  const header = rows.find((row) => row[0] === "test");
-  const rpsAt = header ? header.indexOf("rps") : 1;
-  const p99At = header ? header.indexOf("p99_latency_ms") : -1;
-  for (const row of rows) {
-    if (row === header) continue;
-    const rps = Number(row[rpsAt]);
-    if (!Number.isFinite(rps)) continue;
-    const p99 = p99At >= 0 ? Number(row[p99At]) : NaN;
-    samples.set(row[0], { rps, p99Ms: Number.isFinite(p99) ? p99 : null });
-  }
-  return samples;
-}
-
-/** Splits one CSV line of quoted fields (redis-benchmark quotes every field). */
-function _csvFields(line: string): string[] {
-  return [...line.matchAll(/"((?:[^"]|"")*)"/g)].map((match) => match[1].replaceAll('""', '"'));
 }
 
 /** GET/SET at each pipeline depth. */
@@ -289,15 +454,203 @@ function getSetWorkloads(requests: number): Workload[] {
   return PIPELINES.map((pipeline) => ({
     pipeline,
     requests: pipeline === 1 ? requests : requests * PIPELINED_FACTOR,
-    args: ["-t", "get,set"],
+    tests: ["get", "set"],
   }));
 }
 
-/** MGET of every populated key, pipeline 1. */
-function mgetWorkload(requests: number): Workload {
-  const label = `MGET x${MGET_KEYS.length}`;
-  return { pipeline: 1, requests, args: ["MGET", ...MGET_KEYS], label };
-}
+/** A short pipelined GET/SET run. */
+const WARM_UP: Workload = { pipeline: 16, requests: 50_000, tests: ["get", "set"] };
+
+/** One redis-server direct, behind nutcracker and behind Aster. */
+const redisSingleStage: Stage = {
+  title: "GET/SET, one redis-server",
+  async start(stack, options) {
+    const redis = stack.use(await startRedis());
+    const proxies = await startProxies(stack, { servers: [_serverEntry(redis.port, 0)] });
+    return {
+      targets: [
+        redisBenchmarkTarget("direct", { port: redis.port }),
+        redisBenchmarkTarget("nutcracker", { port: proxies.nutcracker }),
+        redisBenchmarkTarget("aster", { port: proxies.aster, log: proxies.asterLog }),
+      ],
+      workloads: getSetWorkloads(options.requests),
+      warmUp: WARM_UP,
+      notes: [],
+    };
+  },
+};
+
+/**
+ * `SHARDS` redis-servers behind nutcracker and Aster, with `MGET_KEYS` written through
+ * Aster and read back through both proxies.
+ */
+const redisMgetStage: Stage = {
+  title: `MGET, ${SHARDS} redis-servers`,
+  async start(stack, options) {
+    const redis: ServerProcess[] = [];
+    for (let i = 0; i < SHARDS; i++) redis.push(stack.use(await startRedis()));
+    const servers = redis.map((server, i) => _serverEntry(server.port, i));
+    const proxies = await startProxies(stack, { servers });
+    const pairs = MGET_KEYS.flatMap((key) => [key, `v-${key}`]);
+    const reply = await _command(proxies.aster, ["MSET", ...pairs]);
+    if (reply !== "OK") throw new Error(`MSET through aster answered ${JSON.stringify(reply)}`);
+    await _checkMget("nutcracker", proxies.nutcracker);
+    await _checkMget("aster", proxies.aster);
+    const keysPerShard: number[] = [];
+    for (const server of redis) keysPerShard.push(Number(await _command(server.port, ["DBSIZE"])));
+    const label = `MGET x${MGET_KEYS.length}`;
+    const mget: Workload = {
+      pipeline: 1,
+      requests: options.requests,
+      tests: { command: ["MGET", ...MGET_KEYS], label },
+    };
+    return {
+      targets: [
+        redisBenchmarkTarget("nutcracker", { port: proxies.nutcracker }),
+        redisBenchmarkTarget("aster", { port: proxies.aster, log: proxies.asterLog }),
+      ],
+      workloads: [mget],
+      warmUp: { ...mget, requests: 10_000 },
+      notes: [
+        `${label}: ${SHARDS} redis-servers behind each proxy, keys per shard ` +
+        `${keysPerShard.join("/")}; no direct target (one MGET spans shards).`,
+      ],
+    };
+  },
+};
+
+/** One memcached direct, behind nutcracker and behind Aster, every key populated. */
+const memcacheStage: Stage = {
+  title: "get/set, one memcached",
+  async start(stack, options) {
+    const memcached = stack.use(await startMemcached());
+    const servers = [_serverEntry(memcached.port, 0, "memcached")];
+    const proxies = await startProxies(stack, { servers, memcache: true });
+    const load = { connections: 1, warmupMs: 0, keys: KEYSPACE, valueSize: MEMCACHE_VALUE_SIZE };
+    await runMemcacheLoad({
+      ...load,
+      port: memcached.port,
+      op: "set",
+      populate: true,
+      requests: 1,
+    });
+    const ports = { direct: memcached.port, nutcracker: proxies.nutcracker, aster: proxies.aster };
+    for (const [name, port] of Object.entries(ports)) {
+      const check = await runMemcacheLoad({ ...load, port, op: "get", requests: 1000 });
+      if (check.misses > 0) throw new Error(`get through ${name}: ${check.misses} misses`);
+    }
+    const threads = options.mcThreads;
+    return {
+      targets: Object.entries(ports).map(([name, port]) =>
+        memcacheTarget(name, {
+          port,
+          threads,
+          log: name === "aster" ? proxies.asterLog : undefined,
+        })
+      ),
+      workloads: getSetWorkloads(options.requests),
+      warmUp: { ...WARM_UP, requests: 20_000 },
+      notes: [
+        `memcache_load: ${CLIENTS} connections over ${threads} thread(s), keys key:0..` +
+        `key:${KEYSPACE - 1} at random (all populated), ${MEMCACHE_VALUE_SIZE}-byte values, ` +
+        `every reply checked.`,
+      ],
+    };
+  },
+};
+
+/**
+ * A 3+3 Redis Cluster direct (`redis-benchmark --cluster`) and behind Aster in
+ * `redis_cluster` mode, and `SHARDS` standalone redis-servers behind Aster in `redis` mode.
+ */
+const clusterStage: Stage = {
+  title: `GET/SET, redis cluster (${SHARDS} masters) and ${SHARDS} redis-servers`,
+  async start(stack, options) {
+    const cluster = stack.use(await startRedisCluster());
+    const onCluster: ClusterToml = {
+      name: "bench-cluster",
+      cache_type: "redis_cluster",
+      servers: cluster.seeds(),
+      thread: 1,
+    };
+    const asterCluster = stack.use(await startAster([onCluster]));
+    const redis: ServerProcess[] = [];
+    for (let i = 0; i < SHARDS; i++) redis.push(stack.use(await startRedis()));
+    const onRing: ClusterToml = {
+      name: "bench-ring",
+      cache_type: "redis",
+      servers: redis.map((server, i) => _serverEntry(server.port, i)),
+      thread: 1,
+    };
+    const asterRing = stack.use(await startAster([onRing]));
+    const keyspace = KEYSPACE;
+    const seed = (await cluster.masters())[0].port;
+    return {
+      targets: [
+        redisBenchmarkTarget("direct", { port: seed, cluster: true, keyspace }),
+        redisBenchmarkTarget("aster", {
+          port: asterCluster.ports[0],
+          keyspace,
+          log: asterCluster.log,
+        }),
+        redisBenchmarkTarget("aster-redis", {
+          port: asterRing.ports[0],
+          keyspace,
+          log: asterRing.log,
+        }),
+      ],
+      workloads: getSetWorkloads(options.requests * CLUSTER_FACTOR),
+      warmUp: WARM_UP,
+      notes: [
+        `redis-benchmark -r ${keyspace}: random keys over ${SHARDS} masters / ` +
+        `${SHARDS} shards. "direct" is redis-benchmark --cluster --threads 1 talking to ` +
+        `every master itself; "aster-redis" is Aster in redis mode over ${SHARDS} standalone redis-servers. ` +
+        `Runs send ${CLUSTER_FACTOR}x the requests of the other sections.`,
+      ],
+    };
+  },
+};
+
+/** Every section, in report order. */
+const SECTIONS: Section[] = [
+  {
+    name: "redis",
+    title: "redis: redis-benchmark, one redis-server (MGET: three)",
+    columns: [
+      { target: "direct", label: "direct" },
+      { target: "nutcracker", label: "nutcracker" },
+      { target: "aster", label: "aster" },
+    ],
+    ratios: [["aster", "nutcracker"], ["aster", "direct"]],
+    stages: [redisSingleStage, redisMgetStage],
+  },
+  {
+    name: "memcache",
+    title: "memcache: bench/memcache_load.ts (text protocol), one memcached",
+    columns: [
+      { target: "direct", label: "direct" },
+      { target: "nutcracker", label: "nutcracker" },
+      { target: "aster", label: "aster" },
+    ],
+    ratios: [["aster", "nutcracker"], ["aster", "direct"]],
+    stages: [memcacheStage],
+  },
+  {
+    name: "cluster",
+    title: "cluster: redis-benchmark, Redis Cluster of 3 masters + 3 replicas (aster: " +
+      "redis_cluster mode; aster-redis: redis mode over 3 standalone redis-servers)",
+    columns: [
+      { target: "direct", label: "direct" },
+      { target: "aster", label: "aster" },
+      { target: "aster-redis", label: "aster-redis" },
+    ],
+    ratios: [["aster", "direct"], ["aster", "aster-redis"]],
+    stages: [clusterStage],
+  },
+];
+
+// ---------------------------------------------------------------------------------------
+// Rounds
 
 /** The row label of one test at one pipeline depth: "GET P1". */
 function rowLabel(test: string, pipeline: number): string {
@@ -321,7 +674,7 @@ async function runRounds(
   for (let round = 0; round < opts.rounds; round++) {
     for (const workload of opts.workloads) {
       for (const target of rotate(targets, round)) {
-        const samples = await runBenchmark(target.port, { workload, signal: opts.signal });
+        const samples = await _describeFailure(target, target.run(workload, opts.signal));
         for (const [test, sample] of samples) {
           _record(opts.results, rowLabel(test, workload.pipeline), target.name, sample);
         }
@@ -331,15 +684,50 @@ async function runRounds(
   }
 }
 
-/** One short pipelined run per target, so JIT and connection setup are out of the way. */
-async function warmUp(
-  targets: Target[],
-  opts: { workload: Workload; signal: AbortSignal },
-): Promise<void> {
-  for (const target of targets) await runBenchmark(target.port, opts);
+/** One short run per target, so JIT and connection setup are out of the way. */
+async function warmUp(targets: Target[], opts: { workload: Workload; signal: AbortSignal }) {
+  for (const target of targets) {
+    await _describeFailure(target, target.run(opts.workload, opts.signal));
+  }
 }
 
-function _record(results: Results, row: string, target: TargetName, sample: Sample): void {
+/** `running`, with the target's name added to its error. */
+async function _describeFailure<T>(target: Target, running: Promise<T>): Promise<T> {
+  try {
+    return await running;
+  } catch (err) {
+    if (err instanceof Interrupted || !(err instanceof Error)) throw err;
+    const log = target.log?.().trimEnd().slice(-LOG_TAIL_CHARS) ?? "";
+    const tail = log ? `\n--- ${target.name} log, last ${LOG_TAIL_CHARS} characters:\n${log}` : "";
+    throw new Error(`${target.name}: ${err.message}${tail}`, { cause: err });
+  }
+}
+
+/** Runs every stage of `section`; returns its results and notes. */
+async function runSection(
+  section: Section,
+  opts: { options: Options; signal: AbortSignal },
+): Promise<{ results: Results; notes: string[] }> {
+  const results: Results = new Map();
+  const notes: string[] = [];
+  for (const stage of section.stages) {
+    await using stack = new AsyncDisposableStack();
+    console.error(`${section.name}: ${stage.title}`);
+    const plan = await stage.start(stack, opts.options);
+    opts.signal.throwIfAborted();
+    await warmUp(plan.targets, { workload: plan.warmUp, signal: opts.signal });
+    await runRounds(plan.targets, {
+      workloads: plan.workloads,
+      rounds: opts.options.rounds,
+      results,
+      signal: opts.signal,
+    });
+    notes.push(...plan.notes);
+  }
+  return { results, notes };
+}
+
+function _record(results: Results, row: string, target: string, sample: Sample): void {
   let byTarget = results.get(row);
   if (!byTarget) results.set(row, byTarget = new Map());
   let samples = byTarget.get(target);
@@ -355,7 +743,7 @@ function _progress(
   pipeline: number,
 ): void {
   const parts = [...samples].map(([test, s]) => `${rowLabel(test, pipeline)} ${_rps(s.rps)}`);
-  console.error(`  round ${round + 1}/${rounds} ${target.name.padEnd(10)} ${parts.join(", ")}`);
+  console.error(`  round ${round + 1}/${rounds} ${target.name.padEnd(11)} ${parts.join(", ")}`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -373,7 +761,7 @@ function median(values: number[]): number {
 function _medianOf(
   results: Results,
   row: string,
-  opts: { target: TargetName; field: "rps" | "p99Ms" },
+  opts: { target: string; field: "rps" | "p50Ms" | "p99Ms" | "cpu" },
 ): number {
   const samples = results.get(row)?.get(opts.target) ?? [];
   const values = samples.map((s) => s[opts.field]).filter((v): v is number => v !== null);
@@ -403,32 +791,96 @@ function formatTable(headers: string[], rows: string[][]): string {
   return [line(headers), rule, ...rows.map(line)].join("\n");
 }
 
-/** Throughput table: median req/s per target and the ratios. */
-function throughputTable(results: Results): string {
+function _label(section: Section, target: string): string {
+  return section.columns.find((column) => column.target === target)?.label ?? target;
+}
+
+/** Throughput table: median req/s per target and the section's ratios. */
+function throughputTable(section: Section, results: Results): string {
   const rows = [...results.keys()].map((row) => {
-    const [direct, nutcracker, aster] = (["direct", "nutcracker", "aster"] as const)
-      .map((target) => _medianOf(results, row, { target, field: "rps" }));
+    const rps = new Map(
+      section.columns.map(({ target }) => [
+        target,
+        _medianOf(results, row, { target, field: "rps" }),
+      ]),
+    );
     return [
       row,
-      _rps(direct),
-      _rps(nutcracker),
-      _rps(aster),
-      _ratio(aster, nutcracker),
-      _ratio(aster, direct),
+      ...section.columns.map(({ target }) => _rps(rps.get(target)!)),
+      ...section.ratios.map(([a, b]) => _ratio(rps.get(a)!, rps.get(b)!)),
     ];
   });
-  const headers = ["test", "direct", "nutcracker", "aster", "aster/nutcracker", "aster/direct"];
+  const headers = [
+    "req/s",
+    ...section.columns.map((column) => column.label),
+    ...section.ratios.map(([a, b]) => `${_label(section, a)}/${_label(section, b)}`),
+  ];
   return formatTable(headers, rows);
 }
 
-/** p99 latency table for the pipeline-1 rows (lower is better). */
-function latencyTable(results: Results): string {
-  const rows = [...results.keys()].filter((row) => row.endsWith(" P1")).map((row) => {
-    const [direct, nutcracker, aster] = (["direct", "nutcracker", "aster"] as const)
-      .map((target) => _medianOf(results, row, { target, field: "p99Ms" }));
-    return [row, _ms(direct), _ms(nutcracker), _ms(aster), _ratio(aster, nutcracker)];
-  });
-  return formatTable(["p99 ms", "direct", "nutcracker", "aster", "aster/nutcracker"], rows);
+/** Latency table for the pipeline-1 rows: p50 and p99 per target (lower is better). */
+function latencyTable(section: Section, results: Results): string {
+  const rows = [...results.keys()].filter((row) => row.endsWith(" P1")).map((row) => [
+    row,
+    ...section.columns.flatMap(({ target }) => [
+      _ms(_medianOf(results, row, { target, field: "p50Ms" })),
+      _ms(_medianOf(results, row, { target, field: "p99Ms" })),
+    ]),
+  ]);
+  const headers = [
+    "ms",
+    ...section.columns.flatMap(({ label }) => [`${label} p50`, `${label} p99`]),
+  ];
+  return formatTable(headers, rows);
+}
+
+/**
+ * The load generator's CPU per target (median over rows and rounds), and a warning when it
+ * looked CPU-bound; empty when no sample carries a CPU figure.
+ */
+function generatorNotes(section: Section, results: Results): string[] {
+  const cpu = section.columns.map(({ target }) => {
+    const values = [...results.values()].flatMap((byTarget) =>
+      (byTarget.get(target) ?? []).map((s) => s.cpu).filter((v): v is number => v !== null)
+    );
+    return { target, median: median(values), max: Math.max(...values) };
+  }).filter((entry) => !Number.isNaN(entry.median));
+  if (cpu.length === 0) return [];
+  const shown = cpu.map((entry) =>
+    `${_label(section, entry.target)} ${Math.round(entry.median * 100)}% ` +
+    `(max ${Math.round(entry.max * 100)}%)`
+  );
+  const notes = [`Load generator CPU of its threads, median: ${shown.join(", ")}.`];
+  const bound = cpu.filter((entry) => entry.max > GENERATOR_BOUND_CPU);
+  if (bound.length > 0) {
+    notes.push(
+      `WARNING: the load generator was near CPU-bound (> ${GENERATOR_BOUND_CPU * 100}%) on ` +
+        `${bound.map((entry) => _label(section, entry.target)).join(", ")}: those rows ` +
+        "measure the generator more than the target, and ratios are pulled toward 1.00x.",
+    );
+  }
+  return notes;
+}
+
+/**
+ * For targets whose generator rounds run times up to a timer tick: how much that may
+ * understate their req/s, from their shortest run.
+ */
+function tickNotes(section: Section, results: Results): string[] {
+  const notes: string[] = [];
+  for (const { target, label } of section.columns) {
+    const samples = [...results.values()].flatMap((byTarget) => byTarget.get(target) ?? []);
+    const ticked = samples.filter((s) => s.tickMs !== null);
+    if (ticked.length === 0) continue;
+    const shortest = Math.min(...ticked.map((s) => s.elapsedMs));
+    const tick = ticked[0].tickMs!;
+    notes.push(
+      `${label}: redis-benchmark --cluster (threaded) ends runs on a ${tick} ms tick, so ` +
+        `its req/s are lower bounds; its shortest run took ${(shortest / 1000).toFixed(2)} s, ` +
+        `understated by up to ${Math.round(tick / shortest * 100)}%.`,
+    );
+  }
+  return notes;
 }
 
 /** The first line `command --version` prints, or "not found". */
@@ -439,34 +891,37 @@ async function _version(command: string, flag = "--version"): Promise<string> {
     const bytes = out.stdout.length > 0 ? out.stdout : out.stderr;
     return decoder.decode(bytes).split("\n")[0].trim();
   } catch {
-    return "not found";
+    return `${command}: not found`;
   }
 }
 
 async function _printHeader(options: Options): Promise<void> {
-  const versions = await Promise.all([_version("redis-server"), _version("nutcracker")]);
+  const versions = await Promise.all([
+    _version("redis-server"),
+    _version("nutcracker"),
+    _version("memcached", "-V"),
+  ]);
   console.log(`aster bench: ${navigator.hardwareConcurrency} cores, ${Deno.build.target}`);
   console.log(`  ${versions.join("\n  ")}`);
   console.log(
-    `  ${CLIENTS} clients, ${options.requests} requests per P1/MGET run, ` +
-      `${options.requests * PIPELINED_FACTOR} per P16 run, ${options.rounds} round(s), ` +
-      `medians shown`,
+    `  sections ${options.sections.join(", ")}; ${CLIENTS} clients, ${options.requests} ` +
+      `requests per P1/MGET run, ${options.requests * PIPELINED_FACTOR} per P16 run, ` +
+      `${options.rounds} round(s), medians shown`,
   );
 }
 
-function _printReport(results: Results, keysPerShard: number[]): void {
-  console.log("\nThroughput, req/s (higher is better)\n");
-  console.log(throughputTable(results));
-  console.log("\nLatency at pipeline 1, p99 ms (lower is better)\n");
-  console.log(latencyTable(results));
-  console.log(
-    `\nMGET x${MGET_KEYS.length}: ${SHARDS} redis-servers behind each proxy, ` +
-      `keys per shard ${keysPerShard.join("/")}; no direct target (one MGET spans shards).`,
-  );
-  console.log(
-    "Note: ratios only compare numbers within one run; absolute req/s depend on the " +
-      "machine and its load (redis-benchmark shares the cores with the servers).",
-  );
+function _printSection(section: Section, run: { results: Results; notes: string[] }): void {
+  console.log(`\n== ${section.title}\n`);
+  console.log("Throughput, req/s (higher is better)\n");
+  console.log(throughputTable(section, run.results));
+  console.log("\nLatency at pipeline 1, ms (lower is better)\n");
+  console.log(latencyTable(section, run.results));
+  const notes = [
+    ...run.notes,
+    ...generatorNotes(section, run.results),
+    ...tickNotes(section, run.results),
+  ];
+  if (notes.length > 0) console.log(`\n${notes.join("\n")}`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -485,36 +940,17 @@ function _abortOnSignal(controller: AbortController): () => void {
   };
 }
 
-/** Runs the whole comparison; every process it starts is stopped before it returns. */
+/** Runs the selected sections; every process it starts is stopped before it returns. */
 async function compare(options: Options, signal: AbortSignal): Promise<void> {
   await _printHeader(options);
-  const results: Results = new Map();
-  let keysPerShard: number[];
-  {
-    await using stack = new AsyncDisposableStack();
-    const targets = await startSingleBackend(stack);
-    signal.throwIfAborted();
-    const workloads = getSetWorkloads(options.requests);
-    console.error("GET/SET, one redis-server:");
-    await warmUp(targets, { workload: workloads[workloads.length - 1], signal });
-    await runRounds(targets, { workloads, rounds: options.rounds, results, signal });
+  for (const section of SECTIONS.filter((s) => options.sections.includes(s.name))) {
+    const run = await runSection(section, { options, signal });
+    _printSection(section, run);
   }
-  {
-    await using stack = new AsyncDisposableStack();
-    const sharded = await startSharded(stack);
-    keysPerShard = sharded.keysPerShard;
-    signal.throwIfAborted();
-    const workload = mgetWorkload(options.requests);
-    console.error(`MGET, ${SHARDS} redis-servers:`);
-    await warmUp(sharded.targets, { workload: { ...workload, requests: 10_000 }, signal });
-    await runRounds(sharded.targets, {
-      workloads: [workload],
-      rounds: options.rounds,
-      results,
-      signal,
-    });
-  }
-  _printReport(results, keysPerShard);
+  console.log(
+    "\nNote: ratios only compare numbers within one run; absolute req/s depend on the " +
+      "machine and its load (the load generators share the cores with the servers).",
+  );
 }
 
 async function main(): Promise<number> {
