@@ -421,13 +421,13 @@ export class MemcacheTextDecoder {
       this.#skip = length + 2;
       return _error(entry.name, problem, line.size);
     }
-    const quiet = _findFlag(buf, t, 3, QUIET_FLAG);
+    const quiet = _findFlagByLetter(buf, t, 3, QUIET_FLAG);
     this.#pending = {
       command: entry.name,
       keyFrom: t[2] - line.start,
       keyTo: t[3] - line.start,
       noreplyAt: quiet >= 0 ? t[quiet] - 1 - line.start : -1,
-      noreplyLength: quiet >= 0 ? QUIET_FLAG.length + 1 : 0,
+      noreplyLength: quiet >= 0 ? t[quiet + 1] - t[quiet] + 1 : 0,
       base64Key: _findFlag(buf, t, 3, BASE64_FLAG) >= 0,
       dataStart: line.size,
       dataLength: length,
@@ -575,7 +575,7 @@ function _meta(line: _Line): MemcacheTextDecoded {
   if (!isValidKey(buf, t[2], t[3])) return _error(entry.name, BAD_FORMAT, line.size);
   // memcached refuses a repeated flag; a repeated q would also survive withoutNoreply().
   if (_flagCount(buf, t, 2, QUIET_FLAG) > 1) return _error(entry.name, DUPLICATE_FLAG, line.size);
-  const quiet = entry.name === "me" ? -1 : _findFlag(buf, t, 2, QUIET_FLAG);
+  const quiet = entry.name === "me" ? -1 : _findFlagByLetter(buf, t, 2, QUIET_FLAG);
   const req = _request(line, [buf.subarray(t[2], t[3])], quiet);
   req.base64Key = _findFlag(buf, t, 2, BASE64_FLAG) >= 0;
   return req;
@@ -602,11 +602,20 @@ function _admin(line: _Line): MemcacheTextRequest {
   return req;
 }
 
-/** How many flag tokens (from token `first`) equal `flag`. */
+/**
+ * How many flag tokens (from token `first`) are the one-letter flag `flag`: memcached reads
+ * a meta flag from the token's first byte, so "q\r" is a q too.
+ */
 function _flagCount(buf: Uint8Array, t: number[], first: number, flag: Uint8Array): number {
   let count = 0;
-  for (let i = 2 * first; i < t.length; i += 2) if (bytesAre(buf, t[i], t[i + 1], flag)) count++;
+  for (let i = 2 * first; i < t.length; i += 2) if (buf[t[i]] === flag[0]) count++;
   return count;
+}
+
+/** Index in `t` of the first flag token (from token `first`) starting with `flag`, or -1. */
+function _findFlagByLetter(buf: Uint8Array, t: number[], first: number, flag: Uint8Array): number {
+  for (let i = 2 * first; i < t.length; i += 2) if (buf[t[i]] === flag[0]) return i;
+  return -1;
 }
 
 /** Index in `t` of the first flag token (from token `first`) equal to `flag`, or -1. */

@@ -380,3 +380,15 @@ Deno.test("decode() reports offsets relative to the request start", () => {
   assert.equal(first.dataStart, -1);
   assert.equal(first.dataLength, -1);
 });
+
+Deno.test("meta flags are read by their first letter, like memcached: a repeated q is refused", () => {
+  for (const line of ["mg k q q\r\n", "md k q\r q\r\n", "ms k 1 q qq\r\nx\r\n"]) {
+    const raw = bytes(line);
+    const decoded = new MemcacheTextDecoder().decode(raw, 0, raw.length);
+    assert.equal(decoded?.kind, "error", line);
+    assert.equal(decoded?.kind === "error" && decoded.error, "CLIENT_ERROR duplicate flag");
+  }
+  const quiet = bytes("mg k v q\r\n");
+  const decoded = new MemcacheTextDecoder().decode(quiet, 0, quiet.length);
+  assert.ok(decoded?.kind === "request" && decoded.noreply);
+});
