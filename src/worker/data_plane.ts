@@ -51,8 +51,6 @@ export interface DataPlane {
    * count): new backends, timeouts, limits and password, without closing clients.
    */
   reconfigure(next: ClusterConfig): Promise<void>;
-  /** Applies state the cluster's leader decided (ejections, slot map). */
-  applyShared(state: SharedState): void;
   /** Leader: refresh the slot map now, for a follower that saw it stale. */
   refresh(): void;
 }
@@ -414,9 +412,6 @@ export async function startDataPlane(
     async drain() {
       await listener.drain(current.shutdownTimeout);
       stop();
-    },
-    applyShared(state: SharedState) {
-      backend.applyShared(state);
     },
     refresh() {
       backend.refresh?.();
