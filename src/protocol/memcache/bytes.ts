@@ -117,3 +117,17 @@ function _digitsWithin(buf: Uint8Array, from: number, to: number, max: number[])
   }
   return true;
 }
+
+/** Splits `buf[from, to)` on spaces into `out` as [start, end) pairs. */
+export function tokenize(buf: Uint8Array, from: number, to: number, out: number[]): number[] {
+  out.length = 0;
+  let i = from;
+  while (i < to) {
+    while (i < to && buf[i] === SPACE) i++;
+    if (i >= to) break;
+    const tokenStart = i;
+    while (i < to && buf[i] !== SPACE) i++;
+    out.push(tokenStart, i);
+  }
+  return out;
+}

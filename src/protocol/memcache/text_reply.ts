@@ -23,6 +23,7 @@ import {
   parseLength,
   SPACE,
   startsWith,
+  tokenize,
 } from "./bytes.ts";
 import type { MemcacheCommand } from "./text_request.ts";
 
@@ -120,7 +121,7 @@ export class MemcacheTextReplyFramer {
 
   /** Reads the length in token `index` of a VALUE (3) or VA (1) header line. */
   #dataLength(buf: Uint8Array, from: number, to: number, index: number): number {
-    const t = _tokenize(buf, from, to, this.#tokens);
+    const t = tokenize(buf, from, to, this.#tokens);
     const count = t.length / 2;
     const valid = index === 3 ? count === 4 || count === 5 : count >= 2;
     const length = valid ? parseLength(buf, t[2 * index], t[2 * index + 1]) : -1;
@@ -183,7 +184,7 @@ export function splitRetrievalReply(reply: Uint8Array): RetrievalReplyParts {
     const lf = findLf(reply, at, reply.length);
     if (lf < 0) throw new ProtocolError("truncated retrieval reply");
     const textEnd = lf > at && reply[lf - 1] === CR ? lf - 1 : lf;
-    const t = _tokenize(reply, at, textEnd, tokens);
+    const t = tokenize(reply, at, textEnd, tokens);
     const length = t.length >= 8 ? parseLength(reply, t[6], t[7]) : -1;
     const blockEnd = lf + 1 + length + 2;
     if (length < 0 || blockEnd > reply.length) throw new ProtocolError("truncated retrieval reply");
@@ -272,20 +273,6 @@ function _isErrorLine(buf: Uint8Array, from: number, to: number): boolean {
     }
   }
   return false;
-}
-
-/** Splits `buf[from, to)` on spaces into `out` as [start, end) pairs. */
-function _tokenize(buf: Uint8Array, from: number, to: number, out: number[]): number[] {
-  out.length = 0;
-  let i = from;
-  while (i < to) {
-    while (i < to && buf[i] === SPACE) i++;
-    if (i >= to) break;
-    const tokenStart = i;
-    while (i < to && buf[i] !== SPACE) i++;
-    out.push(tokenStart, i);
-  }
-  return out;
 }
 
 function _equal(a: Uint8Array, b: Uint8Array): boolean {

@@ -44,6 +44,7 @@ import {
   parseLength,
   SPACE,
   startsWith,
+  tokenize,
 } from "./bytes.ts";
 
 /** Command names the decoder recognizes (memcached's are lower case and case-sensitive). */
@@ -303,7 +304,7 @@ export class MemcacheTextDecoder {
     this.#checkLineLength(buf, start, lf);
     const textEnd = lf > start && buf[lf - 1] === CR ? lf - 1 : lf;
     const lineSize = lf + 1 - start;
-    const t = this.#tokenize(buf, start, textEnd);
+    const t = tokenize(buf, start, textEnd, this.#tokens);
     if (t.length === 0) return _error(null, ERROR, lineSize);
     const entry = _lookup(buf, t[0], t[1]);
     if (entry === null) return _error(null, ERROR, lineSize);
@@ -343,20 +344,6 @@ export class MemcacheTextDecoder {
     if (length <= this.#maxRetrievalLine && _isRetrievalLine(buf, start, to)) return;
     this.#reset();
     throw new ProtocolError("line too long");
-  }
-
-  #tokenize(buf: Uint8Array, from: number, to: number): number[] {
-    const t = this.#tokens;
-    t.length = 0;
-    let i = from;
-    while (i < to) {
-      while (i < to && buf[i] === SPACE) i++;
-      if (i >= to) break;
-      const tokenStart = i;
-      while (i < to && buf[i] !== SPACE) i++;
-      t.push(tokenStart, i);
-    }
-    return t;
   }
 
   /** set/add/replace/append/prepend/cas: validate the header, then wait for the data. */
