@@ -10,7 +10,12 @@
 import assert from "node:assert/strict";
 import { startAster } from "./helpers/aster.ts";
 import { Random, testSeed } from "./helpers/random.ts";
-import { nodeCommand, type RedisCluster, startRedisCluster } from "./helpers/redis_cluster.ts";
+import {
+  nodeCommand,
+  type RedisCluster,
+  settledMasters,
+  startRedisCluster,
+} from "./helpers/redis_cluster.ts";
 import { RespClient, RespErrorReply, type RespValue, text } from "./helpers/resp_client.ts";
 import type { ServerProcess } from "./helpers/servers.ts";
 import { keySlot } from "../src/hash/key_slot.ts";
@@ -35,7 +40,7 @@ Deno.test("redis_cluster mode: resharding, a manual failover and a killed master
     read_timeout: READ_TIMEOUT_MS,
   }], { env: { ASTER_LOG: "info" } }); // its log is shown when a step fails
   const port = aster.ports[0];
-  await _threeMasters(cluster);
+  await settledMasters(cluster);
   const rng = new Random(SEED);
   const dumpOnFailure = async (step: () => Promise<void>) => {
     try {
@@ -548,21 +553,6 @@ function _errorCount(info: string, code: string): number {
 /** `calls` of `cmdstat_<name>` in INFO commandstats (0 when absent). */
 function _commandCalls(info: string, name: string): number {
   return Number(new RegExp(`^cmdstat_${name}:calls=(\\d+)`, "m").exec(info)?.[1] ?? 0);
-}
-
-/**
- * The three masters, once every node's gossip agrees (CLUSTER NODES of the first node may
- * still call a just-attached replica a master right after the cluster is healthy).
- */
-async function _threeMasters(cluster: RedisCluster): Promise<ServerProcess[]> {
-  const deadline = Date.now() + 10_000;
-  let masters: ServerProcess[] = [];
-  for (let i = 0; i < 200 && Date.now() < deadline; i++) {
-    masters = await cluster.masters();
-    if (masters.length === 3) return masters;
-    await _sleep(50);
-  }
-  throw new Error(`${masters.length} masters after 10 s: ${masters.map((m) => m.port)}`);
 }
 
 function _sleep(ms: number): Promise<void> {

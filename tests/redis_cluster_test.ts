@@ -15,7 +15,12 @@
 import assert from "node:assert/strict";
 import { asterCommand, type ClusterToml, renderToml, startAster } from "./helpers/aster.ts";
 import { Random, testSeed } from "./helpers/random.ts";
-import { nodeCommand, type RedisCluster, startRedisCluster } from "./helpers/redis_cluster.ts";
+import {
+  nodeCommand,
+  type RedisCluster,
+  settledMasters,
+  startRedisCluster,
+} from "./helpers/redis_cluster.ts";
 import {
   ALL_KEYS,
   assertStreamCoverage,
@@ -46,7 +51,7 @@ Deno.test("redis_cluster mode: a plain client through Aster in front of a real 3
   await using cluster = await startRedisCluster();
   await using aster = await startAster([_clusterToml(cluster)]);
   const port = aster.ports[0];
-  const masters = await _threeMasters(cluster);
+  const masters = await settledMasters(cluster);
 
   // First, on the empty cluster: it counts every key the stream leaves.
   await t.step(
@@ -590,21 +595,6 @@ function _forward(port: number, target: number): AsyncDisposable {
       await Promise.all(pumps);
     },
   };
-}
-
-/**
- * The three masters, once every node's gossip agrees (CLUSTER NODES of the first node may
- * still call a just-attached replica a master right after the cluster is healthy).
- */
-async function _threeMasters(cluster: RedisCluster): Promise<ServerProcess[]> {
-  const deadline = Date.now() + 10_000;
-  let masters: ServerProcess[] = [];
-  for (let i = 0; i < 200 && Date.now() < deadline; i++) {
-    masters = await cluster.masters();
-    if (masters.length === 3) return masters;
-    await _sleep(50);
-  }
-  throw new Error(`${masters.length} masters after 10 s: ${masters.map((m) => m.port)}`);
 }
 
 function _sleep(ms: number): Promise<void> {

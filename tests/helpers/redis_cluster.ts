@@ -545,3 +545,18 @@ function _string(value: RespValue): string {
 function _sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * The `count` masters, once every node's gossip agrees (CLUSTER NODES of the first node may
+ * still call a just-attached replica a master right after the cluster is healthy).
+ */
+export async function settledMasters(cluster: RedisCluster, count = 3): Promise<ServerProcess[]> {
+  const deadline = Date.now() + 10_000;
+  let masters: ServerProcess[] = [];
+  for (let i = 0; i < 200 && Date.now() < deadline; i++) {
+    masters = await cluster.masters();
+    if (masters.length === count) return masters;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`${masters.length} masters after 10 s: ${masters.map((m) => m.port)}`);
+}
