@@ -43,8 +43,17 @@ const BACKOFF_MAX = 2000;
 
 interface Pending {
   sink: ReplySink;
+  /** When queued (coarse clock), for read_timeout. */
   at: number;
   kind: number;
+  /** The write batch it went out in: its start time measures the reply latency. */
+  batch: SendBatch;
+}
+
+/** Requests written together; one clock read per batch instead of one per request. */
+interface SendBatch {
+  /** performance.now() when the batch's write started; -1 until then. */
+  sentAt: number;
 }
 
 /**
@@ -64,6 +73,8 @@ export class NodeConn {
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #dialStartedAt = 0;
   #lastError = "not connected yet";
+  /** The batch that requests queued now will be written in. */
+  #batch: SendBatch = { sentAt: -1 };
   /** Reply latency of the requests sent on this connection. */
   readonly latency = new LatencyRecorder();
 
@@ -114,7 +125,7 @@ export class NodeConn {
       return;
     }
     this.#writer.append(bytes);
-    this.#pending.push({ sink, at: performance.now(), kind });
+    this.#pending.push({ sink, at: coarseClock.now, kind, batch: this.#batch });
   }
 
   /** Fails what is late: the oldest reply past read_timeout, a write or dial past its bound. */
@@ -152,6 +163,12 @@ export class NodeConn {
     this.#writer = new WriteBatcher(null, (err) => {
       if (generation === this.#generation) this.#fail(`write failed: ${_message(err)}`);
     });
+    this.#batch = { sentAt: -1 };
+    this.#writer.onFlush = (startedAt) => {
+      // What was queued so far goes out now; later requests join the next batch.
+      this.#batch.sentAt = startedAt;
+      this.#batch = { sentAt: -1 };
+    };
     for (const bytes of this.options.handshake ?? []) this.#sendHandshake(bytes);
     Deno.connect({ hostname: this.options.host, port: this.options.port }).then(
       (conn) => {
@@ -187,6 +204,7 @@ export class NodeConn {
       },
       at: coarseClock.now,
       kind: 0,
+      batch: this.#batch,
     });
   }
 
@@ -197,6 +215,7 @@ export class NodeConn {
       for (;;) {
         const n = await conn.read(buffer.freeSpace());
         if (generation !== this.#generation) return;
+        const readAt = performance.now(); // one clock read per chunk of replies
         if (n === null) {
           this.#fail("connection closed by backend");
           return;
@@ -213,7 +232,7 @@ export class NodeConn {
           const reply = buffer.data.subarray(buffer.start, buffer.start + size);
           buffer.start += size;
           this.#pending.shift();
-          this.latency.observeMs(performance.now() - head.at);
+          if (head.batch.sentAt >= 0) this.latency.observeMs(readAt - head.batch.sentAt);
           try {
             head.sink.onReply(reply);
           } catch (err) {

@@ -24,6 +24,8 @@ export class WriteBatcher {
   /** When the write in flight started (performance.now()), or -1 with none in flight. */
   writeStartedAt = -1;
   readonly #onError: (err: unknown) => void;
+  /** Called as each batch starts its write, with the time (performance.now()). */
+  onFlush: ((startedAt: number) => void) | null = null;
   #idleWaiters: (() => void)[] = [];
 
   /** `out` may be null until the socket is connected; bytes queue meanwhile. */
@@ -97,6 +99,7 @@ export class WriteBatcher {
         this.#spare = null;
         this.#len = 0;
         this.writeStartedAt = performance.now();
+        this.onFlush?.(this.writeStartedAt);
         let at = 0;
         while (at < size) at += await out.write(chunk.subarray(at, size));
         if (chunk.length < KEEP_SPARE_BELOW) this.#spare = chunk;

@@ -55,13 +55,14 @@ export class ClusterRouting implements RedisRouting {
     const node = readonly && this.#readFromReplicas
       ? this.topology.readerOf(slot, this.#turn++)
       : this.topology.masterOf(slot);
-    const request = new ClusterRequest(this, { bytes: bytes.slice(), slot, sink, sessionId });
     if (node < 0) {
       this.topology.requestRefresh();
       sink.onError(_clusterDown(this.topology.ready));
       return;
     }
-    this.pool.connFor(node, sessionId).send(bytes, request);
+    // The request keeps its own copy of the bytes: a redirect sends them again later.
+    const request = new ClusterRequest(this, bytes.slice(), slot, sink, sessionId);
+    this.pool.connFor(node, sessionId).send(request.bytes, request);
   }
 
   broadcastGroups(): number[] {
@@ -89,21 +90,25 @@ function _clusterDown(ready: boolean): string {
  */
 class ClusterRequest implements ReplySink {
   readonly #routing: ClusterRouting;
-  readonly #bytes: Uint8Array;
+  readonly bytes: Uint8Array;
   readonly #slot: number;
   readonly #sink: ReplySink;
   readonly #sessionId: number;
   #redirects = 0;
 
+  // Positional (not an options object): one of these is made per request.
   constructor(
     routing: ClusterRouting,
-    request: { bytes: Uint8Array; slot: number; sink: ReplySink; sessionId: number },
+    bytes: Uint8Array,
+    slot: number,
+    sink: ReplySink,
+    sessionId: number,
   ) {
     this.#routing = routing;
-    this.#bytes = request.bytes;
-    this.#slot = request.slot;
-    this.#sink = request.sink;
-    this.#sessionId = request.sessionId;
+    this.bytes = bytes;
+    this.#slot = slot;
+    this.#sink = sink;
+    this.#sessionId = sessionId;
   }
 
   onReply(reply: Uint8Array): void {
@@ -137,11 +142,11 @@ class ClusterRequest implements ReplySink {
     else this.#routing.metrics.ask++;
     if (redirect.kind === "moved") {
       const node = topology.noteMoved(redirect.slot, redirect.addr);
-      pool.connFor(node, this.#sessionId).send(this.#bytes, this);
+      pool.connFor(node, this.#sessionId).send(this.bytes, this);
     } else {
       const conn = pool.connFor(topology.nodeFor(redirect.addr), this.#sessionId);
       conn.send(ASKING, DISCARD);
-      conn.send(this.#bytes, this);
+      conn.send(this.bytes, this);
     }
   }
 
@@ -157,6 +162,6 @@ class ClusterRequest implements ReplySink {
       this.#sink.onError(_clusterDown(this.#routing.topology.ready));
       return;
     }
-    this.#routing.pool.connFor(node, this.#sessionId).send(this.#bytes, this);
+    this.#routing.pool.connFor(node, this.#sessionId).send(this.bytes, this);
   }
 }

@@ -45,7 +45,7 @@ export class ReplySlot implements ReplySink {
   data: Uint8Array | null = null;
   /** Close the client after this reply (QUIT, protocol errors). */
   closeAfter = false;
-  /** For SLOWLOG: when the request was read (performance.now()) and its arguments. */
+  /** For SLOWLOG: when the request was read (Date.now(): no op call per request) and its arguments. */
   startedAt = 0;
   /** Views into the read buffer, valid while its epoch is still `bufferEpoch`. */
   argv: readonly Uint8Array[] | null = null;
@@ -147,12 +147,12 @@ export class Session {
   noteRequest(argv: readonly Uint8Array[]): void {
     if (!this.metrics.slowlog.enabled) return;
     this.#nextArgv = argv;
-    this.#nextStartedAt = performance.now();
+    this.#nextStartedAt = Date.now();
   }
 
   #recordSlow(slot: ReplySlot): void {
     const slowlog = this.metrics.slowlog;
-    const micros = (performance.now() - slot.startedAt) * 1000;
+    const micros = (Date.now() - slot.startedAt) * 1000;
     if (micros >= slowlog.slowerThanUs) {
       const args = slot.bufferEpoch === this.#buffer.epoch
         ? Slowlog.summarize(slot.argv!)
