@@ -61,9 +61,30 @@ export function arrayElementSlices(reply: Uint8Array): Uint8Array[] | null {
   const slices: Uint8Array[] = [];
   let at = lineEnd + 2;
   for (let i = 0; i < count; i++) {
-    const { size } = decodeReplyValue(reply, at);
+    const size = _replySize(reply, at);
     slices.push(reply.subarray(at, at + size));
     at += size;
   }
   return slices;
+}
+
+/** Bytes of the complete reply at `at`, measured without decoding it (merges are hot). */
+function _replySize(buf: Uint8Array, at: number): number {
+  const lineEnd = findCrlf(buf, at + 1, buf.length);
+  if (lineEnd < 0) throw new ProtocolError("incomplete reply");
+  const next = lineEnd + 2;
+  switch (buf[at]) {
+    case BULK: {
+      const length = parseInteger(buf, at + 1, lineEnd);
+      return length < 0 ? next - at : next + length + 2 - at;
+    }
+    case ARRAY: {
+      const count = parseInteger(buf, at + 1, lineEnd);
+      let end = next;
+      for (let i = 0; i < count; i++) end += _replySize(buf, end);
+      return end - at;
+    }
+    default:
+      return next - at;
+  }
 }
