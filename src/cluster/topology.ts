@@ -46,6 +46,9 @@ export interface TopologyOptions {
   wantReplicas: boolean;
 }
 
+/** How long a MOVED outranks a fetched map that disagrees with it, ms. */
+const MOVED_TRUST_MS = 2000;
+
 /** How often a leaving node is checked for requests still in flight, ms. */
 const RETIRE_POLL_MS = 50;
 
@@ -74,6 +77,9 @@ export class ClusterTopology {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #periodic: ReturnType<typeof setInterval>;
   #closed = false;
+  /** Recent MOVED redirects: slot -> the address the owner named, and when. */
+  readonly #moved = new Map<number, { addr: string; at: number }>();
+  #recheckTimer: ReturnType<typeof setTimeout> | undefined;
   /** Nodes that left the map and still have requests in flight. */
   readonly #leaving = new Set<number>();
   #replicaRetryMs = 0;
@@ -140,6 +146,7 @@ export class ClusterTopology {
       this.#shards.push({ nodes: [node] });
     }
     this.#slotShard[slot] = shard;
+    this.#moved.set(slot, { addr, at: performance.now() });
     this.requestRefresh();
     return node;
   }
@@ -190,6 +197,7 @@ export class ClusterTopology {
   close(): void {
     this.#closed = true;
     clearTimeout(this.#replicaTimer);
+    clearTimeout(this.#recheckTimer);
     clearInterval(this.#periodic);
     clearTimeout(this.#timer);
   }
@@ -257,6 +265,7 @@ export class ClusterTopology {
 
   #apply(map: SlotMap): void {
     const first = !this.ready;
+    this.#keepRecentMoves(map);
     this.#shards = map.shards.map((shard) => ({
       nodes: [shard.master, ...shard.replicas].map((addr) => this.nodeFor(addr)),
     }));
@@ -273,6 +282,38 @@ export class ClusterTopology {
       logInfo(
         `cluster topology: ${map.shards.length} masters, ${unowned} slots unowned`,
       );
+    }
+  }
+
+  /**
+   * A MOVED is the owner's own word; a map fetched just after a failover may come from a
+   * node that has not heard of it yet (an old master still serving stale reads). For a
+   * short while, a slot stays where a MOVED sent it, and another refresh is asked for.
+   */
+  #keepRecentMoves(map: SlotMap): void {
+    const now = performance.now();
+    let overruled = false;
+    for (const [slot, move] of this.#moved) {
+      if (now - move.at > MOVED_TRUST_MS) {
+        this.#moved.delete(slot);
+        continue;
+      }
+      const shard = map.slotShard[slot];
+      if (shard >= 0 && map.shards[shard].master === move.addr) {
+        this.#moved.delete(slot); // the map agrees now
+        continue;
+      }
+      let target = map.shards.findIndex((s) => s.master === move.addr);
+      if (target < 0) {
+        target = map.shards.length;
+        map.shards.push({ master: move.addr, replicas: [] });
+      }
+      map.slotShard[slot] = target;
+      overruled = true;
+    }
+    if (overruled) {
+      clearTimeout(this.#recheckTimer);
+      this.#recheckTimer = setTimeout(() => this.requestRefresh(), MIN_REFRESH_GAP_MS * 2);
     }
   }
 

@@ -29,6 +29,8 @@ export class ClusterRouting implements RedisRouting {
   readonly metrics: ClusterMetrics;
   readonly #identity: ClusterIdentity;
   #turn = 0;
+  /** Per client, the last resend still waiting (absent when none). */
+  readonly #resends = new Map<number, Promise<void>>();
 
   constructor(
     parts: { topology: ClusterTopology; pool: NodePool; identity: ClusterIdentity },
@@ -62,7 +64,41 @@ export class ClusterRouting implements RedisRouting {
     }
     // The request keeps its own copy of the bytes: a redirect sends them again later.
     const request = new ClusterRequest(this, bytes.slice(), slot, sink, sessionId);
+    if (this.#resends.size > 0 && this.#resends.has(sessionId)) {
+      // An earlier request of this client waits to be sent again: keep the client's order.
+      this.resendInOrder(sessionId, {
+        delayMs: 0,
+        send: () => request.sendTo(this.topology.masterOf(slot)),
+      });
+      return;
+    }
     this.pool.connFor(node, sessionId).send(request.bytes, request);
+  }
+
+  /**
+   * Sends a redirected or retried request again, after any resend of the same client still
+   * waiting: a request retried later (TRYAGAIN, CLUSTERDOWN) must not be overtaken by the
+   * client's next request, redirected at once (MOVED), or a read could miss the write before it.
+   */
+  resendInOrder(sessionId: number, resend: { delayMs: number; send: () => void }): void {
+    const waiting = this.#resends.get(sessionId);
+    if (waiting === undefined && resend.delayMs === 0) {
+      resend.send();
+      return;
+    }
+    const start = waiting ?? Promise.resolve();
+    const next = start.then(() =>
+      new Promise<void>((resolve) => {
+        setTimeout(() => {
+          resend.send();
+          resolve();
+        }, resend.delayMs);
+      })
+    );
+    this.#resends.set(sessionId, next);
+    next.then(() => {
+      if (this.#resends.get(sessionId) === next) this.#resends.delete(sessionId);
+    });
   }
 
   broadcastGroups(): number[] {
@@ -130,7 +166,10 @@ class ClusterRequest implements ReplySink {
     const { topology, pool } = this.#routing;
     if (code === "TRYAGAIN" || code === "CLUSTERDOWN") {
       if (code === "CLUSTERDOWN") topology.requestRefresh();
-      setTimeout(() => this.#resend(), RETRY_BASE_MS << (this.#redirects - 1));
+      this.#routing.resendInOrder(this.#sessionId, {
+        delayMs: RETRY_BASE_MS << (this.#redirects - 1),
+        send: () => this.#resend(),
+      });
       return;
     }
     const redirect = parseRedirect(message);
@@ -142,11 +181,19 @@ class ClusterRequest implements ReplySink {
     else this.#routing.metrics.ask++;
     if (redirect.kind === "moved") {
       const node = topology.noteMoved(redirect.slot, redirect.addr);
-      pool.connFor(node, this.#sessionId).send(this.bytes, this);
+      this.#routing.resendInOrder(this.#sessionId, {
+        delayMs: 0,
+        send: () => pool.connFor(node, this.#sessionId).send(this.bytes, this),
+      });
     } else {
-      const conn = pool.connFor(topology.nodeFor(redirect.addr), this.#sessionId);
-      conn.send(ASKING, DISCARD);
-      conn.send(this.bytes, this);
+      this.#routing.resendInOrder(this.#sessionId, {
+        delayMs: 0,
+        send: () => {
+          const conn = pool.connFor(topology.nodeFor(redirect.addr), this.#sessionId);
+          conn.send(ASKING, DISCARD);
+          conn.send(this.bytes, this);
+        },
+      });
     }
   }
 
@@ -157,7 +204,11 @@ class ClusterRequest implements ReplySink {
   }
 
   #resend(): void {
-    const node = this.#routing.topology.masterOf(this.#slot);
+    this.sendTo(this.#routing.topology.masterOf(this.#slot));
+  }
+
+  /** Sends (again) to `node`, or fails when the slot has no master now. */
+  sendTo(node: number): void {
     if (node < 0) {
       this.#sink.onError(_clusterDown(this.#routing.topology.ready));
       return;
