@@ -110,6 +110,8 @@ export async function startRedisCluster(
   try {
     await _createCluster(cluster.seeds());
     await cluster.waitHealthy(HEALTHY_TIMEOUT_MS);
+    // CLUSTER NODES may still call a just-attached replica a master: wait until it does not.
+    await settledMasters(cluster, NODE_COUNT / 2);
     return cluster;
   } catch (error) {
     await cluster.stop();
