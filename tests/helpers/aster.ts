@@ -15,6 +15,8 @@ export interface AsterProcess extends AsyncDisposable {
   pid: number;
   /** What it printed to stderr so far (its log). */
   log(): string;
+  /** Resolves with the exit code once the process exits on its own (nothing is sent to it). */
+  exited: Promise<number>;
   /** Sends a signal to the process. */
   kill(signal: Deno.Signal): void;
   /** SIGTERM, then SIGKILL after a bound; resolves with the exit code. Idempotent. */
@@ -103,6 +105,7 @@ export async function startAster(
   const aster: AsterProcess = {
     ports,
     configPath,
+    exited,
     pid: child.pid,
     log: () => log,
     kill: (signal) => {
