@@ -10,6 +10,8 @@ import type { RedisRouting } from "./redis_routing.ts";
 import type { ClusterMetrics } from "../metrics/worker_metrics.ts";
 import { type ClusterIdentity, clusterLocalReply } from "./cluster_local.ts";
 
+/** Size of the slabs that keep request copies for resends. */
+const SLAB_BYTES = 64 * 1024;
 /** Most redirects or retries one request may take before it gets an error. */
 const MAX_REDIRECTS = 5;
 /** First retry delay after TRYAGAIN or CLUSTERDOWN, doubling each time, ms. */
@@ -29,6 +31,8 @@ export class ClusterRouting implements RedisRouting {
   readonly metrics: ClusterMetrics;
   readonly #identity: ClusterIdentity;
   #turn = 0;
+  #slab = new Uint8Array(SLAB_BYTES);
+  #slabUsed = 0;
   /** Per client, the last resend still waiting (absent when none). */
   readonly #resends = new Map<number, Promise<void>>();
 
@@ -63,7 +67,7 @@ export class ClusterRouting implements RedisRouting {
       return;
     }
     // The request keeps its own copy of the bytes: a redirect sends them again later.
-    const request = new ClusterRequest(this, bytes.slice(), slot, sink, sessionId);
+    const request = new ClusterRequest(this, this.#keep(bytes), slot, sink, sessionId);
     if (this.#resends.size > 0 && this.#resends.has(sessionId)) {
       // An earlier request of this client waits to be sent again: keep the client's order.
       this.resendInOrder(sessionId, {
@@ -73,6 +77,22 @@ export class ClusterRouting implements RedisRouting {
       return;
     }
     this.pool.connFor(node, sessionId).send(request.bytes, request);
+  }
+
+  /**
+   * Copies request bytes for a possible resend. Small requests share slabs (one ArrayBuffer
+   * per 64 KiB of requests instead of one per request: a slab is freed with its last view).
+   */
+  #keep(bytes: Uint8Array): Uint8Array {
+    if (bytes.length > SLAB_BYTES / 16) return bytes.slice();
+    if (this.#slabUsed + bytes.length > this.#slab.length) {
+      this.#slab = new Uint8Array(SLAB_BYTES);
+      this.#slabUsed = 0;
+    }
+    const kept = this.#slab.subarray(this.#slabUsed, this.#slabUsed + bytes.length);
+    kept.set(bytes);
+    this.#slabUsed += bytes.length;
+    return kept;
   }
 
   /**
