@@ -10,7 +10,8 @@ import { RespReplyFramer } from "../protocol/resp/reply_framer.ts";
 import { ClusterRouting } from "../proxy/cluster_routing.ts";
 import { Listener } from "../proxy/listener.ts";
 import { RedisFrontend, type RedisSettings } from "../proxy/redis_frontend.ts";
-import { RingRouting } from "../proxy/redis_routing.ts";
+import { type RedisRouting, RingRouting } from "../proxy/redis_routing.ts";
+import { bytesAre, startsWith } from "../protocol/memcache/bytes.ts";
 import type { ReplyFramer } from "../backend/node_conn.ts";
 import type { RequestHandler, Session } from "../proxy/session.ts";
 import {
@@ -122,13 +123,13 @@ interface RingProtocol {
 const RESP_RING: RingProtocol = {
   newFramer: () => new RespReplyFramer(),
   ping: PING,
-  isHealthy: (reply) => _sameBytes(reply, PONG_REPLY),
+  isHealthy: (reply) => bytesAre(reply, 0, reply.length, PONG_REPLY),
 };
 
 const MEMCACHE_TEXT_RING: RingProtocol = {
   newFramer: () => new MemcacheTextNodeFramer(),
   ping: MEMCACHE_VERSION,
-  isHealthy: (reply) => _startsWith(reply, MEMCACHE_VERSION_REPLY),
+  isHealthy: (reply) => startsWith(reply, 0, reply.length, MEMCACHE_VERSION_REPLY),
 };
 
 const MEMCACHE_BINARY_RING: RingProtocol = {
@@ -147,8 +148,10 @@ function _backendAuth(cluster: ClusterConfig): Uint8Array[] {
   ];
 }
 
-function _secret(text: string | null): Uint8Array | null {
-  return text === null ? null : new TextEncoder().encode(text);
+/** What the Redis sessions of a cluster route with, and its AUTH and allowed commands. */
+function _redisSettings(cluster: ClusterConfig, routing: RedisRouting): RedisSettings {
+  const password = cluster.password === null ? null : new TextEncoder().encode(cluster.password);
+  return { routing, password, allowed: new Set(cluster.allowCommands) };
 }
 
 /** The ketama modes: servers on a twemproxy-compatible ring, with optional auto-eject. */
@@ -235,11 +238,7 @@ function _shardedRedis(
   const { router, pool, stop, nodes, applyShared } = _ring(cluster, RESP_RING, context);
   const routing = new RingRouting(router, pool);
   return {
-    redis: {
-      routing,
-      password: _secret(cluster.password),
-      allowed: new Set(cluster.allowCommands),
-    },
+    redis: _redisSettings(cluster, routing),
     pool,
     stop,
     nodes,
@@ -293,11 +292,7 @@ function _redisCluster(
     { readFromReplicas: cluster.readFromSlave, metrics },
   );
   return {
-    redis: {
-      routing,
-      password: _secret(cluster.password),
-      allowed: new Set(cluster.allowCommands),
-    },
+    redis: _redisSettings(cluster, routing),
     pool,
     stop: () => topology.close(),
     ready: topology.refresh(),
@@ -463,14 +458,4 @@ async function _drainPool(pool: NodePool, timeoutMs: number): Promise<void> {
   while (pool.pendingCount() > 0 && performance.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-}
-
-function _startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
-  return bytes.length >= prefix.length && _sameBytes(bytes.subarray(0, prefix.length), prefix);
-}
-
-function _sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -4,10 +4,9 @@
  */
 import { RespClient, RespErrorReply, type RespValue, text } from "./resp_client.ts";
 import { freePort, type ServerProcess, startRedis } from "./servers.ts";
+import { SLOT_COUNT } from "../../src/cluster/slot_table.ts";
 
 const HOST = "127.0.0.1";
-/** Hash slots in a Redis Cluster. */
-const SLOT_COUNT = 16384;
 const NODE_COUNT = 6;
 /** `cluster-node-timeout` unless told otherwise, ms. */
 const DEFAULT_NODE_TIMEOUT_MS = 1000;
