@@ -13,12 +13,19 @@
  *   `redis_cluster` mode, and through Aster in `redis` mode over three standalone
  *   redis-servers (the same load over a ring instead of the slot table).
  *
+ * - `scale`: against one redis-server behind nutcracker and Aster (`redis`, `thread = 1`),
+ *   the RSS growth per idle client connection (5,000 connections, each after one PING) and
+ *   10,000 concurrent clients each doing SET then GET of its own key (`bench/scale.ts`);
+ *   then `redis-benchmark -c 200 -P 16` GET and SET through Aster with `thread = 1` and
+ *   with `thread = 2`.
+ *
  * Targets run in alternating order (each round rotated), the tables show each target's
- * median over the rounds.
+ * median over the rounds. The report ends with the performance targets (issue 6) of the
+ * sections that ran, each with its measured value and PASS/FAIL.
  *
  * Usage: deno task bench [--quick] [--only SECTIONS] [--requests N] [--rounds R]
  *
- *   --only S        comma-separated sections: redis, memcache, cluster (default all)
+ *   --only S        comma-separated sections: redis, memcache, cluster, scale (default all)
  *   --requests N    requests per pipeline-1 run and per MGET run; pipeline-16 runs send
  *                   N x 10 (default 100000, 20000 with --quick)
  *   --rounds R      rounds over all targets (default 3, 1 with --quick)
@@ -38,6 +45,17 @@ import {
   startRedis,
 } from "../tests/helpers/servers.ts";
 import { type LoadResult, runMemcacheLoad } from "./memcache_load.ts";
+import {
+  type ConcurrentClients,
+  CONNECT_BATCH,
+  IDLE_MS,
+  type IdleMemory,
+  measureIdleMemory,
+  openFileLimit,
+  RSS_SAMPLES,
+  runConcurrentClients,
+  WARM_UP_CLIENTS,
+} from "./scale.ts";
 
 const HOST = "127.0.0.1";
 const encoder = new TextEncoder();
@@ -73,8 +91,18 @@ const LOG_TAIL_CHARS = 2000;
 const RUN_TIMEOUT_MS = 120_000;
 /** Exit code after SIGINT/SIGTERM, as a shell reports it. */
 const EXIT_INTERRUPTED = 130;
+/** Idle client connections of the memory probe. */
+const IDLE_CLIENTS = 5_000;
+/** Clients connected at once in the concurrency probe. */
+const CONCURRENT_CLIENTS = 10_000;
+/** Aster's `max_clients` in the scale probes: room above `CONCURRENT_CLIENTS`. */
+const SCALE_MAX_CLIENTS = 12_000;
+/** redis-benchmark clients of the thread = 1 / thread = 2 rows. */
+const THREAD_CLIENTS = 200;
+/** Spare descriptors a process needs beyond its client connections. */
+const SPARE_FDS = 200;
 
-const SECTION_NAMES = ["redis", "memcache", "cluster"] as const;
+const SECTION_NAMES = ["redis", "memcache", "cluster", "scale"] as const;
 /** A part of the comparison that `--only` selects. */
 type SectionName = typeof SECTION_NAMES[number];
 
@@ -96,6 +124,8 @@ interface Workload {
   pipeline: number;
   /** Requests per test. */
   requests: number;
+  /** Concurrent clients. @default CLIENTS */
+  clients?: number;
   /** Tests by lowercase name ("get", "set"), or a custom redis command and its row label. */
   tests: string[] | { command: string[]; label: string };
 }
@@ -144,6 +174,30 @@ interface Stage {
   start(stack: AsyncDisposableStack, options: Options): Promise<StagePlan>;
 }
 
+/** A table printed under its section's heading. */
+interface Table {
+  heading: string;
+  table: string;
+}
+
+/** What a probe measured: its own tables and notes, and its figures for the targets. */
+interface ProbeRun {
+  tables: Table[];
+  notes: string[];
+  memory: IdleMemory[];
+  concurrent: ConcurrentClients[];
+}
+
+/** A measurement outside the rounds: its own processes on `stack`, its own tables. */
+interface Probe {
+  /** Progress heading. */
+  title: string;
+  run(
+    stack: AsyncDisposableStack,
+    opts: { options: Options; signal: AbortSignal },
+  ): Promise<ProbeRun>;
+}
+
 /** One table of the report. */
 interface Section {
   name: SectionName;
@@ -152,7 +206,16 @@ interface Section {
   columns: { target: string; label: string }[];
   /** Ratio columns: [numerator target, denominator target]. */
   ratios: [string, string][];
+  /** Runs before the stages, when present. */
+  probe?: Probe;
   stages: Stage[];
+}
+
+/** What one section measured. */
+interface SectionRun {
+  results: Results;
+  notes: string[];
+  probe: ProbeRun | null;
 }
 
 /** Thrown when the user interrupts the run. */
@@ -229,7 +292,7 @@ function redisBenchmarkArgs(
   opts: { port: number; workload: Workload; cluster?: boolean; keyspace?: number },
 ): string[] {
   const { workload } = opts;
-  const args = ["-h", HOST, "-p", `${opts.port}`, "-c", `${CLIENTS}`];
+  const args = ["-h", HOST, "-p", `${opts.port}`, "-c", `${workload.clients ?? CLIENTS}`];
   args.push("-n", `${workload.requests}`, "-P", `${workload.pipeline}`, "-q", "--csv");
   // One thread, as against the proxies (--cluster alone starts one per master).
   if (opts.cluster) args.push("--cluster", "--threads", "1");
@@ -414,11 +477,20 @@ function spreadKeys(count: number, shards: number): string[] {
   return keys;
 }
 
-/** Starts nutcracker and Aster (`thread = 1`) over `servers`; registers both on `stack`. */
+/**
+ * Starts nutcracker and Aster (`thread = 1`, `max_clients` when given) over `servers`;
+ * registers both on `stack`.
+ */
 async function startProxies(
   stack: AsyncDisposableStack,
-  opts: { servers: string[]; memcache?: boolean },
-): Promise<{ nutcracker: number; aster: number; asterLog: () => string }> {
+  opts: { servers: string[]; memcache?: boolean; maxClients?: number },
+): Promise<{
+  nutcracker: number;
+  nutcrackerPid: number;
+  aster: number;
+  asterPid: number;
+  asterLog: () => string;
+}> {
   const { servers } = opts;
   const nutcracker = stack.use(
     await startNutcracker({
@@ -430,8 +502,15 @@ async function startProxies(
   );
   const cacheType = opts.memcache ? "memcache" : "redis";
   const cluster: ClusterToml = { name: "bench", cache_type: cacheType, servers, thread: 1 };
+  if (opts.maxClients !== undefined) cluster.max_clients = opts.maxClients;
   const aster = stack.use(await startAster([cluster]));
-  return { nutcracker: nutcracker.port, aster: aster.ports[0], asterLog: aster.log };
+  return {
+    nutcracker: nutcracker.port,
+    nutcrackerPid: nutcracker.pid,
+    aster: aster.ports[0],
+    asterPid: aster.pid,
+    asterLog: aster.log,
+  };
 }
 
 /** Runs one command on a fresh connection and returns its reply as text. */
@@ -611,6 +690,111 @@ const clusterStage: Stage = {
   },
 };
 
+/**
+ * One redis-server behind nutcracker and Aster (`thread = 1`): RSS growth per idle client
+ * connection, then `CONCURRENT_CLIENTS` clients at once, each on each proxy in turn.
+ */
+const scaleProbe: Probe = {
+  title: `${IDLE_CLIENTS} idle clients, ${CONCURRENT_CLIENTS} concurrent clients, ` +
+    "one redis-server",
+  async run(stack, { signal }) {
+    const fdLimit = await openFileLimit();
+    const redis = stack.use(await startRedis());
+    const proxies = await startProxies(stack, {
+      servers: [_serverEntry(redis.port, 0)],
+      maxClients: SCALE_MAX_CLIENTS,
+    });
+    const targets = [
+      { name: "nutcracker", port: proxies.nutcracker, pid: proxies.nutcrackerPid },
+      { name: "aster", port: proxies.aster, pid: proxies.asterPid },
+    ];
+    const memory: IdleMemory[] = [];
+    for (const target of targets) {
+      const m = await measureIdleMemory(target, { count: IDLE_CLIENTS, signal });
+      memory.push(m);
+      console.error(
+        `  idle memory ${target.name.padEnd(11)} ${m.idle}/${m.count} idle, RSS ` +
+          `${m.beforeKiB} -> ${m.idleKiB} KiB, ${_fixed(m.perConnKB, 2)} KB per connection`,
+      );
+    }
+    const concurrent: ConcurrentClients[] = [];
+    for (const target of targets) {
+      await _command(redis.port, ["FLUSHALL"]);
+      const c = await runConcurrentClients(target, { count: CONCURRENT_CLIENTS, signal });
+      concurrent.push(c);
+      console.error(
+        `  concurrent  ${target.name.padEnd(11)} served ${c.served}/${c.count} in ` +
+          `${Math.round(c.totalMs)} ms`,
+      );
+    }
+    const notes = [
+      `Idle clients: ${IDLE_CLIENTS} connections opened ${CONNECT_BATCH} at a time, each did ` +
+      `one PING round trip, then idle for ${IDLE_MS / 1000} s; RSS from ps (median of ` +
+      `${RSS_SAMPLES} readings), the baseline after a warm-up of ${WARM_UP_CLIENTS} PING ` +
+      `clients; 1 KB = 1000 bytes. Concurrent clients: all ${CONCURRENT_CLIENTS} ` +
+      `connected first, then each sends SET key:i v:i, waits for +OK, sends GET key:i and ` +
+      `must read v:i. Aster runs with max_clients = ${SCALE_MAX_CLIENTS}; open-file limit ` +
+      `(ulimit -n) ${fdLimit}.`,
+    ];
+    if (!(fdLimit >= CONCURRENT_CLIENTS + SPARE_FDS)) {
+      notes.push(
+        `WARNING: an open-file limit under ${CONCURRENT_CLIENTS + SPARE_FDS} caps the ` +
+          "concurrent clients (of this process and of the proxies); raise ulimit -n.",
+      );
+    }
+    for (const c of concurrent) {
+      if (c.firstError !== null) notes.push(`${c.name}: first connect error: ${c.firstError}`);
+    }
+    return {
+      tables: [
+        {
+          heading: `Memory, ${IDLE_CLIENTS} idle clients (lower is better)`,
+          table: memoryTable(memory),
+        },
+        {
+          heading: `${CONCURRENT_CLIENTS} concurrent clients, SET then GET each`,
+          table: concurrentTable(concurrent),
+        },
+      ],
+      notes,
+      memory,
+      concurrent,
+    };
+  },
+};
+
+/** Aster over one redis-server with `thread = 1` and with `thread = 2`, side by side. */
+const threadStage: Stage = {
+  title: "GET/SET P16, aster thread = 1 and thread = 2, one redis-server",
+  async start(stack, options) {
+    const redis = stack.use(await startRedis());
+    const servers = [_serverEntry(redis.port, 0)];
+    const targets: Target[] = [];
+    for (const thread of [1, 2]) {
+      const name = `aster-t${thread}`;
+      const cluster: ClusterToml = { name, cache_type: "redis", servers, thread };
+      const aster = stack.use(await startAster([cluster]));
+      targets.push(redisBenchmarkTarget(name, { port: aster.ports[0], log: aster.log }));
+    }
+    return {
+      targets,
+      workloads: [{
+        pipeline: 16,
+        requests: options.requests * PIPELINED_FACTOR,
+        clients: THREAD_CLIENTS,
+        tests: ["get", "set"],
+      }],
+      warmUp: { ...WARM_UP, clients: THREAD_CLIENTS },
+      notes: [
+        `thread rows: redis-benchmark -c ${THREAD_CLIENTS} -P 16, ` +
+        `${options.requests * PIPELINED_FACTOR} requests per test, against two Aster ` +
+        `processes (thread = 1, thread = 2) over one redis-server; ` +
+        `${navigator.hardwareConcurrency} cores shared with redis-server and the benchmark.`,
+      ],
+    };
+  },
+};
+
 /** Every section, in report order. */
 const SECTIONS: Section[] = [
   {
@@ -646,6 +830,18 @@ const SECTIONS: Section[] = [
     ],
     ratios: [["aster", "direct"], ["aster", "aster-redis"]],
     stages: [clusterStage],
+  },
+  {
+    name: "scale",
+    title: "scale: idle-client memory and 10,000 concurrent clients (nutcracker, aster), " +
+      "aster thread = 1 vs thread = 2",
+    columns: [
+      { target: "aster-t1", label: "aster-t1" },
+      { target: "aster-t2", label: "aster-t2" },
+    ],
+    ratios: [["aster-t2", "aster-t1"]],
+    probe: scaleProbe,
+    stages: [threadStage],
   },
 ];
 
@@ -703,13 +899,19 @@ async function _describeFailure<T>(target: Target, running: Promise<T>): Promise
   }
 }
 
-/** Runs every stage of `section`; returns its results and notes. */
+/** Runs the probe and every stage of `section`; returns what they measured. */
 async function runSection(
   section: Section,
   opts: { options: Options; signal: AbortSignal },
-): Promise<{ results: Results; notes: string[] }> {
+): Promise<SectionRun> {
   const results: Results = new Map();
   const notes: string[] = [];
+  let probe: ProbeRun | null = null;
+  if (section.probe) {
+    await using stack = new AsyncDisposableStack();
+    console.error(`${section.name}: ${section.probe.title}`);
+    probe = await section.probe.run(stack, opts);
+  }
   for (const stage of section.stages) {
     await using stack = new AsyncDisposableStack();
     console.error(`${section.name}: ${stage.title}`);
@@ -724,7 +926,7 @@ async function runSection(
     });
     notes.push(...plan.notes);
   }
-  return { results, notes };
+  return { results, notes, probe };
 }
 
 function _record(results: Results, row: string, target: string, sample: Sample): void {
@@ -774,6 +976,11 @@ function _rps(n: number): string {
 
 function _ms(n: number): string {
   return Number.isNaN(n) ? "-" : n.toFixed(3);
+}
+
+/** `n` with `digits` decimals, "-" for NaN. */
+function _fixed(n: number, digits: number): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : "-";
 }
 
 function _ratio(a: number, b: number): string {
@@ -834,6 +1041,42 @@ function latencyTable(section: Section, results: Results): string {
   return formatTable(headers, rows);
 }
 
+/** RSS of each proxy before, with and after its idle clients, and the growth per client. */
+function memoryTable(memory: IdleMemory[]): string {
+  const headers = [
+    "proxy",
+    "idle clients",
+    "RSS before KiB",
+    "RSS idle KiB",
+    "RSS closed KiB",
+    "per client KiB",
+    "per client KB",
+  ];
+  const rows = memory.map((m) => [
+    m.name,
+    `${m.idle}/${m.count}`,
+    `${m.beforeKiB}`,
+    `${m.idleKiB}`,
+    `${m.closedKiB}`,
+    _fixed(m.perConnKiB, 2),
+    _fixed(m.perConnKB, 2),
+  ]);
+  return formatTable(headers, rows);
+}
+
+/** Connections opened and clients served per proxy, with the wall times. */
+function concurrentTable(concurrent: ConcurrentClients[]): string {
+  const headers = ["proxy", "connected", "served", "connect ms", "total ms"];
+  const rows = concurrent.map((c) => [
+    c.name,
+    `${c.opened}/${c.count}`,
+    `${c.served}/${c.count}`,
+    `${Math.round(c.connectMs)}`,
+    `${Math.round(c.totalMs)}`,
+  ]);
+  return formatTable(headers, rows);
+}
+
 /**
  * The load generator's CPU per target (median over rows and rounds), and a warning when it
  * looked CPU-bound; empty when no sample carries a CPU figure.
@@ -883,6 +1126,158 @@ function tickNotes(section: Section, results: Results): string[] {
   return notes;
 }
 
+// ---------------------------------------------------------------------------------------
+// Targets (issue 6)
+
+/** One performance target with what this run measured for it. */
+interface TargetCheck {
+  what: string;
+  value: string;
+  goal: string;
+  /** "PASS", "FAIL", "info" (reported, no target) or "n/a" (nothing measured). */
+  status: string;
+}
+
+/** Throughput or latency rows of `results`: `target`'s median over `base`'s. */
+function _medianRatio(
+  results: Results,
+  row: string,
+  opts: { target: string; base: string; field: "rps" | "p99Ms" },
+): number {
+  const { target, base, field } = opts;
+  return _medianOf(results, row, { target, field }) /
+    _medianOf(results, row, { target: base, field });
+}
+
+/** A ratio checked against `min` (throughput) or `max` (latency); info when neither. */
+function _ratioCheck(
+  what: string,
+  ratio: number,
+  bound: { min?: number; max?: number },
+): TargetCheck {
+  const { min, max } = bound;
+  const goal = min !== undefined
+    ? `>= ${min.toFixed(2)}x`
+    : max !== undefined
+    ? `<= ${max.toFixed(2)}x`
+    : "-";
+  let status = "info";
+  if (!Number.isFinite(ratio)) status = "n/a";
+  else if (min !== undefined) status = ratio >= min ? "PASS" : "FAIL";
+  else if (max !== undefined) status = ratio <= max ? "PASS" : "FAIL";
+  return { what, value: Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : "-", goal, status };
+}
+
+/** Every target of the sections in `runs`, in report order. */
+function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const redis = runs.get("redis");
+  if (redis) {
+    const base = { target: "aster", base: "nutcracker" };
+    for (const pipeline of PIPELINES) {
+      const min = pipeline === 1 ? 1.0 : 1.5;
+      for (const test of ["GET", "SET"]) {
+        const row = rowLabel(test, pipeline);
+        const ratio = _medianRatio(redis.results, row, { ...base, field: "rps" });
+        checks.push(_ratioCheck(`redis ${row} req/s, aster/nutcracker`, ratio, { min }));
+      }
+    }
+    for (const test of ["GET", "SET"]) {
+      const row = rowLabel(test, 1);
+      const ratio = _medianRatio(redis.results, row, { ...base, field: "p99Ms" });
+      checks.push(_ratioCheck(`redis ${row} p99, aster/nutcracker`, ratio, { max: 1.5 }));
+    }
+    const mget = rowLabel(`MGET x${MGET_KEYS.length}`, 1);
+    const ratio = _medianRatio(redis.results, mget, { ...base, field: "rps" });
+    checks.push(
+      _ratioCheck(`redis ${mget} over ${SHARDS} shards req/s, aster/nutcracker`, ratio, {
+        min: 1.0,
+      }),
+    );
+  }
+  const memcache = runs.get("memcache");
+  if (memcache) {
+    for (const pipeline of PIPELINES) {
+      for (const test of ["GET", "SET"]) {
+        const row = rowLabel(test, pipeline);
+        const ratio = _medianRatio(memcache.results, row, {
+          target: "aster",
+          base: "nutcracker",
+          field: "rps",
+        });
+        checks.push(_ratioCheck(`memcache ${row} req/s, aster/nutcracker`, ratio, { min: 1.0 }));
+      }
+    }
+  }
+  const cluster = runs.get("cluster");
+  if (cluster) {
+    for (const pipeline of PIPELINES) {
+      for (const test of ["GET", "SET"]) {
+        const row = rowLabel(test, pipeline);
+        const ring = _medianRatio(cluster.results, row, {
+          target: "aster",
+          base: "aster-redis",
+          field: "rps",
+        });
+        checks.push(
+          _ratioCheck(`cluster ${row} req/s, aster/aster-redis`, ring, { min: 0.9 }),
+        );
+        const direct = _medianRatio(cluster.results, row, {
+          target: "aster",
+          base: "direct",
+          field: "rps",
+        });
+        checks.push(_ratioCheck(`cluster ${row} req/s, aster/direct --cluster`, direct, {}));
+      }
+    }
+  }
+  const scale = runs.get("scale");
+  if (scale) {
+    for (const m of scale.probe?.memory ?? []) {
+      const measured = Number.isFinite(m.perConnKB);
+      const aster = m.name === "aster";
+      checks.push({
+        what: `memory per idle client (${m.count}), ${m.name}`,
+        value: measured ? `${m.perConnKB.toFixed(2)} KB` : "-",
+        goal: aster ? "<= 10 KB" : "-",
+        status: !measured ? "n/a" : !aster ? "info" : m.perConnKB <= 10 ? "PASS" : "FAIL",
+      });
+    }
+    for (const c of scale.probe?.concurrent ?? []) {
+      const aster = c.name === "aster";
+      checks.push({
+        what: `${c.count.toLocaleString("en-US")} concurrent clients served, ${c.name}`,
+        value: `${c.served}/${c.count}`,
+        goal: aster ? "all" : "-",
+        status: !aster ? "info" : c.served === c.count ? "PASS" : "FAIL",
+      });
+    }
+    for (const test of ["GET", "SET"]) {
+      const row = rowLabel(test, 16);
+      const ratio = _medianRatio(scale.results, row, {
+        target: "aster-t2",
+        base: "aster-t1",
+        field: "rps",
+      });
+      checks.push(_ratioCheck(`${row} req/s, aster thread=2/thread=1`, ratio, {}));
+    }
+  }
+  return checks;
+}
+
+function _printTargets(runs: Map<SectionName, SectionRun>): void {
+  const checks = targetChecks(runs);
+  if (checks.length === 0) return;
+  console.log("\n== Targets (issue 6)\n");
+  console.log(formatTable(
+    ["target", "measured", "goal", "result"],
+    checks.map((check) => [check.what, check.value, check.goal, check.status]),
+  ));
+  const judged = checks.filter((check) => check.status === "PASS" || check.status === "FAIL");
+  const passed = judged.filter((check) => check.status === "PASS").length;
+  console.log(`\n${passed}/${judged.length} targets met (info rows have no target).`);
+}
+
 /** The first line `command --version` prints, or "not found". */
 async function _version(command: string, flag = "--version"): Promise<string> {
   try {
@@ -910,13 +1305,21 @@ async function _printHeader(options: Options): Promise<void> {
   );
 }
 
-function _printSection(section: Section, run: { results: Results; notes: string[] }): void {
-  console.log(`\n== ${section.title}\n`);
-  console.log("Throughput, req/s (higher is better)\n");
-  console.log(throughputTable(section, run.results));
-  console.log("\nLatency at pipeline 1, ms (lower is better)\n");
-  console.log(latencyTable(section, run.results));
+function _printSection(section: Section, run: SectionRun): void {
+  console.log(`\n== ${section.title}`);
+  for (const { heading, table } of run.probe?.tables ?? []) {
+    console.log(`\n${heading}\n\n${table}`);
+  }
+  if (run.results.size > 0) {
+    console.log("\nThroughput, req/s (higher is better)\n");
+    console.log(throughputTable(section, run.results));
+  }
+  if ([...run.results.keys()].some((row) => row.endsWith(" P1"))) {
+    console.log("\nLatency at pipeline 1, ms (lower is better)\n");
+    console.log(latencyTable(section, run.results));
+  }
   const notes = [
+    ...(run.probe?.notes ?? []),
     ...run.notes,
     ...generatorNotes(section, run.results),
     ...tickNotes(section, run.results),
@@ -943,14 +1346,17 @@ function _abortOnSignal(controller: AbortController): () => void {
 /** Runs the selected sections; every process it starts is stopped before it returns. */
 async function compare(options: Options, signal: AbortSignal): Promise<void> {
   await _printHeader(options);
+  const runs = new Map<SectionName, SectionRun>();
   for (const section of SECTIONS.filter((s) => options.sections.includes(s.name))) {
     const run = await runSection(section, { options, signal });
+    runs.set(section.name, run);
     _printSection(section, run);
   }
   console.log(
     "\nNote: ratios only compare numbers within one run; absolute req/s depend on the " +
       "machine and its load (the load generators share the cores with the servers).",
   );
+  _printTargets(runs);
 }
 
 async function main(): Promise<number> {
