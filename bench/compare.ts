@@ -11,7 +11,8 @@
  * - `cluster`: `redis-benchmark -r 10000` GET and SET against a 3+3 Redis Cluster direct
  *   (`--cluster`: the benchmark talks to every master itself), through Aster in
  *   `redis_cluster` mode, and through Aster in `redis` mode over three standalone
- *   redis-servers (the same load over a ring instead of the slot table).
+ *   redis-servers, each with one replica like the cluster's masters (the same load and
+ *   backends over a ring instead of the slot table).
  *
  * - `scale`: against one redis-server behind nutcracker and Aster (`redis`, `thread = 1`),
  *   the RSS growth per idle client connection (5,000 connections, each after one PING) and
@@ -638,9 +639,58 @@ const memcacheStage: Stage = {
   },
 };
 
+/** How long the standalone replicas of the cluster section get to sync, ms. */
+const REPLICA_SYNC_TIMEOUT_MS = 10_000;
+/** Pause between replication probes, ms. */
+const REPLICA_SYNC_POLL_MS = 100;
+
+/** A field of an `INFO` reply, or "" when absent. */
+function _infoField(info: unknown, name: string): string {
+  if (typeof info !== "string") return "";
+  return new RegExp(`^${name}:(.*)$`, "m").exec(info)?.[1]?.trim() ?? "";
+}
+
+/** Why the master on `master` and its replica on `replica` are not in sync, or null. */
+async function _replicationProblem(master: number, replica: number): Promise<string | null> {
+  try {
+    const masterInfo = await _command(master, ["INFO", "replication"]);
+    const slaves = _infoField(masterInfo, "connected_slaves");
+    if (slaves !== "1") return `master ${master}: connected_slaves:${slaves}`;
+    const replicaInfo = await _command(replica, ["INFO", "replication"]);
+    const link = _infoField(replicaInfo, "master_link_status");
+    if (link !== "up") return `replica ${replica}: master_link_status:${link}`;
+    return null;
+  } catch (error) {
+    return `${master}/${replica}: ${error instanceof Error ? error.message : error}`;
+  }
+}
+
+/**
+ * Resolves once every master of `pairs` reports `connected_slaves:1` and its replica
+ * `master_link_status:up`; throws after `REPLICA_SYNC_TIMEOUT_MS`.
+ */
+async function _waitForReplicas(pairs: { master: number; replica: number }[]): Promise<void> {
+  const deadline = Date.now() + REPLICA_SYNC_TIMEOUT_MS;
+  const maxTries = Math.ceil(REPLICA_SYNC_TIMEOUT_MS / REPLICA_SYNC_POLL_MS) + 1;
+  let problem: string | null = "not probed";
+  for (let i = 0; i < maxTries && Date.now() < deadline; i++) {
+    problem = null;
+    for (const { master, replica } of pairs) {
+      problem = await _replicationProblem(master, replica);
+      if (problem !== null) break;
+    }
+    if (problem === null) return;
+    await new Promise((resolve) => setTimeout(resolve, REPLICA_SYNC_POLL_MS));
+  }
+  throw new Error(
+    `standalone replicas not in sync within ${REPLICA_SYNC_TIMEOUT_MS} ms (${problem})`,
+  );
+}
+
 /**
  * A 3+3 Redis Cluster direct (`redis-benchmark --cluster`) and behind Aster in
- * `redis_cluster` mode, and `SHARDS` standalone redis-servers behind Aster in `redis` mode.
+ * `redis_cluster` mode, and `SHARDS` standalone redis-servers, each with one replica,
+ * behind Aster in `redis` mode.
  */
 const clusterStage: Stage = {
   title: `GET/SET, redis cluster (${SHARDS} masters) and ${SHARDS} redis-servers`,
@@ -655,6 +705,14 @@ const clusterStage: Stage = {
     const asterCluster = stack.use(await startAster([onCluster]));
     const redis: ServerProcess[] = [];
     for (let i = 0; i < SHARDS; i++) redis.push(stack.use(await startRedis()));
+    // One replica per master as in the cluster, so both sides pay for replication.
+    const pairs: { master: number; replica: number }[] = [];
+    for (const master of redis) {
+      const replicaof = ["--replicaof", HOST, String(master.port)];
+      const replica = stack.use(await startRedis({ args: replicaof }));
+      pairs.push({ master: master.port, replica: replica.port });
+    }
+    await _waitForReplicas(pairs);
     const onRing: ClusterToml = {
       name: "bench-ring",
       cache_type: "redis",
@@ -683,7 +741,8 @@ const clusterStage: Stage = {
       notes: [
         `redis-benchmark -r ${keyspace}: random keys over ${SHARDS} masters / ` +
         `${SHARDS} shards. "direct" is redis-benchmark --cluster --threads 1 talking to ` +
-        `every master itself; "aster-redis" is Aster in redis mode over ${SHARDS} standalone redis-servers. ` +
+        `every master itself; "aster-redis" is Aster in redis mode over ${SHARDS} standalone ` +
+        `redis-servers. Both sides run ${SHARDS} masters each with one replica. ` +
         `Runs send ${CLUSTER_FACTOR}x the requests of the other sections.`,
       ],
     };
@@ -822,7 +881,8 @@ const SECTIONS: Section[] = [
   {
     name: "cluster",
     title: "cluster: redis-benchmark, Redis Cluster of 3 masters + 3 replicas (aster: " +
-      "redis_cluster mode; aster-redis: redis mode over 3 standalone redis-servers)",
+      "redis_cluster mode; aster-redis: redis mode over 3 standalone redis-servers " +
+      "+ 3 replicas)",
     columns: [
       { target: "direct", label: "direct" },
       { target: "aster", label: "aster" },
