@@ -40,6 +40,8 @@ type State = "connecting" | "up" | "down" | "closed";
 /** First and largest delay between reconnect attempts, ms. */
 const BACKOFF_MIN = 50;
 const BACKOFF_MAX = 2000;
+/** Read buffer of a backend connection: few of them, each carrying many clients' replies. */
+const BACKEND_READ_CAPACITY = 16 * 1024;
 
 interface Pending {
   sink: ReplySink;
@@ -209,7 +211,7 @@ export class NodeConn {
   }
 
   async #readLoop(conn: Deno.TcpConn, generation: number): Promise<void> {
-    const buffer = new ReadBuffer();
+    const buffer = new ReadBuffer(BACKEND_READ_CAPACITY);
     const framer = this.options.newFramer();
     try {
       for (;;) {

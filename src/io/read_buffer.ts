@@ -1,13 +1,17 @@
 /** A growable byte buffer that a connection reads into; bytes [start, end) are unread. */
 
-/** Capacity a new buffer starts with: small, so idle connections stay cheap. */
+/** Capacity a new buffer starts with unless told otherwise. */
 export const INITIAL_READ_CAPACITY = 1024;
 /** Idle buffers larger than this are given back after use. */
 const SHRINK_ABOVE = 64 * 1024;
 /** Below this much free space a read would be too small to be worth it. */
 const MIN_FREE = 512;
 
-/** The read side of a connection: one buffer owned by it, grown geometrically, shrunk when idle. */
+/**
+ * The read side of a connection: one buffer owned by it, grown geometrically, shrunk when
+ * idle. A read that fills the free space doubles the buffer for the next read, so a
+ * connection that starts small (an idle client) grows in a few reads once it streams.
+ */
 export class ReadBuffer {
   data: Uint8Array;
   start = 0;
@@ -17,8 +21,15 @@ export class ReadBuffer {
    * a view taken at the same epoch still holds what was read.
    */
   epoch = 0;
+  readonly #initialCapacity: number;
+  readonly #minFree: number;
+  /** Free bytes the last freeSpace() offered; a read of all of them asks for growth. */
+  #offered = 0;
+  #grow = false;
 
   constructor(capacity = INITIAL_READ_CAPACITY) {
+    this.#initialCapacity = capacity;
+    this.#minFree = Math.min(MIN_FREE, capacity >> 1);
     this.data = new Uint8Array(capacity);
   }
 
@@ -33,33 +44,44 @@ export class ReadBuffer {
    */
   freeSpace(): Uint8Array {
     if (this.start === this.end && this.data.length > SHRINK_ABOVE) {
-      this.data = new Uint8Array(INITIAL_READ_CAPACITY);
+      this.data = new Uint8Array(this.#initialCapacity);
       this.start = this.end = 0;
       this.epoch++;
+      this.#grow = false;
     }
-    if (this.data.length - this.end < MIN_FREE) {
+    if (this.#grow) {
+      this.#grow = false;
+      this.#replace(this.data.length * 2);
+    } else if (this.data.length - this.end < this.#minFree) {
       // Read bytes are kept until the tail runs short, so views stay valid meanwhile.
-      this.epoch++;
-      if (this.start === this.end) {
-        this.start = this.end = 0;
-        return this.data.subarray(0);
-      }
       const unread = this.end - this.start;
-      if (this.start > 0 && this.data.length - unread >= Math.max(MIN_FREE, this.data.length / 2)) {
+      const capacity = this.data.length;
+      if (unread === 0 || capacity - unread >= Math.max(this.#minFree, capacity / 2)) {
+        this.epoch++;
         this.data.copyWithin(0, this.start, this.end);
+        this.start = 0;
+        this.end = unread;
       } else {
-        const grown = new Uint8Array(this.data.length * 2);
-        grown.set(this.data.subarray(this.start, this.end));
-        this.data = grown;
+        this.#replace(capacity * 2);
       }
-      this.start = 0;
-      this.end = unread;
     }
+    this.#offered = this.data.length - this.end;
     return this.data.subarray(this.end);
   }
 
   /** Records `n` bytes just read into the free tail. */
   commit(n: number): void {
     this.end += n;
+    if (n === this.#offered && n > 0 && this.data.length < SHRINK_ABOVE) this.#grow = true;
+  }
+
+  /** Moves the unread bytes into a new buffer of `capacity`. */
+  #replace(capacity: number): void {
+    const grown = new Uint8Array(capacity);
+    grown.set(this.data.subarray(this.start, this.end));
+    this.end -= this.start;
+    this.start = 0;
+    this.data = grown;
+    this.epoch++;
   }
 }

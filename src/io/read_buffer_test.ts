@@ -49,3 +49,17 @@ Deno.test("ReadBuffer never overwrites read bytes within an epoch", () => {
   }
   assert.ok(buffer.epoch > 0, "epochs turn over as the tail runs short");
 });
+
+Deno.test("ReadBuffer starts small and doubles when a read fills its free space", () => {
+  const buffer = new ReadBuffer(256);
+  assert.equal(buffer.freeSpace().length, 256);
+  buffer.commit(100); // a partial fill: no growth
+  assert.equal(buffer.freeSpace().length, 156);
+  buffer.commit(156); // filled: the next read gets a doubled buffer, unread bytes kept
+  const free = buffer.freeSpace();
+  assert.equal(buffer.data.length, 512);
+  assert.equal(buffer.length, 256);
+  assert.equal(free.length, 256);
+  buffer.start = buffer.end;
+  assert.equal(buffer.freeSpace().length, 256, "compacts when everything was consumed");
+});

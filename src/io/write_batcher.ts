@@ -8,14 +8,32 @@ export interface Writable {
 const INITIAL_CAPACITY = 1024;
 /** A spare buffer above this size is dropped after a write instead of kept for reuse. */
 const KEEP_SPARE_BELOW = 256 * 1024;
+/** Most idle INITIAL_CAPACITY buffers kept in the pool of this isolate. */
+const POOL_MAX = 256;
+/**
+ * Buffers of INITIAL_CAPACITY no batcher holds. A batcher takes one when bytes are appended
+ * and gives it back once written, so an idle socket holds no output buffer at all (10,000
+ * idle clients would otherwise keep 10,000 of them).
+ */
+const pool: Uint8Array<ArrayBuffer>[] = [];
+
+function _takeBuffer(): Uint8Array<ArrayBuffer> {
+  return pool.pop() ?? new Uint8Array(INITIAL_CAPACITY);
+}
+
+function _giveBack(buf: Uint8Array<ArrayBuffer>): void {
+  if (buf.length === INITIAL_CAPACITY && pool.length < POOL_MAX) pool.push(buf);
+}
 
 /**
- * Appends copy bytes into an owned buffer; the first append of a turn schedules a flush
- * in a microtask, and while a write is in flight further appends go to a second buffer.
+ * Appends copy bytes into a buffer; the first append of a turn schedules a flush in a
+ * microtask, and while a write is in flight further appends go to a second buffer.
+ * Buffers are held only while bytes are queued or being written.
  */
 export class WriteBatcher {
   #out: Writable | null;
-  #buf = new Uint8Array(INITIAL_CAPACITY);
+  /** Queued bytes are [0, #len); null while nothing is queued. */
+  #buf: Uint8Array<ArrayBuffer> | null = null;
   #len = 0;
   #spare: Uint8Array<ArrayBuffer> | null = null;
   #writing = false;
@@ -39,6 +57,11 @@ export class WriteBatcher {
     return this.#len;
   }
 
+  /** Capacity of the buffers this batcher holds now (0 when idle: they went back to the pool). */
+  get heldCapacity(): number {
+    return (this.#buf?.length ?? 0) + (this.#spare?.length ?? 0);
+  }
+
   /** True while bytes are queued or a write is in flight. */
   get busy(): boolean {
     return this.#len > 0 || this.#writing;
@@ -59,6 +82,9 @@ export class WriteBatcher {
 
   /** Drops queued bytes (the connection they were meant for is gone). */
   discard(): void {
+    if (this.#buf !== null) _giveBack(this.#buf);
+    this.#buf = null;
+    this.#spare = null;
     this.#len = 0;
     this.#out = null;
     this.#failed = true;
@@ -68,14 +94,18 @@ export class WriteBatcher {
   /** Copies `bytes` into the batch. */
   append(bytes: Uint8Array): void {
     const need = this.#len + bytes.length;
-    if (need > this.#buf.length) {
-      let capacity = this.#buf.length * 2;
+    let buf = this.#buf ?? this.#spare ?? _takeBuffer();
+    if (buf === this.#spare) this.#spare = null;
+    if (need > buf.length) {
+      let capacity = buf.length * 2;
       while (capacity < need) capacity *= 2;
       const grown = new Uint8Array(capacity);
-      grown.set(this.#buf.subarray(0, this.#len));
-      this.#buf = grown;
+      grown.set(buf.subarray(0, this.#len));
+      _giveBack(buf);
+      buf = grown;
     }
-    this.#buf.set(bytes, this.#len);
+    buf.set(bytes, this.#len);
+    this.#buf = buf;
     this.#len = need;
     this.#schedule();
   }
@@ -93,16 +123,23 @@ export class WriteBatcher {
     try {
       while (this.#len > 0 && this.#out !== null) {
         const out = this.#out;
-        const chunk = this.#buf;
+        const chunk = this.#buf!;
         const size = this.#len;
-        this.#buf = this.#spare ?? new Uint8Array(INITIAL_CAPACITY);
-        this.#spare = null;
+        this.#buf = null;
         this.#len = 0;
         this.writeStartedAt = performance.now();
         this.onFlush?.(this.writeStartedAt);
         let at = 0;
         while (at < size) at += await out.write(chunk.subarray(at, size));
-        if (chunk.length < KEEP_SPARE_BELOW) this.#spare = chunk;
+        if (this.#failed) break;
+        // More queued meanwhile: a grown buffer is worth keeping for the next round.
+        if (this.#len > 0 && chunk.length < KEEP_SPARE_BELOW && this.#spare === null) {
+          this.#spare = chunk;
+        } else _giveBack(chunk);
+      }
+      if (this.#spare !== null && this.#len === 0) {
+        _giveBack(this.#spare);
+        this.#spare = null;
       }
     } catch (err) {
       this.#failed = true;

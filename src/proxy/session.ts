@@ -34,6 +34,12 @@ export interface OutputLimits {
 /** What SLOWLOG shows when a slow request's bytes were already reused. */
 const ARGS_GONE = new TextEncoder().encode("(arguments no longer buffered)");
 
+/**
+ * Read buffer a client starts with: most requests are small, and an idle client holds its
+ * buffer for as long as it stays connected (it grows as soon as a read fills it).
+ */
+const CLIENT_READ_CAPACITY = 256;
+
 const DEFAULT_LIMITS: OutputLimits = { softLimit: 8 * 2 ** 20, hardLimit: 256 * 2 ** 20 };
 
 /**
@@ -89,7 +95,7 @@ export class Session {
   lastActiveAt = coarseClock.now;
   #nextArgv: readonly Uint8Array[] | null = null;
   #nextStartedAt = 0;
-  readonly #buffer = new ReadBuffer();
+  readonly #buffer = new ReadBuffer(CLIENT_READ_CAPACITY);
 
   /** The counters of this session's cluster in this worker. */
   readonly metrics: ClusterMetrics;

@@ -1,0 +1,79 @@
+import assert from "node:assert/strict";
+import { type Writable, WriteBatcher } from "./write_batcher.ts";
+
+/**
+ * A socket whose writes complete after a delay and take the bytes only then, as a write
+ * the kernel could not take at once does: a buffer reused before that would show.
+ */
+class SlowSocket implements Writable {
+  received: number[] = [];
+  writes = 0;
+  constructor(readonly delayMs: number, readonly maxChunk = Infinity) {}
+
+  write(bytes: Uint8Array): Promise<number> {
+    this.writes++;
+    const n = Math.min(bytes.length, this.maxChunk);
+    return new Promise((resolve) =>
+      setTimeout(() => {
+        this.received.push(...bytes.subarray(0, n));
+        resolve(n);
+      }, this.delayMs)
+    );
+  }
+}
+
+function _bytes(from: number, length: number): Uint8Array {
+  return Uint8Array.from({ length }, (_, i) => (from + i) & 0xff);
+}
+
+Deno.test("WriteBatcher coalesces the appends of one turn into one write", async () => {
+  const socket = new SlowSocket(0);
+  const batcher = new WriteBatcher(socket, (err) => assert.fail(String(err)));
+  for (let i = 0; i < 10; i++) batcher.append(_bytes(i * 5, 5));
+  await batcher.idle();
+  assert.equal(socket.writes, 1);
+  assert.deepEqual(socket.received, [..._bytes(0, 50)]);
+});
+
+Deno.test("WriteBatcher: batchers sharing the buffer pool never see each other's bytes", async () => {
+  const sockets = Array.from({ length: 20 }, (_, i) => new SlowSocket(1 + (i % 4), 700));
+  const batchers = sockets.map((socket) => new WriteBatcher(socket, (e) => assert.fail(String(e))));
+  const sent: number[][] = sockets.map(() => []);
+  for (let round = 0; round < 30; round++) {
+    for (let i = 0; i < batchers.length; i++) {
+      // Sizes around the pooled capacity, so buffers grow, shrink and change hands.
+      const chunk = _bytes(round * 31 + i, 1 + ((round * 97 + i * 13) % 1500));
+      batchers[i].append(chunk);
+      sent[i].push(...chunk);
+    }
+    if (round % 3 === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  await Promise.all(batchers.map((batcher) => batcher.idle()));
+  for (let i = 0; i < sockets.length; i++) assert.deepEqual(sockets[i].received, sent[i]);
+});
+
+Deno.test("WriteBatcher holds no buffer once idle, and none after discard", async () => {
+  const socket = new SlowSocket(1);
+  const batcher = new WriteBatcher(socket, (err) => assert.fail(String(err)));
+  assert.equal(batcher.heldCapacity, 0);
+  batcher.append(_bytes(0, 100));
+  assert.ok(batcher.heldCapacity > 0);
+  await batcher.idle();
+  assert.equal(batcher.heldCapacity, 0);
+  batcher.append(_bytes(0, 5000)); // grows past the pooled size
+  await batcher.idle();
+  assert.equal(batcher.heldCapacity, 0);
+  batcher.append(_bytes(0, 10));
+  batcher.discard();
+  assert.equal(batcher.heldCapacity, 0);
+});
+
+Deno.test("WriteBatcher queues until attached, then writes everything in order", async () => {
+  const batcher = new WriteBatcher(null, (err) => assert.fail(String(err)));
+  batcher.append(_bytes(0, 3));
+  batcher.append(_bytes(3, 3));
+  const socket = new SlowSocket(0);
+  batcher.attach(socket);
+  await batcher.idle();
+  assert.deepEqual(socket.received, [..._bytes(0, 6)]);
+});
