@@ -1,7 +1,8 @@
-/** The README tells the truth about every config key and every flag. */
+/** The README and deno.json tell the truth about every config key, flag and task flag. */
 import assert from "node:assert/strict";
 import { CLUSTER_KEYS } from "../src/config/schema.ts";
 import { HELP } from "../src/cli.ts";
+import { ASTER_V8_FLAGS } from "./helpers/aster.ts";
 
 const README = await Deno.readTextFile(new URL("../README.md", import.meta.url));
 
@@ -15,4 +16,14 @@ Deno.test("README documents every command-line flag of --help", () => {
   const flags = [...HELP.matchAll(/--([a-z-]+)/g)].map((m) => m[1]);
   assert.ok(flags.length >= 6);
   for (const flag of flags) assert.ok(README.includes(`--${flag}`), `README lacks --${flag}`);
+});
+
+Deno.test("tests run Aster with the V8 flags of deno task start and compile", async () => {
+  const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  for (const task of ["start", "compile"]) {
+    assert.ok(
+      config.tasks[task].split(" ").includes(ASTER_V8_FLAGS),
+      `deno task ${task} lacks ${ASTER_V8_FLAGS}`,
+    );
+  }
 });
