@@ -164,7 +164,7 @@ export class NodeConn {
     this.#dialStartedAt = coarseClock.now;
     this.#writer = new WriteBatcher(null, (err) => {
       if (generation === this.#generation) this.#fail(`write failed: ${_message(err)}`);
-    });
+    }, { keepBuffers: true });
     this.#batch = { sentAt: -1 };
     this.#writer.onFlush = (startedAt) => {
       // What was queued so far goes out now; later requests join the next batch.

@@ -28,7 +28,9 @@ function _giveBack(buf: Uint8Array<ArrayBuffer>): void {
 /**
  * Appends copy bytes into a buffer; the first append of a turn schedules a flush in a
  * microtask, and while a write is in flight further appends go to a second buffer.
- * Buffers are held only while bytes are queued or being written.
+ * A client's batcher holds buffers only while bytes are queued or being written; a
+ * backend's (`keepBuffers`: few sockets, each carrying many clients' requests) keeps its
+ * grown buffer between batches instead of growing a new one every turn.
  */
 export class WriteBatcher {
   #out: Writable | null;
@@ -45,11 +47,17 @@ export class WriteBatcher {
   /** Called as each batch starts its write, with the time (performance.now()). */
   onFlush: ((startedAt: number) => void) | null = null;
   #idleWaiters: (() => void)[] = [];
+  readonly #keepBuffers: boolean;
 
   /** `out` may be null until the socket is connected; bytes queue meanwhile. */
-  constructor(out: Writable | null, onError: (err: unknown) => void) {
+  constructor(
+    out: Writable | null,
+    onError: (err: unknown) => void,
+    options: { keepBuffers?: boolean } = {},
+  ) {
     this.#out = out;
     this.#onError = onError;
+    this.#keepBuffers = options.keepBuffers ?? false;
   }
 
   /** Bytes queued and not yet handed to the socket. */
@@ -132,12 +140,13 @@ export class WriteBatcher {
         let at = 0;
         while (at < size) at += await out.write(chunk.subarray(at, size));
         if (this.#failed) break;
-        // More queued meanwhile: a grown buffer is worth keeping for the next round.
-        if (this.#len > 0 && chunk.length < KEEP_SPARE_BELOW && this.#spare === null) {
+        // More queued meanwhile (or a backend): a grown buffer is worth keeping.
+        const keep = this.#len > 0 || this.#keepBuffers;
+        if (keep && chunk.length < KEEP_SPARE_BELOW && this.#spare === null) {
           this.#spare = chunk;
         } else _giveBack(chunk);
       }
-      if (this.#spare !== null && this.#len === 0) {
+      if (this.#spare !== null && this.#len === 0 && !this.#keepBuffers) {
         _giveBack(this.#spare);
         this.#spare = null;
       }

@@ -77,3 +77,17 @@ Deno.test("WriteBatcher queues until attached, then writes everything in order",
   await batcher.idle();
   assert.deepEqual(socket.received, [..._bytes(0, 6)]);
 });
+
+Deno.test("WriteBatcher with keepBuffers reuses its grown buffer across batches", async () => {
+  const socket = new SlowSocket(0);
+  const batcher = new WriteBatcher(socket, (e) => assert.fail(String(e)), { keepBuffers: true });
+  const sent: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    const chunk = _bytes(round, 5000);
+    batcher.append(chunk);
+    sent.push(...chunk);
+    await batcher.idle();
+    assert.equal(batcher.heldCapacity, 8192, "the grown buffer stays for the next batch");
+  }
+  assert.deepEqual(socket.received, sent);
+});

@@ -17,7 +17,7 @@ import { localReply } from "./redis_local.ts";
 import { infoReply, slowlogReply } from "./redis_admin.ts";
 import { allowedBeforeAuth, answerAuth, answerHello, NOAUTH_REPLY } from "./redis_auth.ts";
 import type { RedisRouting } from "./redis_routing.ts";
-import { groupKeys, type MergeKind, partArgv, SplitCollector } from "./redis_split.ts";
+import { encodePart, groupKeys, type MergeKind, SplitCollector } from "./redis_split.ts";
 import type { RequestHandler, Session } from "./session.ts";
 
 /**
@@ -196,7 +196,7 @@ export class RedisFrontend implements RequestHandler {
       { answerMerged: (reply) => session.answer(slot, reply) },
     );
     for (let i = 0; i < parts.length; i++) {
-      const bytes = encodeCommand(partArgv(spec.split, argv, parts[i]));
+      const bytes = encodePart(spec.split, argv, parts[i]);
       routing.send(parts[i].group, bytes, collector.sinkFor(i), session.id, spec.readonly);
     }
   }

@@ -5,9 +5,15 @@ import {
   encodeError,
   encodeInteger,
   encodeProxyError,
+  headerSize,
   OK_REPLY,
+  writeHeader,
 } from "../protocol/resp/encoder.ts";
-import { arrayElementSlices, decodeReplyValue } from "../protocol/resp/reply_value.ts";
+import {
+  arrayElementBounds,
+  arrayElementSlices,
+  decodeReplyValue,
+} from "../protocol/resp/reply_value.ts";
 import type { SplitKind } from "../protocol/resp/commands.ts";
 
 /**
@@ -58,6 +64,68 @@ export function partArgv(
   return out;
 }
 
+const ARRAY = 0x2a; // "*"
+const BULK = 0x24; // "$"
+const CRLF_SIZE = 2;
+/** Values up to this size are copied byte by byte rather than through a subarray view. */
+const SHORT_COPY = 64;
+
+/**
+ * Encodes the request of one part (as `encodeCommand(partArgv(...))` would) in one pass
+ * over sizes and one over bytes, without building its argv.
+ */
+export function encodePart(
+  kind: SplitKind,
+  argv: readonly Uint8Array[],
+  part: SplitPart,
+): Uint8Array {
+  const step = kind === "mset" ? 2 : 1;
+  const keyIndexes = part.keyIndexes;
+  let size = headerSize(1 + keyIndexes.length * step) + _argSize(argv[0]);
+  for (const index of keyIndexes) {
+    for (let i = 0; i < step; i++) size += _argSize(argv[index + i]);
+  }
+  const out = new Uint8Array(size);
+  let at = writeHeader(out, 0, ARRAY, 1 + keyIndexes.length * step);
+  at = _writeArg(out, at, argv[0]);
+  for (const index of keyIndexes) {
+    for (let i = 0; i < step; i++) at = _writeArg(out, at, argv[index + i]);
+  }
+  return out;
+}
+
+function _argSize(arg: Uint8Array): number {
+  return headerSize(arg.length) + arg.length + CRLF_SIZE;
+}
+
+function _writeArg(out: Uint8Array, at: number, arg: Uint8Array): number {
+  at = writeHeader(out, at, BULK, arg.length);
+  out.set(arg, at);
+  at += arg.length;
+  out[at++] = 0x0d;
+  out[at++] = 0x0a;
+  return at;
+}
+
+/** The sink of one part: one small object per part instead of two closures. */
+class PartSink implements ReplySink {
+  readonly #collector: SplitCollector;
+  readonly #index: number;
+
+  constructor(collector: SplitCollector, index: number) {
+    this.#collector = collector;
+    this.#index = index;
+  }
+
+  onReply(reply: Uint8Array): void {
+    this.#collector.complete(this.#index, reply, true);
+  }
+
+  onError(message: string): void {
+    this.#collector.complete(this.#index, encodeProxyError(message), false);
+  }
+}
+
 /**
  * Collects the replies of a split request's parts and gives the merged reply once all
  * are in: MGET values in request key order, MSET's OK, the sum of integer replies.
@@ -93,16 +161,23 @@ export class SplitCollector {
 
   /** The sink for part `index`. */
   sinkFor(index: number): ReplySink {
-    return {
-      onReply: (reply) => this.#complete(index, reply.slice()),
-      onError: (message) => this.#complete(index, encodeProxyError(message)),
-    };
+    return new PartSink(this, index);
   }
 
-  #complete(index: number, reply: Uint8Array): void {
+  /**
+   * Records part `index`'s reply; `isView` says it lives in a reused read buffer. The last
+   * part's reply is merged at once, so only the parts before it need a copy.
+   */
+  complete(index: number, reply: Uint8Array, isView: boolean): void {
     if (this.#replies[index] !== null) return;
-    this.#replies[index] = reply;
-    if (--this.#remaining === 0) this.#target.answerMerged(this.#merge());
+    if (--this.#remaining === 0) {
+      this.#replies[index] = reply;
+      const merged = this.#merge();
+      // An error or a first reply answered as it is must not stay a view.
+      this.#target.answerMerged(isView && merged === reply ? reply.slice() : merged);
+      return;
+    }
+    this.#replies[index] = isView ? reply.slice() : reply;
   }
 
   #merge(): Uint8Array {
@@ -132,20 +207,47 @@ export class SplitCollector {
         }
         return encodeInteger(total);
       }
-      case "mget": {
-        const values = new Array<Uint8Array>(this.#keyCount);
-        for (let p = 0; p < this.#parts.length; p++) {
-          const elements = arrayElementSlices(replies[p]);
-          const keyIndexes = this.#parts[p].keyIndexes;
-          if (elements === null || elements.length !== keyIndexes.length) {
-            return encodeError("ERR unexpected reply from backend");
-          }
-          for (let k = 0; k < keyIndexes.length; k++) {
-            values[(keyIndexes[k] - this.#firstKeyIndex) / this.#keyStep] = elements[k];
-          }
-        }
-        return encodeArray(values);
+      case "mget":
+        return this.#mergeMget(replies);
+    }
+  }
+
+  /** MGET values in request key order: offsets first, then one copy into the reply. */
+  #mergeMget(replies: readonly Uint8Array[]): Uint8Array {
+    const parts = this.#parts;
+    // Per key (in request order): the part reply holding its value and the value's bounds.
+    const source = new Array<number>(this.#keyCount);
+    const starts = new Array<number>(this.#keyCount);
+    const ends = new Array<number>(this.#keyCount);
+    const bounds: number[] = [];
+    let size = headerSize(this.#keyCount);
+    for (let p = 0; p < parts.length; p++) {
+      bounds.length = 0;
+      const keyIndexes = parts[p].keyIndexes;
+      if (arrayElementBounds(replies[p], bounds) !== keyIndexes.length) {
+        return encodeError("ERR unexpected reply from backend");
+      }
+      for (let k = 0; k < keyIndexes.length; k++) {
+        const key = (keyIndexes[k] - this.#firstKeyIndex) / this.#keyStep;
+        source[key] = p;
+        starts[key] = bounds[2 * k];
+        ends[key] = bounds[2 * k + 1];
+        size += bounds[2 * k + 1] - bounds[2 * k];
       }
     }
+    const out = new Uint8Array(size);
+    let at = writeHeader(out, 0, ARRAY, this.#keyCount);
+    for (let key = 0; key < this.#keyCount; key++) {
+      const reply = replies[source[key]];
+      const start = starts[key];
+      const end = ends[key];
+      if (end - start > SHORT_COPY) {
+        out.set(reply.subarray(start, end), at);
+        at += end - start;
+      } else {
+        for (let i = start; i < end; i++) out[at++] = reply[i];
+      }
+    }
+    return out;
   }
 }

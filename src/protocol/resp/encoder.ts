@@ -25,18 +25,27 @@ export function encodeProxyError(message: string): Uint8Array {
   return encodeError(/^[A-Z]+ /.test(message) ? message : `ERR ${message}`);
 }
 
-/** Encodes an integer reply. */
+/** Encodes an integer reply (built byte by byte: TextEncoder is an op call in Deno). */
 export function encodeInteger(value: number): Uint8Array {
-  return encoder.encode(`:${value}\r\n`);
+  if (!Number.isSafeInteger(value)) return encoder.encode(`:${value}\r\n`);
+  if (value >= 0) {
+    const out = new Uint8Array(headerSize(value));
+    _writeHeader(out, 0, 0x3a, value); // ":"
+    return out;
+  }
+  // ":-" then the magnitude: the header writer puts "-" where a type byte would go.
+  const out = new Uint8Array(1 + headerSize(-value));
+  out[0] = 0x3a;
+  _writeHeader(out, 1, 0x2d, -value);
+  return out;
 }
 
 /** Encodes a bulk string reply from bytes or text. */
 export function encodeBulk(value: Uint8Array | string): Uint8Array {
   const body = typeof value === "string" ? encoder.encode(value) : value;
-  const header = encoder.encode(`$${body.length}\r\n`);
-  const out = new Uint8Array(header.length + body.length + 2);
-  out.set(header, 0);
-  out.set(body, header.length);
+  const out = new Uint8Array(headerSize(body.length) + body.length + 2);
+  const at = _writeHeader(out, 0, 0x24, body.length); // "$"
+  out.set(body, at);
   out[out.length - 2] = 0x0d;
   out[out.length - 1] = 0x0a;
   return out;
@@ -44,17 +53,27 @@ export function encodeBulk(value: Uint8Array | string): Uint8Array {
 
 /** Encodes an array reply from already-encoded elements. */
 export function encodeArray(elements: readonly Uint8Array[]): Uint8Array {
-  const header = encoder.encode(`*${elements.length}\r\n`);
-  let size = header.length;
+  let size = headerSize(elements.length);
   for (const element of elements) size += element.length;
   const out = new Uint8Array(size);
-  out.set(header, 0);
-  let at = header.length;
+  let at = writeHeader(out, 0, ARRAY_TYPE, elements.length);
   for (const element of elements) {
     out.set(element, at);
     at += element.length;
   }
   return out;
+}
+
+const ARRAY_TYPE = 0x2a; // "*"
+
+/** Bytes of a type-length header (`*10\r\n`) for a non-negative length. */
+export function headerSize(length: number): number {
+  return 3 + _digits(length);
+}
+
+/** Writes a type-length header (`$5\r\n`) at `at`; returns the index after it. */
+export function writeHeader(out: Uint8Array, at: number, type: number, length: number): number {
+  return _writeHeader(out, at, type, length);
 }
 
 /** Size of the decimal digits of a non-negative integer. */

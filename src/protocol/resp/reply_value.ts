@@ -68,6 +68,24 @@ export function arrayElementSlices(reply: Uint8Array): Uint8Array[] | null {
   return slices;
 }
 
+/**
+ * Appends the [start, end) offsets of each element of a complete array reply to `bounds`
+ * (no views made: merges are hot); returns the element count, or -1 when not an array.
+ */
+export function arrayElementBounds(reply: Uint8Array, bounds: number[]): number {
+  if (reply[0] !== ARRAY) return -1;
+  const lineEnd = findCrlf(reply, 1, reply.length);
+  const count = parseInteger(reply, 1, lineEnd);
+  if (!(count >= 0)) return -1;
+  let at = lineEnd + 2;
+  for (let i = 0; i < count; i++) {
+    const size = _replySize(reply, at);
+    bounds.push(at, at + size);
+    at += size;
+  }
+  return count;
+}
+
 /** Bytes of the complete reply at `at`, measured without decoding it (merges are hot). */
 function _replySize(buf: Uint8Array, at: number): number {
   const lineEnd = findCrlf(buf, at + 1, buf.length);

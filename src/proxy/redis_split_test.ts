@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import {
+  encodeArray,
+  encodeBulk,
+  encodeCommandText,
+  encodeInteger,
+  NULL_BULK_REPLY,
+} from "../protocol/resp/encoder.ts";
+import { encodeCommand } from "../protocol/resp/encoder.ts";
+import { encodePart, groupKeys, partArgv, SplitCollector, type SplitPart } from "./redis_split.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function _argv(...args: string[]): Uint8Array[] {
+  return args.map((arg) => encoder.encode(arg));
+}
+
+/** Runs a collector over `parts` with `replies` delivered in `order`; returns the merged text. */
+function _merge(
+  request: { kind: "mget" | "mset" | "sum" | "first"; parts: SplitPart[]; keyCount: number },
+  replies: Uint8Array[],
+  order: number[],
+): string {
+  let merged: Uint8Array | null = null;
+  // Replies arrive as views into one reused buffer, overwritten after each delivery.
+  const shared = new Uint8Array(4096);
+  const collector = new SplitCollector({ ...request, firstKeyIndex: 1 }, {
+    answerMerged: (reply) => merged = reply,
+  });
+  for (const index of order) {
+    shared.set(replies[index]);
+    collector.sinkFor(index).onReply(shared.subarray(0, replies[index].length));
+    shared.fill(0x21);
+  }
+  assert.ok(merged !== null, "merged once every part answered");
+  return decoder.decode(merged);
+}
+
+Deno.test("encodePart encodes exactly what encodeCommand(partArgv(...)) does", () => {
+  const mget = _argv("MGET", "a", "bb", "", "dddd", "e".repeat(300));
+  const mset = _argv("MSET", "a", "1", "b", "", "c", "x".repeat(1000));
+  const cases: [typeof mget, "mget" | "mset", number[]][] = [
+    [mget, "mget", [1, 3, 5]],
+    [mget, "mget", [2, 4]],
+    [mset, "mset", [1, 5]],
+    [mset, "mset", [3]],
+  ];
+  for (const [argv, kind, keyIndexes] of cases) {
+    const part = { group: 0, keyIndexes };
+    assert.deepEqual(encodePart(kind, argv, part), encodeCommand(partArgv(kind, argv, part)));
+  }
+});
+
+Deno.test("SplitCollector merges MGET values back into request key order", () => {
+  // Keys 1..5 over groups [0, 1, 0, 2, 1].
+  const parts = groupKeys([1, 2, 3, 4, 5], [0, 1, 0, 2, 1]);
+  const replies = [
+    encodeArray([encodeBulk("v1"), encodeBulk("v3")]),
+    encodeArray([NULL_BULK_REPLY, encodeBulk("v5".repeat(100))]),
+    encodeArray([encodeBulk("")]),
+  ];
+  const expected = decoder.decode(encodeArray([
+    encodeBulk("v1"),
+    NULL_BULK_REPLY,
+    encodeBulk("v3"),
+    encodeBulk(""),
+    encodeBulk("v5".repeat(100)),
+  ]));
+  for (const order of [[0, 1, 2], [2, 1, 0], [1, 2, 0]]) {
+    assert.equal(_merge({ kind: "mget", parts, keyCount: 5 }, replies, order), expected);
+  }
+});
+
+Deno.test("SplitCollector: a part's error answers, even when it arrived last as a view", () => {
+  const parts = groupKeys([1, 2], [0, 1]);
+  const error = encoder.encode("-ERR boom\r\n");
+  const ok = encodeArray([encodeBulk("x")]);
+  assert.equal(_merge({ kind: "mget", parts, keyCount: 2 }, [ok, error], [0, 1]), "-ERR boom\r\n");
+  assert.equal(_merge({ kind: "mget", parts, keyCount: 2 }, [ok, error], [1, 0]), "-ERR boom\r\n");
+  const first = encodeCommandText("PONG").subarray(0, 4);
+  assert.equal(
+    _merge({ kind: "first", parts, keyCount: 0 }, [first, first], [1, 0]),
+    decoder.decode(first),
+  );
+});
+
+Deno.test("SplitCollector sums integer replies and answers MSET with OK", () => {
+  const parts = groupKeys([1, 2, 3], [0, 1, 0]);
+  const sum = _merge({ kind: "sum", parts, keyCount: 3 }, [encodeInteger(2), encodeInteger(-1)], [
+    1,
+    0,
+  ]);
+  assert.equal(sum, ":1\r\n");
+  const ok = encoder.encode("+OK\r\n");
+  assert.equal(_merge({ kind: "mset", parts, keyCount: 3 }, [ok, ok], [0, 1]), "+OK\r\n");
+});
+
+Deno.test("SplitCollector refuses an MGET part reply of the wrong length", () => {
+  const parts = groupKeys([1, 2], [0, 1]);
+  const replies = [encodeArray([encodeBulk("a"), encodeBulk("b")]), encodeArray([encodeBulk("c")])];
+  assert.match(
+    _merge({ kind: "mget", parts, keyCount: 2 }, replies, [0, 1]),
+    /^-ERR unexpected reply/,
+  );
+});
