@@ -15,15 +15,19 @@ export class RingRouter implements Router {
   readonly #tag: Uint8Array | null;
   readonly #live: boolean[];
   #ring: KetamaRing;
+  /** The node every key maps to while exactly one is live (no hashing needed), else -2. */
+  #only = -2;
 
   constructor(nodes: readonly RingNode[], hashTag: string | null) {
     this.#nodes = nodes;
     this.#tag = hashTag === null ? null : new TextEncoder().encode(hashTag);
     this.#live = nodes.map(() => true);
     this.#ring = new KetamaRing(nodes, this.#live);
+    this.#only = this.#soleLiveNode();
   }
 
   pick(key: Uint8Array): number {
+    if (this.#only !== -2) return this.#only;
     const hashed = hashTagSlice(key, this.#tag);
     // twemproxy hashes an empty key to 0 rather than to the FNV offset basis.
     return this.#ring.pick(hashed.length === 0 ? 0 : fnv1a64(hashed));
@@ -44,5 +48,13 @@ export class RingRouter implements Router {
     if (this.#live[node] === live) return;
     this.#live[node] = live;
     this.#ring = new KetamaRing(this.#nodes, this.#live);
+    this.#only = this.#soleLiveNode();
+  }
+
+  /** The one live node, -1 when none is live, -2 when several are (the ring decides). */
+  #soleLiveNode(): number {
+    const live = this.liveNodes();
+    if (live.length > 1) return -2;
+    return live.length === 1 ? live[0] : -1;
   }
 }

@@ -3,7 +3,7 @@ import { ReadBuffer } from "../io/read_buffer.ts";
 import { RingQueue } from "../io/ring_queue.ts";
 import { WriteBatcher } from "../io/write_batcher.ts";
 import { logDebug, logWarn } from "../log.ts";
-import { coarseClock } from "../backend/coarse_clock.ts";
+import { coarseClock, turnNow } from "../backend/coarse_clock.ts";
 import { ClusterMetrics } from "../metrics/worker_metrics.ts";
 import { Slowlog } from "../metrics/slowlog.ts";
 import type { ReplySink } from "../backend/reply_sink.ts";
@@ -35,10 +35,11 @@ export interface OutputLimits {
 const ARGS_GONE = new TextEncoder().encode("(arguments no longer buffered)");
 
 /**
- * Read buffer a client starts with: most requests are small, and an idle client holds its
- * buffer for as long as it stays connected (it grows as soon as a read fills it).
+ * Read buffer a client starts with (it doubles when a read fills it). Not smaller: SLOWLOG
+ * shows a request's arguments only while the buffer still holds them, and a small buffer
+ * is reused after a few requests (256 bytes lost them after 5 short SETs).
  */
-const CLIENT_READ_CAPACITY = 256;
+const CLIENT_READ_CAPACITY = 1024;
 
 const DEFAULT_LIMITS: OutputLimits = { softLimit: 8 * 2 ** 20, hardLimit: 256 * 2 ** 20 };
 
@@ -51,7 +52,7 @@ export class ReplySlot implements ReplySink {
   data: Uint8Array | null = null;
   /** Close the client after this reply (QUIT, protocol errors). */
   closeAfter = false;
-  /** For SLOWLOG: when the request was read (Date.now(): no op call per request) and its arguments. */
+  /** For SLOWLOG: when the request was read (turnNow(): one clock read per batch) and its arguments. */
   startedAt = 0;
   /** Views into the read buffer, valid while its epoch is still `bufferEpoch`. */
   argv: readonly Uint8Array[] | null = null;
@@ -153,12 +154,12 @@ export class Session {
   noteRequest(argv: readonly Uint8Array[]): void {
     if (!this.metrics.slowlog.enabled) return;
     this.#nextArgv = argv;
-    this.#nextStartedAt = Date.now();
+    this.#nextStartedAt = turnNow();
   }
 
   #recordSlow(slot: ReplySlot): void {
     const slowlog = this.metrics.slowlog;
-    const micros = (Date.now() - slot.startedAt) * 1000;
+    const micros = (turnNow() - slot.startedAt) * 1000;
     if (micros >= slowlog.slowerThanUs) {
       const args = slot.bufferEpoch === this.#buffer.epoch
         ? Slowlog.summarize(slot.argv!)

@@ -18,6 +18,9 @@ import {
   TAB,
 } from "./bytes.ts";
 
+/** Span numbers kept for the next request (a 128-argument request's worth). */
+const MAX_KEPT_SPANS = 256;
+
 /** One complete client request. */
 export interface RespRequest {
   /** Arguments, argv[0] the command name: views into the decoder's input buffer. */
@@ -38,8 +41,9 @@ export class RespRequestDecoder {
   #argc = -1;
   /** Offset from the request start of the next unread byte. */
   #pos = 0;
-  /** Relative [start, end) pairs of the arguments read so far. */
+  /** Relative [start, end) pairs of the arguments read so far: #spanCount numbers. */
   #spans: number[] = [];
+  #spanCount = 0;
   /** How far into a partial header or length line the CR LF search got (read once). */
   #lineScanned = 0;
 
@@ -69,10 +73,10 @@ export class RespRequestDecoder {
       if (argc <= 0) return { argv: [], size: headerEnd + 2 - start, inline: false };
       this.#argc = argc;
       this.#pos = headerEnd + 2 - start;
-      this.#spans.length = 0;
+      this.#spanCount = 0;
     }
     const spans = this.#spans;
-    while (spans.length < this.#argc * 2) {
+    while (this.#spanCount < this.#argc * 2) {
       const at = start + this.#pos;
       if (at >= end) return null;
       if (buf[at] !== BULK) {
@@ -101,7 +105,8 @@ export class RespRequestDecoder {
         this.#reset();
         throw new ProtocolError("bulk string is not terminated by CRLF");
       }
-      spans.push(dataStart - start, dataEnd - start);
+      spans[this.#spanCount++] = dataStart - start;
+      spans[this.#spanCount++] = dataEnd - start;
       this.#pos = dataEnd + 2 - start;
     }
     const argv = new Array<Uint8Array>(this.#argc);
@@ -121,7 +126,9 @@ export class RespRequestDecoder {
   #reset(): void {
     this.#argc = -1;
     this.#pos = 0;
-    this.#spans.length = 0;
+    this.#spanCount = 0;
+    // Spans are reused between requests; one huge request must not keep its array.
+    if (this.#spans.length > MAX_KEPT_SPANS) this.#spans = [];
     this.#inlineScanned = 0;
     this.#lineScanned = 0;
   }
