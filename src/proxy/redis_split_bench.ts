@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { commandKeyIndexes, type CommandSpec, lookupCommand } from "../protocol/resp/commands.ts";
 import { encodeArray, encodeBulk, encodeCommand, encodeInteger } from "../protocol/resp/encoder.ts";
 import { RingRouter } from "./ring_router.ts";
-import { groupKeys, partArgv, SplitCollector, type SplitPart } from "./redis_split.ts";
+import { encodePart, groupKeys, partArgv, SplitCollector, type SplitPart } from "./redis_split.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -45,7 +45,7 @@ function _plan(
     return { parts: [{ group: groups[0], keyIndexes }], bytes: [raw] };
   }
   const parts = groupKeys(keyIndexes, groups);
-  return { parts, bytes: parts.map((part) => encodeCommand(partArgv(spec.split!, argv, part))) };
+  return { parts, bytes: parts.map((part) => encodePart(spec.split!, argv, part)) };
 }
 
 const SPREAD = { argv: MGET_SPREAD, raw: encodeCommand(MGET_SPREAD) };
@@ -106,6 +106,18 @@ Deno.bench("10 keys, 1 server (hash tag): whole", { group: "plan MGET 10", basel
 
 Deno.bench("10 keys, 3 servers: split + encode parts", { group: "plan MGET 10" }, () => {
   _plan(MGET_SPEC, SPREAD);
+});
+
+Deno.bench("10 keys, 3 servers: parts via partArgv + encodeCommand", {
+  group: "plan MGET 10",
+}, () => {
+  const parts = groupKeys(KEY_INDEXES, SPREAD_GROUPS);
+  for (const part of parts) encodeCommand(partArgv("mget", MGET_SPREAD, part));
+});
+
+Deno.bench("10 keys, 3 servers: parts via encodePart", { group: "plan MGET 10" }, () => {
+  const parts = groupKeys(KEY_INDEXES, SPREAD_GROUPS);
+  for (const part of parts) encodePart("mget", MGET_SPREAD, part);
 });
 
 Deno.bench("groupKeys only (groups known)", { group: "plan MGET 10" }, () => {
