@@ -23,6 +23,10 @@ export interface RequestHandler {
   protocolErrorReply(message: string): Uint8Array;
 }
 
+function _coarseNow(): number {
+  return coarseClock.now;
+}
+
 /** Bounds on the replies a session may owe its client. */
 export interface OutputLimits {
   /** Above this many bytes owed, stop reading requests until the client catches up. */
@@ -110,7 +114,7 @@ export class Session {
     this.conn = conn;
     this.#limits = options.limits ?? DEFAULT_LIMITS;
     this.metrics = options.metrics ?? new ClusterMetrics("");
-    this.#writer = new WriteBatcher(conn, () => this.close());
+    this.#writer = new WriteBatcher(conn, () => this.close(), { clock: _coarseNow });
   }
 
   /** Bytes of replies owed to the client and not yet handed to the socket. */
@@ -217,39 +221,82 @@ export class Session {
     this.#checkHardLimit();
   }
 
-  /** Reads and handles requests until the client leaves or is closed. */
-  async run(): Promise<void> {
-    const buffer = this.#buffer;
-    try {
-      while (!this.#closed && !this.#draining) {
-        if (this.owedBytes > this.#limits.softLimit) {
-          // Backpressure: the client does not read its replies; wait until it does.
-          await this.#writer.idle();
-          continue;
-        }
-        const n = await this.conn.read(buffer.freeSpace());
-        if (n === null || this.#draining) break;
-        buffer.commit(n);
-        this.metrics.bytesIn += n;
-        this.lastActiveAt = coarseClock.now;
-        try {
-          buffer.start += this.handler.feed(buffer.data, buffer.start, buffer.end);
-        } catch (err) {
-          if (!(err instanceof ProtocolError)) throw err;
-          logDebug(`client ${this.id}: protocol error: ${err.message}`);
-          this.metrics.error("protocol");
-          this.answerAndClose(this.handler.protocolErrorReply(err.message));
-          return;
-        }
-      }
-    } catch (err) {
-      if (!this.#closed) logDebug(`client ${this.id}: ${err instanceof Error ? err.message : err}`);
-      this.close();
+  /**
+   * Reads and handles requests until the client leaves or is closed; resolves then (replies
+   * still owed are written after). The loop runs on callbacks made once per session, not
+   * an async function: no frame kept per idle client, no extra promise hop per read.
+   */
+  run(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#loopEnded = resolve;
+      this.#readNext();
+    });
+  }
+
+  #loopEnded: () => void = () => {};
+  readonly #onRead = (n: number | null) => this.#handleRead(n);
+  readonly #onReadFailed = (err: unknown) => this.#stopOnError(err);
+  readonly #onCaughtUp = () => this.#readNext();
+
+  #readNext(): void {
+    if (this.#closed || this.#draining) {
+      this.#endOfInput();
       return;
     }
-    // The client sent EOF (or QUIT): send what is owed, then close.
-    this.#draining = true;
-    if (this.#slots.size === 0) this.#finish();
+    if (this.owedBytes > this.#limits.softLimit) {
+      // Backpressure: the client does not read its replies; wait until it does.
+      this.#writer.idle().then(this.#onCaughtUp);
+      return;
+    }
+    let pending: Promise<number | null>;
+    try {
+      pending = this.conn.read(this.#buffer.freeSpace());
+    } catch (err) {
+      this.#stopOnError(err);
+      return;
+    }
+    pending.then(this.#onRead, this.#onReadFailed);
+  }
+
+  #handleRead(n: number | null): void {
+    if (n === null || this.#draining || this.#closed) {
+      this.#endOfInput();
+      return;
+    }
+    const buffer = this.#buffer;
+    buffer.commit(n);
+    this.metrics.bytesIn += n;
+    this.lastActiveAt = coarseClock.now;
+    try {
+      buffer.start += this.handler.feed(buffer.data, buffer.start, buffer.end);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) {
+        this.#stopOnError(err);
+        return;
+      }
+      logDebug(`client ${this.id}: protocol error: ${err.message}`);
+      this.metrics.error("protocol");
+      this.answerAndClose(this.handler.protocolErrorReply(err.message));
+      this.#loopEnded();
+      return;
+    }
+    this.#readNext();
+  }
+
+  /** A read or a handler failed: the client is closed. */
+  #stopOnError(err: unknown): void {
+    if (!this.#closed) logDebug(`client ${this.id}: ${err instanceof Error ? err.message : err}`);
+    this.close();
+    this.#loopEnded();
+  }
+
+  /** The client sent EOF (or QUIT) or is being closed: send what is owed, then close. */
+  #endOfInput(): void {
+    if (!this.#closed) {
+      this.#draining = true;
+      if (this.#slots.size === 0) this.#finish();
+    }
+    this.#loopEnded();
   }
 
   #checkHardLimit(): void {
