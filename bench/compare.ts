@@ -29,7 +29,7 @@
  *   --only S        comma-separated sections: redis, memcache, cluster, scale (default all)
  *   --requests N    requests per pipeline-1 run and per MGET run; pipeline-16 runs send
  *                   N x 10 (default 100000, 20000 with --quick)
- *   --rounds R      rounds over all targets (default 3, 1 with --quick)
+ *   --rounds R      rounds over all targets (default 5, 1 with --quick)
  *   --mc-threads T  worker threads of the memcache load generator (default 2)
  *   --quick         a short smoke run
  */
@@ -107,7 +107,7 @@ const SECTION_NAMES = ["redis", "memcache", "cluster", "scale"] as const;
 /** A part of the comparison that `--only` selects. */
 type SectionName = typeof SECTION_NAMES[number];
 
-const DEFAULTS = { requests: 100_000, rounds: 3 };
+const DEFAULTS = { requests: 100_000, rounds: 5 };
 const QUICK = { requests: 20_000, rounds: 1 };
 
 /** Run parameters from the command line. */
