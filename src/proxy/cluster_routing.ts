@@ -67,7 +67,17 @@ export class ClusterRouting implements RedisRouting {
       return;
     }
     // The request keeps its own copy of the bytes: a redirect sends them again later.
-    const request = new ClusterRequest(this, this.#keep(bytes), slot, sink, sessionId);
+    const at = this.#keep(bytes);
+    const store = at < 0 ? bytes.slice() : this.#slab;
+    const request = new ClusterRequest(
+      this,
+      store,
+      Math.max(at, 0),
+      bytes.length,
+      slot,
+      sink,
+      sessionId,
+    );
     if (this.#resends.size > 0 && this.#resends.has(sessionId)) {
       // An earlier request of this client waits to be sent again: keep the client's order.
       this.resendInOrder(sessionId, {
@@ -76,23 +86,24 @@ export class ClusterRouting implements RedisRouting {
       });
       return;
     }
-    this.pool.connFor(node, sessionId).send(request.bytes, request);
+    this.pool.connFor(node, sessionId).send(bytes, request);
   }
 
   /**
-   * Copies request bytes for a possible resend. Small requests share slabs (one ArrayBuffer
-   * per 64 KiB of requests instead of one per request: a slab is freed with its last view).
+   * Copies request bytes for a possible resend into the current slab and returns where
+   * (one ArrayBuffer per 64 KiB of requests instead of one per request; a slab is freed
+   * with its last request), or -1 for a request too big to share one.
    */
-  #keep(bytes: Uint8Array): Uint8Array {
-    if (bytes.length > SLAB_BYTES / 16) return bytes.slice();
+  #keep(bytes: Uint8Array): number {
+    if (bytes.length > SLAB_BYTES / 16) return -1;
     if (this.#slabUsed + bytes.length > this.#slab.length) {
       this.#slab = new Uint8Array(SLAB_BYTES);
       this.#slabUsed = 0;
     }
-    const kept = this.#slab.subarray(this.#slabUsed, this.#slabUsed + bytes.length);
-    kept.set(bytes);
+    const at = this.#slabUsed;
+    this.#slab.set(bytes, at);
     this.#slabUsed += bytes.length;
-    return kept;
+    return at;
   }
 
   /**
@@ -146,7 +157,10 @@ function _clusterDown(ready: boolean): string {
  */
 class ClusterRequest implements ReplySink {
   readonly #routing: ClusterRouting;
-  readonly bytes: Uint8Array;
+  /** The kept copy is [#at, #at + #length) of #store (a view is made only for a resend). */
+  readonly #store: Uint8Array;
+  readonly #at: number;
+  readonly #length: number;
   readonly #slot: number;
   readonly #sink: ReplySink;
   readonly #sessionId: number;
@@ -155,16 +169,25 @@ class ClusterRequest implements ReplySink {
   // Positional (not an options object): one of these is made per request.
   constructor(
     routing: ClusterRouting,
-    bytes: Uint8Array,
+    store: Uint8Array,
+    at: number,
+    length: number,
     slot: number,
     sink: ReplySink,
     sessionId: number,
   ) {
     this.#routing = routing;
-    this.bytes = bytes;
+    this.#store = store;
+    this.#at = at;
+    this.#length = length;
     this.#slot = slot;
     this.#sink = sink;
     this.#sessionId = sessionId;
+  }
+
+  /** The request's bytes, for sending it again. */
+  get bytes(): Uint8Array {
+    return this.#store.subarray(this.#at, this.#at + this.#length);
   }
 
   onReply(reply: Uint8Array): void {
