@@ -17,7 +17,7 @@ import { localReply } from "./redis_local.ts";
 import { infoReply, slowlogReply } from "./redis_admin.ts";
 import { allowedBeforeAuth, answerAuth, answerHello, NOAUTH_REPLY } from "./redis_auth.ts";
 import type { RedisRouting } from "./redis_routing.ts";
-import { encodePart, groupKeys, type MergeKind, SplitCollector } from "./redis_split.ts";
+import { encodePartView, groupKeys, type MergeKind, SplitCollector } from "./redis_split.ts";
 import type { RequestHandler, Session } from "./session.ts";
 
 /**
@@ -151,7 +151,7 @@ export class RedisFrontend implements RequestHandler {
     const parts = groups.map((group) => ({ group, keyIndexes: [] }));
     const collector = new SplitCollector(
       { kind: BROADCAST_MERGE[spec.name] ?? "first", parts, keyCount: 0, firstKeyIndex: 0 },
-      { answerMerged: (reply) => session.answer(slot, reply) },
+      { answerMerged: (reply, isView) => session.fill(slot, reply, isView) },
     );
     const bytes = encodeCommand(argv);
     for (let i = 0; i < parts.length; i++) {
@@ -193,10 +193,10 @@ export class RedisFrontend implements RequestHandler {
     const parts = groupKeys(keyIndexes, groups);
     const collector = new SplitCollector(
       { kind: spec.split, parts, keyCount: keyIndexes.length, firstKeyIndex: keyIndexes[0] },
-      { answerMerged: (reply) => session.answer(slot, reply) },
+      { answerMerged: (reply, isView) => session.fill(slot, reply, isView) },
     );
     for (let i = 0; i < parts.length; i++) {
-      const bytes = encodePart(spec.split, argv, parts[i]);
+      const bytes = encodePartView(spec.split, argv, parts[i]);
       routing.send(parts[i].group, bytes, collector.sinkFor(i), session.id, spec.readonly);
     }
   }

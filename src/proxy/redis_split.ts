@@ -79,19 +79,45 @@ export function encodePart(
   argv: readonly Uint8Array[],
   part: SplitPart,
 ): Uint8Array {
+  return _encodePart(kind, argv, part, false);
+}
+
+/**
+ * Like encodePart, into a buffer shared by every call: the view is valid only until the
+ * next call, which suits routing.send (it copies at once) and saves an ArrayBuffer per part.
+ */
+export function encodePartView(
+  kind: SplitKind,
+  argv: readonly Uint8Array[],
+  part: SplitPart,
+): Uint8Array {
+  return _encodePart(kind, argv, part, true);
+}
+
+/** Scratch of encodePartView and of MGET merges; larger outputs get their own buffer. */
+const SCRATCH_BYTES = 16 * 1024;
+const _partScratch = new Uint8Array(SCRATCH_BYTES);
+const _mergeScratch = new Uint8Array(SCRATCH_BYTES);
+
+function _encodePart(
+  kind: SplitKind,
+  argv: readonly Uint8Array[],
+  part: SplitPart,
+  view: boolean,
+): Uint8Array {
   const step = kind === "mset" ? 2 : 1;
   const keyIndexes = part.keyIndexes;
   let size = headerSize(1 + keyIndexes.length * step) + _argSize(argv[0]);
   for (const index of keyIndexes) {
     for (let i = 0; i < step; i++) size += _argSize(argv[index + i]);
   }
-  const out = new Uint8Array(size);
+  const out = view && size <= SCRATCH_BYTES ? _partScratch : new Uint8Array(size);
   let at = writeHeader(out, 0, ARRAY, 1 + keyIndexes.length * step);
   at = _writeArg(out, at, argv[0]);
   for (const index of keyIndexes) {
     for (let i = 0; i < step; i++) at = _writeArg(out, at, argv[index + i]);
   }
-  return out;
+  return out === _partScratch ? out.subarray(0, size) : out;
 }
 
 function _argSize(arg: Uint8Array): number {
@@ -100,11 +126,28 @@ function _argSize(arg: Uint8Array): number {
 
 function _writeArg(out: Uint8Array, at: number, arg: Uint8Array): number {
   at = writeHeader(out, at, BULK, arg.length);
-  out.set(arg, at);
-  at += arg.length;
+  if (arg.length > SHORT_COPY) {
+    out.set(arg, at);
+    at += arg.length;
+  } else {
+    for (let i = 0; i < arg.length; i++) out[at++] = arg[i];
+  }
   out[at++] = 0x0d;
   out[at++] = 0x0a;
   return at;
+}
+
+/** MGETs of more keys merge in arrays of their own, so none stays large. */
+const SCRATCH_MAX_KEYS = 4096;
+let _scratchSource = new Int32Array(64);
+let _scratchStarts = new Int32Array(64);
+let _scratchEnds = new Int32Array(64);
+const _scratchBounds: number[] = [];
+
+function _growScratch(keys: number): void {
+  _scratchSource = new Int32Array(keys);
+  _scratchStarts = new Int32Array(keys);
+  _scratchEnds = new Int32Array(keys);
 }
 
 /** The sink of one part: one small object per part instead of two closures. */
@@ -126,6 +169,15 @@ class PartSink implements ReplySink {
   }
 }
 
+/** Where a split request's merged reply goes. */
+export interface MergeTarget {
+  /**
+   * Takes the merged reply. `isView` says it lives in a buffer reused later (a backend's
+   * read buffer, the merge scratch): copy it to keep it past this call.
+   */
+  answerMerged(reply: Uint8Array, isView: boolean): void;
+}
+
 /**
  * Collects the replies of a split request's parts and gives the merged reply once all
  * are in: MGET values in request key order, MSET's OK, the sum of integer replies.
@@ -137,7 +189,7 @@ export class SplitCollector {
   readonly #keyCount: number;
   readonly #firstKeyIndex: number;
   readonly #keyStep: number;
-  readonly #target: { answerMerged(reply: Uint8Array): void };
+  readonly #target: MergeTarget;
   #remaining: number;
 
   constructor(
@@ -147,7 +199,7 @@ export class SplitCollector {
       keyCount: number;
       firstKeyIndex: number;
     },
-    target: { answerMerged(reply: Uint8Array): void },
+    target: MergeTarget,
   ) {
     this.#kind = request.kind;
     this.#parts = request.parts;
@@ -173,8 +225,10 @@ export class SplitCollector {
     if (--this.#remaining === 0) {
       this.#replies[index] = reply;
       const merged = this.#merge();
-      // An error or a first reply answered as it is must not stay a view.
-      this.#target.answerMerged(isView && merged === reply ? reply.slice() : merged);
+      // A view: the last part's reply answered as it is (an error, a first reply), or an
+      // MGET merged into the shared scratch. The target copies it if it keeps it.
+      const mergedIsView = merged === reply ? isView : merged.buffer === _mergeScratch.buffer;
+      this.#target.answerMerged(merged, mergedIsView);
       return;
     }
     this.#replies[index] = isView ? reply.slice() : reply;
@@ -215,11 +269,14 @@ export class SplitCollector {
   /** MGET values in request key order: offsets first, then one copy into the reply. */
   #mergeMget(replies: readonly Uint8Array[]): Uint8Array {
     const parts = this.#parts;
-    // Per key (in request order): the part reply holding its value and the value's bounds.
-    const source = new Array<number>(this.#keyCount);
-    const starts = new Array<number>(this.#keyCount);
-    const ends = new Array<number>(this.#keyCount);
-    const bounds: number[] = [];
+    // Per key (in request order): the part reply holding its value and the value's bounds,
+    // in scratch arrays reused by every merge (a merge runs to its end synchronously).
+    const large = this.#keyCount > SCRATCH_MAX_KEYS;
+    if (!large && _scratchSource.length < this.#keyCount) _growScratch(this.#keyCount);
+    const source = large ? new Int32Array(this.#keyCount) : _scratchSource;
+    const starts = large ? new Int32Array(this.#keyCount) : _scratchStarts;
+    const ends = large ? new Int32Array(this.#keyCount) : _scratchEnds;
+    const bounds = large ? [] : _scratchBounds;
     let size = headerSize(this.#keyCount);
     for (let p = 0; p < parts.length; p++) {
       bounds.length = 0;
@@ -235,7 +292,7 @@ export class SplitCollector {
         size += bounds[2 * k + 1] - bounds[2 * k];
       }
     }
-    const out = new Uint8Array(size);
+    const out = size <= SCRATCH_BYTES ? _mergeScratch : new Uint8Array(size);
     let at = writeHeader(out, 0, ARRAY, this.#keyCount);
     for (let key = 0; key < this.#keyCount; key++) {
       const reply = replies[source[key]];
@@ -248,6 +305,6 @@ export class SplitCollector {
         for (let i = start; i < end; i++) out[at++] = reply[i];
       }
     }
-    return out;
+    return out === _mergeScratch ? out.subarray(0, size) : out;
   }
 }

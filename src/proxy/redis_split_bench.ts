@@ -85,7 +85,7 @@ function _merge(
   const { parts, replies } = input;
   const collector = new SplitCollector(
     { kind: spec.split!, parts, keyCount: 10, firstKeyIndex: 1 },
-    { answerMerged: (reply) => merged = reply },
+    { answerMerged: (reply, isView) => merged = isView ? reply.slice() : reply },
   );
   for (let i = 0; i < parts.length; i++) collector.sinkFor(i).onReply(replies[i]);
   return merged!;

@@ -7,7 +7,14 @@ import {
   NULL_BULK_REPLY,
 } from "../protocol/resp/encoder.ts";
 import { encodeCommand } from "../protocol/resp/encoder.ts";
-import { encodePart, groupKeys, partArgv, SplitCollector, type SplitPart } from "./redis_split.ts";
+import {
+  encodePart,
+  encodePartView,
+  groupKeys,
+  partArgv,
+  SplitCollector,
+  type SplitPart,
+} from "./redis_split.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -26,7 +33,7 @@ function _merge(
   // Replies arrive as views into one reused buffer, overwritten after each delivery.
   const shared = new Uint8Array(4096);
   const collector = new SplitCollector({ ...request, firstKeyIndex: 1 }, {
-    answerMerged: (reply) => merged = reply,
+    answerMerged: (reply, isView) => merged = isView ? reply.slice() : reply,
   });
   for (const index of order) {
     shared.set(replies[index]);
@@ -103,4 +110,26 @@ Deno.test("SplitCollector refuses an MGET part reply of the wrong length", () =>
     _merge({ kind: "mget", parts, keyCount: 2 }, replies, [0, 1]),
     /^-ERR unexpected reply/,
   );
+});
+
+Deno.test("SplitCollector marks a merge in its shared scratch as a view", () => {
+  const parts = groupKeys([1, 2], [0, 1]);
+  const kept: Uint8Array[] = [];
+  for (const value of ["first", "second"]) {
+    const collector = new SplitCollector({ kind: "mget", parts, keyCount: 2, firstKeyIndex: 1 }, {
+      answerMerged: (reply, isView) => kept.push(isView ? reply.slice() : reply),
+    });
+    collector.sinkFor(0).onReply(encodeArray([encodeBulk(value)]));
+    collector.sinkFor(1).onReply(encodeArray([encodeBulk(value)]));
+  }
+  assert.deepEqual(kept.map((reply) => decoder.decode(reply)), [
+    decoder.decode(encodeArray([encodeBulk("first"), encodeBulk("first")])),
+    decoder.decode(encodeArray([encodeBulk("second"), encodeBulk("second")])),
+  ]);
+});
+
+Deno.test("encodePartView equals encodePart until the next call", () => {
+  const argv = _argv("MGET", "a", "b", "c");
+  const part = { group: 0, keyIndexes: [1, 3] };
+  assert.deepEqual(encodePartView("mget", argv, part), encodePart("mget", argv, part));
 });
