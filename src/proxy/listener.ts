@@ -22,12 +22,16 @@ export interface ListenerOptions {
   metrics: ClusterMetrics;
 }
 
+/** Listening sockets per worker when the port is shared (SO_REUSEPORT). */
+const ACCEPT_SOCKETS = 4;
+
 /** How often idle clients are looked for, at most, ms. */
 const IDLE_SWEEP_MS = 1000;
 
 /** A listening socket and the sessions it accepted. */
 export class Listener {
-  readonly #listener: Deno.TcpListener;
+  /** One socket, or ACCEPT_SOCKETS sharing the port (SO_REUSEPORT), each with its own queue. */
+  readonly #listeners: Deno.TcpListener[];
   #options: ListenerOptions;
   readonly #sessions = new Set<Session>();
   #nextId = 0;
@@ -36,12 +40,23 @@ export class Listener {
   /** Binds at once: throws when the address is taken. */
   constructor(options: ListenerOptions) {
     this.#options = options;
-    this.#listener = Deno.listen({
+    const listenOptions = {
       hostname: options.hostname,
       port: options.port,
       transport: "tcp",
       reusePort: options.reusePort,
-    } as Deno.TcpListenOptions);
+    } as Deno.TcpListenOptions;
+    this.#listeners = [Deno.listen(listenOptions)];
+    // Deno accepts one connection per op; with several sockets on the port, accepts run
+    // side by side and a burst of connects spreads over several accept queues (511 each)
+    // instead of overflowing one (an overflowing SYN waits 1 s for its retry).
+    const extra = options.reusePort && options.port !== 0 ? ACCEPT_SOCKETS - 1 : 0;
+    try {
+      for (let i = 0; i < extra; i++) this.#listeners.push(Deno.listen(listenOptions));
+    } catch (err) {
+      for (const listener of this.#listeners) listener.close();
+      throw err;
+    }
     if (options.idleTimeoutMs > 0) {
       const every = Math.min(IDLE_SWEEP_MS, options.idleTimeoutMs);
       this.#idleSweep = setInterval(() => this.#closeIdle(), every);
@@ -78,10 +93,14 @@ export class Listener {
 
   /** Accepts clients until closed. */
   async serve(): Promise<void> {
+    await Promise.all(this.#listeners.map((listener) => this.#acceptLoop(listener)));
+  }
+
+  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
     for (;;) {
       let conn: Deno.TcpConn;
       try {
-        conn = await this.#listener.accept();
+        conn = await listener.accept();
       } catch (err) {
         if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
           return;
@@ -145,10 +164,12 @@ export class Listener {
 
   #stopAccepting(): void {
     clearInterval(this.#idleSweep);
-    try {
-      this.#listener.close();
-    } catch {
-      // already closed
+    for (const listener of this.#listeners) {
+      try {
+        listener.close();
+      } catch {
+        // already closed
+      }
     }
   }
 
