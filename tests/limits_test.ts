@@ -91,3 +91,50 @@ Deno.test("a client that does not read its replies is paused, then closed past t
   assert.equal(await setup.command("PING"), "PONG");
   assert.match(aster.log(), /over the hard limit: closed/);
 });
+
+/** `promise`, or "TIMEOUT" after `ms`. */
+async function _within<T>(promise: Promise<T>, ms: number): Promise<T | "TIMEOUT"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"TIMEOUT">((resolve) => timer = setTimeout(resolve, ms, "TIMEOUT"));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("replies held behind a slow one past the soft limit pause that client, not the worker", async () => {
+  await using a = await startRedis();
+  await using b = await startRedis();
+  await using aster = await startAster([{
+    servers: [`127.0.0.1:${a.port}:1 a`, `127.0.0.1:${b.port}:1 b`],
+    client_output_soft_limit: 1024 * 1024,
+  }]);
+  await using setup = await RespClient.connect(aster.ports[0]);
+  await using directA = await RespClient.connect(a.port);
+  await using directB = await RespClient.connect(b.port);
+  const value = "x".repeat(512 * 1024);
+  let keyA = "";
+  let keyB = "";
+  for (let i = 0; (keyA === "" || keyB === "") && i < 100; i++) {
+    const key = `k${i}`;
+    await setup.command("SET", key, value);
+    if (keyA === "" && await directA.command("EXISTS", key) === 1) keyA = key;
+    if (keyB === "" && await directB.command("EXISTS", key) === 1) keyB = key;
+  }
+  assert.ok(keyA !== "" && keyB !== "", "a key on each node");
+  // Node a answers 1.5 s late: 3 MiB of node b's replies wait behind it, the writer idle.
+  await directA.command("CLIENT", "PAUSE", "1500", "ALL");
+  await using client = await RespClient.connect(aster.ports[0]);
+  await client.sendRaw(`GET ${keyA}\r\n` + `GET ${keyB}\r\n`.repeat(6));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  await client.sendRaw("PING\r\n"); // read while over the soft limit: reading pauses
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  await using other = await RespClient.connect(aster.ports[0]);
+  assert.equal(await _within(other.command("PING"), 4000), "PONG", "another client is served");
+  for (let i = 0; i < 7; i++) {
+    const reply = await _within(client.readReply(), 4000);
+    assert.equal(text(reply), value, `reply ${i} arrives once node a resumes`);
+  }
+  assert.equal(await _within(client.readReply(), 4000), "PONG", "then the paused read resumes");
+});

@@ -219,6 +219,8 @@ export class Session {
     }
     if (this.#draining && this.#slots.size === 0) this.#finish();
     this.#checkHardLimit();
+    // Held replies moved to the writer: reading may resume once it has written them.
+    if (this.#paused) this.#writer.idle().then(this.#onCaughtUp);
   }
 
   /**
@@ -236,7 +238,13 @@ export class Session {
   #loopEnded: () => void = () => {};
   readonly #onRead = (n: number | null) => this.#handleRead(n);
   readonly #onReadFailed = (err: unknown) => this.#stopOnError(err);
-  readonly #onCaughtUp = () => this.#readNext();
+  /** Reading waits for the client to take its replies (owed bytes over the soft limit). */
+  #paused = false;
+  readonly #onCaughtUp = () => {
+    if (!this.#paused) return; // one resume per pause: never two reads at once
+    this.#paused = false;
+    this.#readNext();
+  };
 
   #readNext(): void {
     if (this.#closed || this.#draining) {
@@ -244,8 +252,11 @@ export class Session {
       return;
     }
     if (this.owedBytes > this.#limits.softLimit) {
-      // Backpressure: the client does not read its replies; wait until it does.
-      this.#writer.idle().then(this.#onCaughtUp);
+      // Backpressure: wait until the writer has written what is owed. When the bytes are
+      // replies held behind a slower one (the writer is idle), fill() resumes instead:
+      // waiting on an idle writer would resume at once and spin without yielding.
+      this.#paused = true;
+      if (this.#writer.busy) this.#writer.idle().then(this.#onCaughtUp);
       return;
     }
     let pending: Promise<number | null>;
@@ -327,6 +338,8 @@ export class Session {
     this.#draining = true;
     this.#slots.drain();
     this.#writer.discard();
+    // A paused read loop ends too, so run() resolves.
+    if (this.#paused) queueMicrotask(this.#onCaughtUp);
     try {
       this.conn.close();
     } catch {
