@@ -10,7 +10,9 @@ const MIN_FREE = 512;
 /**
  * The read side of a connection: one buffer owned by it, grown geometrically, shrunk when
  * idle. A read that fills the free space doubles the buffer for the next read, so a
- * connection that starts small (an idle client) grows in a few reads once it streams.
+ * connection that starts small grows in a few reads once it streams; once everything is
+ * consumed and a read used under a quarter of a grown buffer, it goes back to its initial
+ * size (an idle client must not keep what one burst grew).
  */
 export class ReadBuffer {
   data: Uint8Array;
@@ -26,6 +28,8 @@ export class ReadBuffer {
   /** Free bytes the last freeSpace() offered; a read of all of them asks for growth. */
   #offered = 0;
   #grow = false;
+  /** Bytes the last read brought: a small one after a grown buffer means the burst is over. */
+  #lastRead = 0;
 
   constructor(capacity = INITIAL_READ_CAPACITY) {
     this.#initialCapacity = capacity;
@@ -43,7 +47,11 @@ export class ReadBuffer {
    * to the front when that frees enough space; otherwise the buffer doubles.
    */
   freeSpace(): Uint8Array {
-    if (this.start === this.end && this.data.length > SHRINK_ABOVE) {
+    const grown = this.data.length > this.#initialCapacity;
+    if (
+      this.start === this.end && grown && !this.#grow &&
+      (this.data.length > SHRINK_ABOVE || this.#lastRead < this.data.length >> 2)
+    ) {
       this.data = new Uint8Array(this.#initialCapacity);
       this.start = this.end = 0;
       this.epoch++;
@@ -72,6 +80,7 @@ export class ReadBuffer {
   /** Records `n` bytes just read into the free tail. */
   commit(n: number): void {
     this.end += n;
+    this.#lastRead = n;
     if (n === this.#offered && n > 0 && this.data.length < SHRINK_ABOVE) this.#grow = true;
   }
 

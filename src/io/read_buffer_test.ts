@@ -63,3 +63,15 @@ Deno.test("ReadBuffer starts small and doubles when a read fills its free space"
   buffer.start = buffer.end;
   assert.equal(buffer.freeSpace().length, 256, "compacts when everything was consumed");
 });
+
+Deno.test("ReadBuffer gives a burst's growth back once reads are small again", () => {
+  const buffer = new ReadBuffer(1024);
+  for (let i = 0; i < 10; i++) buffer.commit(buffer.freeSpace().length); // reads fill it
+  assert.ok(buffer.data.length >= 64 * 1024, "grew during the burst");
+  buffer.start = buffer.end;
+  buffer.freeSpace();
+  buffer.commit(30); // a small request after the burst
+  buffer.start = buffer.end;
+  buffer.freeSpace();
+  assert.equal(buffer.data.length, 1024);
+});
