@@ -13,7 +13,7 @@
  */
 
 import assert from "node:assert/strict";
-import { asterCommand, type ClusterToml, renderToml, startAster } from "./helpers/aster.ts";
+import { type ClusterToml, startAster } from "./helpers/aster.ts";
 import { Random, testSeed } from "./helpers/random.ts";
 import {
   nodeCommand,
@@ -32,7 +32,7 @@ import {
   TAG_GROUPS,
 } from "./helpers/redis_commands.ts";
 import { RespClient, RespErrorReply, type RespValue, text } from "./helpers/resp_client.ts";
-import { freePort, type ServerProcess, startRedis, waitForPort } from "./helpers/servers.ts";
+import { freePort, type ServerProcess, startRedis } from "./helpers/servers.ts";
 import { keySlot } from "../src/hash/key_slot.ts";
 import { commandKeyIndexes, lookupCommand } from "../src/protocol/resp/commands.ts";
 
@@ -272,17 +272,17 @@ Deno.test("redis_cluster mode: a plain client through Aster in front of a real 3
   await t.step(
     "--ip 10.1.2.3 is what CLUSTER SLOTS/NODES advertise; Aster still serves",
     async () => {
-      await using advertised = await _startAsterWithArgs(_clusterToml(cluster), [
-        "--ip",
-        "10.1.2.3",
-      ]);
-      await using client = await RespClient.connect(advertised.port);
+      await using advertised = await startAster([_clusterToml(cluster)], {
+        args: ["--ip", "10.1.2.3"],
+      });
+      const port = advertised.ports[0];
+      await using client = await RespClient.connect(port);
       const id = text(await client.command("CLUSTER", "MYID")) as string;
       assert.deepEqual(text(await client.command("CLUSTER", "SLOTS")), [
-        [0, 16383, ["10.1.2.3", advertised.port, id]],
+        [0, 16383, ["10.1.2.3", port, id]],
       ]);
       const nodes = text(await client.command("CLUSTER", "NODES")) as string;
-      assert.equal(nodes.split(" ")[1].split("@")[0], `10.1.2.3:${advertised.port}`);
+      assert.equal(nodes.split(" ")[1].split("@")[0], `10.1.2.3:${port}`);
       assert.equal(await client.command("SET", "ip:key", "served"), "OK");
       assert.equal(text(await client.command("GET", "ip:key")), "served");
     },
@@ -506,42 +506,6 @@ async function _waitReplicasListed(cluster: RedisCluster): Promise<void> {
     await _sleep(20);
   }
   throw new Error(`replicas not in CLUSTER SLOTS: ${JSON.stringify(last)}`);
-}
-
-/** Aster run with extra command-line flags; stopped (SIGTERM, then SIGKILL) on dispose. */
-async function _startAsterWithArgs(
-  cluster: ClusterToml,
-  args: string[],
-): Promise<{ port: number } & AsyncDisposable> {
-  const port = await freePort();
-  const dir = await Deno.makeTempDir({ prefix: "aster-test-" });
-  const config = `${dir}/aster.toml`;
-  await Deno.writeTextFile(
-    config,
-    renderToml([{ name: "ip", listen_addr: `127.0.0.1:${port}`, ...cluster }]),
-  );
-  const child = asterCommand(["--config", config, ...args]).spawn();
-  const output = child.output();
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* gone */ }
-    const timer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
-    }, 5000);
-    const out = await output;
-    clearTimeout(timer);
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-    return new TextDecoder().decode(out.stderr);
-  };
-  try {
-    await waitForPort(port, 15_000);
-  } catch (err) {
-    throw new Error(`aster ${args.join(" ")} did not listen:\n${await stop()}`, { cause: err });
-  }
-  return { port, [Symbol.asyncDispose]: async () => void await stop() };
 }
 
 async function _distinctFreePorts(count: number): Promise<number[]> {

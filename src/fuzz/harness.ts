@@ -30,6 +30,7 @@ import {
   splitRetrievalReply,
 } from "../protocol/memcache/text_reply.ts";
 import {
+  type BinaryPacket,
   decodeBinaryPacket,
   MemcacheBinaryDecoder,
   MemcacheBinaryResponseFramer,
@@ -164,17 +165,7 @@ function _mcErrorText(command: string | null, error: string, noreply: boolean, s
   return `error ${size} ${command ?? "-"} ${JSON.stringify(error)} noreply=${noreply}`;
 }
 
-function _binaryPacketText(p: {
-  opcode: number;
-  status: number;
-  opaque: number;
-  cas: bigint;
-  extras: Uint8Array;
-  key: Uint8Array;
-  value: Uint8Array;
-  dataType: number;
-  size: number;
-}): string {
+function _binaryPacketText(p: Omit<BinaryPacket, "kind" | "magic">): string {
   return `packet ${p.size} op=${p.opcode} vbucket=${p.status} opaque=${p.opaque} cas=${p.cas} ` +
     `type=${p.dataType} extras=${_digest(p.extras)} key=${_digest(p.key)} value=${
       _digest(p.value)

@@ -1,14 +1,18 @@
 /** Multi-key commands split by group (MGET, MSET, DEL, UNLINK, EXISTS, TOUCH) and merged back. */
 import type { ReplySink } from "../backend/reply_sink.ts";
 import {
+  bulkSize,
   encodeArray,
   encodeError,
   encodeInteger,
   encodeProxyError,
   headerSize,
   OK_REPLY,
+  SHORT_COPY,
+  writeBulk,
   writeHeader,
 } from "../protocol/resp/encoder.ts";
+import { ARRAY } from "../protocol/resp/bytes.ts";
 import {
   arrayElementBounds,
   arrayElementSlices,
@@ -64,12 +68,6 @@ export function partArgv(
   return out;
 }
 
-const ARRAY = 0x2a; // "*"
-const BULK = 0x24; // "$"
-const CRLF_SIZE = 2;
-/** Values up to this size are copied byte by byte rather than through a subarray view. */
-const SHORT_COPY = 64;
-
 /**
  * Encodes the request of one part (as `encodeCommand(partArgv(...))` would) in one pass
  * over sizes and one over bytes, without building its argv.
@@ -107,34 +105,17 @@ function _encodePart(
 ): Uint8Array {
   const step = kind === "mset" ? 2 : 1;
   const keyIndexes = part.keyIndexes;
-  let size = headerSize(1 + keyIndexes.length * step) + _argSize(argv[0]);
+  let size = headerSize(1 + keyIndexes.length * step) + bulkSize(argv[0]);
   for (const index of keyIndexes) {
-    for (let i = 0; i < step; i++) size += _argSize(argv[index + i]);
+    for (let i = 0; i < step; i++) size += bulkSize(argv[index + i]);
   }
   const out = view && size <= SCRATCH_BYTES ? _partScratch : new Uint8Array(size);
   let at = writeHeader(out, 0, ARRAY, 1 + keyIndexes.length * step);
-  at = _writeArg(out, at, argv[0]);
+  at = writeBulk(out, at, argv[0]);
   for (const index of keyIndexes) {
-    for (let i = 0; i < step; i++) at = _writeArg(out, at, argv[index + i]);
+    for (let i = 0; i < step; i++) at = writeBulk(out, at, argv[index + i]);
   }
   return out === _partScratch ? out.subarray(0, size) : out;
-}
-
-function _argSize(arg: Uint8Array): number {
-  return headerSize(arg.length) + arg.length + CRLF_SIZE;
-}
-
-function _writeArg(out: Uint8Array, at: number, arg: Uint8Array): number {
-  at = writeHeader(out, at, BULK, arg.length);
-  if (arg.length > SHORT_COPY) {
-    out.set(arg, at);
-    at += arg.length;
-  } else {
-    for (let i = 0; i < arg.length; i++) out[at++] = arg[i];
-  }
-  out[at++] = 0x0d;
-  out[at++] = 0x0a;
-  return at;
 }
 
 /** MGETs of more keys merge in arrays of their own, so none stays large. */

@@ -1,6 +1,7 @@
 /** A small memcached client for tests: raw text or packets out, framed replies back, bounded waits. */
 import { ReadBuffer } from "../../src/io/read_buffer.ts";
 import { type ServerProcess, startMemcached } from "./servers.ts";
+import { ReplyTimeout } from "./resp_client.ts";
 import {
   type BinaryPacket,
   decodeBinaryPacket,
@@ -177,13 +178,6 @@ export class MemcacheClient implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     this.close();
     return Promise.resolve();
-  }
-}
-
-/** No reply arrived in time. */
-export class ReplyTimeout extends Error {
-  constructor() {
-    super("timed out waiting for a reply");
   }
 }
 

@@ -14,6 +14,7 @@ import {
   MemcacheBinaryResponseFramer,
 } from "./binary.ts";
 import { ProtocolError } from "../protocol_error.ts";
+import { replayChunks } from "../replay_chunks.ts";
 
 const latin1 = new TextDecoder("latin1");
 const str = (bytes: Uint8Array) => latin1.decode(bytes);
@@ -84,25 +85,16 @@ interface Decoded {
 /** Feeds `input` in pieces ending at `cuts` like a session (append, decode all, compact). */
 function decodeAll(input: Uint8Array, cuts: number[], opts?: MemcacheBinaryOptions): Decoded {
   const decoder = new MemcacheBinaryDecoder(opts);
-  const buf = new Uint8Array(input.length);
-  let start = 0;
-  let end = 0;
-  let from = 0;
   const result: Decoded = { out: [], error: null };
   let lastSkip = false;
   try {
-    for (const cut of [...cuts, input.length]) {
-      buf.copyWithin(0, start, end);
-      end -= start;
-      start = 0;
-      buf.set(input.subarray(from, cut), end);
-      end += cut - from;
-      from = cut;
+    const left = replayChunks(input, cuts, (buf, start, end) => {
+      let at = start;
       for (;;) {
-        const r = decoder.decode(buf, start, end);
-        if (r === null) break;
+        const r = decoder.decode(buf, at, end);
+        if (r === null) return at - start;
         assert.ok(r.size > 0, "progress");
-        start += r.size;
+        at += r.size;
         if (r.kind === "skip") {
           const previous = lastSkip ? Number(result.out.pop()!.slice(5)) : 0;
           result.out.push(`skip ${previous + r.size}`);
@@ -119,8 +111,8 @@ function decodeAll(input: Uint8Array, cuts: number[], opts?: MemcacheBinaryOptio
           result.out.push(describe(r));
         }
       }
-    }
-    assert.equal(start, end, "every byte consumed");
+    });
+    assert.equal(left, 0, "every byte consumed");
   } catch (err) {
     if (!(err instanceof ProtocolError)) throw err;
     result.error = err;

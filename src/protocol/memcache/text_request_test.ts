@@ -8,6 +8,7 @@ import {
   withoutNoreply,
 } from "./text_request.ts";
 import { ProtocolError } from "../protocol_error.ts";
+import { replayChunks } from "../replay_chunks.ts";
 
 const latin1 = new TextDecoder("latin1");
 const str = (bytes: Uint8Array) => latin1.decode(bytes);
@@ -45,26 +46,17 @@ function decodeAll(
   opts?: MemcacheTextDecoderOptions,
 ): Decoded {
   const decoder = new MemcacheTextDecoder(opts);
-  const buf = new Uint8Array(input.length);
-  let start = 0;
-  let end = 0;
-  let from = 0;
   const result: Decoded = { out: [], raw: [], error: null };
   let lastSkip = false;
   try {
-    for (const cut of [...cuts, input.length]) {
-      buf.copyWithin(0, start, end);
-      end -= start;
-      start = 0;
-      buf.set(input.subarray(from, cut), end);
-      end += cut - from;
-      from = cut;
+    const left = replayChunks(input, cuts, (buf, start, end) => {
+      let at = start;
       for (;;) {
-        const r = decoder.decode(buf, start, end);
-        if (r === null) break;
+        const r = decoder.decode(buf, at, end);
+        if (r === null) return at - start;
         assert.ok(r.size > 0, "progress");
-        const raw = buf.subarray(start, start + r.size);
-        start += r.size;
+        const raw = buf.subarray(at, at + r.size);
+        at += r.size;
         if (r.kind === "skip") {
           if (lastSkip) {
             const total = Number(result.out.pop()!.slice(5)) + r.size;
@@ -82,8 +74,8 @@ function decodeAll(
           result.out.push(describe(r, raw));
         }
       }
-    }
-    assert.equal(start, end, "every byte consumed");
+    });
+    assert.equal(left, 0, "every byte consumed");
     assert.equal(decoder.pendingSkip, 0);
   } catch (err) {
     if (!(err instanceof ProtocolError)) throw err;

@@ -1,5 +1,6 @@
 /** RESP encoding of replies and commands. */
 
+import { ARRAY, BULK, CR, INTEGER, LF, MINUS } from "./bytes.ts";
 const encoder = new TextEncoder();
 
 /** Pre-encoded replies sent often. */
@@ -30,24 +31,21 @@ export function encodeInteger(value: number): Uint8Array {
   if (!Number.isSafeInteger(value)) return encoder.encode(`:${value}\r\n`);
   if (value >= 0) {
     const out = new Uint8Array(headerSize(value));
-    _writeHeader(out, 0, 0x3a, value); // ":"
+    writeHeader(out, 0, INTEGER, value);
     return out;
   }
   // ":-" then the magnitude: the header writer puts "-" where a type byte would go.
   const out = new Uint8Array(1 + headerSize(-value));
-  out[0] = 0x3a;
-  _writeHeader(out, 1, 0x2d, -value);
+  out[0] = INTEGER;
+  writeHeader(out, 1, MINUS, -value);
   return out;
 }
 
 /** Encodes a bulk string reply from bytes or text. */
 export function encodeBulk(value: Uint8Array | string): Uint8Array {
   const body = typeof value === "string" ? encoder.encode(value) : value;
-  const out = new Uint8Array(headerSize(body.length) + body.length + 2);
-  const at = _writeHeader(out, 0, 0x24, body.length); // "$"
-  out.set(body, at);
-  out[out.length - 2] = 0x0d;
-  out[out.length - 1] = 0x0a;
+  const out = new Uint8Array(bulkSize(body));
+  writeBulk(out, 0, body);
   return out;
 }
 
@@ -56,15 +54,13 @@ export function encodeArray(elements: readonly Uint8Array[]): Uint8Array {
   let size = headerSize(elements.length);
   for (const element of elements) size += element.length;
   const out = new Uint8Array(size);
-  let at = writeHeader(out, 0, ARRAY_TYPE, elements.length);
+  let at = writeHeader(out, 0, ARRAY, elements.length);
   for (const element of elements) {
     out.set(element, at);
     at += element.length;
   }
   return out;
 }
-
-const ARRAY_TYPE = 0x2a; // "*"
 
 /** Bytes of a type-length header (`*10\r\n`) for a non-negative length. */
 export function headerSize(length: number): number {
@@ -73,7 +69,38 @@ export function headerSize(length: number): number {
 
 /** Writes a type-length header (`$5\r\n`) at `at`; returns the index after it. */
 export function writeHeader(out: Uint8Array, at: number, type: number, length: number): number {
-  return _writeHeader(out, at, type, length);
+  out[at++] = type;
+  const digits = _digits(length);
+  for (let i = digits - 1; i >= 0; i--) {
+    out[at + i] = 0x30 + (length % 10);
+    length = Math.floor(length / 10);
+  }
+  at += digits;
+  out[at++] = CR;
+  out[at++] = LF;
+  return at;
+}
+
+/** Bytes of `bytes` encoded as a bulk string (`$3\r\nabc\r\n`). */
+export function bulkSize(bytes: Uint8Array): number {
+  return headerSize(bytes.length) + bytes.length + 2;
+}
+
+/** Values up to this size are copied byte by byte: cheaper than `set` for a few bytes. */
+export const SHORT_COPY = 64;
+
+/** Writes `bytes` as a bulk string at `at`; returns the index after it. */
+export function writeBulk(out: Uint8Array, at: number, bytes: Uint8Array): number {
+  at = writeHeader(out, at, BULK, bytes.length);
+  if (bytes.length > SHORT_COPY) {
+    out.set(bytes, at);
+    at += bytes.length;
+  } else {
+    for (let i = 0; i < bytes.length; i++) out[at++] = bytes[i];
+  }
+  out[at++] = CR;
+  out[at++] = LF;
+  return at;
 }
 
 /** Size of the decimal digits of a non-negative integer. */
@@ -86,32 +113,13 @@ function _digits(value: number): number {
   return digits;
 }
 
-function _writeHeader(out: Uint8Array, at: number, type: number, value: number): number {
-  out[at++] = type;
-  const digits = _digits(value);
-  for (let i = digits - 1; i >= 0; i--) {
-    out[at + i] = 0x30 + (value % 10);
-    value = Math.floor(value / 10);
-  }
-  at += digits;
-  out[at++] = 0x0d;
-  out[at++] = 0x0a;
-  return at;
-}
-
 /** Encodes a command as a RESP multibulk request (what backends accept). */
 export function encodeCommand(argv: readonly Uint8Array[]): Uint8Array {
-  let size = 3 + _digits(argv.length);
-  for (const arg of argv) size += 5 + _digits(arg.length) + arg.length;
+  let size = headerSize(argv.length);
+  for (const arg of argv) size += bulkSize(arg);
   const out = new Uint8Array(size);
-  let at = _writeHeader(out, 0, 0x2a, argv.length);
-  for (const arg of argv) {
-    at = _writeHeader(out, at, 0x24, arg.length);
-    out.set(arg, at);
-    at += arg.length;
-    out[at++] = 0x0d;
-    out[at++] = 0x0a;
-  }
+  let at = writeHeader(out, 0, ARRAY, argv.length);
+  for (const arg of argv) at = writeBulk(out, at, arg);
   return out;
 }
 

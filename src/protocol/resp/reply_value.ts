@@ -54,17 +54,11 @@ export function decodeReplyValue(
 
 /** Splits a complete array reply into the raw encoded bytes of its elements (views). */
 export function arrayElementSlices(reply: Uint8Array): Uint8Array[] | null {
-  if (reply[0] !== ARRAY) return null;
-  const lineEnd = findCrlf(reply, 1, reply.length);
-  const count = parseInteger(reply, 1, lineEnd);
-  if (!(count >= 0)) return null;
-  const slices: Uint8Array[] = [];
-  let at = lineEnd + 2;
-  for (let i = 0; i < count; i++) {
-    const size = _replySize(reply, at);
-    slices.push(reply.subarray(at, at + size));
-    at += size;
-  }
+  const bounds: number[] = [];
+  const count = arrayElementBounds(reply, bounds);
+  if (count < 0) return null;
+  const slices = new Array<Uint8Array>(count);
+  for (let i = 0; i < count; i++) slices[i] = reply.subarray(bounds[2 * i], bounds[2 * i + 1]);
   return slices;
 }
 

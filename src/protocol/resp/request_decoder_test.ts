@@ -1,34 +1,25 @@
 import assert from "node:assert/strict";
 import { RespRequestDecoder } from "./request_decoder.ts";
 import { ProtocolError } from "../protocol_error.ts";
+import { replayChunks } from "../replay_chunks.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** Feeds `input` split at `cut` the way a session does (append, decode all, compact). */
+/** Feeds `input` split at `cuts` the way a session does (append, decode all, compact). */
 function decodeAll(input: Uint8Array, cuts: number[]): string[][] {
   const decoder = new RespRequestDecoder();
-  const buf = new Uint8Array(input.length);
-  let start = 0;
-  let end = 0;
   const out: string[][] = [];
-  let from = 0;
-  for (const cut of [...cuts, input.length]) {
-    // Compact like a session: move unconsumed bytes to the front.
-    buf.copyWithin(0, start, end);
-    end -= start;
-    start = 0;
-    buf.set(input.subarray(from, cut), end);
-    end += cut - from;
-    from = cut;
+  const left = replayChunks(input, cuts, (buf, start, end) => {
+    let at = start;
     for (;;) {
-      const req = decoder.decode(buf, start, end);
-      if (req === null) break;
-      start += req.size;
+      const req = decoder.decode(buf, at, end);
+      if (req === null) return at - start;
+      at += req.size;
       if (req.argv.length > 0) out.push(req.argv.map((a) => dec.decode(a)));
     }
-  }
-  assert.equal(start, end, "every byte consumed");
+  });
+  assert.equal(left, 0, "every byte consumed");
   return out;
 }
 
