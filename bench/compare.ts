@@ -32,11 +32,22 @@
  *   --rounds R      rounds over all targets (default 5, 1 with --quick)
  *   --mc-threads T  worker threads of the memcache load generator (default 2)
  *   --quick         a short smoke run
+ *   --no-pin        let the scheduler place every process (by default the load generators
+ *                   get the last core and everything else the others, `bench/cpu_pinning.ts`;
+ *                   the scale section always runs unpinned)
  */
 import { parseArgs } from "node:util";
 import { fnv1a64 } from "../src/hash/fnv.ts";
 import { KetamaRing } from "../src/hash/ketama.ts";
 import { type ClusterToml, startAster } from "../tests/helpers/aster.ts";
+import {
+  coreTicks,
+  type CpuLayout,
+  detectCpuLayout,
+  onCpus,
+  processCpuSeconds,
+  setOwnCpus,
+} from "./cpu_pinning.ts";
 import { startRedisCluster } from "../tests/helpers/redis_cluster.ts";
 import { RespClient, text } from "../tests/helpers/resp_client.ts";
 import {
@@ -117,6 +128,8 @@ interface Options {
   sections: SectionName[];
   /** Worker threads of the memcache load generator. */
   mcThreads: number;
+  /** Load generators on their own core (`--no-pin` turns it off). */
+  pin: boolean;
 }
 
 /** What one load-generator invocation runs. */
@@ -136,8 +149,13 @@ interface Sample {
   rps: number;
   p50Ms: number | null;
   p99Ms: number | null;
-  /** Load generator CPU over its threads (memcache_load only). */
+  /**
+   * Load generator CPU: over its threads (memcache_load), or the busy share of its own
+   * core (redis-benchmark, when the load generators are pinned); null when unknown.
+   */
   cpu: number | null;
+  /** CPU the process under test used per request of the run, µs (proxies only). */
+  targetCpuUs: number | null;
   /** How long the run took, ms. */
   elapsedMs: number;
   /** The generator's timer granularity when it rounds run times up to it, ms. */
@@ -152,6 +170,8 @@ interface Target {
   run(workload: Workload, signal: AbortSignal): Promise<Map<string, Sample>>;
   /** What the process under test logged so far (Aster), shown when a run fails. */
   log?: () => string;
+  /** The process under test, whose CPU per request is reported (proxies). */
+  pid?: number;
 }
 
 /** Samples per row label ("GET P1"), per target name. */
@@ -210,6 +230,8 @@ interface Section {
   /** Runs before the stages, when present. */
   probe?: Probe;
   stages: Stage[];
+  /** Load generators on their own core when pinning is on (not for thread = 2 runs). */
+  pinned: boolean;
 }
 
 /** What one section measured. */
@@ -240,6 +262,7 @@ function parseOptions(args: string[]): Options {
       rounds: { type: "string" },
       only: { type: "string" },
       "mc-threads": { type: "string" },
+      "no-pin": { type: "boolean" },
     },
   });
   const base = values.quick ? QUICK : DEFAULTS;
@@ -248,6 +271,7 @@ function parseOptions(args: string[]): Options {
     rounds: _positiveInt("--rounds", values.rounds, base.rounds),
     sections: _sections(values.only),
     mcThreads: _positiveInt("--mc-threads", values["mc-threads"], 2),
+    pin: !values["no-pin"],
   };
 }
 
@@ -279,12 +303,13 @@ function _sections(only: string | undefined): SectionName[] {
  */
 function redisBenchmarkTarget(
   name: string,
-  opts: { port: number; cluster?: boolean; keyspace?: number; log?: () => string },
+  opts: { port: number; cluster?: boolean; keyspace?: number; log?: () => string; pid?: number },
 ): Target {
   return {
     name,
     run: (workload, signal) => runRedisBenchmark({ ...opts, workload, signal }),
     log: opts.log,
+    pid: opts.pid,
   };
 }
 
@@ -338,8 +363,9 @@ async function _runTool(
   signal: AbortSignal,
 ): Promise<Deno.CommandOutput> {
   const timeout = AbortSignal.timeout(RUN_TIMEOUT_MS);
-  const output = await new Deno.Command(command, {
-    args,
+  const placed = onCpus(loadCpus, command, args);
+  const output = await new Deno.Command(placed.command, {
+    args: placed.args,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -376,6 +402,7 @@ function parseCsv(csv: string): Map<string, Sample> {
       p50Ms: number(row, column("p50_latency_ms")),
       p99Ms: number(row, column("p99_latency_ms")),
       cpu: null,
+      targetCpuUs: null,
       elapsedMs: NaN,
       tickMs: null,
     });
@@ -391,11 +418,12 @@ function _csvFields(line: string): string[] {
 /** A target driven by `bench/memcache_load.ts` (one process per test, `threads` threads). */
 function memcacheTarget(
   name: string,
-  opts: { port: number; threads: number; log?: () => string },
+  opts: { port: number; threads: number; log?: () => string; pid?: number },
 ): Target {
   return {
     name,
     log: opts.log,
+    pid: opts.pid,
     run: async (workload, signal) => {
       const tests = workload.tests;
       if (!Array.isArray(tests)) throw new Error("memcache runs only get and set");
@@ -408,6 +436,7 @@ function memcacheTarget(
           p50Ms: result.p50Ms,
           p99Ms: result.p99Ms,
           cpu: result.cpu,
+          targetCpuUs: null,
           elapsedMs: result.elapsedMs,
           tickMs: null,
         });
@@ -550,8 +579,15 @@ const redisSingleStage: Stage = {
     return {
       targets: [
         redisBenchmarkTarget("direct", { port: redis.port }),
-        redisBenchmarkTarget("nutcracker", { port: proxies.nutcracker }),
-        redisBenchmarkTarget("aster", { port: proxies.aster, log: proxies.asterLog }),
+        redisBenchmarkTarget("nutcracker", {
+          port: proxies.nutcracker,
+          pid: proxies.nutcrackerPid,
+        }),
+        redisBenchmarkTarget("aster", {
+          port: proxies.aster,
+          log: proxies.asterLog,
+          pid: proxies.asterPid,
+        }),
       ],
       workloads: getSetWorkloads(options.requests),
       warmUp: WARM_UP,
@@ -586,8 +622,15 @@ const redisMgetStage: Stage = {
     };
     return {
       targets: [
-        redisBenchmarkTarget("nutcracker", { port: proxies.nutcracker }),
-        redisBenchmarkTarget("aster", { port: proxies.aster, log: proxies.asterLog }),
+        redisBenchmarkTarget("nutcracker", {
+          port: proxies.nutcracker,
+          pid: proxies.nutcrackerPid,
+        }),
+        redisBenchmarkTarget("aster", {
+          port: proxies.aster,
+          log: proxies.asterLog,
+          pid: proxies.asterPid,
+        }),
       ],
       workloads: [mget],
       warmUp: { ...mget, requests: 10_000 },
@@ -626,6 +669,11 @@ const memcacheStage: Stage = {
           port,
           threads,
           log: name === "aster" ? proxies.asterLog : undefined,
+          pid: name === "aster"
+            ? proxies.asterPid
+            : name === "nutcracker"
+            ? proxies.nutcrackerPid
+            : undefined,
         })
       ),
       workloads: getSetWorkloads(options.requests),
@@ -866,6 +914,7 @@ const SECTIONS: Section[] = [
     ],
     ratios: [["aster", "nutcracker"], ["aster", "direct"]],
     stages: [redisSingleStage, redisMgetStage],
+    pinned: true,
   },
   {
     name: "memcache",
@@ -877,6 +926,7 @@ const SECTIONS: Section[] = [
     ],
     ratios: [["aster", "nutcracker"], ["aster", "direct"]],
     stages: [memcacheStage],
+    pinned: true,
   },
   {
     name: "cluster",
@@ -890,6 +940,7 @@ const SECTIONS: Section[] = [
     ],
     ratios: [["aster", "direct"], ["aster", "aster-redis"]],
     stages: [clusterStage],
+    pinned: true,
   },
   {
     name: "scale",
@@ -902,6 +953,7 @@ const SECTIONS: Section[] = [
     ratios: [["aster-t2", "aster-t1"]],
     probe: scaleProbe,
     stages: [threadStage],
+    pinned: false,
   },
 ];
 
@@ -930,13 +982,54 @@ async function runRounds(
   for (let round = 0; round < opts.rounds; round++) {
     for (const workload of opts.workloads) {
       for (const target of rotate(targets, round)) {
+        const usage = await _startUsage(target);
         const samples = await _describeFailure(target, target.run(workload, opts.signal));
+        await _endUsage(usage, workload, samples);
         for (const [test, sample] of samples) {
           _record(opts.results, rowLabel(test, workload.pipeline), target.name, sample);
         }
         _progress(round, opts.rounds, target, samples, workload.pipeline);
       }
     }
+  }
+}
+
+/** CPU counters read before a run. */
+interface UsageStart {
+  pid: number | undefined;
+  targetSeconds: number;
+  loadCore: { busy: number; total: number } | null;
+}
+
+async function _startUsage(target: Target): Promise<UsageStart> {
+  return {
+    pid: target.pid,
+    targetSeconds: target.pid === undefined ? NaN : await processCpuSeconds(target.pid),
+    loadCore: loadCpus === null ? null : await coreTicks(Number(loadCpus)),
+  };
+}
+
+/**
+ * Adds what the run used to its samples: the target's CPU per request (over all tests of
+ * the run: redis-benchmark runs GET and SET in one process) and, where the generator did
+ * not report its own, the busy share of the load generators' core.
+ */
+async function _endUsage(
+  start: UsageStart,
+  workload: Workload,
+  samples: Map<string, Sample>,
+): Promise<void> {
+  const requests = workload.requests * samples.size;
+  const targetUs = start.pid === undefined
+    ? NaN
+    : (await processCpuSeconds(start.pid) - start.targetSeconds) * 1e6 / requests;
+  const end = start.loadCore === null ? null : await coreTicks(Number(loadCpus));
+  const busy = start.loadCore === null || end === null || end.total === start.loadCore.total
+    ? null
+    : (end.busy - start.loadCore.busy) / (end.total - start.loadCore.total);
+  for (const sample of samples.values()) {
+    if (Number.isFinite(targetUs)) sample.targetCpuUs = targetUs;
+    sample.cpu ??= busy;
   }
 }
 
@@ -1023,7 +1116,7 @@ function median(values: number[]): number {
 function _medianOf(
   results: Results,
   row: string,
-  opts: { target: string; field: "rps" | "p50Ms" | "p99Ms" | "cpu" },
+  opts: { target: string; field: "rps" | "p50Ms" | "p99Ms" | "cpu" | "targetCpuUs" },
 ): number {
   const samples = results.get(row)?.get(opts.target) ?? [];
   const values = samples.map((s) => s[opts.field]).filter((v): v is number => v !== null);
@@ -1099,6 +1192,28 @@ function latencyTable(section: Section, results: Results): string {
     ...section.columns.flatMap(({ label }) => [`${label} p50`, `${label} p99`]),
   ];
   return formatTable(headers, rows);
+}
+
+/**
+ * CPU each process under test used per request, median per row; empty when no target
+ * reports it. GET and SET of one run share a figure (one generator process runs both).
+ */
+function targetCpuTable(section: Section, results: Results): string {
+  const columns = section.columns.filter(({ target }) =>
+    [...results.values()].some((byTarget) =>
+      (byTarget.get(target) ?? []).some((sample) => sample.targetCpuUs !== null)
+    )
+  );
+  if (columns.length === 0) return "";
+  const rows = [...results.keys()].map((row) => [
+    row,
+    ...columns.map(({ target }) => _us(_medianOf(results, row, { target, field: "targetCpuUs" }))),
+  ]);
+  return formatTable(["µs/request", ...columns.map(({ label }) => label)], rows);
+}
+
+function _us(n: number): string {
+  return Number.isNaN(n) ? "-" : n.toFixed(2);
 }
 
 /** RSS of each proxy before, with and after its idle clients, and the growth per client. */
@@ -1202,7 +1317,7 @@ interface TargetCheck {
 function _medianRatio(
   results: Results,
   row: string,
-  opts: { target: string; base: string; field: "rps" | "p99Ms" },
+  opts: { target: string; base: string; field: "rps" | "p99Ms" | "targetCpuUs" },
 ): number {
   const { target, base, field } = opts;
   return _medianOf(results, row, { target, field }) /
@@ -1247,6 +1362,12 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
       const ratio = _medianRatio(redis.results, row, { ...base, field: "p99Ms" });
       checks.push(_ratioCheck(`redis ${row} p99, aster/nutcracker`, ratio, { max: 1.5 }));
     }
+    for (const pipeline of PIPELINES) {
+      const row = rowLabel("GET", pipeline);
+      const ratio = _medianRatio(redis.results, row, { ...base, field: "targetCpuUs" });
+      const what = `redis GET+SET P${pipeline} proxy CPU per request, aster/nutcracker`;
+      checks.push(_ratioCheck(what, ratio, {}));
+    }
     const mget = rowLabel(`MGET x${MGET_KEYS.length}`, 1);
     const ratio = _medianRatio(redis.results, mget, { ...base, field: "rps" });
     checks.push(
@@ -1267,6 +1388,15 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
         });
         checks.push(_ratioCheck(`memcache ${row} req/s, aster/nutcracker`, ratio, { min: 1.0 }));
       }
+    }
+    for (const pipeline of PIPELINES) {
+      const ratio = _medianRatio(memcache.results, rowLabel("GET", pipeline), {
+        target: "aster",
+        base: "nutcracker",
+        field: "targetCpuUs",
+      });
+      const what = `memcache GET+SET P${pipeline} proxy CPU per request, aster/nutcracker`;
+      checks.push(_ratioCheck(what, ratio, {}));
     }
   }
   const cluster = runs.get("cluster");
@@ -1378,6 +1508,14 @@ function _printSection(section: Section, run: SectionRun): void {
     console.log("\nLatency at pipeline 1, ms (lower is better)\n");
     console.log(latencyTable(section, run.results));
   }
+  const cpuTable = targetCpuTable(section, run.results);
+  if (cpuTable !== "") {
+    console.log(
+      "\nProxy CPU per request, µs (lower is better; /proc/PID/stat over each run, GET and " +
+        "SET of a run share one figure)\n",
+    );
+    console.log(cpuTable);
+  }
   const notes = [
     ...(run.probe?.notes ?? []),
     ...run.notes,
@@ -1403,11 +1541,38 @@ function _abortOnSignal(controller: AbortController): () => void {
   };
 }
 
+/**
+ * Cores of the load generators `_runTool` starts, or null to let the scheduler place them;
+ * set per section by `compare`.
+ */
+let loadCpus: string | null = null;
+
+/**
+ * Places the processes of `section`: with a layout and a pinned section, this process (and
+ * so the backends and proxies it starts) on the system cores and load generators on the
+ * load core; otherwise everything on every core.
+ */
+async function _placeSection(section: Section, layout: CpuLayout | null): Promise<void> {
+  if (layout === null) return;
+  const pinned = section.pinned;
+  await setOwnCpus(pinned ? layout.system : layout.all);
+  loadCpus = pinned ? layout.load : null;
+}
+
 /** Runs the selected sections; every process it starts is stopped before it returns. */
 async function compare(options: Options, signal: AbortSignal): Promise<void> {
+  const found = options.pin ? await detectCpuLayout() : "--no-pin";
+  const layout = typeof found === "string" ? null : found;
   await _printHeader(options);
+  console.log(
+    layout === null
+      ? `  cores not pinned (${found}): the scheduler places every process`
+      : `  load generators on core ${layout.load}, backends and proxies on core(s) ` +
+        `${layout.system} (scale section: all cores)`,
+  );
   const runs = new Map<SectionName, SectionRun>();
   for (const section of SECTIONS.filter((s) => options.sections.includes(s.name))) {
+    await _placeSection(section, layout);
     const run = await runSection(section, { options, signal });
     runs.set(section.name, run);
     _printSection(section, run);
