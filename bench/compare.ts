@@ -10,9 +10,10 @@
  *   behind Aster (`memcache`, `thread = 1`).
  * - `cluster`: `redis-benchmark -r 10000` GET and SET against a 3+3 Redis Cluster direct
  *   (`--cluster`: the benchmark talks to every master itself), through Aster in
- *   `redis_cluster` mode, and through Aster in `redis` mode over three standalone
- *   redis-servers, each with one replica like the cluster's masters (the same load and
- *   backends over a ring instead of the slot table).
+ *   `redis_cluster` mode, and through Aster in `redis` mode over three cluster-enabled
+ *   redis-servers that each own every slot of a cluster of their own, each with one
+ *   replica like the cluster's masters (the same load and the same kind of backends, over a
+ *   ring instead of the slot table; `bench/one_master_clusters.ts`).
  *
  * - `scale`: against one redis-server behind nutcracker and Aster (`redis`, `thread = 1`),
  *   the RSS growth per idle client connection (5,000 connections, each after one PING) and
@@ -57,6 +58,7 @@ import {
   startRedis,
 } from "../tests/helpers/servers.ts";
 import { type LoadResult, runMemcacheLoad } from "./memcache_load.ts";
+import { startOneMasterClusters } from "./one_master_clusters.ts";
 import {
   type ConcurrentClients,
   CONNECT_BATCH,
@@ -687,7 +689,7 @@ const memcacheStage: Stage = {
   },
 };
 
-/** How long the standalone replicas of the cluster section get to sync, ms. */
+/** How long the replicas of the `redis`-mode side of the cluster section get to sync, ms. */
 const REPLICA_SYNC_TIMEOUT_MS = 10_000;
 /** Pause between replication probes, ms. */
 const REPLICA_SYNC_POLL_MS = 100;
@@ -731,17 +733,17 @@ async function _waitForReplicas(pairs: { master: number; replica: number }[]): P
     await new Promise((resolve) => setTimeout(resolve, REPLICA_SYNC_POLL_MS));
   }
   throw new Error(
-    `standalone replicas not in sync within ${REPLICA_SYNC_TIMEOUT_MS} ms (${problem})`,
+    `replicas not in sync within ${REPLICA_SYNC_TIMEOUT_MS} ms (${problem})`,
   );
 }
 
 /**
  * A 3+3 Redis Cluster direct (`redis-benchmark --cluster`) and behind Aster in
- * `redis_cluster` mode, and `SHARDS` standalone redis-servers, each with one replica,
- * behind Aster in `redis` mode.
+ * `redis_cluster` mode, and `SHARDS` one-master clusters (a cluster-enabled master owning
+ * every slot, with one replica) behind Aster in `redis` mode.
  */
 const clusterStage: Stage = {
-  title: `GET/SET, redis cluster (${SHARDS} masters) and ${SHARDS} redis-servers`,
+  title: `GET/SET, redis cluster (${SHARDS} masters) and ${SHARDS} one-master clusters`,
   async start(stack, options) {
     const cluster = stack.use(await startRedisCluster());
     const onCluster: ClusterToml = {
@@ -751,20 +753,16 @@ const clusterStage: Stage = {
       thread: 1,
     };
     const asterCluster = stack.use(await startAster([onCluster]));
-    const redis: ServerProcess[] = [];
-    for (let i = 0; i < SHARDS; i++) redis.push(stack.use(await startRedis()));
-    // One replica per master as in the cluster, so both sides pay for replication.
-    const pairs: { master: number; replica: number }[] = [];
-    for (const master of redis) {
-      const replicaof = ["--replicaof", HOST, String(master.port)];
-      const replica = stack.use(await startRedis({ args: replicaof }));
-      pairs.push({ master: master.port, replica: replica.port });
-    }
-    await _waitForReplicas(pairs);
+    // Cluster-enabled masters with one replica each, as in the cluster: both sides pay
+    // for replication and for cluster mode's bookkeeping, and differ only in routing.
+    const ring = await startOneMasterClusters(stack, SHARDS);
+    await _waitForReplicas(
+      ring.map(({ master, replica }) => ({ master: master.port, replica: replica.port })),
+    );
     const onRing: ClusterToml = {
       name: "bench-ring",
       cache_type: "redis",
-      servers: redis.map((server, i) => _serverEntry(server.port, i)),
+      servers: ring.map(({ master }, i) => _serverEntry(master.port, i)),
       thread: 1,
     };
     const asterRing = stack.use(await startAster([onRing]));
@@ -777,11 +775,13 @@ const clusterStage: Stage = {
           port: asterCluster.ports[0],
           keyspace,
           log: asterCluster.log,
+          pid: asterCluster.pid,
         }),
         redisBenchmarkTarget("aster-redis", {
           port: asterRing.ports[0],
           keyspace,
           log: asterRing.log,
+          pid: asterRing.pid,
         }),
       ],
       workloads: getSetWorkloads(options.requests * CLUSTER_FACTOR),
@@ -789,8 +789,10 @@ const clusterStage: Stage = {
       notes: [
         `redis-benchmark -r ${keyspace}: random keys over ${SHARDS} masters / ` +
         `${SHARDS} shards. "direct" is redis-benchmark --cluster --threads 1 talking to ` +
-        `every master itself; "aster-redis" is Aster in redis mode over ${SHARDS} standalone ` +
-        `redis-servers. Both sides run ${SHARDS} masters each with one replica. ` +
+        `every master itself; "aster-redis" is Aster in redis mode over ${SHARDS} ` +
+        `cluster-enabled redis-servers that each own every slot of a cluster of their own ` +
+        `(bench/one_master_clusters.ts). Both sides run ${SHARDS} masters each with one ` +
+        `replica. ` +
         `Runs send ${CLUSTER_FACTOR}x the requests of the other sections.`,
       ],
     };
@@ -931,8 +933,8 @@ const SECTIONS: Section[] = [
   {
     name: "cluster",
     title: "cluster: redis-benchmark, Redis Cluster of 3 masters + 3 replicas (aster: " +
-      "redis_cluster mode; aster-redis: redis mode over 3 standalone redis-servers " +
-      "+ 3 replicas)",
+      "redis_cluster mode; aster-redis: redis mode over 3 cluster-enabled masters, each " +
+      "owning every slot of its own cluster, + 3 replicas)",
     columns: [
       { target: "direct", label: "direct" },
       { target: "aster", label: "aster" },
