@@ -176,13 +176,25 @@ export class RedisFrontend implements RequestHandler {
       session.answer(slot, encodeError(keyIndexes));
       return;
     }
-    const groups = keyIndexes.map((index) => routing.groupOf(argv[index]));
-    const first = groups.length > 0 ? groups[0] : routing.groupOf(argv[0]);
-    if (first < 0 || groups.some((group) => group < 0)) {
+    // One group for every key (or the command name when there is no key) sends the
+    // request whole: no array of groups is made for the common single-key request.
+    const keyCount = keyIndexes.length;
+    const first = routing.groupOf(argv[keyCount > 0 ? keyIndexes[0] : 0]);
+    let groups: number[] | null = null;
+    let unavailable = first < 0;
+    for (let i = 1; i < keyCount; i++) {
+      const group = routing.groupOf(argv[keyIndexes[i]]);
+      if (group < 0) unavailable = true;
+      if (groups === null && group !== first) {
+        groups = new Array<number>(keyCount).fill(first, 0, i);
+      }
+      if (groups !== null) groups[i] = group;
+    }
+    if (unavailable) {
       session.answer(slot, encodeError("ERR no backend available: every node is ejected"));
       return;
     }
-    if (groups.every((group) => group === first)) {
+    if (groups === null) {
       routing.send(first, raw ?? encodeCommand(argv), slot, session.id, spec.readonly);
       return;
     }
