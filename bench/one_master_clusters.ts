@@ -9,6 +9,10 @@
  * `redis` mode over plain servers measured that difference of the backends as much as the
  * routing. With cluster-enabled masters on both sides, the two modes differ only in how
  * Aster routes.
+ *
+ * They stand in for plain servers only for single-key commands: a cluster-enabled
+ * redis-server refuses a multi-key command whose keys span slots (CROSSSLOT), which an
+ * MGET part over the ring would be. The cluster section runs GET and SET only.
  */
 import { RespClient, text } from "../tests/helpers/resp_client.ts";
 import { freePort, type ServerProcess, startRedis } from "../tests/helpers/servers.ts";

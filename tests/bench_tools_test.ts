@@ -1,0 +1,74 @@
+/**
+ * The measuring tools `deno task bench` relies on: CPU accounting and core placement
+ * (bench/cpu_pinning.ts), and the cluster-enabled backends of its cluster section
+ * (bench/one_master_clusters.ts), against real processes and a real Aster.
+ */
+import assert from "node:assert/strict";
+import { coreTicks, onCpus, processCpuSeconds } from "../bench/cpu_pinning.ts";
+import { startOneMasterClusters } from "../bench/one_master_clusters.ts";
+import { startAster } from "./helpers/aster.ts";
+import { RespClient, text } from "./helpers/resp_client.ts";
+
+Deno.test("onCpus wraps a command in taskset only when given cores", () => {
+  assert.deepEqual(onCpus(null, "redis-benchmark", ["-q"]), {
+    command: "redis-benchmark",
+    args: ["-q"],
+  });
+  assert.deepEqual(onCpus("1", "redis-benchmark", ["-q"]), {
+    command: "taskset",
+    args: ["--cpu-list", "1", "redis-benchmark", "-q"],
+  });
+});
+
+Deno.test("processCpuSeconds grows while a process computes; NaN once it is gone", async () => {
+  const busy = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "const end = Date.now() + 800; while (Date.now() < end) {}"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const first = await processCpuSeconds(busy.pid);
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  const later = await processCpuSeconds(busy.pid);
+  await busy.status;
+  assert.ok(Number.isFinite(first), `no CPU figure for a running process: ${first}`);
+  // Spinning for 400 ms on a shared core still shows: 10 ms ticks, a low bar on purpose.
+  assert.ok(later - first >= 0.05, `CPU ${first} s then ${later} s`);
+  assert.ok(Number.isNaN(await processCpuSeconds(busy.pid)), "a reaped process has no figure");
+});
+
+Deno.test("coreTicks reads one core's busy and total ticks; null for a core that does not exist", async () => {
+  const first = await coreTicks(0);
+  assert.ok(first !== null, "no cpu0 line in /proc/stat");
+  assert.ok(first.busy > 0 && first.busy <= first.total, JSON.stringify(first));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const later = await coreTicks(0);
+  assert.ok(later !== null && later.total >= first.total, "ticks went backwards");
+  assert.equal(await coreTicks(100_000), null);
+});
+
+Deno.test("one-master clusters: each master owns every slot, has a linked replica, and serves single-key requests of Aster's redis mode", async () => {
+  await using stack = new AsyncDisposableStack();
+  const pairs = await startOneMasterClusters(stack, 2);
+  const servers = pairs.map(({ master }, i) => `127.0.0.1:${master.port}:1 shard-${i}`);
+  const aster = stack.use(await startAster([{ cache_type: "redis", servers }]));
+  await using client = await RespClient.connect(aster.ports[0]);
+  const keys = Array.from({ length: 40 }, (_, i) => `one-master:${i}`);
+  for (const key of keys) assert.equal(text(await client.command("SET", key, `v-${key}`)), "OK");
+  let stored = 0;
+  for (const { master, replica } of pairs) {
+    await using node = await RespClient.connect(master.port);
+    const info = String(text(await node.command("CLUSTER", "INFO")));
+    assert.match(info, /^cluster_state:ok\r?$/m);
+    assert.match(info, /^cluster_slots_assigned:16384\r?$/m);
+    // Every write reached the replica too (WAIT: replicas that acknowledged).
+    assert.equal(text(await node.command("WAIT", "1", "2000")), 1, `replica ${replica.port}`);
+    stored += Number(text(await node.command("DBSIZE")));
+  }
+  // The ring spread the keys over both masters, none was refused with MOVED or CLUSTERDOWN.
+  assert.equal(stored, keys.length);
+  for (const key of keys) assert.equal(text(await client.command("GET", key)), `v-${key}`);
+  // What they cannot stand in for: a multi-key command whose keys span slots is refused by
+  // a cluster-enabled redis-server, which is why the bench runs only GET and SET on them.
+  const crossSlot = await client.command("MGET", ...keys);
+  assert.match(String((crossSlot as { message?: string }).message), /^CROSSSLOT/);
+});
