@@ -547,6 +547,18 @@ async function startProxies(
   };
 }
 
+/** redis-benchmark targets for both proxies of `startProxies`, with their pids for CPU. */
+function redisProxyTargets(proxies: Awaited<ReturnType<typeof startProxies>>): Target[] {
+  return [
+    redisBenchmarkTarget("nutcracker", { port: proxies.nutcracker, pid: proxies.nutcrackerPid }),
+    redisBenchmarkTarget("aster", {
+      port: proxies.aster,
+      log: proxies.asterLog,
+      pid: proxies.asterPid,
+    }),
+  ];
+}
+
 /** Runs one command on a fresh connection and returns its reply as text. */
 async function _command(port: number, args: string[]): Promise<unknown> {
   await using client = await RespClient.connect(port);
@@ -583,15 +595,7 @@ const redisSingleStage: Stage = {
     return {
       targets: [
         redisBenchmarkTarget("direct", { port: redis.port }),
-        redisBenchmarkTarget("nutcracker", {
-          port: proxies.nutcracker,
-          pid: proxies.nutcrackerPid,
-        }),
-        redisBenchmarkTarget("aster", {
-          port: proxies.aster,
-          log: proxies.asterLog,
-          pid: proxies.asterPid,
-        }),
+        ...redisProxyTargets(proxies),
       ],
       workloads: getSetWorkloads(options.requests),
       warmUp: WARM_UP,
@@ -625,17 +629,7 @@ const redisMgetStage: Stage = {
       tests: { command: ["MGET", ...MGET_KEYS], label },
     };
     return {
-      targets: [
-        redisBenchmarkTarget("nutcracker", {
-          port: proxies.nutcracker,
-          pid: proxies.nutcrackerPid,
-        }),
-        redisBenchmarkTarget("aster", {
-          port: proxies.aster,
-          log: proxies.asterLog,
-          pid: proxies.asterPid,
-        }),
-      ],
+      targets: redisProxyTargets(proxies),
       workloads: [mget],
       warmUp: { ...mget, requests: 10_000 },
       notes: [
