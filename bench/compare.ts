@@ -661,17 +661,14 @@ const memcacheStage: Stage = {
       if (check.misses > 0) throw new Error(`get through ${name}: ${check.misses} misses`);
     }
     const threads = options.mcThreads;
+    const pids = new Map([["nutcracker", proxies.nutcrackerPid], ["aster", proxies.asterPid]]);
     return {
       targets: Object.entries(ports).map(([name, port]) =>
         memcacheTarget(name, {
           port,
           threads,
           log: name === "aster" ? proxies.asterLog : undefined,
-          pid: name === "aster"
-            ? proxies.asterPid
-            : name === "nutcracker"
-            ? proxies.nutcrackerPid
-            : undefined,
+          pid: pids.get(name),
         })
       ),
       workloads: getSetWorkloads(options.requests),
