@@ -1349,31 +1349,55 @@ function _ratioCheck(
   return { what, value: Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : "-", goal, status };
 }
 
+/** GET and SET req/s of Aster against nutcracker at each pipeline depth, against `minAt` it. */
+function _throughputChecks(
+  section: string,
+  results: Results,
+  minAt: (pipeline: number) => number,
+): TargetCheck[] {
+  return PIPELINES.flatMap((pipeline) =>
+    ["GET", "SET"].map((test) => {
+      const row = rowLabel(test, pipeline);
+      const ratio = _medianRatio(results, row, {
+        target: "aster",
+        base: "nutcracker",
+        field: "rps",
+      });
+      return _ratioCheck(`${section} ${row} req/s, aster/nutcracker`, ratio, {
+        min: minAt(pipeline),
+      });
+    })
+  );
+}
+
+/** Aster's CPU per request against nutcracker's at each depth (GET and SET share a run). */
+function _proxyCpuChecks(section: string, results: Results): TargetCheck[] {
+  return PIPELINES.map((pipeline) => {
+    const ratio = _medianRatio(results, rowLabel("GET", pipeline), {
+      target: "aster",
+      base: "nutcracker",
+      field: "targetCpuUs",
+    });
+    const what = `${section} GET+SET P${pipeline} proxy CPU per request, aster/nutcracker`;
+    return _ratioCheck(what, ratio, {});
+  });
+}
+
 /** Every target of the sections in `runs`, in report order. */
 function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
   const checks: TargetCheck[] = [];
   const redis = runs.get("redis");
   if (redis) {
     const base = { target: "aster", base: "nutcracker" };
-    for (const pipeline of PIPELINES) {
-      const min = pipeline === 1 ? 1.0 : 1.5;
-      for (const test of ["GET", "SET"]) {
-        const row = rowLabel(test, pipeline);
-        const ratio = _medianRatio(redis.results, row, { ...base, field: "rps" });
-        checks.push(_ratioCheck(`redis ${row} req/s, aster/nutcracker`, ratio, { min }));
-      }
-    }
+    checks.push(
+      ..._throughputChecks("redis", redis.results, (pipeline) => pipeline === 1 ? 1 : 1.5),
+    );
     for (const test of ["GET", "SET"]) {
       const row = rowLabel(test, 1);
       const ratio = _medianRatio(redis.results, row, { ...base, field: "p99Ms" });
       checks.push(_ratioCheck(`redis ${row} p99, aster/nutcracker`, ratio, { max: 1.5 }));
     }
-    for (const pipeline of PIPELINES) {
-      const row = rowLabel("GET", pipeline);
-      const ratio = _medianRatio(redis.results, row, { ...base, field: "targetCpuUs" });
-      const what = `redis GET+SET P${pipeline} proxy CPU per request, aster/nutcracker`;
-      checks.push(_ratioCheck(what, ratio, {}));
-    }
+    checks.push(..._proxyCpuChecks("redis", redis.results));
     const mget = rowLabel(`MGET x${MGET_KEYS.length}`, 1);
     const ratio = _medianRatio(redis.results, mget, { ...base, field: "rps" });
     checks.push(
@@ -1384,26 +1408,8 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
   }
   const memcache = runs.get("memcache");
   if (memcache) {
-    for (const pipeline of PIPELINES) {
-      for (const test of ["GET", "SET"]) {
-        const row = rowLabel(test, pipeline);
-        const ratio = _medianRatio(memcache.results, row, {
-          target: "aster",
-          base: "nutcracker",
-          field: "rps",
-        });
-        checks.push(_ratioCheck(`memcache ${row} req/s, aster/nutcracker`, ratio, { min: 1.0 }));
-      }
-    }
-    for (const pipeline of PIPELINES) {
-      const ratio = _medianRatio(memcache.results, rowLabel("GET", pipeline), {
-        target: "aster",
-        base: "nutcracker",
-        field: "targetCpuUs",
-      });
-      const what = `memcache GET+SET P${pipeline} proxy CPU per request, aster/nutcracker`;
-      checks.push(_ratioCheck(what, ratio, {}));
-    }
+    checks.push(..._throughputChecks("memcache", memcache.results, () => 1));
+    checks.push(..._proxyCpuChecks("memcache", memcache.results));
   }
   const cluster = runs.get("cluster");
   if (cluster) {
