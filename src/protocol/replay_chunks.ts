@@ -1,4 +1,7 @@
-/** Test support for resumable decoders: input delivered in chunks, as a session reads it. */
+/**
+ * Test and benchmark support for resumable decoders: input delivered in chunks, as a session
+ * reads it.
+ */
 
 /**
  * Replays `input` in chunks ending at each of `cuts` (then the rest) the way a session
@@ -25,4 +28,29 @@ export function replayChunks(
     start += consume(buf, start, end);
   }
   return end - start;
+}
+
+/**
+ * Frames every item of `input` in place, `chunk` more bytes visible at a time (no copy:
+ * for benchmarks of the framing itself). `next(start, end)` gives the size of the item at
+ * `start`, or -1 when it needs more bytes. Returns how many items there were; throws when
+ * bytes are left over.
+ */
+export function frameInWindows(
+  input: Uint8Array,
+  chunk: number,
+  next: (start: number, end: number) => number,
+): number {
+  let start = 0;
+  let count = 0;
+  let end = 0;
+  while (end < input.length) {
+    end = Math.min(end + chunk, input.length);
+    for (let size = next(start, end); size >= 0; size = next(start, end)) {
+      start += size;
+      count++;
+    }
+  }
+  if (start !== input.length) throw new Error(`framed ${start} of ${input.length} bytes`);
+  return count;
 }

@@ -3,6 +3,7 @@
  * pipeline fed in chunks the way a backend connection reads it.
  */
 import assert from "node:assert/strict";
+import { frameInWindows } from "../replay_chunks.ts";
 import { RespReplyFramer } from "./reply_framer.ts";
 
 const encoder = new TextEncoder();
@@ -46,21 +47,11 @@ function _frameAll(
   options: { framer: RespReplyFramer; chunk: number; sizes?: number[] },
 ): number {
   const { framer, chunk, sizes } = options;
-  let start = 0;
-  let count = 0;
-  let end = 0;
-  while (end < input.length) {
-    end = Math.min(end + chunk, input.length);
-    for (;;) {
-      const size = framer.frame(input, start, end);
-      if (size < 0) break;
-      start += size;
-      count++;
-      sizes?.push(size);
-    }
-  }
-  if (start !== input.length) throw new Error(`framed ${start} of ${input.length} bytes`);
-  return count;
+  return frameInWindows(input, chunk, (start, end) => {
+    const size = framer.frame(input, start, end);
+    if (size >= 0) sizes?.push(size);
+    return size;
+  });
 }
 
 // Check once that every input frames into its 16 replies, at each chunk size benched.

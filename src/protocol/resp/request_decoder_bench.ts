@@ -4,6 +4,7 @@
  * decoder resumes where it stopped).
  */
 import assert from "node:assert/strict";
+import { frameInWindows } from "../replay_chunks.ts";
 import { type RespRequest, RespRequestDecoder } from "./request_decoder.ts";
 
 const encoder = new TextEncoder();
@@ -35,21 +36,12 @@ function _decodeAll(
   options: { decoder: RespRequestDecoder; chunk: number; each?: (req: RespRequest) => void },
 ): number {
   const { decoder, chunk, each } = options;
-  let start = 0;
-  let count = 0;
-  let end = 0;
-  while (end < input.length) {
-    end = Math.min(end + chunk, input.length);
-    for (;;) {
-      const request = decoder.decode(input, start, end);
-      if (request === null) break;
-      start += request.size;
-      count++;
-      each?.(request);
-    }
-  }
-  if (start !== input.length) throw new Error(`decoded ${start} of ${input.length} bytes`);
-  return count;
+  return frameInWindows(input, chunk, (start, end) => {
+    const request = decoder.decode(input, start, end);
+    if (request === null) return -1;
+    each?.(request);
+    return request.size;
+  });
 }
 
 // Check once, at every chunk size benched, that the decoder frames what was sent.
