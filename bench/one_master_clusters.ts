@@ -14,7 +14,8 @@
  * redis-server refuses a multi-key command whose keys span slots (CROSSSLOT), which an
  * MGET part over the ring would be. The cluster section runs GET and SET only.
  */
-import { RespClient, text } from "../tests/helpers/resp_client.ts";
+import { nodeCommand } from "../tests/helpers/redis_cluster.ts";
+import { text } from "../tests/helpers/resp_client.ts";
 import { freePort, type ServerProcess, startRedis } from "../tests/helpers/servers.ts";
 
 /** Bound on each wait (a replica learning of its master, a master's state turning ok), ms. */
@@ -95,8 +96,7 @@ async function _waitFor(check: () => Promise<boolean>, what: string): Promise<vo
 }
 
 async function _command(port: number, args: string[]): Promise<unknown> {
-  await using client = await RespClient.connect(port);
-  return text(await client.command(...args));
+  return text(await nodeCommand(port, args));
 }
 
 async function _expectOk(port: number, args: string[]): Promise<void> {
