@@ -15,6 +15,10 @@
  *   replica like the cluster's masters (the same load and the same kind of backends, over a
  *   ring instead of the slot table; `bench/one_master_clusters.ts`).
  *
+ * - `io`: the floor under a proxy's CPU per request: redis-benchmark GET and SET at
+ *   pipeline 1 through nutcracker, Aster, and two minimal forwarders over one redis-server,
+ *   one on Deno's socket ops and one on raw epoll through FFI (`bench/io_floor/`).
+ *
  * - `scale`: against one redis-server behind nutcracker and Aster (`redis`, `thread = 1`),
  *   the RSS growth per idle client connection (5,000 connections, each after one PING) and
  *   10,000 concurrent clients each doing SET then GET of its own key (`bench/scale.ts`);
@@ -27,7 +31,8 @@
  *
  * Usage: deno task bench [--quick] [--only SECTIONS] [--requests N] [--rounds R]
  *
- *   --only S        comma-separated sections: redis, memcache, cluster, scale (default all)
+ *   --only S        comma-separated sections: redis, memcache, cluster, io, scale (default
+ *                   all)
  *   --requests N    requests per pipeline-1 run and per MGET run; pipeline-16 runs send
  *                   N x 10 (default 100000, 20000 with --quick)
  *   --rounds R      rounds over all targets (default 5, 1 with --quick)
@@ -52,7 +57,9 @@ import {
 import { startRedisCluster } from "../tests/helpers/redis_cluster.ts";
 import { RespClient, text } from "../tests/helpers/resp_client.ts";
 import {
+  freePort,
   type ServerProcess,
+  startListeningProcess,
   startMemcached,
   startNutcracker,
   startRedis,
@@ -118,7 +125,7 @@ const THREAD_CLIENTS = 200;
 /** Spare descriptors a process needs beyond its client connections. */
 const SPARE_FDS = 200;
 
-const SECTION_NAMES = ["redis", "memcache", "cluster", "scale"] as const;
+const SECTION_NAMES = ["redis", "memcache", "cluster", "io", "scale"] as const;
 /** A part of the comparison that `--only` selects. */
 type SectionName = typeof SECTION_NAMES[number];
 
@@ -898,6 +905,46 @@ const threadStage: Stage = {
   },
 };
 
+/** The two forwarders of the `io` section, with the permission each needs. */
+const IO_FLOOR_FORWARDERS = [
+  { name: "deno-ops", file: "deno_ops_forwarder.ts", permission: "--allow-net" },
+  { name: "raw-epoll", file: "raw_epoll_forwarder.ts", permission: "--allow-ffi" },
+] as const;
+
+/**
+ * One redis-server behind nutcracker, Aster and the two `bench/io_floor/` forwarders, which
+ * do no more than frame requests and replies: what each costs per request at pipeline 1
+ * is the floor its socket calls set.
+ */
+const ioFloorStage: Stage = {
+  title: "GET/SET at pipeline 1, one redis-server",
+  async start(stack, options) {
+    const redis = stack.use(await startRedis());
+    const proxies = await startProxies(stack, { servers: [_serverEntry(redis.port, 0)] });
+    const targets = redisProxyTargets(proxies);
+    for (const forwarder of IO_FLOOR_FORWARDERS) {
+      const port = await freePort();
+      const file = new URL(`./io_floor/${forwarder.file}`, import.meta.url).pathname;
+      const args = ["run", forwarder.permission, file, `${port}`, `${redis.port}`];
+      const started = stack.use(
+        await startListeningProcess(Deno.execPath(), args, { port, hint: "deno" }),
+      );
+      targets.push(redisBenchmarkTarget(forwarder.name, { port, pid: started.pid }));
+    }
+    return {
+      targets,
+      workloads: [{ pipeline: 1, requests: options.requests, tests: ["get", "set"] }],
+      warmUp: WARM_UP,
+      notes: [
+        "deno-ops and raw-epoll (bench/io_floor/): one redis-server, requests framed and " +
+        "forwarded in one write per turn, replies framed and returned; nothing else. " +
+        "deno-ops uses conn.read/conn.write like Aster, raw-epoll libc epoll/recv/send " +
+        "through FFI.",
+      ],
+    };
+  },
+};
+
 /** Every section, in report order. */
 const SECTIONS: Section[] = [
   {
@@ -936,6 +983,19 @@ const SECTIONS: Section[] = [
     ],
     ratios: [["aster", "direct"], ["aster", "aster-redis"]],
     stages: [clusterStage],
+    pinned: true,
+  },
+  {
+    name: "io",
+    title: "io: the socket-call floor, minimal forwarders beside the proxies",
+    columns: [
+      { target: "nutcracker", label: "nutcracker" },
+      { target: "aster", label: "aster" },
+      { target: "deno-ops", label: "deno-ops" },
+      { target: "raw-epoll", label: "raw-epoll" },
+    ],
+    ratios: [["deno-ops", "nutcracker"], ["raw-epoll", "nutcracker"], ["aster", "deno-ops"]],
+    stages: [ioFloorStage],
     pinned: true,
   },
   {
@@ -1431,6 +1491,15 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
         });
         checks.push(_ratioCheck(`cluster ${row} req/s, aster/direct --cluster`, direct, {}));
       }
+    }
+  }
+  const io = runs.get("io");
+  if (io) {
+    const row = rowLabel("GET", 1);
+    for (const [target, base] of [["deno-ops", "nutcracker"], ["raw-epoll", "nutcracker"]]) {
+      const ratio = _medianRatio(io.results, row, { target, base, field: "targetCpuUs" });
+      const what = `io GET+SET P1 CPU per request, ${target} forwarder/${base}`;
+      checks.push(_ratioCheck(what, ratio, {}));
     }
   }
   const scale = runs.get("scale");

@@ -1,13 +1,15 @@
 /**
  * The measuring tools `deno task bench` relies on: CPU accounting and core placement
- * (bench/cpu_pinning.ts), and the cluster-enabled backends of its cluster section
- * (bench/one_master_clusters.ts), against real processes and a real Aster.
+ * (bench/cpu_pinning.ts), the cluster-enabled backends of its cluster section
+ * (bench/one_master_clusters.ts) and the forwarders of its io section (bench/io_floor/),
+ * against real processes and a real Aster.
  */
 import assert from "node:assert/strict";
 import { coreTicks, onCpus, processCpuSeconds } from "../bench/cpu_pinning.ts";
 import { startOneMasterClusters } from "../bench/one_master_clusters.ts";
 import { startAster } from "./helpers/aster.ts";
 import { RespClient, text } from "./helpers/resp_client.ts";
+import { freePort, startListeningProcess, startRedis } from "./helpers/servers.ts";
 
 Deno.test("onCpus wraps a command in taskset only when given cores", () => {
   assert.deepEqual(onCpus(null, "redis-benchmark", ["-q"]), {
@@ -72,3 +74,44 @@ Deno.test("one-master clusters: each master owns every slot, has a linked replic
   const crossSlot = await client.command("MGET", ...keys);
   assert.match(String((crossSlot as { message?: string }).message), /^CROSSSLOT/);
 });
+
+for (
+  const [file, permission] of [
+    ["deno_ops_forwarder.ts", "--allow-net"],
+    ["raw_epoll_forwarder.ts", "--allow-ffi"],
+  ]
+) {
+  Deno.test(`io floor ${file}: every client gets its own replies, pipelined and split requests included`, async () => {
+    await using stack = new AsyncDisposableStack();
+    const redis = stack.use(await startRedis());
+    const port = await freePort();
+    const path = new URL(`../bench/io_floor/${file}`, import.meta.url).pathname;
+    stack.use(
+      await startListeningProcess(
+        Deno.execPath(),
+        ["run", permission, path, `${port}`, `${redis.port}`],
+        { port, hint: "deno" },
+      ),
+    );
+    const clients: RespClient[] = [];
+    for (let i = 0; i < 5; i++) clients.push(stack.use(await RespClient.connect(port)));
+    // Concurrent clients, interleaved in the backend's one stream.
+    await Promise.all(clients.map(async (client, i) => {
+      for (let n = 0; n < 20; n++) {
+        assert.equal(text(await client.command("SET", `io:${i}`, `v${i}-${n}`)), "OK");
+        assert.equal(text(await client.command("GET", `io:${i}`)), `v${i}-${n}`);
+      }
+    }));
+    // A pipeline in one write: its replies in order.
+    const batch = Array.from({ length: 30 }, () => ["INCR", "io:counter"]);
+    const replies = await clients[0].pipeline(batch);
+    assert.deepEqual(replies.map(text), Array.from({ length: 30 }, (_, n) => n + 1));
+    // A request split over two writes, another client's request between the halves.
+    await clients[1].sendRaw("*3\r\n$3\r\nSET\r\n$8\r\nio:split");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(text(await clients[2].command("GET", "io:0")), "v0-19");
+    await clients[1].sendRaw("\r\n$5\r\nwhole\r\n");
+    assert.equal(text(await clients[1].readReply()), "OK");
+    assert.equal(text(await clients[3].command("GET", "io:split")), "whole");
+  });
+}

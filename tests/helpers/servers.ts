@@ -112,6 +112,19 @@ export async function startMemcached(opts: { port?: number } = {}): Promise<Serv
   return await _ready(server, () => _accepts(port));
 }
 
+/**
+ * Starts `command args`, which must listen on 127.0.0.1:`port`; resolves once the port
+ * accepts connections (for tools with no starter of their own here).
+ */
+export async function startListeningProcess(
+  command: string,
+  args: string[],
+  opts: { port: number; hint: string },
+): Promise<ServerProcess> {
+  const server = _spawn(command, args, { port: opts.port, dir: null, hint: opts.hint });
+  return await _ready(server, () => _accepts(opts.port));
+}
+
 interface _Spawned extends ServerProcess {
   /** True once the process has exited. */
   readonly exited: boolean;
