@@ -47,6 +47,7 @@ import { fnv1a64 } from "../src/hash/fnv.ts";
 import { KetamaRing } from "../src/hash/ketama.ts";
 import { type ClusterToml, startAster } from "../tests/helpers/aster.ts";
 import {
+  coreBusyShares,
   coreTicks,
   type CpuLayout,
   detectCpuLayout,
@@ -122,6 +123,10 @@ const CONCURRENT_CLIENTS = 10_000;
 const SCALE_MAX_CLIENTS = 12_000;
 /** redis-benchmark clients of the thread = 1 / thread = 2 rows. */
 const THREAD_CLIENTS = 200;
+/** How long each core's load is sampled before a section, with nothing of the bench running. */
+const IDLE_SAMPLE_MS = 1000;
+/** Busy share of an idle core above which the report warns that something else runs. */
+const IDLE_BUSY_WARN = 0.15;
 /** Spare descriptors a process needs beyond its client connections. */
 const SPARE_FDS = 200;
 
@@ -1633,6 +1638,19 @@ let loadCpus: string | null = null;
  * so the backends and proxies it starts) on the system cores and load generators on the
  * load core; otherwise everything on every core.
  */
+/**
+ * A warning for each core that was busy while the bench ran nothing (a process outside the
+ * bench, such as a load generator left running, skews every ratio of the section).
+ */
+async function busyCoreNotes(): Promise<string[]> {
+  const shares = await coreBusyShares(navigator.hardwareConcurrency, IDLE_SAMPLE_MS);
+  return shares.filter(({ busy }) => busy > IDLE_BUSY_WARN).map(({ core, busy }) =>
+    `WARNING: core ${core} was ${Math.round(busy * 100)}% busy before this section started, ` +
+    `with none of the bench's processes running: something else is using it, and the ` +
+    `section's ratios are suspect.`
+  );
+}
+
 async function _placeSection(section: Section, layout: CpuLayout | null): Promise<void> {
   if (layout === null) return;
   const pinned = section.pinned;
@@ -1654,7 +1672,9 @@ async function compare(options: Options, signal: AbortSignal): Promise<void> {
   const runs = new Map<SectionName, SectionRun>();
   for (const section of SECTIONS.filter((s) => options.sections.includes(s.name))) {
     await _placeSection(section, layout);
+    const busy = await busyCoreNotes();
     const run = await runSection(section, { options, signal });
+    run.notes.push(...busy);
     runs.set(section.name, run);
     _printSection(section, run);
   }

@@ -109,3 +109,26 @@ export async function coreTicks(core: number): Promise<{ busy: number; total: nu
   const idle = ticks[3] + (ticks[4] ?? 0); // idle + iowait
   return { busy: total - idle, total };
 }
+
+/**
+ * Each core's busy share over `sampleMs` (from /proc/stat), for cores whose figures could be
+ * read. Taken while the bench runs nothing, a busy core means another process is at work:
+ * its share is taken from whatever the section then measures.
+ */
+export async function coreBusyShares(
+  cores: number,
+  sampleMs: number,
+): Promise<{ core: number; busy: number }[]> {
+  const read = () => Promise.all(Array.from({ length: cores }, (_, core) => coreTicks(core)));
+  const before = await read();
+  await new Promise((resolve) => setTimeout(resolve, sampleMs));
+  const after = await read();
+  const shares: { core: number; busy: number }[] = [];
+  for (let core = 0; core < cores; core++) {
+    const start = before[core];
+    const end = after[core];
+    if (start === null || end === null || end.total <= start.total) continue;
+    shares.push({ core, busy: (end.busy - start.busy) / (end.total - start.total) });
+  }
+  return shares;
+}

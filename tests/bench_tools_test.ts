@@ -5,7 +5,7 @@
  * against real processes and a real Aster.
  */
 import assert from "node:assert/strict";
-import { coreTicks, onCpus, processCpuSeconds } from "../bench/cpu_pinning.ts";
+import { coreBusyShares, coreTicks, onCpus, processCpuSeconds } from "../bench/cpu_pinning.ts";
 import { startOneMasterClusters } from "../bench/one_master_clusters.ts";
 import { startAster } from "./helpers/aster.ts";
 import { RespClient, text } from "./helpers/resp_client.ts";
@@ -46,6 +46,26 @@ Deno.test("coreTicks reads one core's busy and total ticks; null for a core that
   const later = await coreTicks(0);
   assert.ok(later !== null && later.total >= first.total, "ticks went backwards");
   assert.equal(await coreTicks(100_000), null);
+});
+
+Deno.test("coreBusyShares sees a core another process keeps busy", async () => {
+  const spin = new Deno.Command("taskset", {
+    args: [
+      ...["--cpu-list", "0", Deno.execPath()],
+      ...["eval", "const end = Date.now() + 1500; while (Date.now() < end) {}"],
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 400)); // past Deno's start-up
+    const shares = await coreBusyShares(navigator.hardwareConcurrency, 500);
+    const core0 = shares.find(({ core }) => core === 0);
+    assert.ok(core0 !== undefined && core0.busy > 0.6, JSON.stringify(shares));
+    assert.ok(shares.every(({ busy }) => busy >= 0 && busy <= 1), JSON.stringify(shares));
+  } finally {
+    await spin.status;
+  }
 });
 
 Deno.test("one-master clusters: each master owns every slot, has a linked replica, and serves single-key requests of Aster's redis mode", async () => {
