@@ -247,7 +247,11 @@ function handle(count: number): void {
     const flags = eventsView.getUint32(i * EVENT_SIZE, true);
     const peer = peers.get(eventsView.getUint32(i * EVENT_SIZE + EVENT_DATA_AT, true));
     if (peer === undefined) continue; // closed earlier in this batch
-    if (flags & EPOLLOUT && !flush(peer) && peer !== backend) closeClient(peer as ClientPeer);
+    if (flags & EPOLLOUT && !flush(peer)) {
+      if (peer === backend) throw new Error("sending to the backend failed");
+      closeClient(peer as ClientPeer);
+      continue; // its descriptor is closed (and may be reused by an accept below)
+    }
     if (flags & ~EPOLLOUT) peer.onReadable();
   }
   if (!flush(backend)) throw new Error("sending to the backend failed");
