@@ -45,7 +45,12 @@
 import { parseArgs } from "node:util";
 import { fnv1a64 } from "../src/hash/fnv.ts";
 import { KetamaRing } from "../src/hash/ketama.ts";
-import { type ClusterToml, startAster } from "../tests/helpers/aster.ts";
+import {
+  ASTER_V8_FLAGS,
+  type ClusterToml,
+  renderToml,
+  startAster,
+} from "../tests/helpers/aster.ts";
 import {
   coreBusyShares,
   coreTicks,
@@ -617,40 +622,50 @@ const redisSingleStage: Stage = {
 };
 
 /**
- * `SHARDS` redis-servers behind nutcracker and Aster, with `MGET_KEYS` written through
- * Aster and read back through both proxies.
+ * `SHARDS` redis-servers behind nutcracker and Aster (and, with `onFfiToo`, Aster's data
+ * plane on FFI sockets), with `MGET_KEYS` written through Aster and read back through each.
  */
-const redisMgetStage: Stage = {
-  title: `MGET, ${SHARDS} redis-servers`,
-  async start(stack, options) {
-    const redis: ServerProcess[] = [];
-    for (let i = 0; i < SHARDS; i++) redis.push(stack.use(await startRedis()));
-    const servers = redis.map((server, i) => _serverEntry(server.port, i));
-    const proxies = await startProxies(stack, { servers });
-    const pairs = MGET_KEYS.flatMap((key) => [key, `v-${key}`]);
-    const reply = await _command(proxies.aster, ["MSET", ...pairs]);
-    if (reply !== "OK") throw new Error(`MSET through aster answered ${JSON.stringify(reply)}`);
-    await _checkMget("nutcracker", proxies.nutcracker);
-    await _checkMget("aster", proxies.aster);
-    const keysPerShard: number[] = [];
-    for (const server of redis) keysPerShard.push(Number(await _command(server.port, ["DBSIZE"])));
-    const label = `MGET x${MGET_KEYS.length}`;
-    const mget: Workload = {
-      pipeline: 1,
-      requests: options.requests,
-      tests: { command: ["MGET", ...MGET_KEYS], label },
-    };
-    return {
-      targets: redisProxyTargets(proxies),
-      workloads: [mget],
-      warmUp: { ...mget, requests: 10_000 },
-      notes: [
-        `${label}: ${SHARDS} redis-servers behind each proxy, keys per shard ` +
-        `${keysPerShard.join("/")}; no direct target (one MGET spans shards).`,
-      ],
-    };
-  },
-};
+function mgetStage(opts: { onFfiToo: boolean }): Stage {
+  return {
+    title: `MGET, ${SHARDS} redis-servers`,
+    async start(stack, options) {
+      const redis: ServerProcess[] = [];
+      for (let i = 0; i < SHARDS; i++) redis.push(stack.use(await startRedis()));
+      const servers = redis.map((server, i) => _serverEntry(server.port, i));
+      const proxies = await startProxies(stack, { servers });
+      const pairs = MGET_KEYS.flatMap((key) => [key, `v-${key}`]);
+      const reply = await _command(proxies.aster, ["MSET", ...pairs]);
+      if (reply !== "OK") throw new Error(`MSET through aster answered ${JSON.stringify(reply)}`);
+      await _checkMget("nutcracker", proxies.nutcracker);
+      await _checkMget("aster", proxies.aster);
+      const targets = redisProxyTargets(proxies);
+      if (opts.onFfiToo) {
+        const onFfi = await startAsterOnFfi(stack, servers);
+        await _checkMget("aster-ffi", onFfi.port);
+        targets.push(onFfi.target);
+      }
+      const keysPerShard: number[] = [];
+      for (const server of redis) {
+        keysPerShard.push(Number(await _command(server.port, ["DBSIZE"])));
+      }
+      const label = `MGET x${MGET_KEYS.length}`;
+      const mget: Workload = {
+        pipeline: 1,
+        requests: options.requests,
+        tests: { command: ["MGET", ...MGET_KEYS], label },
+      };
+      return {
+        targets,
+        workloads: [mget],
+        warmUp: { ...mget, requests: 10_000 },
+        notes: [
+          `${label}: ${SHARDS} redis-servers behind each proxy, keys per shard ` +
+          `${keysPerShard.join("/")}; no direct target (one MGET spans shards).`,
+        ],
+      };
+    },
+  };
+}
 
 /** One memcached direct, behind nutcracker and behind Aster, every key populated. */
 const memcacheStage: Stage = {
@@ -917,7 +932,30 @@ const IO_FLOOR_FORWARDERS = [
 ] as const;
 
 /**
- * One redis-server behind nutcracker, Aster and the two `bench/io_floor/` forwarders, which
+ * Aster's data plane over `servers` on the FFI sockets of `bench/io_floor/ffi_sockets.ts`
+ * (`aster_on_ffi.ts`: same code, same flags, Deno's socket ops replaced), registered on `stack`.
+ */
+async function startAsterOnFfi(
+  stack: AsyncDisposableStack,
+  servers: string[],
+): Promise<{ port: number; target: Target }> {
+  const port = await freePort();
+  const dir = await Deno.makeTempDir({ prefix: "aster-ffi-" });
+  stack.defer(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
+  const config = `${dir}/aster.toml`;
+  const cluster = { name: "bench", listen_addr: `${HOST}:${port}`, servers, thread: 1 };
+  await Deno.writeTextFile(config, renderToml([{ ...cluster, cache_type: "redis" }]));
+  const file = new URL("./io_floor/aster_on_ffi.ts", import.meta.url).pathname;
+  const permissions = ["--allow-ffi", "--allow-net", "--allow-read", "--allow-env"];
+  const args = ["run", ASTER_V8_FLAGS, ...permissions, file, config];
+  const started = stack.use(
+    await startListeningProcess(Deno.execPath(), args, { port, hint: "deno" }),
+  );
+  return { port, target: redisBenchmarkTarget("aster-ffi", { port, pid: started.pid }) };
+}
+
+/**
+ * One redis-server behind nutcracker, Aster, Aster on FFI sockets and the two `bench/io_floor/` forwarders, which
  * do no more than frame requests and replies: what each costs per request at pipeline 1
  * is the floor its socket calls set.
  */
@@ -927,6 +965,7 @@ const ioFloorStage: Stage = {
     const redis = stack.use(await startRedis());
     const proxies = await startProxies(stack, { servers: [_serverEntry(redis.port, 0)] });
     const targets = redisProxyTargets(proxies);
+    targets.push((await startAsterOnFfi(stack, [_serverEntry(redis.port, 0)])).target);
     for (const forwarder of IO_FLOOR_FORWARDERS) {
       const port = await freePort();
       const file = new URL(`./io_floor/${forwarder.file}`, import.meta.url).pathname;
@@ -944,7 +983,9 @@ const ioFloorStage: Stage = {
         "deno-ops and raw-epoll (bench/io_floor/): one redis-server, requests framed and " +
         "forwarded in one write per turn, replies framed and returned; nothing else. " +
         "deno-ops uses conn.read/conn.write like Aster, raw-epoll libc epoll/recv/send " +
-        "through FFI.",
+        "through FFI. aster-ffi: Aster's data plane, unchanged, with Deno.listen and " +
+        "Deno.connect replaced by raw sockets on one FFI epoll loop " +
+        "(bench/io_floor/aster_on_ffi.ts, main isolate, thread = 1).",
       ],
     };
   },
@@ -961,7 +1002,7 @@ const SECTIONS: Section[] = [
       { target: "aster", label: "aster" },
     ],
     ratios: [["aster", "nutcracker"], ["aster", "direct"]],
-    stages: [redisSingleStage, redisMgetStage],
+    stages: [redisSingleStage, mgetStage({ onFfiToo: false })],
     pinned: true,
   },
   {
@@ -992,15 +1033,23 @@ const SECTIONS: Section[] = [
   },
   {
     name: "io",
-    title: "io: the socket-call floor, minimal forwarders beside the proxies",
+    title: "io: the socket-call floor: minimal forwarders, and Aster on FFI sockets, beside " +
+      "the proxies",
     columns: [
       { target: "nutcracker", label: "nutcracker" },
       { target: "aster", label: "aster" },
+      { target: "aster-ffi", label: "aster-ffi" },
       { target: "deno-ops", label: "deno-ops" },
       { target: "raw-epoll", label: "raw-epoll" },
     ],
-    ratios: [["deno-ops", "nutcracker"], ["raw-epoll", "nutcracker"], ["aster", "deno-ops"]],
-    stages: [ioFloorStage],
+    ratios: [
+      ["aster-ffi", "aster"],
+      ["aster-ffi", "nutcracker"],
+      ["deno-ops", "nutcracker"],
+      ["raw-epoll", "nutcracker"],
+      ["aster", "deno-ops"],
+    ],
+    stages: [ioFloorStage, mgetStage({ onFfiToo: true })],
     pinned: true,
   },
   {
@@ -1505,6 +1554,16 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
       const ratio = _medianRatio(io.results, row, { target, base, field: "targetCpuUs" });
       const what = `io GET+SET P1 CPU per request, ${target} forwarder/${base}`;
       checks.push(_ratioCheck(what, ratio, {}));
+    }
+    const mget = rowLabel(`MGET x${MGET_KEYS.length}`, 1);
+    for (const [label, field] of [["CPU per request", "targetCpuUs"], ["req/s", "rps"]] as const) {
+      for (const base of ["aster", "nutcracker"]) {
+        for (const [name, at] of [["GET+SET P1", row], [mget, mget]]) {
+          const ratio = _medianRatio(io.results, at, { target: "aster-ffi", base, field });
+          if (field === "rps" && name !== mget) continue; // generator-bound: see the report
+          checks.push(_ratioCheck(`io ${name} ${label}, aster-ffi/${base}`, ratio, {}));
+        }
+      }
     }
   }
   const scale = runs.get("scale");
