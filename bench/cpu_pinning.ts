@@ -98,16 +98,31 @@ export async function processCpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND; // utime + stime
 }
 
-/** Busy and total ticks of one core so far (/proc/stat), or null when unreadable. */
-export async function coreTicks(core: number): Promise<{ busy: number; total: number } | null> {
+/** Busy and total ticks of one core so far. */
+interface CoreTicks {
+  busy: number;
+  total: number;
+}
+
+/** Every core's ticks so far by core number (one read of /proc/stat), or null when unreadable. */
+async function _allCoreTicks(): Promise<Map<number, CoreTicks> | null> {
   const stat = await _readProc("/proc/stat");
   if (stat === null) return null;
-  const line = stat.split("\n").find((l) => l.startsWith(`cpu${core} `));
-  if (line === undefined) return null;
-  const ticks = line.split(/\s+/).slice(1).map(Number);
-  const total = ticks.reduce((sum, t) => sum + t, 0);
-  const idle = ticks[3] + (ticks[4] ?? 0); // idle + iowait
-  return { busy: total - idle, total };
+  const cores = new Map<number, CoreTicks>();
+  for (const line of stat.split("\n")) {
+    const match = /^cpu(\d+) /.exec(line);
+    if (match === null) continue;
+    const ticks = line.split(/\s+/).slice(1).map(Number);
+    const total = ticks.reduce((sum, t) => sum + t, 0);
+    const idle = ticks[3] + (ticks[4] ?? 0); // idle + iowait
+    cores.set(Number(match[1]), { busy: total - idle, total });
+  }
+  return cores;
+}
+
+/** Busy and total ticks of one core so far (/proc/stat), or null when unreadable. */
+export async function coreTicks(core: number): Promise<CoreTicks | null> {
+  return (await _allCoreTicks())?.get(core) ?? null;
 }
 
 /**
@@ -119,15 +134,14 @@ export async function coreBusyShares(
   cores: number,
   sampleMs: number,
 ): Promise<{ core: number; busy: number }[]> {
-  const read = () => Promise.all(Array.from({ length: cores }, (_, core) => coreTicks(core)));
-  const before = await read();
+  const before = await _allCoreTicks();
   await new Promise((resolve) => setTimeout(resolve, sampleMs));
-  const after = await read();
+  const after = await _allCoreTicks();
   const shares: { core: number; busy: number }[] = [];
   for (let core = 0; core < cores; core++) {
-    const start = before[core];
-    const end = after[core];
-    if (start === null || end === null || end.total <= start.total) continue;
+    const start = before?.get(core);
+    const end = after?.get(core);
+    if (start === undefined || end === undefined || end.total <= start.total) continue;
     shares.push({ core, busy: (end.busy - start.busy) / (end.total - start.total) });
   }
   return shares;

@@ -8,14 +8,7 @@
  * Usage: deno run --allow-net bench/io_floor/deno_ops_forwarder.ts LISTEN_PORT BACKEND_PORT
  * Runs until killed.
  */
-import { RespReplyFramer } from "../../src/protocol/resp/reply_framer.ts";
-import {
-  ClientInput,
-  deliverReplies,
-  forwarderPorts,
-  OutputQueue,
-  ReplyOwners,
-} from "./request_pipe.ts";
+import { BackendInput, ClientInput, forwarderPorts, OutputQueue } from "./request_pipe.ts";
 
 const HOST = "127.0.0.1";
 const [listenPort, backendPort] = forwarderPorts(Deno.args, "deno_ops_forwarder.ts");
@@ -32,7 +25,7 @@ interface Client {
 const backend = await Deno.connect({ hostname: HOST, port: backendPort });
 backend.setNoDelay(true);
 const toBackend = new OutputQueue();
-const owners = new ReplyOwners<Client>();
+const fromBackend = new BackendInput<Client>();
 let backendWriting = false;
 let flushQueued = false;
 
@@ -64,25 +57,14 @@ function closeClient(client: Client): void {
 }
 
 async function readBackend(): Promise<void> {
-  const framer = new RespReplyFramer();
-  let buffer = new Uint8Array(64 * 1024);
-  let end = 0;
   const touched = new Set<Client>();
   for (;;) {
-    if (end === buffer.length) {
-      const grown = new Uint8Array(buffer.length * 2);
-      grown.set(buffer);
-      buffer = grown;
-    }
-    const n = await backend.read(buffer.subarray(end));
+    const n = await backend.read(fromBackend.freeSpace());
     if (n === null) throw new Error("the backend closed the connection");
-    end += n;
-    const used = deliverReplies(framer, buffer, end, owners, (client, reply) => {
+    fromBackend.commit(n, (client, reply) => {
       client.out.append(reply);
       touched.add(client);
     });
-    buffer.copyWithin(0, used, end);
-    end -= used;
     for (const client of touched) flushClient(client);
     touched.clear();
   }
@@ -97,9 +79,8 @@ async function serveClient(conn: Deno.TcpConn): Promise<void> {
     if (n === null) break;
     const whole = input.commit(n);
     if (whole.requests === 0) continue;
-    toBackend.append(input.data.subarray(0, whole.bytes));
-    owners.push(client, whole.requests);
-    input.consume(whole.bytes);
+    toBackend.append(whole.bytes);
+    fromBackend.owners.push(client, whole.requests);
     if (!flushQueued) {
       flushQueued = true;
       queueMicrotask(flushBackend);

@@ -6,74 +6,49 @@
  * Deno's sandbox: Aster itself does not use this (bench/README.md, round 4).
  */
 
-const libc = Deno.dlopen("libc.so.6", {
-  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
-  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
-  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  listen: { parameters: ["i32", "i32"], result: "i32" },
-  accept4: { parameters: ["i32", "pointer", "pointer", "i32"], result: "i32" },
-  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  shutdown: { parameters: ["i32", "i32"], result: "i32" },
-  epoll_create1: { parameters: ["i32"], result: "i32" },
-  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
-  epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
-  // The same call on a helper thread: waits without blocking the event loop.
-  epoll_wait_off_thread: {
-    name: "epoll_wait",
-    parameters: ["i32", "buffer", "i32", "i32"],
-    result: "i32",
-    nonblocking: true,
-  },
-  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
-  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
-  close: { parameters: ["i32"], result: "i32" },
-  __errno_location: { parameters: [], result: "pointer" },
-});
-const c = libc.symbols;
+import {
+  AF_INET,
+  c,
+  EADDRINUSE,
+  EAGAIN,
+  EINPROGRESS,
+  EINTR,
+  EPOLL_CTL_ADD,
+  EPOLL_CTL_DEL,
+  EPOLLERR,
+  EPOLLET,
+  EPOLLHUP,
+  EPOLLIN,
+  EPOLLOUT,
+  EPOLLRDHUP,
+  errno,
+  EVENT_DATA_AT,
+  EVENT_SIZE,
+  int32Bytes,
+  IPPROTO_TCP,
+  ipv4Address,
+  MSG_NOSIGNAL,
+  SHUT_WR,
+  SO_ERROR,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  TCP_NODELAY,
+} from "./libc.ts";
 
-const AF_INET = 2;
-const SOCK_STREAM = 1;
-const SOCK_NONBLOCK = 0o4000;
-const SOL_SOCKET = 1;
-const SO_REUSEADDR = 2;
-const SO_ERROR = 4;
-const SO_REUSEPORT = 15;
-const IPPROTO_TCP = 6;
-const TCP_NODELAY = 1;
-const SHUT_WR = 1;
-const MSG_NOSIGNAL = 0x4000;
-const EINTR = 4;
-const EAGAIN = 11;
-const EADDRINUSE = 98;
-const EINPROGRESS = 115;
-const EPOLL_CTL_ADD = 1;
-const EPOLL_CTL_DEL = 2;
-const EPOLLIN = 0x1;
-const EPOLLOUT = 0x4;
-const EPOLLERR = 0x8;
-const EPOLLHUP = 0x10;
-const EPOLLRDHUP = 0x2000;
-const EPOLLET = 0x80000000;
-/** struct epoll_event: packed (12 bytes) on x86_64, 16 bytes elsewhere. */
-const EVENT_SIZE = Deno.build.arch === "x86_64" ? 12 : 16;
-const EVENT_DATA_AT = Deno.build.arch === "x86_64" ? 4 : 8;
 const MAX_EVENTS = 256;
 /** Longest off-thread wait, ms (the loop then looks again). */
 const WAIT_MS = 100;
 /** Busy turns in a row after which the loop lets timers and other tasks run. */
 const TURNS_BEFORE_YIELD = 64;
 
-const errnoView = new Deno.UnsafePointerView(c.__errno_location()!);
 const epoll = c.epoll_create1(0);
-if (epoll < 0) throw new Error(`epoll_create1 failed: errno ${errnoView.getInt32()}`);
+if (epoll < 0) throw new Error(`epoll_create1 failed: errno ${errno()}`);
 const onEvents = new Map<number, (flags: number) => void>();
 const event = new Uint8Array(EVENT_SIZE);
 const eventView = new DataView(event.buffer);
-
-function _int(value: number): Uint8Array {
-  return new Uint8Array(new Int32Array([value]).buffer);
-}
 
 /** Edge-triggered: each socket hears once per change of readiness, in or out. */
 function _watch(fd: number, onEvent: (flags: number) => void): void {
@@ -86,20 +61,6 @@ function _watch(fd: number, onEvent: (flags: number) => void): void {
 function _unwatch(fd: number): void {
   onEvents.delete(fd);
   c.epoll_ctl(epoll, EPOLL_CTL_DEL, fd, event);
-}
-
-/** sockaddr_in of an IPv4 literal, or null for anything else. */
-function _ipv4(host: string, port: number): Uint8Array | null {
-  const parts = host.split(".").map(Number);
-  if (parts.length !== 4 || !parts.every((p) => Number.isInteger(p) && p >= 0 && p <= 255)) {
-    return null;
-  }
-  const addr = new Uint8Array(16);
-  const view = new DataView(addr.buffer);
-  view.setUint16(0, AF_INET, true);
-  view.setUint16(2, port, false);
-  addr.set(parts, 4);
-  return addr;
 }
 
 const _closed = () => new Deno.errors.BadResource("the socket is closed");
@@ -152,7 +113,7 @@ class FfiConn {
         return n;
       }
       if (n === 0) return null;
-      const error = errnoView.getInt32();
+      const error = errno();
       if (error === EINTR) continue;
       if (error === EAGAIN) {
         this.#readable = false;
@@ -166,7 +127,7 @@ class FfiConn {
     for (;;) {
       const n = Number(c.send(this.#fd, buf, BigInt(buf.length), MSG_NOSIGNAL));
       if (n >= 0) return n;
-      const error = errnoView.getInt32();
+      const error = errno();
       if (error === EINTR) continue;
       if (error === EAGAIN) {
         this.#writable = false;
@@ -194,7 +155,7 @@ class FfiConn {
   }
 
   setNoDelay(noDelay = true): void {
-    c.setsockopt(this.#fd, IPPROTO_TCP, TCP_NODELAY, _int(noDelay ? 1 : 0), 4);
+    c.setsockopt(this.#fd, IPPROTO_TCP, TCP_NODELAY, int32Bytes(noDelay ? 1 : 0), 4);
   }
 
   closeWrite(): Promise<void> {
@@ -263,13 +224,13 @@ class FfiListener {
 function _listen(options: Deno.TcpListenOptions): FfiListener | null {
   const hostname = options.hostname ?? "0.0.0.0";
   const port = options.port ?? 0;
-  const addr = port === 0 ? null : _ipv4(hostname, port);
+  const addr = port === 0 ? null : ipv4Address(hostname, port);
   if (addr === null) return null;
   const fd = c.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  c.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, _int(1), 4);
-  if (options.reusePort) c.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, _int(1), 4);
+  c.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, int32Bytes(1), 4);
+  if (options.reusePort) c.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, int32Bytes(1), 4);
   if (c.bind(fd, addr, 16) !== 0 || c.listen(fd, 511) !== 0) {
-    const error = errnoView.getInt32();
+    const error = errno();
     c.close(fd);
     if (error === EADDRINUSE) throw new Deno.errors.AddrInUse(`${hostname}:${port} is in use`);
     throw new Error(`listening on ${hostname}:${port} failed: errno ${error}`);
@@ -278,11 +239,11 @@ function _listen(options: Deno.TcpListenOptions): FfiListener | null {
 }
 
 function _connect(hostname: string, port: number): Promise<FfiConn> | null {
-  const addr = _ipv4(hostname, port);
+  const addr = ipv4Address(hostname, port);
   if (addr === null) return null;
   const fd = c.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   if (c.connect(fd, addr, 16) === 0) return Promise.resolve(new FfiConn(fd));
-  const error = errnoView.getInt32();
+  const error = errno();
   if (error !== EINPROGRESS) {
     c.close(fd);
     return Promise.reject(new Deno.errors.ConnectionRefused(`connect failed: errno ${error}`));
@@ -291,7 +252,7 @@ function _connect(hostname: string, port: number): Promise<FfiConn> | null {
     _watch(fd, () => {
       _unwatch(fd);
       const value = new Uint8Array(4);
-      c.getsockopt(fd, SOL_SOCKET, SO_ERROR, value, _int(4));
+      c.getsockopt(fd, SOL_SOCKET, SO_ERROR, value, int32Bytes(4));
       const failure = new DataView(value.buffer).getInt32(0, true);
       if (failure === 0) resolve(new FfiConn(fd));
       else {

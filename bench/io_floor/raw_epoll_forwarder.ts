@@ -7,70 +7,39 @@
  * Usage: deno run --allow-ffi bench/io_floor/raw_epoll_forwarder.ts LISTEN_PORT BACKEND_PORT
  * Linux only (x86_64 and aarch64 epoll_event layouts). Runs until killed.
  */
-import { RespReplyFramer } from "../../src/protocol/resp/reply_framer.ts";
+import { BackendInput, ClientInput, forwarderPorts, OutputQueue } from "./request_pipe.ts";
 import {
-  ClientInput,
-  deliverReplies,
-  forwarderPorts,
-  OutputQueue,
-  ReplyOwners,
-} from "./request_pipe.ts";
+  AF_INET,
+  c,
+  EAGAIN,
+  EINTR,
+  EPOLL_CTL_ADD,
+  EPOLL_CTL_DEL,
+  EPOLL_CTL_MOD,
+  EPOLLIN,
+  EPOLLOUT,
+  errno,
+  EVENT_DATA_AT,
+  EVENT_SIZE,
+  F_SETFL,
+  int32Bytes,
+  IPPROTO_TCP,
+  ipv4Address,
+  MSG_NOSIGNAL,
+  O_NONBLOCK,
+  SO_REUSEADDR,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  TCP_NODELAY,
+} from "./libc.ts";
 
 const [listenPort, backendPort] = forwarderPorts(Deno.args, "raw_epoll_forwarder.ts");
 
-const libc = Deno.dlopen("libc.so.6", {
-  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
-  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  listen: { parameters: ["i32", "i32"], result: "i32" },
-  accept4: { parameters: ["i32", "pointer", "pointer", "i32"], result: "i32" },
-  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  epoll_create1: { parameters: ["i32"], result: "i32" },
-  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
-  epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
-  // The same call on a helper thread, for waits that would block the event loop.
-  epoll_wait_off_thread: {
-    name: "epoll_wait",
-    parameters: ["i32", "buffer", "i32", "i32"],
-    result: "i32",
-    nonblocking: true,
-  },
-  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
-  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
-  close: { parameters: ["i32"], result: "i32" },
-  __errno_location: { parameters: [], result: "pointer" },
-});
-const c = libc.symbols;
-
-const AF_INET = 2;
-const SOCK_STREAM = 1;
-const SOCK_NONBLOCK = 0o4000;
-const SOL_SOCKET = 1;
-const SO_REUSEADDR = 2;
-const IPPROTO_TCP = 6;
-const TCP_NODELAY = 1;
-const F_SETFL = 4;
-const O_NONBLOCK = 0o4000;
-const EPOLL_CTL_ADD = 1;
-const EPOLL_CTL_DEL = 2;
-const EPOLL_CTL_MOD = 3;
-const EPOLLIN = 0x1;
-const EPOLLOUT = 0x4;
-const MSG_NOSIGNAL = 0x4000;
-const EAGAIN = 11;
-const EINTR = 4;
-/** struct epoll_event: packed (12 bytes) on x86_64, 16 bytes elsewhere. */
-const EVENT_SIZE = Deno.build.arch === "x86_64" ? 12 : 16;
-const EVENT_DATA_AT = Deno.build.arch === "x86_64" ? 4 : 8;
 const MAX_EVENTS = 256;
 /** How long one off-thread wait lasts before the loop looks again, ms. */
 const WAIT_MS = 1000;
-const ONE = new Uint8Array(new Int32Array([1]).buffer);
-
-function errno(): number {
-  return new Deno.UnsafePointerView(c.__errno_location()!).getInt32();
-}
+const ONE = int32Bytes(1);
 
 function check(result: number, what: string): number {
   if (result < 0) throw new Error(`${what} failed: errno ${errno()}`);
@@ -78,12 +47,7 @@ function check(result: number, what: string): number {
 }
 
 function ipv4Loopback(port: number): Uint8Array {
-  const addr = new Uint8Array(16);
-  const view = new DataView(addr.buffer);
-  view.setUint16(0, AF_INET, true);
-  view.setUint16(2, port, false);
-  addr.set([127, 0, 0, 1], 4);
-  return addr;
+  return ipv4Address("127.0.0.1", port)!;
 }
 
 /** A socket in the epoll set: its bytes not yet taken by send, and what reads it. */
@@ -143,10 +107,7 @@ const backendFd = check(c.socket(AF_INET, SOCK_STREAM, 0), "socket");
 check(c.connect(backendFd, ipv4Loopback(backendPort), 16), `connect to port ${backendPort}`);
 check(c.setsockopt(backendFd, IPPROTO_TCP, TCP_NODELAY, ONE, 4), "setsockopt");
 check(c.fcntl(backendFd, F_SETFL, O_NONBLOCK), "fcntl");
-const backendFramer = new RespReplyFramer();
-let backendBuffer = new Uint8Array(64 * 1024);
-let backendEnd = 0;
-const owners = new ReplyOwners<ClientPeer>();
+const fromBackend = new BackendInput<ClientPeer>();
 const touched = new Set<ClientPeer>();
 
 interface ClientPeer extends Peer {
@@ -158,28 +119,14 @@ const backend: Peer = {
   out: new OutputQueue(),
   waitingToWrite: false,
   onReadable() {
-    if (backendEnd === backendBuffer.length) {
-      const grown = new Uint8Array(backendBuffer.length * 2);
-      grown.set(backendBuffer);
-      backendBuffer = grown;
-    }
-    const n = receive(backendFd, backendBuffer.subarray(backendEnd));
+    const n = receive(backendFd, fromBackend.freeSpace());
     if (n < 0) return;
     if (n === 0) throw new Error("the backend closed the connection");
-    backendEnd += n;
-    const used = deliverReplies(
-      backendFramer,
-      backendBuffer,
-      backendEnd,
-      owners,
-      (client, reply) => {
-        if (client.closed) return;
-        client.out.append(reply);
-        touched.add(client);
-      },
-    );
-    backendBuffer.copyWithin(0, used, backendEnd);
-    backendEnd -= used;
+    fromBackend.commit(n, (client, reply) => {
+      if (client.closed) return;
+      client.out.append(reply);
+      touched.add(client);
+    });
     for (const client of touched) if (!flush(client)) closeClient(client);
     touched.clear();
   },
@@ -208,9 +155,8 @@ function newClient(fd: number): ClientPeer {
       if (n === 0) return closeClient(client);
       const whole = input.commit(n);
       if (whole.requests === 0) return;
-      backend.out.append(input.data.subarray(0, whole.bytes));
-      owners.push(client, whole.requests);
-      input.consume(whole.bytes);
+      backend.out.append(whole.bytes);
+      fromBackend.owners.push(client, whole.requests);
     },
   };
   return client;

@@ -4,48 +4,71 @@
  * is oldest. Only the sockets differ between the two forwarders, so their CPU per request
  * differs by what their socket calls cost.
  */
+import { ReadBuffer } from "../../src/io/read_buffer.ts";
 import { RespReplyFramer } from "../../src/protocol/resp/reply_framer.ts";
 
-/** First read buffer of a client; doubled while one request does not fit. */
+/** First read buffer of a client. */
 const CLIENT_BUFFER = 4096;
+/** First read buffer of the backend connection, which carries every client's replies. */
+const BACKEND_BUFFER = 64 * 1024;
 
-/** One client: its unframed input and the framer that finds its whole requests. */
+/** One client's input: its whole requests are taken from the front as they complete. */
 export class ClientInput {
-  data = new Uint8Array(CLIENT_BUFFER);
-  /** Bytes [0, end) are read and not yet forwarded. */
-  end = 0;
+  readonly #buffer = new ReadBuffer(CLIENT_BUFFER);
   readonly #framer = new RespReplyFramer(); // requests are RESP arrays, framed alike
 
-  /** Free space to read into, grown when full. */
+  /** Free space to read into. */
   freeSpace(): Uint8Array {
-    if (this.end === this.data.length) {
-      const grown = new Uint8Array(this.data.length * 2);
-      grown.set(this.data);
-      this.data = grown;
-    }
-    return this.data.subarray(this.end);
+    return this.#buffer.freeSpace();
   }
 
   /**
-   * Takes `n` more bytes; returns how many whole requests now start the buffer and their
-   * byte length (the caller forwards them, then calls `consume`).
+   * Takes `n` bytes just read into `freeSpace()`; returns the whole requests now complete
+   * (a view, valid until the next `freeSpace()`) and how many they are. A partial
+   * request's tail stays for the next read.
    */
-  commit(n: number): { requests: number; bytes: number } {
-    this.end += n;
-    let at = 0;
+  commit(n: number): { requests: number; bytes: Uint8Array } {
+    const buffer = this.#buffer;
+    buffer.commit(n);
+    let at = buffer.start;
     let requests = 0;
-    for (let size = this.#framer.frame(this.data, at, this.end); size > 0;) {
+    for (let size = this.#framer.frame(buffer.data, at, buffer.end); size > 0;) {
       at += size;
       requests++;
-      size = at < this.end ? this.#framer.frame(this.data, at, this.end) : -1;
+      size = at < buffer.end ? this.#framer.frame(buffer.data, at, buffer.end) : -1;
     }
-    return { requests, bytes: at };
+    const bytes = buffer.data.subarray(buffer.start, at);
+    buffer.start = at;
+    return { requests, bytes };
+  }
+}
+
+/** The backend connection's input: each reply goes to the owner of the oldest request. */
+export class BackendInput<C> {
+  /** Who sent each request still waiting for its reply, oldest first. */
+  readonly owners = new ReplyOwners<C>();
+  readonly #buffer = new ReadBuffer(BACKEND_BUFFER);
+  readonly #framer = new RespReplyFramer();
+
+  /** Free space to read into. */
+  freeSpace(): Uint8Array {
+    return this.#buffer.freeSpace();
   }
 
-  /** Drops the first `bytes` (forwarded), keeping a partial request's tail. */
-  consume(bytes: number): void {
-    this.data.copyWithin(0, bytes, this.end);
-    this.end -= bytes;
+  /**
+   * Takes `n` bytes just read into `freeSpace()` and hands each complete reply (a view,
+   * valid during the call) to `deliver` with its owner, in order.
+   */
+  commit(n: number, deliver: (owner: C, reply: Uint8Array) => void): void {
+    const buffer = this.#buffer;
+    buffer.commit(n);
+    let at = buffer.start;
+    for (let size = this.#framer.frame(buffer.data, at, buffer.end); size > 0;) {
+      deliver(this.owners.shift(), buffer.data.subarray(at, at + size));
+      at += size;
+      size = at < buffer.end ? this.#framer.frame(buffer.data, at, buffer.end) : -1;
+    }
+    buffer.start = at;
   }
 }
 
@@ -83,7 +106,7 @@ export class OutputQueue {
 }
 
 /** Which client each reply from the backend belongs to, oldest first. */
-export class ReplyOwners<C> {
+class ReplyOwners<C> {
   #owners: (C | undefined)[] = [];
   #head = 0;
 
@@ -102,23 +125,6 @@ export class ReplyOwners<C> {
     }
     return owner!;
   }
-}
-
-/** Frames backend replies and hands each to `deliver` with its owner, in order. */
-export function deliverReplies<C>(
-  framer: RespReplyFramer,
-  buffer: Uint8Array,
-  end: number,
-  owners: ReplyOwners<C>,
-  deliver: (owner: C, reply: Uint8Array) => void,
-): number {
-  let at = 0;
-  for (let size = framer.frame(buffer, at, end); size > 0;) {
-    deliver(owners.shift(), buffer.subarray(at, at + size));
-    at += size;
-    size = at < end ? framer.frame(buffer, at, end) : -1;
-  }
-  return at;
 }
 
 /** `LISTEN_PORT BACKEND_PORT` from the command line of a forwarder. */

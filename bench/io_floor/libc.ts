@@ -1,0 +1,90 @@
+/**
+ * The libc socket and epoll calls the io section's raw-socket programs make through Deno's
+ * FFI (`raw_epoll_forwarder.ts`, `ffi_sockets.ts`), with the Linux constants they use.
+ * Loading it needs --allow-ffi. Linux only (x86_64 and aarch64 epoll_event layouts).
+ */
+
+const libc = Deno.dlopen("libc.so.6", {
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  listen: { parameters: ["i32", "i32"], result: "i32" },
+  accept4: { parameters: ["i32", "pointer", "pointer", "i32"], result: "i32" },
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  shutdown: { parameters: ["i32", "i32"], result: "i32" },
+  epoll_create1: { parameters: ["i32"], result: "i32" },
+  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
+  // The same call on a helper thread: waits without blocking the event loop.
+  epoll_wait_off_thread: {
+    name: "epoll_wait",
+    parameters: ["i32", "buffer", "i32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  close: { parameters: ["i32"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+});
+export const c = libc.symbols;
+
+export const AF_INET = 2;
+export const SOCK_STREAM = 1;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOL_SOCKET = 1;
+export const SO_REUSEADDR = 2;
+export const SO_ERROR = 4;
+export const SO_REUSEPORT = 15;
+export const IPPROTO_TCP = 6;
+export const TCP_NODELAY = 1;
+export const SHUT_WR = 1;
+export const F_SETFL = 4;
+export const O_NONBLOCK = 0o4000;
+export const MSG_NOSIGNAL = 0x4000;
+export const EINTR = 4;
+export const EAGAIN = 11;
+export const EADDRINUSE = 98;
+export const EINPROGRESS = 115;
+export const EPOLL_CTL_ADD = 1;
+export const EPOLL_CTL_DEL = 2;
+export const EPOLL_CTL_MOD = 3;
+export const EPOLLIN = 0x1;
+export const EPOLLOUT = 0x4;
+export const EPOLLERR = 0x8;
+export const EPOLLHUP = 0x10;
+export const EPOLLRDHUP = 0x2000;
+export const EPOLLET = 0x80000000;
+/** struct epoll_event: packed (12 bytes) on x86_64, 16 bytes elsewhere. */
+export const EVENT_SIZE = Deno.build.arch === "x86_64" ? 12 : 16;
+/** Where an epoll_event's data (the descriptor, here) starts. */
+export const EVENT_DATA_AT = Deno.build.arch === "x86_64" ? 4 : 8;
+
+// errno lives per thread: every synchronous call here runs on the thread that loaded this.
+const errnoView = new Deno.UnsafePointerView(c.__errno_location()!);
+
+/** errno of the last failed call on this thread. */
+export function errno(): number {
+  return errnoView.getInt32();
+}
+
+/** A C int as bytes, for setsockopt and socklen_t arguments. */
+export function int32Bytes(value: number): Uint8Array {
+  return new Uint8Array(new Int32Array([value]).buffer);
+}
+
+/** sockaddr_in of an IPv4 literal and a port, or null for anything else. */
+export function ipv4Address(host: string, port: number): Uint8Array | null {
+  const parts = host.split(".").map(Number);
+  if (parts.length !== 4 || !parts.every((p) => Number.isInteger(p) && p >= 0 && p <= 255)) {
+    return null;
+  }
+  const addr = new Uint8Array(16);
+  const view = new DataView(addr.buffer);
+  view.setUint16(0, AF_INET, true);
+  view.setUint16(2, port, false);
+  addr.set(parts, 4);
+  return addr;
+}
