@@ -733,10 +733,16 @@ function _storeKeys(argv: readonly Uint8Array[], from: number, keys: number[]): 
 export function commandKeyIndexes(
   spec: CommandSpec,
   argv: readonly Uint8Array[],
-): number[] | string {
+): readonly number[] | string {
   const argc = argv.length;
-  const keys: number[] = [];
   const first = spec.firstKey;
+  // GET, SET, INCR...: one shared list, not an array per request (it was the largest
+  // allocation per GET at pipeline 16; bench/README.md, round 5).
+  if (
+    first === 1 && spec.lastKey === 1 && argc > 1 && spec.keysFrom === undefined &&
+    spec.storeFrom === undefined
+  ) return _FIRST_ARG_ONLY;
+  const keys: number[] = [];
   if (first > 0) {
     const lastKey = spec.lastKey;
     const last = lastKey < 0 ? argc + lastKey : lastKey;
@@ -769,6 +775,9 @@ export function commandKeyIndexes(
   for (let i = streams + 1; i <= streams + rest / 2; i++) keys.push(i);
   return keys;
 }
+
+/** The key list of a request whose only key is argv[1]. */
+const _FIRST_ARG_ONLY: readonly number[] = Object.freeze([1]);
 
 /** Blocking commands: refused whatever their arguments. */
 const _ALWAYS_BLOCKING = new Set(

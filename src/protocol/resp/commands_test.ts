@@ -24,7 +24,7 @@ function argv(line: string): Uint8Array[] {
   return line.split(" ").map(bytes);
 }
 
-function keysOf(line: string): number[] | string {
+function keysOf(line: string): readonly number[] | string {
   const args = argv(line);
   return commandKeyIndexes(spec(line.split(" ")[0]), args);
 }
@@ -215,6 +215,8 @@ Deno.test("commandKeyIndexes() finds single keys and ranges", () => {
   assert.deepEqual(keysOf("BLPOP a b 0"), [1, 2]);
   assert.deepEqual(keysOf("GEOSEARCHSTORE d s FROMMEMBER m BYRADIUS 1 km"), [1, 2]);
   assert.deepEqual(keysOf("PING"), []);
+  // Single-key requests share one list: no caller may change it.
+  assert.ok(Object.isFrozen(keysOf("GET k")));
 });
 
 Deno.test("commandKeyIndexes() finds the key of subcommands at argv[2]", () => {
