@@ -13,7 +13,12 @@ export interface ShardAddrs {
 /** A parsed slot map: the shards and, for each slot, the index of its shard (-1: unowned). */
 export interface SlotMap {
   shards: ShardAddrs[];
-  slotShard: Int32Array;
+  /**
+   * 16-bit: every request reads it at a random slot, and at 32 KiB (not 64) it stays in a
+   * core's L1 beside redis-servers sharing that core (bench/README.md, round 5). A shard owns
+   * at least one slot, so its index fits.
+   */
+  slotShard: Int16Array;
 }
 
 const decoder = new TextDecoder();
@@ -49,7 +54,7 @@ export function parseClusterSlots(reply: RespValue, askedHost: string): SlotMap 
   if (!Array.isArray(reply)) return "CLUSTER SLOTS reply is not an array";
   const shards: ShardAddrs[] = [];
   const byMaster = new Map<string, number>();
-  const slotShard = new Int32Array(SLOT_COUNT).fill(-1);
+  const slotShard = new Int16Array(SLOT_COUNT).fill(-1);
   for (const entry of reply) {
     if (!Array.isArray(entry) || entry.length < 3) return "CLUSTER SLOTS entry is malformed";
     const [first, last] = entry;

@@ -69,7 +69,7 @@ export class ClusterTopology {
   readonly #options: TopologyOptions;
   #shards: Shard[] = [];
   /** Shard index per slot; -1 while unowned or unknown. */
-  #slotShard: Int32Array = new Int32Array(SLOT_COUNT).fill(-1);
+  #slotShard: Int16Array = new Int16Array(SLOT_COUNT).fill(-1);
   #inFlight: Promise<void> | null = null;
   #wanted = false;
   #lastRefreshAt = 0;
