@@ -1,11 +1,12 @@
 /**
  * The measuring tools `deno task bench` relies on: CPU accounting and core placement
  * (bench/cpu_pinning.ts), the cluster-enabled backends of its cluster section
- * (bench/one_master_clusters.ts) and the forwarders of its io section (bench/io_floor/),
- * against real processes and a real Aster.
+ * (bench/one_master_clusters.ts), the forwarders of its io section (bench/io_floor/) and
+ * the allocation sampler (bench/heap_profile.ts), against real processes and a real Aster.
  */
 import assert from "node:assert/strict";
 import { coreBusyShares, coreTicks, onCpus, processCpuSeconds } from "../bench/cpu_pinning.ts";
+import { allocationSites, sampleHeap } from "../bench/heap_profile.ts";
 import { startOneMasterClusters } from "../bench/one_master_clusters.ts";
 import { ASTER_V8_FLAGS, renderToml, startAster } from "./helpers/aster.ts";
 import { RespClient, RespErrorReply, text } from "./helpers/resp_client.ts";
@@ -65,6 +66,38 @@ Deno.test("coreBusyShares sees a core another process keeps busy", async () => {
     assert.ok(shares.every(({ busy }) => busy >= 0 && busy <= 1), JSON.stringify(shares));
   } finally {
     await spin.status;
+  }
+});
+
+Deno.test("heap_profile names the function that allocates in a running process", async () => {
+  const port = await freePort();
+  // One function allocates 1 KiB arrays nonstop; the rest of the program allocates little.
+  const program = `function makeGarbage() { const kept = []; for (let i = 0; i < 2000; i++) ` +
+    `kept.push(new Array(128).fill(i)); return kept.length; } ` +
+    `const timer = setInterval(makeGarbage, 1); setTimeout(() => clearInterval(timer), 15000);`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", `--inspect=127.0.0.1:${port}`, program],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        await (await fetch(`http://127.0.0.1:${port}/json/list`)).body?.cancel();
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    const sites = allocationSites(await sampleHeap(port, 1));
+    assert.ok(sites.length > 0, "no samples");
+    assert.match(sites[0].site, /^makeGarbage /, JSON.stringify(sites.slice(0, 3)));
+    assert.ok(sites[0].share > 0.5, JSON.stringify(sites.slice(0, 3)));
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
   }
 });
 

@@ -1,0 +1,108 @@
+/**
+ * Where a running Deno process allocates: V8's sampling heap profiler, reached through the
+ * inspector of a process started with `--inspect=127.0.0.1:PORT`, over SECONDS. It prints
+ * the bytes allocated per call site (the function and its two callers), largest first,
+ * counting objects a GC has already collected: the hot path's garbage is the point.
+ *
+ * Usage: deno run --allow-net bench/heap_profile.ts PORT [SECONDS] [TOP]
+ *
+ * ```sh
+ * deno run --inspect=127.0.0.1:9229 --unstable-net -A bench/plane_profile.ts my.toml 30 &
+ * redis-benchmark -p PORT -c 50 -n 3000000 -P 16 -t get -q &   # load meanwhile
+ * deno run --allow-net bench/heap_profile.ts 9229 4
+ * ```
+ */
+
+/** A node of the profile the inspector returns (`HeapProfiler.SamplingHeapProfileNode`). */
+export interface HeapProfileNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: HeapProfileNode[];
+}
+
+/** Bytes allocated at one call site: the allocating function and its two callers. */
+export interface AllocationSite {
+  site: string;
+  bytes: number;
+  share: number;
+}
+
+/** Sums a sampled profile's bytes by call site, largest first. */
+export function allocationSites(head: HeapProfileNode): AllocationSite[] {
+  const bytesBySite = new Map<string, number>();
+  let total = 0;
+  const walk = (node: HeapProfileNode, callers: string[]): void => {
+    const frame = node.callFrame;
+    const name = `${frame.functionName || "(anonymous)"} ${frame.url.split("/").pop()}:${
+      frame.lineNumber + 1
+    }`;
+    if (node.selfSize > 0) {
+      const site = [name, ...callers.slice(0, 2)].join(" < ");
+      bytesBySite.set(site, (bytesBySite.get(site) ?? 0) + node.selfSize);
+      total += node.selfSize;
+    }
+    for (const child of node.children) walk(child, [name, ...callers]);
+  };
+  walk(head, []);
+  return [...bytesBySite].sort((a, b) => b[1] - a[1]).map(([site, bytes]) => ({
+    site,
+    bytes,
+    share: bytes / total,
+  }));
+}
+
+/** Samples `port`'s process for `seconds` and returns its profile's head node. */
+export async function sampleHeap(port: number, seconds: number): Promise<HeapProfileNode> {
+  const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+  const socket = new WebSocket(targets[0].webSocketDebuggerUrl);
+  const opened = Promise.withResolvers<void>();
+  socket.onopen = () => opened.resolve();
+  socket.onerror = () => opened.reject(new Error(`no inspector session on port ${port}`));
+  await opened.promise;
+  const waiting = new Map<number, PromiseWithResolvers<Record<string, unknown>>>();
+  socket.onmessage = (event) => {
+    const message = JSON.parse(event.data);
+    const call = waiting.get(message.id);
+    if (call === undefined) return;
+    waiting.delete(message.id);
+    if (message.error) call.reject(new Error(JSON.stringify(message.error)));
+    else call.resolve(message.result);
+  };
+  socket.onclose = () => {
+    for (const call of waiting.values()) call.reject(new Error("inspector closed the session"));
+  };
+  let nextId = 0;
+  const send = (method: string, params: Record<string, unknown> = {}) => {
+    const call = Promise.withResolvers<Record<string, unknown>>();
+    waiting.set(++nextId, call);
+    socket.send(JSON.stringify({ id: nextId, method, params }));
+    return call.promise;
+  };
+  try {
+    await send("HeapProfiler.enable");
+    await send("HeapProfiler.startSampling", {
+      samplingInterval: 512,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    const { profile } = await send("HeapProfiler.stopSampling");
+    return (profile as { head: HeapProfileNode }).head;
+  } finally {
+    socket.close();
+  }
+}
+
+if (import.meta.main) {
+  const [port, seconds = "5", top = "30"] = Deno.args;
+  if (port === undefined) {
+    console.error("usage: heap_profile.ts PORT [SECONDS] [TOP]");
+    Deno.exit(2);
+  }
+  const sites = allocationSites(await sampleHeap(Number(port), Number(seconds)));
+  const total = sites.reduce((sum, site) => sum + site.bytes, 0);
+  console.log(`${(total / 2 ** 20).toFixed(1)} MiB sampled in ${seconds} s`);
+  for (const { site, share } of sites.slice(0, Number(top))) {
+    console.log(`${(share * 100).toFixed(1).padStart(5)}%  ${site}`);
+  }
+}
