@@ -62,6 +62,7 @@ import {
   processCpuSeconds,
   setOwnCpus,
 } from "./cpu_pinning.ts";
+import { describeRounds, roundRatios } from "./round_ratios.ts";
 import { startRedisCluster } from "../tests/helpers/redis_cluster.ts";
 import { RespClient, text } from "../tests/helpers/resp_client.ts";
 import {
@@ -1434,25 +1435,39 @@ interface TargetCheck {
   goal: string;
   /** "PASS", "FAIL", "info" (reported, no target) or "n/a" (nothing measured). */
   status: string;
+  /** For ratios: the lowest and highest round, and how many rounds met the goal. */
+  rounds?: string;
 }
 
-/** Throughput or latency rows of `results`: `target`'s median over `base`'s. */
-function _medianRatio(
+/** A ratio of two targets in one row: of their medians, and round by round. */
+interface RowRatio {
+  median: number;
+  rounds: number[];
+}
+
+/** Throughput or latency rows of `results`: `target`'s median over `base`'s, and per round. */
+function _ratioOf(
   results: Results,
   row: string,
   opts: { target: string; base: string; field: "rps" | "p99Ms" | "targetCpuUs" },
-): number {
+): RowRatio {
   const { target, base, field } = opts;
-  return _medianOf(results, row, { target, field }) /
-    _medianOf(results, row, { target: base, field });
+  const samples = (name: string) => (results.get(row)?.get(name) ?? []).map((s) => s[field]);
+  return {
+    median: _medianOf(results, row, { target, field }) /
+      _medianOf(results, row, { target: base, field }),
+    rounds: roundRatios(samples(target), samples(base)),
+  };
 }
 
 /** A ratio checked against `min` (throughput) or `max` (latency); info when neither. */
 function _ratioCheck(
   what: string,
-  ratio: number,
+  rowRatio: RowRatio,
   bound: { min?: number; max?: number },
 ): TargetCheck {
+  const ratio = rowRatio.median;
+  const rounds = describeRounds(rowRatio.rounds, bound);
   const { min, max } = bound;
   const goal = min !== undefined
     ? `>= ${min.toFixed(2)}x`
@@ -1463,7 +1478,13 @@ function _ratioCheck(
   if (!Number.isFinite(ratio)) status = "n/a";
   else if (min !== undefined) status = ratio >= min ? "PASS" : "FAIL";
   else if (max !== undefined) status = ratio <= max ? "PASS" : "FAIL";
-  return { what, value: Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : "-", goal, status };
+  return {
+    what,
+    value: Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : "-",
+    goal,
+    status,
+    rounds,
+  };
 }
 
 /** GET and SET req/s of Aster against nutcracker at each pipeline depth, against `minAt` it. */
@@ -1475,7 +1496,7 @@ function _throughputChecks(
   return PIPELINES.flatMap((pipeline) =>
     ["GET", "SET"].map((test) => {
       const row = rowLabel(test, pipeline);
-      const ratio = _medianRatio(results, row, {
+      const ratio = _ratioOf(results, row, {
         target: "aster",
         base: "nutcracker",
         field: "rps",
@@ -1490,7 +1511,7 @@ function _throughputChecks(
 /** Aster's CPU per request against nutcracker's at each depth (GET and SET share a run). */
 function _proxyCpuChecks(section: string, results: Results): TargetCheck[] {
   return PIPELINES.map((pipeline) => {
-    const ratio = _medianRatio(results, rowLabel("GET", pipeline), {
+    const ratio = _ratioOf(results, rowLabel("GET", pipeline), {
       target: "aster",
       base: "nutcracker",
       field: "targetCpuUs",
@@ -1511,12 +1532,12 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
     );
     for (const test of ["GET", "SET"]) {
       const row = rowLabel(test, 1);
-      const ratio = _medianRatio(redis.results, row, { ...base, field: "p99Ms" });
+      const ratio = _ratioOf(redis.results, row, { ...base, field: "p99Ms" });
       checks.push(_ratioCheck(`redis ${row} p99, aster/nutcracker`, ratio, { max: 1.5 }));
     }
     checks.push(..._proxyCpuChecks("redis", redis.results));
     const mget = rowLabel(`MGET x${MGET_KEYS.length}`, 1);
-    const ratio = _medianRatio(redis.results, mget, { ...base, field: "rps" });
+    const ratio = _ratioOf(redis.results, mget, { ...base, field: "rps" });
     checks.push(
       _ratioCheck(`redis ${mget} over ${SHARDS} shards req/s, aster/nutcracker`, ratio, {
         min: 1.0,
@@ -1533,7 +1554,7 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
     for (const pipeline of PIPELINES) {
       for (const test of ["GET", "SET"]) {
         const row = rowLabel(test, pipeline);
-        const ring = _medianRatio(cluster.results, row, {
+        const ring = _ratioOf(cluster.results, row, {
           target: "aster",
           base: "aster-redis",
           field: "rps",
@@ -1541,7 +1562,7 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
         checks.push(
           _ratioCheck(`cluster ${row} req/s, aster/aster-redis`, ring, { min: 0.9 }),
         );
-        const direct = _medianRatio(cluster.results, row, {
+        const direct = _ratioOf(cluster.results, row, {
           target: "aster",
           base: "direct",
           field: "rps",
@@ -1554,7 +1575,7 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
   if (io) {
     const row = rowLabel("GET", 1);
     for (const [target, base] of [["deno-ops", "nutcracker"], ["raw-epoll", "nutcracker"]]) {
-      const ratio = _medianRatio(io.results, row, { target, base, field: "targetCpuUs" });
+      const ratio = _ratioOf(io.results, row, { target, base, field: "targetCpuUs" });
       const what = `io GET+SET P1 CPU per request, ${target} forwarder/${base}`;
       checks.push(_ratioCheck(what, ratio, {}));
     }
@@ -1569,7 +1590,7 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
       [mget, mget, "rps", "nutcracker"],
     ];
     for (const [name, at, field, base] of ffiRows) {
-      const ratio = _medianRatio(io.results, at, { target: "aster-ffi", base, field });
+      const ratio = _ratioOf(io.results, at, { target: "aster-ffi", base, field });
       const label = field === "rps" ? "req/s" : "CPU per request";
       checks.push(_ratioCheck(`io ${name} ${label}, aster-ffi/${base}`, ratio, {}));
     }
@@ -1597,7 +1618,7 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
     }
     for (const test of ["GET", "SET"]) {
       const row = rowLabel(test, 16);
-      const ratio = _medianRatio(scale.results, row, {
+      const ratio = _ratioOf(scale.results, row, {
         target: "aster-t2",
         base: "aster-t1",
         field: "rps",
@@ -1613,12 +1634,16 @@ function _printTargets(runs: Map<SectionName, SectionRun>): void {
   if (checks.length === 0) return;
   console.log("\n== Targets (issue 6)\n");
   console.log(formatTable(
-    ["target", "measured", "goal", "result"],
-    checks.map((check) => [check.what, check.value, check.goal, check.status]),
+    ["target", "measured", "goal", "result", "rounds"],
+    checks.map((check) => [check.what, check.value, check.goal, check.status, check.rounds ?? "-"]),
   ));
   const judged = checks.filter((check) => check.status === "PASS" || check.status === "FAIL");
   const passed = judged.filter((check) => check.status === "PASS").length;
   console.log(`\n${passed}/${judged.length} targets met (info rows have no target).`);
+  console.log(
+    "rounds: the ratio in the lowest and the highest round (targets alternate within a round), " +
+      "and how many rounds met the goal.",
+  );
 }
 
 /** The first line `command --version` prints, or "not found". */
