@@ -54,6 +54,9 @@ export function allocationSites(head: HeapProfileNode): AllocationSite[] {
 /** Samples `port`'s process for `seconds` and returns its profile's head node. */
 export async function sampleHeap(port: number, seconds: number): Promise<HeapProfileNode> {
   const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+  if (!Array.isArray(targets) || targets.length === 0) {
+    throw new Error(`the inspector on port ${port} lists no target yet`);
+  }
   const socket = new WebSocket(targets[0].webSocketDebuggerUrl);
   const opened = Promise.withResolvers<void>();
   socket.onopen = () => opened.resolve();
