@@ -51,13 +51,31 @@ export function allocationSites(head: HeapProfileNode): AllocationSite[] {
   }));
 }
 
+/** How long sampleHeap waits for the inspector to come up and list its program, ms. */
+const INSPECTOR_WAIT_MS = 10_000;
+
+/**
+ * The inspector's WebSocket URL for the program on `port`. A process just started answers
+ * on its inspector port before it lists the program (an empty list), or not at all yet:
+ * both are waited out, up to INSPECTOR_WAIT_MS.
+ */
+async function _debuggerUrl(port: number): Promise<string> {
+  const deadline = Date.now() + INSPECTOR_WAIT_MS;
+  for (;;) {
+    try {
+      const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+      if (Array.isArray(targets) && targets.length > 0) return targets[0].webSocketDebuggerUrl;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    if (Date.now() > deadline) throw new Error(`the inspector on port ${port} lists no program`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** Samples `port`'s process for `seconds` and returns its profile's head node. */
 export async function sampleHeap(port: number, seconds: number): Promise<HeapProfileNode> {
-  const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
-  if (!Array.isArray(targets) || targets.length === 0) {
-    throw new Error(`the inspector on port ${port} lists no target yet`);
-  }
-  const socket = new WebSocket(targets[0].webSocketDebuggerUrl);
+  const socket = new WebSocket(await _debuggerUrl(port));
   const opened = Promise.withResolvers<void>();
   socket.onopen = () => opened.resolve();
   socket.onerror = () => opened.reject(new Error(`no inspector session on port ${port}`));

@@ -81,18 +81,7 @@ Deno.test("heap_profile names the function that allocates in a running process",
     stderr: "null",
   }).spawn();
   try {
-    // The inspector's server answers before it lists the program: wait for both.
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      try {
-        const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
-        if (Array.isArray(targets) && targets.length > 0) break;
-      } catch (err) {
-        if (Date.now() > deadline) throw err;
-      }
-      if (Date.now() > deadline) throw new Error("the inspector never listed the program");
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    // Sampling starts while the program may still be starting: the tool waits for it.
     const sites = allocationSites(await sampleHeap(port, 1));
     assert.ok(sites.length > 0, "no samples");
     assert.match(sites[0].site, /^makeGarbage /, JSON.stringify(sites.slice(0, 3)));
