@@ -32,6 +32,7 @@
  * sections that ran, each with its measured value and PASS/FAIL.
  *
  * Usage: deno task bench [--quick] [--only SECTIONS] [--requests N] [--rounds R]
+ *                        [--baseline REV]
  *
  *   --only S        comma-separated sections: redis, memcache, cluster, io, scale (default
  *                   all)
@@ -43,12 +44,16 @@
  *   --no-pin        let the scheduler place every process (by default the load generators
  *                   get the last core and everything else the others, `bench/cpu_pinning.ts`;
  *                   the scale section always runs unpinned)
+ *   --baseline REV  also run Aster of git revision REV (`aster-base`) in the redis, memcache
+ *                   and cluster sections, alternating with this checkout, and end with their
+ *                   ratios: a change's before/after in one run (`bench/baseline.ts`)
  */
 import { parseArgs } from "node:util";
 import { fnv1a64 } from "../src/hash/fnv.ts";
 import { KetamaRing } from "../src/hash/ketama.ts";
 import {
   ASTER_V8_FLAGS,
+  type AsterSource,
   type ClusterToml,
   renderToml,
   startAster,
@@ -75,6 +80,7 @@ import {
 } from "../tests/helpers/servers.ts";
 import { type LoadResult, runMemcacheLoad } from "./memcache_load.ts";
 import { startOneMasterClusters } from "./one_master_clusters.ts";
+import { type Baseline, extractBaseline } from "./baseline.ts";
 import {
   type ConcurrentClients,
   CONNECT_BATCH,
@@ -138,6 +144,11 @@ const IDLE_BUSY_WARN = 0.15;
 /** Spare descriptors a process needs beyond its client connections. */
 const SPARE_FDS = 200;
 
+/** Target name of Aster at the `--baseline` revision. */
+const BASELINE = "aster-base";
+/** Its column, shown only when it ran. */
+const BASELINE_COLUMN = { target: BASELINE, label: BASELINE };
+
 const SECTION_NAMES = ["redis", "memcache", "cluster", "io", "scale"] as const;
 /** A part of the comparison that `--only` selects. */
 type SectionName = typeof SECTION_NAMES[number];
@@ -154,6 +165,10 @@ interface Options {
   mcThreads: number;
   /** Load generators on their own core (`--no-pin` turns it off). */
   pin: boolean;
+  /** `--baseline REV`: the revision to measure beside this checkout, or null. */
+  baselineRevision: string | null;
+  /** That revision's files once extracted (null until then, or without one). */
+  baseline: AsterSource | null;
 }
 
 /** What one load-generator invocation runs. */
@@ -184,6 +199,21 @@ interface Sample {
   elapsedMs: number;
   /** The generator's timer granularity when it rounds run times up to it, ms. */
   tickMs: number | null;
+}
+
+/** A port under test: a backend direct, or a proxy with its process. */
+interface Endpoint {
+  /** Target name (column key). */
+  name: string;
+  port: number;
+  pid?: number;
+  /** What the process logged so far (Aster). */
+  log?: () => string;
+}
+
+/** A proxy process under test. */
+interface ProxyProcess extends Endpoint {
+  pid: number;
 }
 
 /** One endpoint under test and the load generator that drives it. */
@@ -287,6 +317,7 @@ function parseOptions(args: string[]): Options {
       only: { type: "string" },
       "mc-threads": { type: "string" },
       "no-pin": { type: "boolean" },
+      baseline: { type: "string" },
     },
   });
   const base = values.quick ? QUICK : DEFAULTS;
@@ -296,6 +327,8 @@ function parseOptions(args: string[]): Options {
     sections: _sections(values.only),
     mcThreads: _positiveInt("--mc-threads", values["mc-threads"], 2),
     pin: !values["no-pin"],
+    baselineRevision: values.baseline ?? null,
+    baseline: null,
   };
 }
 
@@ -532,19 +565,18 @@ function spreadKeys(count: number, shards: number): string[] {
 }
 
 /**
- * Starts nutcracker and Aster (`thread = 1`, `max_clients` when given) over `servers`;
- * registers both on `stack`.
+ * Starts nutcracker and Aster (`thread = 1`, `max_clients` when given) over `servers`, and
+ * Aster of the baseline revision when given; registers them on `stack`.
  */
 async function startProxies(
   stack: AsyncDisposableStack,
-  opts: { servers: string[]; memcache?: boolean; maxClients?: number },
-): Promise<{
-  nutcracker: number;
-  nutcrackerPid: number;
-  aster: number;
-  asterPid: number;
-  asterLog: () => string;
-}> {
+  opts: {
+    servers: string[];
+    memcache?: boolean;
+    maxClients?: number;
+    baseline?: AsterSource | null;
+  },
+): Promise<ProxyProcess[]> {
   const { servers } = opts;
   const nutcracker = stack.use(
     await startNutcracker({
@@ -557,26 +589,31 @@ async function startProxies(
   const cacheType = opts.memcache ? "memcache" : "redis";
   const cluster: ClusterToml = { name: "bench", cache_type: cacheType, servers, thread: 1 };
   if (opts.maxClients !== undefined) cluster.max_clients = opts.maxClients;
-  const aster = stack.use(await startAster([cluster]));
-  return {
-    nutcracker: nutcracker.port,
-    nutcrackerPid: nutcracker.pid,
-    aster: aster.ports[0],
-    asterPid: aster.pid,
-    asterLog: aster.log,
-  };
+  return [
+    { name: "nutcracker", port: nutcracker.port, pid: nutcracker.pid },
+    ...await startAsters(stack, [cluster], opts.baseline ?? null),
+  ];
 }
 
-/** redis-benchmark targets for both proxies of `startProxies`, with their pids for CPU. */
-function redisProxyTargets(proxies: Awaited<ReturnType<typeof startProxies>>): Target[] {
-  return [
-    redisBenchmarkTarget("nutcracker", { port: proxies.nutcracker, pid: proxies.nutcrackerPid }),
-    redisBenchmarkTarget("aster", {
-      port: proxies.aster,
-      log: proxies.asterLog,
-      pid: proxies.asterPid,
-    }),
-  ];
+/** Aster (this checkout) and, with a baseline, Aster of that revision, both on `clusters`. */
+async function startAsters(
+  stack: AsyncDisposableStack,
+  clusters: ClusterToml[],
+  baseline: AsterSource | null,
+): Promise<ProxyProcess[]> {
+  const started = [{ name: "aster", source: undefined as AsterSource | undefined }];
+  if (baseline !== null) started.push({ name: BASELINE, source: baseline });
+  const proxies: ProxyProcess[] = [];
+  for (const { name, source } of started) {
+    const aster = stack.use(await startAster(clusters, { source }));
+    proxies.push({ name, port: aster.ports[0], pid: aster.pid, log: aster.log });
+  }
+  return proxies;
+}
+
+/** redis-benchmark targets for the proxies of `startProxies`, with their pids for CPU. */
+function redisProxyTargets(proxies: ProxyProcess[]): Target[] {
+  return proxies.map(({ name, port, pid, log }) => redisBenchmarkTarget(name, { port, pid, log }));
 }
 
 /** Runs one command on a fresh connection and returns its reply as text. */
@@ -611,7 +648,10 @@ const redisSingleStage: Stage = {
   title: "GET/SET, one redis-server",
   async start(stack, options) {
     const redis = stack.use(await startRedis());
-    const proxies = await startProxies(stack, { servers: [_serverEntry(redis.port, 0)] });
+    const proxies = await startProxies(stack, {
+      servers: [_serverEntry(redis.port, 0)],
+      baseline: options.baseline,
+    });
     return {
       targets: [
         redisBenchmarkTarget("direct", { port: redis.port }),
@@ -635,12 +675,11 @@ function mgetStage(opts: { onFfiToo: boolean }): Stage {
       const redis: ServerProcess[] = [];
       for (let i = 0; i < SHARDS; i++) redis.push(stack.use(await startRedis()));
       const servers = redis.map((server, i) => _serverEntry(server.port, i));
-      const proxies = await startProxies(stack, { servers });
+      const proxies = await startProxies(stack, { servers, baseline: options.baseline });
       const pairs = MGET_KEYS.flatMap((key) => [key, `v-${key}`]);
-      const reply = await _command(proxies.aster, ["MSET", ...pairs]);
-      if (reply !== "OK") throw new Error(`MSET through aster answered ${JSON.stringify(reply)}`);
-      await _checkMget("nutcracker", proxies.nutcracker);
-      await _checkMget("aster", proxies.aster);
+      const reply = await _command(proxies[0].port, ["MSET", ...pairs]);
+      if (reply !== "OK") throw new Error(`MSET answered ${JSON.stringify(reply)}`);
+      for (const { name, port } of proxies) await _checkMget(name, port);
       const targets = redisProxyTargets(proxies);
       if (opts.onFfiToo) {
         const onFfi = await startAsterOnFfi(stack, servers);
@@ -676,7 +715,11 @@ const memcacheStage: Stage = {
   async start(stack, options) {
     const memcached = stack.use(await startMemcached());
     const servers = [_serverEntry(memcached.port, 0, "memcached")];
-    const proxies = await startProxies(stack, { servers, memcache: true });
+    const proxies = await startProxies(stack, {
+      servers,
+      memcache: true,
+      baseline: options.baseline,
+    });
     const load = { connections: 1, warmupMs: 0, keys: KEYSPACE, valueSize: MEMCACHE_VALUE_SIZE };
     await runMemcacheLoad({
       ...load,
@@ -685,21 +728,15 @@ const memcacheStage: Stage = {
       populate: true,
       requests: 1,
     });
-    const ports = { direct: memcached.port, nutcracker: proxies.nutcracker, aster: proxies.aster };
-    for (const [name, port] of Object.entries(ports)) {
+    const endpoints: Endpoint[] = [{ name: "direct", port: memcached.port }, ...proxies];
+    for (const { name, port } of endpoints) {
       const check = await runMemcacheLoad({ ...load, port, op: "get", requests: 1000 });
       if (check.misses > 0) throw new Error(`get through ${name}: ${check.misses} misses`);
     }
     const threads = options.mcThreads;
-    const pids = new Map([["nutcracker", proxies.nutcrackerPid], ["aster", proxies.asterPid]]);
     return {
-      targets: Object.entries(ports).map(([name, port]) =>
-        memcacheTarget(name, {
-          port,
-          threads,
-          log: name === "aster" ? proxies.asterLog : undefined,
-          pid: pids.get(name),
-        })
+      targets: endpoints.map(({ name, port, pid, log }) =>
+        memcacheTarget(name, { port, threads, log, pid })
       ),
       workloads: getSetWorkloads(options.requests),
       warmUp: { ...WARM_UP, requests: 20_000 },
@@ -775,7 +812,7 @@ const clusterStage: Stage = {
       servers: cluster.seeds(),
       thread: 1,
     };
-    const asterCluster = stack.use(await startAster([onCluster]));
+    const onClusterAsters = await startAsters(stack, [onCluster], options.baseline);
     // Cluster-enabled masters with one replica each, as in the cluster: both sides pay
     // for replication and for cluster mode's bookkeeping, and differ only in routing.
     const ring = await startOneMasterClusters(stack, SHARDS);
@@ -794,12 +831,9 @@ const clusterStage: Stage = {
     return {
       targets: [
         redisBenchmarkTarget("direct", { port: seed, cluster: true, keyspace }),
-        redisBenchmarkTarget("aster", {
-          port: asterCluster.ports[0],
-          keyspace,
-          log: asterCluster.log,
-          pid: asterCluster.pid,
-        }),
+        ...onClusterAsters.map(({ name, port, log, pid }) =>
+          redisBenchmarkTarget(name, { port, keyspace, log, pid })
+        ),
         redisBenchmarkTarget("aster-redis", {
           port: asterRing.ports[0],
           keyspace,
@@ -833,14 +867,10 @@ const scaleProbe: Probe = {
   async run(stack, { signal }) {
     const fdLimit = await openFileLimit();
     const redis = stack.use(await startRedis());
-    const proxies = await startProxies(stack, {
+    const targets = await startProxies(stack, {
       servers: [_serverEntry(redis.port, 0)],
       maxClients: SCALE_MAX_CLIENTS,
     });
-    const targets = [
-      { name: "nutcracker", port: proxies.nutcracker, pid: proxies.nutcrackerPid },
-      { name: "aster", port: proxies.aster, pid: proxies.asterPid },
-    ];
     const memory: IdleMemory[] = [];
     for (const target of targets) {
       const m = await measureIdleMemory(target, { count: IDLE_CLIENTS, signal });
@@ -1004,8 +1034,9 @@ const SECTIONS: Section[] = [
       { target: "direct", label: "direct" },
       { target: "nutcracker", label: "nutcracker" },
       { target: "aster", label: "aster" },
+      BASELINE_COLUMN,
     ],
-    ratios: [["aster", "nutcracker"], ["aster", "direct"]],
+    ratios: [["aster", "nutcracker"], ["aster", "direct"], ["aster", BASELINE]],
     stages: [redisSingleStage, mgetStage({ onFfiToo: false })],
     pinned: true,
   },
@@ -1016,8 +1047,9 @@ const SECTIONS: Section[] = [
       { target: "direct", label: "direct" },
       { target: "nutcracker", label: "nutcracker" },
       { target: "aster", label: "aster" },
+      BASELINE_COLUMN,
     ],
-    ratios: [["aster", "nutcracker"], ["aster", "direct"]],
+    ratios: [["aster", "nutcracker"], ["aster", "direct"], ["aster", BASELINE]],
     stages: [memcacheStage],
     pinned: true,
   },
@@ -1030,8 +1062,9 @@ const SECTIONS: Section[] = [
       { target: "direct", label: "direct" },
       { target: "aster", label: "aster" },
       { target: "aster-redis", label: "aster-redis" },
+      BASELINE_COLUMN,
     ],
-    ratios: [["aster", "direct"], ["aster", "aster-redis"]],
+    ratios: [["aster", "direct"], ["aster", "aster-redis"], ["aster", BASELINE]],
     stages: [clusterStage],
     pinned: true,
   },
@@ -1271,41 +1304,49 @@ function _label(section: Section, target: string): string {
   return section.columns.find((column) => column.target === target)?.label ?? target;
 }
 
+/** The section's columns whose target has samples in `results` (aster-base only with --baseline). */
+function _columnsRun(section: Section, results: Results): Section["columns"] {
+  return section.columns.filter(({ target }) =>
+    [...results.values()].some((byTarget) => byTarget.has(target))
+  );
+}
+
 /** Throughput table: median req/s per target and the section's ratios. */
 function throughputTable(section: Section, results: Results): string {
+  const columns = _columnsRun(section, results);
+  const ran = new Set(columns.map(({ target }) => target));
+  const ratios = section.ratios.filter(([a, b]) => ran.has(a) && ran.has(b));
   const rows = [...results.keys()].map((row) => {
     const rps = new Map(
-      section.columns.map(({ target }) => [
-        target,
-        _medianOf(results, row, { target, field: "rps" }),
-      ]),
+      columns.map(({ target }) => [target, _medianOf(results, row, { target, field: "rps" })]),
     );
     return [
       row,
-      ...section.columns.map(({ target }) => _rps(rps.get(target)!)),
-      ...section.ratios.map(([a, b]) => _ratio(rps.get(a)!, rps.get(b)!)),
+      ...columns.map(({ target }) => _rps(rps.get(target)!)),
+      ...ratios.map(([a, b]) => _ratio(rps.get(a)!, rps.get(b)!)),
     ];
   });
   const headers = [
     "req/s",
-    ...section.columns.map((column) => column.label),
-    ...section.ratios.map(([a, b]) => `${_label(section, a)}/${_label(section, b)}`),
+    ...columns.map((column) => column.label),
+    ...ratios.map(([a, b]) => `${_label(section, a)}/${_label(section, b)}`),
   ];
   return formatTable(headers, rows);
 }
 
 /** Latency table for the pipeline-1 rows: p50 and p99 per target (lower is better). */
 function latencyTable(section: Section, results: Results): string {
+  const columns = _columnsRun(section, results);
   const rows = [...results.keys()].filter((row) => row.endsWith(" P1")).map((row) => [
     row,
-    ...section.columns.flatMap(({ target }) => [
+    ...columns.flatMap(({ target }) => [
       _ms(_medianOf(results, row, { target, field: "p50Ms" })),
       _ms(_medianOf(results, row, { target, field: "p99Ms" })),
     ]),
   ]);
   const headers = [
     "ms",
-    ...section.columns.flatMap(({ label }) => [`${label} p50`, `${label} p99`]),
+    ...columns.flatMap(({ label }) => [`${label} p50`, `${label} p99`]),
   ];
   return formatTable(headers, rows);
 }
@@ -1750,8 +1791,45 @@ async function _placeSection(section: Section, layout: CpuLayout | null): Promis
   loadCpus = pinned ? layout.load : null;
 }
 
+/**
+ * Aster against the `--baseline` revision in every row where both ran: throughput and CPU
+ * per request, medians and rounds (info: a before/after of a change, measured in one run).
+ */
+function _printBaseline(runs: Map<SectionName, SectionRun>, baseline: Baseline): void {
+  const rows: string[][] = [];
+  for (const [section, run] of runs) {
+    for (const row of run.results.keys()) {
+      if (!run.results.get(row)?.has(BASELINE)) continue;
+      const cells = (["rps", "targetCpuUs"] as const).flatMap((field) => {
+        const ratio = _ratioOf(run.results, row, { target: "aster", base: BASELINE, field });
+        return Number.isFinite(ratio.median)
+          ? [`${ratio.median.toFixed(2)}x`, describeRounds(ratio.rounds)]
+          : ["-", "-"];
+      });
+      rows.push([`${section} ${row}`, ...cells]);
+    }
+  }
+  if (rows.length === 0) return;
+  console.log(
+    `\n== aster (this checkout) / aster-base (${baseline.revision}, ` +
+      `${baseline.commit.slice(0, 12)})\n`,
+  );
+  console.log(formatTable(
+    ["row", "req/s", "rounds", "CPU per request", "rounds"],
+    rows,
+  ));
+  console.log(
+    "\nreq/s: higher is better; CPU per request: lower is better (GET and SET of a run share " +
+      "one figure).",
+  );
+}
+
 /** Runs the selected sections; every process it starts is stopped before it returns. */
 async function compare(options: Options, signal: AbortSignal): Promise<void> {
+  await using baseline = options.baselineRevision === null
+    ? null
+    : await extractBaseline(options.baselineRevision);
+  if (baseline !== null) options = { ...options, baseline: baseline.source };
   const found = options.pin ? await detectCpuLayout() : "--no-pin";
   const layout = typeof found === "string" ? null : found;
   await _printHeader(options);
@@ -1761,6 +1839,12 @@ async function compare(options: Options, signal: AbortSignal): Promise<void> {
       : `  load generators on core ${layout.load}, backends and proxies on core(s) ` +
         `${layout.system} (scale section: all cores)`,
   );
+  if (baseline !== null) {
+    console.log(
+      `  aster-base: ${baseline.revision} (${baseline.commit.slice(0, 12)}), run beside this ` +
+        `checkout in the redis, memcache and cluster sections`,
+    );
+  }
   const runs = new Map<SectionName, SectionRun>();
   for (const section of SECTIONS.filter((s) => options.sections.includes(s.name))) {
     await _placeSection(section, layout);
@@ -1774,6 +1858,7 @@ async function compare(options: Options, signal: AbortSignal): Promise<void> {
     "\nNote: ratios only compare numbers within one run; absolute req/s depend on the " +
       "machine and its load.",
   );
+  if (baseline !== null) _printBaseline(runs, baseline);
   _printTargets(runs);
 }
 

@@ -2,10 +2,12 @@
  * The measuring tools `deno task bench` relies on: CPU accounting and core placement
  * (bench/cpu_pinning.ts), the cluster-enabled backends of its cluster section
  * (bench/one_master_clusters.ts), the forwarders of its io section (bench/io_floor/) and
- * the allocation sampler (bench/heap_profile.ts), against real processes and a real Aster.
+ * the allocation sampler (bench/heap_profile.ts) and the baseline revision
+ * (bench/baseline.ts), against real processes and a real Aster.
  */
 import assert from "node:assert/strict";
 import { coreBusyShares, coreTicks, onCpus, processCpuSeconds } from "../bench/cpu_pinning.ts";
+import { extractBaseline } from "../bench/baseline.ts";
 import { allocationSites, sampleHeap } from "../bench/heap_profile.ts";
 import { startOneMasterClusters } from "../bench/one_master_clusters.ts";
 import { ASTER_V8_FLAGS, renderToml, startAster } from "./helpers/aster.ts";
@@ -90,6 +92,39 @@ Deno.test("heap_profile names the function that allocates in a running process",
     child.kill("SIGKILL");
     await child.status;
   }
+});
+
+async function _git(args: string[]): Promise<string> {
+  const out = await new Deno.Command("git", { args, stdout: "piped", stderr: "null" }).output();
+  assert.ok(out.success, `git ${args.join(" ")}`);
+  return new TextDecoder().decode(out.stdout);
+}
+
+Deno.test("baseline: a revision is extracted, runs as Aster from its own files, and is removed after", async () => {
+  const head = (await _git(["rev-parse", "HEAD"])).trim();
+  let dir: string;
+  {
+    await using baseline = await extractBaseline("HEAD");
+    assert.equal(baseline.commit, head);
+    dir = baseline.source.main.replace(/\/main\.ts$/, "");
+    assert.notEqual(dir, Deno.cwd());
+    assert.equal(
+      await Deno.readTextFile(baseline.source.main),
+      await _git(["show", "HEAD:main.ts"]),
+    );
+    await using redis = await startRedis();
+    await using aster = await startAster(
+      [{ cache_type: "redis", servers: [`127.0.0.1:${redis.port}:1`] }],
+      { source: baseline.source },
+    );
+    const cmdline = await Deno.readTextFile(`/proc/${aster.pid}/cmdline`);
+    assert.ok(cmdline.split("\0").includes(baseline.source.main), cmdline);
+    await using client = await RespClient.connect(aster.ports[0]);
+    assert.equal(text(await client.command("SET", "baseline:k", "v")), "OK");
+    assert.equal(text(await client.command("GET", "baseline:k")), "v");
+  }
+  await assert.rejects(Deno.stat(dir), Deno.errors.NotFound);
+  await assert.rejects(extractBaseline("no-such-revision"), /is not a commit of this repository/);
 });
 
 Deno.test("one-master clusters: each master owns every slot, has a linked replica, and serves single-key requests of Aster's redis mode", async () => {

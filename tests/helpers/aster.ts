@@ -38,8 +38,23 @@ export function renderToml(clusters: ClusterToml[]): string {
  */
 export const ASTER_V8_FLAGS = "--v8-flags=--max-semi-space-size=4";
 
-/** The command that runs Aster from source, with the flags and permissions `deno task start` grants. */
-export function asterCommand(args: string[], env: Record<string, string> = {}): Deno.Command {
+/** Another checkout of Aster to run instead of this one (bench/baseline.ts extracts one). */
+export interface AsterSource {
+  /** Its main.ts. */
+  main: string;
+  /** Its deno.json (imports and lock file of that revision). */
+  config: string;
+}
+
+/**
+ * The command that runs Aster from source, with the flags and permissions `deno task start`
+ * grants; this checkout unless `source` names another.
+ */
+export function asterCommand(
+  args: string[],
+  env: Record<string, string> = {},
+  source?: AsterSource,
+): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -48,7 +63,7 @@ export function asterCommand(args: string[], env: Record<string, string> = {}): 
       "--allow-net",
       "--allow-read",
       "--allow-env",
-      MAIN,
+      ...(source ? ["--config", source.config, source.main] : [MAIN]),
       ...args,
     ],
     env: { ASTER_LOG: "warn", ...env },
@@ -61,7 +76,7 @@ export function asterCommand(args: string[], env: Record<string, string> = {}): 
 /** Starts Aster with `clusters`, waits until every listener accepts connections. */
 export async function startAster(
   clusters: ClusterToml[],
-  opts: { env?: Record<string, string>; args?: string[] } = {},
+  opts: { env?: Record<string, string>; args?: string[]; source?: AsterSource } = {},
 ): Promise<AsterProcess> {
   const filled: ClusterToml[] = [];
   const ports: number[] = [];
@@ -80,7 +95,8 @@ export async function startAster(
   const dir = await Deno.makeTempDir({ prefix: "aster-test-" });
   const configPath = `${dir}/aster.toml`;
   await Deno.writeTextFile(configPath, renderToml(filled));
-  const child = asterCommand(["--config", configPath, ...(opts.args ?? [])], opts.env).spawn();
+  const child = asterCommand(["--config", configPath, ...(opts.args ?? [])], opts.env, opts.source)
+    .spawn();
   let log = "";
   const ready = Promise.withResolvers<void>();
   const collect = async (stream: ReadableStream<Uint8Array>) => {
