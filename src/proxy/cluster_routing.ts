@@ -9,9 +9,8 @@ import { encodeCommandText, encodeError } from "../protocol/resp/encoder.ts";
 import type { RedisRouting } from "./redis_routing.ts";
 import type { ClusterMetrics } from "../metrics/worker_metrics.ts";
 import { type ClusterIdentity, clusterLocalReply } from "./cluster_local.ts";
+import { copies } from "../io/copy_slab.ts";
 
-/** Size of the slabs that keep request copies for resends. */
-const SLAB_BYTES = 64 * 1024;
 /** Most redirects or retries one request may take before it gets an error. */
 const MAX_REDIRECTS = 5;
 /** First retry delay after TRYAGAIN or CLUSTERDOWN, doubling each time, ms. */
@@ -31,8 +30,6 @@ export class ClusterRouting implements RedisRouting {
   readonly metrics: ClusterMetrics;
   readonly #identity: ClusterIdentity;
   #turn = 0;
-  #slab = new Uint8Array(SLAB_BYTES);
-  #slabUsed = 0;
   /** Per client, the last resend still waiting (absent when none). */
   readonly #resends = new Map<number, Promise<void>>();
 
@@ -67,17 +64,7 @@ export class ClusterRouting implements RedisRouting {
       return;
     }
     // The request keeps its own copy of the bytes: a redirect sends them again later.
-    const at = this.#keep(bytes);
-    const store = at < 0 ? bytes.slice() : this.#slab;
-    const request = new ClusterRequest(
-      this,
-      store,
-      Math.max(at, 0),
-      bytes.length,
-      slot,
-      sink,
-      sessionId,
-    );
+    const request = new ClusterRequest(this, copies.copy(bytes), slot, sink, sessionId);
     if (this.#resends.size > 0 && this.#resends.has(sessionId)) {
       // An earlier request of this client waits to be sent again: keep the client's order.
       this.resendInOrder(sessionId, {
@@ -87,23 +74,6 @@ export class ClusterRouting implements RedisRouting {
       return;
     }
     this.pool.connFor(node, sessionId).send(bytes, request);
-  }
-
-  /**
-   * Copies request bytes for a possible resend into the current slab and returns where
-   * (one ArrayBuffer per 64 KiB of requests instead of one per request; a slab is freed
-   * with its last request), or -1 for a request too big to share one.
-   */
-  #keep(bytes: Uint8Array): number {
-    if (bytes.length > SLAB_BYTES / 16) return -1;
-    if (this.#slabUsed + bytes.length > this.#slab.length) {
-      this.#slab = new Uint8Array(SLAB_BYTES);
-      this.#slabUsed = 0;
-    }
-    const at = this.#slabUsed;
-    this.#slab.set(bytes, at);
-    this.#slabUsed += bytes.length;
-    return at;
   }
 
   /**
@@ -157,10 +127,8 @@ function _clusterDown(ready: boolean): string {
  */
 class ClusterRequest implements ReplySink {
   readonly #routing: ClusterRouting;
-  /** The kept copy is [#at, #at + #length) of #store (a view is made only for a resend). */
-  readonly #store: Uint8Array;
-  readonly #at: number;
-  readonly #length: number;
+  /** The request's own copy of its bytes (they are sent again after a redirect). */
+  readonly bytes: Uint8Array;
   readonly #slot: number;
   readonly #sink: ReplySink;
   readonly #sessionId: number;
@@ -169,25 +137,16 @@ class ClusterRequest implements ReplySink {
   // Positional (not an options object): one of these is made per request.
   constructor(
     routing: ClusterRouting,
-    store: Uint8Array,
-    at: number,
-    length: number,
+    bytes: Uint8Array,
     slot: number,
     sink: ReplySink,
     sessionId: number,
   ) {
     this.#routing = routing;
-    this.#store = store;
-    this.#at = at;
-    this.#length = length;
+    this.bytes = bytes;
     this.#slot = slot;
     this.#sink = sink;
     this.#sessionId = sessionId;
-  }
-
-  /** The request's bytes, for sending it again. */
-  get bytes(): Uint8Array {
-    return this.#store.subarray(this.#at, this.#at + this.#length);
   }
 
   onReply(reply: Uint8Array): void {

@@ -16,6 +16,7 @@ import type { MemcacheBackend } from "./memcache_text_frontend.ts";
 import type { ReplySlot, RequestHandler, Session } from "./session.ts";
 import { feedFrames, type FrameHandlers } from "./feed_frames.ts";
 import { VERSION } from "../version.ts";
+import { copies } from "../io/copy_slab.ts";
 
 const EMPTY = new Uint8Array(0);
 /** Opcode -> name, for metrics. */
@@ -112,7 +113,7 @@ export class MemcacheBinaryFrontend implements RequestHandler {
     }
     // Quiet requests go out loud so every request has a reply to match; the replies the
     // client would not have received are dropped here, the others get the quiet opcode back.
-    const loud = raw.slice();
+    const loud = copies.copy(raw);
     loud[1] = loudOpcode(opcode);
     conn.send(loud, new BinarySink(slot, opcode, opaque));
   }
@@ -143,7 +144,7 @@ class BinarySink implements ReplySink {
       this.#slot.session.answer(this.#slot, EMPTY);
       return;
     }
-    const copy = reply.slice();
+    const copy = copies.copy(reply);
     copy[1] = opcode;
     this.#slot.session.answer(this.#slot, copy);
   }

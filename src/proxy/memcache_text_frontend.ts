@@ -22,6 +22,7 @@ import { groupKeys } from "./redis_split.ts";
 import type { ReplySlot, RequestHandler, Session } from "./session.ts";
 import { feedFrames, type FrameHandlers } from "./feed_frames.ts";
 import { VERSION } from "../version.ts";
+import { copies } from "../io/copy_slab.ts";
 
 /** Reply kinds as the numbers NodeConn hands back to the framer. */
 const REPLY_KINDS: readonly MemcacheReplyKind[] = ["line", "retrieval", "meta"];
@@ -185,7 +186,7 @@ export class MemcacheTextFrontend implements RequestHandler {
     }
     const keyIndexes = req.keys.map((_, index) => index);
     const parts = groupKeys(keyIndexes, nodes);
-    const keys = req.keys.map((key) => key.slice());
+    const keys = req.keys.map((key) => copies.copy(key));
     const merge = new RetrievalMerge(
       keys,
       parts.map((part) => part.keyIndexes),
@@ -256,7 +257,7 @@ class RetrievalMerge {
 
   sinkFor(index: number, frontend: MemcacheTextFrontend): ReplySink {
     return {
-      onReply: (reply) => this.#complete(index, reply.slice()),
+      onReply: (reply) => this.#complete(index, copies.copy(reply)),
       onError: (message) => this.#complete(index, frontend.errorReply(message)),
     };
   }

@@ -13,6 +13,7 @@ import {
   writeHeader,
 } from "../protocol/resp/encoder.ts";
 import { ARRAY } from "../protocol/resp/bytes.ts";
+import { copies } from "../io/copy_slab.ts";
 import {
   arrayElementBounds,
   arrayElementSlices,
@@ -212,7 +213,7 @@ export class SplitCollector {
       this.#target.answerMerged(merged, mergedIsView);
       return;
     }
-    this.#replies[index] = isView ? reply.slice() : reply;
+    this.#replies[index] = isView ? copies.copy(reply) : reply;
   }
 
   #merge(): Uint8Array {

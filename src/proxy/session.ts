@@ -2,6 +2,7 @@
 import { ReadBuffer } from "../io/read_buffer.ts";
 import { RingQueue } from "../io/ring_queue.ts";
 import { WriteBatcher } from "../io/write_batcher.ts";
+import { copies } from "../io/copy_slab.ts";
 import { logDebug, logWarn } from "../log.ts";
 import { coarseClock, turnNow } from "../backend/coarse_clock.ts";
 import { ClusterMetrics } from "../metrics/worker_metrics.ts";
@@ -188,13 +189,13 @@ export class Session {
 
   /**
    * Fills a slot. `isView` says the bytes live in a reused buffer: they are copied, into
-   * the output when the slot is next in line, else into the slot.
+   * the output when the slot is next in line, else into a slab (`copies`) for the slot.
    */
   fill(slot: ReplySlot, reply: Uint8Array, isView: boolean): void {
     if (this.#closed) return;
     if (slot.argv !== null) this.#recordSlow(slot);
     if (this.#slots.peek() !== slot) {
-      slot.data = isView ? reply.slice() : reply;
+      slot.data = isView ? copies.copy(reply) : reply;
       this.#heldBytes += reply.length;
       this.#checkHardLimit();
       return;
