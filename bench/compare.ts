@@ -606,10 +606,10 @@ async function startAsters(
   clusters: ClusterToml[],
   baseline: AsterSource | null,
 ): Promise<ProxyProcess[]> {
-  const started = [{ name: "aster", source: undefined as AsterSource | undefined }];
-  if (baseline !== null) started.push({ name: BASELINE, source: baseline });
+  const sources = new Map<string, AsterSource | undefined>([["aster", undefined]]);
+  if (baseline !== null) sources.set(BASELINE, baseline);
   const proxies: ProxyProcess[] = [];
-  for (const { name, source } of started) {
+  for (const [name, source] of sources) {
     const aster = stack.use(await startAster(clusters, { source }));
     proxies.push({ name, port: aster.ports[0], pid: aster.pid, log: aster.log });
   }
