@@ -1810,9 +1810,8 @@ function _printBaseline(runs: Map<SectionName, SectionRun>, baseline: Baseline):
       if (!run.results.get(row)?.has(BASELINE)) continue;
       const cells = (["rps", "targetCpuUs"] as const).flatMap((field) => {
         const ratio = _ratioOf(run.results, row, { target: "aster", base: BASELINE, field });
-        return Number.isFinite(ratio.median)
-          ? [`${ratio.median.toFixed(2)}x`, describeRounds(ratio.rounds)]
-          : ["-", "-"];
+        const { value, rounds } = _ratioCheck(row, ratio, {});
+        return [value, rounds ?? "-"];
       });
       rows.push([`${section} ${row}`, ...cells]);
     }
@@ -1837,7 +1836,6 @@ async function compare(options: Options, signal: AbortSignal): Promise<void> {
   await using baseline = options.baselineRevision === null
     ? null
     : await extractBaseline(options.baselineRevision);
-  if (baseline !== null) options = { ...options, baseline: baseline.source };
   const found = options.pin ? await detectCpuLayout() : "--no-pin";
   const layout = typeof found === "string" ? null : found;
   await _printHeader(options);
@@ -1848,6 +1846,7 @@ async function compare(options: Options, signal: AbortSignal): Promise<void> {
         `${layout.system} (scale section: all cores)`,
   );
   if (baseline !== null) {
+    options = { ...options, baseline: baseline.source };
     console.log(
       `  aster-base: ${baseline.revision} (${baseline.commit.slice(0, 12)}), run beside this ` +
         `checkout in the redis, memcache and cluster sections`,
