@@ -22,7 +22,9 @@ COPY . .
 RUN deno cache --frozen main.ts src/worker/worker_main.ts
 # deno.json's `compile` task (it embeds src/worker/worker_main.ts with --include) writes
 # dist/aster-proxy. deno compile downloads the denort runtime: the build needs internet.
-RUN deno task compile && ./dist/aster-proxy --version
+# compile:ffi builds a binary that may run clusters with io = "ffi" (it grants --allow-ffi).
+ARG COMPILE_TASK=compile
+RUN deno task ${COMPILE_TASK} && ./dist/aster-proxy --version
 
 # --- runtime: glibc + libgcc, no shell, non-root -------------------------------------------
 FROM gcr.io/distroless/cc-debian12:nonroot

@@ -51,13 +51,7 @@
 import { parseArgs } from "node:util";
 import { fnv1a64 } from "../src/hash/fnv.ts";
 import { KetamaRing } from "../src/hash/ketama.ts";
-import {
-  ASTER_V8_FLAGS,
-  type AsterSource,
-  type ClusterToml,
-  renderToml,
-  startAster,
-} from "../tests/helpers/aster.ts";
+import { type AsterSource, type ClusterToml, startAster } from "../tests/helpers/aster.ts";
 import {
   coreBusyShares,
   coreTicks,
@@ -153,6 +147,8 @@ const SPARE_FDS = 200;
 const BASELINE = "aster-base";
 /** Its column, shown only when it ran. */
 const BASELINE_COLUMN = { target: BASELINE, label: BASELINE };
+/** Aster with `io = "ffi"` (its sockets on one FFI epoll loop per worker). */
+const FFI = "aster-ffi";
 
 const SECTION_NAMES = ["redis", "memcache", "cluster", "io", "scale"] as const;
 /** A part of the comparison that `--only` selects. */
@@ -580,6 +576,8 @@ async function startProxies(
     memcache?: boolean;
     maxClients?: number;
     baseline?: AsterSource | null;
+    /** Also Aster with `io = "ffi"` (`aster-ffi`). */
+    ffi?: boolean;
   },
 ): Promise<ProxyProcess[]> {
   const { servers } = opts;
@@ -594,10 +592,15 @@ async function startProxies(
   const cacheType = opts.memcache ? "memcache" : "redis";
   const cluster: ClusterToml = { name: "bench", cache_type: cacheType, servers, thread: 1 };
   if (opts.maxClients !== undefined) cluster.max_clients = opts.maxClients;
-  return [
+  const proxies = [
     { name: "nutcracker", port: nutcracker.port, pid: nutcracker.pid },
     ...await startAsters(stack, [cluster], opts.baseline ?? null),
   ];
+  if (opts.ffi) {
+    const aster = stack.use(await startAster([{ ...cluster, io: "ffi" }], { allowFfi: true }));
+    proxies.push({ name: FFI, port: aster.ports[0], pid: aster.pid, log: aster.log });
+  }
+  return proxies;
 }
 
 /** Aster (this checkout) and, with a baseline, Aster of that revision, both on `clusters`. */
@@ -726,6 +729,7 @@ const memcacheStage: Stage = {
       servers,
       memcache: true,
       baseline: options.baseline,
+      ffi: true,
     });
     const load = { connections: 1, warmupMs: 0, keys: KEYSPACE, valueSize: MEMCACHE_VALUE_SIZE };
     await runMemcacheLoad({
@@ -972,26 +976,23 @@ const IO_FLOOR_FORWARDERS = [
 ] as const;
 
 /**
- * Aster's data plane over `servers` on the FFI sockets of `bench/io_floor/ffi_sockets.ts`
- * (`aster_on_ffi.ts`: same code, same flags, Deno's socket ops replaced), registered on `stack`.
+ * Aster with `io = "ffi"` over `servers` (raw sockets on one FFI epoll loop instead of Deno's
+ * socket ops; `thread = 1`, started as `deno task start:ffi` would), registered on `stack`.
  */
 async function startAsterOnFfi(
   stack: AsyncDisposableStack,
   servers: string[],
 ): Promise<{ port: number; target: Target }> {
-  const port = await freePort();
-  const dir = await Deno.makeTempDir({ prefix: "aster-ffi-" });
-  stack.defer(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
-  const config = `${dir}/aster.toml`;
-  const cluster = { name: "bench", cache_type: "redis", listen_addr: `${HOST}:${port}` };
-  await Deno.writeTextFile(config, renderToml([{ ...cluster, servers, thread: 1 }]));
-  const file = new URL("./io_floor/aster_on_ffi.ts", import.meta.url).pathname;
-  const permissions = ["--allow-ffi", "--allow-net", "--allow-read", "--allow-env"];
-  const args = ["run", ASTER_V8_FLAGS, ...permissions, file, config];
-  const started = stack.use(
-    await startListeningProcess(Deno.execPath(), args, { port, hint: "deno" }),
-  );
-  return { port, target: redisBenchmarkTarget("aster-ffi", { port, pid: started.pid }) };
+  const cluster: ClusterToml = {
+    name: "bench",
+    cache_type: "redis",
+    servers,
+    thread: 1,
+    io: "ffi",
+  };
+  const aster = stack.use(await startAster([cluster], { allowFfi: true }));
+  const port = aster.ports[0];
+  return { port, target: redisBenchmarkTarget("aster-ffi", { port, pid: aster.pid }) };
 }
 
 /**
@@ -1024,9 +1025,7 @@ const ioFloorStage: Stage = {
         "deno-ops and raw-epoll (bench/io_floor/): one redis-server, requests framed and " +
         "forwarded in one write per turn, replies framed and returned; nothing else. " +
         "deno-ops uses conn.read/conn.write like Aster, raw-epoll libc epoll/recv/send " +
-        "through FFI. aster-ffi: Aster's data plane, unchanged, with Deno.listen and " +
-        "Deno.connect replaced by raw sockets on one FFI epoll loop " +
-        "(bench/io_floor/aster_on_ffi.ts, main isolate, thread = 1).",
+        'through FFI. aster-ffi: Aster with io = "ffi" (its sockets on one FFI epoll loop).',
       ],
     };
   },
@@ -1054,9 +1053,16 @@ const SECTIONS: Section[] = [
       { target: "direct", label: "direct" },
       { target: "nutcracker", label: "nutcracker" },
       { target: "aster", label: "aster" },
+      { target: FFI, label: FFI },
       BASELINE_COLUMN,
     ],
-    ratios: [["aster", "nutcracker"], ["aster", "direct"], ["aster", BASELINE]],
+    ratios: [
+      ["aster", "nutcracker"],
+      [FFI, "nutcracker"],
+      ["aster", "direct"],
+      [FFI, "aster"],
+      ["aster", BASELINE],
+    ],
     stages: [memcacheStage],
     pinned: true,
   },
@@ -1540,16 +1546,13 @@ function _throughputChecks(
   section: string,
   results: Results,
   minAt: (pipeline: number) => number,
+  target = "aster",
 ): TargetCheck[] {
   return PIPELINES.flatMap((pipeline) =>
     ["GET", "SET"].map((test) => {
       const row = rowLabel(test, pipeline);
-      const ratio = _ratioOf(results, row, {
-        target: "aster",
-        base: "nutcracker",
-        field: "rps",
-      });
-      return _ratioCheck(`${section} ${row} req/s, aster/nutcracker`, ratio, {
+      const ratio = _ratioOf(results, row, { target, base: "nutcracker", field: "rps" });
+      return _ratioCheck(`${section} ${row} req/s, ${target}/nutcracker`, ratio, {
         min: minAt(pipeline),
       });
     })
@@ -1557,14 +1560,14 @@ function _throughputChecks(
 }
 
 /** Aster's CPU per request against nutcracker's at each depth (GET and SET share a run). */
-function _proxyCpuChecks(section: string, results: Results): TargetCheck[] {
+function _proxyCpuChecks(section: string, results: Results, target = "aster"): TargetCheck[] {
   return PIPELINES.map((pipeline) => {
     const ratio = _ratioOf(results, rowLabel("GET", pipeline), {
-      target: "aster",
+      target,
       base: "nutcracker",
       field: "targetCpuUs",
     });
-    const what = `${section} GET+SET P${pipeline} proxy CPU per request, aster/nutcracker`;
+    const what = `${section} GET+SET P${pipeline} proxy CPU per request, ${target}/nutcracker`;
     return _ratioCheck(what, ratio, {});
   });
 }
@@ -1596,6 +1599,11 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
   if (memcache) {
     checks.push(..._throughputChecks("memcache", memcache.results, () => 1));
     checks.push(..._proxyCpuChecks("memcache", memcache.results));
+    // The same targets for io = "ffi", where its run (--only or a failure may skip it) exists.
+    if (memcache.results.get(rowLabel("GET", 1))?.has(FFI)) {
+      checks.push(..._throughputChecks("memcache", memcache.results, () => 1, FFI));
+      checks.push(..._proxyCpuChecks("memcache", memcache.results, FFI));
+    }
   }
   const cluster = runs.get("cluster");
   if (cluster) {

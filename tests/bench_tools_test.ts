@@ -10,8 +10,8 @@ import { coreBusyShares, coreTicks, onCpus, processCpuSeconds } from "../bench/c
 import { extractBaseline } from "../bench/baseline.ts";
 import { allocationSites, sampleHeap } from "../bench/heap_profile.ts";
 import { startOneMasterClusters } from "../bench/one_master_clusters.ts";
-import { ASTER_V8_FLAGS, renderToml, startAster } from "./helpers/aster.ts";
-import { RespClient, RespErrorReply, text } from "./helpers/resp_client.ts";
+import { startAster } from "./helpers/aster.ts";
+import { RespClient, text } from "./helpers/resp_client.ts";
 import { freePort, startListeningProcess, startRedis } from "./helpers/servers.ts";
 
 Deno.test("onCpus wraps a command in taskset only when given cores", () => {
@@ -197,63 +197,3 @@ for (
     assert.equal(text(await clients[3].command("GET", "io:split")), "whole");
   });
 }
-
-Deno.test("Aster's data plane on the io section's FFI sockets serves like Aster: pipelines, a 2 MB value, a dead backend, a client leaving mid-pipeline", async () => {
-  await using stack = new AsyncDisposableStack();
-  const redis = stack.use(await startRedis());
-  const deadBackend = await freePort(); // nothing listens here
-  const port = await freePort();
-  const deadPort = await freePort();
-  const dir = await Deno.makeTempDir({ prefix: "aster-ffi-test-" });
-  stack.defer(() => Deno.remove(dir, { recursive: true }));
-  const config = `${dir}/aster.toml`;
-  await Deno.writeTextFile(
-    config,
-    renderToml([{
-      name: "ffi",
-      cache_type: "redis",
-      listen_addr: `127.0.0.1:${port}`,
-      servers: [`127.0.0.1:${redis.port}:1 live`],
-    }, {
-      name: "dead",
-      cache_type: "redis",
-      listen_addr: `127.0.0.1:${deadPort}`,
-      servers: [`127.0.0.1:${deadBackend}:1 dead`],
-    }]),
-  );
-  const path = new URL("../bench/io_floor/aster_on_ffi.ts", import.meta.url).pathname;
-  const permissions = ["--allow-ffi", "--allow-net", "--allow-read", "--allow-env"];
-  stack.use(
-    await startListeningProcess(Deno.execPath(), [
-      "run",
-      ASTER_V8_FLAGS,
-      ...permissions,
-      path,
-      config,
-    ], {
-      port,
-      hint: "deno",
-    }),
-  );
-  const client = stack.use(await RespClient.connect(port));
-  const batch = Array.from({ length: 500 }, (_, n) => ["SET", `ffi:${n}`, `v${n}`]);
-  assert.ok((await client.pipeline(batch)).every((reply) => text(reply) === "OK"));
-  const keys = Array.from({ length: 500 }, (_, n) => `ffi:${n}`);
-  assert.deepEqual(text(await client.command("MGET", ...keys)), keys.map((_, n) => `v${n}`));
-  // 2 MB each way: more than one send and one recv, so the partial-write paths run.
-  const big = "x".repeat(2 * 1024 * 1024);
-  assert.equal(text(await client.command("SET", "ffi:big", big)), "OK");
-  assert.equal(text(await client.command("GET", "ffi:big")), big);
-  // A client that leaves with 2,000 requests in flight does not disturb the next one.
-  const leaving = await RespClient.connect(port);
-  await leaving.sendRaw("*2\r\n$3\r\nGET\r\n$5\r\nffi:1\r\n".repeat(2000));
-  leaving.close();
-  assert.equal(text(await client.command("GET", "ffi:1")), "v1");
-  const other = stack.use(await RespClient.connect(port));
-  assert.equal(text(await other.command("PING")), "PONG");
-  // A backend nobody listens for: the refused connect becomes an error reply.
-  const toDead = stack.use(await RespClient.connect(deadPort));
-  const refused = await toDead.command("GET", "ffi:1");
-  assert.ok(refused instanceof RespErrorReply, `expected an error, got ${JSON.stringify(refused)}`);
-  assert.match(refused.message, /dead/);
-});

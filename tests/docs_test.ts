@@ -20,7 +20,7 @@ Deno.test("README documents every command-line flag of --help", () => {
 
 Deno.test("tests run Aster with the V8 flags of deno task start and compile", async () => {
   const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
-  for (const task of ["start", "compile"]) {
+  for (const task of ["start", "start:ffi", "compile", "compile:ffi"]) {
     assert.ok(
       config.tasks[task].split(" ").includes(ASTER_V8_FLAGS),
       `deno task ${task} lacks ${ASTER_V8_FLAGS}`,

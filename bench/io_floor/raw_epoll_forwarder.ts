@@ -32,7 +32,7 @@ import {
   SOCK_STREAM,
   SOL_SOCKET,
   TCP_NODELAY,
-} from "./libc.ts";
+} from "../../src/io/ffi/libc.ts";
 
 const [listenPort, backendPort] = forwarderPorts(Deno.args, "raw_epoll_forwarder.ts");
 
@@ -74,7 +74,7 @@ function watch(peer: Peer, op: number, events: number): void {
 function flush(peer: Peer): boolean {
   while (peer.out.length > 0) {
     const bytes = peer.out.peek();
-    const sent = Number(c.send(peer.fd, bytes, BigInt(bytes.length), MSG_NOSIGNAL));
+    const sent = c.send(peer.fd, bytes, BigInt(bytes.length), MSG_NOSIGNAL);
     if (sent >= 0) {
       peer.out.drop(sent);
       continue;
@@ -94,7 +94,7 @@ function flush(peer: Peer): boolean {
 /** recv into `into`: bytes read, 0 at EOF or on error, -1 when nothing is there yet. */
 function receive(fd: number, into: Uint8Array): number {
   for (;;) {
-    const n = Number(c.recv(fd, into, BigInt(into.length), 0));
+    const n = c.recv(fd, into, BigInt(into.length), 0);
     if (n >= 0) return n;
     const error = errno();
     if (error === EINTR) continue;

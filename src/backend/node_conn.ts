@@ -2,6 +2,7 @@
 import { ReadBuffer } from "../io/read_buffer.ts";
 import { RingQueue } from "../io/ring_queue.ts";
 import { WriteBatcher } from "../io/write_batcher.ts";
+import { type ProxyConn, sockets } from "../io/sockets.ts";
 import { logDebug, logWarn } from "../log.ts";
 import { coarseClock } from "./coarse_clock.ts";
 import type { ReplySink } from "./reply_sink.ts";
@@ -67,7 +68,7 @@ interface SendBatch {
 export class NodeConn {
   options: NodeConnOptions;
   #state: State = "down";
-  #conn: Deno.TcpConn | null = null;
+  #conn: ProxyConn | null = null;
   #writer: WriteBatcher | null = null;
   #pending = new RingQueue<Pending>();
   #generation = 0;
@@ -172,7 +173,7 @@ export class NodeConn {
       this.#batch = { sentAt: -1 };
     };
     for (const bytes of this.options.handshake ?? []) this.#sendHandshake(bytes);
-    Deno.connect({ hostname: this.options.host, port: this.options.port }).then(
+    sockets().connect({ hostname: this.options.host, port: this.options.port }).then(
       (conn) => {
         if (generation !== this.#generation) {
           conn.close();
@@ -210,7 +211,7 @@ export class NodeConn {
     });
   }
 
-  async #readLoop(conn: Deno.TcpConn, generation: number): Promise<void> {
+  async #readLoop(conn: ProxyConn, generation: number): Promise<void> {
     const buffer = new ReadBuffer(BACKEND_READ_CAPACITY);
     const framer = this.options.newFramer();
     try {

@@ -44,7 +44,32 @@ export async function loadConfig(path: string): Promise<Config> {
     const head = `invalid config file ${path} (${n} ${n === 1 ? "error" : "errors"}):`;
     throw new ConfigError([head, ...result.errors.map((e) => `  ${e}`)].join("\n"), result.errors);
   }
+  const problems = runtimeProblems(result.config);
+  if (problems.length > 0) {
+    const head = `config file ${path} cannot run in this process:`;
+    throw new ConfigError([head, ...problems.map((e) => `  ${e}`)].join("\n"), problems);
+  }
   return result.config;
+}
+
+/**
+ * What a valid config needs from the process that this one lacks: `io = "ffi"` needs Linux
+ * and the FFI permission.
+ */
+export function runtimeProblems(config: Config): string[] {
+  const problems: string[] = [];
+  for (const cluster of config.clusters) {
+    if (cluster.io !== "ffi") continue;
+    if (Deno.build.os !== "linux") {
+      problems.push(`cluster ${cluster.name}: io = "ffi" runs on Linux only`);
+    } else if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+      problems.push(
+        `cluster ${cluster.name}: io = "ffi" needs the FFI permission: run with --allow-ffi ` +
+          `(deno task start:ffi)`,
+      );
+    }
+  }
+  return problems;
 }
 
 function _readReason(err: unknown): string {

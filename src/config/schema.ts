@@ -9,6 +9,9 @@
 /** The four proxy modes: which wire protocol clients speak and how keys are routed. */
 export type CacheType = "redis" | "redis_cluster" | "memcache" | "memcache_binary";
 
+/** What a cluster's workers do socket I/O with: Deno's socket ops, or raw sockets via FFI. */
+export type IoMode = "deno" | "ffi";
+
 /** Longest alias: twemproxy's ketama hashes "alias-N" out of an 86-byte buffer. */
 const MAX_ALIAS_BYTES = 64;
 
@@ -170,6 +173,14 @@ export interface ClusterConfig {
    * @default []
    */
   allowCommands: string[];
+  /**
+   * Socket I/O of this cluster's workers (`io`): "deno" (Deno's socket ops) or "ffi" (raw
+   * non-blocking sockets on one epoll loop per worker, called through FFI: less CPU per
+   * request; needs `--allow-ffi`, Linux with glibc; IPv4 literals, other hosts fall back
+   * to Deno's sockets).
+   * @default "deno"
+   */
+  io: IoMode;
 }
 
 /** Commands `allow_commands` may name: the ones that make sense on every backend at once. */
@@ -232,7 +243,10 @@ export const CLUSTER_KEYS: readonly string[] = [
   "slowlog_slower_than",
   "slowlog_max_len",
   "allow_commands",
+  "io",
 ];
+
+const IO_MODES: readonly IoMode[] = ["deno", "ffi"];
 
 const MAX_MS = 3_600_000; // one hour
 const MAX_WEIGHT = 1_000_000;
@@ -446,6 +460,12 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
       }
     }
   }
+  let io: IoMode = "deno";
+  if (entry.io !== undefined) {
+    if (typeof entry.io === "string" && IO_MODES.includes(entry.io as IoMode)) {
+      io = entry.io as IoMode;
+    } else fail(`io must be one of ${IO_MODES.join(", ")}, got ${_show(entry.io)}`);
+  }
   if (secrets.backend_username !== null && secrets.backend_password === null) {
     fail(`backend_username needs backend_password`);
   }
@@ -480,6 +500,7 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
       slowlogSlowerThan: ints.slowlog_slower_than,
       slowlogMaxLen: ints.slowlog_max_len,
       allowCommands,
+      io,
     };
   }
   return out;

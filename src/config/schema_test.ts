@@ -67,6 +67,7 @@ Deno.test("validate() fills every default for a minimal cluster", () => {
     slowlogSlowerThan: 10000,
     slowlogMaxLen: 128,
     allowCommands: [],
+    io: "deno",
   });
 });
 
@@ -509,4 +510,13 @@ Deno.test("validate() accepts only broadcastable commands in allow_commands", ()
   const errors = _only({ allow_commands: ["shutdown", "debug", 3] });
   assert.equal(errors.length, 3);
   assert.match(errors[0], /allow_commands: "shutdown" cannot be allowed \(allowed: keys, /);
+});
+
+Deno.test("validate() takes io = deno or ffi and names the choices for anything else", () => {
+  assert.equal(_ok({ clusters: [_cluster({ io: "ffi" })] })[0].io, "ffi");
+  assert.equal(_ok({ clusters: [_cluster({ io: "deno" })] })[0].io, "deno");
+  const errors = _only({ io: "epoll" });
+  assert.deepEqual(errors.length, 1);
+  assert.match(errors[0], /io must be one of deno, ffi, got "epoll" \(a string\)/);
+  assert.match(_only({ io: true })[0], /io must be one of deno, ffi, got true \(a boolean\)/);
 });

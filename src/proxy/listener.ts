@@ -3,6 +3,7 @@ import { logDebug, logWarn } from "../log.ts";
 import { type OutputLimits, type RequestHandler, Session } from "./session.ts";
 import { coarseClock } from "../backend/coarse_clock.ts";
 import type { ClusterMetrics } from "../metrics/worker_metrics.ts";
+import { type ProxyConn, type ProxyListener, sockets } from "../io/sockets.ts";
 
 /** What a listener needs: where to listen and how to serve a new client. */
 export interface ListenerOptions {
@@ -31,7 +32,7 @@ const IDLE_SWEEP_MS = 1000;
 /** A listening socket and the sessions it accepted. */
 export class Listener {
   /** One socket, or ACCEPT_SOCKETS sharing the port (SO_REUSEPORT), each with its own queue. */
-  readonly #listeners: Deno.TcpListener[];
+  readonly #listeners: ProxyListener[];
   #options: ListenerOptions;
   readonly #sessions = new Set<Session>();
   #nextId = 0;
@@ -40,19 +41,19 @@ export class Listener {
   /** Binds at once: throws when the address is taken. */
   constructor(options: ListenerOptions) {
     this.#options = options;
-    const listenOptions = {
+    const address = {
       hostname: options.hostname,
       port: options.port,
-      transport: "tcp",
       reusePort: options.reusePort,
-    } as Deno.TcpListenOptions;
-    this.#listeners = [Deno.listen(listenOptions)];
+    };
+    const api = sockets();
+    this.#listeners = [api.listen(address)];
     // Deno accepts one connection per op; with several sockets on the port, accepts run
     // side by side and a burst of connects spreads over several accept queues (511 each)
     // instead of overflowing one (an overflowing SYN waits 1 s for its retry).
     const extra = options.reusePort && options.port !== 0 ? ACCEPT_SOCKETS - 1 : 0;
     try {
-      for (let i = 0; i < extra; i++) this.#listeners.push(Deno.listen(listenOptions));
+      for (let i = 0; i < extra; i++) this.#listeners.push(api.listen(address));
     } catch (err) {
       for (const listener of this.#listeners) listener.close();
       throw err;
@@ -96,9 +97,9 @@ export class Listener {
     await Promise.all(this.#listeners.map((listener) => this.#acceptLoop(listener)));
   }
 
-  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
+  async #acceptLoop(listener: ProxyListener): Promise<void> {
     for (;;) {
-      let conn: Deno.TcpConn;
+      let conn: ProxyConn;
       try {
         conn = await listener.accept();
       } catch (err) {
@@ -113,7 +114,7 @@ export class Listener {
     }
   }
 
-  #start(conn: Deno.TcpConn): void {
+  #start(conn: ProxyConn): void {
     try {
       conn.setNoDelay(true);
     } catch {

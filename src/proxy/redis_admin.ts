@@ -8,6 +8,7 @@ import {
   OK_REPLY,
 } from "../protocol/resp/encoder.ts";
 import { VERSION } from "../version.ts";
+import { sockets } from "../io/sockets.ts";
 
 const decoder = new TextDecoder();
 
@@ -29,6 +30,8 @@ export function infoReply(metrics: ClusterMetrics, argv: readonly Uint8Array[]):
         ["process_id", Deno.pid],
         ["worker", `${facts.workerIndex + 1}/${facts.workerCount}`],
         ["listen_addr", facts.listenAddr],
+        ["io", sockets().name],
+        ["io_raw_sockets", sockets().rawSockets()],
         ["uptime_in_seconds", Math.floor((Date.now() - facts.startedAt) / 1000)],
       ]),
     clients: () =>

@@ -9,6 +9,7 @@ import { ClusterMetrics } from "../metrics/worker_metrics.ts";
 import { Slowlog } from "../metrics/slowlog.ts";
 import type { ReplySink } from "../backend/reply_sink.ts";
 import { ProtocolError } from "../protocol/protocol_error.ts";
+import type { ProxyConn } from "../io/sockets.ts";
 
 /** What a wire protocol gives a session: framing and handling of requests, error replies. */
 export interface RequestHandler {
@@ -87,7 +88,7 @@ export interface SessionStats {
 /** One client connection served until it closes. */
 export class Session {
   readonly id: number;
-  readonly conn: Deno.Conn;
+  readonly conn: ProxyConn;
   handler!: RequestHandler;
   #slots = new RingQueue<ReplySlot>();
   #writer: WriteBatcher;
@@ -108,7 +109,7 @@ export class Session {
 
   constructor(
     id: number,
-    conn: Deno.Conn,
+    conn: ProxyConn,
     options: { limits?: OutputLimits; metrics?: ClusterMetrics } = {},
   ) {
     this.id = id;

@@ -82,7 +82,8 @@ async function _stopWorker(slot: WorkerSlot): Promise<void> {
 
 /** True when two configs of a cluster can be swapped in place (same port, mode, workers). */
 function _sameShape(a: ClusterConfig, b: ClusterConfig): boolean {
-  return a.listenAddr === b.listenAddr && a.cacheType === b.cacheType && a.thread === b.thread;
+  return a.listenAddr === b.listenAddr && a.cacheType === b.cacheType && a.thread === b.thread &&
+    a.io === b.io;
 }
 
 /** The running workers of every cluster. */

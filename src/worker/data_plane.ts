@@ -30,6 +30,15 @@ import { logInfo } from "../log.ts";
 import { ClusterMetrics, LatencyRecorder, type NodeSnapshot } from "../metrics/worker_metrics.ts";
 import { Slowlog } from "../metrics/slowlog.ts";
 import type { SharedState } from "./messages.ts";
+import { type SocketApi, useSockets } from "../io/sockets.ts";
+
+let ffiSocketApi: Promise<SocketApi> | null = null;
+
+/** This isolate's raw-socket API (`io = "ffi"`), loaded on first use: it opens libc. */
+function _ffiSockets(): Promise<SocketApi> {
+  ffiSocketApi ??= import("../io/ffi/ffi_sockets.ts").then((module) => module.ffiSockets());
+  return ffiSocketApi;
+}
 
 /** How often timeouts are checked and the coarse clock moves, ms. */
 const TICK_MS = 20;
@@ -319,6 +328,8 @@ export async function startDataPlane(
   cluster: ClusterConfig,
   options: PlaneOptions,
 ): Promise<DataPlane> {
+  // Before any backend connects or the listener binds; one cluster per worker isolate.
+  if (cluster.io === "ffi") useSockets(await _ffiSockets());
   const metrics = new ClusterMetrics(cluster.name);
   const build = (config: ClusterConfig, previous?: NodePool): Backend => {
     const sharing = options.sharing;

@@ -53,8 +53,9 @@ export interface AsterSource {
 export function asterCommand(
   args: string[],
   env: Record<string, string> = {},
-  source?: AsterSource,
+  opts: { source?: AsterSource; allowFfi?: boolean } = {},
 ): Deno.Command {
+  const { source } = opts;
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -63,6 +64,7 @@ export function asterCommand(
       "--allow-net",
       "--allow-read",
       "--allow-env",
+      ...(opts.allowFfi ? ["--allow-ffi"] : []),
       ...(source ? ["--config", source.config, source.main] : [MAIN]),
       ...args,
     ],
@@ -76,7 +78,13 @@ export function asterCommand(
 /** Starts Aster with `clusters`, waits until every listener accepts connections. */
 export async function startAster(
   clusters: ClusterToml[],
-  opts: { env?: Record<string, string>; args?: string[]; source?: AsterSource } = {},
+  opts: {
+    env?: Record<string, string>;
+    args?: string[];
+    source?: AsterSource;
+    /** Grant --allow-ffi, as `deno task start:ffi` does (for `io = "ffi"`). */
+    allowFfi?: boolean;
+  } = {},
 ): Promise<AsterProcess> {
   const filled: ClusterToml[] = [];
   const ports: number[] = [];
@@ -95,7 +103,7 @@ export async function startAster(
   const dir = await Deno.makeTempDir({ prefix: "aster-test-" });
   const configPath = `${dir}/aster.toml`;
   await Deno.writeTextFile(configPath, renderToml(filled));
-  const child = asterCommand(["--config", configPath, ...(opts.args ?? [])], opts.env, opts.source)
+  const child = asterCommand(["--config", configPath, ...(opts.args ?? [])], opts.env, opts)
     .spawn();
   let log = "";
   const ready = Promise.withResolvers<void>();

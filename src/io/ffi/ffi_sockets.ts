@@ -1,0 +1,379 @@
+/**
+ * `io = "ffi"`: the data plane's sockets as raw non-blocking sockets on one edge-triggered
+ * epoll set per worker, called through Deno's FFI, instead of Deno's socket ops. A read or
+ * write that can complete does so at once, without an op, a tokio task or a promise hop per
+ * call: at pipeline 1 this costs about a fifth less CPU per request (bench/README.md).
+ *
+ * Covers IPv4 literals (listen and connect); other hosts (names, IPv6) fall back to Deno's
+ * own sockets, which then run beside this loop. Needs --allow-ffi (which lifts Deno's
+ * sandbox) and glibc; loading this module opens libc.so.6.
+ */
+
+import { ListenAddress, ProxyConn, ProxyListener, SocketApi } from "../sockets.ts";
+import { DENO_SOCKETS } from "../sockets.ts";
+import {
+  AF_INET,
+  c,
+  EADDRINUSE,
+  EAGAIN,
+  ECONNABORTED,
+  EINPROGRESS,
+  EINTR,
+  EPOLL_CTL_ADD,
+  EPOLL_CTL_DEL,
+  EPOLLERR,
+  EPOLLET,
+  EPOLLHUP,
+  EPOLLIN,
+  EPOLLOUT,
+  EPOLLRDHUP,
+  errno,
+  EVENT_DATA_AT,
+  EVENT_SIZE,
+  int32Bytes,
+  IPPROTO_TCP,
+  ipv4Address,
+  MAX_IO_BYTES,
+  MSG_NOSIGNAL,
+  SO_ERROR,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  TCP_NODELAY,
+} from "./libc.ts";
+
+const MAX_EVENTS = 256;
+/** Longest off-thread wait, ms (the loop then looks again). */
+const WAIT_MS = 100;
+/** Busy turns in a row after which the loop lets timers and Deno's own ops run. */
+const TURNS_BEFORE_YIELD = 64;
+const LISTEN_BACKLOG = 511;
+
+type EventHandler = (flags: number) => void;
+
+/** One epoll set and the handler of each descriptor on it. */
+class EpollLoop {
+  readonly #epoll: number;
+  readonly #handlers = new Map<number, EventHandler>();
+  readonly #event = new Uint8Array(EVENT_SIZE);
+  readonly #eventView = new DataView(this.#event.buffer);
+  readonly #events = new Uint8Array(EVENT_SIZE * MAX_EVENTS);
+  readonly #eventsView = new DataView(this.#events.buffer);
+  #running = false;
+
+  constructor() {
+    this.#epoll = c.epoll_create1(0);
+    if (this.#epoll < 0) throw new Error(`epoll_create1 failed: errno ${errno()}`);
+  }
+
+  /** Edge-triggered: a descriptor hears once per change of readiness, in or out. */
+  watch(fd: number, handler: EventHandler): void {
+    this.#handlers.set(fd, handler);
+    this.#eventView.setUint32(0, (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) >>> 0, true);
+    this.#eventView.setUint32(EVENT_DATA_AT, fd, true);
+    c.epoll_ctl(this.#epoll, EPOLL_CTL_ADD, fd, this.#event);
+    if (!this.#running) {
+      this.#running = true;
+      this.#pollForever();
+    }
+  }
+
+  /** Descriptors watched now. */
+  get watched(): number {
+    return this.#handlers.size;
+  }
+
+  unwatch(fd: number): void {
+    this.#handlers.delete(fd);
+    c.epoll_ctl(this.#epoll, EPOLL_CTL_DEL, fd, this.#event);
+  }
+
+  #dispatch(count: number): void {
+    const view = this.#eventsView;
+    for (let i = 0; i < count; i++) {
+      const flags = view.getUint32(i * EVENT_SIZE, true);
+      // A descriptor closed earlier in this batch has no handler any more.
+      this.#handlers.get(view.getUint32(i * EVENT_SIZE + EVENT_DATA_AT, true))?.(flags);
+    }
+  }
+
+  /**
+   * Polls without blocking while sockets are ready, letting the promise reactions of each
+   * batch run in between; waits on a helper thread when none is, so the event loop (timers,
+   * worker messages, Deno's own ops) stays free. Every `TURNS_BEFORE_YIELD` busy turns one
+   * wait goes through the helper thread anyway, so those still run under constant load.
+   */
+  async #pollForever(): Promise<never> {
+    let busyTurns = 0;
+    for (;;) {
+      let ready = busyTurns < TURNS_BEFORE_YIELD
+        ? c.epoll_wait(this.#epoll, this.#events, MAX_EVENTS, 0)
+        : 0;
+      if (ready > 0) busyTurns++;
+      else {
+        const timeoutMs = busyTurns >= TURNS_BEFORE_YIELD ? 0 : WAIT_MS;
+        busyTurns = 0;
+        ready = await c.epoll_wait_off_thread(this.#epoll, this.#events, MAX_EVENTS, timeoutMs);
+      }
+      if (ready > 0) this.#dispatch(ready);
+      await null; // the reactions of what this batch settled
+    }
+  }
+}
+
+const _closed = () => new Deno.errors.BadResource("the socket is closed");
+
+interface Waiter<T> {
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+/** Bytes done, an Error, or undefined when the socket is not ready (EAGAIN). */
+type Attempt<T> = T | Error | undefined;
+
+/** A connected non-blocking socket. */
+class FfiConn implements ProxyConn {
+  readonly #loop: EpollLoop;
+  readonly #fd: number;
+  #readable = false;
+  #writable = true;
+  #closed = false;
+  #read: (Waiter<number | null> & { buf: Uint8Array }) | null = null;
+  #write: (Waiter<number> & { buf: Uint8Array }) | null = null;
+
+  constructor(loop: EpollLoop, fd: number) {
+    this.#loop = loop;
+    this.#fd = fd;
+    loop.watch(fd, (flags) => this.#onEvent(flags));
+  }
+
+  #onEvent(flags: number): void {
+    if (flags & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
+      this.#readable = true;
+      const waiting = this.#read;
+      if (waiting) {
+        const outcome = this.#tryRead(waiting.buf);
+        if (outcome !== undefined) {
+          this.#read = null;
+          _settle(waiting, outcome);
+        }
+      }
+    }
+    if (flags & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+      this.#writable = true;
+      const waiting = this.#write;
+      if (waiting) {
+        const outcome = this.#trySend(waiting.buf);
+        if (outcome !== undefined) {
+          this.#write = null;
+          _settle(waiting, outcome);
+        }
+      }
+    }
+  }
+
+  #tryRead(buf: Uint8Array): Attempt<number | null> {
+    const size = Math.min(buf.length, MAX_IO_BYTES);
+    for (;;) {
+      const n = c.recv(this.#fd, buf, BigInt(size), 0);
+      if (n > 0) {
+        if (n < size) this.#readable = false; // a short read drained the socket
+        return n;
+      }
+      if (n === 0) return null;
+      const error = errno();
+      if (error === EINTR) continue;
+      if (error === EAGAIN) {
+        this.#readable = false;
+        return undefined;
+      }
+      return new Deno.errors.ConnectionReset(`recv failed: errno ${error}`);
+    }
+  }
+
+  #trySend(buf: Uint8Array): Attempt<number> {
+    const size = Math.min(buf.length, MAX_IO_BYTES);
+    for (;;) {
+      const n = c.send(this.#fd, buf, BigInt(size), MSG_NOSIGNAL);
+      if (n >= 0) return n;
+      const error = errno();
+      if (error === EINTR) continue;
+      if (error === EAGAIN) {
+        this.#writable = false;
+        return undefined;
+      }
+      return new Deno.errors.BrokenPipe(`send failed: errno ${error}`);
+    }
+  }
+
+  read(buf: Uint8Array): Promise<number | null> {
+    if (this.#closed) return Promise.reject(_closed());
+    if (this.#read !== null) return Promise.reject(new Deno.errors.Busy("a read is pending"));
+    if (buf.length === 0) return Promise.resolve(0);
+    const now = this.#readable ? this.#tryRead(buf) : undefined;
+    if (now instanceof Error) return Promise.reject(now);
+    if (now !== undefined) return Promise.resolve(now);
+    return new Promise((resolve, reject) => this.#read = { buf, resolve, reject });
+  }
+
+  write(buf: Uint8Array): Promise<number> {
+    if (this.#closed) return Promise.reject(_closed());
+    if (this.#write !== null) return Promise.reject(new Deno.errors.Busy("a write is pending"));
+    const now = this.#writable ? this.#trySend(buf) : undefined;
+    if (now instanceof Error) return Promise.reject(now);
+    if (now !== undefined) return Promise.resolve(now);
+    return new Promise((resolve, reject) => this.#write = { buf, resolve, reject });
+  }
+
+  setNoDelay(noDelay = true): void {
+    c.setsockopt(this.#fd, IPPROTO_TCP, TCP_NODELAY, int32Bytes(noDelay ? 1 : 0), 4);
+  }
+
+  close(): void {
+    if (this.#closed) throw _closed();
+    this.#closed = true;
+    this.#loop.unwatch(this.#fd);
+    c.close(this.#fd);
+    const read = this.#read;
+    const write = this.#write;
+    this.#read = null;
+    this.#write = null;
+    read?.reject(_closed());
+    write?.reject(_closed());
+  }
+}
+
+function _settle<T>(waiting: Waiter<T>, outcome: T | Error): void {
+  if (outcome instanceof Error) waiting.reject(outcome);
+  else waiting.resolve(outcome);
+}
+
+/** A listening non-blocking socket. */
+class FfiListener implements ProxyListener {
+  readonly #loop: EpollLoop;
+  readonly #fd: number;
+  #readable = true;
+  #closed = false;
+  #accept: Waiter<ProxyConn> | null = null;
+
+  constructor(loop: EpollLoop, fd: number) {
+    this.#loop = loop;
+    this.#fd = fd;
+    loop.watch(fd, () => {
+      this.#readable = true;
+      const waiting = this.#accept;
+      if (waiting === null) return;
+      const outcome = this.#tryAccept();
+      if (outcome === undefined) return;
+      this.#accept = null;
+      _settle(waiting, outcome);
+    });
+  }
+
+  #tryAccept(): Attempt<ProxyConn> {
+    for (;;) {
+      const fd = c.accept4(this.#fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd >= 0) return new FfiConn(this.#loop, fd);
+      const error = errno();
+      // A client that left before it was accepted: take the next one.
+      if (error === EINTR || error === ECONNABORTED) continue;
+      if (error === EAGAIN) {
+        this.#readable = false;
+        return undefined;
+      }
+      // Out of descriptors or memory: the connection stays queued, so the next accept()
+      // (the listener retries after a pause) tries again without waiting for a new edge.
+      return new Error(`accept failed: errno ${error}`);
+    }
+  }
+
+  accept(): Promise<ProxyConn> {
+    if (this.#closed) return Promise.reject(_closed());
+    if (this.#accept !== null) return Promise.reject(new Deno.errors.Busy("an accept is pending"));
+    const now = this.#readable ? this.#tryAccept() : undefined;
+    if (now instanceof Error) return Promise.reject(now);
+    if (now !== undefined) return Promise.resolve(now);
+    return new Promise((resolve, reject) => this.#accept = { resolve, reject });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#loop.unwatch(this.#fd);
+    c.close(this.#fd);
+    const waiting = this.#accept;
+    this.#accept = null;
+    waiting?.reject(_closed());
+  }
+}
+
+function _newSocket(): number {
+  const fd = c.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw new Error(`socket failed: errno ${errno()}`);
+  return fd;
+}
+
+function _listen(loop: EpollLoop, address: ListenAddress): ProxyListener | null {
+  const { hostname, port } = address;
+  const addr = port === 0 ? null : ipv4Address(hostname, port);
+  if (addr === null) return null;
+  const fd = _newSocket();
+  c.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, int32Bytes(1), 4);
+  if (address.reusePort) c.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, int32Bytes(1), 4);
+  if (c.bind(fd, addr, addr.length) !== 0 || c.listen(fd, LISTEN_BACKLOG) !== 0) {
+    const error = errno();
+    c.close(fd);
+    if (error === EADDRINUSE) throw new Deno.errors.AddrInUse(`${hostname}:${port} is in use`);
+    throw new Error(`listening on ${hostname}:${port} failed: errno ${error}`);
+  }
+  return new FfiListener(loop, fd);
+}
+
+function _connect(loop: EpollLoop, hostname: string, port: number): Promise<ProxyConn> | null {
+  const addr = ipv4Address(hostname, port);
+  if (addr === null) return null;
+  let fd: number;
+  try {
+    fd = _newSocket();
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  if (c.connect(fd, addr, addr.length) === 0) return Promise.resolve(new FfiConn(loop, fd));
+  const error = errno();
+  if (error !== EINPROGRESS) {
+    c.close(fd);
+    return Promise.reject(new Deno.errors.ConnectionRefused(`connect failed: errno ${error}`));
+  }
+  // The first event says the handshake ended; SO_ERROR says how.
+  return new Promise((resolve, reject) => {
+    loop.watch(fd, () => {
+      loop.unwatch(fd);
+      const value = new Uint8Array(4);
+      c.getsockopt(fd, SOL_SOCKET, SO_ERROR, value, int32Bytes(4));
+      const failure = new DataView(value.buffer).getInt32(0, true);
+      if (failure === 0) resolve(new FfiConn(loop, fd));
+      else {
+        c.close(fd);
+        reject(new Deno.errors.ConnectionRefused(`connect failed: errno ${failure}`));
+      }
+    });
+  });
+}
+
+/**
+ * Raw sockets on one epoll loop of this isolate; hosts that are not IPv4 literals go to
+ * Deno's sockets.
+ */
+export function ffiSockets(): SocketApi {
+  const loop = new EpollLoop();
+  return {
+    name: "ffi",
+    rawSockets: () => loop.watched,
+    listen: (address) => _listen(loop, address) ?? DENO_SOCKETS.listen(address),
+    connect: ({ hostname, port }) =>
+      _connect(loop, hostname, port) ?? DENO_SOCKETS.connect({ hostname, port }),
+  };
+}

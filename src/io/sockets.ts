@@ -1,0 +1,62 @@
+/**
+ * The socket calls a data plane makes (listen, accept, connect, read, write), behind one
+ * interface so a worker can run them on Deno's socket ops (the default) or on raw sockets
+ * driven through FFI (`io = "ffi"`, `src/io/ffi/ffi_sockets.ts`). Each worker is its own
+ * isolate and serves one cluster, so the choice is made once per isolate, at start.
+ */
+
+/** A connected TCP socket: what sessions and backend connections use of `Deno.TcpConn`. */
+export interface ProxyConn {
+  /** Bytes read into `buf`, or null at EOF. */
+  read(buf: Uint8Array): Promise<number | null>;
+  /** Bytes written (possibly fewer than `buf` holds). */
+  write(buf: Uint8Array): Promise<number>;
+  setNoDelay(noDelay?: boolean): void;
+  /** Throws when already closed (as Deno's does). */
+  close(): void;
+}
+
+/** A listening TCP socket. `accept()` rejects with `Deno.errors.BadResource` once closed. */
+export interface ProxyListener {
+  accept(): Promise<ProxyConn>;
+  close(): void;
+}
+
+/** Where to listen: a host (name or IP literal), a port, and whether workers share it. */
+export interface ListenAddress {
+  hostname: string;
+  port: number;
+  /** SO_REUSEPORT: every worker of the cluster listens on the same port. */
+  reusePort: boolean;
+}
+
+/** Opens sockets. */
+export interface SocketApi {
+  /** What INFO reports as `io`: the cluster's `io` setting in effect. */
+  readonly name: "deno" | "ffi";
+  /** Sockets open on raw FFI calls now (0 on Deno's ops); INFO's `io_raw_sockets`. */
+  rawSockets(): number;
+  /** Binds at once: throws when the address is taken. */
+  listen(address: ListenAddress): ProxyListener;
+  connect(address: { hostname: string; port: number }): Promise<ProxyConn>;
+}
+
+/** Deno's own socket ops (`--unstable-net` for `reusePort`). */
+export const DENO_SOCKETS: SocketApi = {
+  name: "deno",
+  rawSockets: () => 0,
+  listen: (address) => Deno.listen({ transport: "tcp", ...address } as Deno.TcpListenOptions),
+  connect: (address) => Deno.connect(address),
+};
+
+let current: SocketApi = DENO_SOCKETS;
+
+/** The socket API of this isolate. */
+export function sockets(): SocketApi {
+  return current;
+}
+
+/** Chooses the socket API of this isolate (a worker does it once, before it listens). */
+export function useSockets(api: SocketApi): void {
+  current = api;
+}
