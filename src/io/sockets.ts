@@ -11,6 +11,16 @@ export interface ProxyConn {
   read(buf: Uint8Array): Promise<number | null>;
   /** Bytes written (possibly fewer than `buf` holds). */
   write(buf: Uint8Array): Promise<number>;
+  /** Bytes the socket takes now without waiting, 0 when none (optional: see WriteBatcher). */
+  tryWrite?(buf: Uint8Array): number;
+  /**
+   * Reads what is there now without waiting: bytes read, null at EOF, undefined when nothing
+   * is (then `whenReadable`). Optional, with `whenReadable`: sockets that have both
+   * (`io = "ffi"`) save a promise per read. Throws when the read fails.
+   */
+  tryRead?(buf: Uint8Array): number | null | undefined;
+  /** Calls `callback` once, from the event loop, when a read may find bytes, EOF or an error, or on close. */
+  whenReadable?(callback: () => void): void;
   setNoDelay(noDelay?: boolean): void;
   /** Throws when already closed (as Deno's does). */
   close(): void;

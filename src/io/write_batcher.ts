@@ -3,6 +3,11 @@
 /** The writing side of a socket: a Deno.Conn or a test double. */
 export interface Writable {
   write(bytes: Uint8Array): Promise<number>;
+  /**
+   * Writes what the socket takes now, without waiting: bytes written, 0 when it takes
+   * nothing yet (then write() waits). Sockets that can (`io = "ffi"`) save a promise per flush.
+   */
+  tryWrite?(bytes: Uint8Array): number;
 }
 
 const INITIAL_CAPACITY = 1024;
@@ -161,9 +166,17 @@ export class WriteBatcher {
   }
 
   #writeRest(): void {
+    const out = this.#out!;
+    const rest = this.#chunk!.subarray(this.#chunkWritten, this.#chunkSize);
     let pending: Promise<number>;
     try {
-      pending = this.#out!.write(this.#chunk!.subarray(this.#chunkWritten, this.#chunkSize));
+      // A partial write leaves the socket full: the next try takes 0 and write() waits.
+      const now = out.tryWrite?.(rest) ?? 0;
+      if (now > 0) {
+        this.#written(now);
+        return;
+      }
+      pending = out.write(rest);
     } catch (err) {
       this.#writeFailed(err);
       return;

@@ -11,6 +11,7 @@
 
 import { ListenAddress, ProxyConn, ProxyListener, SocketApi } from "../sockets.ts";
 import { DENO_SOCKETS } from "../sockets.ts";
+import { logError } from "../../log.ts";
 import {
   AF_INET,
   c,
@@ -96,7 +97,13 @@ class EpollLoop {
     for (let i = 0; i < count; i++) {
       const flags = view.getUint32(i * EVENT_SIZE, true);
       // A descriptor closed earlier in this batch has no handler any more.
-      this.#handlers.get(view.getUint32(i * EVENT_SIZE + EVENT_DATA_AT, true))?.(flags);
+      const handler = this.#handlers.get(view.getUint32(i * EVENT_SIZE + EVENT_DATA_AT, true));
+      try {
+        handler?.(flags);
+      } catch (err) {
+        // Readers run from here (whenReadable): a bug in one must not stop the loop.
+        logError(`socket event handler failed: ${err instanceof Error ? err.stack : err}`);
+      }
     }
   }
 
@@ -142,6 +149,8 @@ class FfiConn implements ProxyConn {
   #writable = true;
   #closed = false;
   #read: (Waiter<number | null> & { buf: Uint8Array }) | null = null;
+  /** Set by whenReadable(): called on the next readiness change (or close), then cleared. */
+  #onReadable: (() => void) | null = null;
   #write: (Waiter<number> & { buf: Uint8Array }) | null = null;
 
   constructor(loop: EpollLoop, fd: number) {
@@ -153,6 +162,11 @@ class FfiConn implements ProxyConn {
   #onEvent(flags: number): void {
     if (flags & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
       this.#readable = true;
+      const callback = this.#onReadable;
+      if (callback !== null) {
+        this.#onReadable = null;
+        callback();
+      }
       const waiting = this.#read;
       if (waiting) {
         const outcome = this.#tryRead(waiting.buf);
@@ -228,6 +242,29 @@ class FfiConn implements ProxyConn {
     return new Promise((resolve, reject) => this.#write = { buf, resolve, reject });
   }
 
+  tryRead(buf: Uint8Array): number | null | undefined {
+    if (this.#closed) throw _closed();
+    if (this.#read !== null) throw new Deno.errors.Busy("a read is pending");
+    if (buf.length === 0) return 0;
+    if (!this.#readable) return undefined;
+    const now = this.#tryRead(buf);
+    if (now instanceof Error) throw now;
+    return now;
+  }
+
+  whenReadable(callback: () => void): void {
+    if (this.#closed || this.#readable) queueMicrotask(callback);
+    else this.#onReadable = callback;
+  }
+
+  tryWrite(buf: Uint8Array): number {
+    if (this.#closed) throw _closed();
+    if (this.#write !== null || !this.#writable) return 0;
+    const now = this.#trySend(buf);
+    if (now instanceof Error) throw now;
+    return now ?? 0;
+  }
+
   setNoDelay(noDelay = true): void {
     c.setsockopt(this.#fd, IPPROTO_TCP, TCP_NODELAY, int32Bytes(noDelay ? 1 : 0), 4);
   }
@@ -239,10 +276,14 @@ class FfiConn implements ProxyConn {
     c.close(this.#fd);
     const read = this.#read;
     const write = this.#write;
+    const callback = this.#onReadable;
     this.#read = null;
     this.#write = null;
+    this.#onReadable = null;
     read?.reject(_closed());
     write?.reject(_closed());
+    // Not from inside close(): the reader finds the socket closed on its next try.
+    if (callback !== null) queueMicrotask(callback);
   }
 }
 
