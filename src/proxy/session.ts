@@ -47,6 +47,9 @@ const ARGS_GONE = new TextEncoder().encode("(arguments no longer buffered)");
  */
 const CLIENT_READ_CAPACITY = 1024;
 
+/** Reads handled by direct calls before one goes through a microtask (see #readNow). */
+const SYNC_READS = 16;
+
 const DEFAULT_LIMITS: OutputLimits = { softLimit: 8 * 2 ** 20, hardLimit: 256 * 2 ** 20 };
 
 /**
@@ -261,15 +264,51 @@ export class Session {
       if (this.#writer.busy) this.#writer.idle().then(this.#onCaughtUp);
       return;
     }
+    const conn = this.conn;
+    if (conn.tryRead !== undefined && conn.whenReadable !== undefined) {
+      this.#readNow(conn);
+      return;
+    }
     let pending: Promise<number | null>;
     try {
-      pending = this.conn.read(this.#buffer.freeSpace());
+      pending = conn.read(this.#buffer.freeSpace());
     } catch (err) {
       this.#stopOnError(err);
       return;
     }
     pending.then(this.#onRead, this.#onReadFailed);
   }
+
+  readonly #onReadable = () => this.#readNext();
+
+  /**
+   * Reads on a socket that can read without a promise (`io = "ffi"`): what is there now is
+   * handled at once, else the socket calls back when more comes. Every SYNC_READS reads in a
+   * row it goes through a microtask, so one busy client does not recurse without end.
+   */
+  #readNow(conn: ProxyConn): void {
+    let n: number | null | undefined;
+    try {
+      n = conn.tryRead!(this.#buffer.freeSpace());
+    } catch (err) {
+      this.#stopOnError(err);
+      return;
+    }
+    if (n === undefined) {
+      this.#syncReads = 0;
+      conn.whenReadable!(this.#onReadable);
+      return;
+    }
+    if (++this.#syncReads >= SYNC_READS) {
+      this.#syncReads = 0;
+      queueMicrotask(() => this.#handleRead(n));
+      return;
+    }
+    this.#handleRead(n);
+  }
+
+  /** Reads handled in a row without going through the event loop (see #readNow). */
+  #syncReads = 0;
 
   #handleRead(n: number | null): void {
     if (n === null || this.#draining || this.#closed) {
