@@ -61,6 +61,7 @@ function _isMn(buf: Uint8Array, at: number, size: number): boolean {
 }
 
 const EMPTY = new Uint8Array(0);
+const NO_BACKEND = "no backend available: every node is ejected";
 const VERSION_REPLY = textLine(`VERSION aster-${VERSION}`);
 const MN_REPLY = textLine("MN");
 
@@ -139,7 +140,7 @@ export class MemcacheTextFrontend implements RequestHandler {
     const node = this.#backend.router.pick(_routingKey(req));
     const slot = session.reserve();
     if (node < 0) {
-      this.#fail(slot, req, "no backend available: every node is ejected");
+      this.#fail(slot, req, NO_BACKEND);
       return;
     }
     const conn = this.#backend.pool.connFor(node, session.id);
@@ -174,12 +175,19 @@ export class MemcacheTextFrontend implements RequestHandler {
     const session = this.#session;
     const { router, pool } = this.#backend;
     const slot = session.reserve();
-    const nodes = req.keys.map((key) => router.pick(key));
-    if (nodes.some((node) => node < 0)) {
-      session.answer(slot, this.errorReply("no backend available: every node is ejected"));
+    const kind = KIND_NUMBER.retrieval;
+    if (req.keys.length === 1) {
+      // The usual get: no per-key arrays or callbacks.
+      const node = router.pick(req.keys[0]);
+      if (node < 0) session.answer(slot, this.errorReply(NO_BACKEND));
+      else pool.connFor(node, session.id).send(raw, slot, kind);
       return;
     }
-    const kind = KIND_NUMBER.retrieval;
+    const nodes = req.keys.map((key) => router.pick(key));
+    if (nodes.some((node) => node < 0)) {
+      session.answer(slot, this.errorReply(NO_BACKEND));
+      return;
+    }
     if (nodes.every((node) => node === nodes[0])) {
       pool.connFor(nodes[0], session.id).send(raw, slot, kind);
       return;
