@@ -3,11 +3,12 @@
  * in the same run on the same machine. Three sections, each with its own table:
  *
  * - `redis`: `redis-benchmark` GET and SET at pipeline 1 and 16 against one redis-server
- *   direct, behind nutcracker (fnv1a_64, ketama) and behind Aster (`redis`, `thread = 1`);
+ *   direct, behind nutcracker (fnv1a_64, ketama) and behind Aster (`redis`, `thread = 1`),
+ *   with Deno's socket ops and with `io = "ffi"` (`aster-ffi`, targets of its own);
  *   and an MGET of ten fixed keys spread over three redis-servers behind both proxies.
  * - `memcache`: `bench/memcache_load.ts` (text protocol) get and set at pipeline 1 and 16
  *   against one memcached direct, behind nutcracker (`redis: false`, fnv1a_64, ketama) and
- *   behind Aster (`memcache`, `thread = 1`).
+ *   behind Aster (`memcache`, `thread = 1`), both I/O modes as in `redis`.
  * - `cluster`: `redis-benchmark -r 10000` GET and SET against a 3+3 Redis Cluster direct
  *   (`--cluster`: the benchmark talks to every master itself), through Aster in
  *   `redis_cluster` mode, and through Aster in `redis` mode over three cluster-enabled
@@ -659,6 +660,7 @@ const redisSingleStage: Stage = {
     const proxies = await startProxies(stack, {
       servers: [_serverEntry(redis.port, 0)],
       baseline: options.baseline,
+      ffi: true,
     });
     return {
       targets: [
@@ -673,10 +675,11 @@ const redisSingleStage: Stage = {
 };
 
 /**
- * `SHARDS` redis-servers behind nutcracker and Aster (and, with `onFfiToo`, Aster's data
- * plane on FFI sockets), with `MGET_KEYS` written through Aster and read back through each.
+ * `SHARDS` redis-servers behind nutcracker, Aster and Aster with `io = "ffi"` (and the
+ * baseline, unless `inIo`: the io section measures the socket floor), with `MGET_KEYS`
+ * written through Aster and read back through each.
  */
-function mgetStage(opts: { onFfiToo: boolean }): Stage {
+function mgetStage(opts: { inIo: boolean }): Stage {
   return {
     title: `MGET, ${SHARDS} redis-servers`,
     async start(stack, options) {
@@ -684,18 +687,13 @@ function mgetStage(opts: { onFfiToo: boolean }): Stage {
       for (let i = 0; i < SHARDS; i++) redis.push(stack.use(await startRedis()));
       const servers = redis.map((server, i) => _serverEntry(server.port, i));
       // The io section measures the socket floor: no baseline there.
-      const baseline = opts.onFfiToo ? null : options.baseline;
-      const proxies = await startProxies(stack, { servers, baseline });
+      const baseline = opts.inIo ? null : options.baseline;
+      const proxies = await startProxies(stack, { servers, baseline, ffi: true });
       const pairs = MGET_KEYS.flatMap((key) => [key, `v-${key}`]);
       const reply = await _command(proxies[0].port, ["MSET", ...pairs]);
       if (reply !== "OK") throw new Error(`MSET answered ${JSON.stringify(reply)}`);
       for (const { name, port } of proxies) await _checkMget(name, port);
       const targets = redisProxyTargets(proxies);
-      if (opts.onFfiToo) {
-        const onFfi = await startAsterOnFfi(stack, servers);
-        await _checkMget("aster-ffi", onFfi.port);
-        targets.push(onFfi.target);
-      }
       const keysPerShard: number[] = [];
       for (const server of redis) {
         keysPerShard.push(Number(await _command(server.port, ["DBSIZE"])));
@@ -1040,10 +1038,17 @@ const SECTIONS: Section[] = [
       { target: "direct", label: "direct" },
       { target: "nutcracker", label: "nutcracker" },
       { target: "aster", label: "aster" },
+      { target: FFI, label: FFI },
       BASELINE_COLUMN,
     ],
-    ratios: [["aster", "nutcracker"], ["aster", "direct"], ["aster", BASELINE]],
-    stages: [redisSingleStage, mgetStage({ onFfiToo: false })],
+    ratios: [
+      ["aster", "nutcracker"],
+      [FFI, "nutcracker"],
+      ["aster", "direct"],
+      [FFI, "aster"],
+      ["aster", BASELINE],
+    ],
+    stages: [redisSingleStage, mgetStage({ inIo: false })],
     pinned: true,
   },
   {
@@ -1099,7 +1104,7 @@ const SECTIONS: Section[] = [
       ["raw-epoll", "nutcracker"],
       ["aster", "deno-ops"],
     ],
-    stages: [ioFloorStage, mgetStage({ onFfiToo: true })],
+    stages: [ioFloorStage, mgetStage({ inIo: true })],
     pinned: true,
   },
   {
@@ -1572,28 +1577,39 @@ function _proxyCpuChecks(section: string, results: Results, target = "aster"): T
   });
 }
 
+/** The redis section's targets for one Aster target (`aster` or `aster-ffi`). */
+function _redisChecks(results: Results, target: string): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const base = { target, base: "nutcracker" };
+  checks.push(
+    ..._throughputChecks("redis", results, (pipeline) => pipeline === 1 ? 1 : 1.5, target),
+  );
+  for (const test of ["GET", "SET"]) {
+    const row = rowLabel(test, 1);
+    const ratio = _ratioOf(results, row, { ...base, field: "p99Ms" });
+    checks.push(_ratioCheck(`redis ${row} p99, ${target}/nutcracker`, ratio, { max: 1.5 }));
+  }
+  checks.push(..._proxyCpuChecks("redis", results, target));
+  const mget = rowLabel(`MGET x${MGET_KEYS.length}`, 1);
+  const ratio = _ratioOf(results, mget, { ...base, field: "rps" });
+  checks.push(
+    _ratioCheck(`redis ${mget} over ${SHARDS} shards req/s, ${target}/nutcracker`, ratio, {
+      min: 1.0,
+    }),
+  );
+  return checks;
+}
+
 /** Every target of the sections in `runs`, in report order. */
 function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
   const checks: TargetCheck[] = [];
   const redis = runs.get("redis");
   if (redis) {
-    const base = { target: "aster", base: "nutcracker" };
-    checks.push(
-      ..._throughputChecks("redis", redis.results, (pipeline) => pipeline === 1 ? 1 : 1.5),
-    );
-    for (const test of ["GET", "SET"]) {
-      const row = rowLabel(test, 1);
-      const ratio = _ratioOf(redis.results, row, { ...base, field: "p99Ms" });
-      checks.push(_ratioCheck(`redis ${row} p99, aster/nutcracker`, ratio, { max: 1.5 }));
+    checks.push(..._redisChecks(redis.results, "aster"));
+    // The same targets for io = "ffi", where its run exists.
+    if (redis.results.get(rowLabel("GET", 1))?.has(FFI)) {
+      checks.push(..._redisChecks(redis.results, FFI));
     }
-    checks.push(..._proxyCpuChecks("redis", redis.results));
-    const mget = rowLabel(`MGET x${MGET_KEYS.length}`, 1);
-    const ratio = _ratioOf(redis.results, mget, { ...base, field: "rps" });
-    checks.push(
-      _ratioCheck(`redis ${mget} over ${SHARDS} shards req/s, aster/nutcracker`, ratio, {
-        min: 1.0,
-      }),
-    );
   }
   const memcache = runs.get("memcache");
   if (memcache) {
