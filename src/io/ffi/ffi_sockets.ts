@@ -2,7 +2,7 @@
  * `io = "ffi"`: the data plane's sockets as raw non-blocking sockets on one edge-triggered
  * epoll set per worker, called through Deno's FFI, instead of Deno's socket ops. A read or
  * write that can complete does so at once, without an op, a tokio task or a promise hop per
- * call: at pipeline 1 this costs about a fifth less CPU per request (bench/README.md).
+ * call: at pipeline 1 this costs about a quarter less CPU per request (bench/README.md).
  *
  * Covers IPv4 literals (listen and connect); other hosts (names, IPv6) fall back to Deno's
  * own sockets, which then run beside this loop. Needs --allow-ffi (which lifts Deno's
