@@ -122,3 +122,28 @@ Deno.test("io = ffi without --allow-ffi: Aster refuses to start and says what to
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("io = ffi: a backend that dies fails its requests with an error, and serves again once it is back", async () => {
+  await using stack = new AsyncDisposableStack();
+  const first = await useMemcached(stack);
+  const port = first.port;
+  const aster = stack.use(
+    await startAster([{ cache_type: "memcache", io: "ffi", servers: [`127.0.0.1:${port}:1 mc`] }], {
+      allowFfi: true,
+    }),
+  );
+  const client = stack.use(await MemcacheClient.connect(aster.ports[0]));
+  assert.equal(await client.request("set k 0 0 1\r\na\r\n"), "STORED\r\n");
+  first.kill("SIGKILL");
+  await first.stop();
+  assert.match(await client.request("get k\r\n"), /^SERVER_ERROR /);
+  await useMemcached(stack, { port });
+  // Aster reconnects with backoff: bounded retries until the new memcached answers.
+  let reply = "";
+  for (let i = 0; i < 50 && reply !== "STORED\r\n"; i++) {
+    reply = await client.request("set k 0 0 1\r\nb\r\n");
+    if (reply !== "STORED\r\n") await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal(reply, "STORED\r\n");
+  assert.equal(await client.request("get k\r\n"), "VALUE k 0 1\r\nb\r\nEND\r\n");
+});

@@ -56,13 +56,21 @@ Deno.test("client_idle_timeout closes idle clients and keeps busy ones", async (
   assert.equal(text(await busy.command("GET", "k")), "v");
 });
 
-Deno.test("a client that does not read its replies is paused, then closed past the hard limit", async () => {
+for (const io of ["deno", "ffi"]) {
+  Deno.test(`a client that does not read its replies is paused, then closed past the hard limit (io = ${io})`, async () => {
+    await _slowReader(io);
+  });
+}
+
+/** Output limits against a client that does not read, with the sockets of `io`. */
+async function _slowReader(io: string): Promise<void> {
   await using redis = await startRedis();
   await using aster = await startAster([{
     servers: [`127.0.0.1:${redis.port}`],
     client_output_soft_limit: 1024 * 1024,
     client_output_hard_limit: 4 * 1024 * 1024,
-  }]);
+    io,
+  }], { allowFfi: io === "ffi" });
   await using setup = await RespClient.connect(aster.ports[0]);
   const value = "x".repeat(512 * 1024);
   assert.equal(await setup.command("SET", "big", value), "OK");
@@ -90,7 +98,7 @@ Deno.test("a client that does not read its replies is paused, then closed past t
   assert.ok(await greedy.closedWithin(3000), "the client over the hard limit was closed");
   assert.equal(await setup.command("PING"), "PONG");
   assert.match(aster.log(), /over the hard limit: closed/);
-});
+}
 
 /** `promise`, or "TIMEOUT" after `ms`. */
 async function _within<T>(promise: Promise<T>, ms: number): Promise<T | "TIMEOUT"> {
