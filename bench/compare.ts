@@ -22,7 +22,8 @@
  *   raw sockets (`aster-ffi`) for those and for the MGET over three shards
  *   (`bench/io_floor/`).
  *
- * - `scale`: against one redis-server behind nutcracker and Aster (`redis`, `thread = 1`),
+ * - `scale`: against one redis-server behind nutcracker and Aster (`redis`, `thread = 1`; both
+ *   I/O modes for the two probes),
  *   the RSS growth per idle client connection (5,000 connections, each after one PING) and
  *   10,000 concurrent clients each doing SET then GET of its own key (`bench/scale.ts`);
  *   then `redis-benchmark -c 200 -P 16` GET and SET through Aster with `thread = 1` and
@@ -150,6 +151,8 @@ const BASELINE = "aster-base";
 const BASELINE_COLUMN = { target: BASELINE, label: BASELINE };
 /** Aster with `io = "ffi"` (its sockets on one FFI epoll loop per worker). */
 const FFI = "aster-ffi";
+/** The cluster section's `aster-redis` with `io = "ffi"`. */
+const FFI_REDIS = "aster-redis-ffi";
 
 const SECTION_NAMES = ["redis", "memcache", "cluster", "io", "scale"] as const;
 /** A part of the comparison that `--only` selects. */
@@ -835,6 +838,10 @@ const clusterStage: Stage = {
       thread: 1,
     };
     const asterRing = stack.use(await startAster([onRing]));
+    // Both again with io = "ffi": the same comparison on raw sockets.
+    const ffi = { allowFfi: true };
+    const ffiCluster = stack.use(await startAster([{ ...onCluster, io: "ffi" }], ffi));
+    const ffiRing = stack.use(await startAster([{ ...onRing, io: "ffi" }], ffi));
     const keyspace = KEYSPACE;
     const seed = (await cluster.masters())[0].port;
     return {
@@ -843,12 +850,15 @@ const clusterStage: Stage = {
         ...onClusterAsters.map(({ name, port, log, pid }) =>
           redisBenchmarkTarget(name, { port, keyspace, log, pid })
         ),
-        redisBenchmarkTarget("aster-redis", {
-          port: asterRing.ports[0],
-          keyspace,
-          log: asterRing.log,
-          pid: asterRing.pid,
-        }),
+        ...([["aster-redis", asterRing], [FFI, ffiCluster], [FFI_REDIS, ffiRing]] as const)
+          .map(([name, aster]) =>
+            redisBenchmarkTarget(name, {
+              port: aster.ports[0],
+              keyspace,
+              log: aster.log,
+              pid: aster.pid,
+            })
+          ),
       ],
       workloads: getSetWorkloads(options.requests * CLUSTER_FACTOR),
       // Longer than elsewhere: the first rounds over fresh cluster nodes ran slower.
@@ -859,7 +869,7 @@ const clusterStage: Stage = {
         `every master itself; "aster-redis" is Aster in redis mode over ${SHARDS} ` +
         `cluster-enabled redis-servers that each own every slot of a cluster of their own ` +
         `(bench/one_master_clusters.ts). Both sides run ${SHARDS} masters each with one ` +
-        `replica. ` +
+        `replica. ${FFI} and ${FFI_REDIS} are the same two with io = "ffi". ` +
         `Runs send ${CLUSTER_FACTOR}x the requests of the other sections.`,
       ],
     };
@@ -879,6 +889,7 @@ const scaleProbe: Probe = {
     const targets = await startProxies(stack, {
       servers: [_serverEntry(redis.port, 0)],
       maxClients: SCALE_MAX_CLIENTS,
+      ffi: true,
     });
     const memory: IdleMemory[] = [];
     for (const target of targets) {
@@ -1072,9 +1083,17 @@ const SECTIONS: Section[] = [
       { target: "direct", label: "direct" },
       { target: "aster", label: "aster" },
       { target: "aster-redis", label: "aster-redis" },
+      { target: FFI, label: FFI },
+      { target: FFI_REDIS, label: FFI_REDIS },
       BASELINE_COLUMN,
     ],
-    ratios: [["aster", "direct"], ["aster", "aster-redis"], ["aster", BASELINE]],
+    ratios: [
+      ["aster", "direct"],
+      ["aster", "aster-redis"],
+      [FFI, FFI_REDIS],
+      [FFI, "aster"],
+      ["aster", BASELINE],
+    ],
     stages: [clusterStage],
     pinned: true,
   },
@@ -1101,7 +1120,8 @@ const SECTIONS: Section[] = [
   },
   {
     name: "scale",
-    title: "scale: idle-client memory and 10,000 concurrent clients (nutcracker, aster), " +
+    title: "scale: idle-client memory and 10,000 concurrent clients (nutcracker, aster, " +
+      "aster-ffi), " +
       "aster thread = 1 vs thread = 2",
     columns: [
       { target: "aster-t1", label: "aster-t1" },
@@ -1626,6 +1646,14 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
         checks.push(
           _ratioCheck(`cluster ${row} req/s, aster/aster-redis`, ring, { min: 0.9 }),
         );
+        if (cluster.results.get(row)?.has(FFI)) {
+          const ffi = _ratioOf(cluster.results, row, {
+            target: FFI,
+            base: FFI_REDIS,
+            field: "rps",
+          });
+          checks.push(_ratioCheck(`cluster ${row} req/s, ${FFI}/${FFI_REDIS}`, ffi, { min: 0.9 }));
+        }
         const direct = _ratioOf(cluster.results, row, {
           target: "aster",
           base: "direct",
@@ -1663,7 +1691,7 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
   if (scale) {
     for (const m of scale.probe?.memory ?? []) {
       const measured = Number.isFinite(m.perConnKB);
-      const aster = m.name === "aster";
+      const aster = m.name === "aster" || m.name === FFI;
       checks.push({
         what: `memory per idle client (${m.count}), ${m.name}`,
         value: measured ? `${m.perConnKB.toFixed(2)} KB` : "-",
@@ -1672,7 +1700,7 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
       });
     }
     for (const c of scale.probe?.concurrent ?? []) {
-      const aster = c.name === "aster";
+      const aster = c.name === "aster" || c.name === FFI;
       checks.push({
         what: `${c.count.toLocaleString("en-US")} concurrent clients served, ${c.name}`,
         value: `${c.served}/${c.count}`,
