@@ -9,8 +9,13 @@
  * sandbox) and glibc; loading this module opens libc.so.6.
  */
 
-import { ListenAddress, ProxyConn, ProxyListener, SocketApi } from "../sockets.ts";
-import { DENO_SOCKETS } from "../sockets.ts";
+import {
+  DENO_SOCKETS,
+  type ListenAddress,
+  type ProxyConn,
+  type ProxyListener,
+  type SocketApi,
+} from "../sockets.ts";
 import { logError } from "../../log.ts";
 import {
   AF_INET,
