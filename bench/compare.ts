@@ -985,26 +985,6 @@ const IO_FLOOR_FORWARDERS = [
 ] as const;
 
 /**
- * Aster with `io = "ffi"` over `servers` (raw sockets on one FFI epoll loop instead of Deno's
- * socket ops; `thread = 1`, started as `deno task start:ffi` would), registered on `stack`.
- */
-async function startAsterOnFfi(
-  stack: AsyncDisposableStack,
-  servers: string[],
-): Promise<{ port: number; target: Target }> {
-  const cluster: ClusterToml = {
-    name: "bench",
-    cache_type: "redis",
-    servers,
-    thread: 1,
-    io: "ffi",
-  };
-  const aster = stack.use(await startAster([cluster], { allowFfi: true }));
-  const port = aster.ports[0];
-  return { port, target: redisBenchmarkTarget("aster-ffi", { port, pid: aster.pid }) };
-}
-
-/**
  * One redis-server behind nutcracker, Aster, Aster on FFI sockets and the two
  * `bench/io_floor/` forwarders, which do no more than frame requests and replies: what each
  * costs per request at pipeline 1 is the floor its socket calls set.
@@ -1014,9 +994,7 @@ const ioFloorStage: Stage = {
   async start(stack, options) {
     const redis = stack.use(await startRedis());
     const servers = [_serverEntry(redis.port, 0)];
-    const proxies = await startProxies(stack, { servers });
-    const targets = redisProxyTargets(proxies);
-    targets.push((await startAsterOnFfi(stack, servers)).target);
+    const targets = redisProxyTargets(await startProxies(stack, { servers, ffi: true }));
     for (const forwarder of IO_FLOOR_FORWARDERS) {
       const port = await freePort();
       const file = new URL(`./io_floor/${forwarder.file}`, import.meta.url).pathname;

@@ -44,7 +44,7 @@ export async function loadConfig(path: string): Promise<Config> {
     const head = `invalid config file ${path} (${n} ${n === 1 ? "error" : "errors"}):`;
     throw new ConfigError([head, ...result.errors.map((e) => `  ${e}`)].join("\n"), result.errors);
   }
-  const problems = runtimeProblems(result.config);
+  const problems = _runtimeProblems(result.config);
   if (problems.length > 0) {
     const head = `config file ${path} cannot run in this process:`;
     throw new ConfigError([head, ...problems.map((e) => `  ${e}`)].join("\n"), problems);
@@ -56,7 +56,7 @@ export async function loadConfig(path: string): Promise<Config> {
  * What a valid config needs from the process that this one lacks: `io = "ffi"` needs Linux
  * and the FFI permission.
  */
-export function runtimeProblems(config: Config): string[] {
+function _runtimeProblems(config: Config): string[] {
   const problems: string[] = [];
   for (const cluster of config.clusters) {
     if (cluster.io !== "ffi") continue;

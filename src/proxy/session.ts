@@ -117,6 +117,7 @@ export class Session {
   ) {
     this.id = id;
     this.conn = conn;
+    this.#readsNow = conn.tryRead !== undefined && conn.whenReadable !== undefined;
     this.#limits = options.limits ?? DEFAULT_LIMITS;
     this.metrics = options.metrics ?? new ClusterMetrics("");
     this.#writer = new WriteBatcher(conn, () => this.close(), { clock: _coarseNow });
@@ -265,7 +266,7 @@ export class Session {
       return;
     }
     const conn = this.conn;
-    if (conn.tryRead !== undefined && conn.whenReadable !== undefined) {
+    if (this.#readsNow) {
       this.#readNow(conn);
       return;
     }
@@ -280,6 +281,8 @@ export class Session {
   }
 
   readonly #onReadable = () => this.#readNext();
+  /** The socket reads without a promise (`tryRead` and `whenReadable`, as `io = "ffi"`'s do). */
+  readonly #readsNow: boolean;
 
   /**
    * Reads on a socket that can read without a promise (`io = "ffi"`): what is there now is

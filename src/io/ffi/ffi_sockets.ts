@@ -229,21 +229,24 @@ class FfiConn implements ProxyConn {
   }
 
   read(buf: Uint8Array): Promise<number | null> {
-    if (this.#closed) return Promise.reject(_closed());
-    if (this.#read !== null) return Promise.reject(new Deno.errors.Busy("a read is pending"));
-    if (buf.length === 0) return Promise.resolve(0);
-    const now = this.#readable ? this.#tryRead(buf) : undefined;
-    if (now instanceof Error) return Promise.reject(now);
+    let now: number | null | undefined;
+    try {
+      now = this.tryRead(buf);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (now !== undefined) return Promise.resolve(now);
     return new Promise((resolve, reject) => this.#read = { buf, resolve, reject });
   }
 
   write(buf: Uint8Array): Promise<number> {
-    if (this.#closed) return Promise.reject(_closed());
-    if (this.#write !== null) return Promise.reject(new Deno.errors.Busy("a write is pending"));
-    const now = this.#writable ? this.#trySend(buf) : undefined;
-    if (now instanceof Error) return Promise.reject(now);
-    if (now !== undefined) return Promise.resolve(now);
+    let now: number;
+    try {
+      now = this.tryWrite(buf);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (now > 0 || buf.length === 0) return Promise.resolve(now);
     return new Promise((resolve, reject) => this.#write = { buf, resolve, reject });
   }
 
@@ -264,7 +267,8 @@ class FfiConn implements ProxyConn {
 
   tryWrite(buf: Uint8Array): number {
     if (this.#closed) throw _closed();
-    if (this.#write !== null || !this.#writable) return 0;
+    if (this.#write !== null) throw new Deno.errors.Busy("a write is pending");
+    if (buf.length === 0 || !this.#writable) return 0;
     const now = this.#trySend(buf);
     if (now instanceof Error) throw now;
     return now ?? 0;
