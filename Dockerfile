@@ -22,7 +22,8 @@ COPY . .
 RUN deno cache --frozen main.ts src/worker/worker_main.ts
 # deno.json's `compile` task (it embeds src/worker/worker_main.ts with --include) writes
 # dist/aster-proxy. deno compile downloads the denort runtime: the build needs internet.
-# compile:ffi builds a binary that may run clusters with io = "ffi" (it grants --allow-ffi).
+# It grants --allow-ffi, so clusters with io = "auto" (the default) run on raw sockets;
+# COMPILE_TASK=compile:sandboxed builds a binary kept inside Deno's sandbox (Deno's socket ops).
 ARG COMPILE_TASK=compile
 RUN deno task ${COMPILE_TASK} && ./dist/aster-proxy --version
 

@@ -20,10 +20,10 @@ Deno.test("README documents every command-line flag of --help", () => {
 
 Deno.test("tests run Aster with the V8 flags of deno task start and compile", async () => {
   const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
-  for (const task of ["start", "start:ffi", "compile", "compile:ffi"]) {
-    assert.ok(
-      config.tasks[task].split(" ").includes(ASTER_V8_FLAGS),
-      `deno task ${task} lacks ${ASTER_V8_FLAGS}`,
-    );
+  for (const task of ["start", "start:sandboxed", "compile", "compile:sandboxed"]) {
+    const flags = config.tasks[task].split(" ");
+    assert.ok(flags.includes(ASTER_V8_FLAGS), `deno task ${task} lacks ${ASTER_V8_FLAGS}`);
+    // io = "auto" (the default) runs on raw sockets only where --allow-ffi is granted.
+    assert.equal(flags.includes("--allow-ffi"), !task.endsWith(":sandboxed"), task);
   }
 });

@@ -1,6 +1,7 @@
 /**
- * `io = "ffi"`: Aster's workers on raw sockets through FFI (`src/io/ffi/`), started as
- * `deno task start:ffi` starts them, against real redis-servers and memcached.
+ * `io = "ffi"` (and `"auto"`, the default, where --allow-ffi is granted): Aster's workers on
+ * raw sockets through FFI (`src/io/ffi/`), started as `deno task start` starts them, against
+ * real redis-servers and memcached.
  */
 import assert from "node:assert/strict";
 import { asterCommand, type ClusterToml, startAster } from "./helpers/aster.ts";
@@ -22,7 +23,7 @@ Deno.test("io = ffi serves redis: pipelines, MGET over two shards, 2 MB each way
         servers: shards.map((s, i) => `127.0.0.1:${s.port}:1 r${i}`),
       },
       { cache_type: "redis", io: "ffi", servers: [`127.0.0.1:${deadBackend}:1 dead`] },
-    ], { allowFfi: true }),
+    ]),
   );
   const [port, deadPort] = aster.ports;
   const client = stack.use(await RespClient.connect(port));
@@ -69,7 +70,7 @@ Deno.test("io = ffi serves memcache with thread = 2: gets split over two memcach
     thread: 2,
     servers: servers.map((s, i) => `127.0.0.1:${s.port}:1 mc${i}`),
   };
-  const aster = stack.use(await startAster([cluster], { allowFfi: true }));
+  const aster = stack.use(await startAster([cluster]));
   const port = aster.ports[0];
   // 20 clients over the two workers' shared port (SO_REUSEPORT on raw sockets).
   const clients = await Promise.all(
@@ -101,6 +102,25 @@ Deno.test("io = ffi serves memcache with thread = 2: gets split over two memcach
   }
 });
 
+Deno.test("io = auto (the default) runs on raw sockets with --allow-ffi and on Deno's ops without", async () => {
+  await using stack = new AsyncDisposableStack();
+  const redis = stack.use(await startRedis());
+  const cluster: ClusterToml = { servers: [`127.0.0.1:${redis.port}:1 r`] };
+  const granted = stack.use(await startAster([cluster], { env: { ASTER_LOG: "info" } }));
+  const sandboxed = stack.use(
+    await startAster([cluster], { sandboxed: true, env: { ASTER_LOG: "info" } }),
+  );
+  for (const [aster, io] of [[granted, "ffi"], [sandboxed, "deno"]] as const) {
+    await using client = await RespClient.connect(aster.ports[0]);
+    assert.equal(await client.command("SET", `auto:${io}`, io), "OK");
+    assert.equal(text(await client.command("GET", `auto:${io}`)), io);
+    const info = String(text(await client.command("INFO", "server")));
+    assert.match(info, new RegExp(`\\r\\nio:${io}\\r\\n`), aster.log());
+  }
+  assert.match(sandboxed.log(), /io = "auto" uses Deno's socket ops \(no --allow-ffi\)/);
+  assert.doesNotMatch(granted.log(), /uses Deno's socket ops/);
+});
+
 Deno.test("io = ffi without --allow-ffi: Aster refuses to start and says what to run", async () => {
   const dir = await Deno.makeTempDir({ prefix: "aster-ffi-refused-" });
   try {
@@ -111,7 +131,7 @@ Deno.test("io = ffi without --allow-ffi: Aster refuses to start and says what to
       `[[clusters]]\nname = "cache"\nlisten_addr = "127.0.0.1:${port}"\n` +
         `cache_type = "redis"\nservers = ["127.0.0.1:7001:1"]\nio = "ffi"\n`,
     );
-    const output = await asterCommand(["--config", config]).output();
+    const output = await asterCommand(["--config", config], {}, { sandboxed: true }).output();
     const stderr = decoder.decode(output.stderr);
     assert.notEqual(output.code, 0);
     assert.match(
@@ -128,9 +148,7 @@ Deno.test("io = ffi: a backend that dies fails its requests with an error, and s
   const first = await useMemcached(stack);
   const port = first.port;
   const aster = stack.use(
-    await startAster([{ cache_type: "memcache", io: "ffi", servers: [`127.0.0.1:${port}:1 mc`] }], {
-      allowFfi: true,
-    }),
+    await startAster([{ cache_type: "memcache", io: "ffi", servers: [`127.0.0.1:${port}:1 mc`] }]),
   );
   const client = stack.use(await MemcacheClient.connect(aster.ports[0]));
   assert.equal(await client.request("set k 0 0 1\r\na\r\n"), "STORED\r\n");

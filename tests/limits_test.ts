@@ -70,7 +70,7 @@ async function _slowReader(io: string): Promise<void> {
     client_output_soft_limit: 1024 * 1024,
     client_output_hard_limit: 4 * 1024 * 1024,
     io,
-  }], { allowFfi: io === "ffi" });
+  }]);
   await using setup = await RespClient.connect(aster.ports[0]);
   const value = "x".repeat(512 * 1024);
   assert.equal(await setup.command("SET", "big", value), "OK");

@@ -185,6 +185,8 @@ peers.set(listenFd, listener);
 watch(listener, EPOLL_CTL_ADD, EPOLLIN);
 
 const events = new Uint8Array(EVENT_SIZE * MAX_EVENTS);
+/** The off-thread wait takes a pointer (this process has no worker whose heap could go). */
+const eventsAt = Deno.UnsafePointer.of(events);
 const eventsView = new DataView(events.buffer);
 
 /** Handles `count` events, then sends the backend what they queued in one send. */
@@ -211,6 +213,6 @@ for (;;) {
     handle(ready);
     continue;
   }
-  const waited = await c.epoll_wait_off_thread(epoll, events, MAX_EVENTS, WAIT_MS);
+  const waited = await c.epoll_wait_off_thread(epoll, eventsAt, MAX_EVENTS, WAIT_MS);
   if (waited > 0) handle(waited);
 }

@@ -65,7 +65,7 @@ function _runtimeProblems(config: Config): string[] {
     } else if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
       problems.push(
         `cluster ${cluster.name}: io = "ffi" needs the FFI permission: run with --allow-ffi ` +
-          `(deno task start:ffi)`,
+          `(deno task start grants it; deno task start:sandboxed does not)`,
       );
     }
   }

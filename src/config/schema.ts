@@ -9,8 +9,11 @@
 /** The four proxy modes: which wire protocol clients speak and how keys are routed. */
 export type CacheType = "redis" | "redis_cluster" | "memcache" | "memcache_binary";
 
-/** What a cluster's workers do socket I/O with: Deno's socket ops, or raw sockets via FFI. */
-export type IoMode = "deno" | "ffi";
+/**
+ * What a cluster's workers do socket I/O with: Deno's socket ops, raw sockets via FFI, or
+ * FFI where the process may use it and Deno's ops elsewhere ("auto").
+ */
+export type IoMode = "auto" | "deno" | "ffi";
 
 /** Longest alias: twemproxy's ketama hashes "alias-N" out of an 86-byte buffer. */
 const MAX_ALIAS_BYTES = 64;
@@ -174,11 +177,12 @@ export interface ClusterConfig {
    */
   allowCommands: string[];
   /**
-   * Socket I/O of this cluster's workers (`io`): "deno" (Deno's socket ops) or "ffi" (raw
-   * non-blocking sockets on one epoll loop per worker, called through FFI: less CPU per
-   * request; needs `--allow-ffi`, Linux with glibc; IPv4 literals, other hosts fall back
-   * to Deno's sockets).
-   * @default "deno"
+   * Socket I/O of this cluster's workers (`io`): "ffi" (raw non-blocking sockets on one
+   * epoll loop per worker, called through FFI: less CPU per request; needs `--allow-ffi`,
+   * Linux with glibc; IPv4 literals, other hosts fall back to Deno's sockets), "deno"
+   * (Deno's socket ops, inside Deno's sandbox), or "auto": "ffi" when the process may use
+   * it (Linux, `--allow-ffi`, libc loads), else "deno".
+   * @default "auto"
    */
   io: IoMode;
 }
@@ -246,7 +250,7 @@ export const CLUSTER_KEYS: readonly string[] = [
   "io",
 ];
 
-const IO_MODES: readonly IoMode[] = ["deno", "ffi"];
+const IO_MODES: readonly IoMode[] = ["auto", "deno", "ffi"];
 
 const MAX_MS = 3_600_000; // one hour
 const MAX_WEIGHT = 1_000_000;
@@ -460,7 +464,7 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
       }
     }
   }
-  let io: IoMode = "deno";
+  let io: IoMode = "auto";
   if (entry.io !== undefined) {
     if (typeof entry.io === "string" && IO_MODES.includes(entry.io as IoMode)) {
       io = entry.io as IoMode;

@@ -67,7 +67,7 @@ Deno.test("validate() fills every default for a minimal cluster", () => {
     slowlogSlowerThan: 10000,
     slowlogMaxLen: 128,
     allowCommands: [],
-    io: "deno",
+    io: "auto",
   });
 });
 
@@ -512,11 +512,13 @@ Deno.test("validate() accepts only broadcastable commands in allow_commands", ()
   assert.match(errors[0], /allow_commands: "shutdown" cannot be allowed \(allowed: keys, /);
 });
 
-Deno.test("validate() takes io = deno or ffi and names the choices for anything else", () => {
+Deno.test("validate() takes io = auto, deno or ffi (auto by default) and names the choices", () => {
+  assert.equal(_ok({ clusters: [_cluster({})] })[0].io, "auto");
+  assert.equal(_ok({ clusters: [_cluster({ io: "auto" })] })[0].io, "auto");
   assert.equal(_ok({ clusters: [_cluster({ io: "ffi" })] })[0].io, "ffi");
   assert.equal(_ok({ clusters: [_cluster({ io: "deno" })] })[0].io, "deno");
   const errors = _only({ io: "epoll" });
   assert.deepEqual(errors.length, 1);
-  assert.match(errors[0], /io must be one of deno, ffi, got "epoll" \(a string\)/);
-  assert.match(_only({ io: true })[0], /io must be one of deno, ffi, got true \(a boolean\)/);
+  assert.match(errors[0], /io must be one of auto, deno, ffi, got "epoll" \(a string\)/);
+  assert.match(_only({ io: true })[0], /io must be one of auto, deno, ffi, got true \(a boolean\)/);
 });

@@ -2,13 +2,19 @@
 import type { ClusterConfig, Config } from "../config/schema.ts";
 import { logError, logInfo, type LogLevel, logWarn } from "../log.ts";
 import { type MetricsSnapshot } from "../metrics/worker_metrics.ts";
-import type { FromWorker, SharedState, ToWorker } from "../worker/messages.ts";
+import type { FromWorker, RawFdTable, SharedState, ToWorker } from "../worker/messages.ts";
+import { RawFdReaper } from "./raw_fd_reaper.ts";
 
 const WORKER_URL = new URL("../worker/worker_main.ts", import.meta.url);
 /** Longest wait for a worker to report its listener up. */
 const START_TIMEOUT_MS = 10_000;
 /** Extra time past shutdown_timeout a worker gets to report it stopped, ms. */
 const STOP_GRACE_MS = 2000;
+/**
+ * Wait between terminating a worker and closing its raw descriptors, ms: terminate() only
+ * asks its thread to stop, and one still running must not touch a number already reused.
+ */
+const REAP_DELAY_MS = 200;
 /** Longest wait for a worker's counters, ms. */
 const METRICS_TIMEOUT_MS = 1000;
 /** First delay before restarting a crashed worker, doubling while it keeps crashing, ms. */
@@ -63,10 +69,34 @@ interface WorkerSlot {
   reconfigured?: PromiseWithResolvers<void>;
   /** Set once asked to stop: a crash then is not restarted. */
   stopping?: boolean;
+  /** Where the worker records its raw descriptors, when the process may open them. */
+  fds?: RawFdTable;
+}
+
+/**
+ * Terminates a worker and closes the raw descriptors (`io = "ffi"`) it left open: Deno
+ * closes only its own resources, and a leftover listener would keep taking its share of
+ * the port's new connections with no one to accept them.
+ */
+function _endWorker(slot: WorkerSlot, reaper: RawFdReaper | null): Promise<void> {
+  slot.worker.terminate();
+  const fds = slot.fds;
+  if (reaper === null || fds === undefined) return Promise.resolve();
+  return new Promise((resolve) => setTimeout(resolve, REAP_DELAY_MS)).then(() => reaper.reap(fds))
+    .then(
+      (count) => {
+        if (count > 0) {
+          logInfo(
+            `cluster ${slot.cluster.name}: worker ${slot.index}: closed ${count} raw sockets`,
+          );
+        }
+      },
+      (err) => logError(`closing a worker's raw sockets failed: ${err}`),
+    );
 }
 
 /** Asks a worker to stop gracefully; terminates it once it has, or after the bound. */
-async function _stopWorker(slot: WorkerSlot): Promise<void> {
+async function _stopWorker(slot: WorkerSlot, reaper: RawFdReaper | null): Promise<void> {
   slot.listening = false;
   slot.stopping = true;
   const stop: ToWorker = { type: "stop" };
@@ -77,7 +107,7 @@ async function _stopWorker(slot: WorkerSlot): Promise<void> {
   });
   await Promise.race([slot.stopped.promise, late]);
   clearTimeout(timer);
-  slot.worker.terminate();
+  await _endWorker(slot, reaper);
 }
 
 /** True when two configs of a cluster can be swapped in place (same port, mode, workers). */
@@ -95,6 +125,8 @@ export class Supervisor {
   /** The latest state each cluster's leader decided, by cluster name and kind. */
   readonly #shared = new Map<string, Map<string, SharedState>>();
   #stopping = false;
+  /** Closes the raw sockets a worker that ended left open (null: no FFI in this process). */
+  readonly #reaper = RawFdReaper.forThisProcess();
   /** Without SO_REUSEPORT only one worker can accept on a port. */
   #singleWorker = false;
   /** Workers restarted after a crash. */
@@ -160,6 +192,7 @@ export class Supervisor {
       cluster,
       index,
       worker,
+      fds: this.#reaper?.newTable(),
       listening: false,
       stopped: Promise.withResolvers<void>(),
       restartDelay: 0,
@@ -225,6 +258,7 @@ export class Supervisor {
         ...this.#options,
         leader: index === 0,
         reusePort: !this.#singleWorker,
+        fds: slot.fds,
         shared: [...(this.#shared.get(cluster.name)?.values() ?? [])],
       };
       worker.postMessage(start);
@@ -249,7 +283,7 @@ export class Supervisor {
 
   /** Replaces a crashed worker; the others keep serving meanwhile. */
   #restart(crashed: WorkerSlot): void {
-    crashed.worker.terminate();
+    _endWorker(crashed, this.#reaper);
     if (this.#stopping) return;
     const delay = Math.min(
       RESTART_MAX_MS,
@@ -351,7 +385,7 @@ export class Supervisor {
   /** Stops some workers gracefully (as on SIGTERM) and forgets them. */
   async #drainSlots(slots: WorkerSlot[]): Promise<void> {
     for (const slot of slots) this.#slots.splice(this.#slots.indexOf(slot), 1);
-    await Promise.all(slots.map((slot) => _stopWorker(slot)));
+    await Promise.all(slots.map((slot) => _stopWorker(slot, this.#reaper)));
   }
 
   #reconfigure(slot: WorkerSlot, cluster: ClusterConfig): Promise<void> {
@@ -369,7 +403,7 @@ export class Supervisor {
    */
   async stop(): Promise<void> {
     this.#stopping = true;
-    await Promise.all(this.#slots.splice(0).map((slot) => _stopWorker(slot)));
+    await Promise.all(this.#slots.splice(0).map((slot) => _stopWorker(slot, this.#reaper)));
     logInfo("stopped");
   }
 

@@ -26,18 +26,51 @@ import {
   MemcacheBinaryResponseFramer,
 } from "../protocol/memcache/binary.ts";
 import { RingRouter } from "../proxy/ring_router.ts";
-import { logInfo } from "../log.ts";
+import { logInfo, logWarn } from "../log.ts";
 import { ClusterMetrics, LatencyRecorder, type NodeSnapshot } from "../metrics/worker_metrics.ts";
 import { Slowlog } from "../metrics/slowlog.ts";
-import type { SharedState } from "./messages.ts";
+import type { RawFdTable, SharedState } from "./messages.ts";
 import { type SocketApi, useSockets } from "../io/sockets.ts";
 
 let ffiSocketApi: Promise<SocketApi> | null = null;
 
 /** This isolate's raw-socket API (`io = "ffi"`), loaded on first use: it opens libc. */
-function _ffiSockets(): Promise<SocketApi> {
-  ffiSocketApi ??= import("../io/ffi/ffi_sockets.ts").then((module) => module.ffiSockets());
+function _ffiSockets(fds: RawFdTable | undefined): Promise<SocketApi> {
+  ffiSocketApi ??= Promise.all([
+    import("../io/ffi/ffi_sockets.ts"),
+    import("../io/ffi/fd_owners.ts"),
+  ]).then(([{ ffiSockets }, { FdOwners }]) =>
+    ffiSockets(fds ? { owners: new FdOwners(fds.memory), owner: fds.owner } : null)
+  );
   return ffiSocketApi;
+}
+
+/**
+ * The raw-socket API when `io` asks for it and may have it: always for "ffi" (the config
+ * loader already refused a process that cannot), for "auto" only on Linux with the FFI
+ * permission and a libc that loads; null means Deno's socket ops.
+ */
+async function _rawSocketsFor(
+  cluster: ClusterConfig,
+  fds: RawFdTable | undefined,
+): Promise<SocketApi | null> {
+  if (cluster.io === "deno") return null;
+  if (cluster.io === "ffi") return await _ffiSockets(fds);
+  if (Deno.build.os !== "linux") return null;
+  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+    logInfo(`cluster ${cluster.name}: io = "auto" uses Deno's socket ops (no --allow-ffi)`);
+    return null;
+  }
+  try {
+    return await _ffiSockets(fds);
+  } catch (err) {
+    ffiSocketApi = null;
+    logWarn(
+      `cluster ${cluster.name}: io = "auto" uses Deno's socket ops: raw sockets failed to ` +
+        `load (${err instanceof Error ? err.message : err})`,
+    );
+    return null;
+  }
 }
 
 /** How often timeouts are checked and the coarse clock moves, ms. */
@@ -77,6 +110,8 @@ export interface PlaneOptions {
    * Absent: it decides alone (a single worker, or tests).
    */
   sharing?: PlaneSharing;
+  /** The supervisor's table of raw descriptors (closed by it if this worker dies). */
+  fds?: RawFdTable;
 }
 
 /** The worker's link to the others of its cluster, through the supervisor. */
@@ -329,7 +364,8 @@ export async function startDataPlane(
   options: PlaneOptions,
 ): Promise<DataPlane> {
   // Before any backend connects or the listener binds; one cluster per worker isolate.
-  if (cluster.io === "ffi") useSockets(await _ffiSockets());
+  const raw = await _rawSocketsFor(cluster, options.fds);
+  if (raw !== null) useSockets(raw);
   const metrics = new ClusterMetrics(cluster.name);
   const build = (config: ClusterConfig, previous?: NodePool): Backend => {
     const sharing = options.sharing;

@@ -27,6 +27,14 @@ export interface StartMessage {
   reusePort: boolean;
   /** The latest shared state, replayed to a (re)started worker. */
   shared: SharedState[];
+  /** Where raw descriptors are recorded (`FdOwners`), when the process may use FFI. */
+  fds?: RawFdTable;
+}
+
+/** The supervisor's table of raw descriptors and the id this worker records them under. */
+export interface RawFdTable {
+  memory: SharedArrayBuffer;
+  owner: number;
 }
 
 /** Supervisor -> worker: stop accepting, close clients and backends. */

@@ -25,7 +25,8 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   switch (message.type) {
     case "start": {
-      const { cluster, workerIndex, logLevel, advertiseIp, leader, shared, reusePort } = message;
+      const { cluster, workerIndex, logLevel, advertiseIp, leader, shared, reusePort, fds } =
+        message;
       configureLog(logLevel, `${cluster.name}#${workerIndex}`);
       inbox.push(...shared);
       const sharing: PlaneSharing = {
@@ -43,6 +44,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
           advertiseIp,
           workerIndex,
           sharing,
+          fds,
         });
         _post({ type: "listening", address: cluster.listenAddr });
       } catch (err) {

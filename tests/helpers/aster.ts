@@ -48,12 +48,13 @@ export interface AsterSource {
 
 /**
  * The command that runs Aster from source, with the flags and permissions `deno task start`
- * grants; this checkout unless `source` names another.
+ * grants (`deno task start:sandboxed`'s when `sandboxed`); this checkout unless `source`
+ * names another.
  */
 export function asterCommand(
   args: string[],
   env: Record<string, string> = {},
-  opts: { source?: AsterSource; allowFfi?: boolean } = {},
+  opts: { source?: AsterSource; sandboxed?: boolean } = {},
 ): Deno.Command {
   const { source } = opts;
   return new Deno.Command(Deno.execPath(), {
@@ -64,7 +65,7 @@ export function asterCommand(
       "--allow-net",
       "--allow-read",
       "--allow-env",
-      ...(opts.allowFfi ? ["--allow-ffi"] : []),
+      ...(opts.sandboxed ? [] : ["--allow-ffi"]),
       ...(source ? ["--config", source.config, source.main] : [MAIN]),
       ...args,
     ],
@@ -82,8 +83,8 @@ export async function startAster(
     env?: Record<string, string>;
     args?: string[];
     source?: AsterSource;
-    /** Grant --allow-ffi, as `deno task start:ffi` does (for `io = "ffi"`). */
-    allowFfi?: boolean;
+    /** Without --allow-ffi, as `deno task start:sandboxed` runs it (io = "auto" is "deno"). */
+    sandboxed?: boolean;
   } = {},
 ): Promise<AsterProcess> {
   const filled: ClusterToml[] = [];

@@ -7,6 +7,9 @@
  * Covers IPv4 literals (listen and connect); other hosts (names, IPv6) fall back to Deno's
  * own sockets, which then run beside this loop. Needs --allow-ffi (which lifts Deno's
  * sandbox) and glibc; loading this module opens libc.so.6.
+ *
+ * Every descriptor opened here is recorded in the shared `FdOwners` table (when the
+ * supervisor gave one), so that the supervisor can close them if this worker dies.
  */
 
 import {
@@ -17,6 +20,7 @@ import {
   type SocketApi,
 } from "../sockets.ts";
 import { logError } from "../../log.ts";
+import type { FdOwners } from "./fd_owners.ts";
 import {
   AF_INET,
   c,
@@ -25,6 +29,7 @@ import {
   ECONNABORTED,
   EINPROGRESS,
   EINTR,
+  EPOLL_CLOEXEC,
   EPOLL_CTL_ADD,
   EPOLL_CTL_DEL,
   EPOLLERR,
@@ -60,19 +65,47 @@ const LISTEN_BACKLOG = 511;
 
 type EventHandler = (flags: number) => void;
 
-/** One epoll set and the handler of each descriptor on it. */
+/** The shared descriptor table and this worker's id in it. */
+export interface FdOwnership {
+  owners: FdOwners;
+  owner: number;
+}
+
+/** One epoll set and the handler of each descriptor on it; opens and closes descriptors. */
 class EpollLoop {
   readonly #epoll: number;
   readonly #handlers = new Map<number, EventHandler>();
+  readonly #ownership: FdOwnership | null;
   readonly #event = new Uint8Array(EVENT_SIZE);
   readonly #eventView = new DataView(this.#event.buffer);
-  readonly #events = new Uint8Array(EVENT_SIZE * MAX_EVENTS);
-  readonly #eventsView = new DataView(this.#events.buffer);
+  /** Outside the JS heap (see epoll_wait_off_thread); never freed: one per worker. */
+  readonly #eventsAt: Deno.PointerObject;
+  readonly #events: Uint8Array;
+  readonly #eventsView: DataView;
   #running = false;
 
-  constructor() {
-    this.#epoll = c.epoll_create1(0);
+  constructor(ownership: FdOwnership | null) {
+    this.#ownership = ownership;
+    const bytes = EVENT_SIZE * MAX_EVENTS;
+    const at = c.malloc(BigInt(bytes));
+    if (at === null) throw new Error("malloc failed");
+    this.#eventsAt = at;
+    this.#events = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(at, bytes));
+    this.#eventsView = new DataView(this.#events.buffer);
+    this.#epoll = c.epoll_create1(EPOLL_CLOEXEC);
     if (this.#epoll < 0) throw new Error(`epoll_create1 failed: errno ${errno()}`);
+    this.adopt(this.#epoll);
+  }
+
+  /** `fd` was just opened by this worker: recorded so the supervisor can close it. */
+  adopt(fd: number): void {
+    this.#ownership?.owners.own(fd, this.#ownership.owner);
+  }
+
+  /** Closes `fd`, unless the supervisor already took it (this worker is being ended). */
+  closeFd(fd: number): void {
+    const ownership = this.#ownership;
+    if (ownership === null || ownership.owners.release(fd, ownership.owner)) c.close(fd);
   }
 
   /** Edge-triggered: a descriptor hears once per change of readiness, in or out. */
@@ -128,7 +161,7 @@ class EpollLoop {
       else {
         const timeoutMs = busyTurns >= TURNS_BEFORE_YIELD ? 0 : WAIT_MS;
         busyTurns = 0;
-        ready = await c.epoll_wait_off_thread(this.#epoll, this.#events, MAX_EVENTS, timeoutMs);
+        ready = await c.epoll_wait_off_thread(this.#epoll, this.#eventsAt, MAX_EVENTS, timeoutMs);
       }
       if (ready > 0) this.#dispatch(ready);
       await null; // the reactions of what this batch settled
@@ -151,6 +184,8 @@ class FfiConn implements ProxyConn {
   readonly #loop: EpollLoop;
   readonly #fd: number;
   #readable = false;
+  /** The peer ended its output or the socket failed: reads never wait again (see #tryRead). */
+  #inputEnded = false;
   #writable = true;
   #closed = false;
   #read: (Waiter<number | null> & { buf: Uint8Array }) | null = null;
@@ -167,6 +202,7 @@ class FfiConn implements ProxyConn {
   #onEvent(flags: number): void {
     if (flags & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
       this.#readable = true;
+      if (flags & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) this.#inputEnded = true;
       const callback = this.#onReadable;
       if (callback !== null) {
         this.#onReadable = null;
@@ -199,7 +235,9 @@ class FfiConn implements ProxyConn {
     for (;;) {
       const n = c.recv(this.#fd, buf, BigInt(size), 0);
       if (n > 0) {
-        if (n < size) this.#readable = false; // a short read drained the socket
+        // A short read drained the socket, unless its end came with the data: that edge is
+        // spent, and the next recv must still be tried to see the end (0 or an error).
+        if (n < size && !this.#inputEnded) this.#readable = false;
         return n;
       }
       if (n === 0) return null;
@@ -282,7 +320,7 @@ class FfiConn implements ProxyConn {
     if (this.#closed) throw _closed();
     this.#closed = true;
     this.#loop.unwatch(this.#fd);
-    c.close(this.#fd);
+    this.#loop.closeFd(this.#fd);
     const read = this.#read;
     const write = this.#write;
     const callback = this.#onReadable;
@@ -326,7 +364,10 @@ class FfiListener implements ProxyListener {
   #tryAccept(): Attempt<ProxyConn> {
     for (;;) {
       const fd = c.accept4(this.#fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd >= 0) return new FfiConn(this.#loop, fd);
+      if (fd >= 0) {
+        this.#loop.adopt(fd);
+        return new FfiConn(this.#loop, fd);
+      }
       const error = errno();
       // A client that left before it was accepted: take the next one.
       if (error === EINTR || error === ECONNABORTED) continue;
@@ -353,16 +394,17 @@ class FfiListener implements ProxyListener {
     if (this.#closed) return;
     this.#closed = true;
     this.#loop.unwatch(this.#fd);
-    c.close(this.#fd);
+    this.#loop.closeFd(this.#fd);
     const waiting = this.#accept;
     this.#accept = null;
     waiting?.reject(_closed());
   }
 }
 
-function _newSocket(): number {
+function _newSocket(loop: EpollLoop): number {
   const fd = c.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw new Error(`socket failed: errno ${errno()}`);
+  loop.adopt(fd);
   return fd;
 }
 
@@ -370,12 +412,12 @@ function _listen(loop: EpollLoop, address: ListenAddress): ProxyListener | null 
   const { hostname, port } = address;
   const addr = port === 0 ? null : ipv4Address(hostname, port);
   if (addr === null) return null;
-  const fd = _newSocket();
+  const fd = _newSocket(loop);
   c.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, int32Bytes(1), 4);
   if (address.reusePort) c.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, int32Bytes(1), 4);
   if (c.bind(fd, addr, addr.length) !== 0 || c.listen(fd, LISTEN_BACKLOG) !== 0) {
     const error = errno();
-    c.close(fd);
+    loop.closeFd(fd);
     if (error === EADDRINUSE) throw new Deno.errors.AddrInUse(`${hostname}:${port} is in use`);
     throw new Error(`listening on ${hostname}:${port} failed: errno ${error}`);
   }
@@ -387,14 +429,14 @@ function _connect(loop: EpollLoop, hostname: string, port: number): Promise<Prox
   if (addr === null) return null;
   let fd: number;
   try {
-    fd = _newSocket();
+    fd = _newSocket(loop);
   } catch (err) {
     return Promise.reject(err);
   }
   if (c.connect(fd, addr, addr.length) === 0) return Promise.resolve(new FfiConn(loop, fd));
   const error = errno();
   if (error !== EINPROGRESS) {
-    c.close(fd);
+    loop.closeFd(fd);
     return Promise.reject(new Deno.errors.ConnectionRefused(`connect failed: errno ${error}`));
   }
   // The first event says the handshake ended; SO_ERROR says how.
@@ -406,7 +448,7 @@ function _connect(loop: EpollLoop, hostname: string, port: number): Promise<Prox
       const failure = new DataView(value.buffer).getInt32(0, true);
       if (failure === 0) resolve(new FfiConn(loop, fd));
       else {
-        c.close(fd);
+        loop.closeFd(fd);
         reject(new Deno.errors.ConnectionRefused(`connect failed: errno ${failure}`));
       }
     });
@@ -417,8 +459,8 @@ function _connect(loop: EpollLoop, hostname: string, port: number): Promise<Prox
  * Raw sockets on one epoll loop of this isolate; hosts that are not IPv4 literals go to
  * Deno's sockets.
  */
-export function ffiSockets(): SocketApi {
-  const loop = new EpollLoop();
+export function ffiSockets(ownership: FdOwnership | null = null): SocketApi {
+  const loop = new EpollLoop(ownership);
   return {
     name: "ffi",
     rawSockets: () => loop.watched,

@@ -18,10 +18,12 @@ const libc = Deno.dlopen("libc.so.6", {
   epoll_create1: { parameters: ["i32"], result: "i32" },
   epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
-  // The same call on a helper thread: waits without blocking the event loop.
+  // The same call on a helper thread: waits without blocking the event loop. Its events go
+  // to memory from malloc, never to a JS buffer: a worker terminated mid-wait frees its heap
+  // while the helper thread may still write.
   epoll_wait_off_thread: {
     name: "epoll_wait",
-    parameters: ["i32", "buffer", "i32", "i32"],
+    parameters: ["i32", "pointer", "i32", "i32"],
     result: "i32",
     nonblocking: true,
   },
@@ -32,6 +34,7 @@ const libc = Deno.dlopen("libc.so.6", {
   recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
   send: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  malloc: { parameters: ["usize"], result: "pointer" },
   __errno_location: { parameters: [], result: "pointer" },
 });
 export const c = libc.symbols;
@@ -40,6 +43,7 @@ export const AF_INET = 2;
 export const SOCK_STREAM = 1;
 export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
+export const EPOLL_CLOEXEC = 0o2000000;
 /** Most bytes one recv or send is asked for (its count must fit an i32). */
 export const MAX_IO_BYTES = 1 << 30;
 export const SOL_SOCKET = 1;

@@ -1,0 +1,37 @@
+/**
+ * The supervisor's side of `FdOwners`: the table shared with every worker, an owner id per
+ * worker, and closing the raw descriptors (`io = "ffi"`) a worker still held when it
+ * ended. Deno closes a terminated worker's own resources, not what it opened through FFI.
+ */
+import { FdOwners } from "../io/ffi/fd_owners.ts";
+import type { RawFdTable } from "../worker/messages.ts";
+
+/** Descriptors the table covers: past this (a raised RLIMIT_NOFILE) they go untracked. */
+const TRACKED_FDS = 1 << 20;
+
+export class RawFdReaper {
+  readonly #memory = FdOwners.memory(TRACKED_FDS);
+  readonly #owners = new FdOwners(this.#memory);
+  #lastOwner = 0;
+
+  /** A reaper where workers may open raw sockets (Linux, FFI granted), else null. */
+  static forThisProcess(): RawFdReaper | null {
+    if (Deno.build.os !== "linux") return null;
+    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
+    return new RawFdReaper();
+  }
+
+  /** The table and a fresh owner id for a new worker. */
+  newTable(): RawFdTable {
+    return { memory: this.#memory, owner: ++this.#lastOwner };
+  }
+
+  /** Closes what the worker of `table` still held (call once it is terminated); a count. */
+  async reap(table: RawFdTable): Promise<number> {
+    const left = this.#owners.reap(table.owner);
+    if (left.length === 0) return 0;
+    const { c } = await import("../io/ffi/libc.ts");
+    for (const fd of left) c.close(fd);
+    return left.length;
+  }
+}
