@@ -1,6 +1,6 @@
 /** Faults: clients vanishing mid-flight leak nothing; 10,000 concurrent clients are served. */
 import assert from "node:assert/strict";
-import { startAster } from "./helpers/aster.ts";
+import { startAster, testBothIo } from "./helpers/aster.ts";
 import { RespClient, text } from "./helpers/resp_client.ts";
 import { freePort, startRedis } from "./helpers/servers.ts";
 import { rssKiB } from "./helpers/process_stats.ts";
@@ -16,49 +16,52 @@ function sample(body: string, series: string): number {
   return line === undefined ? NaN : Number(line.slice(series.length + 1));
 }
 
-Deno.test("clients that vanish with requests in flight leak no pending request or memory", async () => {
-  await using redis = await startRedis();
-  const metricsPort = await freePort();
-  await using aster = await startAster([{
-    name: "c",
-    servers: [`127.0.0.1:${redis.port}:1 r`],
-    read_timeout: 10_000,
-  }], {
-    args: ["-m", String(metricsPort)],
-    // A small old space makes V8 collect instead of growing lazily, so a flat RSS means
-    // nothing is retained (and a leak would run out of heap and fail the test).
-    env: { DENO_V8_FLAGS: "--max-old-space-size=64" },
-  });
-  await using setup = await RespClient.connect(aster.ports[0]);
-  assert.equal(await setup.command("SET", "k", "x".repeat(10_000)), "OK");
-  const rss: number[] = [];
-  for (let round = 0; round < 10; round++) {
-    redis.kill("SIGSTOP");
-    const clients = await Promise.all(
-      Array.from({ length: 40 }, () => RespClient.connect(aster.ports[0])),
-    );
-    for (const client of clients) await client.sendRaw("GET k\r\n".repeat(200));
-    await sleep(100);
-    const stalled = await scrape(metricsPort);
-    assert.equal(sample(stalled, 'aster_backend_pending_requests{cluster="c",node="r"}'), 8000);
-    for (const client of clients) client.close();
-    redis.kill("SIGCONT");
-    let drained = false;
-    for (let i = 0; i < 100 && !drained; i++) {
-      await sleep(50);
-      const body = await scrape(metricsPort);
-      drained = sample(body, 'aster_backend_pending_requests{cluster="c",node="r"}') === 0 &&
-        sample(body, 'aster_client_connections{cluster="c"}') === 1;
+testBothIo(
+  "clients that vanish with requests in flight leak no pending request or memory",
+  async () => {
+    await using redis = await startRedis();
+    const metricsPort = await freePort();
+    await using aster = await startAster([{
+      name: "c",
+      servers: [`127.0.0.1:${redis.port}:1 r`],
+      read_timeout: 10_000,
+    }], {
+      args: ["-m", String(metricsPort)],
+      // A small old space makes V8 collect instead of growing lazily, so a flat RSS means
+      // nothing is retained (and a leak would run out of heap and fail the test).
+      env: { DENO_V8_FLAGS: "--max-old-space-size=64" },
+    });
+    await using setup = await RespClient.connect(aster.ports[0]);
+    assert.equal(await setup.command("SET", "k", "x".repeat(10_000)), "OK");
+    const rss: number[] = [];
+    for (let round = 0; round < 10; round++) {
+      redis.kill("SIGSTOP");
+      const clients = await Promise.all(
+        Array.from({ length: 40 }, () => RespClient.connect(aster.ports[0])),
+      );
+      for (const client of clients) await client.sendRaw("GET k\r\n".repeat(200));
+      await sleep(100);
+      const stalled = await scrape(metricsPort);
+      assert.equal(sample(stalled, 'aster_backend_pending_requests{cluster="c",node="r"}'), 8000);
+      for (const client of clients) client.close();
+      redis.kill("SIGCONT");
+      let drained = false;
+      for (let i = 0; i < 100 && !drained; i++) {
+        await sleep(50);
+        const body = await scrape(metricsPort);
+        drained = sample(body, 'aster_backend_pending_requests{cluster="c",node="r"}') === 0 &&
+          sample(body, 'aster_client_connections{cluster="c"}') === 1;
+      }
+      assert.ok(drained, `round ${round}: pending requests and connections back to baseline`);
+      rss.push(await rssKiB(aster.pid));
     }
-    assert.ok(drained, `round ${round}: pending requests and connections back to baseline`);
-    rss.push(await rssKiB(aster.pid));
-  }
-  assert.equal(text(await setup.command("GET", "k")), "x".repeat(10_000));
-  // The first rounds warm the heap up; after that memory must stay flat (within 10%).
-  const warm = Math.max(...rss.slice(0, 4));
-  const last = rss[rss.length - 1];
-  assert.ok(last <= warm * 1.1, `RSS per round, KiB: ${rss.join(" ")}`);
-});
+    assert.equal(text(await setup.command("GET", "k")), "x".repeat(10_000));
+    // The first rounds warm the heap up; after that memory must stay flat (within 10%).
+    const warm = Math.max(...rss.slice(0, 4));
+    const last = rss[rss.length - 1];
+    assert.ok(last <= warm * 1.1, `RSS per round, KiB: ${rss.join(" ")}`);
+  },
+);
 
 Deno.test("10,000 concurrent clients each doing a few requests are all served", async () => {
   await using redis = await startRedis();

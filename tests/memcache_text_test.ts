@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type AsterProcess, type ClusterToml, startAster } from "./helpers/aster.ts";
+import { type AsterProcess, type ClusterToml, startAster, testBothIo } from "./helpers/aster.ts";
 import {
   latin1,
   MemcacheClient,
@@ -268,422 +268,443 @@ async function _runBatch(client: MemcacheClient, batch: string[], id: number): P
   return replies.slice(0, -1);
 }
 
-Deno.test("memcache differential: a seeded random stream gets the same replies from Aster over 3 memcached as from one", async () => {
-  await using stack = new AsyncDisposableStack();
-  const direct = await useMemcached(stack);
-  const backends = await _startBackends(stack, 3);
-  const aster = stack.use(await _startAster(backends));
-  const clients = [
-    stack.use(await MemcacheClient.connect(direct.port)),
-    stack.use(await MemcacheClient.connect(aster.ports[0])),
-  ];
-  const rng = new Random(SEED);
-  const tokens = [new Map<string, string>(), new Map<string, string>()];
-  const deadline = Date.now() + STREAM_DEADLINE_MS;
-  const counts = new Map<string, number>();
-  let sent = 0;
-  let carried: Cmd | null = null;
-  for (let batchId = 0; sent < COMMANDS; batchId++) {
-    assert.ok(Date.now() < deadline, `stream took over ${STREAM_DEADLINE_MS} ms (seed ${SEED})`);
-    // incr/decr/ma run alone: see _evenOutPadding().
-    const cmds: Cmd[] = carried === null ? [] : [carried];
-    carried = null;
-    const size = rng.range(1, MAX_BATCH);
-    while (cmds.length < size) {
-      if (cmds.length === 1 && _ARITHMETIC.test(cmds[0].render(0))) break;
-      const cmd = _command(rng, tokens);
-      if (cmds.length > 0 && _ARITHMETIC.test(cmd.render(0))) {
-        carried = cmd;
-        break;
+testBothIo(
+  "memcache differential: a seeded random stream gets the same replies from Aster over 3 memcached as from one",
+  async () => {
+    await using stack = new AsyncDisposableStack();
+    const direct = await useMemcached(stack);
+    const backends = await _startBackends(stack, 3);
+    const aster = stack.use(await _startAster(backends));
+    const clients = [
+      stack.use(await MemcacheClient.connect(direct.port)),
+      stack.use(await MemcacheClient.connect(aster.ports[0])),
+    ];
+    const rng = new Random(SEED);
+    const tokens = [new Map<string, string>(), new Map<string, string>()];
+    const deadline = Date.now() + STREAM_DEADLINE_MS;
+    const counts = new Map<string, number>();
+    let sent = 0;
+    let carried: Cmd | null = null;
+    for (let batchId = 0; sent < COMMANDS; batchId++) {
+      assert.ok(Date.now() < deadline, `stream took over ${STREAM_DEADLINE_MS} ms (seed ${SEED})`);
+      // incr/decr/ma run alone: see _evenOutPadding().
+      const cmds: Cmd[] = carried === null ? [] : [carried];
+      carried = null;
+      const size = rng.range(1, MAX_BATCH);
+      while (cmds.length < size) {
+        if (cmds.length === 1 && _ARITHMETIC.test(cmds[0].render(0))) break;
+        const cmd = _command(rng, tokens);
+        if (cmds.length > 0 && _ARITHMETIC.test(cmd.render(0))) {
+          carried = cmd;
+          break;
+        }
+        cmds.push(cmd);
       }
-      cmds.push(cmd);
+      sent += cmds.length;
+      if (cmds.length === 1 && await _overInt63(clients[0], cmds[0].render(0))) continue;
+      const sides = [0, 1].map((side) => cmds.map((cmd) => cmd.render(side)));
+      for (const line of sides[0]) {
+        const word = line.split(/[ \r]/)[0] || "<empty>";
+        counts.set(word, (counts.get(word) ?? 0) + 1);
+      }
+      const [want, got] = await Promise.all(
+        [0, 1].map((side) => _runBatch(clients[side], sides[side], batchId)),
+      );
+      const show = sides[1].map((line) => line.length > 200 ? line.slice(0, 200) + "..." : line);
+      assert.deepEqual(
+        got.map(_normalize),
+        want.map(_normalize),
+        `batch ${batchId} (seed ${SEED}) differs; commands sent to Aster:\n${show.join("")}`,
+      );
+      _recordTokens(want, tokens[0]);
+      _recordTokens(got, tokens[1]);
+      if (cmds.length === 1 && _ARITHMETIC.test(sides[0][0])) {
+        await _evenOutPadding(clients, _keyOf(sides[0][0]));
+      }
     }
-    sent += cmds.length;
-    if (cmds.length === 1 && await _overInt63(clients[0], cmds[0].render(0))) continue;
-    const sides = [0, 1].map((side) => cmds.map((cmd) => cmd.render(side)));
-    for (const line of sides[0]) {
-      const word = line.split(/[ \r]/)[0] || "<empty>";
-      counts.set(word, (counts.get(word) ?? 0) + 1);
+    // Every command family ran, and cas had real tokens to use.
+    for (const word of ["set", "cas", "gets", "gat", "incr", "touch", "mg", "ms", "md", "ma"]) {
+      assert.ok((counts.get(word) ?? 0) > 20, `only ${counts.get(word)} ${word} commands`);
     }
-    const [want, got] = await Promise.all(
-      [0, 1].map((side) => _runBatch(clients[side], sides[side], batchId)),
-    );
-    const show = sides[1].map((line) => line.length > 200 ? line.slice(0, 200) + "..." : line);
-    assert.deepEqual(
-      got.map(_normalize),
-      want.map(_normalize),
-      `batch ${batchId} (seed ${SEED}) differs; commands sent to Aster:\n${show.join("")}`,
-    );
-    _recordTokens(want, tokens[0]);
-    _recordTokens(got, tokens[1]);
-    if (cmds.length === 1 && _ARITHMETIC.test(sides[0][0])) {
-      await _evenOutPadding(clients, _keyOf(sides[0][0]));
-    }
-  }
-  // Every command family ran, and cas had real tokens to use.
-  for (const word of ["set", "cas", "gets", "gat", "incr", "touch", "mg", "ms", "md", "ma"]) {
-    assert.ok((counts.get(word) ?? 0) > 20, `only ${counts.get(word)} ${word} commands`);
-  }
-  assert.ok(tokens[1].size > 10, "gets replies carried cas tokens");
+    assert.ok(tokens[1].size > 10, "gets replies carried cas tokens");
 
-  // Final state: every key the same. Then every key set on both sides: each is on exactly
-  // one backend, and every backend holds a share.
-  const [want, got] = await Promise.all(
-    clients.map((client) => client.request(`get ${KEYS.join(" ")}\r\n`)),
-  );
-  assert.equal(got, want, `final get of every key (seed ${SEED})`);
-  const sets = KEYS.map((key) => `set ${key} 0 0 ${key.length}\r\n${key}\r\n`).join("");
-  for (const client of clients) {
-    await client.send(sets);
-    for (const key of KEYS) assert.equal(await client.readText(), "STORED\r\n", key);
-  }
-  const held = await Promise.all(backends.map((m) => valuesOn(m.port, KEYS)));
-  for (const key of KEYS) {
-    const on = held.filter((values) => values.get(key) === key);
-    assert.equal(on.length, 1, `${key} is on ${on.length} backends`);
-  }
-  for (const [index, backend] of backends.entries()) {
-    assert.ok(held[index].size >= 5, `backend ${index} holds ${held[index].size} of the keys`);
-    const items = await _stat(backend.port, "total_items");
-    assert.ok(items > held[index].size, `backend ${index} stored only the final keys`);
-  }
-});
+    // Final state: every key the same. Then every key set on both sides: each is on exactly
+    // one backend, and every backend holds a share.
+    const [want, got] = await Promise.all(
+      clients.map((client) => client.request(`get ${KEYS.join(" ")}\r\n`)),
+    );
+    assert.equal(got, want, `final get of every key (seed ${SEED})`);
+    const sets = KEYS.map((key) => `set ${key} 0 0 ${key.length}\r\n${key}\r\n`).join("");
+    for (const client of clients) {
+      await client.send(sets);
+      for (const key of KEYS) assert.equal(await client.readText(), "STORED\r\n", key);
+    }
+    const held = await Promise.all(backends.map((m) => valuesOn(m.port, KEYS)));
+    for (const key of KEYS) {
+      const on = held.filter((values) => values.get(key) === key);
+      assert.equal(on.length, 1, `${key} is on ${on.length} backends`);
+    }
+    for (const [index, backend] of backends.entries()) {
+      assert.ok(held[index].size >= 5, `backend ${index} holds ${held[index].size} of the keys`);
+      const items = await _stat(backend.port, "total_items");
+      assert.ok(items > held[index].size, `backend ${index} stored only the final keys`);
+    }
+  },
+);
 
 // ---------------------------------------------------------------------------
 // (b) Multi-get.
 
-Deno.test("a 100-key get split over 3 memcached returns the values in key order, misses skipped, then END", async () => {
-  await using stack = new AsyncDisposableStack();
-  const backends = await _startBackends(stack, 3);
-  const aster = stack.use(await _startAster(backends));
-  const client = stack.use(await MemcacheClient.connect(aster.ports[0]));
-  // Long keys: the get line (~4.5 KB) is over memcached's 2048-byte limit for other lines.
-  const keys = spreadKeys("multi-get-key-with-a-rather-long-prefix", 100);
-  const stored = keys.filter((_, i) => i % 7 !== 3);
-  await client.send(
-    stored.map((key, i) => `set ${key} ${i} 0 ${key.length + 2}\r\nv-${key}\r\n`).join(""),
-  );
-  for (const key of stored) assert.equal(await client.readText(), "STORED\r\n", `set ${key}`);
-  const held = await Promise.all(backends.map((m) => valuesOn(m.port, keys)));
-  held.forEach((values, i) => assert.ok(values.size >= 10, `backend ${i} has ${values.size}`));
-  assert.equal(held.reduce((n, values) => n + values.size, 0), stored.length);
+testBothIo(
+  "a 100-key get split over 3 memcached returns the values in key order, misses skipped, then END",
+  async () => {
+    await using stack = new AsyncDisposableStack();
+    const backends = await _startBackends(stack, 3);
+    const aster = stack.use(await _startAster(backends));
+    const client = stack.use(await MemcacheClient.connect(aster.ports[0]));
+    // Long keys: the get line (~4.5 KB) is over memcached's 2048-byte limit for other lines.
+    const keys = spreadKeys("multi-get-key-with-a-rather-long-prefix", 100);
+    const stored = keys.filter((_, i) => i % 7 !== 3);
+    await client.send(
+      stored.map((key, i) => `set ${key} ${i} 0 ${key.length + 2}\r\nv-${key}\r\n`).join(""),
+    );
+    for (const key of stored) assert.equal(await client.readText(), "STORED\r\n", `set ${key}`);
+    const held = await Promise.all(backends.map((m) => valuesOn(m.port, keys)));
+    held.forEach((values, i) => assert.ok(values.size >= 10, `backend ${i} has ${values.size}`));
+    assert.equal(held.reduce((n, values) => n + values.size, 0), stored.length);
 
-  // Reversed order with duplicates, so the merge cannot just concatenate per server.
-  const asked = [...keys].reverse().concat(keys.slice(0, 5));
-  const want = asked.filter((key) => stored.includes(key));
-  for (const command of ["get", "gets"]) {
-    const reply = await client.request(`${command} ${asked.join(" ")}\r\n`);
-    assert.ok(reply.endsWith("END\r\n"), `${command} ends with END`);
-    const blocks = parseValues(reply);
-    assert.deepEqual(blocks.map((b) => b.key), want, `${command}: keys in request order`);
-    for (const block of blocks) {
-      assert.equal(block.data, `v-${block.key}`);
-      assert.equal(block.flags, String(stored.indexOf(block.key)));
-      assert.equal(block.cas === null, command === "get");
+    // Reversed order with duplicates, so the merge cannot just concatenate per server.
+    const asked = [...keys].reverse().concat(keys.slice(0, 5));
+    const want = asked.filter((key) => stored.includes(key));
+    for (const command of ["get", "gets"]) {
+      const reply = await client.request(`${command} ${asked.join(" ")}\r\n`);
+      assert.ok(reply.endsWith("END\r\n"), `${command} ends with END`);
+      const blocks = parseValues(reply);
+      assert.deepEqual(blocks.map((b) => b.key), want, `${command}: keys in request order`);
+      for (const block of blocks) {
+        assert.equal(block.data, `v-${block.key}`);
+        assert.equal(block.flags, String(stored.indexOf(block.key)));
+        assert.equal(block.cas === null, command === "get");
+      }
     }
-  }
-  // gat: same split, exptime applied, same order.
-  const gat = parseValues(await client.request(`gat 3600 ${asked.join(" ")}\r\n`));
-  assert.deepEqual(gat.map((b) => b.key), want);
-  // Nothing left unread: the next reply is the next request's.
-  assert.equal(await client.request("get nothing-here\r\n"), "END\r\n");
-});
+    // gat: same split, exptime applied, same order.
+    const gat = parseValues(await client.request(`gat 3600 ${asked.join(" ")}\r\n`));
+    assert.deepEqual(gat.map((b) => b.key), want);
+    // Nothing left unread: the next reply is the next request's.
+    assert.equal(await client.request("get nothing-here\r\n"), "END\r\n");
+  },
+);
 
 // ---------------------------------------------------------------------------
 // (c) Value sizes.
 
-Deno.test("value size: 900 KB round trips, over 1 MB is refused and the connection goes on, max_value_size 2 MB takes 1.5 MB", async () => {
-  await using stack = new AsyncDisposableStack();
-  const backends = await _startBackends(stack, 3);
-  const aster = stack.use(await _startAster(backends));
-  const client = stack.use(await MemcacheClient.connect(aster.ports[0]));
-  const rng = new Random(SEED);
+testBothIo(
+  "value size: 900 KB round trips, over 1 MB is refused and the connection goes on, max_value_size 2 MB takes 1.5 MB",
+  async () => {
+    await using stack = new AsyncDisposableStack();
+    const backends = await _startBackends(stack, 3);
+    const aster = stack.use(await _startAster(backends));
+    const client = stack.use(await MemcacheClient.connect(aster.ports[0]));
+    const rng = new Random(SEED);
 
-  const big = _text(rng, 900 * 1024);
-  assert.equal(await client.request(`set big 5 0 ${big.length}\r\n${big}\r\n`), "STORED\r\n");
-  assert.equal(
-    await client.request("get big\r\n"),
-    `VALUE big 5 ${big.length}\r\n${big}\r\nEND\r\n`,
-  );
+    const big = _text(rng, 900 * 1024);
+    assert.equal(await client.request(`set big 5 0 ${big.length}\r\n${big}\r\n`), "STORED\r\n");
+    assert.equal(
+      await client.request("get big\r\n"),
+      `VALUE big 5 ${big.length}\r\n${big}\r\nEND\r\n`,
+    );
 
-  const huge = _text(rng, 1024 * 1024 + 100);
-  const tooLarge = "SERVER_ERROR object too large for cache\r\n";
-  assert.equal(await client.request(`set huge 0 0 ${huge.length}\r\n${huge}\r\n`), tooLarge);
-  assert.equal(
-    await client.request("get huge big\r\n"),
-    `VALUE big 5 ${big.length}\r\n${big}\r\nEND\r\n`,
-  );
-  // noreply hides the refusal, as memcached does; the data block is still skipped.
-  await client.send(`set huge 0 0 ${huge.length} noreply\r\n${huge}\r\n`);
-  assert.equal(await client.request("get huge\r\n"), "END\r\n");
-  // A refused value split over many small writes is skipped too.
-  await client.send(`set huge 0 0 ${huge.length}\r\n`);
-  for (let at = 0; at < huge.length; at += 256 * 1024) {
-    await client.send(huge.slice(at, at + 256 * 1024));
-  }
-  await client.send("\r\n");
-  assert.equal(await client.readText(), tooLarge);
-  assert.match(await client.request("version\r\n"), /^VERSION aster-/);
+    const huge = _text(rng, 1024 * 1024 + 100);
+    const tooLarge = "SERVER_ERROR object too large for cache\r\n";
+    assert.equal(await client.request(`set huge 0 0 ${huge.length}\r\n${huge}\r\n`), tooLarge);
+    assert.equal(
+      await client.request("get huge big\r\n"),
+      `VALUE big 5 ${big.length}\r\n${big}\r\nEND\r\n`,
+    );
+    // noreply hides the refusal, as memcached does; the data block is still skipped.
+    await client.send(`set huge 0 0 ${huge.length} noreply\r\n${huge}\r\n`);
+    assert.equal(await client.request("get huge\r\n"), "END\r\n");
+    // A refused value split over many small writes is skipped too.
+    await client.send(`set huge 0 0 ${huge.length}\r\n`);
+    for (let at = 0; at < huge.length; at += 256 * 1024) {
+      await client.send(huge.slice(at, at + 256 * 1024));
+    }
+    await client.send("\r\n");
+    assert.equal(await client.readText(), tooLarge);
+    assert.match(await client.request("version\r\n"), /^VERSION aster-/);
 
-  // Raised limit: Aster and memcached (-I 2m) both take 1.5 MB.
-  const large = stack.use(await _startMemcachedArgs(["-I", "2m"]));
-  const raised = stack.use(await _startAster([large], { max_value_size: 2 * 1024 * 1024 }));
-  const other = stack.use(await MemcacheClient.connect(raised.ports[0]));
-  const value = _text(rng, 1536 * 1024);
-  assert.equal(await other.request(`set v15 1 0 ${value.length}\r\n${value}\r\n`), "STORED\r\n");
-  assert.equal(
-    await other.request("get v15\r\n"),
-    `VALUE v15 1 ${value.length}\r\n${value}\r\nEND\r\n`,
-  );
-  const over = _text(rng, 2 * 1024 * 1024 + 1);
-  assert.equal(await other.request(`set v2 1 0 ${over.length}\r\n${over}\r\n`), tooLarge);
-  assert.equal(await other.request("get v2\r\n"), "END\r\n");
-});
+    // Raised limit: Aster and memcached (-I 2m) both take 1.5 MB.
+    const large = stack.use(await _startMemcachedArgs(["-I", "2m"]));
+    const raised = stack.use(await _startAster([large], { max_value_size: 2 * 1024 * 1024 }));
+    const other = stack.use(await MemcacheClient.connect(raised.ports[0]));
+    const value = _text(rng, 1536 * 1024);
+    assert.equal(await other.request(`set v15 1 0 ${value.length}\r\n${value}\r\n`), "STORED\r\n");
+    assert.equal(
+      await other.request("get v15\r\n"),
+      `VALUE v15 1 ${value.length}\r\n${value}\r\nEND\r\n`,
+    );
+    const over = _text(rng, 2 * 1024 * 1024 + 1);
+    assert.equal(await other.request(`set v2 1 0 ${over.length}\r\n${over}\r\n`), tooLarge);
+    assert.equal(await other.request("get v2\r\n"), "END\r\n");
+  },
+);
 
 // ---------------------------------------------------------------------------
 // (d) Malformed input.
 
-Deno.test("malformed input: bad data chunk closes with CLIENT_ERROR, bad keys and unknown commands do not, other clients unaffected", async () => {
-  await using stack = new AsyncDisposableStack();
-  const backends = await _startBackends(stack, 3);
-  const aster = stack.use(await _startAster(backends));
-  const bystander = stack.use(await MemcacheClient.connect(aster.ports[0]));
-  const keys = spreadKeys("by", 30);
-  const check = async (round: number) => {
-    const sets = keys.map((key) => `r${round}-${key}`).map((value, i) =>
-      `set ${keys[i]} 0 0 ${value.length}\r\n${value}\r\n`
-    );
-    await bystander.send(sets.join("") + `get ${keys.join(" ")}\r\n`);
-    for (const key of keys) assert.equal(await bystander.readText(), "STORED\r\n", key);
-    const values = parseValues(await bystander.readText());
-    assert.deepEqual(values.map((b) => b.data), keys.map((key) => `r${round}-${key}`));
-  };
-  await check(0);
+testBothIo(
+  "malformed input: bad data chunk closes with CLIENT_ERROR, bad keys and unknown commands do not, other clients unaffected",
+  async () => {
+    await using stack = new AsyncDisposableStack();
+    const backends = await _startBackends(stack, 3);
+    const aster = stack.use(await _startAster(backends));
+    const bystander = stack.use(await MemcacheClient.connect(aster.ports[0]));
+    const keys = spreadKeys("by", 30);
+    const check = async (round: number) => {
+      const sets = keys.map((key) => `r${round}-${key}`).map((value, i) =>
+        `set ${keys[i]} 0 0 ${value.length}\r\n${value}\r\n`
+      );
+      await bystander.send(sets.join("") + `get ${keys.join(" ")}\r\n`);
+      for (const key of keys) assert.equal(await bystander.readText(), "STORED\r\n", key);
+      const values = parseValues(await bystander.readText());
+      assert.deepEqual(values.map((b) => b.data), keys.map((key) => `r${round}-${key}`));
+    };
+    await check(0);
 
-  const client = stack.use(await MemcacheClient.connect(aster.ports[0]));
-  const long = "k".repeat(251);
-  assert.match(await client.request(`get ${long}\r\n`), /^CLIENT_ERROR /);
-  assert.match(await client.request(`get ok ${long}\r\n`), /^CLIENT_ERROR /);
-  assert.match(await client.request(`set ${long} 0 0 3\r\nabc\r\n`), /^CLIENT_ERROR /);
-  assert.match(await client.request("get a\x01b\r\n"), /^CLIENT_ERROR /);
-  assert.match(await client.request(`delete ${long}\r\n`), /^CLIENT_ERROR /);
-  assert.match(await client.request(`mg ${long} v\r\n`), /^CLIENT_ERROR /);
-  assert.equal(await client.request(`set ${"k".repeat(250)} 0 0 2\r\nok\r\n`), "STORED\r\n");
-  assert.equal(await client.request("frobnicate x\r\n"), "ERROR\r\n");
-  assert.equal(await client.request("GET x\r\n"), "ERROR\r\n");
-  assert.equal(await client.request("\r\n"), "ERROR\r\n");
-  for (const admin of ["flush_all", "stats", "verbosity 1", "stats items"]) {
-    assert.match(await client.request(`${admin}\r\n`), /^SERVER_ERROR .*not supported/, admin);
-  }
-  assert.equal(await client.request("flush_all noreply\r\nget x\r\n"), "END\r\n");
-  assert.equal(await client.request("set ok2 0 0 2\r\nhi\r\n"), "STORED\r\n");
-  await check(1);
+    const client = stack.use(await MemcacheClient.connect(aster.ports[0]));
+    const long = "k".repeat(251);
+    assert.match(await client.request(`get ${long}\r\n`), /^CLIENT_ERROR /);
+    assert.match(await client.request(`get ok ${long}\r\n`), /^CLIENT_ERROR /);
+    assert.match(await client.request(`set ${long} 0 0 3\r\nabc\r\n`), /^CLIENT_ERROR /);
+    assert.match(await client.request("get a\x01b\r\n"), /^CLIENT_ERROR /);
+    assert.match(await client.request(`delete ${long}\r\n`), /^CLIENT_ERROR /);
+    assert.match(await client.request(`mg ${long} v\r\n`), /^CLIENT_ERROR /);
+    assert.equal(await client.request(`set ${"k".repeat(250)} 0 0 2\r\nok\r\n`), "STORED\r\n");
+    assert.equal(await client.request("frobnicate x\r\n"), "ERROR\r\n");
+    assert.equal(await client.request("GET x\r\n"), "ERROR\r\n");
+    assert.equal(await client.request("\r\n"), "ERROR\r\n");
+    for (const admin of ["flush_all", "stats", "verbosity 1", "stats items"]) {
+      assert.match(await client.request(`${admin}\r\n`), /^SERVER_ERROR .*not supported/, admin);
+    }
+    assert.equal(await client.request("flush_all noreply\r\nget x\r\n"), "END\r\n");
+    assert.equal(await client.request("set ok2 0 0 2\r\nhi\r\n"), "STORED\r\n");
+    await check(1);
 
-  // A data block longer than announced: CLIENT_ERROR, then the connection closes.
-  assert.match(await client.request("set bad 0 0 3\r\nabcdef\r\nget ok2\r\n"), /^CLIENT_ERROR /);
-  assert.ok(await client.closedWithin(2000), "connection closed after a bad data chunk");
-  // A storage line whose length does not parse loses the framing too.
-  const third = stack.use(await MemcacheClient.connect(aster.ports[0]));
-  assert.match(await third.request("set bad 0 0 zz\r\nabc\r\n"), /^CLIENT_ERROR /);
-  assert.ok(await third.closedWithin(2000), "connection closed after a bad length");
-  await check(2);
-  assert.equal(await bystander.request("get bad\r\n"), "END\r\n", "nothing was stored");
-});
+    // A data block longer than announced: CLIENT_ERROR, then the connection closes.
+    assert.match(await client.request("set bad 0 0 3\r\nabcdef\r\nget ok2\r\n"), /^CLIENT_ERROR /);
+    assert.ok(await client.closedWithin(2000), "connection closed after a bad data chunk");
+    // A storage line whose length does not parse loses the framing too.
+    const third = stack.use(await MemcacheClient.connect(aster.ports[0]));
+    assert.match(await third.request("set bad 0 0 zz\r\nabc\r\n"), /^CLIENT_ERROR /);
+    assert.ok(await third.closedWithin(2000), "connection closed after a bad length");
+    await check(2);
+    assert.equal(await bystander.request("get bad\r\n"), "END\r\n", "nothing was stored");
+  },
+);
 
 // ---------------------------------------------------------------------------
 // (e) Meta commands.
 
-Deno.test("meta commands: O echoed, q replies dropped as memcached does, mn answered after the replies before it", async () => {
-  await using stack = new AsyncDisposableStack();
-  const direct = await useMemcached(stack);
-  const backends = await _startBackends(stack, 3);
-  const aster = stack.use(await _startAster(backends));
-  const keys = spreadKeys("meta", 12);
-  const script: string[] = [];
-  keys.forEach((key, i) => {
-    script.push(
-      `ms ${key} 2 O${i}1 q\r\n${10 + i}\r\n`, // stored: HD hidden
-      `ms ${key} 2 ME O${i}2 q\r\nxx\r\n`, // not stored: NS shown
-      `mg ${key} v f O${i}3 q\r\n`, // hit: shown
-      `mg no-${key} v O${i}4 q\r\n`, // miss: EN hidden
-      `mg no-${key} v O${i}5\r\n`, // miss: EN shown
-      `ma ${key} v O${i}6\r\n`, // numeric: value
-      `ma ctr-${key} N0 J5 v O${i}7 q\r\n`, // auto-created: shown with v
-      `md no-${key} q O${i}8\r\n`, // not found: NF shown
-      `md ${key} q O${i}9\r\n`, // deleted: HD hidden
-      `mn\r\n`,
+testBothIo(
+  "meta commands: O echoed, q replies dropped as memcached does, mn answered after the replies before it",
+  async () => {
+    await using stack = new AsyncDisposableStack();
+    const direct = await useMemcached(stack);
+    const backends = await _startBackends(stack, 3);
+    const aster = stack.use(await _startAster(backends));
+    const keys = spreadKeys("meta", 12);
+    const script: string[] = [];
+    keys.forEach((key, i) => {
+      script.push(
+        `ms ${key} 2 O${i}1 q\r\n${10 + i}\r\n`, // stored: HD hidden
+        `ms ${key} 2 ME O${i}2 q\r\nxx\r\n`, // not stored: NS shown
+        `mg ${key} v f O${i}3 q\r\n`, // hit: shown
+        `mg no-${key} v O${i}4 q\r\n`, // miss: EN hidden
+        `mg no-${key} v O${i}5\r\n`, // miss: EN shown
+        `ma ${key} v O${i}6\r\n`, // numeric: value
+        `ma ctr-${key} N0 J5 v O${i}7 q\r\n`, // auto-created: shown with v
+        `md no-${key} q O${i}8\r\n`, // not found: NF shown
+        `md ${key} q O${i}9\r\n`, // deleted: HD hidden
+        `mn\r\n`,
+      );
+    });
+    const run = async (port: number) => {
+      await using client = await MemcacheClient.connect(port);
+      await client.send(script.join(""));
+      const replies: string[] = [];
+      for (let i = 0; i < keys.length; i++) replies.push(...await client.readUntil("MN\r\n", 20));
+      assert.equal(await client.request("mn\r\n"), "MN\r\n", "no reply left over");
+      return replies;
+    };
+    const want = await run(direct.port);
+    const got = await run(aster.ports[0]);
+    assert.deepEqual(got, want);
+    // The script really exercised what it claims (on memcached itself).
+    assert.equal(want.filter((r) => r === "MN\r\n").length, keys.length);
+    assert.ok(want.includes("NS O02\r\n") && want.includes("VA 2 f0 O03\r\n10\r\n"), want.join(""));
+    assert.ok(want.includes("EN O05\r\n") && !want.some((r) => /O04|O01|O09/.test(r)));
+    const held = await Promise.all(
+      backends.map((m) => valuesOn(m.port, keys.map((k) => `ctr-${k}`))),
     );
-  });
-  const run = async (port: number) => {
-    await using client = await MemcacheClient.connect(port);
-    await client.send(script.join(""));
-    const replies: string[] = [];
-    for (let i = 0; i < keys.length; i++) replies.push(...await client.readUntil("MN\r\n", 20));
-    assert.equal(await client.request("mn\r\n"), "MN\r\n", "no reply left over");
-    return replies;
-  };
-  const want = await run(direct.port);
-  const got = await run(aster.ports[0]);
-  assert.deepEqual(got, want);
-  // The script really exercised what it claims (on memcached itself).
-  assert.equal(want.filter((r) => r === "MN\r\n").length, keys.length);
-  assert.ok(want.includes("NS O02\r\n") && want.includes("VA 2 f0 O03\r\n10\r\n"), want.join(""));
-  assert.ok(want.includes("EN O05\r\n") && !want.some((r) => /O04|O01|O09/.test(r)));
-  const held = await Promise.all(
-    backends.map((m) => valuesOn(m.port, keys.map((k) => `ctr-${k}`))),
-  );
-  assert.ok(held.filter((values) => values.size > 0).length >= 2, "keys on several backends");
+    assert.ok(held.filter((values) => values.size > 0).length >= 2, "keys on several backends");
 
-  // The b flag: a base64 key is routed by its decoded bytes, as a classic command with the
-  // plain key is, so both reach the same item.
-  const base64 = keys.flatMap((key) => [
-    `set b-${key} 0 0 2\r\nok\r\n`,
-    `mg ${btoa(`b-${key}`)} b v k\r\n`,
-    `ms ${btoa(`bs-${key}`)} 2 b\r\nhi\r\n`,
-    `get bs-${key}\r\n`,
-    `md ${btoa(`b-${key}`)} b q\r\n`,
-    `get b-${key}\r\n`,
-  ]);
-  const viaB64: string[][] = [];
-  for (const port of [direct.port, aster.ports[0]]) {
-    await using c = await MemcacheClient.connect(port);
-    await c.send(base64.join("") + "mn\r\n");
-    viaB64.push(await c.readUntil("MN\r\n", base64.length + 1));
-  }
-  assert.deepEqual(viaB64[1], viaB64[0], "base64 keys through Aster");
-  assert.equal(viaB64[0].filter((r) => r.startsWith("VA 2 ")).length, keys.length);
+    // The b flag: a base64 key is routed by its decoded bytes, as a classic command with the
+    // plain key is, so both reach the same item.
+    const base64 = keys.flatMap((key) => [
+      `set b-${key} 0 0 2\r\nok\r\n`,
+      `mg ${btoa(`b-${key}`)} b v k\r\n`,
+      `ms ${btoa(`bs-${key}`)} 2 b\r\nhi\r\n`,
+      `get bs-${key}\r\n`,
+      `md ${btoa(`b-${key}`)} b q\r\n`,
+      `get b-${key}\r\n`,
+    ]);
+    const viaB64: string[][] = [];
+    for (const port of [direct.port, aster.ports[0]]) {
+      await using c = await MemcacheClient.connect(port);
+      await c.send(base64.join("") + "mn\r\n");
+      viaB64.push(await c.readUntil("MN\r\n", base64.length + 1));
+    }
+    assert.deepEqual(viaB64[1], viaB64[0], "base64 keys through Aster");
+    assert.equal(viaB64[0].filter((r) => r.startsWith("VA 2 ")).length, keys.length);
 
-  // mn waits for a reply still owed by a stalled backend.
-  const client = stack.use(await MemcacheClient.connect(aster.ports[0]));
-  const owner = held.findIndex((values) => values.size > 0);
-  const key = [...held[owner].keys()][0];
-  const otherKey = [...held[(owner + 1) % 3].keys(), ...held[(owner + 2) % 3].keys()][0];
-  backends[owner].kill("SIGSTOP");
-  try {
-    await _waitStopped(backends[owner].pid);
-    await client.send(`mg ${key} v O77 q\r\nmg ${otherKey} k O78\r\nmn\r\n`);
-    assert.equal(await client.drain(300), "", "nothing before the stalled reply");
-  } finally {
-    backends[owner].kill("SIGCONT");
-  }
-  assert.equal(await client.readText(), "VA 1 O77\r\n5\r\n");
-  assert.equal(await client.readText(), `HD k${otherKey} O78\r\n`);
-  assert.equal(await client.readText(), "MN\r\n");
-});
+    // mn waits for a reply still owed by a stalled backend.
+    const client = stack.use(await MemcacheClient.connect(aster.ports[0]));
+    const owner = held.findIndex((values) => values.size > 0);
+    const key = [...held[owner].keys()][0];
+    const otherKey = [...held[(owner + 1) % 3].keys(), ...held[(owner + 2) % 3].keys()][0];
+    backends[owner].kill("SIGSTOP");
+    try {
+      await _waitStopped(backends[owner].pid);
+      await client.send(`mg ${key} v O77 q\r\nmg ${otherKey} k O78\r\nmn\r\n`);
+      assert.equal(await client.drain(300), "", "nothing before the stalled reply");
+    } finally {
+      backends[owner].kill("SIGCONT");
+    }
+    assert.equal(await client.readText(), "VA 1 O77\r\n5\r\n");
+    assert.equal(await client.readText(), `HD k${otherKey} O78\r\n`);
+    assert.equal(await client.readText(), "MN\r\n");
+  },
+);
 
 // Known differences from memcached 1.6 in quiet ma (kept failing until Aster is fixed).
 
-Deno.test("quiet ma answers as memcached does: nothing for a successful increment with v, HD for a created item", async () => {
-  await using stack = new AsyncDisposableStack();
-  const direct = await useMemcached(stack);
-  const backends = await _startBackends(stack, 3);
-  const aster = stack.use(await _startAster(backends));
-  const scripts = [
-    [
-      "set qn 0 0 1\r\n5\r\n",
-      "ma qn q v\r\n", // memcached: nothing
-      "ma qn q v O1 k\r\n", // memcached: nothing
-      "ma qn v\r\n", // VA 1 / 8
-      "mn\r\n",
-    ],
-    [
-      "ma qviv q N0 J5\r\n", // memcached: HD (created), though q hides HD for an increment
-      "ma qviv q N0 J5\r\n", // memcached: nothing (incremented)
-      "mg qviv v\r\n", // VA 1 / 6
-      "mn\r\n",
-    ],
-  ];
-  const problems: string[] = [];
-  for (const script of scripts) {
-    const [want, got] = await Promise.all([direct.port, aster.ports[0]].map(async (port) => {
-      await using client = await MemcacheClient.connect(port);
-      await client.send(script.join(""));
-      return await client.readUntil("MN\r\n", script.length);
-    }));
-    if (JSON.stringify(got) !== JSON.stringify(want)) {
-      problems.push(
-        `${script.join("")}memcached: ${JSON.stringify(want)}\naster:     ${JSON.stringify(got)}`,
-      );
+testBothIo(
+  "quiet ma answers as memcached does: nothing for a successful increment with v, HD for a created item",
+  async () => {
+    await using stack = new AsyncDisposableStack();
+    const direct = await useMemcached(stack);
+    const backends = await _startBackends(stack, 3);
+    const aster = stack.use(await _startAster(backends));
+    const scripts = [
+      [
+        "set qn 0 0 1\r\n5\r\n",
+        "ma qn q v\r\n", // memcached: nothing
+        "ma qn q v O1 k\r\n", // memcached: nothing
+        "ma qn v\r\n", // VA 1 / 8
+        "mn\r\n",
+      ],
+      [
+        "ma qviv q N0 J5\r\n", // memcached: HD (created), though q hides HD for an increment
+        "ma qviv q N0 J5\r\n", // memcached: nothing (incremented)
+        "mg qviv v\r\n", // VA 1 / 6
+        "mn\r\n",
+      ],
+    ];
+    const problems: string[] = [];
+    for (const script of scripts) {
+      const [want, got] = await Promise.all([direct.port, aster.ports[0]].map(async (port) => {
+        await using client = await MemcacheClient.connect(port);
+        await client.send(script.join(""));
+        return await client.readUntil("MN\r\n", script.length);
+      }));
+      if (JSON.stringify(got) !== JSON.stringify(want)) {
+        problems.push(
+          `${script.join("")}memcached: ${JSON.stringify(want)}\naster:     ${JSON.stringify(got)}`,
+        );
+      }
     }
-  }
-  assert.deepEqual(problems, [], problems.join("\n\n"));
-});
+    assert.deepEqual(problems, [], problems.join("\n\n"));
+  },
+);
 
 // ---------------------------------------------------------------------------
 // (f) Ejection.
 
-Deno.test("ping_fail_limit ejects a stopped memcached, its keys move to the others, and map back after restart", async () => {
-  await using stack = new AsyncDisposableStack();
-  const backends = await _startBackends(stack, 3);
-  const aster = stack.use(
-    await _startAster(backends, {
-      ping_fail_limit: 2,
-      ping_interval: 100,
-      read_timeout: 500,
-      dial_timeout: 200,
-    }, { ASTER_LOG: "info" }),
-  );
-  const client = stack.use(await MemcacheClient.connect(aster.ports[0]));
-  client.timeoutMs = 3000;
-  const keys = spreadKeys("eject", 120);
-  const setAll = async (list: string[], tag: string) => {
-    await client.send(list.map((key) => `set ${key} 0 0 ${tag.length}\r\n${tag}\r\n`).join(""));
-    const replies: string[] = [];
-    for (const _ of list) replies.push(await client.readText());
-    return replies;
-  };
-  assert.deepEqual(await setAll(keys, "v1"), keys.map(() => "STORED\r\n"));
-  const held = await Promise.all(backends.map((m) => valuesOn(m.port, keys)));
-  const owners = keys.map((key) => held.findIndex((values) => values.has(key)));
-  const victim = 1;
-  const moved = keys.filter((_, i) => owners[i] === victim);
-  const stayed = keys.filter((_, i) => owners[i] !== victim);
-  assert.ok(moved.length >= 10 && stayed.length >= 20, `victim owns ${moved.length} keys`);
+testBothIo(
+  "ping_fail_limit ejects a stopped memcached, its keys move to the others, and map back after restart",
+  async () => {
+    await using stack = new AsyncDisposableStack();
+    const backends = await _startBackends(stack, 3);
+    const aster = stack.use(
+      await _startAster(backends, {
+        ping_fail_limit: 2,
+        ping_interval: 100,
+        read_timeout: 500,
+        dial_timeout: 200,
+      }, { ASTER_LOG: "info" }),
+    );
+    const client = stack.use(await MemcacheClient.connect(aster.ports[0]));
+    client.timeoutMs = 3000;
+    const keys = spreadKeys("eject", 120);
+    const setAll = async (list: string[], tag: string) => {
+      await client.send(list.map((key) => `set ${key} 0 0 ${tag.length}\r\n${tag}\r\n`).join(""));
+      const replies: string[] = [];
+      for (const _ of list) replies.push(await client.readText());
+      return replies;
+    };
+    assert.deepEqual(await setAll(keys, "v1"), keys.map(() => "STORED\r\n"));
+    const held = await Promise.all(backends.map((m) => valuesOn(m.port, keys)));
+    const owners = keys.map((key) => held.findIndex((values) => values.has(key)));
+    const victim = 1;
+    const moved = keys.filter((_, i) => owners[i] === victim);
+    const stayed = keys.filter((_, i) => owners[i] !== victim);
+    assert.ok(moved.length >= 10 && stayed.length >= 20, `victim owns ${moved.length} keys`);
 
-  backends[victim].kill("SIGKILL");
-  await backends[victim].stop();
-  const stoppedAt = Date.now();
-  let servable = false;
-  for (let round = 0; round < 100 && Date.now() - stoppedAt < 4000; round++) {
-    const replies = await setAll(moved, "v2");
-    if (replies.every((reply) => reply === "STORED\r\n")) {
-      servable = true;
-      break;
+    backends[victim].kill("SIGKILL");
+    await backends[victim].stop();
+    const stoppedAt = Date.now();
+    let servable = false;
+    for (let round = 0; round < 100 && Date.now() - stoppedAt < 4000; round++) {
+      const replies = await setAll(moved, "v2");
+      if (replies.every((reply) => reply === "STORED\r\n")) {
+        servable = true;
+        break;
+      }
+      for (const reply of replies) assert.match(reply, /^(STORED|SERVER_ERROR .*)\r\n$/);
+      await _sleep(50);
     }
-    for (const reply of replies) assert.match(reply, /^(STORED|SERVER_ERROR .*)\r\n$/);
-    await _sleep(50);
-  }
-  assert.ok(servable, `the stopped node's keys still fail ${Date.now() - stoppedAt} ms later`);
-  const all = parseValues(await client.request(`get ${keys.join(" ")}\r\n`));
-  assert.deepEqual(all.map((b) => b.key), keys);
-  all.forEach((b) => assert.equal(b.data, owners[keys.indexOf(b.key)] === victim ? "v2" : "v1"));
-  const live = await Promise.all([0, 2].map((i) => valuesOn(backends[i].port, moved)));
-  assert.equal(live[0].size + live[1].size, moved.length, "moved keys are on the live nodes");
+    assert.ok(servable, `the stopped node's keys still fail ${Date.now() - stoppedAt} ms later`);
+    const all = parseValues(await client.request(`get ${keys.join(" ")}\r\n`));
+    assert.deepEqual(all.map((b) => b.key), keys);
+    all.forEach((b) => assert.equal(b.data, owners[keys.indexOf(b.key)] === victim ? "v2" : "v1"));
+    const live = await Promise.all([0, 2].map((i) => valuesOn(backends[i].port, moved)));
+    assert.equal(live[0].size + live[1].size, moved.length, "moved keys are on the live nodes");
 
-  // Restart on the same port: the node rejoins and its keys map back to it.
-  const restarted = await useMemcached(stack, { port: backends[victim].port });
-  const restartedAt = Date.now();
-  let back = false;
-  for (let round = 0; round < 100 && Date.now() - restartedAt < 5000; round++) {
-    await setAll(moved.slice(0, 1), `v3-${round}`);
-    if ((await valuesOn(restarted.port, moved.slice(0, 1))).get(moved[0]) === `v3-${round}`) {
-      back = true;
-      break;
+    // Restart on the same port: the node rejoins and its keys map back to it.
+    const restarted = await useMemcached(stack, { port: backends[victim].port });
+    const restartedAt = Date.now();
+    let back = false;
+    for (let round = 0; round < 100 && Date.now() - restartedAt < 5000; round++) {
+      await setAll(moved.slice(0, 1), `v3-${round}`);
+      if ((await valuesOn(restarted.port, moved.slice(0, 1))).get(moved[0]) === `v3-${round}`) {
+        back = true;
+        break;
+      }
+      await _sleep(50);
     }
-    await _sleep(50);
-  }
-  assert.ok(
-    back,
-    `${moved[0]} not back on the restarted node after ${Date.now() - restartedAt} ms`,
-  );
-  assert.deepEqual(await setAll(moved, "v4"), moved.map(() => "STORED\r\n"));
-  const again = await valuesOn(restarted.port, keys);
-  assert.deepEqual([...again.keys()].sort(), [...moved].sort(), "only its own keys are back");
-  const stayedValues = parseValues(await client.request(`get ${stayed.join(" ")}\r\n`));
-  assert.deepEqual(stayedValues.map((b) => b.data), stayed.map(() => "v1"));
-  assert.match(aster.log(), /ejected/);
-  assert.match(aster.log(), /rejoins the ring/);
-});
+    assert.ok(
+      back,
+      `${moved[0]} not back on the restarted node after ${Date.now() - restartedAt} ms`,
+    );
+    assert.deepEqual(await setAll(moved, "v4"), moved.map(() => "STORED\r\n"));
+    const again = await valuesOn(restarted.port, keys);
+    assert.deepEqual([...again.keys()].sort(), [...moved].sort(), "only its own keys are back");
+    const stayedValues = parseValues(await client.request(`get ${stayed.join(" ")}\r\n`));
+    assert.deepEqual(stayedValues.map((b) => b.data), stayed.map(() => "v1"));
+    assert.match(aster.log(), /ejected/);
+    assert.match(aster.log(), /rejoins the ring/);
+  },
+);
 
 // ---------------------------------------------------------------------------
 // Helpers.

@@ -38,6 +38,26 @@ export function renderToml(clusters: ClusterToml[]): string {
  */
 export const ASTER_V8_FLAGS = "--v8-flags=--max-semi-space-size=4";
 
+/** Whether Aster runs sandboxed when a test does not say (set by `testBothIo`). */
+let sandboxedByDefault = false;
+
+/**
+ * Registers a test twice: Aster as `deno task start` runs it (`io = "auto"` on raw sockets)
+ * and as `deno task start:sandboxed` runs it (Deno's socket ops), so that both data paths
+ * are held to it. Tests run one at a time within a file, so a module flag is enough.
+ */
+export function testBothIo(name: string, fn: () => Promise<void>): void {
+  Deno.test(name, fn);
+  Deno.test(`${name} [io = deno]`, async () => {
+    sandboxedByDefault = true;
+    try {
+      await fn();
+    } finally {
+      sandboxedByDefault = false;
+    }
+  });
+}
+
 /** Another checkout of Aster to run instead of this one (bench/baseline.ts extracts one). */
 export interface AsterSource {
   /** Its main.ts. */
@@ -65,7 +85,7 @@ export function asterCommand(
       "--allow-net",
       "--allow-read",
       "--allow-env",
-      ...(opts.sandboxed ? [] : ["--allow-ffi"]),
+      ...(opts.sandboxed ?? sandboxedByDefault ? [] : ["--allow-ffi"]),
       ...(source ? ["--config", source.config, source.main] : [MAIN]),
       ...args,
     ],
