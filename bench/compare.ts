@@ -3,8 +3,9 @@
  * in the same run on the same machine. Three sections, each with its own table:
  *
  * - `redis`: `redis-benchmark` GET and SET at pipeline 1 and 16 against one redis-server
- *   direct, behind nutcracker (fnv1a_64, ketama) and behind Aster (`redis`, `thread = 1`),
- *   with Deno's socket ops and with `io = "ffi"` (`aster-ffi`, targets of its own);
+ *   direct, behind nutcracker (fnv1a_64, ketama) and behind Aster (`redis`, `thread = 1`)
+ *   as `deno task start` runs it (`io = "auto"`: raw sockets through FFI), and Aster kept
+ *   in Deno's sandbox (`aster-deno`: `io = "deno"`, no --allow-ffi; no targets);
  *   and an MGET of ten fixed keys spread over three redis-servers behind both proxies.
  * - `memcache`: `bench/memcache_load.ts` (text protocol) get and set at pipeline 1 and 16
  *   against one memcached direct, behind nutcracker (`redis: false`, fnv1a_64, ketama) and
@@ -18,8 +19,8 @@
  *
  * - `io`: the floor under a proxy's CPU per request: redis-benchmark GET and SET at
  *   pipeline 1 through nutcracker, Aster, and two minimal forwarders over one redis-server,
- *   one on Deno's socket ops and one on raw epoll through FFI; and Aster's data plane on
- *   raw sockets (`aster-ffi`) for those and for the MGET over three shards
+ *   one on Deno's socket ops and one on raw epoll through FFI, beside Aster on raw sockets
+ *   and on Deno's ops (`aster-deno`), for those and for the MGET over three shards
  *   (`bench/io_floor/`).
  *
  * - `scale`: against one redis-server behind nutcracker and Aster (`redis`, `thread = 1`; both
@@ -41,7 +42,8 @@
  *   --requests N    requests per pipeline-1 run; MGET runs send N x 2, pipeline-16 runs
  *                   N x 10 (default 100000, 20000 with --quick)
  *   --rounds R      rounds over all targets (default 5, 1 with --quick)
- *   --mc-threads T  worker threads of the memcache load generator (default 2)
+ *   --mc-threads T  worker threads of the memcache load generator (default: 1 when it is
+ *                   pinned to its core, else 2)
  *   --quick         a short smoke run
  *   --no-pin        let the scheduler place every process (by default the load generators
  *                   get the last core and everything else the others, `bench/cpu_pinning.ts`;
@@ -113,6 +115,8 @@ const KEYSPACE = 10_000;
 const MEMCACHE_VALUE_SIZE = 32;
 /** The memcache load generator, run as its own process per run like redis-benchmark. */
 const MEMCACHE_LOAD = new URL("./memcache_load.ts", import.meta.url).pathname;
+/** Aster's sources, where memcache_load's threads load the raw-socket layer (`--io ffi`). */
+const SRC = new URL("../src/", import.meta.url).pathname;
 /** Generator CPU (of its threads) above which it likely set the pace, not the target. */
 const GENERATOR_BOUND_CPU = 0.9;
 /**
@@ -149,10 +153,11 @@ const SPARE_FDS = 200;
 const BASELINE = "aster-base";
 /** Its column, shown only when it ran. */
 const BASELINE_COLUMN = { target: BASELINE, label: BASELINE };
-/** Aster with `io = "ffi"` (its sockets on one FFI epoll loop per worker). */
-const FFI = "aster-ffi";
-/** The cluster section's `aster-redis` with `io = "ffi"`. */
-const FFI_REDIS = "aster-redis-ffi";
+/**
+ * Aster kept inside Deno's sandbox: `io = "deno"` (Deno's socket ops), started without
+ * --allow-ffi as `deno task start:sandboxed` runs it. Reported beside Aster, no targets.
+ */
+const SANDBOXED = "aster-deno";
 
 const SECTION_NAMES = ["redis", "memcache", "cluster", "io", "scale"] as const;
 /** A part of the comparison that `--only` selects. */
@@ -166,8 +171,11 @@ interface Options {
   requests: number;
   rounds: number;
   sections: SectionName[];
-  /** Worker threads of the memcache load generator. */
-  mcThreads: number;
+  /**
+   * Worker threads of the memcache load generator; null: one per core it gets (1 when
+   * pinned to its core, 2 otherwise).
+   */
+  mcThreads: number | null;
   /** Load generators on their own core (`--no-pin` turns it off). */
   pin: boolean;
   /** `--baseline REV`: the revision to measure beside this checkout, or null. */
@@ -330,7 +338,9 @@ function parseOptions(args: string[]): Options {
     requests: _positiveInt("--requests", values.requests, base.requests),
     rounds: _positiveInt("--rounds", values.rounds, base.rounds),
     sections: _sections(values.only),
-    mcThreads: _positiveInt("--mc-threads", values["mc-threads"], 2),
+    mcThreads: values["mc-threads"] === undefined
+      ? null
+      : _positiveInt("--mc-threads", values["mc-threads"], 1),
     pin: !values["no-pin"],
     baselineRevision: values.baseline ?? null,
     baseline: null,
@@ -513,7 +523,8 @@ async function runMemcacheLoadProcess(
   opts: { port: number; threads: number; op: string; workload: Workload; signal: AbortSignal },
 ): Promise<LoadResult> {
   const args = [
-    ...["run", "--allow-net", `--allow-read=${MEMCACHE_LOAD}`, MEMCACHE_LOAD, "--json"],
+    ...["run", "--allow-net", "--allow-ffi", `--allow-read=${MEMCACHE_LOAD},${SRC}`],
+    ...[MEMCACHE_LOAD, "--json", "--io", "ffi"],
     ...["--host", HOST, "--port", `${opts.port}`, "--op", opts.op],
     ...["--connections", `${CLIENTS}`, "--pipeline", `${opts.workload.pipeline}`],
     ...["--requests", `${opts.workload.requests}`, "--threads", `${opts.threads}`],
@@ -580,8 +591,8 @@ async function startProxies(
     memcache?: boolean;
     maxClients?: number;
     baseline?: AsterSource | null;
-    /** Also Aster with `io = "ffi"` (`aster-ffi`). */
-    ffi?: boolean;
+    /** Also Aster inside Deno's sandbox (`aster-deno`). */
+    sandboxed?: boolean;
   },
 ): Promise<ProxyProcess[]> {
   const { servers } = opts;
@@ -600,9 +611,9 @@ async function startProxies(
     { name: "nutcracker", port: nutcracker.port, pid: nutcracker.pid },
     ...await startAsters(stack, [cluster], opts.baseline ?? null),
   ];
-  if (opts.ffi) {
-    const aster = stack.use(await startAster([{ ...cluster, io: "ffi" }], { allowFfi: true }));
-    proxies.push({ name: FFI, port: aster.ports[0], pid: aster.pid, log: aster.log });
+  if (opts.sandboxed) {
+    const aster = stack.use(await startAster([{ ...cluster, io: "deno" }], { sandboxed: true }));
+    proxies.push({ name: SANDBOXED, port: aster.ports[0], pid: aster.pid, log: aster.log });
   }
   return proxies;
 }
@@ -663,7 +674,7 @@ const redisSingleStage: Stage = {
     const proxies = await startProxies(stack, {
       servers: [_serverEntry(redis.port, 0)],
       baseline: options.baseline,
-      ffi: true,
+      sandboxed: true,
     });
     return {
       targets: [
@@ -678,7 +689,7 @@ const redisSingleStage: Stage = {
 };
 
 /**
- * `SHARDS` redis-servers behind nutcracker, Aster and Aster with `io = "ffi"` (and the
+ * `SHARDS` redis-servers behind nutcracker, Aster and Aster in Deno's sandbox (and the
  * baseline, unless `inIo`: the io section measures the socket floor), with `MGET_KEYS`
  * written through Aster and read back through each.
  */
@@ -691,7 +702,7 @@ function mgetStage(opts: { inIo: boolean }): Stage {
       const servers = redis.map((server, i) => _serverEntry(server.port, i));
       // The io section measures the socket floor: no baseline there.
       const baseline = opts.inIo ? null : options.baseline;
-      const proxies = await startProxies(stack, { servers, baseline, ffi: true });
+      const proxies = await startProxies(stack, { servers, baseline, sandboxed: true });
       const pairs = MGET_KEYS.flatMap((key) => [key, `v-${key}`]);
       const reply = await _command(proxies[0].port, ["MSET", ...pairs]);
       if (reply !== "OK") throw new Error(`MSET answered ${JSON.stringify(reply)}`);
@@ -730,7 +741,7 @@ const memcacheStage: Stage = {
       servers,
       memcache: true,
       baseline: options.baseline,
-      ffi: true,
+      sandboxed: true,
     });
     const load = { connections: 1, warmupMs: 0, keys: KEYSPACE, valueSize: MEMCACHE_VALUE_SIZE };
     await runMemcacheLoad({
@@ -745,7 +756,8 @@ const memcacheStage: Stage = {
       const check = await runMemcacheLoad({ ...load, port, op: "get", requests: 1000 });
       if (check.misses > 0) throw new Error(`get through ${name}: ${check.misses} misses`);
     }
-    const threads = options.mcThreads;
+    // Two threads on one pinned core only take turns: 0.8x the load of one, measured.
+    const threads = options.mcThreads ?? (loadCpus === null ? 2 : 1);
     return {
       targets: endpoints.map(({ name, port, pid, log }) =>
         memcacheTarget(name, { port, threads, log, pid })
@@ -755,7 +767,8 @@ const memcacheStage: Stage = {
       notes: [
         `memcache_load: ${CLIENTS} connections over ${threads} thread(s), keys key:0..` +
         `key:${KEYSPACE - 1} at random (all populated), ${MEMCACHE_VALUE_SIZE}-byte values, ` +
-        `every reply checked.`,
+        `every reply checked; its sockets run through FFI (--io ffi), so that one core ` +
+        `drives more load than on Deno's ops.`,
       ],
     };
   },
@@ -838,10 +851,6 @@ const clusterStage: Stage = {
       thread: 1,
     };
     const asterRing = stack.use(await startAster([onRing]));
-    // Both again with io = "ffi": the same comparison on raw sockets.
-    const ffi = { allowFfi: true };
-    const ffiCluster = stack.use(await startAster([{ ...onCluster, io: "ffi" }], ffi));
-    const ffiRing = stack.use(await startAster([{ ...onRing, io: "ffi" }], ffi));
     const keyspace = KEYSPACE;
     const seed = (await cluster.masters())[0].port;
     return {
@@ -850,15 +859,12 @@ const clusterStage: Stage = {
         ...onClusterAsters.map(({ name, port, log, pid }) =>
           redisBenchmarkTarget(name, { port, keyspace, log, pid })
         ),
-        ...([["aster-redis", asterRing], [FFI, ffiCluster], [FFI_REDIS, ffiRing]] as const)
-          .map(([name, aster]) =>
-            redisBenchmarkTarget(name, {
-              port: aster.ports[0],
-              keyspace,
-              log: aster.log,
-              pid: aster.pid,
-            })
-          ),
+        redisBenchmarkTarget("aster-redis", {
+          port: asterRing.ports[0],
+          keyspace,
+          log: asterRing.log,
+          pid: asterRing.pid,
+        }),
       ],
       workloads: getSetWorkloads(options.requests * CLUSTER_FACTOR),
       // Longer than elsewhere: the first rounds over fresh cluster nodes ran slower.
@@ -869,7 +875,7 @@ const clusterStage: Stage = {
         `every master itself; "aster-redis" is Aster in redis mode over ${SHARDS} ` +
         `cluster-enabled redis-servers that each own every slot of a cluster of their own ` +
         `(bench/one_master_clusters.ts). Both sides run ${SHARDS} masters each with one ` +
-        `replica. ${FFI} and ${FFI_REDIS} are the same two with io = "ffi". ` +
+        `replica. Both Asters run as deno task start runs them (io = "auto": raw sockets). ` +
         `Runs send ${CLUSTER_FACTOR}x the requests of the other sections.`,
       ],
     };
@@ -889,7 +895,7 @@ const scaleProbe: Probe = {
     const targets = await startProxies(stack, {
       servers: [_serverEntry(redis.port, 0)],
       maxClients: SCALE_MAX_CLIENTS,
-      ffi: true,
+      sandboxed: true,
     });
     const memory: IdleMemory[] = [];
     for (const target of targets) {
@@ -985,7 +991,7 @@ const IO_FLOOR_FORWARDERS = [
 ] as const;
 
 /**
- * One redis-server behind nutcracker, Aster, Aster on FFI sockets and the two
+ * One redis-server behind nutcracker, Aster (raw sockets), Aster on Deno's ops and the two
  * `bench/io_floor/` forwarders, which do no more than frame requests and replies: what each
  * costs per request at pipeline 1 is the floor its socket calls set.
  */
@@ -994,7 +1000,7 @@ const ioFloorStage: Stage = {
   async start(stack, options) {
     const redis = stack.use(await startRedis());
     const servers = [_serverEntry(redis.port, 0)];
-    const targets = redisProxyTargets(await startProxies(stack, { servers, ffi: true }));
+    const targets = redisProxyTargets(await startProxies(stack, { servers, sandboxed: true }));
     for (const forwarder of IO_FLOOR_FORWARDERS) {
       const port = await freePort();
       const file = new URL(`./io_floor/${forwarder.file}`, import.meta.url).pathname;
@@ -1012,7 +1018,8 @@ const ioFloorStage: Stage = {
         "deno-ops and raw-epoll (bench/io_floor/): one redis-server, requests framed and " +
         "forwarded in one write per turn, replies framed and returned; nothing else. " +
         "deno-ops uses conn.read/conn.write like Aster, raw-epoll libc epoll/recv/send " +
-        'through FFI. aster-ffi: Aster with io = "ffi" (its sockets on one FFI epoll loop).',
+        'through FFI. aster: raw sockets on one FFI epoll loop (io = "auto" with ' +
+        `--allow-ffi); ${SANDBOXED}: Deno's socket ops (io = "deno", no --allow-ffi).`,
       ],
     };
   },
@@ -1023,14 +1030,14 @@ const PROXY_COLUMNS = [
   { target: "direct", label: "direct" },
   { target: "nutcracker", label: "nutcracker" },
   { target: "aster", label: "aster" },
-  { target: FFI, label: FFI },
+  { target: SANDBOXED, label: SANDBOXED },
   BASELINE_COLUMN,
 ];
 const PROXY_RATIOS: [string, string][] = [
   ["aster", "nutcracker"],
-  [FFI, "nutcracker"],
+  [SANDBOXED, "nutcracker"],
   ["aster", "direct"],
-  [FFI, "aster"],
+  ["aster", SANDBOXED],
   ["aster", BASELINE],
 ];
 
@@ -1061,15 +1068,11 @@ const SECTIONS: Section[] = [
       { target: "direct", label: "direct" },
       { target: "aster", label: "aster" },
       { target: "aster-redis", label: "aster-redis" },
-      { target: FFI, label: FFI },
-      { target: FFI_REDIS, label: FFI_REDIS },
       BASELINE_COLUMN,
     ],
     ratios: [
       ["aster", "direct"],
       ["aster", "aster-redis"],
-      [FFI, FFI_REDIS],
-      [FFI, "aster"],
       ["aster", BASELINE],
     ],
     stages: [clusterStage],
@@ -1077,21 +1080,22 @@ const SECTIONS: Section[] = [
   },
   {
     name: "io",
-    title: "io: the socket-call floor: minimal forwarders, and Aster on FFI sockets, beside " +
-      "the proxies",
+    title: "io: the socket-call floor: minimal forwarders beside the proxies, Aster on raw " +
+      "sockets and on Deno's ops",
     columns: [
       { target: "nutcracker", label: "nutcracker" },
       { target: "aster", label: "aster" },
-      { target: "aster-ffi", label: "aster-ffi" },
+      { target: SANDBOXED, label: SANDBOXED },
       { target: "deno-ops", label: "deno-ops" },
       { target: "raw-epoll", label: "raw-epoll" },
     ],
     ratios: [
-      ["aster-ffi", "aster"],
-      ["aster-ffi", "nutcracker"],
+      ["aster", SANDBOXED],
+      ["aster", "nutcracker"],
       ["deno-ops", "nutcracker"],
       ["raw-epoll", "nutcracker"],
-      ["aster", "deno-ops"],
+      ["aster", "raw-epoll"],
+      [SANDBOXED, "deno-ops"],
     ],
     stages: [ioFloorStage, mgetStage({ inIo: true })],
     pinned: true,
@@ -1099,8 +1103,7 @@ const SECTIONS: Section[] = [
   {
     name: "scale",
     title: "scale: idle-client memory and 10,000 concurrent clients (nutcracker, aster, " +
-      "aster-ffi), " +
-      "aster thread = 1 vs thread = 2",
+      `${SANDBOXED}), aster thread = 1 vs thread = 2`,
     columns: [
       { target: "aster-t1", label: "aster-t1" },
       { target: "aster-t2", label: "aster-t2" },
@@ -1536,11 +1539,14 @@ function _ratioCheck(
   };
 }
 
-/** GET and SET req/s of Aster against nutcracker at each pipeline depth, against `minAt` it. */
+/**
+ * GET and SET req/s of Aster against nutcracker at each pipeline depth, against `minAt` it
+ * (info rows when it gives none).
+ */
 function _throughputChecks(
   section: string,
   results: Results,
-  minAt: (pipeline: number) => number,
+  minAt: (pipeline: number) => number | undefined,
   target = "aster",
 ): TargetCheck[] {
   return PIPELINES.flatMap((pipeline) =>
@@ -1567,7 +1573,7 @@ function _proxyCpuChecks(section: string, results: Results, target = "aster"): T
   });
 }
 
-/** The redis section's targets for one Aster target (`aster` or `aster-ffi`). */
+/** The redis section's targets for Aster. */
 function _redisChecks(results: Results, target: string): TargetCheck[] {
   const checks: TargetCheck[] = [];
   const base = { target, base: "nutcracker" };
@@ -1590,26 +1596,32 @@ function _redisChecks(results: Results, target: string): TargetCheck[] {
   return checks;
 }
 
+/**
+ * Aster inside Deno's sandbox against nutcracker, as info rows (no targets: the targets are
+ * Aster's as `deno task start` runs it), where its run (--only or a failure may skip it)
+ * exists.
+ */
+function _sandboxedChecks(section: string, results: Results): TargetCheck[] {
+  if (!results.get(rowLabel("GET", 1))?.has(SANDBOXED)) return [];
+  return [
+    ..._throughputChecks(section, results, () => undefined, SANDBOXED),
+    ..._proxyCpuChecks(section, results, SANDBOXED),
+  ];
+}
+
 /** Every target of the sections in `runs`, in report order. */
 function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
   const checks: TargetCheck[] = [];
   const redis = runs.get("redis");
   if (redis) {
     checks.push(..._redisChecks(redis.results, "aster"));
-    // The same targets for io = "ffi", where its run exists.
-    if (redis.results.get(rowLabel("GET", 1))?.has(FFI)) {
-      checks.push(..._redisChecks(redis.results, FFI));
-    }
+    checks.push(..._sandboxedChecks("redis", redis.results));
   }
   const memcache = runs.get("memcache");
   if (memcache) {
     checks.push(..._throughputChecks("memcache", memcache.results, () => 1));
     checks.push(..._proxyCpuChecks("memcache", memcache.results));
-    // The same targets for io = "ffi", where its run (--only or a failure may skip it) exists.
-    if (memcache.results.get(rowLabel("GET", 1))?.has(FFI)) {
-      checks.push(..._throughputChecks("memcache", memcache.results, () => 1, FFI));
-      checks.push(..._proxyCpuChecks("memcache", memcache.results, FFI));
-    }
+    checks.push(..._sandboxedChecks("memcache", memcache.results));
   }
   const cluster = runs.get("cluster");
   if (cluster) {
@@ -1624,14 +1636,6 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
         checks.push(
           _ratioCheck(`cluster ${row} req/s, aster/aster-redis`, ring, { min: 0.9 }),
         );
-        if (cluster.results.get(row)?.has(FFI)) {
-          const ffi = _ratioOf(cluster.results, row, {
-            target: FFI,
-            base: FFI_REDIS,
-            field: "rps",
-          });
-          checks.push(_ratioCheck(`cluster ${row} req/s, ${FFI}/${FFI_REDIS}`, ffi, { min: 0.9 }));
-        }
         const direct = _ratioOf(cluster.results, row, {
           target: "aster",
           base: "direct",
@@ -1651,25 +1655,25 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
     }
     const mget = rowLabel(`MGET x${MGET_KEYS.length}`, 1);
     // req/s for MGET only: the GET/SET rows are generator-bound (the report says so).
-    const ffiRows: [string, string, "targetCpuUs" | "rps", string][] = [
-      ["GET+SET P1", row, "targetCpuUs", "aster"],
-      [mget, mget, "targetCpuUs", "aster"],
+    const asterRows: [string, string, "targetCpuUs" | "rps", string][] = [
+      ["GET+SET P1", row, "targetCpuUs", SANDBOXED],
+      [mget, mget, "targetCpuUs", SANDBOXED],
       ["GET+SET P1", row, "targetCpuUs", "nutcracker"],
       [mget, mget, "targetCpuUs", "nutcracker"],
-      [mget, mget, "rps", "aster"],
+      [mget, mget, "rps", SANDBOXED],
       [mget, mget, "rps", "nutcracker"],
     ];
-    for (const [name, at, field, base] of ffiRows) {
-      const ratio = _ratioOf(io.results, at, { target: "aster-ffi", base, field });
+    for (const [name, at, field, base] of asterRows) {
+      const ratio = _ratioOf(io.results, at, { target: "aster", base, field });
       const label = field === "rps" ? "req/s" : "CPU per request";
-      checks.push(_ratioCheck(`io ${name} ${label}, aster-ffi/${base}`, ratio, {}));
+      checks.push(_ratioCheck(`io ${name} ${label}, aster/${base}`, ratio, {}));
     }
   }
   const scale = runs.get("scale");
   if (scale) {
     for (const m of scale.probe?.memory ?? []) {
       const measured = Number.isFinite(m.perConnKB);
-      const aster = m.name === "aster" || m.name === FFI;
+      const aster = m.name === "aster";
       checks.push({
         what: `memory per idle client (${m.count}), ${m.name}`,
         value: measured ? `${m.perConnKB.toFixed(2)} KB` : "-",
@@ -1678,7 +1682,7 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
       });
     }
     for (const c of scale.probe?.concurrent ?? []) {
-      const aster = c.name === "aster" || c.name === FFI;
+      const aster = c.name === "aster";
       checks.push({
         what: `${c.count.toLocaleString("en-US")} concurrent clients served, ${c.name}`,
         value: `${c.served}/${c.count}`,

@@ -12,7 +12,8 @@
  * The connections can be spread over several Web Workers (`--threads`), each an event loop
  * on its own OS thread, so one Deno process can drive more than one core. The result reports
  * the generator's own CPU use: near 100% of its threads means the generator, not the target,
- * set the pace.
+ * set the pace. `--io ffi` runs its sockets on Aster's raw-socket layer (`src/io/ffi/`) instead
+ * of Deno's socket ops, so that the same core drives more load.
  *
  * Usage: deno run --allow-net --allow-read bench/memcache_load.ts --port P [options]
  * (`--allow-read` lets the worker threads load this file; one thread needs only the net.)
@@ -28,11 +29,14 @@
  *   --value-size B    value bytes (default 32)
  *   --threads T       worker threads sharing the connections (default 1)
  *   --warmup-ms MS    unmeasured load first, for the JIT and the connections (default 300)
+ *   --io deno|ffi     socket I/O: Deno's ops, or raw sockets through FFI (needs --allow-ffi
+ *                     and read access to src/); default deno
  *   --populate        set every key once (pipelined) before the run
  *   --json            print the result as one JSON object
  */
 import { parseArgs } from "node:util";
 import process from "node:process";
+import type { ProxyConn, SocketApi } from "../src/io/sockets.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -77,6 +81,8 @@ export interface LoadOptions {
   warmupMs?: number;
   /** Sets every key once before the run. @default false */
   populate?: boolean;
+  /** Socket I/O: Deno's ops or raw sockets through FFI (`src/io/ffi/`). @default "deno" */
+  io?: "deno" | "ffi";
 }
 
 /** What a load run measured. */
@@ -190,7 +196,7 @@ class _Phase {
 
 /** One connection: a send buffer, a receive buffer and the keys in flight. */
 class _Client {
-  readonly #conn: Deno.TcpConn;
+  readonly #conn: ProxyConn;
   readonly #wire: _Wire;
   readonly #op: "get" | "set";
   #send = new Uint8Array(4096);
@@ -199,7 +205,7 @@ class _Client {
   /** xorshift32 state. */
   #seed: number;
 
-  constructor(conn: Deno.TcpConn, opts: { wire: _Wire; op: "get" | "set"; seed: number }) {
+  constructor(conn: ProxyConn, opts: { wire: _Wire; op: "get" | "set"; seed: number }) {
     this.#conn = conn;
     this.#wire = opts.wire;
     this.#op = opts.op;
@@ -362,13 +368,24 @@ function _show(buf: Uint8Array, start: number, end: number): string {
 // ---------------------------------------------------------------------------------------
 // One thread: its connections, warm-up and measured phase
 
+let rawSockets: Promise<SocketApi> | null = null;
+
+/** This thread's sockets for `io` (raw ones loaded on first use: that opens libc). */
+function _sockets(io: "deno" | "ffi"): Promise<SocketApi> | null {
+  if (io === "deno") return null;
+  rawSockets ??= import("../src/io/ffi/ffi_sockets.ts").then((module) => module.ffiSockets());
+  return rawSockets;
+}
+
 /** Connects `count` clients; closes those already open if one fails. */
 async function _connect(settings: _Settings, count: number, seed: number): Promise<_Client[]> {
   const wire = new _Wire(settings.op, settings);
   const clients: _Client[] = [];
+  const api = await _sockets(settings.io);
   try {
     for (let i = 0; i < count; i++) {
-      const conn = await Deno.connect({ hostname: settings.host, port: settings.port });
+      const address = { hostname: settings.host, port: settings.port };
+      const conn = api ? await api.connect(address) : await Deno.connect(address);
       conn.setNoDelay(true);
       clients.push(new _Client(conn, { wire, op: settings.op, seed: seed + i + 1 }));
     }
@@ -470,7 +487,11 @@ function _settings(opts: LoadOptions): _Settings {
     threads: opts.threads ?? 1,
     warmupMs: opts.warmupMs ?? 300,
     populate: opts.populate ?? false,
+    io: opts.io ?? "deno",
   };
+  if (settings.io !== "deno" && settings.io !== "ffi") {
+    throw new RangeError(`io must be deno or ffi, got ${settings.io}`);
+  }
   const positive = ["port", "connections", "pipeline", "requests", "keys", "valueSize", "threads"];
   for (const name of positive) {
     const value = settings[name as keyof _Settings] as number;
@@ -683,6 +704,7 @@ function parseOptions(args: string[]): { load: LoadOptions; json: boolean } {
       threads: { type: "string" },
       "warmup-ms": { type: "string" },
       populate: { type: "boolean" },
+      io: { type: "string" },
       json: { type: "boolean" },
     },
   });
@@ -703,6 +725,7 @@ function parseOptions(args: string[]): { load: LoadOptions; json: boolean } {
       threads: num(values.threads),
       warmupMs: num(values["warmup-ms"]),
       populate: values.populate,
+      io: values.io as "deno" | "ffi" | undefined,
     },
     json: values.json ?? false,
   };

@@ -2,8 +2,9 @@
  * The measuring tools `deno task bench` relies on: CPU accounting and core placement
  * (bench/cpu_pinning.ts), the cluster-enabled backends of its cluster section
  * (bench/one_master_clusters.ts), the forwarders of its io section (bench/io_floor/) and
- * the allocation sampler (bench/heap_profile.ts) and the baseline revision
- * (bench/baseline.ts), against real processes and a real Aster.
+ * the allocation sampler (bench/heap_profile.ts), the baseline revision
+ * (bench/baseline.ts) and the memcache load generator (bench/memcache_load.ts), against real
+ * processes and a real Aster.
  */
 import assert from "node:assert/strict";
 import { coreBusyShares, coreTicks, onCpus, processCpuSeconds } from "../bench/cpu_pinning.ts";
@@ -12,7 +13,7 @@ import { allocationSites, sampleHeap } from "../bench/heap_profile.ts";
 import { startOneMasterClusters } from "../bench/one_master_clusters.ts";
 import { startAster } from "./helpers/aster.ts";
 import { RespClient, text } from "./helpers/resp_client.ts";
-import { freePort, startListeningProcess, startRedis } from "./helpers/servers.ts";
+import { freePort, startListeningProcess, startMemcached, startRedis } from "./helpers/servers.ts";
 
 Deno.test("onCpus wraps a command in taskset only when given cores", () => {
   assert.deepEqual(onCpus(null, "redis-benchmark", ["-q"]), {
@@ -195,5 +196,36 @@ for (
     await clients[1].sendRaw("\r\n$5\r\nwhole\r\n");
     assert.equal(text(await clients[1].readReply()), "OK");
     assert.equal(text(await clients[3].command("GET", "io:split")), "whole");
+  });
+}
+
+for (const io of ["deno", "ffi"]) {
+  Deno.test(`memcache_load --io ${io}: every reply checked against a real memcached; a wrong server fails the run`, async () => {
+    await using memcached = await startMemcached();
+    await using redis = await startRedis();
+    const load = new URL("../bench/memcache_load.ts", import.meta.url).pathname;
+    const run = (port: number, extra: string[]) =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          ...["run", "--allow-net", "--allow-ffi", "--allow-read", load, "--json", "--io", io],
+          ...["--port", `${port}`, "--connections", "4", "--keys", "100", "--warmup-ms", "0"],
+          ...extra,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    const decoder = new TextDecoder();
+    const set = await run(memcached.port, ["--op", "set", "--requests", "200", "--populate"]);
+    assert.ok(set.success, decoder.decode(set.stderr));
+    const get = await run(memcached.port, ["--op", "get", "--requests", "500", "--pipeline", "4"]);
+    assert.ok(get.success, decoder.decode(get.stderr));
+    const result = JSON.parse(decoder.decode(get.stdout));
+    assert.equal(result.requests, 500);
+    assert.equal(result.hits, 500);
+    assert.equal(result.misses, 0);
+    // redis-server answers memcache text with errors: the generator must not count them.
+    const wrong = await run(redis.port, ["--op", "get", "--requests", "10"]);
+    assert.equal(wrong.success, false);
+    assert.match(decoder.decode(wrong.stderr), /memcache_load failed/);
   });
 }
