@@ -35,20 +35,32 @@ export interface SplitPart {
   keyIndexes: number[];
 }
 
+/** Parts up to which groupKeys finds a key's part by a scan, without a Map per request. */
+const SCANNED_PARTS = 8;
+
 /** Groups keys by their group, keeping first-seen group order and key order within one. */
 export function groupKeys(
   keyIndexes: readonly number[],
   groupOfKey: readonly number[],
 ): SplitPart[] {
   const parts: SplitPart[] = [];
-  const byGroup = new Map<number, SplitPart>();
+  let byGroup: Map<number, SplitPart> | null = null;
   for (let i = 0; i < keyIndexes.length; i++) {
     const group = groupOfKey[i];
-    let part = byGroup.get(group);
+    let part: SplitPart | undefined;
+    if (byGroup === null) {
+      for (let p = 0; p < parts.length; p++) {
+        if (parts[p].group === group) {
+          part = parts[p];
+          break;
+        }
+      }
+    } else part = byGroup.get(group);
     if (part === undefined) {
       part = { group, keyIndexes: [] };
-      byGroup.set(group, part);
       parts.push(part);
+      if (byGroup !== null) byGroup.set(group, part);
+      else if (parts.length > SCANNED_PARTS) byGroup = new Map(parts.map((x) => [x.group, x]));
     }
     part.keyIndexes.push(keyIndexes[i]);
   }
@@ -261,7 +273,6 @@ export class SplitCollector {
     const bounds = large ? [] : _scratchBounds;
     let size = headerSize(this.#keyCount);
     for (let p = 0; p < parts.length; p++) {
-      bounds.length = 0;
       const keyIndexes = parts[p].keyIndexes;
       if (arrayElementBounds(replies[p], bounds) !== keyIndexes.length) {
         return encodeError("ERR unexpected reply from backend");

@@ -133,3 +133,37 @@ Deno.test("encodePartView equals encodePart until the next call", () => {
   const part = { group: 0, keyIndexes: [1, 3] };
   assert.deepEqual(encodePartView("mget", argv, part), encodePart("mget", argv, part));
 });
+
+Deno.test("groupKeys keeps first-seen group order past the scanned parts (a Map then)", () => {
+  // 20 groups, each key's group repeating: past SCANNED_PARTS the lookup switches to a Map.
+  const keyIndexes = Array.from({ length: 60 }, (_, i) => i + 1);
+  const groups = keyIndexes.map((_, i) => (i * 7) % 20);
+  const parts = groupKeys(keyIndexes, groups);
+  assert.equal(parts.length, 20);
+  const seen: number[] = [];
+  for (const group of groups) if (!seen.includes(group)) seen.push(group);
+  assert.deepEqual(parts.map((part) => part.group), seen);
+  for (const part of parts) {
+    const expected = keyIndexes.filter((_, i) => groups[i] === part.group);
+    assert.deepEqual(part.keyIndexes, expected);
+  }
+});
+
+Deno.test("SplitCollector: MGET merges stay right when a short part follows a long one", () => {
+  // The merge reuses one offsets array: a 1-key part after a 3-key part must not see the
+  // longer part's stale offsets.
+  const parts = groupKeys([1, 2, 3, 4], [0, 0, 0, 1]);
+  const replies = [
+    encodeArray([encodeBulk("a"), encodeBulk("bb"), encodeBulk("ccc")]),
+    encodeArray([encodeBulk("dddd")]),
+  ];
+  const expected = decoder.decode(
+    encodeArray([encodeBulk("a"), encodeBulk("bb"), encodeBulk("ccc"), encodeBulk("dddd")]),
+  );
+  for (const order of [[0, 1], [1, 0]]) {
+    assert.equal(_merge({ kind: "mget", parts, keyCount: 4 }, replies, order), expected);
+  }
+  // A part whose reply has fewer elements than keys is an error, not stale offsets.
+  const short = [replies[0], encodeArray([])];
+  assert.match(_merge({ kind: "mget", parts, keyCount: 4 }, short, [0, 1]), /^-ERR unexpected/);
+});

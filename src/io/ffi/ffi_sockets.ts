@@ -116,7 +116,7 @@ class EpollLoop {
     c.epoll_ctl(this.#epoll, EPOLL_CTL_ADD, fd, this.#event);
     if (!this.#running) {
       this.#running = true;
-      this.#pollForever();
+      this.#pollWhileWatched();
     }
   }
 
@@ -150,10 +150,17 @@ class EpollLoop {
    * batch run in between; waits on a helper thread when none is, so the event loop (timers,
    * worker messages, Deno's own ops) stays free. Every `TURNS_BEFORE_YIELD` busy turns one
    * wait goes through the helper thread anyway, so those still run under constant load.
+   * Ends once no descriptor is watched.
    */
-  async #pollForever(): Promise<never> {
+  async #pollWhileWatched(): Promise<void> {
     let busyTurns = 0;
     for (;;) {
+      // Nothing left to watch: stop, so an isolate whose sockets are all closed can exit
+      // (a pending off-thread wait keeps its event loop alive). watch() starts it again.
+      if (this.#handlers.size === 0) {
+        this.#running = false;
+        return;
+      }
       let ready = busyTurns < TURNS_BEFORE_YIELD
         ? c.epoll_wait(this.#epoll, this.#events, MAX_EVENTS, 0)
         : 0;

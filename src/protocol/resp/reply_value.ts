@@ -63,8 +63,10 @@ export function arrayElementSlices(reply: Uint8Array): Uint8Array[] | null {
 }
 
 /**
- * Appends the [start, end) offsets of each element of a complete array reply to `bounds`
- * (no views made: merges are hot); returns the element count, or -1 when not an array.
+ * Writes the [start, end) offsets of each element of a complete array reply into `bounds`
+ * from index 0, over what it held (no views made and, once `bounds` is long enough, no
+ * allocation: merges are hot); returns the element count, or -1 when not an array.
+ * `bounds` is never shortened: only its first 2 * count entries are this reply's.
  */
 export function arrayElementBounds(reply: Uint8Array, bounds: number[]): number {
   if (reply[0] !== ARRAY) return -1;
@@ -74,7 +76,8 @@ export function arrayElementBounds(reply: Uint8Array, bounds: number[]): number 
   let at = lineEnd + 2;
   for (let i = 0; i < count; i++) {
     const size = _replySize(reply, at);
-    bounds.push(at, at + size);
+    bounds[2 * i] = at;
+    bounds[2 * i + 1] = at + size;
     at += size;
   }
   return count;
