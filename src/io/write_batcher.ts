@@ -107,8 +107,9 @@ export class WriteBatcher {
     for (const resolve of this.#idleWaiters.splice(0)) resolve();
   }
 
-  /** Copies `bytes` into the batch. */
+  /** Copies `bytes` into the batch (dropped once a write failed: the socket is gone). */
   append(bytes: Uint8Array): void {
+    if (this.#failed) return;
     const need = this.#len + bytes.length;
     let buf = this.#buf ?? this.#spare ?? _takeBuffer();
     if (buf === this.#spare) this.#spare = null;
@@ -209,6 +210,9 @@ export class WriteBatcher {
     this.#chunk = null;
     const first = !this.#failed;
     this.#failed = true;
+    // What queued meanwhile will never be written: its buffer goes back now.
+    if (this.#buf !== null) _giveBack(this.#buf);
+    this.#buf = null;
     this.#len = 0;
     if (first) this.#onError(err);
     this.#endFlush();
