@@ -91,3 +91,15 @@ Deno.test("WriteBatcher with keepBuffers reuses its grown buffer across batches"
   }
   assert.deepEqual(socket.received, sent);
 });
+
+Deno.test("WriteBatcher drops what is appended after a write failed", async () => {
+  let failures = 0;
+  const failing: Writable = { write: () => Promise.reject(new Error("gone")) };
+  const batcher = new WriteBatcher(failing, () => failures++);
+  batcher.append(_bytes(0, 10));
+  await batcher.idle();
+  assert.equal(failures, 1);
+  batcher.append(_bytes(0, 5000));
+  assert.equal(batcher.queuedBytes, 0);
+  assert.equal(batcher.heldCapacity, 0);
+});
