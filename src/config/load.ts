@@ -2,6 +2,7 @@
 
 import { parse } from "smol-toml";
 import { type Config, validate } from "./schema.ts";
+import { rawSocketsUnavailable } from "../io/sockets.ts";
 
 /** A config file that cannot be used; `errors` lists every problem, one line each. */
 export class ConfigError extends Error {
@@ -60,9 +61,10 @@ function _runtimeProblems(config: Config): string[] {
   const problems: string[] = [];
   for (const cluster of config.clusters) {
     if (cluster.io !== "ffi") continue;
-    if (Deno.build.os !== "linux") {
+    const missing = rawSocketsUnavailable();
+    if (missing === "not linux") {
       problems.push(`cluster ${cluster.name}: io = "ffi" runs on Linux only`);
-    } else if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+    } else if (missing === "no ffi permission") {
       problems.push(
         `cluster ${cluster.name}: io = "ffi" needs the FFI permission: run with --allow-ffi ` +
           `(deno task start grants it; deno task start:sandboxed does not)`,

@@ -59,6 +59,16 @@ export const DENO_SOCKETS: SocketApi = {
   connect: (address) => Deno.connect(address),
 };
 
+/**
+ * Why this process cannot open raw sockets through FFI (`io = "ffi"`), or null when it can:
+ * they need Linux and the FFI permission (whether libc loads shows only when it is opened).
+ */
+export function rawSocketsUnavailable(): "not linux" | "no ffi permission" | null {
+  if (Deno.build.os !== "linux") return "not linux";
+  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return "no ffi permission";
+  return null;
+}
+
 let current: SocketApi = DENO_SOCKETS;
 
 /** The socket API of this isolate. */

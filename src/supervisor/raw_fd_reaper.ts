@@ -5,6 +5,7 @@
  */
 import { FdOwners } from "../io/ffi/fd_owners.ts";
 import type { RawFdTable } from "../worker/messages.ts";
+import { rawSocketsUnavailable } from "../io/sockets.ts";
 
 /** Descriptors the table covers: past this (a raised RLIMIT_NOFILE) they go untracked. */
 const TRACKED_FDS = 1 << 20;
@@ -16,9 +17,7 @@ export class RawFdReaper {
 
   /** A reaper where workers may open raw sockets (Linux, FFI granted), else null. */
   static forThisProcess(): RawFdReaper | null {
-    if (Deno.build.os !== "linux") return null;
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
-    return new RawFdReaper();
+    return rawSocketsUnavailable() === null ? new RawFdReaper() : null;
   }
 
   /** The table and a fresh owner id for a new worker. */

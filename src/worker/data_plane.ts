@@ -30,7 +30,7 @@ import { logInfo, logWarn } from "../log.ts";
 import { ClusterMetrics, LatencyRecorder, type NodeSnapshot } from "../metrics/worker_metrics.ts";
 import { Slowlog } from "../metrics/slowlog.ts";
 import type { RawFdTable, SharedState } from "./messages.ts";
-import { type SocketApi, useSockets } from "../io/sockets.ts";
+import { rawSocketsUnavailable, type SocketApi, useSockets } from "../io/sockets.ts";
 
 let ffiSocketApi: Promise<SocketApi> | null = null;
 
@@ -56,8 +56,9 @@ async function _rawSocketsFor(
 ): Promise<SocketApi | null> {
   if (cluster.io === "deno") return null;
   if (cluster.io === "ffi") return await _ffiSockets(fds);
-  if (Deno.build.os !== "linux") return null;
-  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+  const missing = rawSocketsUnavailable();
+  if (missing === "not linux") return null;
+  if (missing === "no ffi permission") {
     logInfo(`cluster ${cluster.name}: io = "auto" uses Deno's socket ops (no --allow-ffi)`);
     return null;
   }

@@ -14,7 +14,6 @@ const libc = Deno.dlopen("libc.so.6", {
   accept4: { parameters: ["i32", "pointer", "pointer", "i32"], result: "i32" },
   connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  shutdown: { parameters: ["i32", "i32"], result: "i32" },
   epoll_create1: { parameters: ["i32"], result: "i32" },
   epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
@@ -52,7 +51,6 @@ export const SO_ERROR = 4;
 export const SO_REUSEPORT = 15;
 export const IPPROTO_TCP = 6;
 export const TCP_NODELAY = 1;
-export const SHUT_WR = 1;
 export const F_SETFL = 4;
 export const O_NONBLOCK = 0o4000;
 export const MSG_NOSIGNAL = 0x4000;
