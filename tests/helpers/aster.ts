@@ -1,4 +1,5 @@
 /** Starts Aster itself (main.ts, as users run it) on free ports for integration tests. */
+import { stringify } from "smol-toml";
 import { freePort } from "./servers.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -25,10 +26,7 @@ export interface AsterProcess extends AsyncDisposable {
 
 /** Renders clusters as TOML. */
 export function renderToml(clusters: ClusterToml[]): string {
-  return clusters.map((cluster) =>
-    "[[clusters]]\n" +
-    Object.entries(cluster).map(([key, value]) => `${key} = ${JSON.stringify(value)}\n`).join("")
-  ).join("\n");
+  return stringify({ clusters });
 }
 
 /**
