@@ -105,18 +105,25 @@ import {
   runConcurrentClients,
   WARM_UP_CLIENTS,
 } from "./scale.ts";
+import {
+  BASELINE,
+  BASELINE_COLUMN,
+  CLIENTS,
+  getSetWorkloads,
+  HOST,
+  KEYSPACE,
+  MEMCACHE_VALUE_SIZE,
+  PIPELINED_FACTOR,
+  PIPELINES,
+  PROXY_COLUMNS,
+  PROXY_RATIOS,
+  SANDBOXED,
+  SHARDS,
+  WARM_UP,
+} from "./settings.ts";
 
-const HOST = "127.0.0.1";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-/** Concurrent clients of every load generator. */
-const CLIENTS = 50;
-/** Pipeline depths of the GET/SET rows. */
-const PIPELINES = [1, 16] as const;
-/** Pipelined runs send this many times `--requests`, so they last about as long. */
-const PIPELINED_FACTOR = 10;
-/** redis-servers behind the proxies in the MGET row, masters of the cluster. */
-const SHARDS = 3;
 /** Keys of the MGET row (4/3/3 over the shards), populated before it runs. */
 const MGET_KEYS = spreadKeys(10, SHARDS);
 /**
@@ -124,10 +131,6 @@ const MGET_KEYS = spreadKeys(10, SHARDS);
  * the same proxy at 38k-60k req/s within one bench run.
  */
 const MGET_FACTOR = 2;
-/** Key space of the memcache and cluster loads (`key:0` .. `key:9999`; `-r` of redis-benchmark). */
-const KEYSPACE = 10_000;
-/** Value bytes of the memcache load. */
-const MEMCACHE_VALUE_SIZE = 32;
 /** The memcache load generator, run as its own process per run like redis-benchmark. */
 const MEMCACHE_LOAD = new URL("./memcache_load.ts", import.meta.url).pathname;
 /** Aster's sources, where memcache_load's threads load the raw-socket layer (`--io ffi`). */
@@ -163,16 +166,6 @@ const IDLE_SAMPLE_MS = 1000;
 const IDLE_BUSY_WARN = 0.15;
 /** Spare descriptors a process needs beyond its client connections. */
 const SPARE_FDS = 200;
-
-/** Target name of Aster at the `--baseline` revision. */
-const BASELINE = "aster-base";
-/** Its column, shown only when it ran. */
-const BASELINE_COLUMN = { target: BASELINE, label: BASELINE };
-/**
- * Aster kept inside Deno's sandbox: `io = "deno"` (Deno's socket ops), started without
- * --allow-ffi as `deno task start:sandboxed` runs it. Reported beside Aster, no targets.
- */
-const SANDBOXED = "aster-deno";
 
 const DEFAULTS = { requests: 100_000, rounds: 5 };
 const QUICK = { requests: 20_000, rounds: 1 };
@@ -538,18 +531,6 @@ async function _checkMget(name: string, port: number): Promise<void> {
   }
 }
 
-/** GET/SET at each pipeline depth. */
-function getSetWorkloads(requests: number): Workload[] {
-  return PIPELINES.map((pipeline) => ({
-    pipeline,
-    requests: pipeline === 1 ? requests : requests * PIPELINED_FACTOR,
-    tests: ["get", "set"],
-  }));
-}
-
-/** A short pipelined GET/SET run. */
-const WARM_UP: Workload = { pipeline: 16, requests: 50_000, tests: ["get", "set"] };
-
 /** One redis-server direct, behind nutcracker and behind Aster. */
 const redisSingleStage: Stage = {
   title: "GET/SET, one redis-server",
@@ -908,22 +889,6 @@ const ioFloorStage: Stage = {
     };
   },
 };
-
-/** Columns and ratios of the sections that put both Asters beside nutcracker and direct. */
-const PROXY_COLUMNS = [
-  { target: "direct", label: "direct" },
-  { target: "nutcracker", label: "nutcracker" },
-  { target: "aster", label: "aster" },
-  { target: SANDBOXED, label: SANDBOXED },
-  BASELINE_COLUMN,
-];
-const PROXY_RATIOS: [string, string][] = [
-  ["aster", "nutcracker"],
-  [SANDBOXED, "nutcracker"],
-  ["aster", "direct"],
-  ["aster", SANDBOXED],
-  ["aster", BASELINE],
-];
 
 /** Every section, in report order. */
 const SECTIONS: Section[] = [
