@@ -56,9 +56,7 @@ import { parseArgs } from "node:util";
 import {
   type Options,
   type Probe,
-  type ProbeRun,
   type Results,
-  type Sample,
   type Section,
   SECTION_NAMES,
   type SectionName,
@@ -71,14 +69,7 @@ import {
 import { fnv1a64 } from "../src/hash/fnv.ts";
 import { KetamaRing } from "../src/hash/ketama.ts";
 import { type AsterSource, type ClusterToml, startAster } from "../tests/helpers/aster.ts";
-import {
-  coreBusyShares,
-  coreTicks,
-  type CpuLayout,
-  detectCpuLayout,
-  processCpuSeconds,
-  setOwnCpus,
-} from "./cpu_pinning.ts";
+import { coreBusyShares, type CpuLayout, detectCpuLayout, setOwnCpus } from "./cpu_pinning.ts";
 import { describeRounds, roundRatios } from "./round_ratios.ts";
 import { startRedisCluster } from "../tests/helpers/redis_cluster.ts";
 import { RespClient, text } from "../tests/helpers/resp_client.ts";
@@ -98,15 +89,9 @@ import {
   placeLoadGenerators,
   redisBenchmarkTarget,
 } from "./load_tools.ts";
-import {
-  concurrentTable,
-  formatFixed,
-  formatRps,
-  formatTable,
-  memoryTable,
-  printSection,
-} from "./report.ts";
-import { medianOf, recordSample, rowLabel } from "./results.ts";
+import { concurrentTable, formatFixed, formatTable, memoryTable, printSection } from "./report.ts";
+import { medianOf, rowLabel } from "./results.ts";
+import { runSection } from "./run_rounds.ts";
 import { startOneMasterClusters } from "./one_master_clusters.ts";
 import { type Baseline, extractBaseline } from "./baseline.ts";
 import {
@@ -153,8 +138,6 @@ const MGET_FACTOR = 2;
 const CLUSTER_FACTOR = 2;
 /** Warm-up requests per target of the cluster section (GET and SET, pipeline 16). */
 const CLUSTER_WARM_UP_REQUESTS = 500_000;
-/** How much of Aster's log a failed run shows. */
-const LOG_TAIL_CHARS = 2000;
 /** Exit code after SIGINT/SIGTERM, as a shell reports it. */
 const EXIT_INTERRUPTED = 130;
 /** Idle client connections of the memory probe. */
@@ -784,139 +767,6 @@ const SECTIONS: Section[] = [
     pinned: false,
   },
 ];
-
-// ---------------------------------------------------------------------------------------
-// Rounds
-
-/** `items` rotated left by `by` places. */
-function rotate<T>(items: readonly T[], by: number): T[] {
-  const n = by % items.length;
-  return [...items.slice(n), ...items.slice(0, n)];
-}
-
-/**
- * Runs every workload against every target once per round, targets in rotated order
- * each round, and adds the samples to `results`.
- */
-async function runRounds(
-  targets: Target[],
-  opts: { workloads: Workload[]; rounds: number; results: Results; signal: AbortSignal },
-): Promise<void> {
-  for (let round = 0; round < opts.rounds; round++) {
-    for (const workload of opts.workloads) {
-      for (const target of rotate(targets, round)) {
-        const usage = await _startUsage(target);
-        const samples = await _describeFailure(target, target.run(workload, opts.signal));
-        await _endUsage(usage, workload, samples);
-        for (const [test, sample] of samples) {
-          recordSample(opts.results, rowLabel(test, workload.pipeline), target.name, sample);
-        }
-        _progress(round, opts.rounds, target, samples, workload.pipeline);
-      }
-    }
-  }
-}
-
-/** CPU counters read before a run. */
-interface UsageStart {
-  pid: number | undefined;
-  targetSeconds: number;
-  loadCore: { busy: number; total: number } | null;
-}
-
-async function _startUsage(target: Target): Promise<UsageStart> {
-  return {
-    pid: target.pid,
-    targetSeconds: target.pid === undefined ? NaN : await processCpuSeconds(target.pid),
-    loadCore: loadGeneratorCpus() === null ? null : await coreTicks(Number(loadGeneratorCpus())),
-  };
-}
-
-/**
- * Adds what the run used to its samples: the target's CPU per request (over all tests of
- * the run: redis-benchmark runs GET and SET in one process) and, when the load generators
- * are pinned, the busy share of their core as the generator's CPU.
- */
-async function _endUsage(
-  start: UsageStart,
-  workload: Workload,
-  samples: Map<string, Sample>,
-): Promise<void> {
-  const requests = workload.requests * samples.size;
-  const targetUs = start.pid === undefined
-    ? NaN
-    : (await processCpuSeconds(start.pid) - start.targetSeconds) * 1e6 / requests;
-  const end = start.loadCore === null ? null : await coreTicks(Number(loadGeneratorCpus()));
-  const busy = start.loadCore === null || end === null || end.total === start.loadCore.total
-    ? null
-    : (end.busy - start.loadCore.busy) / (end.total - start.loadCore.total);
-  for (const sample of samples.values()) {
-    if (Number.isFinite(targetUs)) sample.targetCpuUs = targetUs;
-    // Its own core's busy share, when pinned: memcache_load's per-thread figure cannot
-    // show two threads sharing one core at their limit.
-    if (busy !== null) sample.cpu = busy;
-  }
-}
-
-/** One short run per target, so JIT and connection setup are out of the way. */
-async function warmUp(targets: Target[], opts: { workload: Workload; signal: AbortSignal }) {
-  for (const target of targets) {
-    await _describeFailure(target, target.run(opts.workload, opts.signal));
-  }
-}
-
-/** `running`, with the target's name added to its error. */
-async function _describeFailure<T>(target: Target, running: Promise<T>): Promise<T> {
-  try {
-    return await running;
-  } catch (err) {
-    if (err instanceof Interrupted || !(err instanceof Error)) throw err;
-    const log = target.log?.().trimEnd().slice(-LOG_TAIL_CHARS) ?? "";
-    const tail = log ? `\n--- ${target.name} log, last ${LOG_TAIL_CHARS} characters:\n${log}` : "";
-    throw new Error(`${target.name}: ${err.message}${tail}`, { cause: err });
-  }
-}
-
-/** Runs the probe and every stage of `section`; returns what they measured. */
-async function runSection(
-  section: Section,
-  opts: { options: Options; signal: AbortSignal },
-): Promise<SectionRun> {
-  const results: Results = new Map();
-  const notes: string[] = [];
-  let probe: ProbeRun | null = null;
-  if (section.probe) {
-    await using stack = new AsyncDisposableStack();
-    console.error(`${section.name}: ${section.probe.title}`);
-    probe = await section.probe.run(stack, opts);
-  }
-  for (const stage of section.stages) {
-    await using stack = new AsyncDisposableStack();
-    console.error(`${section.name}: ${stage.title}`);
-    const plan = await stage.start(stack, opts.options);
-    opts.signal.throwIfAborted();
-    await warmUp(plan.targets, { workload: plan.warmUp, signal: opts.signal });
-    await runRounds(plan.targets, {
-      workloads: plan.workloads,
-      rounds: opts.options.rounds,
-      results,
-      signal: opts.signal,
-    });
-    notes.push(...plan.notes);
-  }
-  return { results, notes, probe };
-}
-
-function _progress(
-  round: number,
-  rounds: number,
-  target: Target,
-  samples: Map<string, Sample>,
-  pipeline: number,
-): void {
-  const parts = [...samples].map(([test, s]) => `${rowLabel(test, pipeline)} ${formatRps(s.rps)}`);
-  console.error(`  round ${round + 1}/${rounds} ${target.name.padEnd(11)} ${parts.join(", ")}`);
-}
 
 // ---------------------------------------------------------------------------------------
 // Targets (issue 6)
