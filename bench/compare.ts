@@ -70,7 +70,6 @@ import { fnv1a64 } from "../src/hash/fnv.ts";
 import { KetamaRing } from "../src/hash/ketama.ts";
 import { type AsterSource, type ClusterToml, startAster } from "../tests/helpers/aster.ts";
 import { coreBusyShares, type CpuLayout, detectCpuLayout, setOwnCpus } from "./cpu_pinning.ts";
-import { describeRounds, roundRatios } from "./round_ratios.ts";
 import { startRedisCluster } from "../tests/helpers/redis_cluster.ts";
 import { RespClient, text } from "../tests/helpers/resp_client.ts";
 import {
@@ -90,8 +89,15 @@ import {
   redisBenchmarkTarget,
 } from "./load_tools.ts";
 import { concurrentTable, formatFixed, formatTable, memoryTable, printSection } from "./report.ts";
-import { medianOf, rowLabel } from "./results.ts";
+import { rowLabel } from "./results.ts";
 import { runSection } from "./run_rounds.ts";
+import {
+  proxyCpuChecks,
+  ratioCheck,
+  ratioOf,
+  sandboxedChecks,
+  throughputChecks,
+} from "./targets.ts";
 import { startOneMasterClusters } from "./one_master_clusters.ts";
 import { type Baseline, extractBaseline } from "./baseline.ts";
 import {
@@ -771,122 +777,27 @@ const SECTIONS: Section[] = [
 // ---------------------------------------------------------------------------------------
 // Targets (issue 6)
 
-/** A ratio of two targets in one row: of their medians, and round by round. */
-interface RowRatio {
-  median: number;
-  rounds: number[];
-}
-
-/** Throughput or latency rows of `results`: `target`'s median over `base`'s, and per round. */
-function _ratioOf(
-  results: Results,
-  row: string,
-  opts: { target: string; base: string; field: "rps" | "p99Ms" | "targetCpuUs" },
-): RowRatio {
-  const { target, base, field } = opts;
-  const samples = (name: string) => (results.get(row)?.get(name) ?? []).map((s) => s[field]);
-  return {
-    median: medianOf(results, row, { target, field }) /
-      medianOf(results, row, { target: base, field }),
-    rounds: roundRatios(samples(target), samples(base)),
-  };
-}
-
-/** A ratio checked against `min` (throughput) or `max` (latency); info when neither. */
-function _ratioCheck(
-  what: string,
-  rowRatio: RowRatio,
-  bound: { min?: number; max?: number },
-): TargetCheck {
-  const ratio = rowRatio.median;
-  const rounds = describeRounds(rowRatio.rounds, bound);
-  const { min, max } = bound;
-  const goal = min !== undefined
-    ? `>= ${min.toFixed(2)}x`
-    : max !== undefined
-    ? `<= ${max.toFixed(2)}x`
-    : "-";
-  let status = "info";
-  if (!Number.isFinite(ratio)) status = "n/a";
-  else if (min !== undefined) status = ratio >= min ? "PASS" : "FAIL";
-  else if (max !== undefined) status = ratio <= max ? "PASS" : "FAIL";
-  return {
-    what,
-    value: Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : "-",
-    goal,
-    status,
-    rounds,
-  };
-}
-
-/**
- * GET and SET req/s of Aster against nutcracker at each pipeline depth, against `minAt` it
- * (info rows when it gives none).
- */
-function _throughputChecks(
-  section: string,
-  results: Results,
-  minAt: (pipeline: number) => number | undefined,
-  target = "aster",
-): TargetCheck[] {
-  return PIPELINES.flatMap((pipeline) =>
-    ["GET", "SET"].map((test) => {
-      const row = rowLabel(test, pipeline);
-      const ratio = _ratioOf(results, row, { target, base: "nutcracker", field: "rps" });
-      return _ratioCheck(`${section} ${row} req/s, ${target}/nutcracker`, ratio, {
-        min: minAt(pipeline),
-      });
-    })
-  );
-}
-
-/** Aster's CPU per request against nutcracker's at each depth (GET and SET share a run). */
-function _proxyCpuChecks(section: string, results: Results, target = "aster"): TargetCheck[] {
-  return PIPELINES.map((pipeline) => {
-    const ratio = _ratioOf(results, rowLabel("GET", pipeline), {
-      target,
-      base: "nutcracker",
-      field: "targetCpuUs",
-    });
-    const what = `${section} GET+SET P${pipeline} proxy CPU per request, ${target}/nutcracker`;
-    return _ratioCheck(what, ratio, {});
-  });
-}
-
 /** The redis section's targets for Aster. */
 function _redisChecks(results: Results, target: string): TargetCheck[] {
   const checks: TargetCheck[] = [];
   const base = { target, base: "nutcracker" };
   checks.push(
-    ..._throughputChecks("redis", results, (pipeline) => pipeline === 1 ? 1 : 1.5, target),
+    ...throughputChecks("redis", results, (pipeline) => pipeline === 1 ? 1 : 1.5, target),
   );
   for (const test of ["GET", "SET"]) {
     const row = rowLabel(test, 1);
-    const ratio = _ratioOf(results, row, { ...base, field: "p99Ms" });
-    checks.push(_ratioCheck(`redis ${row} p99, ${target}/nutcracker`, ratio, { max: 1.5 }));
+    const ratio = ratioOf(results, row, { ...base, field: "p99Ms" });
+    checks.push(ratioCheck(`redis ${row} p99, ${target}/nutcracker`, ratio, { max: 1.5 }));
   }
-  checks.push(..._proxyCpuChecks("redis", results, target));
+  checks.push(...proxyCpuChecks("redis", results, target));
   const mget = rowLabel(`MGET x${MGET_KEYS.length}`, 1);
-  const ratio = _ratioOf(results, mget, { ...base, field: "rps" });
+  const ratio = ratioOf(results, mget, { ...base, field: "rps" });
   checks.push(
-    _ratioCheck(`redis ${mget} over ${SHARDS} shards req/s, ${target}/nutcracker`, ratio, {
+    ratioCheck(`redis ${mget} over ${SHARDS} shards req/s, ${target}/nutcracker`, ratio, {
       min: 1.0,
     }),
   );
   return checks;
-}
-
-/**
- * Aster inside Deno's sandbox against nutcracker, as info rows (no targets: the targets are
- * Aster's as `deno task start` runs it), where its run (--only or a failure may skip it)
- * exists.
- */
-function _sandboxedChecks(section: string, results: Results): TargetCheck[] {
-  if (!results.get(rowLabel("GET", 1))?.has(SANDBOXED)) return [];
-  return [
-    ..._throughputChecks(section, results, () => undefined, SANDBOXED),
-    ..._proxyCpuChecks(section, results, SANDBOXED),
-  ];
 }
 
 /** Every target of the sections in `runs`, in report order. */
@@ -895,33 +806,33 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
   const redis = runs.get("redis");
   if (redis) {
     checks.push(..._redisChecks(redis.results, "aster"));
-    checks.push(..._sandboxedChecks("redis", redis.results));
+    checks.push(...sandboxedChecks("redis", redis.results));
   }
   const memcache = runs.get("memcache");
   if (memcache) {
-    checks.push(..._throughputChecks("memcache", memcache.results, () => 1));
-    checks.push(..._proxyCpuChecks("memcache", memcache.results));
-    checks.push(..._sandboxedChecks("memcache", memcache.results));
+    checks.push(...throughputChecks("memcache", memcache.results, () => 1));
+    checks.push(...proxyCpuChecks("memcache", memcache.results));
+    checks.push(...sandboxedChecks("memcache", memcache.results));
   }
   const cluster = runs.get("cluster");
   if (cluster) {
     for (const pipeline of PIPELINES) {
       for (const test of ["GET", "SET"]) {
         const row = rowLabel(test, pipeline);
-        const ring = _ratioOf(cluster.results, row, {
+        const ring = ratioOf(cluster.results, row, {
           target: "aster",
           base: "aster-redis",
           field: "rps",
         });
         checks.push(
-          _ratioCheck(`cluster ${row} req/s, aster/aster-redis`, ring, { min: 0.9 }),
+          ratioCheck(`cluster ${row} req/s, aster/aster-redis`, ring, { min: 0.9 }),
         );
-        const direct = _ratioOf(cluster.results, row, {
+        const direct = ratioOf(cluster.results, row, {
           target: "aster",
           base: "direct",
           field: "rps",
         });
-        checks.push(_ratioCheck(`cluster ${row} req/s, aster/direct --cluster`, direct, {}));
+        checks.push(ratioCheck(`cluster ${row} req/s, aster/direct --cluster`, direct, {}));
       }
     }
   }
@@ -929,9 +840,9 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
   if (io) {
     const row = rowLabel("GET", 1);
     for (const [target, base] of [["deno-ops", "nutcracker"], ["raw-epoll", "nutcracker"]]) {
-      const ratio = _ratioOf(io.results, row, { target, base, field: "targetCpuUs" });
+      const ratio = ratioOf(io.results, row, { target, base, field: "targetCpuUs" });
       const what = `io GET+SET P1 CPU per request, ${target} forwarder/${base}`;
-      checks.push(_ratioCheck(what, ratio, {}));
+      checks.push(ratioCheck(what, ratio, {}));
     }
     const mget = rowLabel(`MGET x${MGET_KEYS.length}`, 1);
     // req/s for MGET only: the GET/SET rows are generator-bound (the report says so).
@@ -944,9 +855,9 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
       [mget, mget, "rps", "nutcracker"],
     ];
     for (const [name, at, field, base] of asterRows) {
-      const ratio = _ratioOf(io.results, at, { target: "aster", base, field });
+      const ratio = ratioOf(io.results, at, { target: "aster", base, field });
       const label = field === "rps" ? "req/s" : "CPU per request";
-      checks.push(_ratioCheck(`io ${name} ${label}, aster/${base}`, ratio, {}));
+      checks.push(ratioCheck(`io ${name} ${label}, aster/${base}`, ratio, {}));
     }
   }
   const scale = runs.get("scale");
@@ -972,12 +883,12 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
     }
     for (const test of ["GET", "SET"]) {
       const row = rowLabel(test, 16);
-      const ratio = _ratioOf(scale.results, row, {
+      const ratio = ratioOf(scale.results, row, {
         target: "aster-t2",
         base: "aster-t1",
         field: "rps",
       });
-      checks.push(_ratioCheck(`${row} req/s, aster thread=2/thread=1`, ratio, {}));
+      checks.push(ratioCheck(`${row} req/s, aster thread=2/thread=1`, ratio, {}));
     }
   }
   return checks;
@@ -1079,8 +990,8 @@ function _printBaseline(runs: Map<SectionName, SectionRun>, baseline: Baseline):
     for (const row of run.results.keys()) {
       if (!run.results.get(row)?.has(BASELINE)) continue;
       const cells = (["rps", "targetCpuUs"] as const).flatMap((field) => {
-        const ratio = _ratioOf(run.results, row, { target: "aster", base: BASELINE, field });
-        const { value, rounds } = _ratioCheck(row, ratio, {});
+        const ratio = ratioOf(run.results, row, { target: "aster", base: BASELINE, field });
+        const { value, rounds } = ratioCheck(row, ratio, {});
         return [value, rounds ?? "-"];
       });
       rows.push([`${section} ${row}`, ...cells]);
