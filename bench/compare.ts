@@ -68,16 +68,14 @@ import {
 } from "./types.ts";
 import { fnv1a64 } from "../src/hash/fnv.ts";
 import { KetamaRing } from "../src/hash/ketama.ts";
-import { type AsterSource, type ClusterToml, startAster } from "../tests/helpers/aster.ts";
+import { type ClusterToml, startAster } from "../tests/helpers/aster.ts";
 import { coreBusyShares, type CpuLayout, detectCpuLayout, setOwnCpus } from "./cpu_pinning.ts";
 import { startRedisCluster } from "../tests/helpers/redis_cluster.ts";
-import { RespClient, text } from "../tests/helpers/resp_client.ts";
 import {
   freePort,
   type ServerProcess,
   startListeningProcess,
   startMemcached,
-  startNutcracker,
   startRedis,
 } from "../tests/helpers/servers.ts";
 import { runMemcacheLoad } from "./memcache_load.ts";
@@ -98,6 +96,15 @@ import {
   sandboxedChecks,
   throughputChecks,
 } from "./targets.ts";
+import {
+  backendAlias,
+  commandReply,
+  type Endpoint,
+  redisProxyTargets,
+  serverEntry,
+  startAsters,
+  startProxies,
+} from "./proxies.ts";
 import { startOneMasterClusters } from "./one_master_clusters.ts";
 import { type Baseline, extractBaseline } from "./baseline.ts";
 import {
@@ -116,7 +123,6 @@ import {
   BASELINE_COLUMN,
   CLIENTS,
   getSetWorkloads,
-  HOST,
   KEYSPACE,
   MEMCACHE_VALUE_SIZE,
   PIPELINED_FACTOR,
@@ -163,21 +169,6 @@ const SPARE_FDS = 200;
 
 const DEFAULTS = { requests: 100_000, rounds: 5 };
 const QUICK = { requests: 20_000, rounds: 1 };
-
-/** A port under test: a backend direct, or a proxy with its process. */
-interface Endpoint {
-  /** Target name (column key). */
-  name: string;
-  port: number;
-  pid?: number;
-  /** What the process logged so far (Aster). */
-  log?: () => string;
-}
-
-/** A proxy process under test. */
-interface ProxyProcess extends Endpoint {
-  pid: number;
-}
 
 // ---------------------------------------------------------------------------------------
 // Command line
@@ -233,23 +224,13 @@ function _sections(only: string | undefined): SectionName[] {
 // ---------------------------------------------------------------------------------------
 // Processes under test
 
-/** The alias of the `index`th backend; the ring hashes it, not the (random) port. */
-function _alias(index: number, prefix = "redis"): string {
-  return `${prefix}-${index + 1}`;
-}
-
-/** A `servers` entry both proxies understand the same way. */
-function _serverEntry(port: number, index: number, prefix = "redis"): string {
-  return `${HOST}:${port}:1 ${_alias(index, prefix)}`;
-}
-
 /**
  * The first `count` keys of `k1`, `k2`, ... that fill `shards` aliased backends evenly
  * (the ketama ring of both proxies, fnv1a_64), so an MGET of them fans out to every shard.
  */
 function spreadKeys(count: number, shards: number): string[] {
   const ring = new KetamaRing(
-    Array.from({ length: shards }, (_, i) => ({ name: _alias(i), weight: 1 })),
+    Array.from({ length: shards }, (_, i) => ({ name: backendAlias(i), weight: 1 })),
   );
   const quota = Array.from(
     { length: shards },
@@ -267,74 +248,9 @@ function spreadKeys(count: number, shards: number): string[] {
   return keys;
 }
 
-/**
- * Starts nutcracker and Aster (`thread = 1`, `max_clients` when given) over `servers`, and
- * Aster of the baseline revision when given; registers them on `stack`.
- */
-async function startProxies(
-  stack: AsyncDisposableStack,
-  opts: {
-    servers: string[];
-    memcache?: boolean;
-    maxClients?: number;
-    baseline?: AsterSource | null;
-    /** Also Aster inside Deno's sandbox (`aster-deno`). */
-    sandboxed?: boolean;
-  },
-): Promise<ProxyProcess[]> {
-  const { servers } = opts;
-  const nutcracker = stack.use(
-    await startNutcracker({
-      servers,
-      hash: "fnv1a_64",
-      distribution: "ketama",
-      redis: !opts.memcache,
-    }),
-  );
-  const cacheType = opts.memcache ? "memcache" : "redis";
-  const cluster: ClusterToml = { name: "bench", cache_type: cacheType, servers, thread: 1 };
-  if (opts.maxClients !== undefined) cluster.max_clients = opts.maxClients;
-  const proxies = [
-    { name: "nutcracker", port: nutcracker.port, pid: nutcracker.pid },
-    ...await startAsters(stack, [cluster], opts.baseline ?? null),
-  ];
-  if (opts.sandboxed) {
-    const aster = stack.use(await startAster([{ ...cluster, io: "deno" }], { sandboxed: true }));
-    proxies.push({ name: SANDBOXED, port: aster.ports[0], pid: aster.pid, log: aster.log });
-  }
-  return proxies;
-}
-
-/** Aster (this checkout) and, with a baseline, Aster of that revision, both on `clusters`. */
-async function startAsters(
-  stack: AsyncDisposableStack,
-  clusters: ClusterToml[],
-  baseline: AsterSource | null,
-): Promise<ProxyProcess[]> {
-  const sources = new Map<string, AsterSource | undefined>([["aster", undefined]]);
-  if (baseline !== null) sources.set(BASELINE, baseline);
-  const proxies: ProxyProcess[] = [];
-  for (const [name, source] of sources) {
-    const aster = stack.use(await startAster(clusters, { source }));
-    proxies.push({ name, port: aster.ports[0], pid: aster.pid, log: aster.log });
-  }
-  return proxies;
-}
-
-/** redis-benchmark targets for the proxies of `startProxies`, with their pids for CPU. */
-function redisProxyTargets(proxies: ProxyProcess[]): Target[] {
-  return proxies.map(({ name, port, pid, log }) => redisBenchmarkTarget(name, { port, pid, log }));
-}
-
-/** Runs one command on a fresh connection and returns its reply as text. */
-async function _command(port: number, args: string[]): Promise<unknown> {
-  await using client = await RespClient.connect(port);
-  return text(await client.command(...args));
-}
-
 /** Fails unless MGET through `target` returns every populated value. */
 async function _checkMget(name: string, port: number): Promise<void> {
-  const reply = await _command(port, ["MGET", ...MGET_KEYS]);
+  const reply = await commandReply(port, ["MGET", ...MGET_KEYS]);
   const expected = MGET_KEYS.map((key) => `v-${key}`);
   if (JSON.stringify(reply) !== JSON.stringify(expected)) {
     throw new Error(`MGET through ${name} answered ${JSON.stringify(reply)}`);
@@ -347,7 +263,7 @@ const redisSingleStage: Stage = {
   async start(stack, options) {
     const redis = stack.use(await startRedis());
     const proxies = await startProxies(stack, {
-      servers: [_serverEntry(redis.port, 0)],
+      servers: [serverEntry(redis.port, 0)],
       baseline: options.baseline,
       sandboxed: true,
     });
@@ -374,18 +290,18 @@ function mgetStage(opts: { inIo: boolean }): Stage {
     async start(stack, options) {
       const redis: ServerProcess[] = [];
       for (let i = 0; i < SHARDS; i++) redis.push(stack.use(await startRedis()));
-      const servers = redis.map((server, i) => _serverEntry(server.port, i));
+      const servers = redis.map((server, i) => serverEntry(server.port, i));
       // The io section measures the socket floor: no baseline there.
       const baseline = opts.inIo ? null : options.baseline;
       const proxies = await startProxies(stack, { servers, baseline, sandboxed: true });
       const pairs = MGET_KEYS.flatMap((key) => [key, `v-${key}`]);
-      const reply = await _command(proxies[0].port, ["MSET", ...pairs]);
+      const reply = await commandReply(proxies[0].port, ["MSET", ...pairs]);
       if (reply !== "OK") throw new Error(`MSET answered ${JSON.stringify(reply)}`);
       for (const { name, port } of proxies) await _checkMget(name, port);
       const targets = redisProxyTargets(proxies);
       const keysPerShard: number[] = [];
       for (const server of redis) {
-        keysPerShard.push(Number(await _command(server.port, ["DBSIZE"])));
+        keysPerShard.push(Number(await commandReply(server.port, ["DBSIZE"])));
       }
       const label = `MGET x${MGET_KEYS.length}`;
       const mget: Workload = {
@@ -411,7 +327,7 @@ const memcacheStage: Stage = {
   title: "get/set, one memcached",
   async start(stack, options) {
     const memcached = stack.use(await startMemcached());
-    const servers = [_serverEntry(memcached.port, 0, "memcached")];
+    const servers = [serverEntry(memcached.port, 0, "memcached")];
     const proxies = await startProxies(stack, {
       servers,
       memcache: true,
@@ -463,10 +379,10 @@ function _infoField(info: unknown, name: string): string {
 /** Why the master on `master` and its replica on `replica` are not in sync, or null. */
 async function _replicationProblem(master: number, replica: number): Promise<string | null> {
   try {
-    const masterInfo = await _command(master, ["INFO", "replication"]);
+    const masterInfo = await commandReply(master, ["INFO", "replication"]);
     const slaves = _infoField(masterInfo, "connected_slaves");
     if (slaves !== "1") return `master ${master}: connected_slaves:${slaves}`;
-    const replicaInfo = await _command(replica, ["INFO", "replication"]);
+    const replicaInfo = await commandReply(replica, ["INFO", "replication"]);
     const link = _infoField(replicaInfo, "master_link_status");
     if (link !== "up") return `replica ${replica}: master_link_status:${link}`;
     return null;
@@ -522,7 +438,7 @@ const clusterStage: Stage = {
     const onRing: ClusterToml = {
       name: "bench-ring",
       cache_type: "redis",
-      servers: ring.map(({ master }, i) => _serverEntry(master.port, i)),
+      servers: ring.map(({ master }, i) => serverEntry(master.port, i)),
       thread: 1,
     };
     const asterRing = stack.use(await startAster([onRing]));
@@ -568,7 +484,7 @@ const scaleProbe: Probe = {
     const fdLimit = await openFileLimit();
     const redis = stack.use(await startRedis());
     const targets = await startProxies(stack, {
-      servers: [_serverEntry(redis.port, 0)],
+      servers: [serverEntry(redis.port, 0)],
       maxClients: SCALE_MAX_CLIENTS,
       sandboxed: true,
     });
@@ -583,7 +499,7 @@ const scaleProbe: Probe = {
     }
     const concurrent: ConcurrentClients[] = [];
     for (const target of targets) {
-      await _command(redis.port, ["FLUSHALL"]);
+      await commandReply(redis.port, ["FLUSHALL"]);
       const c = await runConcurrentClients(target, { count: CONCURRENT_CLIENTS, signal });
       concurrent.push(c);
       console.error(
@@ -632,7 +548,7 @@ const threadStage: Stage = {
   title: "GET/SET P16, aster thread = 1 and thread = 2, one redis-server",
   async start(stack, options) {
     const redis = stack.use(await startRedis());
-    const servers = [_serverEntry(redis.port, 0)];
+    const servers = [serverEntry(redis.port, 0)];
     const targets: Target[] = [];
     for (const thread of [1, 2]) {
       const name = `aster-t${thread}`;
@@ -674,7 +590,7 @@ const ioFloorStage: Stage = {
   title: "GET/SET at pipeline 1, one redis-server",
   async start(stack, options) {
     const redis = stack.use(await startRedis());
-    const servers = [_serverEntry(redis.port, 0)];
+    const servers = [serverEntry(redis.port, 0)];
     const targets = redisProxyTargets(await startProxies(stack, { servers, sandboxed: true }));
     for (const forwarder of IO_FLOOR_FORWARDERS) {
       const port = await freePort();
