@@ -625,6 +625,10 @@ const SECTIONS: Section[] = [
     ratios: PROXY_RATIOS,
     stages: [redisSingleStage, mgetStage({ inIo: false })],
     pinned: true,
+    checks: (run) => [
+      ..._redisChecks(run.results, "aster"),
+      ...sandboxedChecks("redis", run.results),
+    ],
   },
   {
     name: "memcache",
@@ -633,6 +637,7 @@ const SECTIONS: Section[] = [
     ratios: PROXY_RATIOS,
     stages: [memcacheStage],
     pinned: true,
+    checks: _memcacheChecks,
   },
   {
     name: "cluster",
@@ -652,6 +657,7 @@ const SECTIONS: Section[] = [
     ],
     stages: [clusterStage],
     pinned: true,
+    checks: _clusterChecks,
   },
   {
     name: "io",
@@ -674,6 +680,7 @@ const SECTIONS: Section[] = [
     ],
     stages: [ioFloorStage, mgetStage({ inIo: true })],
     pinned: true,
+    checks: _ioChecks,
   },
   {
     name: "scale",
@@ -687,6 +694,7 @@ const SECTIONS: Section[] = [
     probe: scaleProbe,
     stages: [threadStage],
     pinned: false,
+    checks: _scaleChecks,
   },
 ];
 
@@ -716,98 +724,110 @@ function _redisChecks(results: Results, target: string): TargetCheck[] {
   return checks;
 }
 
-/** Every target of the sections in `runs`, in report order. */
-function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
+/** The memcache section's targets: Aster at least as fast as nutcracker at both depths. */
+function _memcacheChecks(run: SectionRun): TargetCheck[] {
+  return [
+    ...throughputChecks("memcache", run.results, () => 1),
+    ...proxyCpuChecks("memcache", run.results),
+    ...sandboxedChecks("memcache", run.results),
+  ];
+}
+
+/** The cluster section's targets: slot routing within 0.9x of ring routing; direct as info. */
+function _clusterChecks(run: SectionRun): TargetCheck[] {
   const checks: TargetCheck[] = [];
-  const redis = runs.get("redis");
-  if (redis) {
-    checks.push(..._redisChecks(redis.results, "aster"));
-    checks.push(...sandboxedChecks("redis", redis.results));
-  }
-  const memcache = runs.get("memcache");
-  if (memcache) {
-    checks.push(...throughputChecks("memcache", memcache.results, () => 1));
-    checks.push(...proxyCpuChecks("memcache", memcache.results));
-    checks.push(...sandboxedChecks("memcache", memcache.results));
-  }
-  const cluster = runs.get("cluster");
-  if (cluster) {
-    for (const pipeline of PIPELINES) {
-      for (const test of ["GET", "SET"]) {
-        const row = rowLabel(test, pipeline);
-        const ring = ratioOf(cluster.results, row, {
-          target: "aster",
-          base: "aster-redis",
-          field: "rps",
-        });
-        checks.push(
-          ratioCheck(`cluster ${row} req/s, aster/aster-redis`, ring, { min: 0.9 }),
-        );
-        const direct = ratioOf(cluster.results, row, {
-          target: "aster",
-          base: "direct",
-          field: "rps",
-        });
-        checks.push(ratioCheck(`cluster ${row} req/s, aster/direct --cluster`, direct, {}));
-      }
-    }
-  }
-  const io = runs.get("io");
-  if (io) {
-    const row = rowLabel("GET", 1);
-    for (const [target, base] of [["deno-ops", "nutcracker"], ["raw-epoll", "nutcracker"]]) {
-      const ratio = ratioOf(io.results, row, { target, base, field: "targetCpuUs" });
-      const what = `io GET+SET P1 CPU per request, ${target} forwarder/${base}`;
-      checks.push(ratioCheck(what, ratio, {}));
-    }
-    const mget = rowLabel(`MGET x${MGET_KEYS.length}`, 1);
-    // req/s for MGET only: the GET/SET rows are generator-bound (the report says so).
-    const asterRows: [string, string, "targetCpuUs" | "rps", string][] = [
-      ["GET+SET P1", row, "targetCpuUs", SANDBOXED],
-      [mget, mget, "targetCpuUs", SANDBOXED],
-      ["GET+SET P1", row, "targetCpuUs", "nutcracker"],
-      [mget, mget, "targetCpuUs", "nutcracker"],
-      [mget, mget, "rps", SANDBOXED],
-      [mget, mget, "rps", "nutcracker"],
-    ];
-    for (const [name, at, field, base] of asterRows) {
-      const ratio = ratioOf(io.results, at, { target: "aster", base, field });
-      const label = field === "rps" ? "req/s" : "CPU per request";
-      checks.push(ratioCheck(`io ${name} ${label}, aster/${base}`, ratio, {}));
-    }
-  }
-  const scale = runs.get("scale");
-  if (scale) {
-    for (const m of scale.probe?.memory ?? []) {
-      const measured = Number.isFinite(m.perConnKB);
-      const aster = m.name === "aster";
-      checks.push({
-        what: `memory per idle client (${m.count}), ${m.name}`,
-        value: measured ? `${m.perConnKB.toFixed(2)} KB` : "-",
-        goal: aster ? "<= 10 KB" : "-",
-        status: !measured ? "n/a" : !aster ? "info" : m.perConnKB <= 10 ? "PASS" : "FAIL",
-      });
-    }
-    for (const c of scale.probe?.concurrent ?? []) {
-      const aster = c.name === "aster";
-      checks.push({
-        what: `${c.count.toLocaleString("en-US")} concurrent clients served, ${c.name}`,
-        value: `${c.served}/${c.count}`,
-        goal: aster ? "all" : "-",
-        status: !aster ? "info" : c.served === c.count ? "PASS" : "FAIL",
-      });
-    }
+  for (const pipeline of PIPELINES) {
     for (const test of ["GET", "SET"]) {
-      const row = rowLabel(test, 16);
-      const ratio = ratioOf(scale.results, row, {
-        target: "aster-t2",
-        base: "aster-t1",
+      const row = rowLabel(test, pipeline);
+      const ring = ratioOf(run.results, row, {
+        target: "aster",
+        base: "aster-redis",
         field: "rps",
       });
-      checks.push(ratioCheck(`${row} req/s, aster thread=2/thread=1`, ratio, {}));
+      checks.push(
+        ratioCheck(`cluster ${row} req/s, aster/aster-redis`, ring, { min: 0.9 }),
+      );
+      const direct = ratioOf(run.results, row, {
+        target: "aster",
+        base: "direct",
+        field: "rps",
+      });
+      checks.push(ratioCheck(`cluster ${row} req/s, aster/direct --cluster`, direct, {}));
     }
   }
   return checks;
+}
+
+/** The io section's info rows: the forwarders' and Aster's CPU per request, MGET req/s. */
+function _ioChecks(run: SectionRun): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const row = rowLabel("GET", 1);
+  for (const [target, base] of [["deno-ops", "nutcracker"], ["raw-epoll", "nutcracker"]]) {
+    const ratio = ratioOf(run.results, row, { target, base, field: "targetCpuUs" });
+    const what = `io GET+SET P1 CPU per request, ${target} forwarder/${base}`;
+    checks.push(ratioCheck(what, ratio, {}));
+  }
+  const mget = rowLabel(`MGET x${MGET_KEYS.length}`, 1);
+  // req/s for MGET only: the GET/SET rows are generator-bound (the report says so).
+  const asterRows: [string, string, "targetCpuUs" | "rps", string][] = [
+    ["GET+SET P1", row, "targetCpuUs", SANDBOXED],
+    [mget, mget, "targetCpuUs", SANDBOXED],
+    ["GET+SET P1", row, "targetCpuUs", "nutcracker"],
+    [mget, mget, "targetCpuUs", "nutcracker"],
+    [mget, mget, "rps", SANDBOXED],
+    [mget, mget, "rps", "nutcracker"],
+  ];
+  for (const [name, at, field, base] of asterRows) {
+    const ratio = ratioOf(run.results, at, { target: "aster", base, field });
+    const label = field === "rps" ? "req/s" : "CPU per request";
+    checks.push(ratioCheck(`io ${name} ${label}, aster/${base}`, ratio, {}));
+  }
+  return checks;
+}
+
+/**
+ * The scale section's targets: at most 10 KB per idle client and every concurrent client
+ * served (Aster; the others as info), thread = 2 over thread = 1 as info.
+ */
+function _scaleChecks(run: SectionRun): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  for (const m of run.probe?.memory ?? []) {
+    const measured = Number.isFinite(m.perConnKB);
+    const aster = m.name === "aster";
+    checks.push({
+      what: `memory per idle client (${m.count}), ${m.name}`,
+      value: measured ? `${m.perConnKB.toFixed(2)} KB` : "-",
+      goal: aster ? "<= 10 KB" : "-",
+      status: !measured ? "n/a" : !aster ? "info" : m.perConnKB <= 10 ? "PASS" : "FAIL",
+    });
+  }
+  for (const c of run.probe?.concurrent ?? []) {
+    const aster = c.name === "aster";
+    checks.push({
+      what: `${c.count.toLocaleString("en-US")} concurrent clients served, ${c.name}`,
+      value: `${c.served}/${c.count}`,
+      goal: aster ? "all" : "-",
+      status: !aster ? "info" : c.served === c.count ? "PASS" : "FAIL",
+    });
+  }
+  for (const test of ["GET", "SET"]) {
+    const row = rowLabel(test, 16);
+    const ratio = ratioOf(run.results, row, {
+      target: "aster-t2",
+      base: "aster-t1",
+      field: "rps",
+    });
+    checks.push(ratioCheck(`${row} req/s, aster thread=2/thread=1`, ratio, {}));
+  }
+  return checks;
+}
+
+/** Every target of the sections in `runs`, in report order. */
+function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
+  return SECTIONS.flatMap((section) => {
+    const run = runs.get(section.name);
+    return run ? section.checks(run) : [];
+  });
 }
 
 function _printTargets(runs: Map<SectionName, SectionRun>): void {

@@ -128,6 +128,8 @@ export interface Section {
   stages: Stage[];
   /** Load generators on their own core when pinning is on (not for thread = 2 runs). */
   pinned: boolean;
+  /** Its performance targets (issue 6) with what `run` measured, in report order. */
+  checks(run: SectionRun): TargetCheck[];
 }
 
 /** What one section measured. */
