@@ -56,7 +56,6 @@ import { parseArgs } from "node:util";
 import {
   type Options,
   type Probe,
-  type Results,
   type Section,
   SECTION_NAMES,
   type SectionName,
@@ -64,16 +63,12 @@ import {
   type Stage,
   type Target,
   type TargetCheck,
-  type Workload,
 } from "./types.ts";
-import { fnv1a64 } from "../src/hash/fnv.ts";
-import { KetamaRing } from "../src/hash/ketama.ts";
 import { type ClusterToml, startAster } from "../tests/helpers/aster.ts";
 import { coreBusyShares, type CpuLayout, detectCpuLayout, setOwnCpus } from "./cpu_pinning.ts";
 import { startRedisCluster } from "../tests/helpers/redis_cluster.ts";
 import {
   freePort,
-  type ServerProcess,
   startListeningProcess,
   startMemcached,
   startRedis,
@@ -97,7 +92,6 @@ import {
   throughputChecks,
 } from "./targets.ts";
 import {
-  backendAlias,
   commandReply,
   type Endpoint,
   redisProxyTargets,
@@ -105,6 +99,8 @@ import {
   startAsters,
   startProxies,
 } from "./proxies.ts";
+import { MGET_FACTOR, MGET_KEYS, mgetStage } from "./sections/mget_stage.ts";
+import { redisSection } from "./sections/redis.ts";
 import { startOneMasterClusters } from "./one_master_clusters.ts";
 import { type Baseline, extractBaseline } from "./baseline.ts";
 import {
@@ -134,15 +130,7 @@ import {
   WARM_UP,
 } from "./settings.ts";
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-/** Keys of the MGET row (4/3/3 over the shards), populated before it runs. */
-const MGET_KEYS = spreadKeys(10, SHARDS);
-/**
- * Requests factor of MGET runs: at about 50k MGET/s, runs of 100k requests (2 s) measured
- * the same proxy at 38k-60k req/s within one bench run.
- */
-const MGET_FACTOR = 2;
 /**
  * Requests factor of the cluster section: redis-benchmark --cluster (threaded) times a
  * run in 250 ms ticks, so its runs must last a few seconds for a small error.
@@ -223,104 +211,6 @@ function _sections(only: string | undefined): SectionName[] {
 
 // ---------------------------------------------------------------------------------------
 // Processes under test
-
-/**
- * The first `count` keys of `k1`, `k2`, ... that fill `shards` aliased backends evenly
- * (the ketama ring of both proxies, fnv1a_64), so an MGET of them fans out to every shard.
- */
-function spreadKeys(count: number, shards: number): string[] {
-  const ring = new KetamaRing(
-    Array.from({ length: shards }, (_, i) => ({ name: backendAlias(i), weight: 1 })),
-  );
-  const quota = Array.from(
-    { length: shards },
-    (_, i) => Math.floor(count / shards) + (i < count % shards ? 1 : 0),
-  );
-  const keys: string[] = [];
-  for (let i = 1; keys.length < count && i <= 100_000; i++) {
-    const key = `k${i}`;
-    const shard = ring.pick(fnv1a64(encoder.encode(key)));
-    if (quota[shard] === 0) continue;
-    quota[shard]--;
-    keys.push(key);
-  }
-  if (keys.length < count) throw new Error(`no ${count} keys spread over ${shards} shards`);
-  return keys;
-}
-
-/** Fails unless MGET through `target` returns every populated value. */
-async function _checkMget(name: string, port: number): Promise<void> {
-  const reply = await commandReply(port, ["MGET", ...MGET_KEYS]);
-  const expected = MGET_KEYS.map((key) => `v-${key}`);
-  if (JSON.stringify(reply) !== JSON.stringify(expected)) {
-    throw new Error(`MGET through ${name} answered ${JSON.stringify(reply)}`);
-  }
-}
-
-/** One redis-server direct, behind nutcracker and behind Aster. */
-const redisSingleStage: Stage = {
-  title: "GET/SET, one redis-server",
-  async start(stack, options) {
-    const redis = stack.use(await startRedis());
-    const proxies = await startProxies(stack, {
-      servers: [serverEntry(redis.port, 0)],
-      baseline: options.baseline,
-      sandboxed: true,
-    });
-    return {
-      targets: [
-        redisBenchmarkTarget("direct", { port: redis.port }),
-        ...redisProxyTargets(proxies),
-      ],
-      workloads: getSetWorkloads(options.requests),
-      warmUp: WARM_UP,
-      notes: [],
-    };
-  },
-};
-
-/**
- * `SHARDS` redis-servers behind nutcracker, Aster and Aster in Deno's sandbox (and the
- * baseline, unless `inIo`: the io section measures the socket floor), with `MGET_KEYS`
- * written through Aster and read back through each.
- */
-function mgetStage(opts: { inIo: boolean }): Stage {
-  return {
-    title: `MGET, ${SHARDS} redis-servers`,
-    async start(stack, options) {
-      const redis: ServerProcess[] = [];
-      for (let i = 0; i < SHARDS; i++) redis.push(stack.use(await startRedis()));
-      const servers = redis.map((server, i) => serverEntry(server.port, i));
-      // The io section measures the socket floor: no baseline there.
-      const baseline = opts.inIo ? null : options.baseline;
-      const proxies = await startProxies(stack, { servers, baseline, sandboxed: true });
-      const pairs = MGET_KEYS.flatMap((key) => [key, `v-${key}`]);
-      const reply = await commandReply(proxies[0].port, ["MSET", ...pairs]);
-      if (reply !== "OK") throw new Error(`MSET answered ${JSON.stringify(reply)}`);
-      for (const { name, port } of proxies) await _checkMget(name, port);
-      const targets = redisProxyTargets(proxies);
-      const keysPerShard: number[] = [];
-      for (const server of redis) {
-        keysPerShard.push(Number(await commandReply(server.port, ["DBSIZE"])));
-      }
-      const label = `MGET x${MGET_KEYS.length}`;
-      const mget: Workload = {
-        pipeline: 1,
-        requests: options.requests * MGET_FACTOR,
-        tests: { command: ["MGET", ...MGET_KEYS], label },
-      };
-      return {
-        targets,
-        workloads: [mget],
-        warmUp: { ...mget, requests: 10_000 },
-        notes: [
-          `${label}: ${SHARDS} redis-servers behind each proxy, keys per shard ` +
-          `${keysPerShard.join("/")}; no direct target (one MGET spans shards).`,
-        ],
-      };
-    },
-  };
-}
 
 /** One memcached direct, behind nutcracker and behind Aster, every key populated. */
 const memcacheStage: Stage = {
@@ -618,18 +508,7 @@ const ioFloorStage: Stage = {
 
 /** Every section, in report order. */
 const SECTIONS: Section[] = [
-  {
-    name: "redis",
-    title: "redis: redis-benchmark, one redis-server (MGET: three)",
-    columns: PROXY_COLUMNS,
-    ratios: PROXY_RATIOS,
-    stages: [redisSingleStage, mgetStage({ inIo: false })],
-    pinned: true,
-    checks: (run) => [
-      ..._redisChecks(run.results, "aster"),
-      ...sandboxedChecks("redis", run.results),
-    ],
-  },
+  redisSection,
   {
     name: "memcache",
     title: "memcache: bench/memcache_load.ts (text protocol), one memcached",
@@ -700,29 +579,6 @@ const SECTIONS: Section[] = [
 
 // ---------------------------------------------------------------------------------------
 // Targets (issue 6)
-
-/** The redis section's targets for Aster. */
-function _redisChecks(results: Results, target: string): TargetCheck[] {
-  const checks: TargetCheck[] = [];
-  const base = { target, base: "nutcracker" };
-  checks.push(
-    ...throughputChecks("redis", results, (pipeline) => pipeline === 1 ? 1 : 1.5, target),
-  );
-  for (const test of ["GET", "SET"]) {
-    const row = rowLabel(test, 1);
-    const ratio = ratioOf(results, row, { ...base, field: "p99Ms" });
-    checks.push(ratioCheck(`redis ${row} p99, ${target}/nutcracker`, ratio, { max: 1.5 }));
-  }
-  checks.push(...proxyCpuChecks("redis", results, target));
-  const mget = rowLabel(`MGET x${MGET_KEYS.length}`, 1);
-  const ratio = ratioOf(results, mget, { ...base, field: "rps" });
-  checks.push(
-    ratioCheck(`redis ${mget} over ${SHARDS} shards req/s, ${target}/nutcracker`, ratio, {
-      min: 1.0,
-    }),
-  );
-  return checks;
-}
 
 /** The memcache section's targets: Aster at least as fast as nutcracker at both depths. */
 function _memcacheChecks(run: SectionRun): TargetCheck[] {
