@@ -67,33 +67,14 @@ import {
 import { type ClusterToml, startAster } from "../tests/helpers/aster.ts";
 import { coreBusyShares, type CpuLayout, detectCpuLayout, setOwnCpus } from "./cpu_pinning.ts";
 import { startRedisCluster } from "../tests/helpers/redis_cluster.ts";
-import {
-  freePort,
-  startListeningProcess,
-  startMemcached,
-  startRedis,
-} from "../tests/helpers/servers.ts";
-import { runMemcacheLoad } from "./memcache_load.ts";
-import {
-  Interrupted,
-  loadGeneratorCpus,
-  memcacheTarget,
-  placeLoadGenerators,
-  redisBenchmarkTarget,
-} from "./load_tools.ts";
+import { freePort, startListeningProcess, startRedis } from "../tests/helpers/servers.ts";
+import { Interrupted, placeLoadGenerators, redisBenchmarkTarget } from "./load_tools.ts";
 import { concurrentTable, formatFixed, formatTable, memoryTable, printSection } from "./report.ts";
 import { rowLabel } from "./results.ts";
 import { runSection } from "./run_rounds.ts";
-import {
-  proxyCpuChecks,
-  ratioCheck,
-  ratioOf,
-  sandboxedChecks,
-  throughputChecks,
-} from "./targets.ts";
+import { ratioCheck, ratioOf } from "./targets.ts";
 import {
   commandReply,
-  type Endpoint,
   redisProxyTargets,
   serverEntry,
   startAsters,
@@ -101,6 +82,7 @@ import {
 } from "./proxies.ts";
 import { MGET_FACTOR, MGET_KEYS, mgetStage } from "./sections/mget_stage.ts";
 import { redisSection } from "./sections/redis.ts";
+import { memcacheSection } from "./sections/memcache.ts";
 import { startOneMasterClusters } from "./one_master_clusters.ts";
 import { type Baseline, extractBaseline } from "./baseline.ts";
 import {
@@ -120,11 +102,8 @@ import {
   CLIENTS,
   getSetWorkloads,
   KEYSPACE,
-  MEMCACHE_VALUE_SIZE,
   PIPELINED_FACTOR,
   PIPELINES,
-  PROXY_COLUMNS,
-  PROXY_RATIOS,
   SANDBOXED,
   SHARDS,
   WARM_UP,
@@ -211,49 +190,6 @@ function _sections(only: string | undefined): SectionName[] {
 
 // ---------------------------------------------------------------------------------------
 // Processes under test
-
-/** One memcached direct, behind nutcracker and behind Aster, every key populated. */
-const memcacheStage: Stage = {
-  title: "get/set, one memcached",
-  async start(stack, options) {
-    const memcached = stack.use(await startMemcached());
-    const servers = [serverEntry(memcached.port, 0, "memcached")];
-    const proxies = await startProxies(stack, {
-      servers,
-      memcache: true,
-      baseline: options.baseline,
-      sandboxed: true,
-    });
-    const load = { connections: 1, warmupMs: 0, keys: KEYSPACE, valueSize: MEMCACHE_VALUE_SIZE };
-    await runMemcacheLoad({
-      ...load,
-      port: memcached.port,
-      op: "set",
-      populate: true,
-      requests: 1,
-    });
-    const endpoints: Endpoint[] = [{ name: "direct", port: memcached.port }, ...proxies];
-    for (const { name, port } of endpoints) {
-      const check = await runMemcacheLoad({ ...load, port, op: "get", requests: 1000 });
-      if (check.misses > 0) throw new Error(`get through ${name}: ${check.misses} misses`);
-    }
-    // Two threads on one pinned core only take turns: 0.8x the load of one, measured.
-    const threads = options.mcThreads ?? (loadGeneratorCpus() === null ? 2 : 1);
-    return {
-      targets: endpoints.map(({ name, port, pid, log }) =>
-        memcacheTarget(name, { port, threads, log, pid })
-      ),
-      workloads: getSetWorkloads(options.requests),
-      warmUp: { ...WARM_UP, requests: 20_000 },
-      notes: [
-        `memcache_load: ${CLIENTS} connections over ${threads} thread(s), keys key:0..` +
-        `key:${KEYSPACE - 1} at random (all populated), ${MEMCACHE_VALUE_SIZE}-byte values, ` +
-        `every reply checked; its sockets run through FFI (--io ffi), so that one core ` +
-        `drives more load than on Deno's ops.`,
-      ],
-    };
-  },
-};
 
 /** How long the replicas of the `redis`-mode side of the cluster section get to sync, ms. */
 const REPLICA_SYNC_TIMEOUT_MS = 10_000;
@@ -509,15 +445,7 @@ const ioFloorStage: Stage = {
 /** Every section, in report order. */
 const SECTIONS: Section[] = [
   redisSection,
-  {
-    name: "memcache",
-    title: "memcache: bench/memcache_load.ts (text protocol), one memcached",
-    columns: PROXY_COLUMNS,
-    ratios: PROXY_RATIOS,
-    stages: [memcacheStage],
-    pinned: true,
-    checks: _memcacheChecks,
-  },
+  memcacheSection,
   {
     name: "cluster",
     title: "cluster: redis-benchmark, Redis Cluster of 3 masters + 3 replicas (aster: " +
@@ -579,15 +507,6 @@ const SECTIONS: Section[] = [
 
 // ---------------------------------------------------------------------------------------
 // Targets (issue 6)
-
-/** The memcache section's targets: Aster at least as fast as nutcracker at both depths. */
-function _memcacheChecks(run: SectionRun): TargetCheck[] {
-  return [
-    ...throughputChecks("memcache", run.results, () => 1),
-    ...proxyCpuChecks("memcache", run.results),
-    ...sandboxedChecks("memcache", run.results),
-  ];
-}
 
 /** The cluster section's targets: slot routing within 0.9x of ring routing; direct as info. */
 function _clusterChecks(run: SectionRun): TargetCheck[] {
