@@ -1,6 +1,6 @@
 /**
  * End-to-end comparison of Aster with the backends direct and with nutcracker (twemproxy),
- * in the same run on the same machine. Three sections, each with its own table:
+ * in the same run on the same machine. Five sections, each with its own tables:
  *
  * - `redis`: `redis-benchmark` GET and SET at pipeline 1 and 16 against one redis-server
  *   direct, behind nutcracker (fnv1a_64, ketama) and behind Aster (`redis`, `thread = 1`)
@@ -16,23 +16,27 @@
  *   redis-servers that each own every slot of a cluster of their own, each with one
  *   replica like the cluster's masters (the same load and the same kind of backends, over a
  *   ring instead of the slot table; `bench/one_master_clusters.ts`).
- *
  * - `io`: the floor under a proxy's CPU per request: redis-benchmark GET and SET at
  *   pipeline 1 through nutcracker, Aster, and two minimal forwarders over one redis-server,
  *   one on Deno's socket ops and one on raw epoll through FFI, beside Aster on raw sockets
  *   and on Deno's ops (`aster-deno`), for those and for the MGET over three shards
  *   (`bench/io_floor/`).
- *
  * - `scale`: against one redis-server behind nutcracker and Aster (`redis`, `thread = 1`; both
- *   I/O modes for the two probes),
- *   the RSS growth per idle client connection (5,000 connections, each after one PING) and
- *   10,000 concurrent clients each doing SET then GET of its own key (`bench/scale.ts`);
- *   then `redis-benchmark -c 200 -P 16` GET and SET through Aster with `thread = 1` and
- *   with `thread = 2`.
+ *   I/O modes for the two probes), the RSS growth per idle client connection (5,000
+ *   connections, each after one PING) and 10,000 concurrent clients each doing SET then GET
+ *   of its own key (`bench/scale.ts`); then `redis-benchmark -c 200 -P 16` GET and SET
+ *   through Aster with `thread = 1` and with `thread = 2`.
  *
  * Targets run in alternating order (each round rotated), the tables show each target's
  * median over the rounds. The report ends with the performance targets (issue 6) of the
  * sections that ran, each with its measured value and PASS/FAIL.
+ *
+ * This file is the entry: options, the header, the loop over the sections and the targets
+ * at the end. Each section lives in `bench/sections/` (its stages, probe and target checks);
+ * what they share: `types.ts` (shapes), `settings.ts` (host, clients, depths, target names),
+ * `load_tools.ts` (redis-benchmark and memcache_load runs), `proxies.ts` (the processes
+ * under test), `run_rounds.ts` (warm-up, rotated rounds, CPU per run), `results.ts` (rows
+ * and medians), `report.ts` (tables and notes) and `targets.ts` (ratio checks).
  *
  * Usage: deno task bench [--quick] [--only SECTIONS] [--requests N] [--rounds R]
  *                        [--baseline REV]
@@ -53,6 +57,19 @@
  *                   ratios: a change's before/after in one run (`bench/baseline.ts`)
  */
 import { parseArgs } from "node:util";
+import { type Baseline, extractBaseline } from "./baseline.ts";
+import { coreBusyShares, type CpuLayout, detectCpuLayout, setOwnCpus } from "./cpu_pinning.ts";
+import { Interrupted, placeLoadGenerators } from "./load_tools.ts";
+import { formatTable, printSection } from "./report.ts";
+import { runSection } from "./run_rounds.ts";
+import { clusterSection } from "./sections/cluster.ts";
+import { ioSection } from "./sections/io.ts";
+import { memcacheSection } from "./sections/memcache.ts";
+import { MGET_FACTOR } from "./sections/mget_stage.ts";
+import { redisSection } from "./sections/redis.ts";
+import { scaleSection } from "./sections/scale.ts";
+import { BASELINE, CLIENTS, PIPELINED_FACTOR } from "./settings.ts";
+import { ratioCheck, ratioOf } from "./targets.ts";
 import {
   type Options,
   type Section,
@@ -61,19 +78,6 @@ import {
   type SectionRun,
   type TargetCheck,
 } from "./types.ts";
-import { coreBusyShares, type CpuLayout, detectCpuLayout, setOwnCpus } from "./cpu_pinning.ts";
-import { Interrupted, placeLoadGenerators } from "./load_tools.ts";
-import { formatTable, printSection } from "./report.ts";
-import { scaleSection } from "./sections/scale.ts";
-import { runSection } from "./run_rounds.ts";
-import { ratioCheck, ratioOf } from "./targets.ts";
-import { MGET_FACTOR } from "./sections/mget_stage.ts";
-import { redisSection } from "./sections/redis.ts";
-import { memcacheSection } from "./sections/memcache.ts";
-import { clusterSection } from "./sections/cluster.ts";
-import { ioSection } from "./sections/io.ts";
-import { type Baseline, extractBaseline } from "./baseline.ts";
-import { BASELINE, CLIENTS, PIPELINED_FACTOR } from "./settings.ts";
 
 const decoder = new TextDecoder();
 /** Exit code after SIGINT/SIGTERM, as a shell reports it. */
@@ -138,9 +142,9 @@ function _sections(only: string | undefined): SectionName[] {
 }
 
 // ---------------------------------------------------------------------------------------
-// Processes under test
+// Sections
 
-/** Every section, in report order. */
+/** Every section, in report order (the order of `SECTION_NAMES`). */
 const SECTIONS: Section[] = [
   redisSection,
   memcacheSection,
@@ -150,7 +154,7 @@ const SECTIONS: Section[] = [
 ];
 
 // ---------------------------------------------------------------------------------------
-// Targets (issue 6)
+// Report
 
 /** Every target of the sections in `runs`, in report order. */
 function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
@@ -160,6 +164,7 @@ function targetChecks(runs: Map<SectionName, SectionRun>): TargetCheck[] {
   });
 }
 
+/** The targets of the sections that ran, with PASS/FAIL and how many goals were met. */
 function _printTargets(runs: Map<SectionName, SectionRun>): void {
   const checks = targetChecks(runs);
   if (checks.length === 0) return;
@@ -189,6 +194,7 @@ async function _version(command: string, flag = "--version"): Promise<string> {
   }
 }
 
+/** Cores, tool versions and the run's parameters. */
 async function _printHeader(options: Options): Promise<void> {
   const versions = await Promise.all([
     _version("redis-server"),
@@ -222,11 +228,6 @@ function _abortOnSignal(controller: AbortController): () => void {
 }
 
 /**
- * Places the processes of `section`: with a layout and a pinned section, this process (and
- * so the backends and proxies it starts) on the system cores and load generators on the
- * load core; otherwise everything on every core.
- */
-/**
  * A warning for each core that was busy while the bench ran nothing (a process outside the
  * bench, such as a load generator left running, skews every ratio of the section).
  */
@@ -239,6 +240,11 @@ async function busyCoreNotes(): Promise<string[]> {
   );
 }
 
+/**
+ * Places the processes of `section`: with a layout and a pinned section, this process (and
+ * so the backends and proxies it starts) on the system cores and load generators on the
+ * load core; otherwise everything on every core.
+ */
 async function _placeSection(section: Section, layout: CpuLayout | null): Promise<void> {
   if (layout === null) return;
   const pinned = section.pinned;
