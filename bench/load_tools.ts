@@ -27,11 +27,11 @@ export class Interrupted extends Error {
 
 /**
  * Cores of the load generators `_runTool` starts, or null to let the scheduler place them;
- * set per section by `compare`.
+ * set per section by `bench/compare.ts`.
  */
 let loadCpus: string | null = null;
 
-/** Runs the load generators started from now on on `cpus` (null: wherever the scheduler puts them). */
+/** Runs the load generators started from now on on `cpus` (null: where the scheduler likes). */
 export function placeLoadGenerators(cpus: string | null): void {
   loadCpus = cpus;
 }
