@@ -1,6 +1,6 @@
 /**
- * Scale probes of the end-to-end comparison (`bench/compare.ts`, section `scale`), against
- * any RESP proxy on 127.0.0.1:
+ * Scale probes of the end-to-end comparison (`bench/compare.ts`, section `scale`:
+ * `bench/sections/scale.ts`), against any RESP proxy on 127.0.0.1:
  *
  * - `measureIdleMemory`: the proxy's RSS growth per idle client connection (each connection
  *   did one PING round trip, so the proxy accepted it and its session exists).

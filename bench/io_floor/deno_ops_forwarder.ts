@@ -3,7 +3,8 @@
  * does): whole requests from every client go to one redis-server, batched into one write
  * per event-loop turn; each reply goes back to its client. No parsing beyond framing, no
  * routing, no errors of its own: it measures what Deno's socket calls cost per request,
- * the floor under any proxy written on them (`bench/compare.ts`, section `io`).
+ * the floor under any proxy written on them (`bench/compare.ts`, section `io`:
+ * `bench/sections/io.ts`).
  *
  * Usage: deno run --allow-net bench/io_floor/deno_ops_forwarder.ts LISTEN_PORT BACKEND_PORT
  * Runs until killed.

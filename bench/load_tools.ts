@@ -1,0 +1,216 @@
+/**
+ * The load generators of the bench: `redis-benchmark` and `bench/memcache_load.ts`, each run
+ * as its own process per run (on the load core when the section is pinned), bounded in time
+ * and stopped when the user interrupts; their output parsed into samples.
+ */
+import type { LoadResult } from "./memcache_load.ts";
+import { onCpus } from "./cpu_pinning.ts";
+import { CLIENTS, HOST, KEYSPACE, MEMCACHE_VALUE_SIZE } from "./settings.ts";
+import type { Sample, Target, Workload } from "./types.ts";
+
+const decoder = new TextDecoder();
+/** The memcache load generator, run as its own process per run like redis-benchmark. */
+const MEMCACHE_LOAD = new URL("./memcache_load.ts", import.meta.url).pathname;
+/** Aster's sources, where memcache_load's threads load the raw-socket layer (`--io ffi`). */
+const SRC = new URL("../src/", import.meta.url).pathname;
+/** redis-benchmark's timer tick in threaded (--cluster) mode, ms. */
+const THREADED_TICK_MS = 250;
+/** One load run that takes longer than this is killed and the bench fails. */
+const RUN_TIMEOUT_MS = 120_000;
+
+/** Thrown when the user interrupts the run. */
+export class Interrupted extends Error {
+  constructor() {
+    super("interrupted");
+  }
+}
+
+/**
+ * Cores of the load generators `_runTool` starts, or null to let the scheduler place them;
+ * set per section by `bench/compare.ts`.
+ */
+let loadCpus: string | null = null;
+
+/** Runs the load generators started from now on on `cpus` (null: where the scheduler likes). */
+export function placeLoadGenerators(cpus: string | null): void {
+  loadCpus = cpus;
+}
+
+/** The cores the load generators run on, or null when the scheduler places them. */
+export function loadGeneratorCpus(): string | null {
+  return loadCpus;
+}
+
+/**
+ * A target driven by redis-benchmark; `cluster` adds `--cluster --threads 1`, `keyspace`
+ * adds `-r`.
+ */
+export function redisBenchmarkTarget(
+  name: string,
+  opts: { port: number; cluster?: boolean; keyspace?: number; log?: () => string; pid?: number },
+): Target {
+  return {
+    name,
+    run: (workload, signal) => runRedisBenchmark({ ...opts, workload, signal }),
+    log: opts.log,
+    pid: opts.pid,
+  };
+}
+
+/** The redis-benchmark arguments for one run. */
+function redisBenchmarkArgs(
+  opts: { port: number; workload: Workload; cluster?: boolean; keyspace?: number },
+): string[] {
+  const { workload } = opts;
+  const args = ["-h", HOST, "-p", `${opts.port}`, "-c", `${workload.clients ?? CLIENTS}`];
+  args.push("-n", `${workload.requests}`, "-P", `${workload.pipeline}`, "-q", "--csv");
+  // One thread, as against the proxies (--cluster alone starts one per master).
+  if (opts.cluster) args.push("--cluster", "--threads", "1");
+  if (opts.keyspace) args.push("-r", `${opts.keyspace}`);
+  const tests = workload.tests;
+  args.push(...(Array.isArray(tests) ? ["-t", tests.join(",")] : tests.command));
+  return args;
+}
+
+/**
+ * Runs redis-benchmark once; returns its samples by test name ("GET", "SET", or the
+ * workload's label). Killed after `RUN_TIMEOUT_MS` or when `signal` aborts.
+ */
+async function runRedisBenchmark(
+  opts: {
+    port: number;
+    workload: Workload;
+    cluster?: boolean;
+    keyspace?: number;
+    signal: AbortSignal;
+  },
+): Promise<Map<string, Sample>> {
+  const output = await _runTool("redis-benchmark", redisBenchmarkArgs(opts), opts.signal);
+  const stdout = decoder.decode(output.stdout);
+  const samples = parseCsv(stdout);
+  if (!output.success || samples.size === 0) {
+    const stderr = decoder.decode(output.stderr);
+    throw new Error(`redis-benchmark on port ${opts.port} failed:\n${stdout}${stderr}`.trimEnd());
+  }
+  for (const sample of samples.values()) {
+    sample.elapsedMs = opts.workload.requests / sample.rps * 1000;
+    sample.tickMs = opts.cluster ? THREADED_TICK_MS : null;
+  }
+  const tests = opts.workload.tests;
+  return Array.isArray(tests) ? samples : new Map([[tests.label, [...samples.values()][0]]]);
+}
+
+/** Runs `command` to completion, bounded by `RUN_TIMEOUT_MS` and `signal`. */
+async function _runTool(
+  command: string,
+  args: string[],
+  signal: AbortSignal,
+): Promise<Deno.CommandOutput> {
+  const timeout = AbortSignal.timeout(RUN_TIMEOUT_MS);
+  const placed = onCpus(loadCpus, command, args);
+  const output = await new Deno.Command(placed.command, {
+    args: placed.args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.any([signal, timeout]),
+  }).output();
+  if (signal.aborted || output.signal === "SIGINT") throw new Interrupted();
+  if (timeout.aborted) {
+    throw new Error(`${command} ${args.join(" ")} ran over ${RUN_TIMEOUT_MS / 1000} s`);
+  }
+  return output;
+}
+
+/**
+ * Parses redis-benchmark `--csv` output: a header row naming the columns (`test`, `rps`,
+ * and in redis 7 `p50_latency_ms`, `p99_latency_ms` among others), then one quoted row per
+ * test.
+ */
+function parseCsv(csv: string): Map<string, Sample> {
+  const rows = csv.split("\n").filter((line) => line.startsWith('"')).map(_csvFields);
+  const samples = new Map<string, Sample>();
+  const header = rows.find((row) => row[0] === "test");
+  const column = (name: string) => header ? header.indexOf(name) : -1;
+  const rpsAt = header ? header.indexOf("rps") : 1;
+  const number = (row: string[], at: number) => {
+    const n = at >= 0 ? Number(row[at]) : NaN;
+    return Number.isFinite(n) ? n : null;
+  };
+  for (const row of rows) {
+    if (row === header) continue;
+    const rps = number(row, rpsAt);
+    if (rps === null) continue;
+    samples.set(row[0], {
+      rps,
+      p50Ms: number(row, column("p50_latency_ms")),
+      p99Ms: number(row, column("p99_latency_ms")),
+      cpu: null,
+      targetCpuUs: null,
+      elapsedMs: NaN,
+      tickMs: null,
+    });
+  }
+  return samples;
+}
+
+/** Splits one CSV line of quoted fields (redis-benchmark quotes every field). */
+function _csvFields(line: string): string[] {
+  return [...line.matchAll(/"((?:[^"]|"")*)"/g)].map((match) => match[1].replaceAll('""', '"'));
+}
+
+/** A target driven by `bench/memcache_load.ts` (one process per test, `threads` threads). */
+export function memcacheTarget(
+  name: string,
+  opts: { port: number; threads: number; log?: () => string; pid?: number },
+): Target {
+  return {
+    name,
+    log: opts.log,
+    pid: opts.pid,
+    run: async (workload, signal) => {
+      const tests = workload.tests;
+      if (!Array.isArray(tests)) throw new Error("memcache runs only get and set");
+      const samples = new Map<string, Sample>();
+      // The order redis-benchmark runs them in: set, then get.
+      for (const op of ["set", "get"].filter((test) => tests.includes(test))) {
+        const result = await runMemcacheLoadProcess({ ...opts, op, workload, signal });
+        samples.set(op.toUpperCase(), {
+          rps: result.rps,
+          p50Ms: result.p50Ms,
+          p99Ms: result.p99Ms,
+          cpu: result.cpu,
+          targetCpuUs: null,
+          elapsedMs: result.elapsedMs,
+          tickMs: null,
+        });
+      }
+      return samples;
+    },
+  };
+}
+
+/** Runs the memcache load generator once; fails on any miss (every key is populated). */
+async function runMemcacheLoadProcess(
+  opts: { port: number; threads: number; op: string; workload: Workload; signal: AbortSignal },
+): Promise<LoadResult> {
+  const args = [
+    ...["run", "--allow-net", "--allow-ffi", `--allow-read=${MEMCACHE_LOAD},${SRC}`],
+    ...[MEMCACHE_LOAD, "--json", "--io", "ffi"],
+    ...["--host", HOST, "--port", `${opts.port}`, "--op", opts.op],
+    ...["--connections", `${CLIENTS}`, "--pipeline", `${opts.workload.pipeline}`],
+    ...["--requests", `${opts.workload.requests}`, "--threads", `${opts.threads}`],
+    ...["--keys", `${KEYSPACE}`, "--value-size", `${MEMCACHE_VALUE_SIZE}`],
+  ];
+  const output = await _runTool(Deno.execPath(), args, opts.signal);
+  const stdout = decoder.decode(output.stdout).trim();
+  if (!output.success) {
+    const stderr = decoder.decode(output.stderr).trim();
+    throw new Error(`memcache_load on port ${opts.port} failed: ${stderr || stdout}`);
+  }
+  const result = JSON.parse(stdout) as LoadResult;
+  if (result.misses > 0) {
+    throw new Error(`memcache_load on port ${opts.port}: ${result.misses} misses`);
+  }
+  return result;
+}

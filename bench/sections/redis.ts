@@ -1,0 +1,80 @@
+/**
+ * The `redis` section: `redis-benchmark` GET and SET at pipeline 1 and 16 against one
+ * redis-server direct, behind nutcracker (fnv1a_64, ketama) and behind Aster (`redis`,
+ * `thread = 1`) as `deno task start` runs it (`io = "auto"`: raw sockets through FFI), and
+ * Aster kept in Deno's sandbox (`aster-deno`: `io = "deno"`, no --allow-ffi; no targets);
+ * then an MGET of ten fixed keys spread over three redis-servers behind both proxies.
+ */
+import { startRedis } from "../../tests/helpers/servers.ts";
+import { redisBenchmarkTarget } from "../load_tools.ts";
+import { redisProxyTargets, serverEntry, startProxies } from "../proxies.ts";
+import { rowLabel } from "../results.ts";
+import { getSetWorkloads, PROXY_COLUMNS, PROXY_RATIOS, SHARDS, WARM_UP } from "../settings.ts";
+import {
+  proxyCpuChecks,
+  ratioCheck,
+  ratioOf,
+  sandboxedChecks,
+  throughputChecks,
+} from "../targets.ts";
+import type { Results, Section, Stage, TargetCheck } from "../types.ts";
+import { MGET_KEYS, mgetStage } from "./mget_stage.ts";
+
+/** One redis-server direct, behind nutcracker and behind Aster. */
+const redisSingleStage: Stage = {
+  title: "GET/SET, one redis-server",
+  async start(stack, options) {
+    const redis = stack.use(await startRedis());
+    const proxies = await startProxies(stack, {
+      servers: [serverEntry(redis.port, 0)],
+      baseline: options.baseline,
+      sandboxed: true,
+    });
+    return {
+      targets: [
+        redisBenchmarkTarget("direct", { port: redis.port }),
+        ...redisProxyTargets(proxies),
+      ],
+      workloads: getSetWorkloads(options.requests),
+      warmUp: WARM_UP,
+      notes: [],
+    };
+  },
+};
+
+/** The redis section's targets for Aster. */
+function redisChecks(results: Results, target: string): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const base = { target, base: "nutcracker" };
+  checks.push(
+    ...throughputChecks("redis", results, (pipeline) => pipeline === 1 ? 1 : 1.5, target),
+  );
+  for (const test of ["GET", "SET"]) {
+    const row = rowLabel(test, 1);
+    const ratio = ratioOf(results, row, { ...base, field: "p99Ms" });
+    checks.push(ratioCheck(`redis ${row} p99, ${target}/nutcracker`, ratio, { max: 1.5 }));
+  }
+  checks.push(...proxyCpuChecks("redis", results, target));
+  const mget = rowLabel(`MGET x${MGET_KEYS.length}`, 1);
+  const ratio = ratioOf(results, mget, { ...base, field: "rps" });
+  checks.push(
+    ratioCheck(`redis ${mget} over ${SHARDS} shards req/s, ${target}/nutcracker`, ratio, {
+      min: 1.0,
+    }),
+  );
+  return checks;
+}
+
+/** The `redis` section (Aster against nutcracker and redis-server direct). */
+export const redisSection: Section = {
+  name: "redis",
+  title: "redis: redis-benchmark, one redis-server (MGET: three)",
+  columns: PROXY_COLUMNS,
+  ratios: PROXY_RATIOS,
+  stages: [redisSingleStage, mgetStage({ inIo: false })],
+  pinned: true,
+  checks: (run) => [
+    ...redisChecks(run.results, "aster"),
+    ...sandboxedChecks("redis", run.results),
+  ],
+};
