@@ -8,12 +8,9 @@ import assert from "node:assert/strict";
 import { startAster } from "./helpers/aster.ts";
 import { RespClient } from "./helpers/resp_client.ts";
 import { startRedis } from "./helpers/servers.ts";
-import { RespReplyFramer } from "../src/protocol/resp/reply_framer.ts";
-import { encodeCommand } from "../src/protocol/resp/encoder.ts";
-import { ReadBuffer } from "../src/io/read_buffer.ts";
+import { RawClient, sameBytes } from "./helpers/raw_reply.ts";
 
 const encoder = new TextEncoder();
-const REPLY_TIMEOUT_MS = 10_000;
 
 /** Scripts whose replies nest deeply (the first is the one from issue 26). */
 const DEEP_SCRIPTS = [
@@ -28,31 +25,8 @@ const DEEP_SCRIPTS = [
 
 /** Sends one command on a fresh connection and returns the raw bytes of its reply. */
 async function rawReply(port: number, args: string[]): Promise<Uint8Array> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  try {
-    await conn.write(encodeCommand(args.map((a) => encoder.encode(a))));
-    const buffer = new ReadBuffer();
-    const framer = new RespReplyFramer();
-    const deadline = Date.now() + REPLY_TIMEOUT_MS;
-    for (;;) {
-      if (buffer.length > 0) {
-        const size = framer.frame(buffer.data, buffer.start, buffer.end);
-        if (size >= 0) return buffer.data.slice(buffer.start, buffer.start + size);
-      }
-      if (Date.now() > deadline) throw new Error(`no complete reply to ${args[0]} in time`);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const n = await Promise.race([
-        conn.read(buffer.freeSpace()),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error("read timed out")), REPLY_TIMEOUT_MS);
-        }),
-      ]).finally(() => clearTimeout(timer));
-      if (n === null) throw new Error("connection closed before the reply was complete");
-      buffer.commit(n);
-    }
-  } finally {
-    conn.close();
-  }
+  await using client = await RawClient.connect(port);
+  return await client.command(...args);
 }
 
 /** Nesting depth of a raw reply's leading run of one-element arrays. */
@@ -101,7 +75,7 @@ Deno.test("redis mode: deep replies pass through whole, and clients sharing the 
         const direct = await rawReply(redis.port, args);
         const proxied = await rawReply(port, args);
         assert.ok(
-          direct.length === proxied.length && direct.every((b, i) => b === proxied[i]),
+          sameBytes(direct, proxied),
           `${script}: ${proxied.length} bytes through aster, ${direct.length} direct`,
         );
         if (script === DEEP_SCRIPTS[0]) {

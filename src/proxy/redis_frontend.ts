@@ -32,7 +32,16 @@ export interface RedisSettings {
   allowed: ReadonlySet<string>;
 }
 
-/** How the replies of an allowed server-wide command merge. */
+const decoder = new TextDecoder();
+const FUNCTION_FLUSH_REFUSED = encodeError(
+  "ERR FUNCTION FLUSH is not allowed by aster: it empties every backend's functions; " +
+    'add "function" to allow_commands to allow it',
+);
+const FUNCTION_KILL_REFUSED = encodeError(
+  "ERR FUNCTION KILL is not supported by aster: a function runs on one backend",
+);
+
+/** How the replies of an allowed server-wide command merge (others: the first reply). */
 const BROADCAST_MERGE: Record<string, MergeKind> = { keys: "concat", dbsize: "sum" };
 
 /** Handles the requests of one client session in the Redis modes. */
@@ -123,6 +132,9 @@ export class RedisFrontend implements RequestHandler {
         if (spec.name === "quit") session.answerAndClose(OK_REPLY);
         else session.answer(session.reserve(), localReply(spec, argv));
         return;
+      case "server":
+        this.#server(spec, argv, raw, routing);
+        return;
       case "unsupported":
         if (this.#settings.allowed.has(spec.name)) {
           this.#broadcast(spec, argv, routing);
@@ -137,6 +149,45 @@ export class RedisFrontend implements RequestHandler {
       default:
         this.#route(spec, argv, raw, routing);
     }
+  }
+
+  /**
+   * COMMAND goes whole to one backend: its reply (flags, key specs, FILTERBY, GETKEYS...)
+   * is Redis's own, listing also the commands Aster refuses. FUNCTION LOAD, DELETE and
+   * RESTORE go to every backend (every master) so FCALL works wherever its keys land, FLUSH
+   * too when `allow_commands` has "function"; LIST, STATS, DUMP, HELP and unknown
+   * subcommands are answered by one backend; KILL is refused (the function runs on one).
+   */
+  #server(spec: CommandSpec, argv: Uint8Array[], raw: Uint8Array | null, routing: RedisRouting) {
+    const session = this.#session;
+    if (spec.name === "function" && argv[1].length <= 8) {
+      switch (decoder.decode(argv[1]).toLowerCase()) {
+        case "load":
+        case "delete":
+        case "restore":
+          this.#broadcast(spec, argv, routing);
+          return;
+        case "flush":
+          if (this.#settings.allowed.has("function")) {
+            this.#broadcast(spec, argv, routing);
+            return;
+          }
+          session.metrics.error("refused");
+          session.answer(session.reserve(), FUNCTION_FLUSH_REFUSED);
+          return;
+        case "kill":
+          session.metrics.error("refused");
+          session.answer(session.reserve(), FUNCTION_KILL_REFUSED);
+          return;
+      }
+    }
+    const slot = session.reserve();
+    const group = routing.broadcastGroups()[0];
+    if (group === undefined) {
+      session.answer(slot, encodeError("ERR no backend available"));
+      return;
+    }
+    routing.send(group, raw ?? encodeCommand(argv), slot, session.id, false);
   }
 
   /** Sends an allowed server-wide command to every backend and merges the replies. */

@@ -17,8 +17,13 @@ export type CommandKind =
   | "multi"
   /** EVAL/EVALSHA/EVAL_RO/EVALSHA_RO/FCALL/FCALL_RO: keys from numkeys, all on one backend. */
   | "eval"
-  /** Answered by the proxy itself (PING, ECHO, QUIT, SELECT, COMMAND). */
+  /** Answered by the proxy itself (PING, ECHO, QUIT, SELECT). */
   | "local"
+  /**
+   * Keyless commands about the backends themselves, forwarded whole: COMMAND to one backend
+   * (its answer is Redis's own), FUNCTION by subcommand to every backend or to one.
+   */
+  | "server"
   /** Refused with an error naming the command; `reason` says why. */
   | "unsupported";
 
@@ -402,11 +407,15 @@ const _EVAL: readonly CommandSpec[] = [
 ];
 
 const _LOCAL: readonly _Row[] = [
-  ["command", -1, 0, 0, 0, RW],
   ["echo", 2, 0, 0, 0, RW],
   ["ping", -1, 0, 0, 0, RW],
   ["quit", -1, 0, 0, 0, RW],
   ["select", 2, 0, 0, 0, RW],
+];
+
+const _SERVER: readonly _Row[] = [
+  ["command", -1, 0, 0, 0, RW],
+  ["function", -2, 0, 0, 0, RW],
 ];
 
 const R_BLOCKING = "blocking commands are not supported";
@@ -417,7 +426,7 @@ const R_REPLICATION = "replication commands are not supported";
 const R_CLUSTER = "cluster commands are not supported";
 const R_TRANSACTION = "transactions are not supported";
 const R_PUBSUB = "pub/sub is not supported";
-const R_SCRIPTS = "scripts and functions are managed on each backend, not through the proxy";
+const R_SCRIPTS = "scripts are managed on each backend, not through the proxy";
 const R_CONNECTION = "connection state commands are not supported";
 const R_NOT_YET = "not supported by the proxy yet";
 
@@ -457,8 +466,7 @@ const _UNSUPPORTED: readonly _Refused[] = [
   ["subscribe", -2, 0, 0, 0, RW, R_PUBSUB],
   ["sunsubscribe", -1, 1, -1, 1, RW, R_PUBSUB],
   ["unsubscribe", -1, 0, 0, 0, RW, R_PUBSUB],
-  // scripting management
-  ["function", -2, 0, 0, 0, RW, R_SCRIPTS],
+  // scripting management (FUNCTION is of kind "server")
   ["script", -2, 0, 0, 0, RW, R_SCRIPTS],
   // server
   ["acl", -2, 0, 0, 0, RW, R_SERVER],
@@ -517,6 +525,7 @@ export const COMMANDS: readonly CommandSpec[] = Object.freeze(
     ..._MULTI,
     ..._EVAL,
     ..._rows("local", _LOCAL),
+    ..._rows("server", _SERVER),
     ..._UNSUPPORTED.map(([name, arity, firstKey, lastKey, keyStep, readonly, reason]) => ({
       name,
       arity,
