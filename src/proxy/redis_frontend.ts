@@ -11,6 +11,7 @@ import {
   type CommandSpec,
   isBlockingRequest,
   lookupCommand,
+  sortPatternIndexes,
 } from "../protocol/resp/commands.ts";
 import { describeBytes } from "../protocol/resp/bytes.ts";
 import { localReply } from "./redis_local.ts";
@@ -246,6 +247,13 @@ export class RedisFrontend implements RequestHandler {
       return;
     }
     if (groups === null) {
+      if (spec.sortPatterns === true) {
+        const refusal = _sortPatternRefusal(spec, argv, first, routing);
+        if (refusal !== null) {
+          session.answer(slot, refusal);
+          return;
+        }
+      }
       routing.send(first, raw ?? encodeCommand(argv), slot, session.id, spec.readonly);
       return;
     }
@@ -263,6 +271,27 @@ export class RedisFrontend implements RequestHandler {
       routing.send(parts[i].group, bytes, collector.sinkFor(i), session.id, spec.readonly);
     }
   }
+}
+
+/**
+ * SORT's BY and GET patterns make the backend read other keys: on a sharded keyspace those
+ * may be elsewhere, and the sort would silently use missing values. Refused unless every
+ * key a pattern can form is in the sorted key's group (issue 27), as Redis Cluster does.
+ */
+function _sortPatternRefusal(
+  spec: CommandSpec,
+  argv: readonly Uint8Array[],
+  group: number,
+  routing: RedisRouting,
+): Uint8Array | null {
+  for (const index of sortPatternIndexes(spec, argv)) {
+    if (!routing.patternInGroup(argv[index], group)) {
+      return routing.sortPatternError(
+        argv[index - 1][0] === 0x42 || argv[index - 1][0] === 0x62 ? "BY" : "GET",
+      );
+    }
+  }
+  return null;
 }
 
 /** Redis's own wording for an unknown command. */
