@@ -159,7 +159,12 @@ export class RedisFrontend implements RequestHandler {
    * too when `allow_commands` has "function"; LIST, STATS, DUMP, HELP and unknown
    * subcommands are answered by one backend; KILL is refused (the function runs on one).
    */
-  #server(spec: CommandSpec, argv: Uint8Array[], raw: Uint8Array | null, routing: RedisRouting) {
+  #server(
+    spec: CommandSpec,
+    argv: Uint8Array[],
+    raw: Uint8Array | null,
+    routing: RedisRouting,
+  ): void {
     const session = this.#session;
     if (spec.name === "function" && argv[1].length <= 8) {
       switch (decoder.decode(argv[1]).toLowerCase()) {
