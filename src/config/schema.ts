@@ -172,7 +172,8 @@ export interface ClusterConfig {
   /**
    * Server-wide Redis commands an operator allows (`allow_commands`), sent to every backend
    * (every master in a cluster) and merged: KEYS, DBSIZE, FLUSHALL, FLUSHDB, SCRIPT, CONFIG,
-   * SAVE, BGSAVE, BGREWRITEAOF. Lowercase names. Others stay refused.
+   * SAVE, BGSAVE, BGREWRITEAOF, and "function" for FUNCTION FLUSH (its other subcommands
+   * need no allowing). Lowercase names. Others stay refused.
    * @default []
    */
   allowCommands: string[];
@@ -194,6 +195,7 @@ export const BROADCAST_COMMANDS: readonly string[] = [
   "flushall",
   "flushdb",
   "script",
+  "function",
   "config",
   "save",
   "bgsave",

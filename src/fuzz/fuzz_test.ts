@@ -6,6 +6,7 @@ import { MemcacheTextDecoder, withoutNoreply } from "../protocol/memcache/text_r
 import {
   ascii,
   cut,
+  deepNesting,
   type FuzzCase,
   type FuzzTarget,
   hugeLength,
@@ -14,6 +15,7 @@ import {
   validCase,
 } from "./generators.ts";
 import {
+  checkInput,
   driverFor,
   FUZZ_TARGETS,
   type FuzzDecoder,
@@ -284,4 +286,36 @@ Deno.test("length mutators rewrite a length field of a valid frame", () => {
   assert.equal(off.expected, null);
   const huge = hugeLength(c, rng);
   assert.match(huge.label, /^huge=-?\d+@\d+/);
+});
+
+Deno.test("deepNesting() replies frame as one reply at every depth; a depth limit is caught", () => {
+  const rng = new Prng(0xdee9);
+  const real = driverFor("resp-reply");
+  // The framer as it was: refusing past 64 open arrays.
+  const limited: FuzzDriver = {
+    create(input) {
+      const inner = real.create(input);
+      return {
+        decode(buf, start, end) {
+          let depth = 0;
+          while (start + depth * 4 < end && buf[start + depth * 4] === 0x2a) depth++;
+          if (depth > 64) throw new ProtocolError("reply nested too deep");
+          return inner.decode(buf, start, end);
+        },
+      };
+    },
+    expect: real.expect,
+  };
+  const depths: number[] = [];
+  let caught = 0;
+  for (let i = 0; i < 60; i++) {
+    const input = deepNesting("resp-reply", rng);
+    assert.deepEqual(input.expected, [{ type: "frame", size: input.bytes.length }]);
+    depths.push(Number(/^nested(\d+)/.exec(input.label)![1]));
+    const check = checkInput(real, input, rng);
+    assert.equal(check.reason, null, `${input.label}: ${check.reason}`);
+    if (checkInput(limited, input, rng).reason !== null) caught++;
+  }
+  assert.ok(depths.some((d) => d >= 7980), `depths ${depths}: none as deep as redis-server's`);
+  assert.ok(caught > 0, "the depth-limited framer passed every deep case");
 });

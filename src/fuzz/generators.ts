@@ -1421,18 +1421,36 @@ export function garbage(target: FuzzTarget, rng: Prng): FuzzCase {
   };
 }
 
-/** Arrays nested around the depth limit (replies) or in a request (refused). */
+/**
+ * Arrays nested deeply. Replies: any depth redis-server can send must frame as one reply
+ * (a Lua table that holds itself comes back ~8000 arrays deep, cut with an error), so the
+ * depths cover shallow, redis-server's own and far past it, and the case expects exactly
+ * one frame of its whole size. Requests never nest: they are refused (no expectation).
+ */
 export function deepNesting(target: FuzzTarget, rng: Prng): FuzzCase {
-  const depth = rng.range(1, 2) === 1 ? rng.range(60, 70) : rng.range(1, 200);
+  const band = rng.int(10);
+  const depth = band < 6
+    ? rng.range(1, 300)
+    : band < 9
+    ? rng.range(7980, 8010)
+    : rng.range(8010, 40_000);
   const open = target === "resp-request" ? "*1\r\n" : rng.pick(["*1\r\n", "*2\r\n", "*3\r\n"]);
   const parts = [ascii(open.repeat(depth))];
-  const leaf = rng.pick(["$1\r\nx\r\n", ":1\r\n", "+OK\r\n", "*0\r\n", "$-1\r\n"]);
+  const leaf = rng.pick([
+    "$1\r\nx\r\n",
+    ":1\r\n",
+    "+OK\r\n",
+    "*0\r\n",
+    "$-1\r\n",
+    "*-1\r\n",
+    "-ERR reached lua stack limit\r\n",
+  ]);
   parts.push(ascii(leaf.repeat(open === "*1\r\n" ? 1 : (Number(open[1]) - 1) * depth + 1)));
   const bytes = concat(parts);
   return {
     target,
     bytes,
-    expected: null,
+    expected: target === "resp-reply" ? [{ type: "frame", size: bytes.length }] : null,
     partial: false,
     kinds: ["line"],
     lengths: [],

@@ -113,7 +113,38 @@ export class ClusterRouting implements RedisRouting {
   localReply(spec: CommandSpec, argv: readonly Uint8Array[]): Uint8Array | null {
     return spec.name === "cluster" ? clusterLocalReply(argv, this.#identity) : null;
   }
+
+  /** Redis Cluster's own rule (patternHashSlot, Redis 7.4+): the pattern's slot is fixed. */
+  patternInGroup(pattern: Uint8Array, slot: number): boolean {
+    let open = -1;
+    for (let i = 0; i < pattern.length; i++) {
+      const byte = pattern[i];
+      // "*", "?", "[" (wildcards) or "\\" (an escape) before a complete tag: any slot.
+      if (byte === 0x2a || byte === 0x3f || byte === 0x5b || byte === 0x5c) return false;
+      if (open === -1 && byte === 0x7b /* "{" */) open = i;
+      else if (open >= 0 && byte === 0x7d /* "}" */) {
+        if (i === open + 1) open = -2; // "{}": the whole key is hashed
+        else break;
+      }
+    }
+    // The tag (or the whole pattern, naming one key) gives the slot as for a key.
+    return keySlot(pattern) === slot;
+  }
+
+  sortPatternError(option: "BY" | "GET"): Uint8Array {
+    return option === "BY" ? SORT_BY_DENIED : SORT_GET_DENIED;
+  }
 }
+
+/** Redis Cluster's own refusals (Redis 7.4's wording). */
+const SORT_BY_DENIED = encodeError(
+  "ERR BY option of SORT denied in Cluster mode when keys formed by the pattern may be in " +
+    "different slots.",
+);
+const SORT_GET_DENIED = encodeError(
+  "ERR GET option of SORT denied in Cluster mode when keys formed by the pattern may be in " +
+    "different slots.",
+);
 
 function _clusterDown(ready: boolean): string {
   return ready

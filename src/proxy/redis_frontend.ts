@@ -11,6 +11,7 @@ import {
   type CommandSpec,
   isBlockingRequest,
   lookupCommand,
+  sortPatternIndexes,
 } from "../protocol/resp/commands.ts";
 import { describeBytes } from "../protocol/resp/bytes.ts";
 import { localReply } from "./redis_local.ts";
@@ -32,7 +33,16 @@ export interface RedisSettings {
   allowed: ReadonlySet<string>;
 }
 
-/** How the replies of an allowed server-wide command merge. */
+const decoder = new TextDecoder();
+const FUNCTION_FLUSH_REFUSED = encodeError(
+  "ERR FUNCTION FLUSH is not allowed by aster: it empties every backend's functions; " +
+    'add "function" to allow_commands to allow it',
+);
+const FUNCTION_KILL_REFUSED = encodeError(
+  "ERR FUNCTION KILL is not supported by aster: a function runs on one backend",
+);
+
+/** How the replies of an allowed server-wide command merge (others: the first reply). */
 const BROADCAST_MERGE: Record<string, MergeKind> = { keys: "concat", dbsize: "sum" };
 
 /** Handles the requests of one client session in the Redis modes. */
@@ -123,6 +133,9 @@ export class RedisFrontend implements RequestHandler {
         if (spec.name === "quit") session.answerAndClose(OK_REPLY);
         else session.answer(session.reserve(), localReply(spec, argv));
         return;
+      case "server":
+        this.#server(spec, argv, raw, routing);
+        return;
       case "unsupported":
         if (this.#settings.allowed.has(spec.name)) {
           this.#broadcast(spec, argv, routing);
@@ -137,6 +150,50 @@ export class RedisFrontend implements RequestHandler {
       default:
         this.#route(spec, argv, raw, routing);
     }
+  }
+
+  /**
+   * COMMAND goes whole to one backend: its reply (flags, key specs, FILTERBY, GETKEYS...)
+   * is Redis's own, listing also the commands Aster refuses. FUNCTION LOAD, DELETE and
+   * RESTORE go to every backend (every master) so FCALL works wherever its keys land, FLUSH
+   * too when `allow_commands` has "function"; LIST, STATS, DUMP, HELP and unknown
+   * subcommands are answered by one backend; KILL is refused (the function runs on one).
+   */
+  #server(
+    spec: CommandSpec,
+    argv: Uint8Array[],
+    raw: Uint8Array | null,
+    routing: RedisRouting,
+  ): void {
+    const session = this.#session;
+    if (spec.name === "function" && argv[1].length <= 8) {
+      switch (decoder.decode(argv[1]).toLowerCase()) {
+        case "load":
+        case "delete":
+        case "restore":
+          this.#broadcast(spec, argv, routing);
+          return;
+        case "flush":
+          if (this.#settings.allowed.has("function")) {
+            this.#broadcast(spec, argv, routing);
+            return;
+          }
+          session.metrics.error("refused");
+          session.answer(session.reserve(), FUNCTION_FLUSH_REFUSED);
+          return;
+        case "kill":
+          session.metrics.error("refused");
+          session.answer(session.reserve(), FUNCTION_KILL_REFUSED);
+          return;
+      }
+    }
+    const slot = session.reserve();
+    const group = routing.broadcastGroups()[0];
+    if (group === undefined) {
+      session.answer(slot, encodeError("ERR no backend available"));
+      return;
+    }
+    routing.send(group, raw ?? encodeCommand(argv), slot, session.id, false);
   }
 
   /** Sends an allowed server-wide command to every backend and merges the replies. */
@@ -195,6 +252,13 @@ export class RedisFrontend implements RequestHandler {
       return;
     }
     if (groups === null) {
+      if (spec.sortPatterns === true) {
+        const refusal = _sortPatternRefusal(spec, argv, first, routing);
+        if (refusal !== null) {
+          session.answer(slot, refusal);
+          return;
+        }
+      }
       routing.send(first, raw ?? encodeCommand(argv), slot, session.id, spec.readonly);
       return;
     }
@@ -212,6 +276,27 @@ export class RedisFrontend implements RequestHandler {
       routing.send(parts[i].group, bytes, collector.sinkFor(i), session.id, spec.readonly);
     }
   }
+}
+
+/**
+ * SORT's BY and GET patterns make the backend read other keys: on a sharded keyspace those
+ * may be elsewhere, and the sort would silently use missing values. Refused unless every
+ * key a pattern can form is in the sorted key's group (issue 27), as Redis Cluster does.
+ */
+function _sortPatternRefusal(
+  spec: CommandSpec,
+  argv: readonly Uint8Array[],
+  group: number,
+  routing: RedisRouting,
+): Uint8Array | null {
+  for (const index of sortPatternIndexes(spec, argv)) {
+    if (!routing.patternInGroup(argv[index], group)) {
+      return routing.sortPatternError(
+        argv[index - 1][0] === 0x42 || argv[index - 1][0] === 0x62 ? "BY" : "GET",
+      );
+    }
+  }
+  return null;
 }
 
 /** Redis's own wording for an unknown command. */

@@ -4,6 +4,7 @@ import type { ReplySink } from "../backend/reply_sink.ts";
 import type { CommandSpec } from "../protocol/resp/commands.ts";
 import { encodeError } from "../protocol/resp/encoder.ts";
 import type { RingRouter } from "./ring_router.ts";
+import { hashTagSlice } from "../hash/hash_tag.ts";
 
 /**
  * Keys fall into groups (a node on the ring, a slot in a cluster). A request whose keys
@@ -30,6 +31,13 @@ export interface RedisRouting {
   crossGroupError(spec: CommandSpec): Uint8Array;
   /** The reply to a command this mode answers itself (e.g. CLUSTER), or null. */
   localReply(spec: CommandSpec, argv: readonly Uint8Array[]): Uint8Array | null;
+  /**
+   * Whether every key a SORT BY/GET `pattern` can form (its "*" replaced by an element)
+   * is in `group`, the group of the sorted key: only then may the backend read them.
+   */
+  patternInGroup(pattern: Uint8Array, group: number): boolean;
+  /** The refusal of a SORT whose BY or GET pattern may name keys of other groups. */
+  sortPatternError(option: "BY" | "GET"): Uint8Array;
 }
 
 /** twemproxy-style routing: the group is the node the ketama ring picks. */
@@ -60,5 +68,23 @@ export class RingRouting implements RedisRouting {
 
   localReply(): Uint8Array | null {
     return null;
+  }
+
+  patternInGroup(pattern: Uint8Array, group: number): boolean {
+    const star = pattern.indexOf(0x2a /* "*" */);
+    // No "*": redis-server reads no key for it (a constant BY does not sort at all).
+    if (star < 0) return true;
+    if (this.#router.liveNodes().length <= 1) return true;
+    // A hash tag closed before the "*" is the tag of every key formed: they share a node.
+    const prefix = pattern.subarray(0, star);
+    if (hashTagSlice(prefix, this.#router.hashTag) === prefix) return false;
+    return this.#router.pick(prefix) === group;
+  }
+
+  sortPatternError(option: "BY" | "GET"): Uint8Array {
+    return encodeError(
+      `ERR ${option} option of SORT denied by aster when keys formed by the pattern may be on ` +
+        "other servers than the key; give the pattern the key's hash tag before its '*'",
+    );
   }
 }

@@ -26,6 +26,11 @@ export class RingRouter implements Router {
     this.#only = this.#soleLiveNode();
   }
 
+  /** The hash tag's two bytes (such as `{}`), or null when none is set. */
+  get hashTag(): Uint8Array | null {
+    return this.#tag;
+  }
+
   pick(key: Uint8Array): number {
     if (this.#only !== -2) return this.#only;
     const hashed = hashTagSlice(key, this.#tag);

@@ -17,8 +17,13 @@ export type CommandKind =
   | "multi"
   /** EVAL/EVALSHA/EVAL_RO/EVALSHA_RO/FCALL/FCALL_RO: keys from numkeys, all on one backend. */
   | "eval"
-  /** Answered by the proxy itself (PING, ECHO, QUIT, SELECT, COMMAND). */
+  /** Answered by the proxy itself (PING, ECHO, QUIT, SELECT). */
   | "local"
+  /**
+   * Keyless commands about the backends themselves, forwarded whole: COMMAND to one backend
+   * (its answer is Redis's own), FUNCTION by subcommand to every backend or to one.
+   */
+  | "server"
   /** Refused with an error naming the command; `reason` says why. */
   | "unsupported";
 
@@ -70,6 +75,11 @@ export interface CommandSpec {
   readonly split?: SplitKind;
   /** For kind "unsupported": a short why, e.g. "blocking commands are not supported". */
   readonly reason?: string;
+  /**
+   * SORT, SORT_RO: BY and GET patterns name other keys, which must be where the key is
+   * (see {@link sortPatternIndexes}).
+   */
+  readonly sortPatterns?: true;
 }
 
 const RO = true;
@@ -128,7 +138,6 @@ const _SINGLE: readonly _Row[] = [
   ["rename", 3, 1, 2, 1, RW],
   ["renamenx", 3, 1, 2, 1, RW],
   ["restore", -4, 1, 1, 1, RW],
-  ["sort_ro", -2, 1, 1, 1, RO],
   ["ttl", 2, 1, 1, 1, RO],
   ["type", 2, 1, 1, 1, RO],
   // hashes
@@ -286,6 +295,17 @@ const _SINGLE_SPECIAL: readonly CommandSpec[] = [
     keyStep: 1,
     storeFrom: 2,
     readonly: RW,
+    sortPatterns: true,
+  },
+  {
+    name: "sort_ro",
+    arity: -2,
+    kind: "single",
+    firstKey: 1,
+    lastKey: 1,
+    keyStep: 1,
+    readonly: RO,
+    sortPatterns: true,
   },
   {
     name: "georadius",
@@ -402,11 +422,15 @@ const _EVAL: readonly CommandSpec[] = [
 ];
 
 const _LOCAL: readonly _Row[] = [
-  ["command", -1, 0, 0, 0, RW],
   ["echo", 2, 0, 0, 0, RW],
   ["ping", -1, 0, 0, 0, RW],
   ["quit", -1, 0, 0, 0, RW],
   ["select", 2, 0, 0, 0, RW],
+];
+
+const _SERVER: readonly _Row[] = [
+  ["command", -1, 0, 0, 0, RW],
+  ["function", -2, 0, 0, 0, RW],
 ];
 
 const R_BLOCKING = "blocking commands are not supported";
@@ -417,7 +441,7 @@ const R_REPLICATION = "replication commands are not supported";
 const R_CLUSTER = "cluster commands are not supported";
 const R_TRANSACTION = "transactions are not supported";
 const R_PUBSUB = "pub/sub is not supported";
-const R_SCRIPTS = "scripts and functions are managed on each backend, not through the proxy";
+const R_SCRIPTS = "scripts are managed on each backend, not through the proxy";
 const R_CONNECTION = "connection state commands are not supported";
 const R_NOT_YET = "not supported by the proxy yet";
 
@@ -457,8 +481,7 @@ const _UNSUPPORTED: readonly _Refused[] = [
   ["subscribe", -2, 0, 0, 0, RW, R_PUBSUB],
   ["sunsubscribe", -1, 1, -1, 1, RW, R_PUBSUB],
   ["unsubscribe", -1, 0, 0, 0, RW, R_PUBSUB],
-  // scripting management
-  ["function", -2, 0, 0, 0, RW, R_SCRIPTS],
+  // scripting management (FUNCTION is of kind "server")
   ["script", -2, 0, 0, 0, RW, R_SCRIPTS],
   // server
   ["acl", -2, 0, 0, 0, RW, R_SERVER],
@@ -517,6 +540,7 @@ export const COMMANDS: readonly CommandSpec[] = Object.freeze(
     ..._MULTI,
     ..._EVAL,
     ..._rows("local", _LOCAL),
+    ..._rows("server", _SERVER),
     ..._UNSUPPORTED.map(([name, arity, firstKey, lastKey, keyStep, readonly, reason]) => ({
       name,
       arity,
@@ -601,9 +625,12 @@ const ERR_SYNTAX = "ERR syntax error";
 const ERR_UNBALANCED_STREAMS =
   "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.";
 
+const _KW_ALPHA = _ascii("alpha");
+const _KW_ASC = _ascii("asc");
 const _KW_BLOCK = _ascii("block");
 const _KW_BY = _ascii("by");
 const _KW_COUNT = _ascii("count");
+const _KW_DESC = _ascii("desc");
 const _KW_GET = _ascii("get");
 const _KW_GROUP = _ascii("group");
 const _KW_LIMIT = _ascii("limit");
@@ -718,6 +745,38 @@ function _storeKeys(argv: readonly Uint8Array[], from: number, keys: number[]): 
     } else if (_isKeyword(arg, _KW_LIMIT)) i += 2; // SORT's LIMIT offset count
     else if (_isKeyword(arg, _KW_GET) || _isKeyword(arg, _KW_BY)) i += 1; // SORT's patterns
   }
+}
+
+/**
+ * The argv indexes of the BY and GET patterns of a SORT / SORT_RO request that make the
+ * backend read other keys, read as redis-server reads the options: a BY pattern with a
+ * "*" (one without sorts nothing) and a GET pattern other than "#". The walk stops where
+ * redis-server stops with an error (an unknown word, a bad LIMIT, STORE in SORT_RO), so
+ * the backend still reports that error first.
+ */
+export function sortPatternIndexes(spec: CommandSpec, argv: readonly Uint8Array[]): number[] {
+  const out: number[] = [];
+  const argc = argv.length;
+  for (let j = 2; j < argc; j++) {
+    const arg = argv[j];
+    const left = argc - j - 1;
+    if (_isKeyword(arg, _KW_ASC) || _isKeyword(arg, _KW_DESC) || _isKeyword(arg, _KW_ALPHA)) {
+      continue;
+    }
+    if (_isKeyword(arg, _KW_LIMIT) && left >= 2) {
+      if (Number.isNaN(_parseInteger(argv[j + 1])) || Number.isNaN(_parseInteger(argv[j + 2]))) {
+        break;
+      }
+      j += 2;
+    } else if (!spec.readonly && _isKeyword(arg, _KW_STORE) && left >= 1) j++;
+    else if (_isKeyword(arg, _KW_BY) && left >= 1) {
+      if (argv[++j].includes(0x2a /* "*" */)) out.push(j);
+    } else if (_isKeyword(arg, _KW_GET) && left >= 1) {
+      const pattern = argv[++j];
+      if (!(pattern.length === 1 && pattern[0] === 0x23 /* "#" */)) out.push(j);
+    } else break;
+  }
+  return out;
 }
 
 /**

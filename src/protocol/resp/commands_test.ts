@@ -5,6 +5,7 @@ import {
   type CommandSpec,
   isBlockingRequest,
   lookupCommand,
+  sortPatternIndexes,
 } from "./commands.ts";
 
 const encoder = new TextEncoder();
@@ -92,7 +93,9 @@ Deno.test("COMMANDS is consistent", () => {
       );
     }
     if (command.kind === "eval") assert.equal(command.keysFrom, "numkeys", name);
-    if (command.kind === "local") assert.equal(command.firstKey, 0, name);
+    if (command.kind === "local" || command.kind === "server") {
+      assert.equal(command.firstKey, 0, name);
+    }
     assert.ok(Object.isFrozen(command), `${name} frozen`);
   }
   assert.ok(Object.isFrozen(COMMANDS));
@@ -121,9 +124,10 @@ Deno.test("every kind is represented", () => {
   for (const name of ["eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"]) {
     assert.equal(spec(name).kind, "eval", name);
   }
-  for (const name of ["ping", "echo", "quit", "select", "command"]) {
+  for (const name of ["ping", "echo", "quit", "select"]) {
     assert.equal(spec(name).kind, "local", name);
   }
+  for (const name of ["command", "function"]) assert.equal(spec(name).kind, "server", name);
   const refused = [
     "keys",
     "scan",
@@ -169,7 +173,6 @@ Deno.test("every kind is represented", () => {
     "client",
     "cluster",
     "script",
-    "function",
     "acl",
     "module",
     "latency",
@@ -333,4 +336,25 @@ Deno.test("isBlockingRequest() spots XREAD BLOCK and the blocking commands", () 
   assert.equal(isBlockingRequest(spec("bzmpop"), argv("BZMPOP 0 1 a MIN")), true);
   assert.equal(isBlockingRequest(spec("lpop"), argv("LPOP a")), false);
   assert.equal(isBlockingRequest(spec("get"), argv("GET block")), false);
+});
+
+Deno.test("sortPatternIndexes() finds the BY/GET patterns that read other keys, as Redis parses", () => {
+  const indexes = (...args: string[]) => sortPatternIndexes(spec(args[0]), args.map(bytes));
+  assert.deepEqual(indexes("sort", "k"), []);
+  assert.deepEqual(indexes("sort", "k", "BY", "nosort", "GET", "#"), []);
+  assert.deepEqual(indexes("sort", "k", "by", "w_*", "get", "o_*", "GET", "#", "GET", "x"), [
+    3,
+    5,
+    9,
+  ]);
+  assert.deepEqual(indexes("sort", "k", "LIMIT", "0", "1", "ASC", "ALPHA", "DESC", "BY", "w*"), [
+    9,
+  ]);
+  assert.deepEqual(indexes("sort", "k", "STORE", "by", "BY", "w*"), [5]);
+  // Where Redis stops with an error, so does the walk (the backend reports the error).
+  assert.deepEqual(indexes("sort", "k", "NOSUCH", "BY", "w*"), []);
+  assert.deepEqual(indexes("sort", "k", "LIMIT", "x", "1", "BY", "w*"), []);
+  assert.deepEqual(indexes("sort_ro", "k", "STORE", "d", "BY", "w*"), []);
+  assert.deepEqual(indexes("sort_ro", "k", "BY", "w*", "NOSUCH", "GET", "o*"), [3]);
+  assert.deepEqual(indexes("sort", "k", "BY"), []);
 });

@@ -17,13 +17,19 @@ import {
 
 /** Longest integer or length line accepted from a backend. */
 const MAX_LINE = 64 * 1024;
-/** Deepest nesting of arrays accepted (Redis replies nest a few levels at most). */
-const MAX_DEPTH = 64;
+/** Open arrays past which the count stack is dropped after the reply (not kept grown). */
+const KEPT_DEPTH = 256;
 
 /**
  * Finds reply boundaries without copying. Progress inside a reply (position and the
  * elements still owed at each array level) is kept relative to the reply's start, so a
  * huge reply arriving in many chunks is scanned once.
+ *
+ * Any nesting depth is framed: a Lua script's self-referencing table comes back from
+ * redis-server about 8000 arrays deep, and refusing it would break the backend connection
+ * every client shares. The count stack is iterative (no recursion) and holds one number
+ * per open array, each of which took at least 4 bytes ("*1\r\n"), so its memory is
+ * bounded by the reply's size, not by a depth limit.
  */
 export class RespReplyFramer {
   #pos = 0;
@@ -31,6 +37,8 @@ export class RespReplyFramer {
   #scanned = 1;
   /** Elements still owed by each open array, innermost last. */
   #owed: number[] = [];
+  /** The stack grew past KEPT_DEPTH during this reply. */
+  #deep = false;
 
   /**
    * Returns the size of the complete reply at `buf[start]`, or -1 when more bytes are
@@ -79,9 +87,8 @@ export class RespReplyFramer {
             throw this.#fail("invalid array length in reply");
           }
           if (count > 0) {
-            if (owed.length >= MAX_DEPTH) throw this.#fail("reply nested too deep");
             this.#pos = next - start;
-            owed.push(count);
+            if (owed.push(count) > KEPT_DEPTH) this.#deep = true;
             continue;
           }
           break;
@@ -95,6 +102,7 @@ export class RespReplyFramer {
       if (owed.length === 0) {
         const size = this.#pos;
         this.#pos = 0;
+        if (this.#deep) this.#dropStack();
         return size;
       }
     }
@@ -103,8 +111,14 @@ export class RespReplyFramer {
   #fail(message: string): ProtocolError {
     this.#pos = 0;
     this.#scanned = 1;
-    this.#owed.length = 0;
+    this.#dropStack();
     return new ProtocolError(message);
+  }
+
+  /** A fresh count stack: one deep reply must not keep its grown array for good. */
+  #dropStack(): void {
+    this.#owed = [];
+    this.#deep = false;
   }
 }
 

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { RespReplyFramer } from "./reply_framer.ts";
 import { ProtocolError } from "../protocol_error.ts";
-import { arrayElementSlices, decodeReplyValue, RespErrorReply } from "./reply_value.ts";
+import {
+  arrayElementSlices,
+  decodeReplyValue,
+  RespErrorReply,
+  type RespValue,
+} from "./reply_value.ts";
+import { replayChunks } from "../replay_chunks.ts";
 
 const enc = new TextEncoder();
 
@@ -64,4 +70,65 @@ Deno.test("arrayElementSlices() returns each element's raw bytes", () => {
   const slices = arrayElementSlices(input)?.map((s) => new TextDecoder().decode(s));
   assert.deepEqual(slices, ["$1\r\na\r\n", "$-1\r\n", ":5\r\n"]);
   assert.equal(arrayElementSlices(enc.encode("+OK\r\n")), null);
+});
+
+/** What redis-server sends for a Lua table that holds itself: `depth` arrays, then an error. */
+function _deepReply(depth: number, leaf = "-ERR reached lua stack limit\r\n"): string {
+  return "*1\r\n".repeat(depth) + leaf;
+}
+
+Deno.test("frame() frames replies nested as deep as redis-server makes them, in any chunks", () => {
+  // 7995 levels is what redis-server 7 returned for `local a = {}; local b = {a}; a[1] = b;
+  // return a`; 100000 is far past it (a module may nest deeper).
+  for (const depth of [65, 7995, 100_000]) {
+    const replies = [
+      "+OK\r\n",
+      _deepReply(depth),
+      ":1\r\n",
+      _deepReply(depth, "*2\r\n:1\r\n$-1\r\n"),
+    ];
+    const input = enc.encode(replies.join(""));
+    const expected = replies.map((r) => r.length);
+    // Cuts inside the deep part, at its leaf, and one byte at a time over a stretch.
+    const cuts = [1, 7, depth * 2, depth * 4 + 4, depth * 4 + 6, input.length - 3];
+    for (const cut of cuts) assert.deepEqual(frameAll(input, cut), expected, `depth ${depth}`);
+    const framer = new RespReplyFramer();
+    const sizes: number[] = [];
+    const left = replayChunks(
+      input,
+      Array.from({ length: 200 }, (_, i) => i * 7 + 3).filter((cut) => cut < input.length),
+      (buf, s, e) => {
+        let taken = 0;
+        for (
+          let size = framer.frame(buf, s + taken, e);
+          size >= 0;
+          size = framer.frame(buf, s + taken, e)
+        ) {
+          sizes.push(size);
+          taken += size;
+        }
+        return taken;
+      },
+    );
+    assert.equal(left, 0);
+    assert.deepEqual(sizes, expected, `depth ${depth}, chunked`);
+  }
+});
+
+Deno.test("decodeReplyValue() decodes a reply 100000 arrays deep without recursion", () => {
+  const depth = 100_000;
+  const input = enc.encode(_deepReply(depth, ":7\r\n") + "+next\r\n");
+  const { value, size } = decodeReplyValue(input);
+  assert.equal(size, depth * 4 + 4);
+  let inner: RespValue = value;
+  for (let i = 0; i < depth; i++) {
+    assert.ok(Array.isArray(inner) && inner.length === 1, `level ${i}`);
+    inner = inner[0];
+  }
+  assert.equal(inner, 7);
+  assert.deepEqual(decodeReplyValue(input, size).value, "next");
+  // Element bounds (merges) measure deep elements the same way.
+  const array = enc.encode(`*2\r\n${_deepReply(depth, "$1\r\nx\r\n")}:5\r\n`);
+  const slices = arrayElementSlices(array)!;
+  assert.deepEqual(slices.map((s) => s.length), [depth * 4 + 7, 4]);
 });

@@ -12,43 +12,64 @@ export type RespValue = string | RespErrorReply | number | Uint8Array | null | R
 
 const decoder = new TextDecoder();
 
-/** Decodes the complete reply in `buf` (as framed by RespReplyFramer) and its byte size. */
+/**
+ * Decodes the complete reply in `buf` (as framed by RespReplyFramer) and its byte size.
+ * Iterative, like the framer: a reply thousands of arrays deep must not overflow the stack.
+ */
 export function decodeReplyValue(
   buf: Uint8Array,
   start = 0,
 ): { value: RespValue; size: number } {
-  const lineEnd = findCrlf(buf, start + 1, buf.length);
-  if (lineEnd < 0) throw new ProtocolError("incomplete reply");
-  const next = lineEnd + 2;
-  switch (buf[start]) {
-    case SIMPLE:
-      return { value: decoder.decode(buf.subarray(start + 1, lineEnd)), size: next - start };
-    case ERROR:
-      return {
-        value: new RespErrorReply(decoder.decode(buf.subarray(start + 1, lineEnd))),
-        size: next - start,
-      };
-    case INTEGER:
-      return { value: parseInteger(buf, start + 1, lineEnd), size: next - start };
-    case BULK: {
-      const length = parseInteger(buf, start + 1, lineEnd);
-      if (length < 0) return { value: null, size: next - start };
-      return { value: buf.subarray(next, next + length), size: next + length + 2 - start };
-    }
-    case ARRAY: {
-      const count = parseInteger(buf, start + 1, lineEnd);
-      if (count < 0) return { value: null, size: next - start };
-      const items: RespValue[] = [];
-      let at = next;
-      for (let i = 0; i < count; i++) {
-        const item = decodeReplyValue(buf, at);
-        items.push(item.value);
-        at += item.size;
+  // Open arrays, innermost last: the items so far and how many the array announced.
+  const open: { items: RespValue[]; count: number }[] = [];
+  let at = start;
+  for (;;) {
+    const lineEnd = findCrlf(buf, at + 1, buf.length);
+    if (lineEnd < 0) throw new ProtocolError("incomplete reply");
+    let next = lineEnd + 2;
+    let value: RespValue;
+    switch (buf[at]) {
+      case SIMPLE:
+        value = decoder.decode(buf.subarray(at + 1, lineEnd));
+        break;
+      case ERROR:
+        value = new RespErrorReply(decoder.decode(buf.subarray(at + 1, lineEnd)));
+        break;
+      case INTEGER:
+        value = parseInteger(buf, at + 1, lineEnd);
+        break;
+      case BULK: {
+        const length = parseInteger(buf, at + 1, lineEnd);
+        if (length < 0) value = null;
+        else {
+          value = buf.subarray(next, next + length);
+          next += length + 2;
+        }
+        break;
       }
-      return { value: items, size: at - start };
+      case ARRAY: {
+        const count = parseInteger(buf, at + 1, lineEnd);
+        if (count > 0) {
+          open.push({ items: [], count });
+          at = next;
+          continue;
+        }
+        value = count < 0 ? null : [];
+        break;
+      }
+      default:
+        throw new ProtocolError("unexpected reply type");
     }
-    default:
-      throw new ProtocolError("unexpected reply type");
+    at = next;
+    // Settle the arrays this value completes.
+    for (;;) {
+      const top = open[open.length - 1];
+      if (top === undefined) return { value, size: at - start };
+      top.items.push(value);
+      if (top.items.length < top.count) break;
+      open.pop();
+      value = top.items;
+    }
   }
 }
 
@@ -83,23 +104,28 @@ export function arrayElementBounds(reply: Uint8Array, bounds: number[]): number 
   return count;
 }
 
-/** Bytes of the complete reply at `at`, measured without decoding it (merges are hot). */
+/**
+ * Bytes of the complete reply at `at`, measured without decoding it (merges are hot).
+ * Counts the values still owed instead of recursing, so any nesting depth is measured.
+ */
 function _replySize(buf: Uint8Array, at: number): number {
-  const lineEnd = findCrlf(buf, at + 1, buf.length);
-  if (lineEnd < 0) throw new ProtocolError("incomplete reply");
-  const next = lineEnd + 2;
-  switch (buf[at]) {
-    case BULK: {
-      const length = parseInteger(buf, at + 1, lineEnd);
-      return length < 0 ? next - at : next + length + 2 - at;
+  let end = at;
+  let owed = 1;
+  while (owed > 0) {
+    const lineEnd = findCrlf(buf, end + 1, buf.length);
+    if (lineEnd < 0) throw new ProtocolError("incomplete reply");
+    const type = buf[end];
+    owed--;
+    if (type === BULK) {
+      const length = parseInteger(buf, end + 1, lineEnd);
+      end = length < 0 ? lineEnd + 2 : lineEnd + 4 + length;
+    } else {
+      if (type === ARRAY) {
+        const count = parseInteger(buf, end + 1, lineEnd);
+        if (count > 0) owed += count;
+      }
+      end = lineEnd + 2;
     }
-    case ARRAY: {
-      const count = parseInteger(buf, at + 1, lineEnd);
-      let end = next;
-      for (let i = 0; i < count; i++) end += _replySize(buf, end);
-      return end - at;
-    }
-    default:
-      return next - at;
   }
+  return end - at;
 }

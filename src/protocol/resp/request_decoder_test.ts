@@ -106,3 +106,16 @@ Deno.test("decodeRequest() refuses over-limit lengths at once, without waiting f
   const big = enc.encode("*1\r\n$536870912\r\n");
   assert.equal(new RespRequestDecoder().decode(big, 0, big.length), null);
 });
+
+Deno.test("decodeRequest() refuses a nested request at its first byte, like redis-server", () => {
+  // Requests never nest in RESP: redis-server answers "expected '$', got '*'" and closes.
+  // However deep the nesting sent, the decoder stops at the first inner header, so it
+  // keeps no state per level.
+  const input = enc.encode("*1\r\n".repeat(100_000) + "$4\r\nPING\r\n");
+  const decoder = new RespRequestDecoder();
+  assert.throws(
+    () => decoder.decode(input, 0, input.length),
+    (err) => err instanceof ProtocolError && err.message === "expected '$', got '*'",
+  );
+  assert.equal(decoder.pendingBytes, 0);
+});
