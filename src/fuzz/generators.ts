@@ -474,6 +474,9 @@ export function respReplyFrame(rng: Prng): Frame {
   };
 }
 
+/** The largest array count a reply may have: the 15 digits parseInteger reads. */
+const MAX_REPLY_COUNT = 999_999_999_999_999;
+
 function _reply(rng: Prng, depth: number, maxDepth: number): _Piece {
   const r = rng.int(100);
   if (r < 15 && depth < maxDepth) {
@@ -483,7 +486,7 @@ function _reply(rng: Prng, depth: number, maxDepth: number): _Piece {
     const bytes = encodeArray(children.map((c) => c.bytes));
     const header = String(count).length + 3;
     const lengths: LengthField[] = [
-      { at: 1, width: header - 3, format: "decimal", limit: MAX_ARGUMENTS * 16 },
+      { at: 1, width: header - 3, format: "decimal", limit: MAX_REPLY_COUNT },
     ];
     let at = header;
     for (const child of children) {

@@ -9,7 +9,6 @@ import {
   findCrlf,
   INTEGER,
   LF,
-  MAX_ARGUMENTS,
   MAX_BULK_LENGTH,
   parseInteger,
   SIMPLE,
@@ -83,7 +82,9 @@ export class RespReplyFramer {
         }
         case ARRAY: {
           const count = parseInteger(buf, at + 1, lineEnd);
-          if (Number.isNaN(count) || count < -1 || count > MAX_ARGUMENTS * 16) {
+          // No upper bound but the integer's: a reply of 20M list elements is Redis's own,
+          // and counting costs one number per open array, not one per element.
+          if (Number.isNaN(count) || count < -1) {
             throw this.#fail("invalid array length in reply");
           }
           if (count > 0) {

@@ -132,3 +132,13 @@ Deno.test("decodeReplyValue() decodes a reply 100000 arrays deep without recursi
   const slices = arrayElementSlices(array)!;
   assert.deepEqual(slices.map((s) => s.length), [depth * 4 + 7, 4]);
 });
+
+Deno.test("frame() waits on an array of more elements than any request may carry", () => {
+  // LRANGE of a 20M-element list is a valid reply: refusing its header would break the
+  // backend connection every client shares.
+  const header = enc.encode("*20000000\r\n:1\r\n:2\r\n");
+  const framer = new RespReplyFramer();
+  assert.equal(framer.frame(header, 0, header.length), -1);
+  const small = enc.encode("*3\r\n:1\r\n:2\r\n:3\r\n");
+  assert.equal(new RespReplyFramer().frame(small, 0, small.length), small.length);
+});
