@@ -6,6 +6,7 @@ import {
   encodeInteger,
   OK_REPLY,
 } from "../protocol/resp/encoder.ts";
+import { parseLongLong } from "../protocol/resp/bytes.ts";
 import { VERSION } from "../version.ts";
 
 const encoder = new TextEncoder();
@@ -88,10 +89,10 @@ export function answerHello(
   context: { password: Uint8Array | null; authenticated: boolean; clientId: number },
 ): { reply: Uint8Array; ok: boolean } {
   if (argv.length > 1) {
-    const version = _strictInteger(decoder.decode(argv[1]));
+    const version = parseLongLong(argv[1]);
     if (version === null) return { reply: BAD_PROTOVER_REPLY, ok: false };
     // Redis accepts 2 and 3; Aster speaks RESP2 only.
-    if (version !== 2) return { reply: NOPROTO_REPLY, ok: false };
+    if (version !== 2n) return { reply: NOPROTO_REPLY, ok: false };
   }
   // Options take effect one by one, as in redis-server 7.0: an AUTH that succeeded stays
   // in force even when a later option is refused (`ok` then goes with an error reply).
@@ -134,12 +135,4 @@ export function answerHello(
     encodeArray([]),
   ];
   return { reply: encodeArray(fields), ok: authenticated };
-}
-
-/** Redis's string2ll: an optional "-", no "+", no leading zeros, fits in 64 bits. */
-function _strictInteger(text: string): number | null {
-  if (!/^(0|-?[1-9][0-9]{0,18})$/.test(text)) return null;
-  const value = BigInt(text);
-  if (value > 9223372036854775807n || value < -9223372036854775808n) return null;
-  return Number(value);
 }
