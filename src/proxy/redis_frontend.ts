@@ -113,6 +113,12 @@ export class RedisFrontend implements RequestHandler {
       session.answer(session.reserve(), reply);
       return;
     }
+    const forwardTo = routing.forwardGroup(spec, argv);
+    if (forwardTo >= 0) {
+      // Keyless, but bound to one group (CLUSTER COUNTKEYSINSLOT <slot>): its master.
+      routing.send(forwardTo, raw ?? encodeCommand(argv), session.reserve(), session.id, false);
+      return;
+    }
     const modeReply = routing.localReply(spec, argv);
     if (modeReply !== null) {
       session.answer(session.reserve(), modeReply);

@@ -30,6 +30,11 @@ export interface RedisRouting {
   crossGroupError(spec: CommandSpec): Uint8Array;
   /** The reply to a command this mode answers itself (e.g. CLUSTER), or null. */
   localReply(spec: CommandSpec, argv: readonly Uint8Array[]): Uint8Array | null;
+  /**
+   * The group to send a keyless command to that this mode forwards by an argument
+   * (CLUSTER COUNTKEYSINSLOT <slot>: the slot's master), or -1.
+   */
+  forwardGroup(spec: CommandSpec, argv: readonly Uint8Array[]): number;
 }
 
 /** twemproxy-style routing: the group is the node the ketama ring picks. */
@@ -60,5 +65,9 @@ export class RingRouting implements RedisRouting {
 
   localReply(): Uint8Array | null {
     return null;
+  }
+
+  forwardGroup(): number {
+    return -1;
   }
 }
