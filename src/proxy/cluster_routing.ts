@@ -113,7 +113,8 @@ export class ClusterRouting implements RedisRouting {
   localReply(spec: CommandSpec, argv: readonly Uint8Array[]): Uint8Array | null {
     switch (spec.name) {
       case "cluster":
-        return clusterLocalReply(argv, this.#identity);
+        // COUNTKEYSINSLOT/GETKEYSINSLOT with valid arguments go to the slot's master.
+        return clusterForwardSlot(argv) >= 0 ? null : clusterLocalReply(argv, this.#identity);
       // What a cluster node answers; Aster picks replicas by `read_from_slave` and follows
       // ASK itself, so a cluster-aware client's READONLY or ASKING changes nothing.
       case "readonly":

@@ -113,12 +113,6 @@ export class RedisFrontend implements RequestHandler {
       session.answer(session.reserve(), reply);
       return;
     }
-    const forwardTo = routing.forwardGroup(spec, argv);
-    if (forwardTo >= 0) {
-      // Keyless, but bound to one group (CLUSTER COUNTKEYSINSLOT <slot>): its master.
-      routing.send(forwardTo, raw ?? encodeCommand(argv), session.reserve(), session.id, false);
-      return;
-    }
     const modeReply = routing.localReply(spec, argv);
     if (modeReply !== null) {
       session.answer(session.reserve(), modeReply);
@@ -129,7 +123,14 @@ export class RedisFrontend implements RequestHandler {
         if (spec.name === "quit") session.answerAndClose(OK_REPLY);
         else session.answer(session.reserve(), localReply(spec, argv));
         return;
-      case "unsupported":
+      case "unsupported": {
+        // Keyless, but bound to one group (CLUSTER COUNTKEYSINSLOT <slot>: its master).
+        // Checked here, off the path of ordinary commands.
+        const group = routing.forwardGroup(spec, argv);
+        if (group >= 0) {
+          routing.send(group, raw ?? encodeCommand(argv), session.reserve(), session.id, false);
+          return;
+        }
         if (this.#settings.allowed.has(spec.name)) {
           this.#broadcast(spec, argv, routing);
           return;
@@ -140,6 +141,7 @@ export class RedisFrontend implements RequestHandler {
           encodeError(`ERR command '${spec.name}' is not supported by aster: ${spec.reason}`),
         );
         return;
+      }
       default:
         this.#route(spec, argv, raw, routing);
     }
