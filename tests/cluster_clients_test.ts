@@ -168,9 +168,6 @@ Deno.test("cluster-aware clients see Aster in redis_cluster mode as a one-node c
 
   await t.step({
     name: "ioredis Cluster: SET, GET, MGET with a hash tag, a pipeline",
-    // ioredis keeps timers and sockets for a moment after quit(); the step checks its own.
-    sanitizeOps: false,
-    sanitizeResources: false,
     fn: async () => {
       const client = new Redis.Cluster([{ host: "127.0.0.1", port }], {
         clusterRetryStrategy: () => null,
@@ -217,8 +214,6 @@ Deno.test("cluster-aware clients see Aster in redis_cluster mode as a one-node c
 
   await t.step({
     name: "node-redis createCluster (RESP2): SET, GET, MGET with a hash tag, a pipeline",
-    sanitizeOps: false,
-    sanitizeResources: false,
     fn: async () => {
       // node-redis 6 says HELLO 3 by default, which Aster refuses with NOPROTO ("All the
       // root nodes are unavailable"): RESP: 2 is needed until Aster speaks RESP3.
