@@ -44,7 +44,7 @@ Deno.test("cluster-aware clients see Aster in redis_cluster mode as a one-node c
     }
   });
 
-  await t.step("CLUSTER SHARDS: one shard, one master at Aster's address", async () => {
+  await t.step("CLUSTER SHARDS and SLOTS: one shard, one master at Aster's address", async () => {
     await using client = await RespClient.connect(port);
     const id = text(await client.command("CLUSTER", "MYID"));
     assert.deepEqual(text(await client.command("CLUSTER", "SHARDS")), [[
@@ -81,6 +81,12 @@ Deno.test("cluster-aware clients see Aster in redis_cluster mode as a one-node c
       "health",
     ]);
     assert.deepEqual(real[0].filter((_, i) => i % 2 === 0), ["slots", "nodes"]);
+    // CLUSTER SLOTS as Redis 7 has it: each node ends with a map of other endpoints.
+    assert.deepEqual(text(await client.command("CLUSTER", "SLOTS")), [
+      [0, 16383, ["127.0.0.1", port, id, []]],
+    ]);
+    const realSlots = text(await nodeCommand(masters[0].port, ["CLUSTER", "SLOTS"])) as unknown[][];
+    assert.deepEqual((realSlots[0][2] as unknown[]).slice(3), [[]]);
     const info = String(text(await client.command("CLUSTER", "INFO")));
     assert.match(info, /^cluster_state:ok\r\n/);
     assert.match(info, /\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\n$/);

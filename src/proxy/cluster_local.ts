@@ -133,7 +133,13 @@ export function clusterLocalReply(
         encodeArray([
           encodeInteger(0),
           encodeInteger(16383),
-          encodeArray([encodeBulk(identity.ip), encodeInteger(identity.port), encodeBulk(id)]),
+          // Redis 7 ends each node with a map of other endpoints: none here.
+          encodeArray([
+            encodeBulk(identity.ip),
+            encodeInteger(identity.port),
+            encodeBulk(id),
+            encodeArray([]),
+          ]),
         ]),
       ]);
     case "shards":
