@@ -155,21 +155,22 @@ Deno.test("cluster-aware clients see Aster in redis_cluster mode as a one-node c
   });
 
   await t.step("redis-py RedisCluster: SET, GET, MGET with a hash tag, a pipeline", async () => {
-    const result = await _runPython(REDIS_PY_SCRIPT, ["127.0.0.1", `${port}`]);
-    assert.deepEqual(result, {
-      nodes: [`127.0.0.1:${port}`],
-      set: true,
-      get: "py-1",
-      mget: ["py-1", "py-2", null],
-      pipeline: [true, true, "py-pipe-0", 1, ["py-pipe-0", "py-pipe-1"]],
-    });
-    await _assertStoredOnOwners(cluster, {
-      "{py}:a": "py-1",
-      "{py}:b": "py-2",
-      "py:pipe:0": "py-pipe-0",
-      "py:pipe:1": "py-pipe-1",
-      "py:pipe:n": "1",
-    });
+    await _redisPy(cluster, port, "py");
+  });
+
+  await t.step("redis-py RedisCluster with a password: AUTH first, as to a node", async () => {
+    await using guarded = await startAster([{
+      cache_type: "redis_cluster",
+      servers: cluster.seeds(),
+      password: "cluster-secret",
+    }]);
+    await _redisPy(cluster, guarded.ports[0], "pyauth", "cluster-secret");
+    await using client = await RespClient.connect(guarded.ports[0]);
+    for (const args of [["INFO", "cluster"], ["CLUSTER", "SLOTS"], ["PING"]]) {
+      const reply = await client.command(...args);
+      assert.ok(reply instanceof RespErrorReply, args.join(" "));
+      assert.equal(reply.message, "NOAUTH Authentication required.");
+    }
   });
 
   await t.step({
@@ -294,21 +295,25 @@ Deno.test("redis mode: INFO's # Cluster says cluster_enabled:0, as a standalone 
 const REDIS_PY_SCRIPT = `
 import json, sys
 from redis.cluster import RedisCluster
-host, port = sys.argv[1], int(sys.argv[2])
-rc = RedisCluster(host=host, port=port, socket_timeout=5, socket_connect_timeout=5)
+host, port, p = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+password = sys.argv[4] if len(sys.argv) > 4 else None
+rc = RedisCluster(host=host, port=port, password=password, socket_timeout=5,
+                  socket_connect_timeout=5)
 out = {"nodes": sorted(n.name for n in rc.get_nodes())}
-out["set"] = rc.set("{py}:a", "py-1")
-rc.set("{py}:b", "py-2")
-out["get"] = rc.get("{py}:a").decode()
-out["mget"] = [v.decode() if v is not None else None for v in rc.mget("{py}:a", "{py}:b", "{py}:none")]
+out["set"] = rc.set("{%s}:a" % p, "1")
+rc.set("{%s}:b" % p, "2")
+out["get"] = rc.get("{%s}:a" % p).decode()
+keys = ["{%s}:%s" % (p, k) for k in ("a", "b", "none")]
+out["mget"] = [v.decode() if v is not None else None for v in rc.mget(*keys)]
 pipe = rc.pipeline()
-pipe.set("py:pipe:0", "py-pipe-0")
-pipe.set("py:pipe:1", "py-pipe-1")
-pipe.get("py:pipe:0")
-pipe.incr("py:pipe:n")
+pipe.set("%s:pipe:0" % p, "p0")
+pipe.set("%s:pipe:1" % p, "p1")
+pipe.get("%s:pipe:0" % p)
+pipe.incr("%s:pipe:n" % p)
 replies = pipe.execute()
 replies[2] = replies[2].decode()
-replies.append([v.decode() for v in rc.mget_nonatomic("py:pipe:0", "py:pipe:1")])
+pair = rc.mget_nonatomic("%s:pipe:0" % p, "%s:pipe:1" % p)
+replies.append([v.decode() for v in pair])
 out["pipeline"] = replies
 rc.close()
 print(json.dumps(out))
@@ -318,6 +323,33 @@ print(json.dumps(out))
 async function _raw(client: RespClient, args: string[]): Promise<string> {
   await client.sendRaw(encodeCommand(args.map((arg) => encoder.encode(arg))));
   return new TextDecoder().decode(await client.readRawReply());
+}
+
+/**
+ * redis-py's RedisCluster on Aster at `port`: one node, and SET/GET/MGET/pipeline replies
+ * and stored values as expected, keys prefixed with `prefix`.
+ */
+async function _redisPy(
+  cluster: RedisCluster,
+  port: number,
+  prefix: string,
+  password?: string,
+): Promise<void> {
+  const args = ["127.0.0.1", `${port}`, prefix, ...(password ? [password] : [])];
+  assert.deepEqual(await _runPython(REDIS_PY_SCRIPT, args), {
+    nodes: [`127.0.0.1:${port}`],
+    set: true,
+    get: "1",
+    mget: ["1", "2", null],
+    pipeline: [true, true, "p0", 1, ["p0", "p1"]],
+  });
+  await _assertStoredOnOwners(cluster, {
+    [`{${prefix}}:a`]: "1",
+    [`{${prefix}}:b`]: "2",
+    [`${prefix}:pipe:0`]: "p0",
+    [`${prefix}:pipe:1`]: "p1",
+    [`${prefix}:pipe:n`]: "1",
+  });
 }
 
 /** Runs a python3 script (Debian's python3, which has python3-redis) and parses its JSON. */
