@@ -243,7 +243,7 @@ Deno.test("redis_cluster mode: a plain client through Aster in front of a real 3
       const id = text(await client.command("CLUSTER", "MYID")) as string;
       assert.match(id, /^[0-9a-f]{40}$/);
       assert.deepEqual(text(await client.command("CLUSTER", "SLOTS")), [
-        [0, 16383, ["127.0.0.1", port, id]],
+        [0, 16383, ["127.0.0.1", port, id, []]],
       ]);
       const nodes = (text(await client.command("CLUSTER", "NODES")) as string).trim().split("\n");
       assert.equal(nodes.length, 1, `${nodes}`);
@@ -279,7 +279,7 @@ Deno.test("redis_cluster mode: a plain client through Aster in front of a real 3
       await using client = await RespClient.connect(port);
       const id = text(await client.command("CLUSTER", "MYID")) as string;
       assert.deepEqual(text(await client.command("CLUSTER", "SLOTS")), [
-        [0, 16383, ["10.1.2.3", port, id]],
+        [0, 16383, ["10.1.2.3", port, id, []]],
       ]);
       const nodes = text(await client.command("CLUSTER", "NODES")) as string;
       assert.equal(nodes.split(" ")[1].split("@")[0], `10.1.2.3:${port}`);

@@ -1,13 +1,18 @@
-/** CLUSTER SLOTS / NODES / INFO answered as a one-node cluster that owns every slot. */
+/**
+ * CLUSTER subcommands answered as a one-node cluster that owns every slot (SLOTS, SHARDS,
+ * NODES, INFO, MYID, KEYSLOT, HELP), or forwarded to the slot's master (COUNTKEYSINSLOT,
+ * GETKEYSINSLOT); the rest are refused by name. Replies and errors are redis-server 7's.
+ */
 import { md5 } from "../hash/md5.ts";
 import {
   encodeArray,
   encodeBulk,
   encodeError,
   encodeInteger,
-  OK_REPLY,
+  encodeSimple,
 } from "../protocol/resp/encoder.ts";
 import { keySlot } from "../hash/key_slot.ts";
+import { parseLongLong } from "../protocol/resp/bytes.ts";
 
 /** How Aster presents itself to cluster-aware clients. */
 export interface ClusterIdentity {
@@ -26,20 +31,142 @@ export function clusterNodeId(identity: ClusterIdentity): string {
   return (hex(md5(seed)) + hex(md5(new Uint8Array([...seed, 1])))).slice(0, 40);
 }
 
-/** The reply to a CLUSTER subcommand. */
+/** Arity of each subcommand Aster answers or forwards (Redis's `cluster|<sub>` arity). */
+const ARITY = new Map([
+  ["slots", 2],
+  ["shards", 2],
+  ["nodes", 2],
+  ["info", 2],
+  ["myid", 2],
+  ["help", 2],
+  ["keyslot", 3],
+  ["countkeysinslot", 3],
+  ["getkeysinslot", 4],
+]);
+
+/** Redis 7.0's other CLUSTER subcommands: refused by name (they would change the cluster). */
+const REFUSED = new Set([
+  "addslots",
+  "addslotsrange",
+  "bumpepoch",
+  "count-failure-reports",
+  "delslots",
+  "delslotsrange",
+  "failover",
+  "flushslots",
+  "forget",
+  "links",
+  "meet",
+  "replicas",
+  "replicate",
+  "reset",
+  "saveconfig",
+  "set-config-epoch",
+  "setslot",
+  "slaves",
+]);
+
+const NOT_AN_INTEGER = "ERR value is not an integer or out of range";
+
+/** CLUSTER HELP: redis-server's lines for the subcommands Aster serves. */
+const HELP_LINES = [
+  "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+  "COUNTKEYSINSLOT <slot>",
+  "    Return the number of keys in <slot>.",
+  "GETKEYSINSLOT <slot> <count>",
+  "    Return key names stored by current node in a slot.",
+  "INFO",
+  "    Return information about the cluster.",
+  "KEYSLOT <key>",
+  "    Return the hash slot for <key>.",
+  "MYID",
+  "    Return the node id.",
+  "NODES",
+  "    Return cluster configuration seen by node. Output format:",
+  "    <id> <ip:port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+  "SLOTS",
+  "    Return information about slots range mappings. Each range is made of:",
+  "    start, end, master and replicas IP addresses, ports and ids",
+  "SHARDS",
+  "    Return information about slot range mappings and the nodes associated with them.",
+  "HELP",
+  "    Prints this help.",
+];
+
+/**
+ * The slot whose master must answer this CLUSTER request (COUNTKEYSINSLOT, GETKEYSINSLOT
+ * with valid arguments: the keys live there), or -1 when Aster answers it itself.
+ */
+export function clusterForwardSlot(argv: readonly Uint8Array[]): number {
+  if (argv.length < 3) return -1;
+  const sub = decoder.decode(argv[1]).toLowerCase();
+  if (argv.length !== ARITY.get(sub) || (sub !== "countkeysinslot" && sub !== "getkeysinslot")) {
+    return -1;
+  }
+  const slot = parseLongLong(argv[2]);
+  if (slot === null || slot < 0n || slot >= 16384n) return -1;
+  if (sub === "getkeysinslot") {
+    const count = parseLongLong(argv[3]);
+    if (count === null || count < 0n) return -1;
+  }
+  return Number(slot);
+}
+
+/**
+ * The reply to a CLUSTER subcommand Aster answers itself (those `clusterForwardSlot` does
+ * not forward: for COUNTKEYSINSLOT and GETKEYSINSLOT, only the argument errors).
+ */
 export function clusterLocalReply(
   argv: readonly Uint8Array[],
   identity: ClusterIdentity,
 ): Uint8Array {
-  const sub = decoder.decode(argv[1] ?? new Uint8Array()).toLowerCase();
+  const given = decoder.decode(argv[1] ?? new Uint8Array());
+  const sub = given.toLowerCase();
   const id = clusterNodeId(identity);
+  const arity = ARITY.get(sub);
+  if (arity !== undefined && argv.length !== arity) {
+    return encodeError(`ERR wrong number of arguments for 'cluster|${sub}' command`);
+  }
   switch (sub) {
     case "slots":
       return encodeArray([
         encodeArray([
           encodeInteger(0),
           encodeInteger(16383),
-          encodeArray([encodeBulk(identity.ip), encodeInteger(identity.port), encodeBulk(id)]),
+          // Redis 7 ends each node with a map of other endpoints: none here.
+          encodeArray([
+            encodeBulk(identity.ip),
+            encodeInteger(identity.port),
+            encodeBulk(id),
+            encodeArray([]),
+          ]),
+        ]),
+      ]);
+    case "shards":
+      // Redis 7.0's layout: a map (flat in RESP2) of slot pairs and node maps per shard.
+      return encodeArray([
+        encodeArray([
+          encodeBulk("slots"),
+          encodeArray([encodeInteger(0), encodeInteger(16383)]),
+          encodeBulk("nodes"),
+          encodeArray([
+            encodeArray([
+              encodeBulk("id"),
+              encodeBulk(id),
+              encodeBulk("port"),
+              encodeInteger(identity.port),
+              encodeBulk("ip"),
+              encodeBulk(identity.ip),
+              encodeBulk("endpoint"),
+              encodeBulk(identity.ip),
+              encodeBulk("role"),
+              encodeBulk("master"),
+              encodeBulk("replication-offset"),
+              encodeInteger(0),
+              encodeBulk("health"),
+              encodeBulk("online"),
+            ]),
+          ]),
         ]),
       ]);
     case "nodes":
@@ -60,21 +187,34 @@ export function clusterLocalReply(
           "cluster_size:1",
           "cluster_current_epoch:1",
           "cluster_my_epoch:1",
+          "cluster_stats_messages_sent:0",
+          "cluster_stats_messages_received:0",
+          "total_cluster_links_buffer_limit_exceeded:0",
           "",
         ].join("\r\n"),
       );
     case "myid":
       return encodeBulk(id);
     case "keyslot":
-      return argv.length === 3
-        ? encodeInteger(keySlot(argv[2]))
-        : encodeError("ERR wrong number of arguments for 'cluster|keyslot' command");
-    case "readonly":
-    case "readwrite":
-      return OK_REPLY;
+      return encodeInteger(keySlot(argv[2]));
+    case "countkeysinslot":
+    case "getkeysinslot": {
+      // Valid requests were forwarded (clusterForwardSlot); these are Redis's refusals.
+      const slot = parseLongLong(argv[2]);
+      if (slot === null) return encodeError(NOT_AN_INTEGER);
+      if (sub === "countkeysinslot") return encodeError("ERR Invalid slot");
+      if (parseLongLong(argv[3]) === null) return encodeError(NOT_AN_INTEGER);
+      return encodeError("ERR Invalid slot or number of keys");
+    }
+    case "help":
+      return encodeArray(HELP_LINES.map((line) => encodeSimple(line)));
     default:
+      if (!REFUSED.has(sub)) {
+        return encodeError(`ERR unknown subcommand '${given.slice(0, 128)}'. Try CLUSTER HELP.`);
+      }
       return encodeError(
-        `ERR CLUSTER ${sub.toUpperCase()} is not supported by aster (SLOTS, NODES, INFO, MYID, KEYSLOT are)`,
+        `ERR CLUSTER ${sub.toUpperCase()} is not supported by aster (it answers ` +
+          "SLOTS, SHARDS, NODES, INFO, MYID, KEYSLOT, COUNTKEYSINSLOT, GETKEYSINSLOT, HELP)",
       );
   }
 }

@@ -5,10 +5,10 @@ import type { ReplySink } from "../backend/reply_sink.ts";
 import type { ClusterTopology } from "../cluster/topology.ts";
 import { parseRedirect, SLOT_COUNT } from "../cluster/slot_table.ts";
 import type { CommandSpec } from "../protocol/resp/commands.ts";
-import { encodeCommandText, encodeError } from "../protocol/resp/encoder.ts";
+import { encodeCommandText, encodeError, OK_REPLY } from "../protocol/resp/encoder.ts";
 import type { RedisRouting } from "./redis_routing.ts";
 import type { ClusterMetrics } from "../metrics/worker_metrics.ts";
-import { type ClusterIdentity, clusterLocalReply } from "./cluster_local.ts";
+import { clusterForwardSlot, type ClusterIdentity, clusterLocalReply } from "./cluster_local.ts";
 import { copies } from "../io/copy_slab.ts";
 
 /** Most redirects or retries one request may take before it gets an error. */
@@ -111,7 +111,23 @@ export class ClusterRouting implements RedisRouting {
   }
 
   localReply(spec: CommandSpec, argv: readonly Uint8Array[]): Uint8Array | null {
-    return spec.name === "cluster" ? clusterLocalReply(argv, this.#identity) : null;
+    switch (spec.name) {
+      case "cluster":
+        // COUNTKEYSINSLOT/GETKEYSINSLOT with valid arguments go to the slot's master.
+        return clusterForwardSlot(argv) >= 0 ? null : clusterLocalReply(argv, this.#identity);
+      // What a cluster node answers; Aster picks replicas by `read_from_slave` and follows
+      // ASK itself, so a cluster-aware client's READONLY or ASKING changes nothing.
+      case "readonly":
+      case "readwrite":
+      case "asking":
+        return OK_REPLY;
+      default:
+        return null;
+    }
+  }
+
+  forwardGroup(spec: CommandSpec, argv: readonly Uint8Array[]): number {
+    return spec.name === "cluster" ? clusterForwardSlot(argv) : -1;
   }
 
   /** Redis Cluster's own rule (patternHashSlot, Redis 7.4+): the pattern's slot is fixed. */

@@ -16,6 +16,15 @@ function _section(title: string, fields: [string, string | number][]): string {
   return `# ${title}\r\n${fields.map(([k, v]) => `${k}:${v}`).join("\r\n")}\r\n`;
 }
 
+/**
+ * INFO's `# Cluster` section, as redis-server has it: cluster-aware clients (redis-py's
+ * RedisCluster) refuse a node without `cluster_enabled:1`; in `redis_cluster` mode Aster
+ * is such a node, a one-node cluster (see cluster_local.ts). Near the end, as in Redis.
+ */
+function _clusterSection(cacheType: string): string {
+  return _section("Cluster", [["cluster_enabled", cacheType === "redis_cluster" ? 1 : 0]]);
+}
+
 /** INFO [section]: server, clients, stats, backends (this worker's view; never secrets). */
 export function infoReply(metrics: ClusterMetrics, argv: readonly Uint8Array[]): Uint8Array {
   const wanted = argv.length > 1 ? decoder.decode(argv[1]).toLowerCase() : "default";
@@ -66,6 +75,7 @@ export function infoReply(metrics: ClusterMetrics, argv: readonly Uint8Array[]):
           ];
         }),
       ),
+    cluster: () => _clusterSection(facts.cacheType),
   };
   const names = wanted === "default" || wanted === "all" || wanted === "everything"
     ? Object.keys(sections)

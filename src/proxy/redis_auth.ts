@@ -6,6 +6,7 @@ import {
   encodeInteger,
   OK_REPLY,
 } from "../protocol/resp/encoder.ts";
+import { parseLongLong } from "../protocol/resp/bytes.ts";
 import { VERSION } from "../version.ts";
 
 const encoder = new TextEncoder();
@@ -21,10 +22,26 @@ const NO_PASSWORD_REPLY = encodeError(
   "ERR AUTH <password> called without any password configured for the default user. " +
     "Are you sure your configuration is correct?",
 );
+// Redis 7's texts, byte for byte (clients and tests match them).
+const SYNTAX_ERROR_REPLY = encodeError("ERR syntax error");
+const HELLO_NOAUTH_REPLY = encodeError(
+  "NOAUTH HELLO must be called with the client already authenticated, otherwise the " +
+    "HELLO AUTH <user> <pass> option can be used to authenticate the client and select " +
+    "the RESP protocol version at the same time",
+);
+const NOPROTO_REPLY = encodeError("NOPROTO unsupported protocol version");
+const BAD_PROTOVER_REPLY = encodeError("ERR Protocol version is not an integer or out of range");
+const BAD_CLIENT_NAME_REPLY = encodeError(
+  "ERR Client names cannot contain spaces, newlines or special characters.",
+);
 
-/** Commands a client may send before it authenticates. */
+/**
+ * Commands a client may send before it authenticates: those redis-server 7 flags
+ * `no-auth` (AUTH, HELLO, QUIT, RESET). PING is not one of them: with `requirepass` it
+ * gets NOAUTH, so a health check must use /healthz.
+ */
 export function allowedBeforeAuth(name: string): boolean {
-  return name === "auth" || name === "hello" || name === "ping" || name === "quit";
+  return name === "auth" || name === "hello" || name === "quit" || name === "reset";
 }
 
 /** Compares secrets in time that depends on their lengths only, not on where they differ. */
@@ -34,10 +51,13 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
-/** Checks a user/password pair: only the "default" user exists. */
-function _check(password: Uint8Array, user: Uint8Array | null, given: Uint8Array): boolean {
+/**
+ * Checks a user/password pair: only the "default" user exists. Without a password it is
+ * Redis's `nopass` default user, which any password opens.
+ */
+function _check(password: Uint8Array | null, user: Uint8Array | null, given: Uint8Array): boolean {
   const userOk = user === null || constantTimeEqual(user, DEFAULT_USER);
-  const passwordOk = constantTimeEqual(given, password);
+  const passwordOk = password === null || constantTimeEqual(given, password);
   return userOk && passwordOk;
 }
 
@@ -49,10 +69,12 @@ export function answerAuth(
   argv: readonly Uint8Array[],
   password: Uint8Array | null,
 ): { reply: Uint8Array; ok: boolean } {
-  if (argv.length !== 2 && argv.length !== 3) {
+  if (argv.length < 2) {
     return { reply: encodeError("ERR wrong number of arguments for 'auth' command"), ok: false };
   }
-  if (password === null) return { reply: NO_PASSWORD_REPLY, ok: false };
+  if (argv.length > 3) return { reply: SYNTAX_ERROR_REPLY, ok: false };
+  // Redis 7: AUTH <password> without requirepass is an error; AUTH default <anything> is OK.
+  if (password === null && argv.length === 2) return { reply: NO_PASSWORD_REPLY, ok: false };
   const user = argv.length === 3 ? argv[1] : null;
   const ok = _check(password, user, argv[argv.length - 1]);
   return { reply: ok ? OK_REPLY : WRONGPASS_REPLY, ok };
@@ -60,44 +82,42 @@ export function answerAuth(
 
 /**
  * Answers HELLO [protover [AUTH user password] [SETNAME name]]: RESP2 only. Returns the
- * reply and whether it authenticated the client.
+ * reply and whether the client is authenticated afterwards.
  */
 export function answerHello(
   argv: readonly Uint8Array[],
   context: { password: Uint8Array | null; authenticated: boolean; clientId: number },
 ): { reply: Uint8Array; ok: boolean } {
-  let authenticated = context.authenticated;
   if (argv.length > 1) {
-    const version = decoder.decode(argv[1]);
-    if (version !== "2") {
-      if (!/^\d+$/.test(version)) {
-        return {
-          reply: encodeError("ERR Protocol version is not an integer or out of range"),
-          ok: false,
-        };
-      }
-      return {
-        reply: encodeError("NOPROTO sorry, this protocol version is not supported"),
-        ok: false,
-      };
-    }
+    const version = parseLongLong(argv[1]);
+    if (version === null) return { reply: BAD_PROTOVER_REPLY, ok: false };
+    // Redis accepts 2 and 3; Aster speaks RESP2 only.
+    if (version !== 2n) return { reply: NOPROTO_REPLY, ok: false };
   }
+  // Options take effect one by one, as in redis-server 7.0: an AUTH that succeeded stays
+  // in force even when a later option is refused (`ok` then goes with an error reply).
+  let authenticated = context.authenticated;
   for (let i = 2; i < argv.length; i++) {
-    const option = decoder.decode(argv[i]).toLowerCase();
-    if (option === "auth" && i + 2 < argv.length) {
-      if (context.password === null) return { reply: NO_PASSWORD_REPLY, ok: false };
+    const more = argv.length - 1 - i;
+    const option = decoder.decode(argv[i]);
+    const lower = option.toLowerCase();
+    if (lower === "auth" && more >= 2) {
       if (!_check(context.password, argv[i + 1], argv[i + 2])) {
-        return { reply: WRONGPASS_REPLY, ok: false };
+        return { reply: WRONGPASS_REPLY, ok: authenticated };
       }
       authenticated = true;
       i += 2;
-    } else if (option === "setname" && i + 1 < argv.length) {
+    } else if (lower === "setname" && more >= 1) {
+      if (argv[i + 1].some((byte) => byte < 0x21 || byte > 0x7e)) {
+        return { reply: BAD_CLIENT_NAME_REPLY, ok: authenticated };
+      }
       i += 1;
     } else {
-      return { reply: encodeError(`ERR Syntax error in HELLO option '${option}'`), ok: false };
+      const reply = encodeError(`ERR Syntax error in HELLO option '${option}'`);
+      return { reply, ok: authenticated };
     }
   }
-  if (!authenticated) return { reply: NOAUTH_REPLY, ok: false };
+  if (!authenticated) return { reply: HELLO_NOAUTH_REPLY, ok: false };
   const fields: Uint8Array[] = [
     encodeBulk("server"),
     encodeBulk("redis"),

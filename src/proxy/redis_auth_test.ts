@@ -22,6 +22,13 @@ Deno.test("answerAuth() accepts the password alone or with the default user", ()
   assert.match(dec.decode(wrong.reply), /^-WRONGPASS/);
   assert.equal(answerAuth(argv("AUTH", "alice", "s3cret"), PASSWORD).ok, false);
   assert.match(dec.decode(answerAuth(argv("AUTH", "x"), null).reply), /without any password/);
+  // Redis 7 without requirepass: the default user is nopass, any password opens it.
+  assert.equal(answerAuth(argv("AUTH", "default", "x"), null).ok, true);
+  assert.equal(answerAuth(argv("AUTH", "alice", "x"), null).ok, false);
+  assert.equal(
+    dec.decode(answerAuth(argv("AUTH", "a", "b", "c"), PASSWORD).reply),
+    "-ERR syntax error\r\n",
+  );
 });
 
 Deno.test("answerHello() speaks RESP2 and can authenticate", () => {
@@ -33,4 +40,8 @@ Deno.test("answerHello() speaks RESP2 and can authenticate", () => {
   assert.match(dec.decode(answerHello(argv("HELLO", "3"), context).reply), /^-NOPROTO/);
   const bad = answerHello(argv("HELLO", "2", "AUTH", "default", "x"), context);
   assert.match(dec.decode(bad.reply), /^-WRONGPASS/);
+  // A successful AUTH option holds though a later option fails, as in redis-server 7.0.
+  const partly = answerHello(argv("HELLO", "2", "AUTH", "default", "s3cret", "Foo"), context);
+  assert.equal(dec.decode(partly.reply), "-ERR Syntax error in HELLO option 'Foo'\r\n");
+  assert.equal(partly.ok, true);
 });

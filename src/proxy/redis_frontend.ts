@@ -136,7 +136,14 @@ export class RedisFrontend implements RequestHandler {
       case "server":
         this.#server(spec, argv, raw, routing);
         return;
-      case "unsupported":
+      case "unsupported": {
+        // Keyless, but bound to one group (CLUSTER COUNTKEYSINSLOT <slot>: its master).
+        // Checked here, off the path of ordinary commands.
+        const group = routing.forwardGroup(spec, argv);
+        if (group >= 0) {
+          routing.send(group, raw ?? encodeCommand(argv), session.reserve(), session.id, false);
+          return;
+        }
         if (this.#settings.allowed.has(spec.name)) {
           this.#broadcast(spec, argv, routing);
           return;
@@ -147,6 +154,7 @@ export class RedisFrontend implements RequestHandler {
           encodeError(`ERR command '${spec.name}' is not supported by aster: ${spec.reason}`),
         );
         return;
+      }
       default:
         this.#route(spec, argv, raw, routing);
     }

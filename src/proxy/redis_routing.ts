@@ -38,6 +38,11 @@ export interface RedisRouting {
   patternInGroup(pattern: Uint8Array, group: number): boolean;
   /** The refusal of a SORT whose BY or GET pattern may name keys of other groups. */
   sortPatternError(option: "BY" | "GET"): Uint8Array;
+  /**
+   * The group to send a keyless command to that this mode forwards by an argument
+   * (CLUSTER COUNTKEYSINSLOT <slot>: the slot's master), or -1.
+   */
+  forwardGroup(spec: CommandSpec, argv: readonly Uint8Array[]): number;
 }
 
 /** twemproxy-style routing: the group is the node the ketama ring picks. */
@@ -86,5 +91,9 @@ export class RingRouting implements RedisRouting {
       `ERR ${option} option of SORT denied by aster when keys formed by the pattern may be on ` +
         "other servers than the key; give the pattern the key's hash tag before its '*'",
     );
+  }
+
+  forwardGroup(): number {
+    return -1;
   }
 }

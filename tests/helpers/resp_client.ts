@@ -69,6 +69,11 @@ export class RespClient implements AsyncDisposable {
 
   /** Reads one reply; throws on timeout or when the server closes first. */
   async readReply(): Promise<RespValue> {
+    return decodeReplyValue(await this.readRawReply()).value;
+  }
+
+  /** Reads one reply as its RESP bytes (for byte-for-byte comparisons with redis-server). */
+  async readRawReply(): Promise<Uint8Array> {
     const deadline = Date.now() + this.timeoutMs;
     for (;;) {
       const buffer = this.#buffer;
@@ -77,7 +82,7 @@ export class RespClient implements AsyncDisposable {
         if (size >= 0) {
           const bytes = buffer.data.slice(buffer.start, buffer.start + size);
           buffer.start += size;
-          return decodeReplyValue(bytes).value;
+          return bytes;
         }
       }
       const n = await this.#readWithin(deadline - Date.now());

@@ -62,3 +62,15 @@ export function describeBytes(buf: Uint8Array, start: number, end: number, max =
   const slice = buf.subarray(start, Math.min(end, start + max));
   return latin1.decode(slice).replace(/[^\x20-\x7e]/g, "?");
 }
+
+/**
+ * Redis's string2ll/getLongLongFromObject for an argument: an optional "-", no "+", no
+ * leading zeros, within 64 bits. Returns null where Redis says "value is not an integer or
+ * out of range". (A bigint: slot numbers past 2^53 must still be "Invalid slot", not NaN.)
+ */
+export function parseLongLong(buf: Uint8Array): bigint | null {
+  const text = latin1.decode(buf);
+  if (!/^(0|-?[1-9][0-9]{0,18})$/.test(text)) return null;
+  const value = BigInt(text);
+  return value > 9223372036854775807n || value < -9223372036854775808n ? null : value;
+}
