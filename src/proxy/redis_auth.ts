@@ -6,7 +6,6 @@ import {
   encodeInteger,
   OK_REPLY,
 } from "../protocol/resp/encoder.ts";
-import { VERSION } from "../version.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -64,7 +63,15 @@ export function answerAuth(
  */
 export function answerHello(
   argv: readonly Uint8Array[],
-  context: { password: Uint8Array | null; authenticated: boolean; clientId: number },
+  context: {
+    password: Uint8Array | null;
+    authenticated: boolean;
+    clientId: number;
+    /** The backends' lowest Redis version (see INFO's redis_version). */
+    version: string;
+    /** "cluster" in redis_cluster mode, else "standalone". */
+    mode: string;
+  },
 ): { reply: Uint8Array; ok: boolean } {
   let authenticated = context.authenticated;
   if (argv.length > 1) {
@@ -102,13 +109,13 @@ export function answerHello(
     encodeBulk("server"),
     encodeBulk("redis"),
     encodeBulk("version"),
-    encodeBulk(`aster-${VERSION}`),
+    encodeBulk(context.version),
     encodeBulk("proto"),
     encodeInteger(2),
     encodeBulk("id"),
     encodeInteger(context.clientId),
     encodeBulk("mode"),
-    encodeBulk("standalone"),
+    encodeBulk(context.mode),
     encodeBulk("role"),
     encodeBulk("master"),
     encodeBulk("modules"),

@@ -13,7 +13,7 @@ import {
   lookupCommand,
 } from "../protocol/resp/commands.ts";
 import { describeBytes } from "../protocol/resp/bytes.ts";
-import { localReply } from "./redis_local.ts";
+import { clientReply, type ClientState, localReply } from "./redis_local.ts";
 import { infoReply, slowlogReply } from "./redis_admin.ts";
 import { allowedBeforeAuth, answerAuth, answerHello, NOAUTH_REPLY } from "./redis_auth.ts";
 import type { RedisRouting } from "./redis_routing.ts";
@@ -41,6 +41,8 @@ export class RedisFrontend implements RequestHandler {
   readonly #settings: RedisSettings;
   readonly #decoder = new RespRequestDecoder();
   #authenticated = false;
+  /** CLIENT SETNAME's name (made on the first CLIENT command). */
+  #client: ClientState | null = null;
 
   constructor(session: Session, settings: RedisSettings) {
     this.#session = session;
@@ -108,6 +110,8 @@ export class RedisFrontend implements RequestHandler {
         password,
         authenticated: this.#authenticated || password === null,
         clientId: session.id,
+        version: metrics.redisVersion().version,
+        mode: metrics.facts.cacheType === "redis_cluster" ? "cluster" : "standalone",
       });
       if (ok) this.#authenticated = true;
       session.answer(session.reserve(), reply);
@@ -123,7 +127,15 @@ export class RedisFrontend implements RequestHandler {
         if (spec.name === "quit") session.answerAndClose(OK_REPLY);
         else session.answer(session.reserve(), localReply(spec, argv));
         return;
-      case "unsupported":
+      case "unsupported": {
+        if (spec.name === "client") {
+          this.#client ??= { id: session.id, name: null };
+          const reply = clientReply(argv, this.#client);
+          if (reply !== null) {
+            session.answer(session.reserve(), reply);
+            return;
+          }
+        }
         if (this.#settings.allowed.has(spec.name)) {
           this.#broadcast(spec, argv, routing);
           return;
@@ -134,6 +146,7 @@ export class RedisFrontend implements RequestHandler {
           encodeError(`ERR command '${spec.name}' is not supported by aster: ${spec.reason}`),
         );
         return;
+      }
       default:
         this.#route(spec, argv, raw, routing);
     }

@@ -1,10 +1,11 @@
-/** Commands Aster answers itself in Redis modes: PING, ECHO, SELECT, COMMAND. */
+/** Commands Aster answers itself in Redis modes: PING, ECHO, SELECT, COMMAND, some of CLIENT. */
 import {
   encodeArray,
   encodeBulk,
   encodeError,
   encodeInteger,
   encodeSimple,
+  NULL_BULK_REPLY,
   OK_REPLY,
   PONG_REPLY,
 } from "../protocol/resp/encoder.ts";
@@ -78,4 +79,53 @@ function _commandInfo(spec: CommandSpec): Uint8Array {
     encodeInteger(spec.lastKey),
     encodeInteger(spec.keyStep),
   ]);
+}
+
+/** What CLIENT SETNAME/GETNAME keep per connection. */
+export interface ClientState {
+  id: number;
+  name: Uint8Array | null;
+}
+
+/**
+ * The CLIENT subcommands client libraries send on connect, answered as Redis 7.2 does:
+ * SETINFO (ioredis 6, node-redis 6), SETNAME/GETNAME (a `name`/`connectionName` option)
+ * and ID. Returns null for the others, which stay refused.
+ */
+export function clientReply(argv: readonly Uint8Array[], state: ClientState): Uint8Array | null {
+  const sub = decoder.decode(argv[1]).toLowerCase();
+  switch (sub) {
+    case "setinfo": {
+      if (argv.length !== 4) return _wrongArity("client|setinfo");
+      const attr = decoder.decode(argv[2]);
+      const lower = attr.toLowerCase();
+      if (lower !== "lib-name" && lower !== "lib-ver") {
+        return encodeError(`ERR Unrecognized option '${attr}'`);
+      }
+      return _validAttr(argv[3]) ? OK_REPLY : _badAttr(attr);
+    }
+    case "setname":
+      if (argv.length !== 3) return _wrongArity("client|setname");
+      if (!_validAttr(argv[2])) return _badAttr("Client names");
+      state.name = argv[2].length === 0 ? null : argv[2].slice();
+      return OK_REPLY;
+    case "getname":
+      if (argv.length !== 2) return _wrongArity("client|getname");
+      return state.name === null ? NULL_BULK_REPLY : encodeBulk(state.name);
+    case "id":
+      if (argv.length !== 2) return _wrongArity("client|id");
+      return encodeInteger(state.id);
+    default:
+      return null;
+  }
+}
+
+/** Redis's rule for client names and library info: printable ASCII, no spaces. */
+function _validAttr(value: Uint8Array): boolean {
+  for (const byte of value) if (byte < 0x21 || byte > 0x7e) return false;
+  return true;
+}
+
+function _badAttr(what: string): Uint8Array {
+  return encodeError(`ERR ${what} cannot contain spaces, newlines or special characters.`);
 }
