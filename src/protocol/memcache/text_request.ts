@@ -5,8 +5,9 @@
  * would give it, and a request memcached would mis-frame is answered here instead.
  *
  * Limits (memcached 1.6 facts; see DESIGN.md "Where to read up"):
- * - A key is 1..250 bytes (KEY_MAX_LENGTH) without control characters or spaces
- *   (memcached itself only checks the length; control characters are refused here).
+ * - A key is 1..250 bytes (KEY_MAX_LENGTH) of any byte but space and "\n", as memcached
+ *   checks only the length; a line ends at its first NUL, as memcached reads it as a C
+ *   string ("get a\0b" is "get a"), so no key holds a NUL either.
  * - A command line is at most MAX_LINE_BYTES = 2048 bytes before its "\n". memcached
  *   closes a connection holding more than 2048 bytes without a newline unless the line
  *   starts with "get " or "gets " (multigets are unbounded there). We apply the 2048 limit
@@ -159,6 +160,7 @@ export const DEFAULT_MAX_RETRIEVAL_LINE_BYTES = 64 * 1024;
 const MAX_LEADING_SPACES = 100;
 
 const ERROR = "ERROR";
+const END = "END";
 const BAD_FORMAT = "CLIENT_ERROR bad command line format";
 const BAD_DELETE = "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]";
 const BAD_EXPTIME = "CLIENT_ERROR invalid exptime argument";
@@ -504,8 +506,10 @@ function _retrieval(line: _Line): MemcacheTextDecoded {
   const { buf, t, entry } = line;
   const first = entry.shape === GAT ? 2 : 1; // index of the first key token
   const count = t.length / 2;
-  if (count <= first) return _error(entry.name, ERROR, line.size);
+  if (count <= 1) return _error(entry.name, ERROR, line.size);
   if (first === 2 && !isInt64(buf, t[2], t[3])) return _error(entry.name, BAD_EXPTIME, line.size);
+  // memcached answers "gat <exptime>" without a key with an empty result.
+  if (count <= first) return _error(entry.name, END, line.size);
   const keys = new Array<Uint8Array>(count - first);
   for (let i = first; i < count; i++) {
     const from = t[2 * i];
