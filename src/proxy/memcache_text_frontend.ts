@@ -18,7 +18,7 @@ import {
   textLine,
 } from "../protocol/memcache/text_reply.ts";
 import type { Router } from "./ring_router.ts";
-import { groupKeys } from "./redis_split.ts";
+import { groupKeys, type SplitPart } from "./redis_split.ts";
 import type { ReplySlot, RequestHandler, Session } from "./session.ts";
 import { feedFrames, type FrameHandlers } from "./feed_frames.ts";
 import { VERSION } from "../version.ts";
@@ -71,6 +71,8 @@ export interface MemcacheBackend {
   pool: NodePool;
   /** Largest value accepted, bytes. */
   maxValueBytes: number;
+  /** Longest get/gets/gat/gats line accepted, bytes (`max_multiget_line`). */
+  maxRetrievalLineBytes: number;
 }
 
 /** Handles the requests of one client session in `memcache` mode. */
@@ -82,7 +84,10 @@ export class MemcacheTextFrontend implements RequestHandler {
   constructor(session: Session, backend: MemcacheBackend) {
     this.#session = session;
     this.#backend = backend;
-    this.#decoder = new MemcacheTextDecoder({ maxValueBytes: backend.maxValueBytes });
+    this.#decoder = new MemcacheTextDecoder({
+      maxValueBytes: backend.maxValueBytes,
+      maxRetrievalLineBytes: backend.maxRetrievalLineBytes,
+    });
   }
 
   readonly #handlers: FrameHandlers<MemcacheTextDecoded> = {
@@ -188,12 +193,14 @@ export class MemcacheTextFrontend implements RequestHandler {
       session.answer(slot, this.errorReply(NO_BACKEND));
       return;
     }
-    if (nodes.every((node) => node === nodes[0])) {
+    const touch = req.exptime !== null;
+    if (nodes.every((node) => node === nodes[0]) && (!touch || raw.length <= MAX_GAT_LINE)) {
       pool.connFor(nodes[0], session.id).send(raw, slot, kind);
       return;
     }
     const keyIndexes = req.keys.map((_, index) => index);
-    const parts = groupKeys(keyIndexes, nodes);
+    let parts = groupKeys(keyIndexes, nodes);
+    if (touch) parts = _shortGatParts(req, parts);
     const keys = req.keys.map((key) => copies.copy(key));
     const merge = new RetrievalMerge(
       keys,
@@ -206,6 +213,36 @@ export class MemcacheTextFrontend implements RequestHandler {
       pool.connFor(parts[i].group, session.id).send(bytes, merge.sinkFor(i, this), kind);
     }
   }
+}
+
+/**
+ * Longest gat/gats line sent to memcached: it closes a connection holding more than 1 KB
+ * without a "\n" unless the line is a get/gets (proto_text.c), which would fail every
+ * request sharing that backend connection.
+ */
+const MAX_GAT_LINE = 1024;
+
+/** Splits the parts of a gat/gats so that each one's line fits in MAX_GAT_LINE. */
+function _shortGatParts(req: MemcacheTextRequest, parts: SplitPart[]): SplitPart[] {
+  // "gats <exptime>" and "\r\n"; a key adds a space and its bytes (at most 251).
+  const head = 4 + 1 + req.exptime!.length + 2;
+  const out: SplitPart[] = [];
+  for (const part of parts) {
+    let chunk: number[] = [];
+    let size = head;
+    for (const index of part.keyIndexes) {
+      const add = 1 + req.keys[index].length;
+      if (chunk.length > 0 && size + add > MAX_GAT_LINE) {
+        out.push({ group: part.group, keyIndexes: chunk });
+        chunk = [];
+        size = head;
+      }
+      chunk.push(index);
+      size += add;
+    }
+    out.push({ group: part.group, keyIndexes: chunk });
+  }
+  return out;
 }
 
 /** A text noreply request: the client gets nothing, whatever the backend answered. */

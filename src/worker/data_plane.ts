@@ -303,7 +303,12 @@ function _memcache(
     binary ? MEMCACHE_BINARY_RING : MEMCACHE_TEXT_RING,
     context,
   );
-  const memcache = { router, pool, maxValueBytes: cluster.maxValueSize };
+  const memcache = {
+    router,
+    pool,
+    maxValueBytes: cluster.maxValueSize,
+    maxRetrievalLineBytes: cluster.maxMultigetLine,
+  };
   return { memcache, pool, stop, nodes, applyShared };
 }
 

@@ -10,11 +10,13 @@
  *   string ("get a\0b" is "get a"), so no key holds a NUL either.
  * - A command line is at most MAX_LINE_BYTES = 2048 bytes before its "\n". memcached
  *   closes a connection holding more than 2048 bytes without a newline unless the line
- *   starts with "get " or "gets " (multigets are unbounded there). We apply the 2048 limit
- *   to every line, complete or not, so the outcome never depends on how bytes arrive, and
- *   give retrieval lines ("get", "gets", "gat", "gats" after at most 100 leading spaces,
- *   memcached's own allowance) `maxRetrievalLineBytes` (64 KiB by default) instead of
- *   "unbounded", so memory stays bounded. Longer lines throw ProtocolError.
+ *   starts with "get " or "gets " (multigets are unbounded there: a 40 MB one is served).
+ *   We apply the 2048 limit to every line, complete or not, so the outcome never depends
+ *   on how bytes arrive, and give retrieval lines ("get", "gets", "gat", "gats" after at
+ *   most 100 leading spaces, memcached's own allowance) `maxRetrievalLineBytes`
+ *   (`max_multiget_line`, 8 MiB by default) instead of "unbounded", so memory stays
+ *   bounded. Longer lines throw ProtocolError (memcached would close without a word).
+ *   A line arriving in pieces is searched for its "\n" once: `#scanned` remembers how far.
  * - A value is at most `maxValueBytes` (1 MiB by default, memcached's `-I`).
  *
  * Error kinds:
@@ -147,7 +149,7 @@ export interface MemcacheTextDecoderOptions {
   maxValueBytes?: number;
   /**
    * Longest get/gets/gat/gats command line (bytes before "\n"); other lines stop at 2048.
-   * @default 65536
+   * @default 8388608
    */
   maxRetrievalLineBytes?: number;
 }
@@ -155,7 +157,7 @@ export interface MemcacheTextDecoderOptions {
 /** Longest non-retrieval command line, bytes before "\n" (memcached's 2048). */
 export const MAX_LINE_BYTES = 2048;
 /** Default longest retrieval command line. */
-export const DEFAULT_MAX_RETRIEVAL_LINE_BYTES = 64 * 1024;
+export const DEFAULT_MAX_RETRIEVAL_LINE_BYTES = 8 * 1024 * 1024;
 /** Leading spaces memcached tolerates before recognizing a long multiget line. */
 const MAX_LEADING_SPACES = 100;
 

@@ -282,7 +282,7 @@ Deno.test("decode() throws when framing is lost", () => {
   assert.deepEqual(got.out, ["get [a]"]);
 });
 
-Deno.test("decode() limits command lines to 2048 bytes, retrieval lines to 64 KiB", () => {
+Deno.test("decode() limits command lines to 2048 bytes, retrieval lines to max_multiget_line", () => {
   const long = "x".repeat(MAX_LINE_BYTES + 1);
   assertFramingLost(long, /line too long/); // no newline yet
   assertFramingLost(long + "\r\n", /line too long/);
@@ -404,4 +404,31 @@ Deno.test("decode() takes any key byte memcached 1.6 takes, and ends a line at a
     assert.equal(got.error, null, text);
     assert.deepEqual(got.out, [expected, "get [z]"], JSON.stringify(text));
   }
+});
+
+Deno.test("decode() takes an 8 MiB multiget arriving in 1 KiB pieces, scanning it once", () => {
+  // 100-byte keys up to just under the default limit (8 MiB before the "\n").
+  const key = "k".repeat(99);
+  const count = Math.floor((8 * 1024 * 1024 - 4) / 100);
+  const line = bytes(`get${` ${key}`.repeat(count)}\r\n`);
+  assert.ok(line.length - 1 <= 8 * 1024 * 1024 && line.length > 8_000_000);
+  const decoder = new MemcacheTextDecoder();
+  const started = performance.now();
+  let result = null;
+  // Each call sees the whole line so far, as a session's buffer holds it: a decoder that
+  // rescanned from the start would read ~35 GB here instead of 8 MB.
+  for (let end = 1024; result === null; end = Math.min(end + 1024, line.length)) {
+    result = decoder.decode(line, 0, end);
+  }
+  const elapsed = performance.now() - started;
+  assert.ok(result.kind === "request");
+  assert.equal(result.keys.length, count);
+  assert.equal(result.size, line.length);
+  assert.ok(elapsed < 5000, `took ${elapsed} ms`);
+  // One byte more than the limit is refused, complete or not.
+  const over = bytes(`get ${"k".repeat(8 * 1024 * 1024 - 3)}`);
+  assert.throws(() => new MemcacheTextDecoder().decode(over, 0, over.length), /line too long/);
+  const atLimit = bytes(`get ${"k".repeat(8 * 1024 * 1024 - 4)}\n`);
+  const r = new MemcacheTextDecoder().decode(atLimit, 0, atLimit.length);
+  assert.ok(r?.kind === "error", "a 250+ byte key, but the line itself is taken");
 });
