@@ -96,6 +96,7 @@ Deno.test("max_multiget_line: a longer retrieval line is refused and that client
   // A long gat goes to memcached in lines it takes (it closes a connection on a gat line
   // over 1 KB, which would fail every client sharing it); the bystander is unharmed.
   assert.equal(await bystander.request(`gat 0 ${keys.slice(0, 2000).join(" ")}\r\n`), "END\r\n");
+  assert.equal(await bystander.request(`gats ${"0".repeat(1100)}7 ${keys[0]}\r\n`), "END\r\n");
   assert.equal(await bystander.request(short), "END\r\n");
 
   // memcached itself would close without a word (it serves get lines of any length); Aster

@@ -42,14 +42,17 @@ export function compareVersions(a: string, b: string): number {
 }
 
 /**
- * Asks every open node of the current pool for `INFO server`: at once, every second while
- * some node's version is unknown, else every `intervalMs` (a restarted or upgraded node is
- * noticed). Versions are kept by node name, so a reload's new pool keeps what is known.
+ * Asks the open nodes of the current pool for `INFO server`: every node at start and on
+ * reload, then a node whose version is unknown every second, a known one every
+ * `intervalMs` (a restarted or upgraded node is noticed). Versions are kept by node name,
+ * so a reload's new pool keeps what is known.
  */
 export class BackendVersionProbe {
   readonly #pool: () => NodePool;
   readonly #intervalMs: number;
   readonly #versions = new Map<string, string>();
+  /** When each node was last asked (performance.now()). */
+  readonly #askedAt = new Map<string, number>();
   readonly #inFlight = new Set<string>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
@@ -59,15 +62,20 @@ export class BackendVersionProbe {
     this.#intervalMs = intervalMs;
   }
 
-  /** Probes now and schedules the next round. */
-  probeNow(): void {
+  /** Asks every node now (`all`) or those due, and schedules the next round. */
+  probeNow(all = true): void {
     if (this.#stopped) return;
     clearTimeout(this.#timer);
     const pool = this.#pool();
+    const now = performance.now();
     pool.nodes.forEach((node, index) => {
       const conn = pool.connsOf(index)[0];
       if (conn === undefined || this.#inFlight.has(node.name)) return;
+      const known = this.#versions.has(node.name);
+      const due = now - (this.#askedAt.get(node.name) ?? -Infinity) >= this.#intervalMs;
+      if (!all && known && !due) return;
       this.#inFlight.add(node.name);
+      this.#askedAt.set(node.name, now);
       conn.send(INFO_SERVER, {
         onReply: (reply) => {
           this.#inFlight.delete(node.name);
@@ -77,8 +85,8 @@ export class BackendVersionProbe {
         onError: () => this.#inFlight.delete(node.name),
       });
     });
-    const delay = this.current().source === "backends" ? this.#intervalMs : RETRY_MS;
-    this.#timer = setTimeout(() => this.probeNow(), delay);
+    const delay = Math.min(this.#intervalMs, RETRY_MS);
+    this.#timer = setTimeout(() => this.probeNow(false), delay);
   }
 
   /** The lowest known version of the open nodes, and whether all of them told theirs. */

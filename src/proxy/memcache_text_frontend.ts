@@ -8,6 +8,7 @@ import {
   MemcacheTextDecoder,
   type MemcacheTextError,
   type MemcacheTextRequest,
+  type RetrievalHead,
   withoutNoreply,
 } from "../protocol/memcache/text_request.ts";
 import {
@@ -181,7 +182,8 @@ export class MemcacheTextFrontend implements RequestHandler {
     const { router, pool } = this.#backend;
     const slot = session.reserve();
     const kind = KIND_NUMBER.retrieval;
-    if (req.keys.length === 1) {
+    const touch = req.exptime !== null;
+    if (req.keys.length === 1 && (!touch || raw.length <= MAX_GAT_LINE)) {
       // The usual get: no per-key arrays or callbacks.
       const node = router.pick(req.keys[0]);
       if (node < 0) session.answer(slot, this.errorReply(NO_BACKEND));
@@ -193,14 +195,14 @@ export class MemcacheTextFrontend implements RequestHandler {
       session.answer(slot, this.errorReply(NO_BACKEND));
       return;
     }
-    const touch = req.exptime !== null;
     if (nodes.every((node) => node === nodes[0]) && (!touch || raw.length <= MAX_GAT_LINE)) {
       pool.connFor(nodes[0], session.id).send(raw, slot, kind);
       return;
     }
     const keyIndexes = req.keys.map((_, index) => index);
     let parts = groupKeys(keyIndexes, nodes);
-    if (touch) parts = _shortGatParts(req, parts);
+    const head: RetrievalHead = touch ? { command: req.command, exptime: _shortExptime(req) } : req;
+    if (touch) parts = _shortGatParts(head, req.keys, parts);
     const keys = req.keys.map((key) => copies.copy(key));
     const merge = new RetrievalMerge(
       keys,
@@ -209,7 +211,7 @@ export class MemcacheTextFrontend implements RequestHandler {
     );
     for (let i = 0; i < parts.length; i++) {
       const partKeys = parts[i].keyIndexes.map((index) => req.keys[index]);
-      const bytes = buildRetrieval(req, partKeys);
+      const bytes = buildRetrieval(head, partKeys);
       pool.connFor(parts[i].group, session.id).send(bytes, merge.sinkFor(i, this), kind);
     }
   }
@@ -223,19 +225,23 @@ export class MemcacheTextFrontend implements RequestHandler {
 const MAX_GAT_LINE = 1024;
 
 /** Splits the parts of a gat/gats so that each one's line fits in MAX_GAT_LINE. */
-function _shortGatParts(req: MemcacheTextRequest, parts: SplitPart[]): SplitPart[] {
+function _shortGatParts(
+  head: RetrievalHead,
+  keys: readonly Uint8Array[],
+  parts: SplitPart[],
+): SplitPart[] {
   // "gats <exptime>" and "\r\n"; a key adds a space and its bytes (at most 251).
-  const head = 4 + 1 + req.exptime!.length + 2;
+  const base = 4 + 1 + head.exptime!.length + 2;
   const out: SplitPart[] = [];
   for (const part of parts) {
     let chunk: number[] = [];
-    let size = head;
+    let size = base;
     for (const index of part.keyIndexes) {
-      const add = 1 + req.keys[index].length;
+      const add = 1 + keys[index].length;
       if (chunk.length > 0 && size + add > MAX_GAT_LINE) {
         out.push({ group: part.group, keyIndexes: chunk });
         chunk = [];
-        size = head;
+        size = base;
       }
       chunk.push(index);
       size += add;
@@ -243,6 +249,17 @@ function _shortGatParts(req: MemcacheTextRequest, parts: SplitPart[]): SplitPart
     out.push({ group: part.group, keyIndexes: chunk });
   }
   return out;
+}
+
+/** A gat's exptime without the leading zeros memcached ignores, so a line stays short. */
+function _shortExptime(req: MemcacheTextRequest): Uint8Array {
+  const exptime = req.exptime!;
+  if (exptime.length <= 20) return exptime;
+  try {
+    return new TextEncoder().encode(String(BigInt(new TextDecoder().decode(exptime))));
+  } catch {
+    return exptime;
+  }
 }
 
 /** A text noreply request: the client gets nothing, whatever the backend answered. */
