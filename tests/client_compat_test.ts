@@ -226,6 +226,11 @@ Deno.test("ioredis 6 connects through Aster (CLIENT SETINFO, SETNAME) and runs S
   assert.equal(await raw.command("CLIENT", "GETNAME"), null);
   assert.equal(await raw.command("CLIENT", "SETNAME", "n1"), "OK");
   assert.equal(text(await raw.command("CLIENT", "GETNAME")), "n1");
+  assert.ok(Array.isArray(await raw.command("HELLO", "2", "SETNAME", "n2")));
+  assert.equal(text(await raw.command("CLIENT", "GETNAME")), "n2");
+  assert.equal(await raw.command("CLIENT", "SETNAME", ""), "OK");
+  assert.equal(await raw.command("CLIENT", "GETNAME"), null);
+  assert.equal(typeof await raw.command("CLIENT", "ID"), "number");
   // The rest of CLIENT stays refused (another issue).
   const list = await raw.command("CLIENT", "LIST");
   assert.ok(list instanceof RespErrorReply);

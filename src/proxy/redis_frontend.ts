@@ -32,6 +32,9 @@ export interface RedisSettings {
   allowed: ReadonlySet<string>;
 }
 
+const CLIENT = new TextEncoder().encode("client");
+const SETNAME = new TextEncoder().encode("setname");
+
 /** How the replies of an allowed server-wide command merge. */
 const BROADCAST_MERGE: Record<string, MergeKind> = { keys: "concat", dbsize: "sum" };
 
@@ -114,6 +117,7 @@ export class RedisFrontend implements RequestHandler {
         mode: metrics.facts.cacheType === "redis_cluster" ? "cluster" : "standalone",
       });
       if (ok) this.#authenticated = true;
+      if (ok && spec.name === "hello") this.#helloSetname(argv);
       session.answer(session.reserve(), reply);
       return;
     }
@@ -149,6 +153,19 @@ export class RedisFrontend implements RequestHandler {
       }
       default:
         this.#route(spec, argv, raw, routing);
+    }
+  }
+
+  /** HELLO ... SETNAME name names the connection, as CLIENT SETNAME does. */
+  #helloSetname(argv: Uint8Array[]): void {
+    for (let i = 2; i + 1 < argv.length; i++) {
+      const option = new TextDecoder().decode(argv[i]).toLowerCase();
+      if (option === "auth") i += 2;
+      else if (option === "setname") {
+        this.#client ??= { id: this.#session.id, name: null };
+        clientReply([CLIENT, SETNAME, argv[i + 1]], this.#client);
+        i++;
+      }
     }
   }
 
