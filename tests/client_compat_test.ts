@@ -115,13 +115,22 @@ Deno.test("INFO and HELLO report the backends' redis_version and redis-server's 
   assert.equal(hello[hello.indexOf("mode") + 1], "standalone");
 });
 
-Deno.test("INFO says when no backend has told its version: the documented default", async () => {
+Deno.test("INFO says when no backend (or not every one) has told its version", async () => {
   const dead = await freePort(); // nothing listens there
   await using aster = await startAster([{ servers: [`127.0.0.1:${dead}:1`] }]);
   await using client = await RespClient.connect(aster.ports[0]);
   const server = fields(String(text(await client.command("INFO", "server"))));
   assert.equal(server.get("redis_version"), "7.0.0");
   assert.equal(server.get("redis_version_source"), "default");
+
+  // One backend known, one not: the known one's version, and the source says so.
+  await using live = await startRedis();
+  await using mixed = await startAster([{
+    servers: [`127.0.0.1:${live.port}:1`, `127.0.0.1:${dead}:1`],
+  }]);
+  await using viaMixed = await RespClient.connect(mixed.ports[0]);
+  const partial = await infoOnceSource(viaMixed, "some_backends");
+  assert.equal(partial.get("redis_version"), await versionOf(live.port));
 });
 
 Deno.test("INFO reports the lowest version when the backends differ", async () => {
