@@ -47,8 +47,8 @@ Deno.test("metrics: counters move with traffic and sum over workers; /healthz is
     assert.equal(sample(after, 'aster_node_up{cluster="c",node="r1"}'), 1);
     assert.equal(
       sample(after, 'aster_backend_request_seconds_count{cluster="c",node="r1"}'),
-      24,
-      "every forwarded request observed once",
+      24 + 2,
+      "every forwarded request observed once, and each worker's INFO server (its version)",
     );
     assert.ok(sample(after, 'aster_client_bytes_in_total{cluster="c"}') > 0);
     const health = await scrape(metricsPort, "/healthz");
@@ -118,13 +118,13 @@ Deno.test("INFO reports this worker's counters and backends, never passwords", a
   assert.equal(await client.command("AUTH", "front-pw"), "OK");
   assert.equal(await client.command("SET", "k", "v"), "OK");
   const info = String(text(await client.command("INFO")));
-  assert.match(info, /^# Server\r\naster_version:/);
+  assert.match(info, /^# Server\r\nredis_version:/);
   // The default io = "auto" with --allow-ffi (as deno task start grants): raw sockets.
   assert.match(info, /\r\nio:ffi\r\nio_raw_sockets:[1-9]\d*\r\n/);
   assert.match(info, /\r\nconnected_clients:1\r\n/);
   assert.match(info, /\r\ntotal_commands_processed:3\r\n/);
-  // The backend AUTH handshake and the SET.
-  assert.match(info, /\r\nnode_shard-a:up=1,ejected=0,requests=2,/);
+  // The backend AUTH handshake, the INFO server that learns its version, and the SET.
+  assert.match(info, /\r\nnode_shard-a:up=1,ejected=0,requests=3,/);
   assert.ok(!info.includes("front-pw") && !info.includes("backend-pw"));
   const clients = String(text(await client.command("INFO", "clients")));
   assert.match(clients, /^# Clients\r\n/);

@@ -111,6 +111,12 @@ export interface ClusterConfig {
    */
   maxValueSize: number;
   /**
+   * Longest get/gets/gat/gats command line a memcache client may send, bytes
+   * (`max_multiget_line`), 2048..1 GiB; other lines stay at memcached's 2048.
+   * @default 8388608
+   */
+  maxMultigetLine: number;
+  /**
    * Most clients connected at once (`max_clients`), shared evenly by the workers; a client
    * past it gets an error reply and is closed.
    * @default 10000
@@ -238,6 +244,7 @@ export const CLUSTER_KEYS: readonly string[] = [
   "hash_tag",
   "node_connections",
   "max_value_size",
+  "max_multiget_line",
   "max_clients",
   "client_idle_timeout",
   "client_output_soft_limit",
@@ -274,6 +281,7 @@ const INT_RULES = {
   ping_interval: { min: 1, max: MAX_MS, unit: "ms", fallback: 10_000 },
   node_connections: { min: 1, max: 64, unit: "", fallback: 1 },
   max_value_size: { min: 1024, max: 1024 * 1024 * 1024, unit: "bytes", fallback: 1024 * 1024 },
+  max_multiget_line: { min: 2048, max: 1024 * 1024 * 1024, unit: "bytes", fallback: 8 * 2 ** 20 },
   max_clients: { min: 1, max: 1_000_000, unit: "", fallback: 10_000 },
   client_idle_timeout: { min: 0, max: 86_400 * 30, unit: "s", fallback: 0 },
   client_output_soft_limit: { min: 64 * 1024, max: 2 ** 40, unit: "bytes", fallback: 8 * 2 ** 20 },
@@ -495,6 +503,7 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
       hashTag,
       nodeConnections: ints.node_connections,
       maxValueSize: ints.max_value_size,
+      maxMultigetLine: ints.max_multiget_line,
       maxClients: ints.max_clients,
       clientIdleTimeout: ints.client_idle_timeout,
       clientOutputSoftLimit: ints.client_output_soft_limit,

@@ -56,6 +56,7 @@ Deno.test("validate() fills every default for a minimal cluster", () => {
     hashTag: null,
     nodeConnections: 1,
     maxValueSize: 1048576,
+    maxMultigetLine: 8388608,
     maxClients: 10000,
     clientIdleTimeout: 0,
     clientOutputSoftLimit: 8 * 2 ** 20,
@@ -521,4 +522,15 @@ Deno.test("validate() takes io = auto, deno or ffi (auto by default) and names t
   assert.deepEqual(errors.length, 1);
   assert.match(errors[0], /io must be one of auto, deno, ffi, got "epoll" \(a string\)/);
   assert.match(_only({ io: true })[0], /io must be one of auto, deno, ffi, got true \(a boolean\)/);
+});
+
+Deno.test("validate() takes max_multiget_line of 2048 bytes .. 1 GiB", () => {
+  const [c] = _ok({ clusters: [_cluster({ max_multiget_line: 65536 })] });
+  assert.equal(c.maxMultigetLine, 65536);
+  assert.equal(_ok({ clusters: [_cluster({ max_multiget_line: 2048 })] })[0].maxMultigetLine, 2048);
+  for (const bad of [2047, 2 ** 30 + 1, "8m", 1.5]) {
+    const errors = _only({ max_multiget_line: bad });
+    assert.equal(errors.length, 1, String(bad));
+    assert.match(errors[0], /max_multiget_line/);
+  }
 });

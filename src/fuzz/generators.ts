@@ -534,7 +534,7 @@ function _integer(rng: Prng): Uint8Array {
 
 const _KEY_BYTES = ascii("abcdefghijklmnopqrstuvwxyz0123456789:_-");
 
-/** A key memcached accepts: 1..250 bytes, no control characters, spaces or DEL. */
+/** A key memcached accepts (mostly printable; it takes any byte but space, "\n" and NUL). */
 function _mcKey(rng: Prng): Uint8Array {
   const r = rng.int(100);
   const n = r < 80 ? rng.range(1, 16) : r < 99 ? rng.range(17, MAX_KEY_LENGTH) : MAX_KEY_LENGTH;

@@ -1,4 +1,5 @@
 import { Slowlog } from "./slowlog.ts";
+import { DEFAULT_REDIS_VERSION, type ReportedVersion } from "../backend/backend_version.ts";
 
 /** One worker's counters: updated on the data path, summed by the supervisor for /metrics. */
 
@@ -100,6 +101,11 @@ export class ClusterMetrics {
   readonly errors = new Map<string, number>();
   /** Filled in by the data plane when a snapshot is taken. */
   nodeSource: () => NodeSnapshot[] = () => [];
+  /** The backends' lowest Redis version, for INFO and HELLO (set by Redis data planes). */
+  redisVersion: () => ReportedVersion = () => ({
+    version: DEFAULT_REDIS_VERSION,
+    source: "default",
+  });
 
   constructor(cluster: string) {
     this.cluster = cluster;

@@ -8,6 +8,7 @@ import {
   MemcacheTextDecoder,
   type MemcacheTextError,
   type MemcacheTextRequest,
+  type RetrievalHead,
   withoutNoreply,
 } from "../protocol/memcache/text_request.ts";
 import {
@@ -18,7 +19,7 @@ import {
   textLine,
 } from "../protocol/memcache/text_reply.ts";
 import type { Router } from "./ring_router.ts";
-import { groupKeys } from "./redis_split.ts";
+import { groupKeys, type SplitPart } from "./redis_split.ts";
 import type { ReplySlot, RequestHandler, Session } from "./session.ts";
 import { feedFrames, type FrameHandlers } from "./feed_frames.ts";
 import { VERSION } from "../version.ts";
@@ -71,6 +72,8 @@ export interface MemcacheBackend {
   pool: NodePool;
   /** Largest value accepted, bytes. */
   maxValueBytes: number;
+  /** Longest get/gets/gat/gats line accepted, bytes (`max_multiget_line`). */
+  maxRetrievalLineBytes: number;
 }
 
 /** Handles the requests of one client session in `memcache` mode. */
@@ -82,7 +85,10 @@ export class MemcacheTextFrontend implements RequestHandler {
   constructor(session: Session, backend: MemcacheBackend) {
     this.#session = session;
     this.#backend = backend;
-    this.#decoder = new MemcacheTextDecoder({ maxValueBytes: backend.maxValueBytes });
+    this.#decoder = new MemcacheTextDecoder({
+      maxValueBytes: backend.maxValueBytes,
+      maxRetrievalLineBytes: backend.maxRetrievalLineBytes,
+    });
   }
 
   readonly #handlers: FrameHandlers<MemcacheTextDecoded> = {
@@ -176,7 +182,8 @@ export class MemcacheTextFrontend implements RequestHandler {
     const { router, pool } = this.#backend;
     const slot = session.reserve();
     const kind = KIND_NUMBER.retrieval;
-    if (req.keys.length === 1) {
+    const touch = req.exptime !== null;
+    if (req.keys.length === 1 && (!touch || raw.length <= MAX_GAT_LINE)) {
       // The usual get: no per-key arrays or callbacks.
       const node = router.pick(req.keys[0]);
       if (node < 0) session.answer(slot, this.errorReply(NO_BACKEND));
@@ -188,12 +195,14 @@ export class MemcacheTextFrontend implements RequestHandler {
       session.answer(slot, this.errorReply(NO_BACKEND));
       return;
     }
-    if (nodes.every((node) => node === nodes[0])) {
+    if (nodes.every((node) => node === nodes[0]) && (!touch || raw.length <= MAX_GAT_LINE)) {
       pool.connFor(nodes[0], session.id).send(raw, slot, kind);
       return;
     }
     const keyIndexes = req.keys.map((_, index) => index);
-    const parts = groupKeys(keyIndexes, nodes);
+    let parts = groupKeys(keyIndexes, nodes);
+    const head: RetrievalHead = touch ? { command: req.command, exptime: _shortExptime(req) } : req;
+    if (touch) parts = _shortGatParts(head, req.keys, parts);
     const keys = req.keys.map((key) => copies.copy(key));
     const merge = new RetrievalMerge(
       keys,
@@ -202,9 +211,54 @@ export class MemcacheTextFrontend implements RequestHandler {
     );
     for (let i = 0; i < parts.length; i++) {
       const partKeys = parts[i].keyIndexes.map((index) => req.keys[index]);
-      const bytes = buildRetrieval(req, partKeys);
+      const bytes = buildRetrieval(head, partKeys);
       pool.connFor(parts[i].group, session.id).send(bytes, merge.sinkFor(i, this), kind);
     }
+  }
+}
+
+/**
+ * Longest gat/gats line sent to memcached: it closes a connection holding more than 1 KB
+ * without a "\n" unless the line is a get/gets (proto_text.c), which would fail every
+ * request sharing that backend connection.
+ */
+const MAX_GAT_LINE = 1024;
+
+/** Splits the parts of a gat/gats so that each one's line fits in MAX_GAT_LINE. */
+function _shortGatParts(
+  head: RetrievalHead,
+  keys: readonly Uint8Array[],
+  parts: SplitPart[],
+): SplitPart[] {
+  // "gats <exptime>" and "\r\n"; a key adds a space and its bytes (at most 251).
+  const base = 4 + 1 + head.exptime!.length + 2;
+  const out: SplitPart[] = [];
+  for (const part of parts) {
+    let chunk: number[] = [];
+    let size = base;
+    for (const index of part.keyIndexes) {
+      const add = 1 + keys[index].length;
+      if (chunk.length > 0 && size + add > MAX_GAT_LINE) {
+        out.push({ group: part.group, keyIndexes: chunk });
+        chunk = [];
+        size = base;
+      }
+      chunk.push(index);
+      size += add;
+    }
+    out.push({ group: part.group, keyIndexes: chunk });
+  }
+  return out;
+}
+
+/** A gat's exptime without the leading zeros memcached ignores, so a line stays short. */
+function _shortExptime(req: MemcacheTextRequest): Uint8Array {
+  const exptime = req.exptime!;
+  if (exptime.length <= 20) return exptime;
+  try {
+    return new TextEncoder().encode(String(BigInt(new TextDecoder().decode(exptime))));
+  } catch {
+    return exptime;
   }
 }
 

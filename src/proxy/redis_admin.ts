@@ -12,6 +12,20 @@ import { sockets } from "../io/sockets.ts";
 
 const decoder = new TextDecoder();
 
+/** As redis-server's `uname` line, from what Deno knows without the sys permission. */
+const OS = `${
+  { linux: "Linux", darwin: "Darwin", windows: "Windows" }[Deno.build.os as string] ??
+    Deno.build.os
+} ${Deno.build.arch}`;
+/** 40 hex characters like redis-server's, fixed for this worker's life. */
+const RUN_ID = Array.from(crypto.getRandomValues(new Uint8Array(20)))
+  .map((byte) => byte.toString(16).padStart(2, "0")).join("");
+
+/** The port of "host:port" / "[v6]:port". */
+function _port(addr: string): number {
+  return Number(addr.slice(addr.lastIndexOf(":") + 1));
+}
+
 function _section(title: string, fields: [string, string | number][]): string {
   return `# ${title}\r\n${fields.map(([k, v]) => `${k}:${v}`).join("\r\n")}\r\n`;
 }
@@ -30,19 +44,32 @@ export function infoReply(metrics: ClusterMetrics, argv: readonly Uint8Array[]):
   const wanted = argv.length > 1 ? decoder.decode(argv[1]).toLowerCase() : "default";
   const facts = metrics.facts;
   const sections: Record<string, () => string> = {
-    server: () =>
-      _section("Server", [
-        ["aster_version", VERSION],
-        ["aster_mode", facts.cacheType],
+    server: () => {
+      const { version, source } = metrics.redisVersion();
+      const uptime = Math.floor((Date.now() - facts.startedAt) / 1000);
+      // redis-server's fields first (clients read redis_version); Aster's own under proxy_*.
+      return _section("Server", [
+        ["redis_version", version],
+        ["redis_version_source", source],
+        ["redis_mode", facts.cacheType === "redis_cluster" ? "cluster" : "standalone"],
+        ["os", OS],
+        ["arch_bits", 64],
+        ["process_id", Deno.pid],
+        ["run_id", RUN_ID],
+        ["tcp_port", _port(facts.listenAddr)],
+        ["uptime_in_seconds", uptime],
+        ["uptime_in_days", Math.floor(uptime / 86400)],
+        ["proxy_name", "aster"],
+        ["proxy_version", VERSION],
+        ["proxy_mode", facts.cacheType],
         ["cluster_name", metrics.cluster],
         ["deno_version", Deno.version.deno],
-        ["process_id", Deno.pid],
         ["worker", `${facts.workerIndex + 1}/${facts.workerCount}`],
         ["listen_addr", facts.listenAddr],
         ["io", sockets().name],
         ["io_raw_sockets", sockets().rawSockets()],
-        ["uptime_in_seconds", Math.floor((Date.now() - facts.startedAt) / 1000)],
-      ]),
+      ]);
+    },
     clients: () =>
       _section("Clients", [
         ["connected_clients", metrics.clientsCurrent],

@@ -7,7 +7,6 @@ import {
   OK_REPLY,
 } from "../protocol/resp/encoder.ts";
 import { parseLongLong } from "../protocol/resp/bytes.ts";
-import { VERSION } from "../version.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -86,7 +85,15 @@ export function answerAuth(
  */
 export function answerHello(
   argv: readonly Uint8Array[],
-  context: { password: Uint8Array | null; authenticated: boolean; clientId: number },
+  context: {
+    password: Uint8Array | null;
+    authenticated: boolean;
+    clientId: number;
+    /** The backends' lowest Redis version (see INFO's redis_version). */
+    version: string;
+    /** "cluster" in redis_cluster mode, else "standalone". */
+    mode: string;
+  },
 ): { reply: Uint8Array; ok: boolean } {
   if (argv.length > 1) {
     const version = parseLongLong(argv[1]);
@@ -122,13 +129,13 @@ export function answerHello(
     encodeBulk("server"),
     encodeBulk("redis"),
     encodeBulk("version"),
-    encodeBulk(`aster-${VERSION}`),
+    encodeBulk(context.version),
     encodeBulk("proto"),
     encodeInteger(2),
     encodeBulk("id"),
     encodeInteger(context.clientId),
     encodeBulk("mode"),
-    encodeBulk("standalone"),
+    encodeBulk(context.mode),
     encodeBulk("role"),
     encodeBulk("master"),
     encodeBulk("modules"),

@@ -32,11 +32,20 @@ Deno.test("answerAuth() accepts the password alone or with the default user", ()
 });
 
 Deno.test("answerHello() speaks RESP2 and can authenticate", () => {
-  const context = { password: PASSWORD, authenticated: false, clientId: 7 };
+  const context = {
+    password: PASSWORD,
+    authenticated: false,
+    clientId: 7,
+    version: "6.2.14",
+    mode: "cluster",
+  };
   assert.match(dec.decode(answerHello(argv("HELLO", "2"), context).reply), /^-NOAUTH/);
   const ok = answerHello(argv("HELLO", "2", "AUTH", "default", "s3cret"), context);
   assert.equal(ok.ok, true);
   assert.match(dec.decode(ok.reply), /^\*14\r\n/);
+  // The backends' version and the mode, as redis-server would say them.
+  assert.match(dec.decode(ok.reply), /\$7\r\nversion\r\n\$6\r\n6\.2\.14\r\n/);
+  assert.match(dec.decode(ok.reply), /\$4\r\nmode\r\n\$7\r\ncluster\r\n/);
   assert.match(dec.decode(answerHello(argv("HELLO", "3"), context).reply), /^-NOPROTO/);
   const bad = answerHello(argv("HELLO", "2", "AUTH", "default", "x"), context);
   assert.match(dec.decode(bad.reply), /^-WRONGPASS/);

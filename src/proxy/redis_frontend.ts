@@ -14,7 +14,7 @@ import {
   sortPatternIndexes,
 } from "../protocol/resp/commands.ts";
 import { describeBytes } from "../protocol/resp/bytes.ts";
-import { localReply } from "./redis_local.ts";
+import { clientReply, type ClientState, localReply } from "./redis_local.ts";
 import { infoReply, slowlogReply } from "./redis_admin.ts";
 import { allowedBeforeAuth, answerAuth, answerHello, NOAUTH_REPLY } from "./redis_auth.ts";
 import type { RedisRouting } from "./redis_routing.ts";
@@ -42,6 +42,9 @@ const FUNCTION_KILL_REFUSED = encodeError(
   "ERR FUNCTION KILL is not supported by aster: a function runs on one backend",
 );
 
+const CLIENT = new TextEncoder().encode("client");
+const SETNAME = new TextEncoder().encode("setname");
+
 /** How the replies of an allowed server-wide command merge (others: the first reply). */
 const BROADCAST_MERGE: Record<string, MergeKind> = { keys: "concat", dbsize: "sum" };
 
@@ -51,6 +54,8 @@ export class RedisFrontend implements RequestHandler {
   readonly #settings: RedisSettings;
   readonly #decoder = new RespRequestDecoder();
   #authenticated = false;
+  /** CLIENT SETNAME's name (made on the first CLIENT command). */
+  #client: ClientState | null = null;
 
   constructor(session: Session, settings: RedisSettings) {
     this.#session = session;
@@ -118,8 +123,11 @@ export class RedisFrontend implements RequestHandler {
         password,
         authenticated: this.#authenticated || password === null,
         clientId: session.id,
+        version: metrics.redisVersion().version,
+        mode: metrics.facts.cacheType === "redis_cluster" ? "cluster" : "standalone",
       });
       if (ok) this.#authenticated = true;
+      if (ok && spec.name === "hello") this.#helloSetname(argv);
       session.answer(session.reserve(), reply);
       return;
     }
@@ -143,6 +151,14 @@ export class RedisFrontend implements RequestHandler {
         if (group >= 0) {
           routing.send(group, raw ?? encodeCommand(argv), session.reserve(), session.id, false);
           return;
+        }
+        if (spec.name === "client") {
+          this.#client ??= { id: session.id, name: null };
+          const reply = clientReply(argv, this.#client);
+          if (reply !== null) {
+            session.answer(session.reserve(), reply);
+            return;
+          }
         }
         if (this.#settings.allowed.has(spec.name)) {
           this.#broadcast(spec, argv, routing);
@@ -202,6 +218,19 @@ export class RedisFrontend implements RequestHandler {
       return;
     }
     routing.send(group, raw ?? encodeCommand(argv), slot, session.id, false);
+  }
+
+  /** HELLO ... SETNAME name names the connection, as CLIENT SETNAME does. */
+  #helloSetname(argv: Uint8Array[]): void {
+    for (let i = 2; i + 1 < argv.length; i++) {
+      const option = decoder.decode(argv[i]).toLowerCase();
+      if (option === "auth") i += 2;
+      else if (option === "setname") {
+        this.#client ??= { id: this.#session.id, name: null };
+        clientReply([CLIENT, SETNAME, argv[i + 1]], this.#client);
+        i++;
+      }
+    }
   }
 
   /** Sends an allowed server-wide command to every backend and merges the replies. */

@@ -1,5 +1,12 @@
-/** Commands Aster answers itself in Redis modes: PING, ECHO, SELECT (COMMAND is forwarded). */
-import { encodeBulk, encodeError, OK_REPLY, PONG_REPLY } from "../protocol/resp/encoder.ts";
+/** Commands Aster answers itself in Redis modes: PING, ECHO, SELECT, some of CLIENT (COMMAND is forwarded). */
+import {
+  encodeBulk,
+  encodeError,
+  encodeInteger,
+  NULL_BULK_REPLY,
+  OK_REPLY,
+  PONG_REPLY,
+} from "../protocol/resp/encoder.ts";
 import type { CommandSpec } from "../protocol/resp/commands.ts";
 
 const decoder = new TextDecoder();
@@ -29,4 +36,53 @@ export function localReply(spec: CommandSpec, argv: readonly Uint8Array[]): Uint
 /** Redis's wording for a bad argument count. */
 function _wrongArity(name: string): Uint8Array {
   return encodeError(`ERR wrong number of arguments for '${name}' command`);
+}
+
+/** What CLIENT SETNAME/GETNAME keep per connection. */
+export interface ClientState {
+  id: number;
+  name: Uint8Array | null;
+}
+
+/**
+ * The CLIENT subcommands client libraries send on connect, answered as Redis 7.2 does:
+ * SETINFO (ioredis 6, node-redis 6), SETNAME/GETNAME (a `name`/`connectionName` option)
+ * and ID. Returns null for the others, which stay refused.
+ */
+export function clientReply(argv: readonly Uint8Array[], state: ClientState): Uint8Array | null {
+  const sub = decoder.decode(argv[1]).toLowerCase();
+  switch (sub) {
+    case "setinfo": {
+      if (argv.length !== 4) return _wrongArity("client|setinfo");
+      const attr = decoder.decode(argv[2]);
+      const lower = attr.toLowerCase();
+      if (lower !== "lib-name" && lower !== "lib-ver") {
+        return encodeError(`ERR Unrecognized option '${attr}'`);
+      }
+      return _validAttr(argv[3]) ? OK_REPLY : _badAttr(attr);
+    }
+    case "setname":
+      if (argv.length !== 3) return _wrongArity("client|setname");
+      if (!_validAttr(argv[2])) return _badAttr("Client names");
+      state.name = argv[2].length === 0 ? null : argv[2].slice();
+      return OK_REPLY;
+    case "getname":
+      if (argv.length !== 2) return _wrongArity("client|getname");
+      return state.name === null ? NULL_BULK_REPLY : encodeBulk(state.name);
+    case "id":
+      if (argv.length !== 2) return _wrongArity("client|id");
+      return encodeInteger(state.id);
+    default:
+      return null;
+  }
+}
+
+/** Redis's rule for client names and library info: printable ASCII, no spaces. */
+function _validAttr(value: Uint8Array): boolean {
+  for (const byte of value) if (byte < 0x21 || byte > 0x7e) return false;
+  return true;
+}
+
+function _badAttr(what: string): Uint8Array {
+  return encodeError(`ERR ${what} cannot contain spaces, newlines or special characters.`);
 }

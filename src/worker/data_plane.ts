@@ -2,6 +2,7 @@
 import type { ClusterConfig } from "../config/schema.ts";
 import { tickCoarseClock } from "../backend/coarse_clock.ts";
 import { HealthChecker } from "../backend/health.ts";
+import { BackendVersionProbe } from "../backend/backend_version.ts";
 import { NodePool, type PoolOptions } from "../backend/node_pool.ts";
 import { ClusterTopology } from "../cluster/topology.ts";
 import { ketamaName } from "../hash/ketama.ts";
@@ -302,7 +303,12 @@ function _memcache(
     binary ? MEMCACHE_BINARY_RING : MEMCACHE_TEXT_RING,
     context,
   );
-  const memcache = { router, pool, maxValueBytes: cluster.maxValueSize };
+  const memcache = {
+    router,
+    pool,
+    maxValueBytes: cluster.maxValueSize,
+    maxRetrievalLineBytes: cluster.maxMultigetLine,
+  };
   return { memcache, pool, stop, nodes, applyShared };
 }
 
@@ -387,6 +393,12 @@ export async function startDataPlane(
   const memcache = backend.memcache;
   const newHandler = _handlerFactory(cluster.cacheType, { redis, memcache });
   const retiring = new Set<Backend>();
+  // Redis modes report the backends' lowest version (INFO, HELLO): clients gate on it.
+  const versions = redis ? new BackendVersionProbe(() => backend.pool, cluster.pingInterval) : null;
+  if (versions !== null) {
+    metrics.redisVersion = () => versions.current();
+    versions.probeNow();
+  }
   const ticker = setInterval(() => {
     const now = tickCoarseClock();
     backend.pool.checkTimeouts(now);
@@ -414,6 +426,7 @@ export async function startDataPlane(
   });
   const stop = () => {
     clearInterval(ticker);
+    versions?.stop();
     for (const old of [backend, ...retiring]) {
       old.stop();
       old.pool.close();
@@ -427,6 +440,8 @@ export async function startDataPlane(
     incoming?.applyShared(state);
   });
   await backend.ready;
+  // redis_cluster: the nodes are known only now.
+  versions?.probeNow();
   let listener: Listener;
   try {
     listener = new Listener({
@@ -473,6 +488,7 @@ export async function startDataPlane(
       if (memcache && fresh.memcache) Object.assign(memcache, fresh.memcache);
       applyLimits(next);
       listener.update(listenerLimits(next));
+      versions?.probeNow();
       retiring.add(old);
       old.stop();
       // Replies in flight are bounded by the old read_timeout.

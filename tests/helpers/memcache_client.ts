@@ -124,6 +124,18 @@ export class MemcacheClient implements AsyncDisposable {
     return out;
   }
 
+  /**
+   * The bytes that arrive next, unframed (buffered ones first), within `ms`; "" when the
+   * peer has closed. Throws ReplyTimeout when nothing arrives in time.
+   */
+  async readSome(ms: number): Promise<string> {
+    const b = this.#buffer;
+    if (b.length === 0 && await this.#readWithin(ms) === null) return "";
+    const out = latin1(b.data.subarray(b.start, b.end));
+    b.start = b.end;
+    return out;
+  }
+
   async #next(frame: (buf: Uint8Array, start: number, end: number) => number): Promise<Uint8Array> {
     const deadline = Date.now() + this.timeoutMs;
     for (;;) {

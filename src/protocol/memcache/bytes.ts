@@ -6,7 +6,6 @@ export const SPACE = 0x20; // " "
 export const PLUS = 0x2b; // "+"
 export const MINUS = 0x2d; // "-"
 export const DIGIT_0 = 0x30; // "0"
-export const DEL = 0x7f; // ASCII DEL, a control character
 
 /** Longest key memcached accepts (KEY_MAX_LENGTH), text and binary alike. */
 export const MAX_KEY_LENGTH = 250;
@@ -53,15 +52,14 @@ export function startsWith(buf: Uint8Array, from: number, end: number, word: Uin
   return true;
 }
 
-/** True for a usable key: 1..250 bytes, no control characters and no spaces. */
-export function isValidKey(buf: Uint8Array, from: number, to: number): boolean {
+/**
+ * True for a key memcached 1.6 accepts: 1..250 bytes. Any other byte is allowed (control
+ * bytes, DEL, 8-bit, a "\r" not before the "\n"): a token never holds a space or "\n",
+ * and tokenize() ends the line at a NUL, as memcached reads it as a C string.
+ */
+export function isValidKey(_buf: Uint8Array, from: number, to: number): boolean {
   const length = to - from;
-  if (length <= 0 || length > MAX_KEY_LENGTH) return false;
-  for (let i = from; i < to; i++) {
-    const byte = buf[i];
-    if (byte <= SPACE || byte === DEL) return false;
-  }
-  return true;
+  return length > 0 && length <= MAX_KEY_LENGTH;
 }
 
 /**
@@ -118,16 +116,20 @@ function _digitsWithin(buf: Uint8Array, from: number, to: number, max: number[])
   return true;
 }
 
-/** Splits `buf[from, to)` on spaces into `out` as [start, end) pairs. */
+/**
+ * Splits `buf[from, to)` on spaces into `out` as [start, end) pairs. A NUL ends the line:
+ * memcached tokenizes its command line as a C string, so "get a\0b" is "get a" there.
+ */
 export function tokenize(buf: Uint8Array, from: number, to: number, out: number[]): number[] {
   out.length = 0;
   let i = from;
   while (i < to) {
     while (i < to && buf[i] === SPACE) i++;
-    if (i >= to) break;
+    if (i >= to || buf[i] === 0) break;
     const tokenStart = i;
-    while (i < to && buf[i] !== SPACE) i++;
+    while (i < to && buf[i] !== SPACE && buf[i] !== 0) i++;
     out.push(tokenStart, i);
+    if (i < to && buf[i] === 0) break;
   }
   return out;
 }

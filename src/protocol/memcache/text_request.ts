@@ -5,15 +5,18 @@
  * would give it, and a request memcached would mis-frame is answered here instead.
  *
  * Limits (memcached 1.6 facts; see DESIGN.md "Where to read up"):
- * - A key is 1..250 bytes (KEY_MAX_LENGTH) without control characters or spaces
- *   (memcached itself only checks the length; control characters are refused here).
+ * - A key is 1..250 bytes (KEY_MAX_LENGTH) of any byte but space and "\n", as memcached
+ *   checks only the length; a line ends at its first NUL, as memcached reads it as a C
+ *   string ("get a\0b" is "get a"), so no key holds a NUL either.
  * - A command line is at most MAX_LINE_BYTES = 2048 bytes before its "\n". memcached
  *   closes a connection holding more than 2048 bytes without a newline unless the line
- *   starts with "get " or "gets " (multigets are unbounded there). We apply the 2048 limit
- *   to every line, complete or not, so the outcome never depends on how bytes arrive, and
- *   give retrieval lines ("get", "gets", "gat", "gats" after at most 100 leading spaces,
- *   memcached's own allowance) `maxRetrievalLineBytes` (64 KiB by default) instead of
- *   "unbounded", so memory stays bounded. Longer lines throw ProtocolError.
+ *   starts with "get " or "gets " (multigets are unbounded there: a 40 MB one is served).
+ *   We apply the 2048 limit to every line, complete or not, so the outcome never depends
+ *   on how bytes arrive, and give retrieval lines ("get", "gets", "gat", "gats" after at
+ *   most 100 leading spaces, memcached's own allowance) `maxRetrievalLineBytes`
+ *   (`max_multiget_line`, 8 MiB by default) instead of "unbounded", so memory stays
+ *   bounded. Longer lines throw ProtocolError (memcached would close without a word).
+ *   A line arriving in pieces is searched for its "\n" once: `#scanned` remembers how far.
  * - A value is at most `maxValueBytes` (1 MiB by default, memcached's `-I`).
  *
  * Error kinds:
@@ -146,7 +149,7 @@ export interface MemcacheTextDecoderOptions {
   maxValueBytes?: number;
   /**
    * Longest get/gets/gat/gats command line (bytes before "\n"); other lines stop at 2048.
-   * @default 65536
+   * @default 8388608
    */
   maxRetrievalLineBytes?: number;
 }
@@ -154,11 +157,12 @@ export interface MemcacheTextDecoderOptions {
 /** Longest non-retrieval command line, bytes before "\n" (memcached's 2048). */
 export const MAX_LINE_BYTES = 2048;
 /** Default longest retrieval command line. */
-export const DEFAULT_MAX_RETRIEVAL_LINE_BYTES = 64 * 1024;
+export const DEFAULT_MAX_RETRIEVAL_LINE_BYTES = 8 * 1024 * 1024;
 /** Leading spaces memcached tolerates before recognizing a long multiget line. */
 const MAX_LEADING_SPACES = 100;
 
 const ERROR = "ERROR";
+const END = "END";
 const BAD_FORMAT = "CLIENT_ERROR bad command line format";
 const BAD_DELETE = "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]";
 const BAD_EXPTIME = "CLIENT_ERROR invalid exptime argument";
@@ -504,8 +508,10 @@ function _retrieval(line: _Line): MemcacheTextDecoded {
   const { buf, t, entry } = line;
   const first = entry.shape === GAT ? 2 : 1; // index of the first key token
   const count = t.length / 2;
-  if (count <= first) return _error(entry.name, ERROR, line.size);
+  if (count <= 1) return _error(entry.name, ERROR, line.size);
   if (first === 2 && !isInt64(buf, t[2], t[3])) return _error(entry.name, BAD_EXPTIME, line.size);
+  // memcached answers "gat <exptime>" without a key with an empty result.
+  if (count <= first) return _error(entry.name, END, line.size);
   const keys = new Array<Uint8Array>(count - first);
   for (let i = first; i < count; i++) {
     const from = t[2 * i];
