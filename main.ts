@@ -3,7 +3,6 @@ import { EXIT_USAGE, HELP, parseCli } from "./src/cli.ts";
 import { ConfigError, loadConfig } from "./src/config/load.ts";
 import type { Config } from "./src/config/schema.ts";
 import { importTwemproxy } from "./src/config/twemproxy_import.ts";
-import { parse as parseYaml } from "yaml";
 import { configureLog, isLogLevel, logError, logInfo, type LogLevel, logWarn } from "./src/log.ts";
 import { Supervisor } from "./src/supervisor/supervisor.ts";
 import { startMetricsServer } from "./src/supervisor/metrics_server.ts";
@@ -70,7 +69,9 @@ function _watch(path: string, onChange: () => void): void {
 async function _importTwemproxy(path: string): Promise<number> {
   let doc: unknown;
   try {
-    doc = parseYaml(await Deno.readTextFile(path));
+    // Loaded here only: the proxy itself never parses YAML.
+    const { parse } = await import("yaml");
+    doc = parse(await Deno.readTextFile(path));
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
     console.error(`aster-proxy: cannot read twemproxy config ${path}: ${why}`);
