@@ -2,6 +2,7 @@
 import { EXIT_USAGE, HELP, parseCli } from "./src/cli.ts";
 import { ConfigError, loadConfig } from "./src/config/load.ts";
 import type { Config } from "./src/config/schema.ts";
+import { importTwemproxy } from "./src/config/twemproxy_import.ts";
 import { configureLog, isLogLevel, logError, logInfo, type LogLevel, logWarn } from "./src/log.ts";
 import { Supervisor } from "./src/supervisor/supervisor.ts";
 import { startMetricsServer } from "./src/supervisor/metrics_server.ts";
@@ -61,6 +62,28 @@ function _watch(path: string, onChange: () => void): void {
   })().catch((err) => logWarn(`watching ${path} stopped: ${err}`));
 }
 
+/**
+ * `import-twemproxy FILE`: the TOML on stdout, notes and errors on stderr; exit 2 when the
+ * file cannot be read or parsed or a pool could not be converted.
+ */
+async function _importTwemproxy(path: string): Promise<number> {
+  let doc: unknown;
+  try {
+    // Loaded here only: the proxy itself never parses YAML.
+    const { parse } = await import("yaml");
+    doc = parse(await Deno.readTextFile(path));
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    console.error(`aster-proxy: cannot read twemproxy config ${path}: ${why}`);
+    return EXIT_USAGE;
+  }
+  const result = importTwemproxy(doc);
+  if (result.toml !== "") console.log(result.toml.trimEnd());
+  for (const note of result.notes) console.error(`aster-proxy: note: ${note}`);
+  for (const error of result.errors) console.error(`aster-proxy: error: ${error}`);
+  return result.errors.length > 0 ? EXIT_USAGE : 0;
+}
+
 async function main(): Promise<number> {
   const request = parseCli(Deno.args, Deno.env);
   switch (request.action) {
@@ -73,6 +96,8 @@ async function main(): Promise<number> {
     case "error":
       console.error(`aster-proxy: ${request.message}`);
       return EXIT_USAGE;
+    case "import-twemproxy":
+      return await _importTwemproxy(request.path);
   }
   const levelName = Deno.env.get("ASTER_LOG") ?? "info";
   const level: LogLevel = isLogLevel(levelName) ? levelName : "info";

@@ -17,12 +17,18 @@ export type CliRequest =
     /** Reload when the config file changes. */
     watch: boolean;
   }
+  /** `import-twemproxy FILE`: print the Aster TOML for a nutcracker.yml. */
+  | { action: "import-twemproxy"; path: string }
   | { action: "error"; message: string };
 
 /** The --help text. */
 export const HELP = `aster-proxy ${VERSION}: a fast Redis and memcached proxy
 
 Usage: aster-proxy [options]
+       aster-proxy import-twemproxy nutcracker.yml
+
+import-twemproxy prints the Aster TOML equivalent to a twemproxy (nutcracker) config on
+stdout and what has no equivalent on stderr; it exits 2 when a pool could not be converted.
 
 Options:
   -c, --config FILE   config file (default: $AS_CFG, else ./default.toml)
@@ -47,6 +53,7 @@ export function parseCli(
   args: string[],
   env: { get(name: string): string | undefined },
 ): CliRequest {
+  if (args[0] === "import-twemproxy") return _parseImport(args.slice(1));
   let parsed;
   try {
     parsed = parseArgs({
@@ -92,6 +99,30 @@ export function parseCli(
     metricsPort,
     watch: values.reload === true,
   };
+}
+
+function _parseImport(args: string[]): CliRequest {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: { help: { type: "boolean", short: "h" } },
+    });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    return { action: "error", message: `${message}\nTry 'aster-proxy --help'.` };
+  }
+  if (parsed.values.help) return { action: "help" };
+  if (parsed.positionals.length !== 1 || parsed.positionals[0] === "") {
+    return {
+      action: "error",
+      message:
+        "import-twemproxy needs exactly one file: aster-proxy import-twemproxy nutcracker.yml",
+    };
+  }
+  return { action: "import-twemproxy", path: parsed.positionals[0] };
 }
 
 function _isIp(text: string): boolean {

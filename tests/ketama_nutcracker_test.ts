@@ -1,12 +1,14 @@
 /**
- * Our ketama ring against the real thing: write keys through nutcracker, find which
- * redis-server each one landed on, and check KetamaRing picks the same backend.
+ * Our placement against the real thing: write keys through nutcracker, find which
+ * redis-server each one landed on, and check RingRouter picks the same backend, for the
+ * default fnv1a_64 + ketama and for every other `hash` x `distribution` twemproxy accepts.
  */
 
 import assert from "node:assert/strict";
-import { fnv1a64 } from "../src/hash/fnv.ts";
-import { hashTagSlice } from "../src/hash/hash_tag.ts";
-import { ketamaName, KetamaRing } from "../src/hash/ketama.ts";
+import { DISTRIBUTION_NAMES } from "../src/hash/distribution.ts";
+import { ketamaName } from "../src/hash/ketama.ts";
+import { KEY_HASH_NAMES } from "../src/hash/key_hashes.ts";
+import { DEFAULT_PLACEMENT, type Placement, RingRouter } from "../src/proxy/ring_router.ts";
 import { type ServerProcess, startNutcracker, startRedis } from "./helpers/servers.ts";
 
 const HOST = "127.0.0.1";
@@ -64,13 +66,90 @@ Deno.test("nutcracker and KetamaRing agree: 25 equal nodes get 156 points each",
   await _checkPlacement({ backends: 5, entries, keys: _keys(2000) });
 });
 
+Deno.test("nutcracker and RingRouter agree: every hash with ketama and modula", async (t) => {
+  // Mixed weights and names: modula repeats a node `weight` times, ketama hashes the names.
+  const entries: Entry[] = [
+    { backend: 0, weight: 1, alias: null },
+    { backend: 1, weight: 2, alias: "beta" },
+    { backend: 2, weight: 3, alias: null },
+    { backend: 3, weight: 1, alias: "delta" },
+  ];
+  const keys = _keys(800);
+  for (let i = 0; i < 100; i++) keys.push(encoder.encode(`tag{${i % 20}}:${i}`));
+  keys.push(new Uint8Array(0)); // nutcracker hashes an empty key to 0 whatever the hash
+  for (const distribution of ["ketama", "modula"] as const) {
+    for (const hash of KEY_HASH_NAMES) {
+      await t.step(`${hash} + ${distribution}`, async () => {
+        await _checkPlacement({
+          backends: 4,
+          entries,
+          keys,
+          hashTag: "{}",
+          placement: { hash, distribution },
+          // crc32 hashes to 0..32767, below nearly every ketama point: twemproxy (and we)
+          // put almost every key on the node owning the lowest point.
+          everyBackend: !(hash === "crc32" && distribution === "ketama"),
+        });
+      });
+    }
+  }
+});
+
+Deno.test("random: nutcracker accepts it and RingRouter spreads keys over every live node", async () => {
+  assert.deepEqual([...DISTRIBUTION_NAMES], ["ketama", "modula", "random"]);
+  const nodes = [1, 5, 1].map((weight, i) => ({ name: `n${i}`, weight }));
+  const router = new RingRouter(nodes, null, { hash: "md5", distribution: "random" });
+  const counts = [0, 0, 0];
+  const key = encoder.encode("same-key");
+  for (let i = 0; i < 3000; i++) counts[router.pick(key)]++;
+  // Each live node listed once, weights ignored, as in twemproxy: about 1000 each.
+  for (const count of counts) assert.ok(count > 800 && count < 1200, `${counts}`);
+  router.setLive(1, false);
+  for (let i = 0; i < 300; i++) assert.notEqual(router.pick(key), 1);
+
+  // nutcracker serves a random pool too: every key reads back through it.
+  await using stack = new AsyncDisposableStack();
+  const redis: ServerProcess[] = [];
+  for (let i = 0; i < 3; i++) redis.push(stack.use(await startRedis()));
+  const servers = redis.map((server) => `${HOST}:${server.port}:1`);
+  const proxy = stack.use(await startNutcracker({ servers, distribution: "random" }));
+  const keys = _keys(300).filter((_, i) => i % 10 !== 9);
+  const sets = await _pipeline(
+    proxy.port,
+    _concat(keys.map((key) => _command([encoder.encode("SET"), key, encoder.encode("v")]))),
+    keys.length * OK.length,
+  );
+  assert.deepEqual(sets, _repeat(OK, keys.length));
+  let held = 0;
+  for (const server of redis) {
+    const exists = _concat(keys.map((key) => _command([encoder.encode("EXISTS"), key])));
+    const replies = await _pipeline(server.port, exists, keys.length * EXISTS_YES.length);
+    let here = 0;
+    for (let k = 0; k < keys.length; k++) {
+      if (replies[k * EXISTS_YES.length + 1] === EXISTS_YES[1]) here++;
+    }
+    assert.ok(here > 0, `nutcracker's random put nothing on ${server.port}`);
+    held += here;
+  }
+  assert.equal(held, keys.length, "each key on exactly one server");
+});
+
 /**
  * Starts the backends and nutcracker, SETs every key through it, asks each backend
  * which keys it holds, and asserts each key sits on exactly the backend our ring picks.
  */
 async function _checkPlacement(
-  test: { backends: number; entries: Entry[]; keys: Uint8Array[]; hashTag?: string },
+  test: {
+    backends: number;
+    entries: Entry[];
+    keys: Uint8Array[];
+    hashTag?: string;
+    placement?: Placement;
+    /** Require keys on every backend, so a placement bug cannot hide. @default true */
+    everyBackend?: boolean;
+  },
 ): Promise<void> {
+  const placement = test.placement ?? DEFAULT_PLACEMENT;
   await using stack = new AsyncDisposableStack();
   const redis: ServerProcess[] = [];
   for (let i = 0; i < test.backends; i++) redis.push(stack.use(await startRedis()));
@@ -78,7 +157,9 @@ async function _checkPlacement(
     const line = `${HOST}:${redis[entry.backend].port}:${entry.weight}`;
     return entry.alias === null ? line : `${line} ${entry.alias}`;
   });
-  const proxy = stack.use(await startNutcracker({ servers, hashTag: test.hashTag }));
+  const proxy = stack.use(
+    await startNutcracker({ servers, hashTag: test.hashTag, ...placement }),
+  );
 
   const sets = await _pipeline(
     proxy.port,
@@ -97,7 +178,7 @@ async function _checkPlacement(
     }
   }
 
-  for (let b = 0; b < redis.length; b++) {
+  for (let b = 0; b < redis.length && test.everyBackend !== false; b++) {
     assert.ok(holders.some((on) => on.includes(b)), `backend ${b} got no keys: a weak test`);
   }
 
@@ -105,12 +186,11 @@ async function _checkPlacement(
     name: ketamaName({ host: HOST, port: redis[entry.backend].port, alias: entry.alias }),
     weight: entry.weight,
   }));
-  const ring = new KetamaRing(nodes);
-  const tag = test.hashTag === undefined ? null : encoder.encode(test.hashTag);
+  const router = new RingRouter(nodes, test.hashTag ?? null, placement);
   const wrong: string[] = [];
   for (let k = 0; k < test.keys.length; k++) {
     const key = test.keys[k];
-    const expected = test.entries[ring.pick(fnv1a64(hashTagSlice(key, tag)))].backend;
+    const expected = test.entries[router.pick(key)].backend;
     if (holders[k].length !== 1 || holders[k][0] !== expected) {
       wrong.push(`${JSON.stringify(_show(key))}: on ${holders[k]}, ring says ${expected}`);
     }

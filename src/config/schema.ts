@@ -6,6 +6,9 @@
  * cluster, the key and the bad value.
  */
 
+import { DISTRIBUTION_NAMES, type DistributionName } from "../hash/distribution.ts";
+import { KEY_HASH_NAMES, type KeyHashName } from "../hash/key_hashes.ts";
+
 /** The four proxy modes: which wire protocol clients speak and how keys are routed. */
 export type CacheType = "redis" | "redis_cluster" | "memcache" | "memcache_binary";
 
@@ -99,6 +102,20 @@ export interface ClusterConfig {
    * @default null
    */
   hashTag: string | null;
+  /**
+   * Key hash of the ring modes (`hash`), any of twemproxy 0.5's: one_at_a_time, md5, crc16,
+   * crc32, crc32a, fnv1_64, fnv1a_64, fnv1_32, fnv1a_32, hsieh, murmur, jenkins. Not for
+   * redis_cluster (CRC16 slots).
+   * @default "fnv1a_64"
+   */
+  hash: KeyHashName;
+  /**
+   * How the ring modes map a key hash to a server (`distribution`), as twemproxy 0.5 does:
+   * ketama (consistent hashing), modula (hash modulo the total weight) or random (any live
+   * server per request; for caches of identical data). Not for redis_cluster.
+   * @default "ketama"
+   */
+  distribution: DistributionName;
   /**
    * Backend connections per node per worker (`node_connections`), 1..64.
    * @default 1
@@ -242,6 +259,8 @@ export const CLUSTER_KEYS: readonly string[] = [
   "ping_fail_limit",
   "ping_interval",
   "hash_tag",
+  "hash",
+  "distribution",
   "node_connections",
   "max_value_size",
   "max_multiget_line",
@@ -444,6 +463,16 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
     } else hashTag = tag;
   }
 
+  const hash = _checkChoice("hash", entry.hash, KEY_HASH_NAMES, "fnv1a_64", cacheType, fail);
+  const distribution = _checkChoice(
+    "distribution",
+    entry.distribution,
+    DISTRIBUTION_NAMES,
+    "ketama",
+    cacheType,
+    fail,
+  );
+
   const secrets: Record<string, string | null> = {};
   for (const key of ["password", "backend_password", "backend_username"]) {
     const value = entry[key];
@@ -501,6 +530,8 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
       pingFailLimit: ints.ping_fail_limit,
       pingInterval: ints.ping_interval,
       hashTag,
+      hash,
+      distribution,
       nodeConnections: ints.node_connections,
       maxValueSize: ints.max_value_size,
       maxMultigetLine: ints.max_multiget_line,
@@ -519,6 +550,33 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
     };
   }
   return out;
+}
+
+/** `hash` or `distribution`: one of twemproxy's names, and only in the ring modes. */
+function _checkChoice<T extends string>(
+  key: string,
+  value: unknown,
+  allowed: readonly T[],
+  fallback: T,
+  cacheType: CacheType | null,
+  fail: (m: string) => void,
+): T {
+  if (value === undefined) return fallback;
+  if (typeof value !== "string" || !allowed.includes(value as T)) {
+    const got = typeof value === "string"
+      ? `${JSON.stringify(value)}${_suggest(value, allowed)}`
+      : _show(value);
+    fail(`${key} must be one of ${allowed.join(", ")}, got ${got}`);
+    return fallback;
+  }
+  if (cacheType === "redis_cluster") {
+    fail(
+      `${key} cannot be set for redis_cluster, which places keys by CRC16 hash slots; ` +
+        `${key} is for redis, memcache and memcache_binary`,
+    );
+    return fallback;
+  }
+  return value as T;
 }
 
 function _checkCacheType(value: unknown, fail: (m: string) => void): CacheType | null {

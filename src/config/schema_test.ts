@@ -54,6 +54,8 @@ Deno.test("validate() fills every default for a minimal cluster", () => {
     pingFailLimit: 0,
     pingInterval: 10000,
     hashTag: null,
+    hash: "fnv1a_64",
+    distribution: "ketama",
     nodeConnections: 1,
     maxValueSize: 1048576,
     maxMultigetLine: 8388608,
@@ -532,5 +534,49 @@ Deno.test("validate() takes max_multiget_line of 2048 bytes .. 1 GiB", () => {
     const errors = _only({ max_multiget_line: bad });
     assert.equal(errors.length, 1, String(bad));
     assert.match(errors[0], /max_multiget_line/);
+  }
+});
+
+Deno.test("validate() takes every twemproxy hash and distribution in the ring modes", () => {
+  const hashes = [
+    "one_at_a_time",
+    "md5",
+    "crc16",
+    "crc32",
+    "crc32a",
+    "fnv1_64",
+    "fnv1a_64",
+    "fnv1_32",
+    "fnv1a_32",
+    "hsieh",
+    "murmur",
+    "jenkins",
+  ];
+  for (const cacheType of ["redis", "memcache", "memcache_binary"]) {
+    for (const hash of hashes) {
+      for (const distribution of ["ketama", "modula", "random"]) {
+        const [c] = _ok({ clusters: [_cluster({ cache_type: cacheType, hash, distribution })] });
+        assert.equal(c.hash, hash);
+        assert.equal(c.distribution, distribution);
+      }
+    }
+  }
+});
+
+Deno.test("validate() names the accepted hash and distribution values", () => {
+  const [hash] = _only({ hash: "fnv1a-64" });
+  assert.match(hash, /cluster "cache-a": hash must be one of one_at_a_time, md5, .*, jenkins/);
+  assert.match(hash, /got "fnv1a-64" \(did you mean "fnv1a_64"\?\)/);
+  const [distribution] = _only({ distribution: "consistent" });
+  assert.match(distribution, /distribution must be one of ketama, modula, random/);
+  assert.match(_only({ hash: 3 })[0], /hash must be one of .*, got 3 \(a number\)/);
+});
+
+Deno.test("validate() refuses hash and distribution for redis_cluster", () => {
+  const cluster = { cache_type: "redis_cluster", servers: ["127.0.0.1:7001"] };
+  for (const extra of [{ hash: "fnv1a_64" }, { distribution: "ketama" }]) {
+    const [error] = _only({ ...cluster, ...extra });
+    const key = Object.keys(extra)[0];
+    assert.match(error, new RegExp(`${key} cannot be set for redis_cluster.*CRC16 hash slots`));
   }
 });

@@ -30,6 +30,22 @@ export function ketamaName(server: { host: string; port: number; alias: string |
 }
 
 /**
+ * Node indexes in nutcracker's server order: it sorts a pool's servers by name (byte length
+ * first, then bytes, as `string_compare` does) when it checks them for duplicates, and that
+ * order is the one its distributions walk. Names are unique, so the order is total.
+ */
+export function twemproxyOrder(nodes: readonly RingNode[]): number[] {
+  const names = nodes.map((node) => encoder.encode(node.name));
+  return nodes.map((_, i) => i).sort((a, b) => {
+    const x = names[a];
+    const y = names[b];
+    if (x.length !== y.length) return x.length - y.length;
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] - y[i];
+    return a - b;
+  });
+}
+
+/**
  * A ketama continuum over the live nodes, placing keys exactly as twemproxy does.
  *
  * Names are hashed as UTF-8. Twemproxy formats each `name-index` into an 86-byte
@@ -77,7 +93,8 @@ export class KetamaRing {
     const values = new Uint32Array(total);
     const owners = new Int32Array(total);
     let at = 0;
-    for (let i = 0; i < nodes.length; i++) {
+    // Built in nutcracker's server order, so that points of equal value keep its order.
+    for (const i of twemproxyOrder(nodes)) {
       for (let p = 0; p < counts[i] / POINTS_PER_HASH; p++) {
         const digest = md5(encoder.encode(`${nodes[i].name}-${p}`));
         for (let x = 0; x < POINTS_PER_HASH; x++) {

@@ -1,7 +1,17 @@
-/** Key -> node for sharded modes: hash tag, fnv1a_64, ketama over the live nodes. */
+/**
+ * Key -> node for sharded modes: hash tag, key hash, distribution over the live nodes.
+ * twemproxy's default (fnv1a_64 + ketama) is the direct path; the other `hash` and
+ * `distribution` values are chosen once, when the router is built.
+ */
+import {
+  buildDistribution,
+  type Distribution,
+  type DistributionName,
+} from "../hash/distribution.ts";
 import { fnv1a64 } from "../hash/fnv.ts";
 import { hashTagSlice } from "../hash/hash_tag.ts";
 import { KetamaRing, type RingNode } from "../hash/ketama.ts";
+import { KEY_HASHES, type KeyHash, type KeyHashName } from "../hash/key_hashes.ts";
 
 /** Picks the node that owns a key. */
 export interface Router {
@@ -9,21 +19,45 @@ export interface Router {
   pick(key: Uint8Array): number;
 }
 
+/** How keys are placed: twemproxy's `hash` and `distribution`. */
+export interface Placement {
+  hash: KeyHashName;
+  distribution: DistributionName;
+}
+
+/** twemproxy's defaults, and Aster's. */
+export const DEFAULT_PLACEMENT: Readonly<Placement> = { hash: "fnv1a_64", distribution: "ketama" };
+
 /** twemproxy-compatible placement; ejected nodes leave the ring and rejoin later. */
 export class RingRouter implements Router {
   readonly #nodes: readonly RingNode[];
   readonly #tag: Uint8Array | null;
   readonly #live: boolean[];
-  #ring: KetamaRing;
+  readonly #distribution: DistributionName;
+  readonly #hash: KeyHash;
+  /** A KetamaRing on the default path (pick() relies on it), else any distribution. */
+  #ring: Distribution;
   /** The node every key maps to while exactly one is live (no hashing needed), else -2. */
   #only = -2;
 
-  constructor(nodes: readonly RingNode[], hashTag: string | null) {
+  constructor(
+    nodes: readonly RingNode[],
+    hashTag: string | null,
+    placement: Readonly<Placement> = DEFAULT_PLACEMENT,
+  ) {
     this.#nodes = nodes;
     this.#tag = hashTag === null ? null : new TextEncoder().encode(hashTag);
     this.#live = nodes.map(() => true);
-    this.#ring = new KetamaRing(nodes, this.#live);
+    this.#distribution = placement.distribution;
+    // random ignores the key (twemproxy does not hash it either).
+    this.#hash = placement.distribution === "random" ? () => 0 : KEY_HASHES[placement.hash];
+    this.#ring = buildDistribution(this.#distribution, nodes, this.#live);
     this.#only = this.#soleLiveNode();
+    if (placement.hash !== "fnv1a_64" || placement.distribution !== "ketama") {
+      // Chosen once: other placements shadow the default pick() on this instance only, so
+      // default routers keep today's code and call sites stay monomorphic.
+      this.pick = this.#pickConfigured;
+    }
   }
 
   /** The hash tag's two bytes (such as `{}`), or null when none is set. */
@@ -31,11 +65,20 @@ export class RingRouter implements Router {
     return this.#tag;
   }
 
+  /** fnv1a_64 + ketama, the default. */
   pick(key: Uint8Array): number {
     if (this.#only !== -2) return this.#only;
     const hashed = hashTagSlice(key, this.#tag);
     // twemproxy hashes an empty key to 0 rather than to the FNV offset basis.
-    return this.#ring.pick(hashed.length === 0 ? 0 : fnv1a64(hashed));
+    return (this.#ring as KetamaRing).pick(hashed.length === 0 ? 0 : fnv1a64(hashed));
+  }
+
+  /** Any other hash or distribution. */
+  #pickConfigured(key: Uint8Array): number {
+    if (this.#only !== -2) return this.#only;
+    const hashed = hashTagSlice(key, this.#tag);
+    // Every twemproxy hash maps an empty key to 0 (server_pool_hash).
+    return this.#ring.pick(hashed.length === 0 ? 0 : this.#hash(hashed));
   }
 
   /** Every node in the ring now (not ejected). */
@@ -52,7 +95,7 @@ export class RingRouter implements Router {
   setLive(node: number, live: boolean): void {
     if (this.#live[node] === live) return;
     this.#live[node] = live;
-    this.#ring = new KetamaRing(this.#nodes, this.#live);
+    this.#ring = buildDistribution(this.#distribution, this.#nodes, this.#live);
     this.#only = this.#soleLiveNode();
   }
 

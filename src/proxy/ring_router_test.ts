@@ -25,3 +25,23 @@ Deno.test("RingRouter: the last live node takes every key; rejoining restores th
   router.setLive(2, true);
   assert.deepEqual(KEYS.map((key) => router.pick(key)), before);
 });
+
+Deno.test("RingRouter with another hash and modula places keys by that hash", () => {
+  const nodes = [{ name: "a", weight: 1 }, { name: "b", weight: 1 }, { name: "c", weight: 1 }];
+  const router = new RingRouter(nodes, "{}", { hash: "crc32a", distribution: "modula" });
+  // crc32a("123456789") = 0xcbf43926; % 3 = 2 -> "c"
+  assert.equal(router.pick(encoder.encode("123456789")), 0xcbf43926 % 3);
+  assert.equal(router.pick(encoder.encode("x{123456789}y")), 0xcbf43926 % 3);
+  // An empty key hashes to 0, as in twemproxy: slot 0 is "a".
+  assert.equal(router.pick(new Uint8Array(0)), 0);
+  router.setLive(0, false);
+  assert.equal(router.pick(new Uint8Array(0)), 1, "slot 0 is now b");
+});
+
+Deno.test("RingRouter keeps the default path for fnv1a_64 + ketama", () => {
+  const nodes = [{ name: "a", weight: 1 }, { name: "b", weight: 1 }];
+  const router = new RingRouter(nodes, null, { hash: "fnv1a_64", distribution: "ketama" });
+  assert.ok(!Object.hasOwn(router, "pick"), "no per-instance pick");
+  const other = new RingRouter(nodes, null, { hash: "md5", distribution: "ketama" });
+  assert.ok(Object.hasOwn(other, "pick"));
+});

@@ -224,6 +224,7 @@ function _ring(
   const router = new RingRouter(
     cluster.servers.map((server) => ({ name: ketamaName(server), weight: server.weight })),
     cluster.hashTag,
+    { hash: cluster.hash, distribution: cluster.distribution },
   );
   const sharing = context.sharing;
   // One worker pings for the whole cluster; the others apply its ejections.

@@ -100,6 +100,25 @@ export async function startNutcracker(opts: NutcrackerOptions): Promise<ServerPr
   return await _ready(server, () => _accepts(port), log);
 }
 
+/** Starts nutcracker on a whole nutcracker.yml whose pools listen on 127.0.0.1 `ports`. */
+export async function startNutcrackerYaml(yaml: string, ports: number[]): Promise<ServerProcess> {
+  const statsPort = await freePort();
+  const dir = await Deno.makeTempDir({ prefix: "aster-nutcracker-" });
+  const config = `${dir}/nutcracker.yml`;
+  const log = `${dir}/nutcracker.log`;
+  await Deno.writeTextFile(config, yaml);
+  const args = ["-c", config, "-s", `${statsPort}`, "-a", HOST, "-o", log];
+  const server = _spawn("nutcracker", args, {
+    port: ports[0],
+    dir,
+    hint: "apt-get install -y nutcracker",
+  });
+  return await _ready(server, async () => {
+    for (const port of ports) await _accepts(port);
+    return true;
+  }, log);
+}
+
 /** Starts `memcached` on a free (or the given) port, UDP off; resolves once it listens. */
 export async function startMemcached(opts: { port?: number } = {}): Promise<ServerProcess> {
   const port = opts.port ?? await freePort();
