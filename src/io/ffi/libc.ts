@@ -5,6 +5,8 @@
  * epoll_event layouts).
  */
 
+import { ipv4Octets } from "./ipv4.ts";
+
 const libc = Deno.dlopen("libc.so.6", {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
@@ -86,12 +88,10 @@ export function int32Bytes(value: number): Uint8Array {
   return new Uint8Array(new Int32Array([value]).buffer);
 }
 
-/** sockaddr_in of an IPv4 literal and a port, or null for anything else. */
+/** sockaddr_in of a dotted-quad IPv4 literal and a port, or null for anything else. */
 export function ipv4Address(host: string, port: number): Uint8Array | null {
-  const parts = host.split(".").map(Number);
-  if (parts.length !== 4 || !parts.every((p) => Number.isInteger(p) && p >= 0 && p <= 255)) {
-    return null;
-  }
+  const parts = ipv4Octets(host);
+  if (parts === null) return null;
   const addr = new Uint8Array(16);
   const view = new DataView(addr.buffer);
   view.setUint16(0, AF_INET, true);
