@@ -71,10 +71,24 @@ export interface FdOwnership {
   owner: number;
 }
 
-/** One epoll set and the handler of each descriptor on it; opens and closes descriptors. */
-class EpollLoop {
+/** A watched descriptor's handler and the generation its events carry. */
+interface Watch {
+  generation: number;
+  handler: EventHandler;
+}
+
+/**
+ * One epoll set and the handler of each descriptor on it; opens and closes descriptors.
+ * Exported for tests.
+ *
+ * An event's data is the descriptor (low 32 bits) and the generation of its watch (high 32
+ * bits): a handler that closes a descriptor and opens another, which the kernel gives the
+ * same number, must not hand the new socket the old one's events still queued in this batch.
+ */
+export class EpollLoop {
   readonly #epoll: number;
-  readonly #handlers = new Map<number, EventHandler>();
+  readonly #handlers = new Map<number, Watch>();
+  #generation = 0;
   readonly #ownership: FdOwnership | null;
   readonly #event = new Uint8Array(EVENT_SIZE);
   readonly #eventView = new DataView(this.#event.buffer);
@@ -110,13 +124,16 @@ class EpollLoop {
 
   /** Edge-triggered: a descriptor hears once per change of readiness, in or out. */
   watch(fd: number, handler: EventHandler): void {
-    this.#handlers.set(fd, handler);
+    const generation = this.#generation = (this.#generation + 1) >>> 0 || 1;
+    this.#handlers.set(fd, { generation, handler });
     this.#eventView.setUint32(0, (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) >>> 0, true);
     this.#eventView.setUint32(EVENT_DATA_AT, fd, true);
+    this.#eventView.setUint32(EVENT_DATA_AT + 4, generation, true);
     c.epoll_ctl(this.#epoll, EPOLL_CTL_ADD, fd, this.#event);
     if (!this.#running) {
       this.#running = true;
-      this.#pollWhileWatched();
+      // Not from inside watch(): no handler runs before its caller has finished.
+      queueMicrotask(() => this.#pollWhileWatched());
     }
   }
 
@@ -133,11 +150,17 @@ class EpollLoop {
   #dispatch(count: number): void {
     const view = this.#eventsView;
     for (let i = 0; i < count; i++) {
-      const flags = view.getUint32(i * EVENT_SIZE, true);
-      // A descriptor closed earlier in this batch has no handler any more.
-      const handler = this.#handlers.get(view.getUint32(i * EVENT_SIZE + EVENT_DATA_AT, true));
+      const at = i * EVENT_SIZE;
+      const watch = this.#handlers.get(view.getUint32(at + EVENT_DATA_AT, true));
+      // A descriptor closed earlier in this batch has no handler any more, or one of a new
+      // socket with the same number and another generation.
+      if (
+        watch === undefined || watch.generation !== view.getUint32(at + EVENT_DATA_AT + 4, true)
+      ) {
+        continue;
+      }
       try {
-        handler?.(flags);
+        watch.handler(view.getUint32(at, true));
       } catch (err) {
         // Readers run from here (whenReadable): a bug in one must not stop the loop.
         logError(`socket event handler failed: ${err instanceof Error ? err.stack : err}`);

@@ -72,7 +72,7 @@ export const EPOLLRDHUP = 0x2000;
 export const EPOLLET = 0x80000000;
 /** struct epoll_event: packed (12 bytes) on x86_64, 16 bytes elsewhere. */
 export const EVENT_SIZE = Deno.build.arch === "x86_64" ? 12 : 16;
-/** Where an epoll_event's data (the descriptor, here) starts. */
+/** Where an epoll_event's data starts (a u64: here a descriptor and its watch's generation). */
 export const EVENT_DATA_AT = Deno.build.arch === "x86_64" ? 4 : 8;
 
 // errno lives per thread: every synchronous call here runs on the thread that loaded this.
