@@ -23,7 +23,7 @@ import { logError } from "../../log.ts";
 import type { FdOwners } from "./fd_owners.ts";
 import {
   AF_INET,
-  c,
+  c as libc,
   EADDRINUSE,
   EAGAIN,
   ECONNABORTED,
@@ -44,8 +44,10 @@ import {
   int32Bytes,
   IPPROTO_TCP,
   ipv4Address,
+  type Libc,
   MAX_IO_BYTES,
   MSG_NOSIGNAL,
+  osError,
   SO_ERROR,
   SO_REUSEADDR,
   SO_REUSEPORT,
@@ -55,6 +57,19 @@ import {
   SOL_SOCKET,
   TCP_NODELAY,
 } from "./libc.ts";
+
+/** The libc calls this layer makes: libc's own, or a fault injector around them (tests). */
+let c: Libc = libc;
+
+/**
+ * Makes this isolate's raw sockets call `binding` from now on (tests; `ASTER_TEST_IO_FAULTS`
+ * at start): a swap, not a branch per call. Returns the binding used until now.
+ */
+export function useLibc(binding: Libc): Libc {
+  const previous = c;
+  c = binding;
+  return previous;
+}
 
 const MAX_EVENTS = 256;
 /** Longest off-thread wait, ms (the loop then looks again). */
@@ -107,7 +122,7 @@ export class EpollLoop {
     this.#events = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(at, bytes));
     this.#eventsView = new DataView(this.#events.buffer);
     this.#epoll = c.epoll_create1(EPOLL_CLOEXEC);
-    if (this.#epoll < 0) throw new Error(`epoll_create1 failed: errno ${errno()}`);
+    if (this.#epoll < 0) throw osError(errno(), "epoll_create1 failed: ");
     this.adopt(this.#epoll);
   }
 
@@ -277,7 +292,7 @@ class FfiConn implements ProxyConn {
         this.#readable = false;
         return undefined;
       }
-      return new Deno.errors.ConnectionReset(`recv failed: errno ${error}`);
+      return osError(error);
     }
   }
 
@@ -292,7 +307,7 @@ class FfiConn implements ProxyConn {
         this.#writable = false;
         return undefined;
       }
-      return new Deno.errors.BrokenPipe(`send failed: errno ${error}`);
+      return osError(error);
     }
   }
 
@@ -407,7 +422,7 @@ class FfiListener implements ProxyListener {
       }
       // Out of descriptors or memory: the connection stays queued, so the next accept()
       // (the listener retries after a pause) tries again without waiting for a new edge.
-      return new Error(`accept failed: errno ${error}`);
+      return osError(error, "accept failed: ");
     }
   }
 
@@ -433,7 +448,7 @@ class FfiListener implements ProxyListener {
 
 function _newSocket(loop: EpollLoop): number {
   const fd = c.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw new Error(`socket failed: errno ${errno()}`);
+  if (fd < 0) throw osError(errno(), "socket failed: ");
   loop.adopt(fd);
   return fd;
 }
@@ -449,7 +464,7 @@ function _listen(loop: EpollLoop, address: ListenAddress): ProxyListener | null 
     const error = errno();
     loop.closeFd(fd);
     if (error === EADDRINUSE) throw new Deno.errors.AddrInUse(`${hostname}:${port} is in use`);
-    throw new Error(`listening on ${hostname}:${port} failed: errno ${error}`);
+    throw osError(error, `listening on ${hostname}:${port} failed: `);
   }
   return new FfiListener(loop, fd);
 }
@@ -467,22 +482,31 @@ function _connect(loop: EpollLoop, hostname: string, port: number): Promise<Prox
   const error = errno();
   if (error !== EINPROGRESS) {
     loop.closeFd(fd);
-    return Promise.reject(new Deno.errors.ConnectionRefused(`connect failed: errno ${error}`));
+    return Promise.reject(osError(error));
   }
-  // The first event says the handshake ended; SO_ERROR says how.
+  // The handshake ended once the socket is writable or failed; SO_ERROR says how.
   return new Promise((resolve, reject) => {
-    loop.watch(fd, () => {
+    loop.watch(fd, (flags) => {
+      if ((flags & (EPOLLOUT | EPOLLERR | EPOLLHUP)) === 0) return; // not over yet
       loop.unwatch(fd);
-      const value = new Uint8Array(4);
-      c.getsockopt(fd, SOL_SOCKET, SO_ERROR, value, int32Bytes(4));
-      const failure = new DataView(value.buffer).getInt32(0, true);
+      const failure = _socketError(fd);
       if (failure === 0) resolve(new FfiConn(loop, fd));
       else {
         loop.closeFd(fd);
-        reject(new Deno.errors.ConnectionRefused(`connect failed: errno ${failure}`));
+        reject(osError(failure));
       }
     });
   });
+}
+
+/** SO_ERROR of `fd` (and clears it): 0, or the errno a pending connect ended with. */
+function _socketError(fd: number): number {
+  const value = new Int32Array(1);
+  const size = int32Bytes(4);
+  if (c.getsockopt(fd, SOL_SOCKET, SO_ERROR, new Uint8Array(value.buffer), size) !== 0) {
+    return errno();
+  }
+  return value[0];
 }
 
 /**

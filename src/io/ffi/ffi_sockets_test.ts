@@ -109,3 +109,103 @@ ffiTest(
     y.peer.close();
   },
 );
+
+/** A port nothing listens on (free a moment ago). */
+function _freePort(): number {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  return listener.addr.port;
+}
+
+ffiTest(
+  "errors name the OS error as Deno's own do: refused, reset, timed out, unreachable",
+  async () => {
+    const lib = await _load();
+    const port = _freePort();
+    const denoError = await Deno.connect({ hostname: "127.0.0.1", port }).then(
+      () => assert.fail("connected"),
+      (err: Error) => err,
+    );
+    const rawError = await lib.ffiSockets().connect({ hostname: "127.0.0.1", port }).then(
+      () => assert.fail("connected"),
+      (err: Error) => err,
+    );
+    assert.ok(rawError instanceof Deno.errors.ConnectionRefused, String(rawError));
+    assert.equal(rawError.message, denoError.message);
+    assert.equal(rawError.message, "Connection refused (os error 111)");
+    const reset = lib.osError(lib.ECONNRESET);
+    assert.ok(reset instanceof Deno.errors.ConnectionReset);
+    assert.equal(reset.message, "Connection reset by peer (os error 104)");
+    const timedOut = lib.osError(lib.ETIMEDOUT, "connect failed: ");
+    assert.ok(timedOut instanceof Deno.errors.TimedOut);
+    assert.equal(timedOut.message, "connect failed: Connection timed out (os error 110)");
+    assert.equal(lib.osError(lib.EHOSTUNREACH).message, "No route to host (os error 113)");
+    assert.ok(lib.osError(lib.EPIPE) instanceof Deno.errors.BrokenPipe);
+  },
+);
+
+ffiTest(
+  "a connect still in its handshake is not taken for done on an event without EPOLLOUT",
+  async () => {
+    const lib = await _load();
+    const { FaultInjector } = await import("./faults.ts");
+    const injector = new FaultInjector(lib.c, { eagain: 0, eintr: 0, short: 0, reset: 0 }, 1);
+    const previous = lib.useLibc(injector.libc);
+    const fds: number[] = [];
+    try {
+      // A listener with a full accept queue: the kernel drops further SYNs, so a new connect
+      // stays in its handshake (SYN_SENT) until the queue has room.
+      const port = _freePort();
+      const listener = lib.c.socket(
+        lib.AF_INET,
+        lib.SOCK_STREAM | lib.SOCK_NONBLOCK | lib.SOCK_CLOEXEC,
+        0,
+      );
+      fds.push(listener);
+      const addr = lib.ipv4Address("127.0.0.1", port)!;
+      assert.equal(lib.c.bind(listener, addr, addr.length), 0);
+      assert.equal(lib.c.listen(listener, 0), 0);
+      for (let i = 0; i < 2; i++) {
+        const filler = lib.c.socket(lib.AF_INET, lib.SOCK_STREAM | lib.SOCK_NONBLOCK, 0);
+        fds.push(filler);
+        lib.c.connect(filler, addr, addr.length);
+      }
+      await delay(50);
+      const before = new Set(injector.watchedFds());
+      let outcome = "pending";
+      const connecting = lib.ffiSockets().connect({ hostname: "127.0.0.1", port }).then(
+        (conn) => {
+          outcome = "connected";
+          return conn;
+        },
+        (err) => {
+          outcome = `failed: ${err}`;
+          return null;
+        },
+      );
+      await delay(100);
+      const fd = injector.watchedFds().find((fd) => !before.has(fd));
+      assert.ok(fd !== undefined, "the connecting socket is not on the epoll set");
+      assert.equal(
+        outcome,
+        "pending",
+        "the handshake could not end yet: the test needs it pending",
+      );
+      // An event that does not say the handshake ended (readable, peer half-closed).
+      injector.queueEvent(fd, lib.EPOLLIN | lib.EPOLLRDHUP);
+      await delay(100);
+      assert.equal(outcome, "pending", "an event without EPOLLOUT ended the handshake");
+      // Room in the queue: a SYN is retransmitted (after about 1 s) and a connect ends; the
+      // filler ahead of ours may take the room first, so keep accepting.
+      for (let i = 0; i < 160 && outcome === "pending"; i++) {
+        const accepted = lib.c.accept4(listener, null, null, lib.SOCK_CLOEXEC);
+        if (accepted >= 0) fds.push(accepted);
+        await delay(50);
+      }
+      assert.equal(outcome, "connected");
+      (await connecting)?.close();
+    } finally {
+      lib.useLibc(previous);
+      for (const fd of fds) lib.c.close(fd);
+    }
+  },
+);

@@ -37,8 +37,12 @@ const libc = Deno.dlopen("libc.so.6", {
   close: { parameters: ["i32"], result: "i32" },
   malloc: { parameters: ["usize"], result: "pointer" },
   __errno_location: { parameters: [], result: "pointer" },
+  // Error paths only: the text of an errno, as Deno's own socket errors give it.
+  strerror: { parameters: ["i32"], result: "pointer" },
 });
 export const c = libc.symbols;
+/** The libc calls above: what `ffi_sockets.ts` calls through (a fault injector wraps it). */
+export type Libc = typeof c;
 
 export const AF_INET = 2;
 export const SOCK_STREAM = 1;
@@ -56,10 +60,19 @@ export const TCP_NODELAY = 1;
 export const F_SETFL = 4;
 export const O_NONBLOCK = 0o4000;
 export const MSG_NOSIGNAL = 0x4000;
+export const EPERM = 1;
 export const EINTR = 4;
-export const ECONNABORTED = 103;
+export const EBADF = 9;
 export const EAGAIN = 11;
+export const ENOMEM = 12;
+export const EPIPE = 32;
 export const EADDRINUSE = 98;
+export const ENETUNREACH = 101;
+export const ECONNABORTED = 103;
+export const ECONNRESET = 104;
+export const ETIMEDOUT = 110;
+export const ECONNREFUSED = 111;
+export const EHOSTUNREACH = 113;
 export const EINPROGRESS = 115;
 export const EPOLL_CTL_ADD = 1;
 export const EPOLL_CTL_DEL = 2;
@@ -81,6 +94,37 @@ const errnoView = new Deno.UnsafePointerView(c.__errno_location()!);
 /** errno of the last failed call on this thread. */
 export function errno(): number {
   return errnoView.getInt32();
+}
+
+const errnoSlot = new Int32Array(
+  Deno.UnsafePointerView.getArrayBuffer(c.__errno_location()!, Int32Array.BYTES_PER_ELEMENT),
+);
+
+/** Sets this thread's errno: what a fault injector's failed call leaves behind. */
+export function setErrno(value: number): void {
+  errnoSlot[0] = value;
+}
+
+const ERROR_CLASSES: Record<number, new (message: string) => Error> = {
+  [ECONNREFUSED]: Deno.errors.ConnectionRefused,
+  [ECONNRESET]: Deno.errors.ConnectionReset,
+  [ECONNABORTED]: Deno.errors.ConnectionAborted,
+  [EPIPE]: Deno.errors.BrokenPipe,
+  [ETIMEDOUT]: Deno.errors.TimedOut,
+  [ENETUNREACH]: Deno.errors.NetworkUnreachable,
+  [EADDRINUSE]: Deno.errors.AddrInUse,
+};
+
+/**
+ * The error for errno `code`, worded as Deno's own socket errors are ("Connection refused
+ * (os error 111)"), of the same `Deno.errors` class where Deno has one: messages name the
+ * OS error the same way on both `io` paths.
+ */
+export function osError(code: number, context = ""): Error {
+  const text = c.strerror(code);
+  const name = text === null ? `Unknown error ${code}` : Deno.UnsafePointerView.getCString(text);
+  const message = `${context}${name} (os error ${code})`;
+  return new (ERROR_CLASSES[code] ?? Error)(message);
 }
 
 /** A C int as bytes, for setsockopt and socklen_t arguments. */
