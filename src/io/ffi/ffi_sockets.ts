@@ -19,7 +19,7 @@ import {
   type ProxyListener,
   type SocketApi,
 } from "../sockets.ts";
-import { logError } from "../../log.ts";
+import { logError, logWarn } from "../../log.ts";
 import type { FdOwners } from "./fd_owners.ts";
 import {
   AF_INET,
@@ -137,14 +137,19 @@ export class EpollLoop {
     if (ownership === null || ownership.owners.release(fd, ownership.owner)) c.close(fd);
   }
 
-  /** Edge-triggered: a descriptor hears once per change of readiness, in or out. */
+  /**
+   * Edge-triggered: a descriptor hears once per change of readiness, in or out. Throws when
+   * epoll refuses it: the caller fails that socket, which would otherwise never hear again.
+   */
   watch(fd: number, handler: EventHandler): void {
     const generation = this.#generation = (this.#generation + 1) >>> 0 || 1;
-    this.#handlers.set(fd, { generation, handler });
     this.#eventView.setUint32(0, (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) >>> 0, true);
     this.#eventView.setUint32(EVENT_DATA_AT, fd, true);
     this.#eventView.setUint32(EVENT_DATA_AT + 4, generation, true);
-    c.epoll_ctl(this.#epoll, EPOLL_CTL_ADD, fd, this.#event);
+    if (c.epoll_ctl(this.#epoll, EPOLL_CTL_ADD, fd, this.#event) !== 0) {
+      throw osError(errno(), "epoll_ctl(ADD) failed: ");
+    }
+    this.#handlers.set(fd, { generation, handler });
     if (!this.#running) {
       this.#running = true;
       // Not from inside watch(): no handler runs before its caller has finished.
@@ -158,8 +163,11 @@ export class EpollLoop {
   }
 
   unwatch(fd: number): void {
-    this.#handlers.delete(fd);
-    c.epoll_ctl(this.#epoll, EPOLL_CTL_DEL, fd, this.#event);
+    if (!this.#handlers.delete(fd)) return;
+    // Never expected (the descriptor is open and on the set); closing it removes it anyway.
+    if (c.epoll_ctl(this.#epoll, EPOLL_CTL_DEL, fd, this.#event) !== 0) {
+      logWarn(`epoll_ctl(DEL) of descriptor ${fd} failed: ${osError(errno()).message}`);
+    }
   }
 
   #dispatch(count: number): void {
@@ -411,7 +419,14 @@ class FfiListener implements ProxyListener {
       const fd = c.accept4(this.#fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd >= 0) {
         this.#loop.adopt(fd);
-        return new FfiConn(this.#loop, fd);
+        try {
+          return new FfiConn(this.#loop, fd);
+        } catch (err) {
+          // Not on the epoll set, it would never be served: the client sees it closed.
+          this.#loop.closeFd(fd);
+          logWarn(`accepted connection dropped: ${_message(err)}`);
+          continue;
+        }
       }
       const error = errno();
       // A client that left before it was accepted: take the next one.
@@ -466,7 +481,12 @@ function _listen(loop: EpollLoop, address: ListenAddress): ProxyListener | null 
     if (error === EADDRINUSE) throw new Deno.errors.AddrInUse(`${hostname}:${port} is in use`);
     throw osError(error, `listening on ${hostname}:${port} failed: `);
   }
-  return new FfiListener(loop, fd);
+  try {
+    return new FfiListener(loop, fd);
+  } catch (err) {
+    loop.closeFd(fd);
+    throw err;
+  }
 }
 
 function _connect(loop: EpollLoop, hostname: string, port: number): Promise<ProxyConn> | null {
@@ -478,7 +498,7 @@ function _connect(loop: EpollLoop, hostname: string, port: number): Promise<Prox
   } catch (err) {
     return Promise.reject(err);
   }
-  if (c.connect(fd, addr, addr.length) === 0) return Promise.resolve(new FfiConn(loop, fd));
+  if (c.connect(fd, addr, addr.length) === 0) return _connected(loop, fd);
   const error = errno();
   if (error !== EINPROGRESS) {
     loop.closeFd(fd);
@@ -486,17 +506,32 @@ function _connect(loop: EpollLoop, hostname: string, port: number): Promise<Prox
   }
   // The handshake ended once the socket is writable or failed; SO_ERROR says how.
   return new Promise((resolve, reject) => {
-    loop.watch(fd, (flags) => {
-      if ((flags & (EPOLLOUT | EPOLLERR | EPOLLHUP)) === 0) return; // not over yet
-      loop.unwatch(fd);
-      const failure = _socketError(fd);
-      if (failure === 0) resolve(new FfiConn(loop, fd));
-      else {
-        loop.closeFd(fd);
-        reject(osError(failure));
-      }
-    });
+    try {
+      loop.watch(fd, (flags) => {
+        if ((flags & (EPOLLOUT | EPOLLERR | EPOLLHUP)) === 0) return; // not over yet
+        loop.unwatch(fd);
+        const failure = _socketError(fd);
+        if (failure === 0) _connected(loop, fd).then(resolve, reject);
+        else {
+          loop.closeFd(fd);
+          reject(osError(failure));
+        }
+      });
+    } catch (err) {
+      loop.closeFd(fd);
+      reject(err);
+    }
   });
+}
+
+/** The connection on connected socket `fd`, or why it cannot be served (fd then closed). */
+function _connected(loop: EpollLoop, fd: number): Promise<ProxyConn> {
+  try {
+    return Promise.resolve(new FfiConn(loop, fd));
+  } catch (err) {
+    loop.closeFd(fd);
+    return Promise.reject(err);
+  }
 }
 
 /** SO_ERROR of `fd` (and clears it): 0, or the errno a pending connect ended with. */
@@ -522,4 +557,8 @@ export function ffiSockets(ownership: FdOwnership | null = null): SocketApi {
     connect: ({ hostname, port }) =>
       _connect(loop, hostname, port) ?? DENO_SOCKETS.connect({ hostname, port }),
   };
+}
+
+function _message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -209,3 +209,77 @@ ffiTest(
     }
   },
 );
+
+/** Settles with `promise`, or throws after `ms` (a socket left asleep forever). */
+async function _within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+ffiTest(
+  "a socket epoll refuses to watch fails: connect rejects, an accepted client is closed, listen throws",
+  async () => {
+    const lib = await _load();
+    let refuseAdd = false;
+    const previous = lib.useLibc({
+      ...lib.c,
+      epoll_ctl: (epoll, op, fd, event) => {
+        if (refuseAdd && op === lib.EPOLL_CTL_ADD) {
+          lib.setErrno(lib.ENOMEM);
+          return -1;
+        }
+        return lib.c.epoll_ctl(epoll, op, fd, event);
+      },
+    });
+    try {
+      const api = lib.ffiSockets();
+      using backend = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const accepting = backend.accept();
+      refuseAdd = true;
+      const connect = api.connect({ hostname: "127.0.0.1", port: backend.addr.port });
+      const failure = await _within(connect.then(() => null, (err: Error) => err), 2000, "connect");
+      assert.match(
+        String(failure),
+        /epoll_ctl\(ADD\) failed: Cannot allocate memory \(os error 12\)/,
+      );
+      (await accepting).close();
+      assert.throws(
+        () => api.listen({ hostname: "127.0.0.1", port: _freePort(), reusePort: false }),
+        /epoll_ctl\(ADD\) failed/,
+      );
+
+      // A raw listener; the first client it accepts cannot be watched: that client is closed,
+      // the next one is served.
+      refuseAdd = false;
+      const port = _freePort();
+      const listener = api.listen({ hostname: "127.0.0.1", port, reusePort: false });
+      const accepted = listener.accept();
+      refuseAdd = true;
+      using first = await Deno.connect({ hostname: "127.0.0.1", port });
+      const firstRead = first.read(new Uint8Array(8)).then(String, (err: Error) => err.name);
+      assert.ok(
+        ["null", "ConnectionReset"].includes(await _within(firstRead, 2000, "first client")),
+        "the client epoll refused is not closed",
+      );
+      refuseAdd = false;
+      using second = await Deno.connect({ hostname: "127.0.0.1", port });
+      const conn = await _within(accepted, 2000, "accept");
+      await second.write(new TextEncoder().encode("hi"));
+      const buf = new Uint8Array(8);
+      assert.equal(await _within(conn.read(buf), 2000, "read"), 2);
+      conn.close();
+      listener.close();
+    } finally {
+      lib.useLibc(previous);
+    }
+  },
+);
