@@ -74,6 +74,8 @@ export function useLibc(binding: Libc): Libc {
 const MAX_EVENTS = 256;
 /** Longest off-thread wait, ms (the loop then looks again). */
 const WAIT_MS = 100;
+/** Longest pause after a failed epoll_wait, ms. */
+const WAIT_FAILED_MAX_MS = 1000;
 /** Busy turns in a row after which the loop lets timers and Deno's own ops run. */
 const TURNS_BEFORE_YIELD = 64;
 const LISTEN_BACKLOG = 511;
@@ -112,6 +114,8 @@ export class EpollLoop {
   readonly #events: Uint8Array;
   readonly #eventsView: DataView;
   #running = false;
+  /** epoll_wait failures in a row. */
+  #waitFailures = 0;
 
   constructor(ownership: FdOwnership | null) {
     this.#ownership = ownership;
@@ -212,13 +216,41 @@ export class EpollLoop {
         : 0;
       if (ready > 0) busyTurns++;
       else {
+        if (ready < 0 && errno() !== EINTR) {
+          await this.#waitFailed(errno());
+          continue;
+        }
         const timeoutMs = busyTurns >= TURNS_BEFORE_YIELD ? 0 : WAIT_MS;
         busyTurns = 0;
         ready = await c.epoll_wait_off_thread(this.#epoll, this.#eventsAt, MAX_EVENTS, timeoutMs);
+        // The helper thread's errno is out of reach: asking again here says why it failed.
+        if (ready < 0) ready = c.epoll_wait(this.#epoll, this.#events, MAX_EVENTS, 0);
+        if (ready < 0 && errno() !== EINTR) {
+          await this.#waitFailed(errno());
+          continue;
+        }
       }
+      if (ready >= 0) this.#waitFailures = 0;
       if (ready > 0) this.#dispatch(ready);
       await null; // the reactions of what this batch settled
     }
+  }
+
+  /**
+   * epoll_wait failed with `error` (not EINTR): nothing can be heard until it works again.
+   * Logged (the first time and every 60th), then a pause doubling from 10 ms to 1 s, so a
+   * failure that persists does not spin the worker.
+   */
+  async #waitFailed(error: number): Promise<void> {
+    const failures = ++this.#waitFailures;
+    if (failures % 60 === 1) {
+      logError(
+        `epoll_wait failed${failures > 1 ? ` ${failures} times in a row` : ""}: ` +
+          `${osError(error).message}; raw sockets of this worker wait until it works again`,
+      );
+    }
+    const pauseMs = Math.min(WAIT_FAILED_MAX_MS, 10 * 2 ** Math.min(failures - 1, 10));
+    await new Promise((resolve) => setTimeout(resolve, pauseMs));
   }
 }
 

@@ -283,3 +283,58 @@ ffiTest(
     }
   },
 );
+
+ffiTest(
+  "an epoll_wait that keeps failing is logged and paced, and serving resumes once it works",
+  async () => {
+    const lib = await _load();
+    let broken = false;
+    let calls = 0;
+    const previous = lib.useLibc({
+      ...lib.c,
+      epoll_wait: (epoll, events, max, timeout) => {
+        calls++;
+        if (!broken) return lib.c.epoll_wait(epoll, events, max, timeout);
+        lib.setErrno(lib.EBADF);
+        return -1;
+      },
+      epoll_wait_off_thread: (epoll, events, max, timeout) => {
+        calls++;
+        // Failing, the real call returns at once, through the event loop (as a timer does).
+        if (broken) return new Promise((resolve) => setTimeout(() => resolve(-1), 0));
+        return lib.c.epoll_wait_off_thread(epoll, events, max, timeout);
+      },
+    });
+    let log = "";
+    const writeSync = Deno.stderr.writeSync;
+    Deno.stderr.writeSync = (bytes: Uint8Array) => {
+      log += decoder.decode(bytes);
+      return bytes.length;
+    };
+    try {
+      const api = lib.ffiSockets();
+      const port = _freePort();
+      const listener = api.listen({ hostname: "127.0.0.1", port, reusePort: false });
+      await delay(50);
+      broken = true;
+      calls = 0;
+      await delay(600);
+      const failedCalls = calls;
+      broken = false;
+      // Spinning would call it thousands of times; paced from 10 ms doubling, about 7.
+      assert.ok(failedCalls <= 20, `epoll_wait called ${failedCalls} times in 600 ms`);
+      assert.match(log, /ERROR epoll_wait failed: Bad file descriptor \(os error 9\)/);
+      assert.equal(log.match(/epoll_wait failed/g)?.length, 1, log);
+      const accepted = listener.accept();
+      using client = await Deno.connect({ hostname: "127.0.0.1", port });
+      const conn = await _within(accepted, 3000, "accept after epoll_wait works again");
+      await client.write(new Uint8Array([7]));
+      assert.equal(await _within(conn.read(new Uint8Array(4)), 2000, "read"), 1);
+      conn.close();
+      listener.close();
+    } finally {
+      Deno.stderr.writeSync = writeSync;
+      lib.useLibc(previous);
+    }
+  },
+);
