@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { startAster, testBothIo } from "./helpers/aster.ts";
-import { RespClient, RespErrorReply } from "./helpers/resp_client.ts";
+import { RespClient, RespErrorReply, text } from "./helpers/resp_client.ts";
 import { freePort, startRedis } from "./helpers/servers.ts";
 
 testBothIo(
@@ -43,3 +43,70 @@ testBothIo(
     assert.match(reset.message, /Connection reset by peer \(os error 104\)/);
   },
 );
+
+/** INFO's io lines of the worker serving `client`. */
+async function _ioInfo(client: RespClient): Promise<{ io: string; raw: number }> {
+  const info = String(text(await client.command("INFO", "server")));
+  return {
+    io: /\r\nio:(\w+)\r\n/.exec(info)?.[1] ?? "?",
+    raw: Number(/\r\nio_raw_sockets:(\d+)\r\n/.exec(info)?.[1]),
+  };
+}
+
+for (const io of ["ffi", "auto"]) {
+  Deno.test(`io = ${io}, mixed: a raw 127.0.0.1 listener, backends by host name and IPv6 on Deno's sockets beside a raw IPv4 one`, async () => {
+    await using stack = new AsyncDisposableStack();
+    // docker/aster.toml names every backend by host name: those take Deno's sockets.
+    const byName = stack.use(await startRedis());
+    const byIpv6 = stack.use(await startRedis({ args: ["--bind", "127.0.0.1", "::1"] }));
+    const byIpv4 = stack.use(await startRedis());
+    const servers = [
+      `localhost:${byName.port}:1 name`,
+      `[::1]:${byIpv6.port}:1 ipv6`,
+      `127.0.0.1:${byIpv4.port}:1 ipv4`,
+    ];
+    // A second cluster (its own worker) without the IPv4 backend, to count raw sockets by.
+    const aster = stack.use(
+      await startAster([{ io, servers, hash_tag: "{}" }, { io, servers: servers.slice(0, 2) }]),
+    );
+    const client = stack.use(await RespClient.connect(aster.ports[0]));
+    const keys = Array.from({ length: 300 }, (_, n) => `mixed:${n}`);
+    const sets = await client.pipeline(keys.map((key) => ["SET", key, `v-${key}`]));
+    assert.ok(sets.every((reply) => reply === "OK"), JSON.stringify(sets.slice(0, 3)));
+    assert.deepEqual(text(await client.command("MGET", ...keys)), keys.map((k) => `v-${k}`));
+    const gets = await client.pipeline(keys.map((key) => ["GET", key]));
+    assert.deepEqual(gets.map(text), keys.map((k) => `v-${k}`));
+    // Busy raw sockets must not starve Deno's: 20 clients pipelining at once over all three.
+    const clients = await Promise.all(
+      Array.from({ length: 20 }, () => RespClient.connect(aster.ports[0])),
+    );
+    for (const c of clients) stack.use(c);
+    await Promise.all(clients.map(async (c, i) => {
+      for (let round = 0; round < 5; round++) {
+        const replies = await c.pipeline(keys.map((key) => ["GET", key]));
+        assert.deepEqual(replies.map(text), keys.map((k) => `v-${k}`), `client ${i}`);
+      }
+      c.close();
+    }));
+    // Every backend holds some keys: each of the three connections carried traffic.
+    for (const server of [byName, byIpv6, byIpv4]) {
+      await using direct = await RespClient.connect(server.port);
+      const size = Number(await direct.command("DBSIZE"));
+      assert.ok(size > 0 && size < 300, `backend on ${server.port} holds ${size} keys`);
+    }
+    // Both workers run raw sockets; of the backends only the IPv4 one is raw (the counts
+    // differ by it), and a client of the raw listener is raw (one more while connected).
+    const mixed = await _ioInfo(client);
+    const other = stack.use(await RespClient.connect(aster.ports[1]));
+    assert.equal(await other.command("SET", "other", "o"), "OK");
+    assert.equal(text(await other.command("GET", "other")), "o");
+    const withoutIpv4 = await _ioInfo(other);
+    assert.equal(mixed.io, "ffi");
+    assert.equal(withoutIpv4.io, "ffi");
+    assert.equal(mixed.raw - withoutIpv4.raw, 1, JSON.stringify({ mixed, withoutIpv4 }));
+    const second = stack.use(await RespClient.connect(aster.ports[0]));
+    assert.equal((await _ioInfo(second)).raw, mixed.raw + 1);
+    second.close();
+    assert.equal(await aster.stop(), 0);
+  });
+}
