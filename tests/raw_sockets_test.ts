@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { startAster, testBothIo } from "./helpers/aster.ts";
-import { RespClient, RespErrorReply, text } from "./helpers/resp_client.ts";
+import { ReplyTimeout, RespClient, RespErrorReply, text } from "./helpers/resp_client.ts";
+import { encodeCommand } from "../src/protocol/resp/encoder.ts";
 import { freePort, startRedis } from "./helpers/servers.ts";
 
 testBothIo(
@@ -109,4 +110,128 @@ for (const io of ["ffi", "auto"]) {
     second.close();
     assert.equal(await aster.stop(), 0);
   });
+}
+
+/** Faults the libc layer injects in the tests below (see src/io/ffi/faults.ts). */
+const FAULTS = "seed=1729,eagain=0.1,eintr=0.1,short=0.25";
+
+Deno.test("injected EAGAIN, EINTR and 1-byte reads and writes: the differential and pipeline-order tests still pass", async () => {
+  // The injector is on and makes each kind of fault, on both client and backend sockets.
+  {
+    await using redis = await startRedis();
+    await using aster = await startAster([{ servers: [`127.0.0.1:${redis.port}:1 r`] }], {
+      env: { ASTER_TEST_IO_FAULTS: FAULTS },
+    });
+    await using client = await RespClient.connect(aster.ports[0]);
+    const big = "b".repeat(256 * 1024);
+    assert.equal(await client.command("SET", "big", big), "OK");
+    assert.equal(text(await client.command("GET", "big")), big);
+    const replies = await client.pipeline(
+      Array.from({ length: 500 }, (_, n) => ["ECHO", `e${n}`]),
+    );
+    assert.deepEqual(replies.map(text), Array.from({ length: 500 }, (_, n) => `e${n}`));
+    for (const kind of ["eagain", "eintr", "short"]) {
+      assert.match(aster.log(), new RegExp(`first ${kind} fault injected`), aster.log());
+    }
+  }
+  // Those test files as they are, with the faults in every Aster they start (not in the
+  // [io = deno] variants, which have no raw sockets).
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "test",
+      "--unstable-net",
+      "--allow-net",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-run",
+      "--allow-sys",
+      "--filter",
+      "/[^\\]]$/", // names not ending in "[io = deno]"
+      new URL("./redis_differential_test.ts", import.meta.url).pathname,
+      new URL("./redis_pipeline_test.ts", import.meta.url).pathname,
+    ],
+    env: { ASTER_TEST_IO_FAULTS: FAULTS, NO_COLOR: "1" },
+    stdin: "null",
+  }).output();
+  const report = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 0, report);
+  assert.match(report, /ok \| 11 passed \| 0 failed \| 10 filtered out/, report);
+});
+
+Deno.test("injected ECONNRESET: every request gets exactly one reply, in order, or its connection closes; Aster keeps serving", async () => {
+  await using redis = await startRedis();
+  const values = Array.from({ length: 100 }, (_, n) => `value-${n}-${"v".repeat(n * 10)}`);
+  {
+    await using direct = await RespClient.connect(redis.port);
+    await direct.pipeline(values.map((value, n) => ["SET", `k${n}`, value]));
+  }
+  await using aster = await startAster([{ servers: [`127.0.0.1:${redis.port}:1 r`] }], {
+    env: { ASTER_TEST_IO_FAULTS: `${FAULTS},reset=0.01` },
+  });
+  const stats = { values: 0, errors: 0, closed: 0, complete: 0 };
+  const errorTexts = new Set<string>();
+  const requests = values.map((_, n) => ["GET", `k${n}`]);
+  const pipeline = _concat(requests.map((args) => encodeCommand(args.map(_utf8))));
+  for (let round = 0; round < 20; round++) {
+    await Promise.all(Array.from({ length: 5 }, async () => {
+      await using client = await RespClient.connect(aster.ports[0]);
+      await client.sendRaw(pipeline);
+      let n = 0;
+      try {
+        for (; n < requests.length; n++) {
+          const reply = await client.readReply();
+          if (reply instanceof RespErrorReply) {
+            stats.errors++;
+            errorTexts.add(reply.message.replace(/\d+ ms/, "N ms"));
+          } else {
+            assert.equal(text(reply), values[n], `reply ${n} is another request's`);
+            stats.values++;
+          }
+        }
+        // Nothing more than one reply per request: the next reply answers this PING.
+        assert.equal(text(await client.command("PING")), "PONG");
+        stats.complete++;
+      } catch (err) {
+        // A reset client socket ends the connection: the client sees it closed, never a
+        // reply missing while the connection stays open (ReplyTimeout).
+        if (err instanceof ReplyTimeout || err instanceof assert.AssertionError) throw err;
+        stats.closed++;
+      }
+    }));
+  }
+  assert.ok(stats.values > 1000, JSON.stringify(stats));
+  assert.ok(stats.complete > 10, JSON.stringify(stats));
+  assert.ok(stats.closed + stats.errors > 0, `no reset seen: ${JSON.stringify(stats)}`);
+  for (const message of errorTexts) {
+    assert.match(
+      message,
+      /^(ERR )?backend r\b.*Connection reset by peer \(os error 104\)/,
+      message,
+    );
+  }
+  assert.match(aster.log(), /first reset fault injected/);
+  // Still serving after all that (a request may meet a reset too: a few tries).
+  let pong = "";
+  for (let i = 0; i < 10 && pong !== "PONG"; i++) {
+    try {
+      await using client = await RespClient.connect(aster.ports[0]);
+      pong = String(text(await client.command("PING")));
+    } catch { /* reset: try again */ }
+  }
+  assert.equal(pong, "PONG");
+});
+
+function _utf8(value: string): Uint8Array {
+  return new TextEncoder().encode(value);
+}
+
+function _concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }

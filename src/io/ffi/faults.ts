@@ -29,6 +29,9 @@ import {
   setErrno,
 } from "./libc.ts";
 
+/** The environment variable that turns the injector on. */
+export const FAULTS_ENV = "ASTER_TEST_IO_FAULTS";
+
 /** How often each fault happens, as a probability per call. */
 export interface FaultRates {
   /** recv, send and accept4 fail with EAGAIN (readiness comes back in the next batch). */

@@ -21,6 +21,7 @@ import {
 } from "../sockets.ts";
 import { logError, logWarn } from "../../log.ts";
 import type { FdOwners } from "./fd_owners.ts";
+import { FaultInjector, FAULTS_ENV, parseFaults } from "./faults.ts";
 import {
   AF_INET,
   c as libc,
@@ -581,6 +582,7 @@ function _socketError(fd: number): number {
  * Deno's sockets.
  */
 export function ffiSockets(ownership: FdOwnership | null = null): SocketApi {
+  _faultsFromEnv();
   const loop = new EpollLoop(ownership);
   return {
     name: "ffi",
@@ -593,4 +595,28 @@ export function ffiSockets(ownership: FdOwnership | null = null): SocketApi {
 
 function _message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+let faultsRead = false;
+
+/**
+ * Test mode: with `ASTER_TEST_IO_FAULTS` set (see faults.ts), this isolate's raw sockets
+ * call libc through a seeded fault injector from now on. Read once per isolate.
+ */
+function _faultsFromEnv(): void {
+  if (faultsRead) return;
+  faultsRead = true;
+  let text: string | undefined;
+  try {
+    text = Deno.env.get(FAULTS_ENV);
+  } catch {
+    return; // no --allow-env: no test mode
+  }
+  if (!text) return;
+  const spec = parseFaults(text);
+  if (typeof spec === "string") throw new Error(`${FAULTS_ENV}: ${spec}`);
+  const injector = new FaultInjector(c, spec.rates, spec.seed);
+  injector.onFirst = (kind) => logWarn(`${FAULTS_ENV}: first ${kind} fault injected`);
+  useLibc(injector.libc);
+  logWarn(`${FAULTS_ENV}: raw socket calls fail at random (${text})`);
 }

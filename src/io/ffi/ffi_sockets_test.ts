@@ -338,3 +338,20 @@ ffiTest(
     }
   },
 );
+
+ffiTest("ASTER_TEST_IO_FAULTS reads seed and rates, and refuses anything else", async () => {
+  const { parseFaults } = await import("./faults.ts");
+  assert.deepEqual(parseFaults("seed=7,eagain=0.2,eintr=0.1,short=0.3"), {
+    seed: 7,
+    rates: { eagain: 0.2, eintr: 0.1, short: 0.3, reset: 0 },
+  });
+  assert.deepEqual(parseFaults("reset=1").valueOf(), {
+    seed: 1,
+    rates: { eagain: 0, eintr: 0, short: 0, reset: 1 },
+  });
+  for (
+    const bad of ["eagain", "eagain=", "eagain=2", "typo=0.1", "seed=1.5", "short=0.6,eagain=0.6"]
+  ) {
+    assert.equal(typeof parseFaults(bad), "string", bad);
+  }
+});
