@@ -147,9 +147,12 @@ Deno.test("injected EAGAIN, EINTR and 1-byte reads and writes: the differential 
       "--allow-run",
       "--allow-sys",
       "--filter",
-      "/[^\\]]$/", // names not ending in "[io = deno]"
+      // Their raw-socket tests (names not ending in "[io = deno]"), and memcache's
+      // differential test.
+      "/^(redis mode|memcache differential).*[^\\]]$/",
       new URL("./redis_differential_test.ts", import.meta.url).pathname,
       new URL("./redis_pipeline_test.ts", import.meta.url).pathname,
+      new URL("./memcache_text_test.ts", import.meta.url).pathname,
     ],
     env: { ASTER_TEST_IO_FAULTS: FAULTS, NO_COLOR: "1" },
     stdin: "null",
@@ -159,6 +162,7 @@ Deno.test("injected EAGAIN, EINTR and 1-byte reads and writes: the differential 
   // Both files ran (their raw-socket tests only), none failed.
   assert.match(report, /random command stream gives the same replies .* ok/, report);
   assert.match(report, /10,000-command pipeline in one write .* ok/, report);
+  assert.match(report, /memcache differential: .* ok/, report);
   assert.doesNotMatch(report, /\[io = deno\] \.\.\./, report);
 });
 

@@ -11,7 +11,9 @@
  * made-up EAGAIN or short read leaves bytes behind that no edge will announce, so the
  * injector delivers one itself, in the next `epoll_wait`'s batch, as the kernel would
  * have had the bytes arrived just then. It learns each descriptor's event data from
- * `epoll_ctl`, so made-up events carry the watch's generation like real ones.
+ * `epoll_ctl`, so made-up events carry the watch's generation like real ones. An event
+ * owed while the loop waits on its helper thread wakes that wait (through an eventfd on
+ * the epoll set), as a real edge would.
  */
 
 import {
@@ -28,6 +30,15 @@ import {
   type Libc,
   setErrno,
 } from "./libc.ts";
+
+/** Test-mode calls, opened only when an off-thread wait first needs waking. */
+interface EventFdCalls {
+  eventfd(initval: number, flags: number): number;
+  read(fd: number, buf: BufferSource, count: bigint): number | bigint;
+  write(fd: number, buf: BufferSource, count: bigint): number | bigint;
+}
+const EFD_NONBLOCK = 0o4000;
+const EFD_CLOEXEC = 0o2000000;
 
 /** The environment variable that turns the injector on. */
 export const FAULTS_ENV = "ASTER_TEST_IO_FAULTS";
@@ -91,6 +102,12 @@ export class FaultInjector {
   readonly #data = new Map<number, Uint8Array>();
   /** Events owed: descriptor to flags, delivered with the next epoll_wait. */
   readonly #owed = new Map<number, number>();
+  /** Each epoll set's eventfd, which wakes an off-thread wait when an event is owed. */
+  readonly #wakers = new Map<number, number>();
+  /** The eventfd of the off-thread wait in progress, if any, and whether it was woken. */
+  #waiting: number | null = null;
+  #woken = false;
+  #eventfd: EventFdCalls | null = null;
 
   constructor(real: Libc, rates: FaultRates, seed: number) {
     this.#real = real;
@@ -149,7 +166,11 @@ export class FaultInjector {
       epoll_wait_off_thread: async (epoll, eventsAt, max, timeout) => {
         // Owed events are ready now: no waiting for new ones then.
         const wait = this.#owed.size > 0 ? 0 : timeout;
+        this.#waiting = this.#wakerOf(epoll);
+        this.#woken = false;
         const ready = await real.epoll_wait_off_thread(epoll, eventsAt, max, wait);
+        if (this.#woken) this.#eventfd!.read(this.#waiting, new Uint8Array(8), 8n);
+        this.#waiting = null;
         if (ready < 0 || eventsAt === null) return ready;
         const bytes = new Uint8Array(
           Deno.UnsafePointerView.getArrayBuffer(eventsAt, max * EVENT_SIZE),
@@ -171,6 +192,36 @@ export class FaultInjector {
 
   #owe(fd: number, flags: number): void {
     this.#owed.set(fd, (this.#owed.get(fd) ?? 0) | flags);
+    if (this.#waiting !== null && !this.#woken) {
+      this.#woken = true;
+      this.#eventfd!.write(this.#waiting, new BigUint64Array([1n]), 8n);
+    }
+  }
+
+  /**
+   * The eventfd on `epoll`'s set (level-triggered, data matching no watch, so the loop
+   * skips its event), made on first use.
+   */
+  #wakerOf(epoll: number): number {
+    let waker = this.#wakers.get(epoll);
+    if (waker !== undefined) return waker;
+    this.#eventfd ??= Deno.dlopen("libc.so.6", {
+      eventfd: { parameters: ["u32", "i32"], result: "i32" },
+      read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+      write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+    }).symbols;
+    waker = this.#eventfd.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (waker < 0) throw new Error("eventfd failed");
+    const event = new Uint8Array(EVENT_SIZE);
+    const view = new DataView(event.buffer);
+    view.setUint32(0, EPOLLIN, true);
+    view.setUint32(EVENT_DATA_AT, waker, true);
+    view.setUint32(EVENT_DATA_AT + 4, 0, true); // generation 0: no watch has it
+    if (this.#real.epoll_ctl(epoll, EPOLL_CTL_ADD, waker, event) !== 0) {
+      throw new Error("epoll_ctl(ADD) of the fault injector's eventfd failed");
+    }
+    this.#wakers.set(epoll, waker);
+    return waker;
   }
 
   /** Adds owed events to a batch of `ready` (merged into one for the same watch). */
