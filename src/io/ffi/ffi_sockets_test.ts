@@ -355,3 +355,51 @@ ffiTest("ASTER_TEST_IO_FAULTS reads seed and rates, and refuses anything else", 
     assert.equal(typeof parseFaults(bad), "string", bad);
   }
 });
+
+ffiTest(
+  "a handshake that times out rejects with Deno's TimedOut: 'Connection timed out (os error 110)'",
+  async () => {
+    const lib = await _load();
+    const TCP_SYNCNT = 7;
+    // One SYN retry: the kernel gives up after about 3 s, where the default takes minutes.
+    const previous = lib.useLibc({
+      ...lib.c,
+      connect: (fd, addr, length) => {
+        lib.c.setsockopt(fd, lib.IPPROTO_TCP, TCP_SYNCNT, lib.int32Bytes(1), 4);
+        return lib.c.connect(fd, addr, length);
+      },
+    });
+    const fds: number[] = [];
+    try {
+      // A full accept queue drops the SYNs (see the test above).
+      const port = _freePort();
+      const listener = lib.c.socket(lib.AF_INET, lib.SOCK_STREAM | lib.SOCK_CLOEXEC, 0);
+      fds.push(listener);
+      const addr = lib.ipv4Address("127.0.0.1", port)!;
+      assert.equal(lib.c.bind(listener, addr, addr.length), 0);
+      assert.equal(lib.c.listen(listener, 0), 0);
+      for (let i = 0; i < 2; i++) {
+        const filler = lib.c.socket(lib.AF_INET, lib.SOCK_STREAM | lib.SOCK_NONBLOCK, 0);
+        fds.push(filler);
+        lib.c.connect(filler, addr, addr.length);
+      }
+      await delay(50);
+      const failure = await _within(
+        lib.ffiSockets().connect({ hostname: "127.0.0.1", port }).then(
+          (conn) => {
+            conn.close();
+            return null;
+          },
+          (err: Error) => err,
+        ),
+        8000,
+        "connect",
+      );
+      assert.ok(failure instanceof Deno.errors.TimedOut, String(failure));
+      assert.equal(failure.message, "Connection timed out (os error 110)");
+    } finally {
+      lib.useLibc(previous);
+      for (const fd of fds) lib.c.close(fd);
+    }
+  },
+);
