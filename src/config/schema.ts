@@ -8,6 +8,7 @@
 
 import { DISTRIBUTION_NAMES, type DistributionName } from "../hash/distribution.ts";
 import { KEY_HASH_NAMES, type KeyHashName } from "../hash/key_hashes.ts";
+import { malformedIpv4 } from "../io/ffi/ipv4.ts";
 
 /** The four proxy modes: which wire protocol clients speak and how keys are routed. */
 export type CacheType = "redis" | "redis_cluster" | "memcache" | "memcache_binary";
@@ -799,6 +800,11 @@ function _splitHost(text: string): { host: string; rest: string[] } | string {
   const host = parts[0];
   if (host === "") return `missing host (expected "host:port")`;
   if (!/^[A-Za-z0-9._-]+$/.test(host)) return `invalid host ${JSON.stringify(host)}`;
+  // Raw sockets would read 010.0.0.1 as 10.0.0.1, Deno's resolver as 8.0.0.1.
+  if (malformedIpv4(host)) {
+    return `${JSON.stringify(host)} is not an IPv4 address: write four decimal numbers ` +
+      `0..255 without leading zeros, e.g. "127.0.0.1"`;
+  }
   if (parts.length < 2) return `missing port (expected "host:port")`;
   return { host, rest: parts.slice(1) };
 }

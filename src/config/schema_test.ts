@@ -580,3 +580,26 @@ Deno.test("validate() refuses hash and distribution for redis_cluster", () => {
     assert.match(error, new RegExp(`${key} cannot be set for redis_cluster.*CRC16 hash slots`));
   }
 });
+
+Deno.test("validate() refuses IPv4 literals that are not four decimal numbers 0..255", () => {
+  // Raw sockets and Deno's resolver would read these differently (or not at all).
+  for (const host of ["010.0.0.1", "127.0.0.", "0x7f.0.0.1", "127.1", "256.0.0.1", "2130706433"]) {
+    const message = new RegExp(
+      `"${host.replaceAll(".", "\\.")}" is not an IPv4 address: write four decimal numbers`,
+    );
+    const listen = _only({ listen_addr: `${host}:9001` });
+    assert.equal(listen.length, 1, `${host}: ${listen.join("; ")}`);
+    assert.match(listen[0], /^cluster "cache-a": listen_addr/);
+    assert.match(listen[0], message);
+    const server = _only({ servers: [`${host}:7001:1 a`] });
+    assert.equal(server.length, 1, `${host}: ${server.join("; ")}`);
+    assert.match(server[0], /servers\[0\]/);
+    assert.match(server[0], message);
+    assert.match(String(parseServer(`${host}:7001`)), message);
+  }
+  // Host names, dotted quads and IPv6 still pass.
+  for (const host of ["127.0.0.1", "10.1.2.3", "localhost", "redis-1", "cache.example.com"]) {
+    assert.equal(typeof parseServer(`${host}:7001:1`), "object", host);
+    assert.equal(_ok({ clusters: [_cluster({ listen_addr: `${host}:9001` })] }).length, 1, host);
+  }
+});

@@ -19,11 +19,12 @@ import {
   type ProxyListener,
   type SocketApi,
 } from "../sockets.ts";
-import { logError } from "../../log.ts";
+import { logError, logWarn } from "../../log.ts";
 import type { FdOwners } from "./fd_owners.ts";
+import { FaultInjector, FAULTS_ENV, parseFaults } from "./faults.ts";
 import {
   AF_INET,
-  c,
+  c as libc,
   EADDRINUSE,
   EAGAIN,
   ECONNABORTED,
@@ -44,8 +45,10 @@ import {
   int32Bytes,
   IPPROTO_TCP,
   ipv4Address,
+  type Libc,
   MAX_IO_BYTES,
   MSG_NOSIGNAL,
+  osError,
   SO_ERROR,
   SO_REUSEADDR,
   SO_REUSEPORT,
@@ -56,9 +59,24 @@ import {
   TCP_NODELAY,
 } from "./libc.ts";
 
+/** The libc calls this layer makes: libc's own, or a fault injector around them (tests). */
+let c: Libc = libc;
+
+/**
+ * Makes this isolate's raw sockets call `binding` from now on (tests; `ASTER_TEST_IO_FAULTS`
+ * at start): a swap, not a branch per call. Returns the binding used until now.
+ */
+export function useLibc(binding: Libc): Libc {
+  const previous = c;
+  c = binding;
+  return previous;
+}
+
 const MAX_EVENTS = 256;
 /** Longest off-thread wait, ms (the loop then looks again). */
 const WAIT_MS = 100;
+/** Longest pause after a failed epoll_wait, ms. */
+const WAIT_FAILED_MAX_MS = 1000;
 /** Busy turns in a row after which the loop lets timers and Deno's own ops run. */
 const TURNS_BEFORE_YIELD = 64;
 const LISTEN_BACKLOG = 511;
@@ -71,10 +89,24 @@ export interface FdOwnership {
   owner: number;
 }
 
-/** One epoll set and the handler of each descriptor on it; opens and closes descriptors. */
-class EpollLoop {
+/** A watched descriptor's handler and the generation its events carry. */
+interface Watch {
+  generation: number;
+  handler: EventHandler;
+}
+
+/**
+ * One epoll set and the handler of each descriptor on it; opens and closes descriptors.
+ * Exported for tests.
+ *
+ * An event's data is the descriptor (low 32 bits) and the generation of its watch (high 32
+ * bits): a handler that closes a descriptor and opens another, which the kernel gives the
+ * same number, must not hand the new socket the old one's events still queued in this batch.
+ */
+export class EpollLoop {
   readonly #epoll: number;
-  readonly #handlers = new Map<number, EventHandler>();
+  readonly #handlers = new Map<number, Watch>();
+  #generation = 0;
   readonly #ownership: FdOwnership | null;
   readonly #event = new Uint8Array(EVENT_SIZE);
   readonly #eventView = new DataView(this.#event.buffer);
@@ -83,6 +115,8 @@ class EpollLoop {
   readonly #events: Uint8Array;
   readonly #eventsView: DataView;
   #running = false;
+  /** epoll_wait failures in a row. */
+  #waitFailures = 0;
 
   constructor(ownership: FdOwnership | null) {
     this.#ownership = ownership;
@@ -93,7 +127,7 @@ class EpollLoop {
     this.#events = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(at, bytes));
     this.#eventsView = new DataView(this.#events.buffer);
     this.#epoll = c.epoll_create1(EPOLL_CLOEXEC);
-    if (this.#epoll < 0) throw new Error(`epoll_create1 failed: errno ${errno()}`);
+    if (this.#epoll < 0) throw osError(errno(), "epoll_create1 failed: ");
     this.adopt(this.#epoll);
   }
 
@@ -108,15 +142,23 @@ class EpollLoop {
     if (ownership === null || ownership.owners.release(fd, ownership.owner)) c.close(fd);
   }
 
-  /** Edge-triggered: a descriptor hears once per change of readiness, in or out. */
+  /**
+   * Edge-triggered: a descriptor hears once per change of readiness, in or out. Throws when
+   * epoll refuses it: the caller fails that socket, which would otherwise never hear again.
+   */
   watch(fd: number, handler: EventHandler): void {
-    this.#handlers.set(fd, handler);
+    const generation = this.#generation = (this.#generation + 1) >>> 0 || 1;
     this.#eventView.setUint32(0, (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) >>> 0, true);
     this.#eventView.setUint32(EVENT_DATA_AT, fd, true);
-    c.epoll_ctl(this.#epoll, EPOLL_CTL_ADD, fd, this.#event);
+    this.#eventView.setUint32(EVENT_DATA_AT + 4, generation, true);
+    if (c.epoll_ctl(this.#epoll, EPOLL_CTL_ADD, fd, this.#event) !== 0) {
+      throw osError(errno(), "epoll_ctl(ADD) failed: ");
+    }
+    this.#handlers.set(fd, { generation, handler });
     if (!this.#running) {
       this.#running = true;
-      this.#pollWhileWatched();
+      // Not from inside watch(): no handler runs before its caller has finished.
+      queueMicrotask(() => this.#pollWhileWatched());
     }
   }
 
@@ -126,18 +168,27 @@ class EpollLoop {
   }
 
   unwatch(fd: number): void {
-    this.#handlers.delete(fd);
-    c.epoll_ctl(this.#epoll, EPOLL_CTL_DEL, fd, this.#event);
+    if (!this.#handlers.delete(fd)) return;
+    // Never expected (the descriptor is open and on the set); closing it removes it anyway.
+    if (c.epoll_ctl(this.#epoll, EPOLL_CTL_DEL, fd, this.#event) !== 0) {
+      logWarn(`epoll_ctl(DEL) of descriptor ${fd} failed: ${osError(errno()).message}`);
+    }
   }
 
   #dispatch(count: number): void {
     const view = this.#eventsView;
     for (let i = 0; i < count; i++) {
-      const flags = view.getUint32(i * EVENT_SIZE, true);
-      // A descriptor closed earlier in this batch has no handler any more.
-      const handler = this.#handlers.get(view.getUint32(i * EVENT_SIZE + EVENT_DATA_AT, true));
+      const at = i * EVENT_SIZE;
+      const watch = this.#handlers.get(view.getUint32(at + EVENT_DATA_AT, true));
+      // A descriptor closed earlier in this batch has no handler any more, or one of a new
+      // socket with the same number and another generation.
+      if (
+        watch === undefined || watch.generation !== view.getUint32(at + EVENT_DATA_AT + 4, true)
+      ) {
+        continue;
+      }
       try {
-        handler?.(flags);
+        watch.handler(view.getUint32(at, true));
       } catch (err) {
         // Readers run from here (whenReadable): a bug in one must not stop the loop.
         logError(`socket event handler failed: ${err instanceof Error ? err.stack : err}`);
@@ -166,13 +217,41 @@ class EpollLoop {
         : 0;
       if (ready > 0) busyTurns++;
       else {
+        if (ready < 0 && errno() !== EINTR) {
+          await this.#waitFailed(errno());
+          continue;
+        }
         const timeoutMs = busyTurns >= TURNS_BEFORE_YIELD ? 0 : WAIT_MS;
         busyTurns = 0;
         ready = await c.epoll_wait_off_thread(this.#epoll, this.#eventsAt, MAX_EVENTS, timeoutMs);
+        // The helper thread's errno is out of reach: asking again here says why it failed.
+        if (ready < 0) ready = c.epoll_wait(this.#epoll, this.#events, MAX_EVENTS, 0);
+        if (ready < 0 && errno() !== EINTR) {
+          await this.#waitFailed(errno());
+          continue;
+        }
       }
+      if (ready >= 0) this.#waitFailures = 0;
       if (ready > 0) this.#dispatch(ready);
       await null; // the reactions of what this batch settled
     }
+  }
+
+  /**
+   * epoll_wait failed with `error` (not EINTR): nothing can be heard until it works again.
+   * Logged (the first time and every 60th), then a pause doubling from 10 ms to 1 s, so a
+   * failure that persists does not spin the worker.
+   */
+  async #waitFailed(error: number): Promise<void> {
+    const failures = ++this.#waitFailures;
+    if (failures % 60 === 1) {
+      logError(
+        `epoll_wait failed${failures > 1 ? ` ${failures} times in a row` : ""}: ` +
+          `${osError(error).message}; raw sockets of this worker wait until it works again`,
+      );
+    }
+    const pauseMs = Math.min(WAIT_FAILED_MAX_MS, 10 * 2 ** Math.min(failures - 1, 10));
+    await new Promise((resolve) => setTimeout(resolve, pauseMs));
   }
 }
 
@@ -254,7 +333,7 @@ class FfiConn implements ProxyConn {
         this.#readable = false;
         return undefined;
       }
-      return new Deno.errors.ConnectionReset(`recv failed: errno ${error}`);
+      return osError(error);
     }
   }
 
@@ -269,7 +348,7 @@ class FfiConn implements ProxyConn {
         this.#writable = false;
         return undefined;
       }
-      return new Deno.errors.BrokenPipe(`send failed: errno ${error}`);
+      return osError(error);
     }
   }
 
@@ -373,7 +452,14 @@ class FfiListener implements ProxyListener {
       const fd = c.accept4(this.#fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd >= 0) {
         this.#loop.adopt(fd);
-        return new FfiConn(this.#loop, fd);
+        try {
+          return new FfiConn(this.#loop, fd);
+        } catch (err) {
+          // Not on the epoll set, it would never be served: the client sees it closed.
+          this.#loop.closeFd(fd);
+          logWarn(`accepted connection dropped: ${_message(err)}`);
+          continue;
+        }
       }
       const error = errno();
       // A client that left before it was accepted: take the next one.
@@ -384,7 +470,7 @@ class FfiListener implements ProxyListener {
       }
       // Out of descriptors or memory: the connection stays queued, so the next accept()
       // (the listener retries after a pause) tries again without waiting for a new edge.
-      return new Error(`accept failed: errno ${error}`);
+      return osError(error, "accept failed: ");
     }
   }
 
@@ -410,7 +496,7 @@ class FfiListener implements ProxyListener {
 
 function _newSocket(loop: EpollLoop): number {
   const fd = c.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw new Error(`socket failed: errno ${errno()}`);
+  if (fd < 0) throw osError(errno(), "socket failed: ");
   loop.adopt(fd);
   return fd;
 }
@@ -426,9 +512,14 @@ function _listen(loop: EpollLoop, address: ListenAddress): ProxyListener | null 
     const error = errno();
     loop.closeFd(fd);
     if (error === EADDRINUSE) throw new Deno.errors.AddrInUse(`${hostname}:${port} is in use`);
-    throw new Error(`listening on ${hostname}:${port} failed: errno ${error}`);
+    throw osError(error, `listening on ${hostname}:${port} failed: `);
   }
-  return new FfiListener(loop, fd);
+  try {
+    return new FfiListener(loop, fd);
+  } catch (err) {
+    loop.closeFd(fd);
+    throw err;
+  }
 }
 
 function _connect(loop: EpollLoop, hostname: string, port: number): Promise<ProxyConn> | null {
@@ -440,26 +531,50 @@ function _connect(loop: EpollLoop, hostname: string, port: number): Promise<Prox
   } catch (err) {
     return Promise.reject(err);
   }
-  if (c.connect(fd, addr, addr.length) === 0) return Promise.resolve(new FfiConn(loop, fd));
+  if (c.connect(fd, addr, addr.length) === 0) return _connected(loop, fd);
   const error = errno();
   if (error !== EINPROGRESS) {
     loop.closeFd(fd);
-    return Promise.reject(new Deno.errors.ConnectionRefused(`connect failed: errno ${error}`));
+    return Promise.reject(osError(error));
   }
-  // The first event says the handshake ended; SO_ERROR says how.
+  // The handshake ended once the socket is writable or failed; SO_ERROR says how.
   return new Promise((resolve, reject) => {
-    loop.watch(fd, () => {
-      loop.unwatch(fd);
-      const value = new Uint8Array(4);
-      c.getsockopt(fd, SOL_SOCKET, SO_ERROR, value, int32Bytes(4));
-      const failure = new DataView(value.buffer).getInt32(0, true);
-      if (failure === 0) resolve(new FfiConn(loop, fd));
-      else {
-        loop.closeFd(fd);
-        reject(new Deno.errors.ConnectionRefused(`connect failed: errno ${failure}`));
-      }
-    });
+    try {
+      loop.watch(fd, (flags) => {
+        if ((flags & (EPOLLOUT | EPOLLERR | EPOLLHUP)) === 0) return; // not over yet
+        loop.unwatch(fd);
+        const failure = _socketError(fd);
+        if (failure === 0) _connected(loop, fd).then(resolve, reject);
+        else {
+          loop.closeFd(fd);
+          reject(osError(failure));
+        }
+      });
+    } catch (err) {
+      loop.closeFd(fd);
+      reject(err);
+    }
   });
+}
+
+/** The connection on connected socket `fd`, or why it cannot be served (fd then closed). */
+function _connected(loop: EpollLoop, fd: number): Promise<ProxyConn> {
+  try {
+    return Promise.resolve(new FfiConn(loop, fd));
+  } catch (err) {
+    loop.closeFd(fd);
+    return Promise.reject(err);
+  }
+}
+
+/** SO_ERROR of `fd` (and clears it): 0, or the errno a pending connect ended with. */
+function _socketError(fd: number): number {
+  const value = new Int32Array(1);
+  const size = int32Bytes(4);
+  if (c.getsockopt(fd, SOL_SOCKET, SO_ERROR, new Uint8Array(value.buffer), size) !== 0) {
+    return errno();
+  }
+  return value[0];
 }
 
 /**
@@ -467,6 +582,7 @@ function _connect(loop: EpollLoop, hostname: string, port: number): Promise<Prox
  * Deno's sockets.
  */
 export function ffiSockets(ownership: FdOwnership | null = null): SocketApi {
+  _faultsFromEnv();
   const loop = new EpollLoop(ownership);
   return {
     name: "ffi",
@@ -475,4 +591,32 @@ export function ffiSockets(ownership: FdOwnership | null = null): SocketApi {
     connect: ({ hostname, port }) =>
       _connect(loop, hostname, port) ?? DENO_SOCKETS.connect({ hostname, port }),
   };
+}
+
+function _message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+let faultsRead = false;
+
+/**
+ * Test mode: with `ASTER_TEST_IO_FAULTS` set (see faults.ts), this isolate's raw sockets
+ * call libc through a seeded fault injector from now on. Read once per isolate.
+ */
+function _faultsFromEnv(): void {
+  if (faultsRead) return;
+  faultsRead = true;
+  let text: string | undefined;
+  try {
+    text = Deno.env.get(FAULTS_ENV);
+  } catch {
+    return; // no --allow-env: no test mode
+  }
+  if (!text) return;
+  const spec = parseFaults(text);
+  if (typeof spec === "string") throw new Error(`${FAULTS_ENV}: ${spec}`);
+  const injector = new FaultInjector(c, spec.rates, spec.seed);
+  injector.onFirst = (kind) => logWarn(`${FAULTS_ENV}: first ${kind} fault injected`);
+  useLibc(injector.libc);
+  logWarn(`${FAULTS_ENV}: raw socket calls fail at random (${text})`);
 }

@@ -5,6 +5,8 @@
  * epoll_event layouts).
  */
 
+import { ipv4Octets } from "./ipv4.ts";
+
 const libc = Deno.dlopen("libc.so.6", {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
@@ -35,8 +37,12 @@ const libc = Deno.dlopen("libc.so.6", {
   close: { parameters: ["i32"], result: "i32" },
   malloc: { parameters: ["usize"], result: "pointer" },
   __errno_location: { parameters: [], result: "pointer" },
+  // Error paths only: the text of an errno, as Deno's own socket errors give it.
+  strerror: { parameters: ["i32"], result: "pointer" },
 });
 export const c = libc.symbols;
+/** The libc calls above: what `ffi_sockets.ts` calls through (a fault injector wraps it). */
+export type Libc = typeof c;
 
 export const AF_INET = 2;
 export const SOCK_STREAM = 1;
@@ -54,10 +60,19 @@ export const TCP_NODELAY = 1;
 export const F_SETFL = 4;
 export const O_NONBLOCK = 0o4000;
 export const MSG_NOSIGNAL = 0x4000;
+export const EPERM = 1;
 export const EINTR = 4;
-export const ECONNABORTED = 103;
+export const EBADF = 9;
 export const EAGAIN = 11;
+export const ENOMEM = 12;
+export const EPIPE = 32;
 export const EADDRINUSE = 98;
+export const ENETUNREACH = 101;
+export const ECONNABORTED = 103;
+export const ECONNRESET = 104;
+export const ETIMEDOUT = 110;
+export const ECONNREFUSED = 111;
+export const EHOSTUNREACH = 113;
 export const EINPROGRESS = 115;
 export const EPOLL_CTL_ADD = 1;
 export const EPOLL_CTL_DEL = 2;
@@ -70,7 +85,7 @@ export const EPOLLRDHUP = 0x2000;
 export const EPOLLET = 0x80000000;
 /** struct epoll_event: packed (12 bytes) on x86_64, 16 bytes elsewhere. */
 export const EVENT_SIZE = Deno.build.arch === "x86_64" ? 12 : 16;
-/** Where an epoll_event's data (the descriptor, here) starts. */
+/** Where an epoll_event's data starts (a u64: here a descriptor and its watch's generation). */
 export const EVENT_DATA_AT = Deno.build.arch === "x86_64" ? 4 : 8;
 
 // errno lives per thread: every synchronous call here runs on the thread that loaded this.
@@ -81,17 +96,46 @@ export function errno(): number {
   return errnoView.getInt32();
 }
 
+const errnoSlot = new Int32Array(
+  Deno.UnsafePointerView.getArrayBuffer(c.__errno_location()!, Int32Array.BYTES_PER_ELEMENT),
+);
+
+/** Sets this thread's errno: what a fault injector's failed call leaves behind. */
+export function setErrno(value: number): void {
+  errnoSlot[0] = value;
+}
+
+const ERROR_CLASSES: Record<number, new (message: string) => Error> = {
+  [ECONNREFUSED]: Deno.errors.ConnectionRefused,
+  [ECONNRESET]: Deno.errors.ConnectionReset,
+  [ECONNABORTED]: Deno.errors.ConnectionAborted,
+  [EPIPE]: Deno.errors.BrokenPipe,
+  [ETIMEDOUT]: Deno.errors.TimedOut,
+  [ENETUNREACH]: Deno.errors.NetworkUnreachable,
+  [EADDRINUSE]: Deno.errors.AddrInUse,
+};
+
+/**
+ * The error for errno `code`, worded as Deno's own socket errors are ("Connection refused
+ * (os error 111)"), of the same `Deno.errors` class where Deno has one: messages name the
+ * OS error the same way on both `io` paths.
+ */
+export function osError(code: number, context = ""): Error {
+  const text = c.strerror(code);
+  const name = text === null ? `Unknown error ${code}` : Deno.UnsafePointerView.getCString(text);
+  const message = `${context}${name} (os error ${code})`;
+  return new (ERROR_CLASSES[code] ?? Error)(message);
+}
+
 /** A C int as bytes, for setsockopt and socklen_t arguments. */
 export function int32Bytes(value: number): Uint8Array {
   return new Uint8Array(new Int32Array([value]).buffer);
 }
 
-/** sockaddr_in of an IPv4 literal and a port, or null for anything else. */
+/** sockaddr_in of a dotted-quad IPv4 literal and a port, or null for anything else. */
 export function ipv4Address(host: string, port: number): Uint8Array | null {
-  const parts = host.split(".").map(Number);
-  if (parts.length !== 4 || !parts.every((p) => Number.isInteger(p) && p >= 0 && p <= 255)) {
-    return null;
-  }
+  const parts = ipv4Octets(host);
+  if (parts === null) return null;
   const addr = new Uint8Array(16);
   const view = new DataView(addr.buffer);
   view.setUint16(0, AF_INET, true);
