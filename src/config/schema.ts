@@ -8,7 +8,7 @@
 
 import { DISTRIBUTION_NAMES, type DistributionName } from "../hash/distribution.ts";
 import { KEY_HASH_NAMES, type KeyHashName } from "../hash/key_hashes.ts";
-import { malformedIpv4 } from "../io/ffi/ipv4.ts";
+import { malformedIpv4 } from "../net/ipv4.ts";
 
 /** The four proxy modes: which wire protocol clients speak and how keys are routed. */
 export type CacheType = "redis" | "redis_cluster" | "memcache" | "memcache_binary";
