@@ -240,7 +240,7 @@ function _runInWorkers(opts: _Options): Promise<_Done[]> {
       const progress = new SharedArrayBuffer(4);
       const view = new Int32Array(progress);
       Atomics.store(view, 0, -1);
-      const worker = new Worker(import.meta.url, { type: "module" });
+      const worker = runtime.newWorker(new URL(import.meta.url), `fuzz ${target}`);
       const t0 = performance.now();
       let seen = -1;
       let since = performance.now();
