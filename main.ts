@@ -8,6 +8,7 @@ import { Supervisor } from "./src/supervisor/supervisor.ts";
 import { startMetricsServer } from "./src/supervisor/metrics_server.ts";
 import { renderPrometheus, sumSnapshots } from "./src/metrics/prometheus.ts";
 import { VERSION } from "./src/version.ts";
+import { type HttpServer, runtime } from "./src/runtime/runtime.ts";
 
 function _summary(config: Config): string[] {
   return config.clusters.map((c) =>
@@ -49,9 +50,9 @@ function _reloader(path: string, supervisor: Supervisor): (why: string) => void 
  * folder is watched, since editors often replace a file rather than write it.
  */
 function _watch(path: string, onChange: () => void): void {
-  const file = Deno.realPathSync(path);
+  const file = runtime.realPath(path);
   const folder = file.slice(0, file.lastIndexOf("/")) || "/";
-  const watcher = Deno.watchFs(folder, { recursive: false });
+  const watcher = runtime.watchFolder(folder);
   let timer: ReturnType<typeof setTimeout> | undefined;
   (async () => {
     for await (const event of watcher) {
@@ -71,7 +72,7 @@ async function _importTwemproxy(path: string): Promise<number> {
   try {
     // Loaded here only: the proxy itself never parses YAML.
     const { parse } = await import("yaml");
-    doc = parse(await Deno.readTextFile(path));
+    doc = parse(await runtime.readTextFile(path));
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
     console.error(`aster-proxy: cannot read twemproxy config ${path}: ${why}`);
@@ -85,7 +86,7 @@ async function _importTwemproxy(path: string): Promise<number> {
 }
 
 async function main(): Promise<number> {
-  const request = parseCli(Deno.args, Deno.env);
+  const request = parseCli(runtime.args, runtime.env);
   switch (request.action) {
     case "help":
       console.log(HELP);
@@ -99,7 +100,7 @@ async function main(): Promise<number> {
     case "import-twemproxy":
       return await _importTwemproxy(request.path);
   }
-  const levelName = Deno.env.get("ASTER_LOG") ?? "info";
+  const levelName = runtime.env.get("ASTER_LOG") ?? "info";
   const level: LogLevel = isLogLevel(levelName) ? levelName : "info";
   configureLog(level);
   if (!isLogLevel(levelName)) logWarn(`ASTER_LOG=${levelName} is not a level; using info`);
@@ -123,7 +124,7 @@ async function main(): Promise<number> {
   const stopped = Promise.withResolvers<number>();
   let stopping = false;
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, () => {
+    runtime.onSignal(signal, () => {
       if (stopping) {
         logWarn(`${signal} again: exiting now`);
         supervisor.kill();
@@ -139,7 +140,7 @@ async function main(): Promise<number> {
   const metricsAddr = request.metricsPort !== undefined
     ? { host: "127.0.0.1", port: request.metricsPort }
     : config.metricsAddr;
-  let metricsServer: Deno.HttpServer | null = null;
+  let metricsServer: HttpServer | null = null;
   if (metricsAddr !== null) {
     try {
       metricsServer = await startMetricsServer(metricsAddr, {
@@ -147,7 +148,7 @@ async function main(): Promise<number> {
         render: async () =>
           renderPrometheus(sumSnapshots(await supervisor.collectMetrics()), {
             version: VERSION,
-            deno: Deno.version.deno,
+            deno: runtime.version,
             workerRestarts: supervisor.restarts,
           }),
       });
@@ -156,9 +157,9 @@ async function main(): Promise<number> {
       return 1;
     }
   }
-  if (Deno.env.get("ASTER_TEST_HOOKS") === "1") {
+  if (runtime.env.get("ASTER_TEST_HOOKS") === "1") {
     // Tests of the restart path crash a worker on SIGUSR2.
-    Deno.addSignalListener("SIGUSR2", () => supervisor.crashFirstWorkers());
+    runtime.onSignal("SIGUSR2", () => supervisor.crashFirstWorkers());
   }
   try {
     await supervisor.start(config, { logLevel: level, advertiseIp: request.advertiseIp });
@@ -170,7 +171,7 @@ async function main(): Promise<number> {
   }
   for (const line of _summary(config)) logInfo(`serving ${line}`);
   const reload = _reloader(request.configPath, supervisor);
-  Deno.addSignalListener("SIGHUP", () => reload("SIGHUP"));
+  runtime.onSignal("SIGHUP", () => reload("SIGHUP"));
   if (request.watch) _watch(request.configPath, () => reload("config file changed"));
   // One line on stdout once every worker listens, for scripts and process managers.
   console.log(`aster-proxy ${VERSION} ready`);
@@ -179,4 +180,4 @@ async function main(): Promise<number> {
   return code;
 }
 
-if (import.meta.main) Deno.exit(await main());
+if (import.meta.main) runtime.exit(await main());

@@ -12,7 +12,7 @@
  * The connections can be spread over several Web Workers (`--threads`), each an event loop
  * on its own OS thread, so one Deno process can drive more than one core. The result reports
  * the generator's own CPU use: near 100% of its threads means the generator, not the target,
- * set the pace. `--io ffi` runs its sockets on Aster's raw-socket layer (`src/io/ffi/`) instead
+ * set the pace. `--io ffi` runs its sockets on Aster's raw-socket layer (`src/runtime/deno/ffi/`) instead
  * of Deno's socket ops, so that the same core drives more load.
  *
  * Usage: deno run --allow-net --allow-read bench/memcache_load.ts --port P [options]
@@ -81,7 +81,7 @@ export interface LoadOptions {
   warmupMs?: number;
   /** Sets every key once before the run. @default false */
   populate?: boolean;
-  /** Socket I/O: Deno's ops or raw sockets through FFI (`src/io/ffi/`). @default "deno" */
+  /** Socket I/O: Deno's ops or raw sockets through FFI (`src/runtime/deno/ffi/`). @default "deno" */
   io?: "deno" | "ffi";
 }
 
@@ -373,7 +373,9 @@ let rawSockets: Promise<SocketApi> | null = null;
 /** This thread's sockets for `io` (raw ones loaded on first use: that opens libc). */
 function _sockets(io: "deno" | "ffi"): Promise<SocketApi> | null {
   if (io === "deno") return null;
-  rawSockets ??= import("../src/io/ffi/ffi_sockets.ts").then((module) => module.ffiSockets());
+  rawSockets ??= import("../src/runtime/deno/ffi/ffi_sockets.ts").then((module) =>
+    module.ffiSockets()
+  );
   return rawSockets;
 }
 

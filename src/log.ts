@@ -1,4 +1,5 @@
 /** Leveled logger: the only place in Aster that prints. One line per event, to stderr. */
+import { runtime } from "./runtime/runtime.ts";
 
 /** Log levels from quietest to loudest. */
 export type LogLevel = "error" | "warn" | "info" | "debug";
@@ -28,7 +29,7 @@ function _write(level: LogLevel, message: string): void {
   if (RANK[level] > threshold) return;
   const line = `${new Date().toISOString()} ${level.toUpperCase()}${prefix} ${message}\n`;
   try {
-    Deno.stderr.writeSync(encoder.encode(line));
+    runtime.writeStderr(encoder.encode(line));
   } catch {
     // stderr closed: nothing left to tell.
   }

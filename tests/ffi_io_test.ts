@@ -1,6 +1,6 @@
 /**
  * `io = "ffi"` (and `"auto"`, the default, where --allow-ffi is granted): Aster's workers on
- * raw sockets through FFI (`src/io/ffi/`), started as `deno task start` starts them, against
+ * raw sockets through FFI (`src/runtime/deno/ffi/`), started as `deno task start` starts them, against
  * real redis-servers and memcached.
  */
 import assert from "node:assert/strict";

@@ -124,7 +124,7 @@ for (const io of ["ffi", "auto"]) {
   });
 }
 
-/** Faults the libc layer injects in the tests below (see src/io/ffi/faults.ts). */
+/** Faults the libc layer injects in the tests below (see src/runtime/deno/ffi/faults.ts). */
 const FAULTS = "seed=1729,eagain=0.1,eintr=0.1,short=0.25";
 
 Deno.test("injected EAGAIN, EINTR and 1-byte reads and writes: the differential and pipeline-order tests still pass", async () => {

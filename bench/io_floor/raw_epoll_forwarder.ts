@@ -32,7 +32,7 @@ import {
   SOCK_STREAM,
   SOL_SOCKET,
   TCP_NODELAY,
-} from "../../src/io/ffi/libc.ts";
+} from "../../src/runtime/deno/ffi/libc.ts";
 
 const [listenPort, backendPort] = forwarderPorts(Deno.args, "raw_epoll_forwarder.ts");
 

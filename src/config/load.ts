@@ -2,7 +2,7 @@
 
 import { parse } from "smol-toml";
 import { type Config, validate } from "./schema.ts";
-import { rawSocketsUnavailable } from "../io/sockets.ts";
+import { runtime } from "../runtime/runtime.ts";
 
 /** A config file that cannot be used; `errors` lists every problem, one line each. */
 export class ConfigError extends Error {
@@ -25,7 +25,7 @@ export class ConfigError extends Error {
 export async function loadConfig(path: string): Promise<Config> {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = await runtime.readTextFile(path);
   } catch (err) {
     const message = `cannot read config file ${path}: ${_readReason(err)}`;
     throw new ConfigError(message, [message]);
@@ -61,7 +61,7 @@ function _runtimeProblems(config: Config): string[] {
   const problems: string[] = [];
   for (const cluster of config.clusters) {
     if (cluster.io !== "ffi") continue;
-    const missing = rawSocketsUnavailable();
+    const missing = runtime.rawSocketsUnavailable();
     if (missing === "not linux") {
       problems.push(`cluster ${cluster.name}: io = "ffi" runs on Linux only`);
     } else if (missing === "no ffi permission") {
@@ -75,11 +75,11 @@ function _runtimeProblems(config: Config): string[] {
 }
 
 function _readReason(err: unknown): string {
-  if (err instanceof Deno.errors.NotFound) return "no such file";
-  if (err instanceof Deno.errors.IsADirectory) return "it is a directory";
-  if (err instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (err instanceof Deno.errors.NotCapable) return "read access not granted (--allow-read)";
-  if (err instanceof Deno.errors.InvalidData) return "not valid UTF-8 text";
+  if (runtime.isErrorKind(err, "NotFound")) return "no such file";
+  if (runtime.isErrorKind(err, "IsADirectory")) return "it is a directory";
+  if (runtime.isErrorKind(err, "PermissionDenied")) return "permission denied";
+  if (runtime.isErrorKind(err, "NotCapable")) return "read access not granted (--allow-read)";
+  if (runtime.isErrorKind(err, "InvalidData")) return "not valid UTF-8 text";
   return err instanceof Error ? err.message : String(err);
 }
 

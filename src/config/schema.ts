@@ -8,7 +8,7 @@
 
 import { DISTRIBUTION_NAMES, type DistributionName } from "../hash/distribution.ts";
 import { KEY_HASH_NAMES, type KeyHashName } from "../hash/key_hashes.ts";
-import { malformedIpv4 } from "../io/ffi/ipv4.ts";
+import { malformedIpv4 } from "../net/ipv4.ts";
 
 /** The four proxy modes: which wire protocol clients speak and how keys are routed. */
 export type CacheType = "redis" | "redis_cluster" | "memcache" | "memcache_binary";
@@ -384,6 +384,13 @@ export function parseServer(entry: string): ServerSpec | string {
   return typeof parsed === "string" ? `server ${JSON.stringify(entry)}: ${parsed}` : parsed.spec;
 }
 
+/** Reports one problem of the cluster being checked. */
+type _Fail = (message: string) => void;
+
+/**
+ * Checks one `[[clusters]]` entry, one concern at a time (the order of its errors is the
+ * order of the steps), and builds its config when it has no error.
+ */
 function _checkCluster(entry: unknown, index: number, errors: string[]): _Checked {
   const at = `clusters[${index}]`;
   const out: _Checked = {
@@ -399,71 +406,23 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
     return out;
   }
   const before = errors.length;
-  const name = entry.name;
-  if (typeof name === "string" && name.trim() !== "" && !_hasControl(name)) {
-    out.name = name;
-    out.label = `cluster ${JSON.stringify(name)}`;
-  }
+  out.name = _validName(entry.name);
+  if (out.name !== null) out.label = `cluster ${JSON.stringify(out.name)}`;
   const label = out.label;
-  const fail = (message: string) => errors.push(`${label}: ${message}`);
+  const fail: _Fail = (message) => errors.push(`${label}: ${message}`);
 
-  for (const key of Object.keys(entry)) {
-    if (!CLUSTER_KEYS.includes(key)) {
-      const hint = _suggest(key, CLUSTER_KEYS) || ` (known keys: ${CLUSTER_KEYS.join(", ")})`;
-      fail(`unknown key ${JSON.stringify(key)}${hint}`);
-    }
+  _checkKnownKeys(entry, fail);
+  _checkName(entry.name, out.name, fail);
+  const listen = _checkListenAddr(entry.listen_addr, fail);
+  if (listen !== null) {
+    out.listen = listen;
+    out.listenAddr = entry.listen_addr as string;
   }
-
-  if (name === undefined) fail(`missing required key "name"`);
-  else if (out.name === null) {
-    fail(`name must be a non-empty string without control characters, got ${_show(name)}`);
-  }
-
-  const listenRaw = entry.listen_addr;
-  if (listenRaw === undefined) fail(`missing required key "listen_addr"`);
-  else if (typeof listenRaw !== "string") {
-    fail(`listen_addr must be a "host:port" string, got ${_show(listenRaw)}`);
-  } else {
-    const listen = _parseListen(listenRaw);
-    if (typeof listen === "string") {
-      fail(`listen_addr ${JSON.stringify(listenRaw)}: ${listen}`);
-    } else {
-      out.listen = listen;
-      out.listenAddr = listenRaw;
-    }
-  }
-
   const cacheType = _checkCacheType(entry.cache_type, fail);
   const servers = _checkServers(entry.servers, cacheType, fail);
-
-  const ints = {} as Record<keyof typeof INT_RULES, number>;
-  for (const [key, rule] of Object.entries(INT_RULES)) {
-    ints[key as keyof typeof INT_RULES] = _checkInt(key, entry[key], rule, fail);
-  }
-  if (ints.client_output_hard_limit < ints.client_output_soft_limit) {
-    fail(
-      `client_output_hard_limit (${ints.client_output_hard_limit}) must be at least ` +
-        `client_output_soft_limit (${ints.client_output_soft_limit})`,
-    );
-  }
-
-  let readFromSlave = false;
-  if (entry.read_from_slave !== undefined) {
-    if (typeof entry.read_from_slave === "boolean") readFromSlave = entry.read_from_slave;
-    else fail(`read_from_slave must be true or false, got ${_show(entry.read_from_slave)}`);
-  }
-
-  let hashTag: string | null = null;
-  const tag = entry.hash_tag;
-  if (tag !== undefined) {
-    if (typeof tag !== "string" || !/^[\x21-\x7e]{2}$/.test(tag)) {
-      fail(`hash_tag must be exactly two printable ASCII characters, e.g. "{}", got ${_show(tag)}`);
-    } else if (cacheType === "redis_cluster" && tag !== "{}") {
-      const shown = JSON.stringify(tag);
-      fail(`hash_tag ${shown} cannot be used with redis_cluster, which always hashes {...}`);
-    } else hashTag = tag;
-  }
-
+  const ints = _checkInts(entry, fail);
+  const readFromSlave = _checkReadFromSlave(entry.read_from_slave, fail);
+  const hashTag = _checkHashTag(entry.hash_tag, cacheType, fail);
   const hash = _checkChoice("hash", entry.hash, KEY_HASH_NAMES, "fnv1a_64", cacheType, fail);
   const distribution = _checkChoice(
     "distribution",
@@ -473,46 +432,10 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
     cacheType,
     fail,
   );
-
-  const secrets: Record<string, string | null> = {};
-  for (const key of ["password", "backend_password", "backend_username"]) {
-    const value = entry[key];
-    secrets[key] = null;
-    if (value === undefined) continue;
-    // Never echo a secret in an error.
-    if (typeof value !== "string" || value === "" || /[\r\n\0]/.test(value)) {
-      fail(`${key} must be a non-empty string without CR, LF or NUL`);
-    } else if (cacheType === "memcache" || cacheType === "memcache_binary") {
-      fail(`${key} is for the Redis modes; memcached has no AUTH`);
-    } else secrets[key] = value;
-  }
-  const allowCommands: string[] = [];
-  const allowRaw = entry.allow_commands;
-  if (allowRaw !== undefined) {
-    if (!Array.isArray(allowRaw)) {
-      fail(`allow_commands must be an array of command names, got ${_show(allowRaw)}`);
-    } else {
-      for (const item of allowRaw) {
-        const name = typeof item === "string" ? item.toLowerCase() : "";
-        if (!BROADCAST_COMMANDS.includes(name)) {
-          const shown = typeof item === "string" ? JSON.stringify(item) : _show(item);
-          const allowed = BROADCAST_COMMANDS.join(", ");
-          fail(`allow_commands: ${shown} cannot be allowed (allowed: ${allowed})`);
-        } else if (cacheType === "memcache" || cacheType === "memcache_binary") {
-          fail(`allow_commands is for the Redis modes`);
-        } else if (!allowCommands.includes(name)) allowCommands.push(name);
-      }
-    }
-  }
-  let io: IoMode = "auto";
-  if (entry.io !== undefined) {
-    if (typeof entry.io === "string" && IO_MODES.includes(entry.io as IoMode)) {
-      io = entry.io as IoMode;
-    } else fail(`io must be one of ${IO_MODES.join(", ")}, got ${_show(entry.io)}`);
-  }
-  if (secrets.backend_username !== null && secrets.backend_password === null) {
-    fail(`backend_username needs backend_password`);
-  }
+  const secrets = _checkSecrets(entry, cacheType, fail);
+  const allowCommands = _checkAllowCommands(entry.allow_commands, cacheType, fail);
+  const io = _checkIo(entry.io, fail);
+  _checkBackendLogin(secrets, fail);
 
   if (errors.length === before && out.name && out.listen && cacheType && servers) {
     out.cluster = {
@@ -551,6 +474,151 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
     };
   }
   return out;
+}
+
+/** `name` when it is usable (a non-empty string without control characters), else null. */
+function _validName(name: unknown): string | null {
+  return typeof name === "string" && name.trim() !== "" && !_hasControl(name) ? name : null;
+}
+
+/** Every key is one Aster knows (with a "did you mean" for a near miss). */
+function _checkKnownKeys(entry: Record<string, unknown>, fail: _Fail): void {
+  for (const key of Object.keys(entry)) {
+    if (!CLUSTER_KEYS.includes(key)) {
+      const hint = _suggest(key, CLUSTER_KEYS) || ` (known keys: ${CLUSTER_KEYS.join(", ")})`;
+      fail(`unknown key ${JSON.stringify(key)}${hint}`);
+    }
+  }
+}
+
+/** `name` is present and usable (`valid` is what `_validName` made of it). */
+function _checkName(name: unknown, valid: string | null, fail: _Fail): void {
+  if (name === undefined) fail(`missing required key "name"`);
+  else if (valid === null) {
+    fail(`name must be a non-empty string without control characters, got ${_show(name)}`);
+  }
+}
+
+/** `listen_addr`: a "host:port" string; its host and port, or null. */
+function _checkListenAddr(value: unknown, fail: _Fail): _Listen | null {
+  if (value === undefined) {
+    fail(`missing required key "listen_addr"`);
+    return null;
+  }
+  if (typeof value !== "string") {
+    fail(`listen_addr must be a "host:port" string, got ${_show(value)}`);
+    return null;
+  }
+  const listen = _parseListen(value);
+  if (typeof listen === "string") {
+    fail(`listen_addr ${JSON.stringify(value)}: ${listen}`);
+    return null;
+  }
+  return listen;
+}
+
+/** The integer keys (timeouts, limits, counts) with their defaults; hard limit >= soft. */
+function _checkInts(
+  entry: Record<string, unknown>,
+  fail: _Fail,
+): Record<keyof typeof INT_RULES, number> {
+  const ints = {} as Record<keyof typeof INT_RULES, number>;
+  for (const [key, rule] of Object.entries(INT_RULES)) {
+    ints[key as keyof typeof INT_RULES] = _checkInt(key, entry[key], rule, fail);
+  }
+  if (ints.client_output_hard_limit < ints.client_output_soft_limit) {
+    fail(
+      `client_output_hard_limit (${ints.client_output_hard_limit}) must be at least ` +
+        `client_output_soft_limit (${ints.client_output_soft_limit})`,
+    );
+  }
+  return ints;
+}
+
+/** `read_from_slave`: a boolean, false by default. */
+function _checkReadFromSlave(value: unknown, fail: _Fail): boolean {
+  if (value === undefined) return false;
+  if (typeof value === "boolean") return value;
+  fail(`read_from_slave must be true or false, got ${_show(value)}`);
+  return false;
+}
+
+/** `hash_tag`: two printable characters, only `{}` in redis_cluster; null when unset. */
+function _checkHashTag(tag: unknown, cacheType: CacheType | null, fail: _Fail): string | null {
+  if (tag === undefined) return null;
+  if (typeof tag !== "string" || !/^[\x21-\x7e]{2}$/.test(tag)) {
+    fail(`hash_tag must be exactly two printable ASCII characters, e.g. "{}", got ${_show(tag)}`);
+    return null;
+  }
+  if (cacheType === "redis_cluster" && tag !== "{}") {
+    const shown = JSON.stringify(tag);
+    fail(`hash_tag ${shown} cannot be used with redis_cluster, which always hashes {...}`);
+    return null;
+  }
+  return tag;
+}
+
+/** The secret keys of the cluster, null when unset. */
+type _Secrets = Record<"password" | "backend_password" | "backend_username", string | null>;
+
+/** `password`, `backend_password`, `backend_username`: Redis modes only, never echoed. */
+function _checkSecrets(
+  entry: Record<string, unknown>,
+  cacheType: CacheType | null,
+  fail: _Fail,
+): _Secrets {
+  const secrets: _Secrets = { password: null, backend_password: null, backend_username: null };
+  for (const key of ["password", "backend_password", "backend_username"] as const) {
+    const value = entry[key];
+    if (value === undefined) continue;
+    // Never echo a secret in an error.
+    if (typeof value !== "string" || value === "" || /[\r\n\0]/.test(value)) {
+      fail(`${key} must be a non-empty string without CR, LF or NUL`);
+    } else if (cacheType === "memcache" || cacheType === "memcache_binary") {
+      fail(`${key} is for the Redis modes; memcached has no AUTH`);
+    } else secrets[key] = value;
+  }
+  return secrets;
+}
+
+/** A backend user name needs its password (a lone password is the default user's). */
+function _checkBackendLogin(secrets: _Secrets, fail: _Fail): void {
+  if (secrets.backend_username !== null && secrets.backend_password === null) {
+    fail(`backend_username needs backend_password`);
+  }
+}
+
+/** `allow_commands`: broadcast commands the Redis modes may run, lower-cased, no repeats. */
+function _checkAllowCommands(
+  value: unknown,
+  cacheType: CacheType | null,
+  fail: _Fail,
+): string[] {
+  const allowCommands: string[] = [];
+  if (value === undefined) return allowCommands;
+  if (!Array.isArray(value)) {
+    fail(`allow_commands must be an array of command names, got ${_show(value)}`);
+    return allowCommands;
+  }
+  for (const item of value) {
+    const name = typeof item === "string" ? item.toLowerCase() : "";
+    if (!BROADCAST_COMMANDS.includes(name)) {
+      const shown = typeof item === "string" ? JSON.stringify(item) : _show(item);
+      const allowed = BROADCAST_COMMANDS.join(", ");
+      fail(`allow_commands: ${shown} cannot be allowed (allowed: ${allowed})`);
+    } else if (cacheType === "memcache" || cacheType === "memcache_binary") {
+      fail(`allow_commands is for the Redis modes`);
+    } else if (!allowCommands.includes(name)) allowCommands.push(name);
+  }
+  return allowCommands;
+}
+
+/** `io`: which socket layer the workers use, "auto" by default. */
+function _checkIo(value: unknown, fail: _Fail): IoMode {
+  if (value === undefined) return "auto";
+  if (typeof value === "string" && IO_MODES.includes(value as IoMode)) return value as IoMode;
+  fail(`io must be one of ${IO_MODES.join(", ")}, got ${_show(value)}`);
+  return "auto";
 }
 
 /** `hash` or `distribution`: one of twemproxy's names, and only in the ring modes. */

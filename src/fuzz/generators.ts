@@ -7,6 +7,13 @@
  * length fields off by one or pushed near and past the limits, deep nesting, garbage.
  * One input is a pure function of (target, seed, index) through `Prng`, so any failure
  * replays from those three numbers.
+ *
+ * Hand-written rather than fast-check arbitraries (issue 18 weighed it): a frame is built
+ * together with the results its decoder must give and the offsets of its length fields,
+ * which arbitraries would only wrap, so the code would not shrink; there is no shrinking
+ * here to replace; and `deno task fuzz` makes 1,000,000 inputs per decoder: for RESP
+ * request frames, 20,000 inputs took 0.23 s through `Prng` and 12.4 s through `fc.sample`
+ * (one run per index, as replay by index needs; about 25 times slower per byte made).
  */
 import {
   encodeArray,

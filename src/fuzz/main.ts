@@ -21,6 +21,7 @@ import {
   replayInput,
   runFuzz,
 } from "./harness.ts";
+import { runtime } from "../runtime/runtime.ts";
 
 interface _Options {
   inputs: number;
@@ -100,7 +101,7 @@ function _parse(args: string[]): _Options {
     const name = eq > 0 ? flag.slice(0, eq) : flag;
     if (name === "-h" || name === "--help") {
       console.log(USAGE);
-      Deno.exit(0);
+      runtime.exit(0);
     }
     if (!_FLAGS.includes(name)) _usage(`unknown option ${name}`);
     const value = eq > 0 ? flag.slice(eq + 1) : args[++i];
@@ -154,7 +155,7 @@ function _parse(args: string[]): _Options {
 
 function _usage(message: string): never {
   console.error(`fuzz: ${message}\n\n${USAGE}`);
-  Deno.exit(2);
+  runtime.exit(2);
 }
 
 function _replay(target: FuzzTarget, seed: number, index: number): number {
@@ -239,7 +240,7 @@ function _runInWorkers(opts: _Options): Promise<_Done[]> {
       const progress = new SharedArrayBuffer(4);
       const view = new Int32Array(progress);
       Atomics.store(view, 0, -1);
-      const worker = new Worker(import.meta.url, { type: "module" });
+      const worker = runtime.newWorker(new URL(import.meta.url), `fuzz ${target}`);
       const t0 = performance.now();
       let seen = -1;
       let since = performance.now();
@@ -315,7 +316,7 @@ async function _main(args: string[]): Promise<number> {
   const opts = _parse(args);
   if (opts.index !== null) return _replay(opts.targets[0], opts.seed, opts.index);
   const srcDir = new URL("..", import.meta.url);
-  const canSpawn = Deno.permissions.querySync({ name: "read", path: srcDir }).state === "granted";
+  const canSpawn = runtime.isGranted("read", srcDir);
   console.log(
     `aster fuzz: seed ${opts.seed}, ${opts.inputs} inputs per target from index ${opts.first}, ` +
       (canSpawn
@@ -359,4 +360,4 @@ function _serveWorker(): void {
 }
 
 if ("WorkerGlobalScope" in globalThis) _serveWorker();
-else if (import.meta.main) Deno.exit(await _main(Deno.args));
+else if (import.meta.main) runtime.exit(await _main(runtime.args));

@@ -4,6 +4,7 @@ import { type OutputLimits, type RequestHandler, Session } from "./session.ts";
 import { coarseClock } from "../backend/coarse_clock.ts";
 import type { ClusterMetrics } from "../metrics/worker_metrics.ts";
 import { type ProxyConn, type ProxyListener, sockets } from "../io/sockets.ts";
+import { runtime } from "../runtime/runtime.ts";
 
 /** What a listener needs: where to listen and how to serve a new client. */
 export interface ListenerOptions {
@@ -103,7 +104,7 @@ export class Listener {
       try {
         conn = await listener.accept();
       } catch (err) {
-        if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
+        if (runtime.isErrorKind(err, "BadResource") || runtime.isErrorKind(err, "Interrupted")) {
           return;
         }
         logWarn(`accept failed: ${err instanceof Error ? err.message : err}`);

@@ -9,14 +9,15 @@ import {
 } from "../protocol/resp/encoder.ts";
 import { VERSION } from "../version.ts";
 import { sockets } from "../io/sockets.ts";
+import { runtime } from "../runtime/runtime.ts";
 
 const decoder = new TextDecoder();
 
-/** As redis-server's `uname` line, from what Deno knows without the sys permission. */
+/** As redis-server's `uname` line, from what the runtime knows without the sys permission. */
 const OS = `${
-  { linux: "Linux", darwin: "Darwin", windows: "Windows" }[Deno.build.os as string] ??
-    Deno.build.os
-} ${Deno.build.arch}`;
+  { linux: "Linux", darwin: "Darwin", windows: "Windows" }[runtime.os] ??
+    runtime.os
+} ${runtime.arch}`;
 /** 40 hex characters like redis-server's, fixed for this worker's life. */
 const RUN_ID = Array.from(crypto.getRandomValues(new Uint8Array(20)))
   .map((byte) => byte.toString(16).padStart(2, "0")).join("");
@@ -54,7 +55,7 @@ export function infoReply(metrics: ClusterMetrics, argv: readonly Uint8Array[]):
         ["redis_mode", facts.cacheType === "redis_cluster" ? "cluster" : "standalone"],
         ["os", OS],
         ["arch_bits", 64],
-        ["process_id", Deno.pid],
+        ["process_id", runtime.pid],
         ["run_id", RUN_ID],
         ["tcp_port", _port(facts.listenAddr)],
         ["uptime_in_seconds", uptime],
@@ -63,7 +64,7 @@ export function infoReply(metrics: ClusterMetrics, argv: readonly Uint8Array[]):
         ["proxy_version", VERSION],
         ["proxy_mode", facts.cacheType],
         ["cluster_name", metrics.cluster],
-        ["deno_version", Deno.version.deno],
+        ["deno_version", runtime.version],
         ["worker", `${facts.workerIndex + 1}/${facts.workerCount}`],
         ["listen_addr", facts.listenAddr],
         ["io", sockets().name],

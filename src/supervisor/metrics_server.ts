@@ -1,5 +1,6 @@
 /** The HTTP endpoint: Prometheus `/metrics` summed over workers, and `/healthz`. */
 import { logInfo } from "../log.ts";
+import { type HttpServer, runtime } from "../runtime/runtime.ts";
 
 /** What the endpoint serves. */
 export interface MetricsSource {
@@ -13,29 +14,34 @@ export interface MetricsSource {
 export async function startMetricsServer(
   address: { host: string; port: number },
   source: MetricsSource,
-): Promise<Deno.HttpServer> {
-  const listening = Promise.withResolvers<void>();
-  const server = Deno.serve({
-    hostname: address.host,
-    port: address.port,
-    onListen: () => listening.resolve(),
-    onError: (err) =>
-      new Response(`error: ${err instanceof Error ? err.message : err}\n`, { status: 500 }),
-  }, async (request) => {
-    const path = new URL(request.url).pathname;
-    if (path === "/metrics") {
-      return new Response(await source.render(), {
-        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
-      });
-    }
-    if (path === "/healthz") {
-      return source.healthy()
-        ? new Response("ok\n")
-        : new Response("unhealthy: a cluster is not listening\n", { status: 503 });
-    }
-    return new Response("not found: try /metrics or /healthz\n", { status: 404 });
-  });
-  await listening.promise;
+): Promise<HttpServer> {
+  const server = await runtime.serveHttp(
+    { hostname: address.host, port: address.port },
+    async (request) => {
+      try {
+        return await _respond(request, source);
+      } catch (err) {
+        return new Response(`error: ${err instanceof Error ? err.message : err}\n`, {
+          status: 500,
+        });
+      }
+    },
+  );
   logInfo(`metrics on http://${address.host}:${address.port}/metrics`);
   return server;
+}
+
+async function _respond(request: Request, source: MetricsSource): Promise<Response> {
+  const path = new URL(request.url).pathname;
+  if (path === "/metrics") {
+    return new Response(await source.render(), {
+      headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+    });
+  }
+  if (path === "/healthz") {
+    return source.healthy()
+      ? new Response("ok\n")
+      : new Response("unhealthy: a cluster is not listening\n", { status: 503 });
+  }
+  return new Response("not found: try /metrics or /healthz\n", { status: 404 });
 }

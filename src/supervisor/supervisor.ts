@@ -3,7 +3,8 @@ import type { ClusterConfig, Config } from "../config/schema.ts";
 import { logError, logInfo, type LogLevel, logWarn } from "../log.ts";
 import { type MetricsSnapshot } from "../metrics/worker_metrics.ts";
 import type { FromWorker, RawFdTable, SharedState, ToWorker } from "../worker/messages.ts";
-import { RawFdReaper } from "./raw_fd_reaper.ts";
+import { runtime } from "../runtime/runtime.ts";
+import type { RawFdReaper } from "../runtime/sockets.ts";
 
 const WORKER_URL = new URL("../worker/worker_main.ts", import.meta.url);
 /** Longest wait for a worker to report its listener up. */
@@ -28,7 +29,8 @@ const RESTART_MAX_MS = 5000;
  */
 function _claimPort(cluster: ClusterConfig): void {
   try {
-    Deno.listen({ hostname: cluster.listenHost, port: cluster.listenPort }).close();
+    const address = { hostname: cluster.listenHost, port: cluster.listenPort, reusePort: false };
+    runtime.sockets.listen(address).close();
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     throw new Error(`cluster ${cluster.name}: cannot listen on ${cluster.listenAddr}: ${reason}`);
@@ -40,10 +42,9 @@ function _claimPort(cluster: ClusterConfig): void {
  * them (Linux). Elsewhere each cluster runs one accepting worker.
  */
 export function reusePortWorks(): boolean {
-  if (Deno.build.os !== "linux") return false;
+  if (runtime.os !== "linux") return false;
   try {
-    const options = { hostname: "127.0.0.1", port: 0, reusePort: true } as Deno.TcpListenOptions;
-    Deno.listen(options).close();
+    runtime.sockets.listen({ hostname: "127.0.0.1", port: 0, reusePort: true }).close();
     return true;
   } catch {
     return false;
@@ -126,7 +127,7 @@ export class Supervisor {
   readonly #shared = new Map<string, Map<string, SharedState>>();
   #stopping = false;
   /** Closes the raw sockets a worker that ended left open (null: no FFI in this process). */
-  readonly #reaper = RawFdReaper.forThisProcess();
+  readonly #reaper = runtime.rawFdReaper();
   /** Without SO_REUSEPORT only one worker can accept on a port. */
   #singleWorker = false;
   /** Workers restarted after a crash. */
@@ -140,7 +141,7 @@ export class Supervisor {
       const asked = config.clusters.filter((cluster) => cluster.thread > 1);
       if (asked.length > 0) {
         logWarn(
-          `SO_REUSEPORT is not available on ${Deno.build.os}: one accepting worker per ` +
+          `SO_REUSEPORT is not available on ${runtime.os}: one accepting worker per ` +
             `cluster (thread ignored for ${asked.map((c) => c.name).join(", ")})`,
         );
       }
@@ -187,7 +188,7 @@ export class Supervisor {
   }
 
   #newSlot(cluster: ClusterConfig, index: number): WorkerSlot {
-    const worker = new Worker(WORKER_URL, { type: "module", name: `${cluster.name}#${index}` });
+    const worker = runtime.newWorker(WORKER_URL, `${cluster.name}#${index}`);
     return {
       cluster,
       index,

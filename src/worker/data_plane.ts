@@ -31,18 +31,14 @@ import { logInfo, logWarn } from "../log.ts";
 import { ClusterMetrics, LatencyRecorder, type NodeSnapshot } from "../metrics/worker_metrics.ts";
 import { Slowlog } from "../metrics/slowlog.ts";
 import type { RawFdTable, SharedState } from "./messages.ts";
-import { rawSocketsUnavailable, type SocketApi, useSockets } from "../io/sockets.ts";
+import { type SocketApi, useSockets } from "../io/sockets.ts";
+import { runtime } from "../runtime/runtime.ts";
 
 let ffiSocketApi: Promise<SocketApi> | null = null;
 
 /** This isolate's raw-socket API (`io = "ffi"`), loaded on first use: it opens libc. */
 function _ffiSockets(fds: RawFdTable | undefined): Promise<SocketApi> {
-  ffiSocketApi ??= Promise.all([
-    import("../io/ffi/ffi_sockets.ts"),
-    import("../io/ffi/fd_owners.ts"),
-  ]).then(([{ ffiSockets }, { FdOwners }]) =>
-    ffiSockets(fds ? { owners: new FdOwners(fds.memory), owner: fds.owner } : null)
-  );
+  ffiSocketApi ??= runtime.loadRawSockets(fds);
   return ffiSocketApi;
 }
 
@@ -57,7 +53,7 @@ async function _rawSocketsFor(
 ): Promise<SocketApi | null> {
   if (cluster.io === "deno") return null;
   if (cluster.io === "ffi") return await _ffiSockets(fds);
-  const missing = rawSocketsUnavailable();
+  const missing = runtime.rawSocketsUnavailable();
   if (missing === "not linux") return null;
   if (missing === "no ffi permission") {
     logInfo(`cluster ${cluster.name}: io = "auto" uses Deno's socket ops (no --allow-ffi)`);

@@ -3,6 +3,7 @@ import type { ClusterConfig } from "../config/schema.ts";
 import type { LogLevel } from "../log.ts";
 import type { MetricsSnapshot } from "../metrics/worker_metrics.ts";
 import type { SlotMap } from "../cluster/slot_table.ts";
+import type { RawFdTable } from "../runtime/sockets.ts";
 
 /**
  * State one worker (a cluster's leader, worker 0) decides for all of them: which ring
@@ -32,10 +33,7 @@ export interface StartMessage {
 }
 
 /** The supervisor's table of raw descriptors and the id this worker records them under. */
-export interface RawFdTable {
-  memory: SharedArrayBuffer;
-  owner: number;
-}
+export type { RawFdTable };
 
 /** Supervisor -> worker: stop accepting, close clients and backends. */
 export interface StopMessage {

@@ -12,14 +12,9 @@
  * supervisor gave one), so that the supervisor can close them if this worker dies.
  */
 
-import {
-  DENO_SOCKETS,
-  type ListenAddress,
-  type ProxyConn,
-  type ProxyListener,
-  type SocketApi,
-} from "../sockets.ts";
-import { logError, logWarn } from "../../log.ts";
+import type { ListenAddress, ProxyConn, ProxyListener, SocketApi } from "../../sockets.ts";
+import { DENO_SOCKETS } from "../deno_sockets.ts";
+import { logError, logWarn } from "../../../log.ts";
 import type { FdOwners } from "./fd_owners.ts";
 import { FaultInjector, FAULTS_ENV, parseFaults } from "./faults.ts";
 import {

@@ -3,22 +3,17 @@
  * worker, and closing the raw descriptors (`io = "ffi"`) a worker still held when it
  * ended. Deno closes a terminated worker's own resources, not what it opened through FFI.
  */
-import { FdOwners } from "../io/ffi/fd_owners.ts";
-import type { RawFdTable } from "../worker/messages.ts";
-import { rawSocketsUnavailable } from "../io/sockets.ts";
+import { FdOwners } from "./fd_owners.ts";
+import type { RawFdReaper, RawFdTable } from "../../sockets.ts";
 
 /** Descriptors the table covers: past this (a raised RLIMIT_NOFILE) they go untracked. */
 const TRACKED_FDS = 1 << 20;
 
-export class RawFdReaper {
+/** The `RawFdReaper` of raw sockets through Deno's FFI. */
+export class FfiFdReaper implements RawFdReaper {
   readonly #memory = FdOwners.memory(TRACKED_FDS);
   readonly #owners = new FdOwners(this.#memory);
   #lastOwner = 0;
-
-  /** A reaper where workers may open raw sockets (Linux, FFI granted), else null. */
-  static forThisProcess(): RawFdReaper | null {
-    return rawSocketsUnavailable() === null ? new RawFdReaper() : null;
-  }
 
   /** The table and a fresh owner id for a new worker. */
   newTable(): RawFdTable {
@@ -29,7 +24,7 @@ export class RawFdReaper {
   async reap(table: RawFdTable): Promise<number> {
     const left = this.#owners.reap(table.owner);
     if (left.length === 0) return 0;
-    const { c } = await import("../io/ffi/libc.ts");
+    const { c } = await import("./libc.ts");
     for (const fd of left) c.close(fd);
     return left.length;
   }

@@ -5,7 +5,7 @@
  * epoll_event layouts).
  */
 
-import { ipv4Octets } from "./ipv4.ts";
+import { ipv4Octets } from "../../../net/ipv4.ts";
 
 const libc = Deno.dlopen("libc.so.6", {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },

@@ -1,0 +1,63 @@
+/** The runtime seam on Deno: each call of `Runtime` mapped onto `Deno.*`. */
+import type { ErrorKind, Runtime } from "../runtime.ts";
+import type { RawFdTable, RawSocketsMissing, SocketApi } from "../sockets.ts";
+import { DENO_SOCKETS } from "./deno_sockets.ts";
+import { FfiFdReaper } from "./ffi/raw_fd_reaper.ts";
+
+/**
+ * Why this process cannot open raw sockets through FFI, or null when it can: they need
+ * Linux and the FFI permission (whether libc loads shows only when it is opened).
+ */
+function _rawSocketsUnavailable(): RawSocketsMissing | null {
+  if (Deno.build.os !== "linux") return "not linux";
+  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return "no ffi permission";
+  return null;
+}
+
+/** Raw sockets through FFI, loaded on demand: loading opens libc. */
+async function _loadRawSockets(fds: RawFdTable | undefined): Promise<SocketApi> {
+  const [{ ffiSockets }, { FdOwners }] = await Promise.all([
+    import("./ffi/ffi_sockets.ts"),
+    import("./ffi/fd_owners.ts"),
+  ]);
+  return ffiSockets(fds ? { owners: new FdOwners(fds.memory), owner: fds.owner } : null);
+}
+
+/** Deno's runtime. Reads only what needs no permission until a call asks for more. */
+export function denoRuntime(): Runtime {
+  return {
+    name: "deno",
+    version: Deno.version.deno,
+    os: Deno.build.os,
+    arch: Deno.build.arch,
+    pid: Deno.pid,
+    args: Deno.args,
+    env: Deno.env,
+
+    sockets: DENO_SOCKETS,
+    rawSocketsUnavailable: _rawSocketsUnavailable,
+    loadRawSockets: _loadRawSockets,
+    rawFdReaper: () => _rawSocketsUnavailable() === null ? new FfiFdReaper() : null,
+
+    newWorker: (url, name) => new Worker(url, { type: "module", name }),
+    onSignal: (signal, listener) => Deno.addSignalListener(signal, listener),
+    exit: (code) => Deno.exit(code),
+    writeStderr: (bytes) => {
+      Deno.stderr.writeSync(bytes);
+    },
+
+    readTextFile: (path) => Deno.readTextFile(path),
+    realPath: (path) => Deno.realPathSync(path),
+    watchFolder: (folder) => Deno.watchFs(folder, { recursive: false }),
+    isErrorKind: (err: unknown, kind: ErrorKind) => err instanceof Deno.errors[kind],
+    isGranted: (name, path) => Deno.permissions.querySync({ name, path }).state === "granted",
+
+    serveHttp: async ({ hostname, port }, handler) => {
+      const listening = Promise.withResolvers<void>();
+      // onListen replaces Deno's "Listening on ..." line: Aster logs its own.
+      const server = Deno.serve({ hostname, port, onListen: () => listening.resolve() }, handler);
+      await listening.promise;
+      return { shutdown: () => server.shutdown() };
+    },
+  };
+}
