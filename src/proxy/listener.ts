@@ -269,7 +269,7 @@ export class Listener {
     }).finally(() => {
       this.#sessions.delete(session);
       metrics.clientsCurrent--;
-      logDebug(`client ${session.id} (${peer || "?"}) left`);
+      logDebug(`client ${session.id} left (${peer || "?"})`);
     });
   }
 
