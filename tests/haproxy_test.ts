@@ -192,8 +192,6 @@ async function readBack(seedPort: number, keys: string[]): Promise<Map<string, s
 Deno.test({
   name:
     "HAProxy over two Asters over one Redis Cluster: SIGTERM one, SIGKILL the other, no acknowledged write lost",
-  sanitizeResources: false,
-  sanitizeOps: false,
   fn: async () => {
     await using cluster = await startRedisCluster();
     const port = portFreeOn(HOSTS);
@@ -201,10 +199,13 @@ Deno.test({
     const lb = await freePort();
     const cfgPath = await haproxyConfig({ lb, aster: port, metrics });
     const start = astersFor(cluster.seeds(), port, metrics);
-    const asters: AsterProcess[] = [await start(0), await start(1)];
-    const haproxy = await startHaproxy(cfgPath, lb);
+    const asters: AsterProcess[] = [];
+    let haproxy: ServerProcess | null = null;
     const writers: Writer[] = [];
     try {
+      asters.push(await start(0));
+      asters.push(await start(1));
+      haproxy = await startHaproxy(cfgPath, lb);
       for (let c = 0; c < 6; c++) writers.push(new Writer(c, lb));
       const acked = () => writers.reduce((n, w) => n + w.acked.size, 0);
       const reconnects = () => writers.reduce((n, w) => n + w.reconnects, 0);
@@ -239,7 +240,7 @@ Deno.test({
       assert.ok(reconnects() > dropsBefore, "clients of the killed instance were dropped");
     } finally {
       await Promise.all(writers.map((w) => w.stop()));
-      await haproxy.stop();
+      await haproxy?.stop();
       await Promise.all(asters.map((aster) => aster.stop()));
       await Deno.remove(cfgPath).catch(() => {});
     }
@@ -255,24 +256,22 @@ Deno.test({
 
 Deno.test({
   name: "HAProxy send-proxy and send-proxy-v2: Aster sees the client's own address",
-  sanitizeResources: false,
-  sanitizeOps: false,
   fn: async () => {
     await using cluster = await startRedisCluster();
     const port = portFreeOn(HOSTS);
     const metrics = portFreeOn(HOSTS);
     const start = astersFor(cluster.seeds(), port, metrics);
     // Both instances, so HAProxy's checks pass and either may take the client.
-    const asters = [
-      await start(0, { ASTER_LOG: "debug" }),
-      await start(1, { ASTER_LOG: "debug" }),
-    ];
+    const asters: AsterProcess[] = [];
     try {
+      asters.push(await start(0, { ASTER_LOG: "debug" }));
+      asters.push(await start(1, { ASTER_LOG: "debug" }));
       for (const version of ["send-proxy", "send-proxy-v2"] as const) {
         const lb = await freePort();
         const cfgPath = await haproxyConfig({ lb, aster: port, metrics }, version);
-        const haproxy = await startHaproxy(cfgPath, lb);
+        let haproxy: ServerProcess | null = null;
         try {
+          haproxy = await startHaproxy(cfgPath, lb);
           const conn = await Deno.connect({ hostname: "127.0.0.1", port: lb });
           const local = (conn.localAddr as Deno.NetAddr).port;
           try {
@@ -291,7 +290,7 @@ Deno.test({
           );
           assert.doesNotMatch(logs(), /bad PROXY protocol header/);
         } finally {
-          await haproxy.stop();
+          await haproxy?.stop();
           await Deno.remove(cfgPath).catch(() => {});
         }
       }
