@@ -145,6 +145,7 @@ async function main(): Promise<number> {
     try {
       metricsServer = await startMetricsServer(metricsAddr, {
         healthy: () => supervisor.healthy(),
+        draining: () => supervisor.draining,
         render: async () =>
           renderPrometheus(sumSnapshots(await supervisor.collectMetrics()), {
             version: VERSION,

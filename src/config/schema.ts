@@ -165,6 +165,19 @@ export interface ClusterConfig {
    */
   shutdownTimeout: number;
   /**
+   * On SIGTERM/SIGINT, how long `/healthz` answers 503 "draining" while the listener still
+   * accepts, before the graceful stop begins, ms (`drain_delay`): time for a load balancer's
+   * checks to see it and send new clients elsewhere.
+   * @default 0
+   */
+  drainDelay: number;
+  /**
+   * Clients start with a PROXY protocol v1 or v2 header (HAProxy's `send-proxy`), which
+   * gives their real address (`proxy_protocol`); a client without a valid one is closed.
+   * @default false
+   */
+  proxyProtocol: boolean;
+  /**
    * Password clients must send with AUTH before other commands (`password`); null means
    * no front-end authentication. Redis modes only.
    * @default null
@@ -270,6 +283,8 @@ export const CLUSTER_KEYS: readonly string[] = [
   "client_output_soft_limit",
   "client_output_hard_limit",
   "shutdown_timeout",
+  "drain_delay",
+  "proxy_protocol",
   "password",
   "backend_password",
   "backend_username",
@@ -312,6 +327,7 @@ const INT_RULES = {
     fallback: 256 * 2 ** 20,
   },
   shutdown_timeout: { min: 0, max: MAX_MS, unit: "ms", fallback: 5000 },
+  drain_delay: { min: 0, max: MAX_MS, unit: "ms", fallback: 0 },
   slowlog_slower_than: { min: -1, max: 3_600_000_000, unit: "µs", fallback: 10_000 },
   slowlog_max_len: { min: 0, max: 100_000, unit: "", fallback: 128 },
 } satisfies Record<string, _IntRule>;
@@ -421,8 +437,9 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
   const cacheType = _checkCacheType(entry.cache_type, fail);
   const servers = _checkServers(entry.servers, cacheType, fail);
   const ints = _checkInts(entry, fail);
-  const readFromSlave = _checkReadFromSlave(entry.read_from_slave, fail);
+  const readFromSlave = _checkBool("read_from_slave", entry.read_from_slave, fail);
   const hashTag = _checkHashTag(entry.hash_tag, cacheType, fail);
+  const proxyProtocol = _checkBool("proxy_protocol", entry.proxy_protocol, fail);
   const hash = _checkChoice("hash", entry.hash, KEY_HASH_NAMES, "fnv1a_64", cacheType, fail);
   const distribution = _checkChoice(
     "distribution",
@@ -464,6 +481,8 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
       clientOutputSoftLimit: ints.client_output_soft_limit,
       clientOutputHardLimit: ints.client_output_hard_limit,
       shutdownTimeout: ints.shutdown_timeout,
+      drainDelay: ints.drain_delay,
+      proxyProtocol,
       password: secrets.password,
       backendPassword: secrets.backend_password,
       backendUsername: secrets.backend_username,
@@ -536,10 +555,10 @@ function _checkInts(
 }
 
 /** `read_from_slave`: a boolean, false by default. */
-function _checkReadFromSlave(value: unknown, fail: _Fail): boolean {
+function _checkBool(key: string, value: unknown, fail: _Fail): boolean {
   if (value === undefined) return false;
   if (typeof value === "boolean") return value;
-  fail(`read_from_slave must be true or false, got ${_show(value)}`);
+  fail(`${key} must be true or false, got ${_show(value)}`);
   return false;
 }
 

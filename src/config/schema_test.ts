@@ -64,6 +64,8 @@ Deno.test("validate() fills every default for a minimal cluster", () => {
     clientOutputSoftLimit: 8 * 2 ** 20,
     clientOutputHardLimit: 256 * 2 ** 20,
     shutdownTimeout: 5000,
+    drainDelay: 0,
+    proxyProtocol: false,
     password: null,
     backendPassword: null,
     backendUsername: null,
@@ -243,6 +245,18 @@ Deno.test("validate() checks integer keys: type, whole number, range", () => {
     `cluster "cache-a": thread must be at most 256, got 100000000000000000000`,
   ]);
   assert.equal(_ok({ clusters: [_cluster({ ping_fail_limit: 0 })] })[0].pingFailLimit, 0);
+});
+
+Deno.test("validate() checks proxy_protocol and drain_delay", () => {
+  const [c] = _ok({ clusters: [_cluster({ proxy_protocol: true, drain_delay: 1500 })] });
+  assert.equal(c.proxyProtocol, true);
+  assert.equal(c.drainDelay, 1500);
+  assert.deepEqual(_only({ proxy_protocol: "v2" }), [
+    `cluster "cache-a": proxy_protocol must be true or false, got "v2" (a string)`,
+  ]);
+  assert.deepEqual(_only({ drain_delay: -1 }), [
+    `cluster "cache-a": drain_delay must be an integer >= 0, got -1`,
+  ]);
 });
 
 Deno.test("validate() checks read_from_slave and hash_tag", () => {

@@ -5,6 +5,7 @@ import { coarseClock } from "../backend/coarse_clock.ts";
 import type { ClusterMetrics } from "../metrics/worker_metrics.ts";
 import { type ProxyConn, type ProxyListener, sockets } from "../io/sockets.ts";
 import { runtime } from "../runtime/runtime.ts";
+import { formatPeer, parseProxyHeader } from "./proxy_protocol.ts";
 
 /** What a listener needs: where to listen and how to serve a new client. */
 export interface ListenerOptions {
@@ -22,6 +23,47 @@ export interface ListenerOptions {
   outputLimits: OutputLimits;
   /** This cluster's counters in this worker. */
   metrics: ClusterMetrics;
+  /** Clients start with a PROXY protocol header (`proxy_protocol`). */
+  proxyProtocol?: boolean;
+}
+
+/** Longest wait for a PROXY protocol header, ms: a balancer sends it with the connect. */
+const PROXY_HEADER_TIMEOUT_MS = 5000;
+/** Room for the longest header accepted (v2: 16 bytes and up to 4096 of addresses/TLVs). */
+const PROXY_HEADER_BUFFER = 16 + 4096;
+
+/**
+ * A client's connection after its PROXY header: the bytes read past the header come first,
+ * then the socket's own. Everything else is the socket's.
+ */
+function _afterHeader(conn: ProxyConn, rest: Uint8Array): ProxyConn {
+  let pending: Uint8Array | null = rest;
+  const take = (buf: Uint8Array): number => {
+    const n = Math.min(buf.length, pending!.length);
+    buf.set(pending!.subarray(0, n));
+    pending = n === pending!.length ? null : pending!.subarray(n);
+    return n;
+  };
+  const wrapped: ProxyConn = {
+    read: (buf) => pending !== null ? Promise.resolve(take(buf)) : conn.read(buf),
+    write: (buf) => conn.write(buf),
+    setNoDelay: (noDelay) => conn.setNoDelay(noDelay),
+    close: () => conn.close(),
+  };
+  if (conn.tryWrite) wrapped.tryWrite = (buf) => conn.tryWrite!(buf);
+  if (conn.tryRead && conn.whenReadable) {
+    wrapped.tryRead = (buf) => pending !== null ? take(buf) : conn.tryRead!(buf);
+    wrapped.whenReadable = (callback) =>
+      pending !== null ? queueMicrotask(callback) : conn.whenReadable!(callback);
+  }
+  return wrapped;
+}
+
+/** The socket's peer as `host:port` when the socket knows it (Deno's do), else "". */
+function _socketPeer(conn: ProxyConn): string {
+  const addr = (conn as { remoteAddr?: { transport: string; hostname: string; port: number } })
+    .remoteAddr;
+  return addr?.transport === "tcp" ? formatPeer({ address: addr.hostname, port: addr.port }) : "";
 }
 
 /** Listening sockets per worker when the port is shared (SO_REUSEPORT). */
@@ -76,7 +118,12 @@ export class Listener {
   }
 
   /** Applies new limits (a reload); they bind new clients, and idle checks of all. */
-  update(limits: Pick<ListenerOptions, "maxClients" | "idleTimeoutMs" | "outputLimits">): void {
+  update(
+    limits: Pick<
+      ListenerOptions,
+      "maxClients" | "idleTimeoutMs" | "outputLimits" | "proxyProtocol"
+    >,
+  ): void {
     const idleChanged = limits.idleTimeoutMs !== this.#options.idleTimeoutMs;
     this.#options = { ...this.#options, ...limits };
     if (!idleChanged) return;
@@ -121,20 +168,101 @@ export class Listener {
     } catch {
       // the client may already be gone
     }
+    if (!this.#options.proxyProtocol) {
+      this.#open(conn, _socketPeer(conn));
+      return;
+    }
+    // The header is read and removed before the session exists, so the session, its
+    // logs and max_clients see the client the balancer names, and its first request only.
+    this.#pending.add(conn);
+    this.#readProxyHeader(conn).then((opened) => {
+      this.#pending.delete(conn);
+      if (opened === null || this.#closing) {
+        try {
+          conn.close();
+        } catch {
+          // already closed
+        }
+        return;
+      }
+      this.#open(opened.conn, opened.peer);
+    });
+  }
+
+  /** Connections still sending their PROXY header (closed with the listener). */
+  readonly #pending = new Set<ProxyConn>();
+  #closing = false;
+
+  /**
+   * Reads the PROXY header: the connection with the bytes past it, and the client's address
+   * (the socket's own for v1 UNKNOWN / v2 LOCAL); null when the header is malformed, late,
+   * or the client left.
+   */
+  async #readProxyHeader(conn: ProxyConn): Promise<{ conn: ProxyConn; peer: string } | null> {
+    const socketPeer = _socketPeer(conn);
+    const buf = new Uint8Array(PROXY_HEADER_BUFFER);
+    let filled = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => resolve("late"), PROXY_HEADER_TIMEOUT_MS);
+    });
+    try {
+      // Each read adds at least one byte; the buffer bounds the loop.
+      while (filled < buf.length) {
+        const n = await Promise.race([conn.read(buf.subarray(filled)), late]);
+        if (n === "late") {
+          this.#badHeader(socketPeer, `no PROXY header within ${PROXY_HEADER_TIMEOUT_MS} ms`);
+          return null;
+        }
+        if (n === null) return null;
+        filled += n;
+        const parsed = parseProxyHeader(buf, filled);
+        if (parsed.kind === "more") continue;
+        if (parsed.kind === "error") {
+          this.#badHeader(socketPeer, parsed.message);
+          return null;
+        }
+        const rest = buf.slice(parsed.length, filled);
+        const peer = parsed.source === null ? socketPeer : formatPeer(parsed.source);
+        return { conn: rest.length > 0 ? _afterHeader(conn, rest) : conn, peer };
+      }
+      this.#badHeader(socketPeer, "PROXY header too long");
+      return null;
+    } catch (err) {
+      logDebug(`client ${socketPeer}: ${err instanceof Error ? err.message : err}`);
+      return null;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #badHeader(peer: string, why: string): void {
+    const metrics = this.#options.metrics;
+    metrics.error("protocol");
+    logWarn(`client ${peer || "?"}: bad PROXY protocol header (${why}): closed`);
+  }
+
+  /** Starts a session for a client whose address is `peer` ("" when unknown). */
+  #open(conn: ProxyConn, peer: string): void {
     const metrics = this.#options.metrics;
     const session = new Session(++this.#nextId, conn, {
       limits: this.#options.outputLimits,
       metrics,
+      peer,
     });
     session.handler = this.#options.newHandler(session);
     if (this.#sessions.size >= this.#options.maxClients) {
       metrics.clientsRejected++;
       metrics.error("max_clients");
-      logWarn(`max_clients reached (${this.#options.maxClients} in this worker): client refused`);
+      logWarn(
+        `max_clients reached (${this.#options.maxClients} in this worker): client ` +
+          `${peer || session.id} refused`,
+      );
       session.answerAndClose(session.handler.errorReply("max number of clients reached"));
       return;
     }
     this.#sessions.add(session);
+    logDebug(`client ${session.id} from ${peer || "?"}`);
     metrics.clientsTotal++;
     metrics.clientsCurrent++;
     session.run().catch((err) => {
@@ -143,7 +271,7 @@ export class Listener {
     }).finally(() => {
       this.#sessions.delete(session);
       metrics.clientsCurrent--;
-      logDebug(`client ${session.id} left`);
+      logDebug(`client ${session.id} left (${peer || "?"})`);
     });
   }
 
@@ -165,7 +293,15 @@ export class Listener {
   }
 
   #stopAccepting(): void {
+    this.#closing = true;
     clearInterval(this.#idleSweep);
+    for (const conn of this.#pending) {
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    }
     for (const listener of this.#listeners) {
       try {
         listener.close();

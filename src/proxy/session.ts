@@ -109,13 +109,16 @@ export class Session {
 
   /** The counters of this session's cluster in this worker. */
   readonly metrics: ClusterMetrics;
+  /** The client's `host:port` (its PROXY header's with `proxy_protocol`), "" when unknown. */
+  readonly peer: string;
 
   constructor(
     id: number,
     conn: ProxyConn,
-    options: { limits?: OutputLimits; metrics?: ClusterMetrics } = {},
+    options: { limits?: OutputLimits; metrics?: ClusterMetrics; peer?: string } = {},
   ) {
     this.id = id;
+    this.peer = options.peer ?? "";
     this.conn = conn;
     this.#readsNow = conn.tryRead !== undefined && conn.whenReadable !== undefined;
     this.#limits = options.limits ?? DEFAULT_LIMITS;

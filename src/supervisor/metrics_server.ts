@@ -8,6 +8,8 @@ export interface MetricsSource {
   render(): Promise<string>;
   /** True while every cluster's workers are listening. */
   healthy(): boolean;
+  /** True once a graceful stop began (SIGTERM): not ready, whether still accepting or not. */
+  draining?(): boolean;
 }
 
 /** Starts serving on `host:port`; resolves once listening. Throws when the port is taken. */
@@ -39,6 +41,10 @@ async function _respond(request: Request, source: MetricsSource): Promise<Respon
     });
   }
   if (path === "/healthz") {
+    // Draining first: a load balancer takes this instance out before its listener closes.
+    if (source.draining?.()) {
+      return new Response("draining: stopping, send new clients elsewhere\n", { status: 503 });
+    }
     return source.healthy()
       ? new Response("ok\n")
       : new Response("unhealthy: a cluster is not listening\n", { status: 503 });

@@ -398,12 +398,24 @@ export class Supervisor {
     return done.promise;
   }
 
+  /** True from the start of a graceful stop: /healthz then answers 503 "draining". */
+  get draining(): boolean {
+    return this.#stopping;
+  }
+
   /**
-   * Graceful stop: every worker stops accepting and finishes the requests in flight, each
+   * Graceful stop: /healthz turns not ready at once (`draining`) while the workers keep
+   * accepting for the longest `drain_delay`, so a load balancer sends new clients elsewhere
+   * first; then every worker stops accepting and finishes the requests in flight, each
    * within its cluster's shutdown_timeout; then all are terminated.
    */
   async stop(): Promise<void> {
     this.#stopping = true;
+    const delay = Math.max(0, ...this.#slots.map((slot) => slot.cluster.drainDelay));
+    if (delay > 0) {
+      logInfo(`draining: /healthz is 503, still accepting for ${delay} ms (drain_delay)`);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
     await Promise.all(this.#slots.splice(0).map((slot) => _stopWorker(slot, this.#reaper)));
     logInfo("stopped");
   }

@@ -416,6 +416,7 @@ export async function startDataPlane(
     // reusePort spreads clients evenly over the workers: each takes its share.
     maxClients: Math.ceil(config.maxClients / config.thread),
     idleTimeoutMs: config.clientIdleTimeout * 1000,
+    proxyProtocol: config.proxyProtocol,
     outputLimits: {
       softLimit: config.clientOutputSoftLimit,
       hardLimit: config.clientOutputHardLimit,

@@ -24,9 +24,11 @@ export interface AsterProcess extends AsyncDisposable {
   stop(): Promise<number>;
 }
 
-/** Renders clusters as TOML. */
-export function renderToml(clusters: ClusterToml[]): string {
-  return stringify({ clusters });
+/** Renders clusters (and a top-level `metrics_addr` when given) as TOML. */
+export function renderToml(clusters: ClusterToml[], metricsAddr?: string): string {
+  return stringify(
+    metricsAddr === undefined ? { clusters } : { metrics_addr: metricsAddr, clusters },
+  );
 }
 
 /**
@@ -103,6 +105,8 @@ export async function startAster(
     source?: AsterSource;
     /** Without --allow-ffi, as `deno task start:sandboxed` runs it (io = "auto" is "deno"). */
     sandboxed?: boolean;
+    /** The top-level `metrics_addr` ("host:port"), for an endpoint off 127.0.0.1. */
+    metricsAddr?: string;
   } = {},
 ): Promise<AsterProcess> {
   const filled: ClusterToml[] = [];
@@ -121,7 +125,7 @@ export async function startAster(
   }
   const dir = await Deno.makeTempDir({ prefix: "aster-test-" });
   const configPath = `${dir}/aster.toml`;
-  await Deno.writeTextFile(configPath, renderToml(filled));
+  await Deno.writeTextFile(configPath, renderToml(filled, opts.metricsAddr));
   const child = asterCommand(["--config", configPath, ...(opts.args ?? [])], opts.env, opts)
     .spawn();
   let log = "";
