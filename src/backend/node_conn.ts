@@ -142,7 +142,7 @@ export class NodeConn {
     if (this.#state !== "up") return;
     const head = this.#pending.peek();
     if (head !== undefined && now - head.at > this.options.readTimeout) {
-      this.#fail(`no reply within read_timeout ${this.options.readTimeout} ms`);
+      this.#fail(`timed out after read_timeout ${this.options.readTimeout} ms`);
       return;
     }
     const writeStartedAt = this.#writer?.writeStartedAt ?? -1;
@@ -164,7 +164,7 @@ export class NodeConn {
     this.#state = "connecting";
     this.#dialStartedAt = coarseClock.now;
     this.#writer = new WriteBatcher(null, (err) => {
-      if (generation === this.#generation) this.#fail(`write failed: ${_message(err)}`);
+      if (generation === this.#generation) this.#fail(`write failed: ${_osMessage(err)}`);
     }, { keepBuffers: true });
     this.#batch = { sentAt: -1 };
     this.#writer.onFlush = (startedAt) => {
@@ -188,7 +188,10 @@ export class NodeConn {
         this.#readLoop(conn, generation);
       },
       (err) => {
-        if (generation === this.#generation) this.#fail(`connect failed: ${_message(err)}`);
+        if (generation === this.#generation) {
+          // Raw sockets say "connect failed" themselves: not twice.
+          this.#fail(`connect failed: ${_osMessage(err).replace(/^connect failed: /, "")}`);
+        }
       },
     );
   }
@@ -245,7 +248,7 @@ export class NodeConn {
         }
       }
     } catch (err) {
-      if (generation === this.#generation) this.#fail(_message(err));
+      if (generation === this.#generation) this.#fail(_osMessage(err));
     }
   }
 
@@ -287,4 +290,25 @@ export class NodeConn {
 
 function _message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** The OS's words for the socket errors a backend connection meets (Linux errno values). */
+const OS_ERRORS: Record<number, string> = {
+  32: "Broken pipe",
+  104: "Connection reset by peer",
+  110: "Connection timed out",
+  111: "Connection refused",
+  113: "No route to host",
+};
+
+/**
+ * A socket error as clients match it: the OS's words (`Connection refused`), as Deno's
+ * errors say them, also when a raw-socket error gives only `errno N`.
+ */
+function _osMessage(err: unknown): string {
+  const message = _message(err);
+  return message.replace(/errno (\d+)/, (whole, code) => {
+    const words = OS_ERRORS[Number(code)];
+    return words === undefined || message.includes(words) ? whole : `${words} (${whole})`;
+  });
 }
