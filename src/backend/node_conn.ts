@@ -57,6 +57,8 @@ interface Pending {
 interface SendBatch {
   /** performance.now() when the batch's write started; -1 until then. */
   sentAt: number;
+  /** Coarse clock when its last byte went to the socket; -1 until then (read_timeout starts). */
+  writtenAt: number;
 }
 
 /**
@@ -77,7 +79,11 @@ export class NodeConn {
   #dialStartedAt = 0;
   #lastError = "not connected yet";
   /** The batch that requests queued now will be written in. */
-  #batch: SendBatch = { sentAt: -1 };
+  #batch: SendBatch = { sentAt: -1, writtenAt: -1 };
+  /** The batch being written. */
+  #writing: SendBatch | null = null;
+  /** Coarse clock when the last reply completed: the head has waited since then at most. */
+  #headSince = 0;
   /** Reply latency of the requests sent on this connection. */
   readonly latency = new LatencyRecorder();
 
@@ -141,7 +147,13 @@ export class NodeConn {
     }
     if (this.#state !== "up") return;
     const head = this.#pending.peek();
-    if (head !== undefined && now - head.at > this.options.readTimeout) {
+    // A request's read_timeout counts from when it was wholly written (until then
+    // write_timeout bounds it) and the reply before it was complete: not time spent queued
+    // behind other requests, however large their bytes or replies.
+    const writtenAt = head?.batch.writtenAt ?? -1;
+    if (
+      writtenAt >= 0 && now - Math.max(writtenAt, this.#headSince) > this.options.readTimeout
+    ) {
       this.#fail(`timed out after read_timeout ${this.options.readTimeout} ms`);
       return;
     }
@@ -166,11 +178,16 @@ export class NodeConn {
     this.#writer = new WriteBatcher(null, (err) => {
       if (generation === this.#generation) this.#fail(`write failed: ${_osMessage(err)}`);
     }, { keepBuffers: true });
-    this.#batch = { sentAt: -1 };
+    this.#batch = { sentAt: -1, writtenAt: -1 };
     this.#writer.onFlush = (startedAt) => {
       // What was queued so far goes out now; later requests join the next batch.
       this.#batch.sentAt = startedAt;
-      this.#batch = { sentAt: -1 };
+      this.#writing = this.#batch;
+      this.#batch = { sentAt: -1, writtenAt: -1 };
+    };
+    this.#writer.onWritten = () => {
+      if (this.#writing !== null) this.#writing.writtenAt = coarseClock.now;
+      this.#writing = null;
     };
     for (const bytes of this.options.handshake ?? []) this.#sendHandshake(bytes);
     sockets().connect({ hostname: this.options.host, port: this.options.port }).then(
@@ -227,6 +244,7 @@ export class NodeConn {
           return;
         }
         buffer.commit(n);
+        let replied = false;
         while (buffer.start < buffer.end) {
           const head = this.#pending.peek();
           if (head === undefined) {
@@ -238,6 +256,7 @@ export class NodeConn {
           const reply = buffer.data.subarray(buffer.start, buffer.start + size);
           buffer.start += size;
           this.#pending.shift();
+          replied = true;
           if (head.batch.sentAt >= 0) this.latency.observeMs(readAt - head.batch.sentAt);
           try {
             head.sink.onReply(reply);
@@ -246,6 +265,7 @@ export class NodeConn {
           }
           if (generation !== this.#generation) return;
         }
+        if (replied) this.#headSince = coarseClock.now;
       }
     } catch (err) {
       if (generation === this.#generation) this.#fail(_osMessage(err));

@@ -51,6 +51,8 @@ export class WriteBatcher {
   readonly #onError: (err: unknown) => void;
   /** Called as each batch starts its write, with the time (the batcher's clock). */
   onFlush: ((startedAt: number) => void) | null = null;
+  /** Called once each batch is wholly handed to the socket. */
+  onWritten: (() => void) | null = null;
   #idleWaiters: (() => void)[] = [];
   readonly #keepBuffers: boolean;
   /** Times each write (writeStartedAt); a coarse clock saves an op call per flush. */
@@ -198,6 +200,7 @@ export class WriteBatcher {
     }
     const chunk = this.#chunk!;
     this.#chunk = null;
+    this.onWritten?.();
     // More queued meanwhile (or a backend): a grown buffer is worth keeping.
     const keep = this.#len > 0 || this.#keepBuffers;
     if (keep && chunk.length < KEEP_SPARE_BELOW && this.#spare === null) {

@@ -53,6 +53,21 @@ const SYNC_READS = 16;
 const DEFAULT_LIMITS: OutputLimits = { softLimit: 8 * 2 ** 20, hardLimit: 256 * 2 ** 20 };
 
 /**
+ * Reply bytes (estimated) a client may have in flight at the backends. Past it, the session
+ * stops handling requests until replies come back: one client's pipeline must not queue
+ * hundreds of MB of replies on a backend connection that other clients share (they would
+ * wait behind all of it), nor past the output limits once they arrive.
+ */
+const IN_FLIGHT_BYTES = 2 ** 20;
+/** Requests a client may have in flight, whatever their replies' size. */
+const MAX_IN_FLIGHT = 4096;
+/**
+ * The reply size assumed before any reply came back: large, so that a new client's first
+ * burst puts at most 16 requests in flight; small replies bring the mean down within tens.
+ */
+const FIRST_REPLY_ESTIMATE = 64 * 1024;
+
+/**
  * A reply slot. Requests take slots in order; a slot is filled by its backend reply, an
  * error, or a local answer, and replies leave strictly in slot order.
  */
@@ -101,6 +116,12 @@ export class Session {
   readonly #limits: OutputLimits;
   /** Bytes of replies kept in slots until the slots ahead of them are answered. */
   #heldBytes = 0;
+  /** Slots answered and kept behind an unanswered one (the rest of #slots is in flight). */
+  #heldCount = 0;
+  /** Running mean of this client's reply sizes: what a request in flight will likely bring. */
+  #replyEstimate = FIRST_REPLY_ESTIMATE;
+  /** Too many replies in flight: requests are not handled until enough come back. */
+  #full = false;
   /** When the client last sent bytes (coarse clock, ms). */
   lastActiveAt = coarseClock.now;
   #nextArgv: readonly Uint8Array[] | null = null;
@@ -138,9 +159,21 @@ export class Session {
     return this.#closed;
   }
 
-  /** True when no further requests should be handled (after QUIT or a protocol error). */
+  /**
+   * True when no further requests should be handled now: after QUIT or a protocol error,
+   * or for a while, when too many replies are in flight (see IN_FLIGHT_BYTES).
+   */
   get draining(): boolean {
-    return this.#draining;
+    return this.#draining || this.#full;
+  }
+
+  /** Replies in flight, estimated, are over the budget (or over half of it: `resume`). */
+  #overBudget(resume: boolean): boolean {
+    const inFlight = this.#slots.size - this.#heldCount;
+    const bytes = inFlight * this.#replyEstimate;
+    return resume
+      ? bytes > IN_FLIGHT_BYTES / 2 || inFlight > MAX_IN_FLIGHT / 2
+      : bytes > IN_FLIGHT_BYTES || inFlight >= MAX_IN_FLIGHT;
   }
 
   /** Takes the next reply slot in request order. */
@@ -153,6 +186,7 @@ export class Session {
       this.#nextArgv = null;
     }
     this.#slots.push(slot);
+    if (this.#overBudget(false)) this.#full = true;
     return slot;
   }
 
@@ -199,10 +233,14 @@ export class Session {
   fill(slot: ReplySlot, reply: Uint8Array, isView: boolean): void {
     if (this.#closed) return;
     if (slot.argv !== null) this.#recordSlow(slot);
+    // A mean over about the last 8 replies: no state per reply.
+    this.#replyEstimate += (reply.length - this.#replyEstimate) / 8;
     if (this.#slots.peek() !== slot) {
       slot.data = isView ? copies.copy(reply) : reply;
       this.#heldBytes += reply.length;
+      this.#heldCount++;
       this.#checkHardLimit();
+      if (this.#paused) this.#resumeWhenDue();
       return;
     }
     this.#slots.shift();
@@ -217,6 +255,7 @@ export class Session {
       this.#writer.append(next.data);
       this.metrics.bytesOut += next.data.length;
       this.#heldBytes -= next.data.length;
+      this.#heldCount--;
       next.data = null;
       if (next.closeAfter) {
         this.#finish();
@@ -225,9 +264,30 @@ export class Session {
     }
     if (this.#draining && this.#slots.size === 0) this.#finish();
     this.#checkHardLimit();
-    // Held replies moved to the writer: reading may resume once it has written them.
-    if (this.#paused) this.#writer.idle().then(this.#onCaughtUp);
+    if (this.#paused) this.#resumeWhenDue();
   }
+
+  /**
+   * While reading is paused: schedules the resume once it is due. Over the soft limit,
+   * when the writer has written what is owed (held replies wait for a later fill); under
+   * it, once the replies in flight fell to half the budget (in a microtask: not from
+   * inside a backend's reply loop).
+   */
+  #resumeWhenDue(): void {
+    if (this.#resumeScheduled || this.#closed) return;
+    if (this.owedBytes > this.#limits.softLimit) {
+      if (!this.#writer.busy) return;
+      this.#resumeScheduled = true;
+      this.#writer.idle().then(this.#onCaughtUp);
+      return;
+    }
+    if (this.#full && this.#overBudget(true)) return;
+    this.#resumeScheduled = true;
+    queueMicrotask(this.#onCaughtUp);
+  }
+
+  /** A resume is on its way (one promise or microtask per pause, not one per reply). */
+  #resumeScheduled = false;
 
   /**
    * Reads and handles requests until the client leaves or is closed; resolves then (replies
@@ -244,11 +304,24 @@ export class Session {
   #loopEnded: () => void = () => {};
   readonly #onRead = (n: number | null) => this.#handleRead(n);
   readonly #onReadFailed = (err: unknown) => this.#stopOnError(err);
-  /** Reading waits for the client to take its replies (owed bytes over the soft limit). */
+  /**
+   * Reading waits for the client to take its replies (owed bytes over the soft limit) or
+   * for replies in flight to come back.
+   */
   #paused = false;
   readonly #onCaughtUp = () => {
+    this.#resumeScheduled = false;
     if (!this.#paused) return; // one resume per pause: never two reads at once
     this.#paused = false;
+    if (this.#full && !this.#overBudget(true)) this.#full = false;
+    // Requests read before the pause come first: the client may send nothing more.
+    if (
+      !this.#full && !this.#closed && !this.#draining && this.#buffer.length > 0 &&
+      this.owedBytes <= this.#limits.softLimit
+    ) {
+      this.#handleBuffered();
+      return;
+    }
     this.#readNext();
   };
 
@@ -257,12 +330,14 @@ export class Session {
       this.#endOfInput();
       return;
     }
-    if (this.owedBytes > this.#limits.softLimit) {
-      // Backpressure: wait until the writer has written what is owed. When the bytes are
-      // replies held behind a slower one (the writer is idle), fill() resumes instead:
-      // waiting on an idle writer would resume at once and spin without yielding.
+    if (this.#full && !this.#overBudget(true)) this.#full = false;
+    if (this.owedBytes > this.#limits.softLimit || this.#full) {
+      // Backpressure: wait until the writer has written what is owed, or until replies in
+      // flight come back. When the bytes are replies held behind a slower one (the writer
+      // is idle), fill() resumes instead: waiting on an idle writer would resume at once
+      // and spin without yielding.
       this.#paused = true;
-      if (this.#writer.busy) this.#writer.idle().then(this.#onCaughtUp);
+      this.#resumeWhenDue();
       return;
     }
     const conn = this.conn;
@@ -322,6 +397,12 @@ export class Session {
     buffer.commit(n);
     this.metrics.bytesIn += n;
     this.lastActiveAt = coarseClock.now;
+    this.#handleBuffered();
+  }
+
+  /** Handles the complete requests in the read buffer, then reads on. */
+  #handleBuffered(): void {
+    const buffer = this.#buffer;
     try {
       buffer.start += this.handler.feed(buffer.data, buffer.start, buffer.end);
     } catch (err) {
