@@ -1,4 +1,5 @@
 /** A growable byte buffer that a connection reads into; bytes [start, end) are unread. */
+import { releaseBuffer } from "./copy_slab.ts";
 
 /** Capacity a new buffer starts with unless told otherwise. */
 export const INITIAL_READ_CAPACITY = 1024;
@@ -82,6 +83,18 @@ export class ReadBuffer {
     this.end += n;
     this.#lastRead = n;
     if (n === this.#offered && n > 0 && this.data.length < SHRINK_ABOVE) this.#grow = true;
+  }
+
+  /**
+   * Frees the buffer's memory now (the connection is closed): views of it become empty.
+   * A buffer no larger than it started is left to GC.
+   */
+  release(): void {
+    if (this.data.length <= this.#initialCapacity) return;
+    releaseBuffer(this.data);
+    this.data = new Uint8Array(0);
+    this.start = this.end = 0;
+    this.epoch++;
   }
 
   /** Moves the unread bytes into a new buffer of `capacity`. */

@@ -1,4 +1,5 @@
 /** Coalesces the bytes queued on one socket during an event-loop turn into one write. */
+import { releaseBuffer } from "./copy_slab.ts";
 
 /** The writing side of a socket: a Deno.Conn or a test double. */
 export interface Writable {
@@ -28,6 +29,7 @@ function _takeBuffer(): Uint8Array<ArrayBuffer> {
 
 function _giveBack(buf: Uint8Array<ArrayBuffer>): void {
   if (buf.length === INITIAL_CAPACITY && pool.length < POOL_MAX) pool.push(buf);
+  else releaseBuffer(buf); // written or never to be: its memory goes back now, not at a GC
 }
 
 /**
@@ -101,6 +103,7 @@ export class WriteBatcher {
   /** Drops queued bytes (the connection they were meant for is gone). */
   discard(): void {
     if (this.#buf !== null) _giveBack(this.#buf);
+    if (this.#spare !== null) _giveBack(this.#spare);
     this.#buf = null;
     this.#spare = null;
     this.#len = 0;

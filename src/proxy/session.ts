@@ -413,17 +413,26 @@ export class Session {
       logDebug(`client ${this.id}: protocol error: ${err.message}`);
       this.metrics.error("protocol");
       this.answerAndClose(this.handler.protocolErrorReply(err.message));
-      this.#loopEnded();
+      this.#endLoop();
       return;
     }
     this.#readNext();
+  }
+
+  /**
+   * The read loop is over (no read in flight): the read buffer's memory goes back now, not at
+   * a GC, which an idle worker may not run for long (clients vanishing in a burst).
+   */
+  #endLoop(): void {
+    this.#buffer.release();
+    this.#loopEnded();
   }
 
   /** A read or a handler failed: the client is closed. */
   #stopOnError(err: unknown): void {
     if (!this.#closed) logDebug(`client ${this.id}: ${err instanceof Error ? err.message : err}`);
     this.close();
-    this.#loopEnded();
+    this.#endLoop();
   }
 
   /** The client sent EOF (or QUIT) or is being closed: send what is owed, then close. */
@@ -432,7 +441,7 @@ export class Session {
       this.#draining = true;
       if (this.#slots.size === 0) this.#finish();
     }
-    this.#loopEnded();
+    this.#endLoop();
   }
 
   #checkHardLimit(): void {
