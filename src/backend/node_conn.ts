@@ -57,7 +57,7 @@ interface Pending {
 interface SendBatch {
   /** performance.now() when the batch's write started; -1 until then. */
   sentAt: number;
-  /** Coarse clock when its last byte went to the socket; -1 until then (read_timeout starts). */
+  /** performance.now() when its last byte went to the socket; -1 until then (read_timeout starts). */
   writtenAt: number;
 }
 
@@ -82,7 +82,7 @@ export class NodeConn {
   #batch: SendBatch = { sentAt: -1, writtenAt: -1 };
   /** The batch being written. */
   #writing: SendBatch | null = null;
-  /** Coarse clock when the last reply completed: the head has waited since then at most. */
+  /** performance.now() when the last reply completed: the head has waited since then at most. */
   #headSince = 0;
   /** Reply latency of the requests sent on this connection. */
   readonly latency = new LatencyRecorder();
@@ -186,7 +186,8 @@ export class NodeConn {
       this.#batch = { sentAt: -1, writtenAt: -1 };
     };
     this.#writer.onWritten = () => {
-      if (this.#writing !== null) this.#writing.writtenAt = coarseClock.now;
+      // A clock read per backend write (not per request): the coarse clock may be a tick old.
+      if (this.#writing !== null) this.#writing.writtenAt = performance.now();
       this.#writing = null;
     };
     for (const bytes of this.options.handshake ?? []) this.#sendHandshake(bytes);
@@ -265,7 +266,7 @@ export class NodeConn {
           }
           if (generation !== this.#generation) return;
         }
-        if (replied) this.#headSince = coarseClock.now;
+        if (replied) this.#headSince = readAt;
       }
     } catch (err) {
       if (generation === this.#generation) this.#fail(_osMessage(err));
