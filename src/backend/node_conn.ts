@@ -1,7 +1,7 @@
 /** One pipelined connection to a backend node: a write batch out, a FIFO of waiting sinks back. */
-import { ReadBuffer } from "../io/read_buffer.ts";
+import { lentInput, ReadBuffer } from "../io/read_buffer.ts";
 import { RingQueue } from "../io/ring_queue.ts";
-import { WriteBatcher } from "../io/write_batcher.ts";
+import { OWN_FROM, WriteBatcher } from "../io/write_batcher.ts";
 import { type ProxyConn, sockets } from "../io/sockets.ts";
 import { logDebug, logWarn } from "../log.ts";
 import { coarseClock } from "./coarse_clock.ts";
@@ -133,7 +133,11 @@ export class NodeConn {
       sink.onError(`backend ${this.options.name} is unavailable: ${this.#lastError}`);
       return;
     }
-    this.#writer.append(bytes);
+    if (lentInput.open && bytes.length >= OWN_FROM) {
+      // A large request in a session's read buffer, which it will not reuse: no copy.
+      lentInput.taken = true;
+      this.#writer.appendOwned(bytes);
+    } else this.#writer.append(bytes);
     this.#pending.push({ sink, at: coarseClock.now, kind, batch: this.#batch });
   }
 
@@ -233,7 +237,7 @@ export class NodeConn {
   }
 
   async #readLoop(conn: ProxyConn, generation: number): Promise<void> {
-    const buffer = new ReadBuffer(BACKEND_READ_CAPACITY);
+    const buffer = new ReadBuffer(BACKEND_READ_CAPACITY, { keepGrown: true });
     const framer = this.options.newFramer();
     try {
       for (;;) {
@@ -256,11 +260,15 @@ export class NodeConn {
           if (size < 0) break;
           const reply = buffer.data.subarray(buffer.start, buffer.start + size);
           buffer.start += size;
+          // A large reply is handed on in the buffer it was read into, not copied: the
+          // connection reads on in a new buffer.
+          const owned = size >= OWN_FROM;
+          if (owned) buffer.detach();
           this.#pending.shift();
           replied = true;
           if (head.batch.sentAt >= 0) this.latency.observeMs(readAt - head.batch.sentAt);
           try {
-            head.sink.onReply(reply);
+            head.sink.onReply(reply, owned);
           } catch (err) {
             logWarn(`reply handler failed: ${_message(err)}`);
           }

@@ -1,7 +1,7 @@
 /** One client connection: reads requests, keeps reply slots in request order, writes replies. */
-import { ReadBuffer } from "../io/read_buffer.ts";
+import { lentInput, ReadBuffer } from "../io/read_buffer.ts";
 import { RingQueue } from "../io/ring_queue.ts";
-import { WriteBatcher } from "../io/write_batcher.ts";
+import { OWN_FROM, WriteBatcher } from "../io/write_batcher.ts";
 import { copies } from "../io/copy_slab.ts";
 import { logDebug, logWarn } from "../log.ts";
 import { coarseClock, turnNow } from "../backend/coarse_clock.ts";
@@ -87,8 +87,8 @@ export class ReplySlot implements ReplySink {
     this.session = session;
   }
 
-  onReply(reply: Uint8Array): void {
-    this.session.fill(this, reply, true);
+  onReply(reply: Uint8Array, owned = false): void {
+    this.session.fill(this, reply, !owned);
   }
 
   onError(message: string): void {
@@ -244,7 +244,9 @@ export class Session {
       return;
     }
     this.#slots.shift();
-    this.#writer.append(reply);
+    // Bytes the session may keep are queued as they are when large (no copy of a big value).
+    if (isView) this.#writer.append(reply);
+    else this.#writer.appendOwned(reply);
     this.metrics.bytesOut += reply.length;
     if (slot.closeAfter) {
       this.#finish();
@@ -252,7 +254,7 @@ export class Session {
     }
     for (let next = this.#slots.peek(); next?.data; next = this.#slots.peek()) {
       this.#slots.shift();
-      this.#writer.append(next.data);
+      this.#writer.appendOwned(next.data);
       this.metrics.bytesOut += next.data.length;
       this.#heldBytes -= next.data.length;
       this.#heldCount--;
@@ -403,8 +405,22 @@ export class Session {
   /** Handles the complete requests in the read buffer, then reads on. */
   #handleBuffered(): void {
     const buffer = this.#buffer;
+    // A buffer large enough to hold a large request lends it to the backends uncopied.
+    const lend = buffer.data.length >= OWN_FROM;
     try {
-      buffer.start += this.handler.feed(buffer.data, buffer.start, buffer.end);
+      if (lend) {
+        lentInput.open = true;
+        lentInput.taken = false;
+      }
+      try {
+        buffer.start += this.handler.feed(buffer.data, buffer.start, buffer.end);
+      } finally {
+        if (lend) {
+          lentInput.open = false;
+          // Lent bytes stay as they are: reading goes on in a new buffer.
+          if (lentInput.taken) buffer.detach();
+        }
+      }
     } catch (err) {
       if (!(err instanceof ProtocolError)) {
         this.#stopOnError(err);
