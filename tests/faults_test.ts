@@ -121,13 +121,10 @@ Deno.test("10,000 concurrent clients each doing a few requests are all served", 
 });
 
 /**
- * Raw sockets only (as `deno task start` runs): on Deno's sockets RSS stays 24-30 MB up
- * after the same burst. That is mostly V8 heap (the burst's garbage, promoted while its
- * requests were in flight), whose pages V8 keeps while the worker idles: glibc malloc tunables
- * change nothing, and even a GC forced every half second gave them back only ~10 s later
- * (issue 17, point 2: still open there).
+ * The issue's burst, on both io paths (as `deno task start` and `start:sandboxed` run).
+ * "Before" is after a first such burst: code, pools and heap layout a running proxy has.
  */
-Deno.test(
+testBothIo(
   "400 clients that pipeline 100 GETs each and vanish at once leave RSS within 20 MB, 5 s after",
   async () => {
     await using redis = await startRedis();
