@@ -1,7 +1,7 @@
 /** One pipelined connection to a backend node: a write batch out, a FIFO of waiting sinks back. */
-import { ReadBuffer } from "../io/read_buffer.ts";
+import { lentInput, ReadBuffer } from "../io/read_buffer.ts";
 import { RingQueue } from "../io/ring_queue.ts";
-import { WriteBatcher } from "../io/write_batcher.ts";
+import { OWN_FROM, WriteBatcher } from "../io/write_batcher.ts";
 import { type ProxyConn, sockets } from "../io/sockets.ts";
 import { logDebug, logWarn } from "../log.ts";
 import { coarseClock } from "./coarse_clock.ts";
@@ -57,6 +57,8 @@ interface Pending {
 interface SendBatch {
   /** performance.now() when the batch's write started; -1 until then. */
   sentAt: number;
+  /** performance.now() when its last byte went to the socket; -1 until then (read_timeout starts). */
+  writtenAt: number;
 }
 
 /**
@@ -77,7 +79,11 @@ export class NodeConn {
   #dialStartedAt = 0;
   #lastError = "not connected yet";
   /** The batch that requests queued now will be written in. */
-  #batch: SendBatch = { sentAt: -1 };
+  #batch: SendBatch = { sentAt: -1, writtenAt: -1 };
+  /** The batch being written. */
+  #writing: SendBatch | null = null;
+  /** performance.now() when the last reply completed: the head has waited since then at most. */
+  #headSince = 0;
   /** Reply latency of the requests sent on this connection. */
   readonly latency = new LatencyRecorder();
 
@@ -127,7 +133,11 @@ export class NodeConn {
       sink.onError(`backend ${this.options.name} is unavailable: ${this.#lastError}`);
       return;
     }
-    this.#writer.append(bytes);
+    if (lentInput.open && bytes.length >= OWN_FROM) {
+      // A large request in a session's read buffer, which it will not reuse: no copy.
+      lentInput.taken = true;
+      this.#writer.appendOwned(bytes);
+    } else this.#writer.append(bytes);
     this.#pending.push({ sink, at: coarseClock.now, kind, batch: this.#batch });
   }
 
@@ -141,8 +151,14 @@ export class NodeConn {
     }
     if (this.#state !== "up") return;
     const head = this.#pending.peek();
-    if (head !== undefined && now - head.at > this.options.readTimeout) {
-      this.#fail(`no reply within read_timeout ${this.options.readTimeout} ms`);
+    // A request's read_timeout counts from when it was wholly written (until then
+    // write_timeout bounds it) and the reply before it was complete: not time spent queued
+    // behind other requests, however large their bytes or replies.
+    const writtenAt = head?.batch.writtenAt ?? -1;
+    if (
+      writtenAt >= 0 && now - Math.max(writtenAt, this.#headSince) > this.options.readTimeout
+    ) {
+      this.#fail(`timed out after read_timeout ${this.options.readTimeout} ms`);
       return;
     }
     const writeStartedAt = this.#writer?.writeStartedAt ?? -1;
@@ -164,13 +180,19 @@ export class NodeConn {
     this.#state = "connecting";
     this.#dialStartedAt = coarseClock.now;
     this.#writer = new WriteBatcher(null, (err) => {
-      if (generation === this.#generation) this.#fail(`write failed: ${_message(err)}`);
+      if (generation === this.#generation) this.#fail(`write failed: ${_osMessage(err)}`);
     }, { keepBuffers: true });
-    this.#batch = { sentAt: -1 };
+    this.#batch = { sentAt: -1, writtenAt: -1 };
     this.#writer.onFlush = (startedAt) => {
       // What was queued so far goes out now; later requests join the next batch.
       this.#batch.sentAt = startedAt;
-      this.#batch = { sentAt: -1 };
+      this.#writing = this.#batch;
+      this.#batch = { sentAt: -1, writtenAt: -1 };
+    };
+    this.#writer.onWritten = () => {
+      // A clock read per backend write (not per request): the coarse clock may be a tick old.
+      if (this.#writing !== null) this.#writing.writtenAt = performance.now();
+      this.#writing = null;
     };
     for (const bytes of this.options.handshake ?? []) this.#sendHandshake(bytes);
     sockets().connect({ hostname: this.options.host, port: this.options.port }).then(
@@ -188,7 +210,10 @@ export class NodeConn {
         this.#readLoop(conn, generation);
       },
       (err) => {
-        if (generation === this.#generation) this.#fail(`connect failed: ${_message(err)}`);
+        if (generation === this.#generation) {
+          // Raw sockets say "connect failed" themselves: not twice.
+          this.#fail(`connect failed: ${_osMessage(err).replace(/^connect failed: /, "")}`);
+        }
       },
     );
   }
@@ -212,7 +237,7 @@ export class NodeConn {
   }
 
   async #readLoop(conn: ProxyConn, generation: number): Promise<void> {
-    const buffer = new ReadBuffer(BACKEND_READ_CAPACITY);
+    const buffer = new ReadBuffer(BACKEND_READ_CAPACITY, { keepGrown: true });
     const framer = this.options.newFramer();
     try {
       for (;;) {
@@ -224,6 +249,7 @@ export class NodeConn {
           return;
         }
         buffer.commit(n);
+        let replied = false;
         while (buffer.start < buffer.end) {
           const head = this.#pending.peek();
           if (head === undefined) {
@@ -234,18 +260,24 @@ export class NodeConn {
           if (size < 0) break;
           const reply = buffer.data.subarray(buffer.start, buffer.start + size);
           buffer.start += size;
+          // A large reply is handed on in the buffer it was read into, not copied: the
+          // connection reads on in a new buffer.
+          const owned = size >= OWN_FROM;
+          if (owned) buffer.detach();
           this.#pending.shift();
+          replied = true;
           if (head.batch.sentAt >= 0) this.latency.observeMs(readAt - head.batch.sentAt);
           try {
-            head.sink.onReply(reply);
+            head.sink.onReply(reply, owned);
           } catch (err) {
             logWarn(`reply handler failed: ${_message(err)}`);
           }
           if (generation !== this.#generation) return;
         }
+        if (replied) this.#headSince = readAt;
       }
     } catch (err) {
-      if (generation === this.#generation) this.#fail(_message(err));
+      if (generation === this.#generation) this.#fail(_osMessage(err));
     }
   }
 
@@ -287,4 +319,25 @@ export class NodeConn {
 
 function _message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** The OS's words for the socket errors a backend connection meets (Linux errno values). */
+const OS_ERRORS: Record<number, string> = {
+  32: "Broken pipe",
+  104: "Connection reset by peer",
+  110: "Connection timed out",
+  111: "Connection refused",
+  113: "No route to host",
+};
+
+/**
+ * A socket error as clients match it: the OS's words (`Connection refused`), as Deno's
+ * errors say them, also when a raw-socket error gives only `errno N`.
+ */
+function _osMessage(err: unknown): string {
+  const message = _message(err);
+  return message.replace(/errno (\d+)/, (whole, code) => {
+    const words = OS_ERRORS[Number(code)];
+    return words === undefined || message.includes(words) ? whole : `${words} (${whole})`;
+  });
 }

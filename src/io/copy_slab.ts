@@ -35,3 +35,18 @@ export class CopySlab {
 
 /** The slab copies of this isolate (each worker is one isolate: no sharing across threads). */
 export const copies = new CopySlab();
+
+/** Buffers smaller than this are left to GC: detaching costs an allocation of its own. */
+const RELEASE_FROM = 16 * 1024;
+
+/**
+ * Frees the memory of a buffer nothing will use again now, not at the next GC: V8 runs none
+ * while a worker idles, so the buffers of clients that vanished in a burst would keep their
+ * pages (tens of MB). Detaching (transfer(0)) drops the backing store at once; every view
+ * of it becomes empty. Only for buffers no pending I/O and no kept view uses.
+ */
+export function releaseBuffer(bytes: Uint8Array | null): void {
+  if (bytes === null || bytes.byteLength < RELEASE_FROM) return;
+  const buffer = bytes.buffer;
+  if (buffer instanceof ArrayBuffer && !buffer.detached) buffer.transfer(0);
+}

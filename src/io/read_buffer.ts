@@ -1,4 +1,15 @@
 /** A growable byte buffer that a connection reads into; bytes [start, end) are unread. */
+import { releaseBuffer } from "./copy_slab.ts";
+
+/**
+ * Set while a session hands the requests of a large read buffer to the backends (`open`):
+ * a backend connection may then queue a large request's view as it is, uncopied (it sets
+ * `taken`), and the session detaches the buffer afterwards so those bytes stay as they are.
+ */
+export const lentInput = { open: false, taken: false };
+
+/** Above this capacity a buffer grows 4x at a time (fewer copies; the memory is lazily mapped). */
+const GROW_4X_FROM = 1024 * 1024;
 
 /** Capacity a new buffer starts with unless told otherwise. */
 export const INITIAL_READ_CAPACITY = 1024;
@@ -31,7 +42,17 @@ export class ReadBuffer {
   /** Bytes the last read brought: a small one after a grown buffer means the burst is over. */
   #lastRead = 0;
 
-  constructor(capacity = INITIAL_READ_CAPACITY) {
+  /** A large buffer stays while reads fill it (see constructor). */
+  readonly #keepGrown: boolean;
+
+  /**
+   * `keepGrown`: once empty, a large buffer shrinks only after a small read (the burst is
+   * over), not at once: a backend connection carrying large replies one after another would
+   * otherwise grow it anew for each. (After a large reply is handed on, detach() leaves a
+   * fresh buffer whose pages are not mapped until written.)
+   */
+  constructor(capacity = INITIAL_READ_CAPACITY, options: { keepGrown?: boolean } = {}) {
+    this.#keepGrown = options.keepGrown ?? false;
     this.#initialCapacity = capacity;
     this.#minFree = Math.min(MIN_FREE, capacity >> 1);
     this.data = new Uint8Array(capacity);
@@ -50,12 +71,10 @@ export class ReadBuffer {
     const grown = this.data.length > this.#initialCapacity;
     if (
       this.start === this.end && grown && !this.#grow &&
-      (this.data.length > SHRINK_ABOVE || this.#lastRead < this.data.length >> 2)
+      ((this.data.length > SHRINK_ABOVE && !this.#keepGrown) ||
+        this.#lastRead < this.data.length >> 2)
     ) {
-      this.data = new Uint8Array(this.#initialCapacity);
-      this.start = this.end = 0;
-      this.epoch++;
-      this.#grow = false;
+      this.#shrink();
     }
     if (this.#grow) {
       this.#grow = false;
@@ -70,11 +89,18 @@ export class ReadBuffer {
         this.start = 0;
         this.end = unread;
       } else {
-        this.#replace(capacity * 2);
+        this.#replace(capacity * (capacity >= GROW_4X_FROM ? 4 : 2));
       }
     }
     this.#offered = this.data.length - this.end;
     return this.data.subarray(this.end);
+  }
+
+  #shrink(): void {
+    this.data = new Uint8Array(this.#initialCapacity);
+    this.start = this.end = 0;
+    this.epoch++;
+    this.#grow = false;
   }
 
   /** Records `n` bytes just read into the free tail. */
@@ -82,6 +108,38 @@ export class ReadBuffer {
     this.end += n;
     this.#lastRead = n;
     if (n === this.#offered && n > 0 && this.data.length < SHRINK_ABOVE) this.#grow = true;
+  }
+
+  /**
+   * Gives the bytes read so far away: views of them stay valid, as the buffer is never
+   * written again; the unread bytes move to a new buffer (a large reply handed on uncopied).
+   */
+  detach(): void {
+    const unread = this.end - this.start;
+    // As large as the old one: the next large reply or request needs no growth again (its
+    // pages are mapped only once written; the buffer shrinks once it is empty after a small read).
+    const capacity = Math.max(this.data.length, unread * 2);
+    const fresh = new Uint8Array(capacity);
+    fresh.set(this.data.subarray(this.start, this.end));
+    this.data = fresh;
+    this.start = 0;
+    this.end = unread;
+    this.epoch++;
+    this.#grow = false;
+    // A large value went by: the buffer stays large until a small read says the burst is over.
+    this.#lastRead = capacity;
+  }
+
+  /**
+   * Frees the buffer's memory now (the connection is closed): views of it become empty.
+   * A buffer no larger than it started is left to GC.
+   */
+  release(): void {
+    if (this.data.length <= this.#initialCapacity) return;
+    releaseBuffer(this.data);
+    this.data = new Uint8Array(0);
+    this.start = this.end = 0;
+    this.epoch++;
   }
 
   /** Moves the unread bytes into a new buffer of `capacity`. */

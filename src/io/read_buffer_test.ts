@@ -75,3 +75,24 @@ Deno.test("ReadBuffer gives a burst's growth back once reads are small again", (
   buffer.freeSpace();
   assert.equal(buffer.data.length, 1024);
 });
+
+Deno.test("ReadBuffer.detach: views of bytes read stay as they are; unread bytes move on", () => {
+  const buffer = new ReadBuffer(16);
+  const space = buffer.freeSpace();
+  space.set([1, 2, 3, 4, 5, 6]);
+  buffer.commit(6);
+  const lentView = buffer.data.subarray(0, 4);
+  buffer.start = 4;
+  buffer.detach();
+  assert.deepEqual([...lentView], [1, 2, 3, 4]);
+  assert.deepEqual([...buffer.data.subarray(buffer.start, buffer.end)], [5, 6]);
+  // Reading on never writes into the lent bytes.
+  buffer.start = buffer.end;
+  for (let i = 0; i < 4; i++) {
+    const free = buffer.freeSpace();
+    free.fill(9);
+    buffer.commit(free.length);
+    buffer.start = buffer.end;
+  }
+  assert.deepEqual([...lentView], [1, 2, 3, 4]);
+});

@@ -1,4 +1,5 @@
 /** Coalesces the bytes queued on one socket during an event-loop turn into one write. */
+import { releaseBuffer } from "./copy_slab.ts";
 
 /** The writing side of a socket: a Deno.Conn or a test double. */
 export interface Writable {
@@ -13,6 +14,8 @@ export interface Writable {
 const INITIAL_CAPACITY = 1024;
 /** A spare buffer above this size is dropped after a write instead of kept for reuse. */
 const KEEP_SPARE_BELOW = 256 * 1024;
+/** Bytes from which appendOwned() queues a buffer as it is instead of copying it. */
+export const OWN_FROM = 256 * 1024;
 /** Most idle INITIAL_CAPACITY buffers kept in the pool of this isolate. */
 const POOL_MAX = 256;
 /**
@@ -28,6 +31,14 @@ function _takeBuffer(): Uint8Array<ArrayBuffer> {
 
 function _giveBack(buf: Uint8Array<ArrayBuffer>): void {
   if (buf.length === INITIAL_CAPACITY && pool.length < POOL_MAX) pool.push(buf);
+  else releaseBuffer(buf); // written or never to be: its memory goes back now, not at a GC
+}
+
+/** A buffer queued whole (appendOwned), or a batch buffer sealed ahead of one (`own`). */
+interface Segment {
+  bytes: Uint8Array;
+  /** The batcher's own buffer: released once written. Else the caller's: left to GC. */
+  own: boolean;
 }
 
 /**
@@ -52,6 +63,16 @@ export class WriteBatcher {
   /** Called as each batch starts its write, with the time (the batcher's clock). */
   onFlush: ((startedAt: number) => void) | null = null;
   #idleWaiters: (() => void)[] = [];
+  /**
+   * Large buffers queued whole, in order, ahead of #buf (null until the first: only big
+   * values use them, and then the queue is `#segments`, then `#buf`).
+   */
+  #segments: Segment[] | null = null;
+  #segmentBytes = 0;
+  /** Segments left in the flush being written (0: the flush is #buf alone, as usual). */
+  #flushSegments = 0;
+  /** Called once each flush's bytes were all handed to the socket. */
+  onWritten: (() => void) | null = null;
   readonly #keepBuffers: boolean;
   /** Times each write (writeStartedAt); a coarse clock saves an op call per flush. */
   readonly #clock: () => number;
@@ -70,7 +91,7 @@ export class WriteBatcher {
 
   /** Bytes queued and not yet handed to the socket. */
   get queuedBytes(): number {
-    return this.#len;
+    return this.#len + this.#segmentBytes;
   }
 
   /** Capacity of the buffers this batcher holds now (0 when idle: they went back to the pool). */
@@ -80,7 +101,7 @@ export class WriteBatcher {
 
   /** True while bytes are queued or a write is in flight. */
   get busy(): boolean {
-    return this.#len > 0 || this.#writing;
+    return this.#len > 0 || this.#segmentBytes > 0 || this.#writing;
   }
 
   /** Resolves once nothing is queued or in flight (at once when already idle, or after a failure). */
@@ -98,13 +119,46 @@ export class WriteBatcher {
 
   /** Drops queued bytes (the connection they were meant for is gone). */
   discard(): void {
+    this.#dropSegments();
     if (this.#buf !== null) _giveBack(this.#buf);
+    if (this.#spare !== null) _giveBack(this.#spare);
     this.#buf = null;
     this.#spare = null;
     this.#len = 0;
     this.#out = null;
     this.#failed = true;
     for (const resolve of this.#idleWaiters.splice(0)) resolve();
+  }
+
+  /**
+   * Queues `bytes` without copying when large (OWN_FROM and more): the caller gives them up,
+   * nothing may change them until written. Smaller ones are copied as by append().
+   */
+  appendOwned(bytes: Uint8Array): void {
+    if (bytes.length < OWN_FROM) {
+      this.append(bytes);
+      return;
+    }
+    if (this.#failed) return;
+    const segments = this.#segments ??= [];
+    if (this.#len > 0) {
+      // What was appended before goes out first: the batch buffer is sealed as a segment.
+      segments.push({ bytes: this.#buf!.subarray(0, this.#len), own: true });
+      this.#segmentBytes += this.#len;
+      this.#buf = null;
+      this.#len = 0;
+    }
+    segments.push({ bytes, own: false });
+    this.#segmentBytes += bytes.length;
+    this.#schedule();
+  }
+
+  #dropSegments(): void {
+    if (this.#segments === null) return;
+    for (const segment of this.#segments) if (segment.own) releaseBuffer(segment.bytes);
+    this.#segments = null;
+    this.#segmentBytes = 0;
+    this.#flushSegments = 0;
   }
 
   /** Copies `bytes` into the batch (dropped once a write failed: the socket is gone). */
@@ -139,7 +193,10 @@ export class WriteBatcher {
   readonly #onWritten = (n: number) => this.#written(n);
   readonly #onWriteFailed = (err: unknown) => this.#writeFailed(err);
   /** The chunk being written, its size and how much of it the socket took so far. */
-  #chunk: Uint8Array<ArrayBuffer> | null = null;
+  #chunk: Uint8Array | null = null;
+  /** The chunk is a segment (not a batch buffer to keep or pool); its `own` flag. */
+  #chunkSegment = false;
+  #chunkOwn = false;
   #chunkSize = 0;
   #chunkWritten = 0;
 
@@ -152,17 +209,50 @@ export class WriteBatcher {
 
   /** Starts writing what is queued, or ends the flush when nothing is. */
   #writeNextChunk(): void {
+    if (this.#flushSegments > 0) {
+      this.#writeSegment();
+      return;
+    }
+    if (this.#segmentBytes > 0 && this.#out !== null) {
+      // A flush with segments: all of them and what #buf holds now, sealed last.
+      const segments = this.#segments!;
+      if (this.#len > 0) {
+        segments.push({ bytes: this.#buf!.subarray(0, this.#len), own: true });
+        this.#segmentBytes += this.#len;
+        this.#buf = null;
+        this.#len = 0;
+      }
+      this.#flushSegments = segments.length;
+      this.writeStartedAt = this.#clock();
+      this.onFlush?.(this.writeStartedAt);
+      this.#writeSegment();
+      return;
+    }
     if (this.#len === 0 || this.#out === null) {
       this.#endFlush();
       return;
     }
     this.#chunk = this.#buf!;
+    this.#chunkSegment = false;
     this.#chunkSize = this.#len;
     this.#chunkWritten = 0;
     this.#buf = null;
     this.#len = 0;
     this.writeStartedAt = this.#clock();
     this.onFlush?.(this.writeStartedAt);
+    this.#writeRest();
+  }
+
+  /** Writes the next segment of the flush, whole, from where it lies. */
+  #writeSegment(): void {
+    const segment = this.#segments!.shift()!;
+    this.#segmentBytes -= segment.bytes.length;
+    this.#flushSegments--;
+    this.#chunk = segment.bytes;
+    this.#chunkSegment = true;
+    this.#chunkOwn = segment.own;
+    this.#chunkSize = segment.bytes.length;
+    this.#chunkWritten = 0;
     this.#writeRest();
   }
 
@@ -198,16 +288,28 @@ export class WriteBatcher {
     }
     const chunk = this.#chunk!;
     this.#chunk = null;
+    if (this.#chunkSegment) {
+      if (this.#chunkOwn) releaseBuffer(chunk);
+      if (this.#flushSegments > 0) {
+        this.#writeSegment();
+        return;
+      }
+      this.onWritten?.();
+      this.#writeNextChunk();
+      return;
+    }
+    this.onWritten?.();
     // More queued meanwhile (or a backend): a grown buffer is worth keeping.
     const keep = this.#len > 0 || this.#keepBuffers;
     if (keep && chunk.length < KEEP_SPARE_BELOW && this.#spare === null) {
-      this.#spare = chunk;
-    } else _giveBack(chunk);
+      this.#spare = chunk as Uint8Array<ArrayBuffer>;
+    } else _giveBack(chunk as Uint8Array<ArrayBuffer>);
     this.#writeNextChunk();
   }
 
   #writeFailed(err: unknown): void {
     this.#chunk = null;
+    this.#dropSegments();
     const first = !this.#failed;
     this.#failed = true;
     // What queued meanwhile will never be written: its buffer goes back now.
@@ -225,7 +327,10 @@ export class WriteBatcher {
     }
     this.#writing = false;
     this.writeStartedAt = -1;
-    if (this.#idleWaiters.length > 0 && (this.#len === 0 || this.#failed)) {
+    if (
+      this.#idleWaiters.length > 0 &&
+      ((this.#len === 0 && this.#segmentBytes === 0) || this.#failed)
+    ) {
       for (const resolve of this.#idleWaiters.splice(0)) resolve();
     }
   }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Writable, WriteBatcher } from "./write_batcher.ts";
+import { OWN_FROM, type Writable, WriteBatcher } from "./write_batcher.ts";
 
 /**
  * A socket whose writes complete after a delay and take the bytes only then, as a write
@@ -102,4 +102,32 @@ Deno.test("WriteBatcher drops what is appended after a write failed", async () =
   batcher.append(_bytes(0, 5000));
   assert.equal(batcher.queuedBytes, 0);
   assert.equal(batcher.heldCapacity, 0);
+});
+
+Deno.test("WriteBatcher: large owned buffers go out uncopied, in order with copied appends", async () => {
+  const socket = new SlowSocket(1, 50_000);
+  const batcher = new WriteBatcher(socket, (err) => assert.fail(String(err)));
+  let flushes = 0;
+  let written = 0;
+  batcher.onFlush = () => flushes++;
+  batcher.onWritten = () => written++;
+  const big = _bytes(7, OWN_FROM + 3);
+  const expected: number[] = [];
+  const add = (bytes: Uint8Array, owned: boolean) => {
+    for (const byte of bytes) expected.push(byte);
+    if (owned) batcher.appendOwned(bytes);
+    else batcher.append(bytes);
+  };
+  add(_bytes(0, 10), false);
+  add(big, true);
+  add(_bytes(50, 20), false);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  add(_bytes(90, 5), false); // while the first flush is being written
+  add(_bytes(3, OWN_FROM), true);
+  assert.equal(batcher.queuedBytes > 0, true);
+  await batcher.idle();
+  assert.equal(socket.received.length, expected.length);
+  assert.deepEqual(socket.received, expected);
+  assert.equal(written, flushes, "each flush reports once when wholly written");
+  assert.equal(batcher.queuedBytes, 0);
 });

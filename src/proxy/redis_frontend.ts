@@ -70,7 +70,7 @@ export class RedisFrontend implements RequestHandler {
       const raw = buf.subarray(at, at + request.size);
       at += request.size;
       if (request.argv.length === 0) continue;
-      this.#session.noteRequest(request.argv);
+      this.#session.noteRequest(at - request.size, at);
       this.#handle(request.argv, request.inline ? null : raw);
     }
     return at - start;
@@ -78,6 +78,11 @@ export class RedisFrontend implements RequestHandler {
 
   errorReply(message: string): Uint8Array {
     return encodeProxyError(message);
+  }
+
+  requestArgs(buf: Uint8Array, start: number, end: number): readonly Uint8Array[] | null {
+    // Only for a slow request: a decoder of its own, so this client's framing is untouched.
+    return new RespRequestDecoder().decode(buf, start, end)?.argv ?? null;
   }
 
   protocolErrorReply(message: string): Uint8Array {

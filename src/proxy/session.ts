@@ -1,7 +1,7 @@
 /** One client connection: reads requests, keeps reply slots in request order, writes replies. */
-import { ReadBuffer } from "../io/read_buffer.ts";
+import { lentInput, ReadBuffer } from "../io/read_buffer.ts";
 import { RingQueue } from "../io/ring_queue.ts";
-import { WriteBatcher } from "../io/write_batcher.ts";
+import { OWN_FROM, WriteBatcher } from "../io/write_batcher.ts";
 import { copies } from "../io/copy_slab.ts";
 import { logDebug, logWarn } from "../log.ts";
 import { coarseClock, turnNow } from "../backend/coarse_clock.ts";
@@ -19,6 +19,8 @@ export interface RequestHandler {
    * Throws ProtocolError when the input is malformed.
    */
   feed(buf: Uint8Array, start: number, end: number): number;
+  /** The arguments of the request at `buf[start, end)`, decoded again (for SLOWLOG). */
+  requestArgs?(buf: Uint8Array, start: number, end: number): readonly Uint8Array[] | null;
   /** The protocol's error reply for a failed request (backend down, timeout...). */
   errorReply(message: string): Uint8Array;
   /** The last reply before closing a client whose input is malformed (may be empty). */
@@ -53,6 +55,21 @@ const SYNC_READS = 16;
 const DEFAULT_LIMITS: OutputLimits = { softLimit: 8 * 2 ** 20, hardLimit: 256 * 2 ** 20 };
 
 /**
+ * Reply bytes (estimated) a client may have in flight at the backends. Past it, the session
+ * stops handling requests until replies come back: one client's pipeline must not queue
+ * hundreds of MB of replies on a backend connection that other clients share (they would
+ * wait behind all of it), nor past the output limits once they arrive.
+ */
+const IN_FLIGHT_BYTES = 2 ** 20;
+/** Requests a client may have in flight, whatever their replies' size. */
+const MAX_IN_FLIGHT = 4096;
+/**
+ * The reply size assumed before any reply came back: large, so that a new client's first
+ * burst puts at most 16 requests in flight; small replies bring the mean down within tens.
+ */
+const FIRST_REPLY_ESTIMATE = 64 * 1024;
+
+/**
  * A reply slot. Requests take slots in order; a slot is filled by its backend reply, an
  * error, or a local answer, and replies leave strictly in slot order.
  */
@@ -63,8 +80,13 @@ export class ReplySlot implements ReplySink {
   closeAfter = false;
   /** For SLOWLOG: when the request was read (turnNow(): one clock read per batch) and its arguments. */
   startedAt = 0;
-  /** Views into the read buffer, valid while its epoch is still `bufferEpoch`. */
-  argv: readonly Uint8Array[] | null = null;
+  /**
+   * Where the request lies in the read buffer, valid while its epoch is still `bufferEpoch`;
+   * -1 when not timed. Offsets, not the decoded arguments: a slot waiting for its reply keeps
+   * no objects alive (40,000 requests in flight kept ~15 MB of argument views).
+   */
+  argStart = -1;
+  argEnd = -1;
   bufferEpoch = 0;
   readonly session: Session;
 
@@ -72,8 +94,8 @@ export class ReplySlot implements ReplySink {
     this.session = session;
   }
 
-  onReply(reply: Uint8Array): void {
-    this.session.fill(this, reply, true);
+  onReply(reply: Uint8Array, owned = false): void {
+    this.session.fill(this, reply, !owned);
   }
 
   onError(message: string): void {
@@ -101,9 +123,16 @@ export class Session {
   readonly #limits: OutputLimits;
   /** Bytes of replies kept in slots until the slots ahead of them are answered. */
   #heldBytes = 0;
+  /** Slots answered and kept behind an unanswered one (the rest of #slots is in flight). */
+  #heldCount = 0;
+  /** Running mean of this client's reply sizes: what a request in flight will likely bring. */
+  #replyEstimate = FIRST_REPLY_ESTIMATE;
+  /** Too many replies in flight: requests are not handled until enough come back. */
+  #full = false;
   /** When the client last sent bytes (coarse clock, ms). */
   lastActiveAt = coarseClock.now;
-  #nextArgv: readonly Uint8Array[] | null = null;
+  #nextStart = 0;
+  #nextEnd = -1;
   #nextStartedAt = 0;
   readonly #buffer = new ReadBuffer(CLIENT_READ_CAPACITY);
 
@@ -141,32 +170,48 @@ export class Session {
     return this.#closed;
   }
 
-  /** True when no further requests should be handled (after QUIT or a protocol error). */
+  /**
+   * True when no further requests should be handled now: after QUIT or a protocol error,
+   * or for a while, when too many replies are in flight (see IN_FLIGHT_BYTES).
+   */
   get draining(): boolean {
-    return this.#draining;
+    return this.#draining || this.#full;
+  }
+
+  /** Replies in flight, estimated, are over the budget (or over half of it: `resume`). */
+  #overBudget(resume: boolean): boolean {
+    const inFlight = this.#slots.size - this.#heldCount;
+    const bytes = inFlight * this.#replyEstimate;
+    return resume
+      ? bytes > IN_FLIGHT_BYTES / 2 || inFlight > MAX_IN_FLIGHT / 2
+      : bytes > IN_FLIGHT_BYTES || inFlight >= MAX_IN_FLIGHT;
   }
 
   /** Takes the next reply slot in request order. */
   reserve(): ReplySlot {
     const slot = new ReplySlot(this);
-    if (this.#nextArgv !== null) {
-      slot.argv = this.#nextArgv;
+    if (this.#nextEnd >= 0) {
+      slot.argStart = this.#nextStart;
+      slot.argEnd = this.#nextEnd;
       slot.startedAt = this.#nextStartedAt;
       slot.bufferEpoch = this.#buffer.epoch;
-      this.#nextArgv = null;
+      this.#nextEnd = -1;
     }
     this.#slots.push(slot);
+    if (this.#overBudget(false)) this.#full = true;
     return slot;
   }
 
   /**
-   * Times the request about to take a slot, for SLOWLOG (when enabled). Its arguments are
-   * copied only if it turns out slow, and only while the read buffer still holds them
-   * (no copy per request on the hot path).
+   * Times the request about to take a slot, for SLOWLOG (when enabled); it lies at
+   * `[start, end)` of the buffer handed to feed(). Its arguments are decoded again and copied
+   * only if it turns out slow, and only while the read buffer still holds them (no copy per
+   * request on the hot path).
    */
-  noteRequest(argv: readonly Uint8Array[]): void {
+  noteRequest(start: number, end: number): void {
     if (!this.metrics.slowlog.enabled) return;
-    this.#nextArgv = argv;
+    this.#nextStart = start;
+    this.#nextEnd = end;
     this.#nextStartedAt = turnNow();
   }
 
@@ -174,12 +219,12 @@ export class Session {
     const slowlog = this.metrics.slowlog;
     const micros = (turnNow() - slot.startedAt) * 1000;
     if (micros >= slowlog.slowerThanUs) {
-      const args = slot.bufferEpoch === this.#buffer.epoch
-        ? Slowlog.summarize(slot.argv!)
-        : [ARGS_GONE];
-      slowlog.record(micros, args);
+      const argv = slot.bufferEpoch === this.#buffer.epoch
+        ? this.handler.requestArgs?.(this.#buffer.data, slot.argStart, slot.argEnd)
+        : null;
+      slowlog.record(micros, argv ? Slowlog.summarize(argv) : [ARGS_GONE]);
     }
-    slot.argv = null;
+    slot.argEnd = -1;
   }
 
   /** Answers a slot with bytes the session may keep (a local reply or an error). */
@@ -201,15 +246,21 @@ export class Session {
    */
   fill(slot: ReplySlot, reply: Uint8Array, isView: boolean): void {
     if (this.#closed) return;
-    if (slot.argv !== null) this.#recordSlow(slot);
+    if (slot.argEnd >= 0) this.#recordSlow(slot);
+    // A mean over about the last 8 replies: no state per reply.
+    this.#replyEstimate += (reply.length - this.#replyEstimate) / 8;
     if (this.#slots.peek() !== slot) {
       slot.data = isView ? copies.copy(reply) : reply;
       this.#heldBytes += reply.length;
+      this.#heldCount++;
       this.#checkHardLimit();
+      if (this.#paused) this.#resumeWhenDue();
       return;
     }
     this.#slots.shift();
-    this.#writer.append(reply);
+    // Bytes the session may keep are queued as they are when large (no copy of a big value).
+    if (isView) this.#writer.append(reply);
+    else this.#writer.appendOwned(reply);
     this.metrics.bytesOut += reply.length;
     if (slot.closeAfter) {
       this.#finish();
@@ -217,9 +268,10 @@ export class Session {
     }
     for (let next = this.#slots.peek(); next?.data; next = this.#slots.peek()) {
       this.#slots.shift();
-      this.#writer.append(next.data);
+      this.#writer.appendOwned(next.data);
       this.metrics.bytesOut += next.data.length;
       this.#heldBytes -= next.data.length;
+      this.#heldCount--;
       next.data = null;
       if (next.closeAfter) {
         this.#finish();
@@ -228,9 +280,30 @@ export class Session {
     }
     if (this.#draining && this.#slots.size === 0) this.#finish();
     this.#checkHardLimit();
-    // Held replies moved to the writer: reading may resume once it has written them.
-    if (this.#paused) this.#writer.idle().then(this.#onCaughtUp);
+    if (this.#paused) this.#resumeWhenDue();
   }
+
+  /**
+   * While reading is paused: schedules the resume once it is due. Over the soft limit,
+   * when the writer has written what is owed (held replies wait for a later fill); under
+   * it, once the replies in flight fell to half the budget (in a microtask: not from
+   * inside a backend's reply loop).
+   */
+  #resumeWhenDue(): void {
+    if (this.#resumeScheduled || this.#closed) return;
+    if (this.owedBytes > this.#limits.softLimit) {
+      if (!this.#writer.busy) return;
+      this.#resumeScheduled = true;
+      this.#writer.idle().then(this.#onCaughtUp);
+      return;
+    }
+    if (this.#full && this.#overBudget(true)) return;
+    this.#resumeScheduled = true;
+    queueMicrotask(this.#onCaughtUp);
+  }
+
+  /** A resume is on its way (one promise or microtask per pause, not one per reply). */
+  #resumeScheduled = false;
 
   /**
    * Reads and handles requests until the client leaves or is closed; resolves then (replies
@@ -247,11 +320,24 @@ export class Session {
   #loopEnded: () => void = () => {};
   readonly #onRead = (n: number | null) => this.#handleRead(n);
   readonly #onReadFailed = (err: unknown) => this.#stopOnError(err);
-  /** Reading waits for the client to take its replies (owed bytes over the soft limit). */
+  /**
+   * Reading waits for the client to take its replies (owed bytes over the soft limit) or
+   * for replies in flight to come back.
+   */
   #paused = false;
   readonly #onCaughtUp = () => {
+    this.#resumeScheduled = false;
     if (!this.#paused) return; // one resume per pause: never two reads at once
     this.#paused = false;
+    if (this.#full && !this.#overBudget(true)) this.#full = false;
+    // Requests read before the pause come first: the client may send nothing more.
+    if (
+      !this.#full && !this.#closed && !this.#draining && this.#buffer.length > 0 &&
+      this.owedBytes <= this.#limits.softLimit
+    ) {
+      this.#handleBuffered();
+      return;
+    }
     this.#readNext();
   };
 
@@ -260,12 +346,14 @@ export class Session {
       this.#endOfInput();
       return;
     }
-    if (this.owedBytes > this.#limits.softLimit) {
-      // Backpressure: wait until the writer has written what is owed. When the bytes are
-      // replies held behind a slower one (the writer is idle), fill() resumes instead:
-      // waiting on an idle writer would resume at once and spin without yielding.
+    if (this.#full && !this.#overBudget(true)) this.#full = false;
+    if (this.owedBytes > this.#limits.softLimit || this.#full) {
+      // Backpressure: wait until the writer has written what is owed, or until replies in
+      // flight come back. When the bytes are replies held behind a slower one (the writer
+      // is idle), fill() resumes instead: waiting on an idle writer would resume at once
+      // and spin without yielding.
       this.#paused = true;
-      if (this.#writer.busy) this.#writer.idle().then(this.#onCaughtUp);
+      this.#resumeWhenDue();
       return;
     }
     const conn = this.conn;
@@ -325,8 +413,28 @@ export class Session {
     buffer.commit(n);
     this.metrics.bytesIn += n;
     this.lastActiveAt = coarseClock.now;
+    this.#handleBuffered();
+  }
+
+  /** Handles the complete requests in the read buffer, then reads on. */
+  #handleBuffered(): void {
+    const buffer = this.#buffer;
+    // A buffer large enough to hold a large request lends it to the backends uncopied.
+    const lend = buffer.data.length >= OWN_FROM;
     try {
-      buffer.start += this.handler.feed(buffer.data, buffer.start, buffer.end);
+      if (lend) {
+        lentInput.open = true;
+        lentInput.taken = false;
+      }
+      try {
+        buffer.start += this.handler.feed(buffer.data, buffer.start, buffer.end);
+      } finally {
+        if (lend) {
+          lentInput.open = false;
+          // Lent bytes stay as they are: reading goes on in a new buffer.
+          if (lentInput.taken) buffer.detach();
+        }
+      }
     } catch (err) {
       if (!(err instanceof ProtocolError)) {
         this.#stopOnError(err);
@@ -335,17 +443,26 @@ export class Session {
       logDebug(`client ${this.id}: protocol error: ${err.message}`);
       this.metrics.error("protocol");
       this.answerAndClose(this.handler.protocolErrorReply(err.message));
-      this.#loopEnded();
+      this.#endLoop();
       return;
     }
     this.#readNext();
+  }
+
+  /**
+   * The read loop is over (no read in flight): the read buffer's memory goes back now, not at
+   * a GC, which an idle worker may not run for long (clients vanishing in a burst).
+   */
+  #endLoop(): void {
+    this.#buffer.release();
+    this.#loopEnded();
   }
 
   /** A read or a handler failed: the client is closed. */
   #stopOnError(err: unknown): void {
     if (!this.#closed) logDebug(`client ${this.id}: ${err instanceof Error ? err.message : err}`);
     this.close();
-    this.#loopEnded();
+    this.#endLoop();
   }
 
   /** The client sent EOF (or QUIT) or is being closed: send what is owed, then close. */
@@ -354,7 +471,7 @@ export class Session {
       this.#draining = true;
       if (this.#slots.size === 0) this.#finish();
     }
-    this.#loopEnded();
+    this.#endLoop();
   }
 
   #checkHardLimit(): void {

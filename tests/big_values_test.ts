@@ -1,0 +1,68 @@
+/**
+ * Big values (issue 17, point 6): a request's read_timeout counts from when its bytes were
+ * wholly written to the backend, not from when it was queued behind a large one.
+ */
+import assert from "node:assert/strict";
+import { startAster, testBothIo } from "./helpers/aster.ts";
+import { RespClient, text } from "./helpers/resp_client.ts";
+import { startRedis } from "./helpers/servers.ts";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const MB = 2 ** 20;
+
+testBothIo(
+  "a pipeline of 5 SETs of 16 MB with read_timeout 400 succeeds while the backend is slow to take it",
+  async () => {
+    await using redis = await startRedis();
+    await using aster = await startAster([{
+      servers: [`127.0.0.1:${redis.port}:1 redis-1`],
+      read_timeout: 400,
+      write_timeout: 10_000,
+    }]);
+    await using client = await RespClient.connect(aster.ports[0]);
+    client.timeoutMs = 20_000;
+    assert.equal(await client.command("SET", "small", "v"), "OK");
+    const values = [1, 2, 3, 4, 5].map((i) => new Uint8Array(16 * MB).fill(0x60 + i));
+    // The backend takes nothing for 1 s (as a busy machine would, slower): 80 MB cannot be
+    // written meanwhile, and no reply can be late before its request was written.
+    redis.kill("SIGSTOP");
+    let stopped = true;
+    try {
+      const replies = client.pipeline([
+        ...values.map((value, i) => ["SET", `big:${i}`, value]),
+        ["GET", "small"],
+      ]);
+      await sleep(1000);
+      redis.kill("SIGCONT");
+      stopped = false;
+      assert.deepStrictEqual((await replies).map(text), ["OK", "OK", "OK", "OK", "OK", "v"]);
+    } finally {
+      if (stopped) redis.kill("SIGCONT");
+    }
+    const got = await client.command("GET", "big:4");
+    assert.ok(got instanceof Uint8Array && got.length === 16 * MB && got[0] === 0x65);
+  },
+);
+
+testBothIo(
+  "a late reply still times out after read_timeout once its request was written",
+  async () => {
+    await using redis = await startRedis();
+    await using aster = await startAster([{
+      servers: [`127.0.0.1:${redis.port}:1 redis-1`],
+      read_timeout: 400,
+    }]);
+    await using client = await RespClient.connect(aster.ports[0]);
+    assert.equal(await client.command("SET", "small", "v"), "OK");
+    redis.kill("SIGSTOP");
+    try {
+      const started = performance.now();
+      const reply = await client.command("GET", "small");
+      const waited = performance.now() - started;
+      assert.match(String((reply as Error).message), /timed out after read_timeout 400 ms/);
+      assert.ok(waited >= 390 && waited < 2000, `answered after ${waited.toFixed(0)} ms`);
+    } finally {
+      redis.kill("SIGCONT");
+    }
+  },
+);
