@@ -22,6 +22,7 @@ import {
 import { RespClient, RespErrorReply, type RespValue, text } from "./helpers/resp_client.ts";
 import type { ServerProcess } from "./helpers/servers.ts";
 import { keySlot } from "../src/hash/key_slot.ts";
+import { encodeCommand } from "../src/protocol/resp/encoder.ts";
 
 const encoder = new TextEncoder();
 const SEED = testSeed(0xfa11_0be5);
@@ -37,6 +38,8 @@ const FAILOVER_GAP_MS = 1200;
 /** Skip every step but the manual failovers (tests/failover_loop.ts repeats that one). */
 const FAILOVER_ONLY = Deno.env.get("ASTER_FAILOVER_ONLY") === "1";
 const FAILOVER_REPORT = Deno.env.get("ASTER_FAILOVER_REPORT");
+/** `io` of Aster's cluster (default: the config's own default, "auto"). */
+const FAILOVER_IO = Deno.env.get("ASTER_FAILOVER_IO");
 
 Deno.test("redis_cluster mode: resharding, a manual failover and a killed master under live traffic", async (t) => {
   await using cluster = await startRedisCluster({ nodeTimeoutMs: 500 });
@@ -44,6 +47,7 @@ Deno.test("redis_cluster mode: resharding, a manual failover and a killed master
     cache_type: "redis_cluster",
     servers: cluster.seeds(),
     read_timeout: READ_TIMEOUT_MS,
+    ...(FAILOVER_IO ? { io: FAILOVER_IO } : {}),
   }], { env: { ASTER_LOG: "info" } }); // its log is shown when a step fails
   const port = aster.ports[0];
   await settledMasters(cluster);
@@ -187,6 +191,60 @@ Deno.test("redis_cluster mode: resharding, a manual failover and a killed master
         assert.ok(report.ops.after >= 400, `only ${report.ops.after} ops after the failovers`);
       }),
   );
+
+  await t.step({
+    name: "a GET sent after the map moved waits for the client's SET still held by the old master",
+    ignore: FAILOVER_ONLY,
+    fn: () =>
+      dumpOnFailure(async () => {
+        // The race of a manual failover, made certain: the old master holds the client's
+        // SET (CLIENT PAUSE WRITE, as during a failover's handshake, but longer), the replica
+        // takes over (TAKEOVER: a paused master does not complete a plain CLUSTER FAILOVER),
+        // Aster's map moves to it (fetch = 1 s), and only then does the client's GET of the
+        // same key come. Sent straight to the new master, the GET would read the
+        // value before the SET, which the old master answers with MOVED only after.
+        await using fresh = await startAster([{
+          cache_type: "redis_cluster",
+          servers: cluster.seeds(),
+          read_timeout: 20_000,
+          fetch: 1,
+          ...(FAILOVER_IO ? { io: FAILOVER_IO } : {}),
+        }], { env: { ASTER_LOG: "info" } });
+        const freshPort = fresh.ports[0];
+        // The master of the last slots: not the first master Aster asks for the map (its
+        // connection to the old master is stuck behind the paused SET).
+        const old = await cluster.ownerOf(16383);
+        const [heir] = await cluster.replicasOf(old);
+        const candidates = Array.from({ length: 200 }, (_, i) => `held:${i}`);
+        const owners = await _ownersOf(cluster, candidates);
+        const [key, ...probes] = candidates.filter((k) => owners.get(k) === old.port);
+        {
+          await using direct = await RespClient.connect(old.port);
+          assert.equal(await direct.command("SET", key, "before"), "OK");
+          assert.equal(await direct.command("WAIT", "1", "2000"), 1, "replicated");
+        }
+        await using client = await RespClient.connect(freshPort);
+        assert.equal(text(await client.command("GET", key)), "before");
+        assert.equal(await nodeCommand(old.port, ["CLIENT", "PAUSE", "20000", "WRITE"]), "OK");
+        let movedAfterMs = -1;
+        try {
+          await client.sendRaw(encodeCommand(["SET", key, "after"].map((a) => encoder.encode(a))));
+          await cluster.failover(heir, { mode: "TAKEOVER" });
+          movedAfterMs = await _waitServedBy(
+            freshPort,
+            probes.filter((k) => _slot(k) !== _slot(key)),
+          );
+          await client.sendRaw(encodeCommand(["GET", key].map((a) => encoder.encode(a))));
+          await _sleep(300); // time for a GET sent to the new master to be answered there
+        } finally {
+          await nodeCommand(old.port, ["CLIENT", "UNPAUSE"]);
+        }
+        if (VERBOSE) console.log("held SET:", { movedAfterMs });
+        assert.equal(await client.readReply(), "OK");
+        assert.equal(text(await client.readReply()), "after", "the GET overtook the SET before it");
+        assert.equal(text(await nodeCommand(heir.port, ["GET", key])), "after");
+      }),
+  });
 
   await t.step({
     name:
@@ -582,6 +640,30 @@ async function _waitPromoted(heir: ServerProcess, timeoutMs: number): Promise<nu
     await _sleep(10);
   }
   throw new Error(`${heir.port} not a master with cluster_state:ok within ${timeoutMs} ms`);
+}
+
+/**
+ * Waits until Aster at `port` serves one of `probes` (keys of distinct slots on a master
+ * whose writes are paused) at once, that is from another node: its map has moved. Each try
+ * uses a fresh key (a GET left waiting on the old master keeps its slot waiting too).
+ * Returns the ms it took.
+ */
+async function _waitServedBy(port: number, probes: readonly string[]): Promise<number> {
+  const started = Date.now();
+  const bySlot = new Map(probes.map((key) => [_slot(key), key]));
+  for (const key of [...bySlot.values()].slice(0, 20)) {
+    const probe = await RespClient.connect(port);
+    probe.timeoutMs = 300;
+    try {
+      await probe.command("GET", key);
+      return Date.now() - started;
+    } catch {
+      // Still sent to the paused master: try again with another slot.
+    } finally {
+      probe.close();
+    }
+  }
+  throw new Error("Aster's map did not move to the new master");
 }
 
 function _slot(key: string): number {
