@@ -1,8 +1,8 @@
 /**
- * `deno task failover:loop [--runs 30] [--max-minutes 20]`: runs the manual failover step of
- * tests/redis_cluster_failover_test.ts again and again (a fresh cluster and Aster each time)
- * and reports, per run and in total, the GETs that returned a value older than the client's
- * own latest write. Not part of `deno task test` (the name does not end in `_test.ts`): a
+ * `deno task failover:loop [--runs 30] [--max-minutes 20] [--io ffi|deno]`: runs the manual
+ * failover step of tests/redis_cluster_failover_test.ts again and again (a fresh cluster and
+ * Aster each time) and reports, per run and in total, the GETs that returned a value older
+ * than the client's own latest write. Not part of `deno task test` (the name does not end in `_test.ts`): a
  * rare race needs many runs to show. Exits 1 when any run failed or read a stale value.
  */
 import { parseArgs } from "node:util";
@@ -26,12 +26,19 @@ const { values } = parseArgs({
   options: {
     runs: { type: "string", default: "30" },
     "max-minutes": { type: "string", default: "20" },
+    io: { type: "string" },
   },
 });
 const runs = Number(values.runs);
 const maxMinutes = Number(values["max-minutes"]);
-if (!Number.isInteger(runs) || runs < 1 || !(maxMinutes > 0)) {
-  console.error("usage: deno task failover:loop [--runs N >= 1] [--max-minutes M > 0]");
+const io = values.io;
+if (
+  !Number.isInteger(runs) || runs < 1 || !(maxMinutes > 0) ||
+  (io !== undefined && io !== "ffi" && io !== "deno")
+) {
+  console.error(
+    "usage: deno task failover:loop [--runs N >= 1] [--max-minutes M > 0] [--io ffi|deno]",
+  );
   Deno.exit(2);
 }
 
@@ -91,7 +98,13 @@ async function _runOnce(reportPath: string): Promise<{ ok: boolean; output: stri
       "--allow-sys",
       TEST_FILE,
     ],
-    env: { ASTER_FAILOVER_ONLY: "1", ASTER_FAILOVER_REPORT: reportPath, NO_COLOR: "1" },
+    env: {
+      ASTER_FAILOVER_ONLY: "1",
+      ASTER_FAILOVER_REPORT: reportPath,
+      NO_COLOR: "1",
+      // Aster's socket I/O; absent: the config default.
+      ...(io ? { ASTER_FAILOVER_IO: io } : {}),
+    },
     stdout: "piped",
     stderr: "piped",
   }).spawn();

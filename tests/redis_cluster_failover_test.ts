@@ -228,13 +228,13 @@ Deno.test("redis_cluster mode: resharding, a manual failover and a killed master
         assert.equal(await nodeCommand(old.port, ["CLIENT", "PAUSE", "20000", "WRITE"]), "OK");
         let movedAfterMs = -1;
         try {
-          await client.sendRaw(encodeCommand(["SET", key, "after"].map((a) => encoder.encode(a))));
+          await client.sendRaw(_encode(["SET", key, "after"]));
           await cluster.failover(heir, { mode: "TAKEOVER" });
           movedAfterMs = await _waitServedBy(
             freshPort,
             probes.filter((k) => _slot(k) !== _slot(key)),
           );
-          await client.sendRaw(encodeCommand(["GET", key].map((a) => encoder.encode(a))));
+          await client.sendRaw(_encode(["GET", key]));
           await _sleep(300); // time for a GET sent to the new master to be answered there
         } finally {
           await nodeCommand(old.port, ["CLIENT", "UNPAUSE"]);
@@ -342,7 +342,10 @@ class _Traffic {
       rng: Random;
       /** The value every key holds already. */
       initial?: string;
-      /** Also send pipelines of this many SETs then as many GETs. @default 0 */
+      /**
+       * Also send pipelines of this many SETs then as many GETs, and SET+GET pairs written
+       * apart. @default 0
+       */
       batch?: number;
     },
   ) {
@@ -429,7 +432,7 @@ class _Traffic {
         const key = this.#rng.pick(mine);
         const phase = this.phase;
         const started = performance.now();
-        const roll = this.#rng.int(this.#batch > 0 ? 4 : 3);
+        const roll = this.#rng.int(this.#batch > 0 ? 5 : 3);
         // `id:n` with n rising per client: a stale read shows as a smaller n.
         const value = `${id}:${n}`;
         let ok: boolean;
@@ -441,6 +444,17 @@ class _Traffic {
         } else if (roll === 2) {
           // The GET follows the SET in one pipeline: it must see it.
           const [set, get] = await client.pipeline([["SET", key, value], ["GET", key]]);
+          ok = this.#expectOk(key, set);
+          if (ok) this.#model.set(key, value);
+          ok = ok && this.#expectRead(key, get, value);
+        } else if (roll === 4) {
+          // As an async client does: the GET is written a moment after the SET, unanswered
+          // yet (Aster may have moved the slot in between).
+          await client.sendRaw(_encode(["SET", key, value]));
+          await _sleep(this.#rng.int(3));
+          await client.sendRaw(_encode(["GET", key]));
+          const set = await client.readReply();
+          const get = await client.readReply();
           ok = this.#expectOk(key, set);
           if (ok) this.#model.set(key, value);
           ok = ok && this.#expectRead(key, get, value);
@@ -504,6 +518,10 @@ function _writeSeq(value: string): number {
   if (value === "seed" || value === "init") return -1;
   const n = Number(value.split(":")[1]);
   return Number.isInteger(n) ? n : Infinity;
+}
+
+function _encode(args: string[]): Uint8Array {
+  return encodeCommand(args.map((arg) => encoder.encode(arg)));
 }
 
 function _shown(reply: RespValue): string {
