@@ -71,11 +71,14 @@ try {
     console.log(`run ${run}/${runs}: ${ok ? "pass" : "FAIL"} in ${seconds} s; ${facts}`);
     if (!ok) {
       for (const line of report?.firstErrors ?? []) console.log(`  ${line}`);
-      console.log(output.split("\n").slice(-40).map((line) => `  | ${line}`).join("\n"));
+      // The whole output (with Aster's log) is kept: the loop is for rare failures.
+      await Deno.writeTextFile(`${dir}/run-${run}.log`, output);
+      console.log(`  output: ${dir}/run-${run}.log`);
     }
   }
 } finally {
-  await Deno.remove(dir, { recursive: true });
+  // Kept when a run failed (its output is there); else removed.
+  if (failed === 0) await Deno.remove(dir, { recursive: true });
 }
 console.log(
   `${done} runs: ${done - failed} passed, ${failed} failed; ` +

@@ -103,7 +103,7 @@ export class ClusterTopology {
   /** Applies a map published by the leader (followers). */
   applyShared(map: SlotMap): void {
     if (this.#closed) return;
-    this.#apply(map);
+    this.#apply(map, "the leader worker");
     this.refreshes++;
     this.#mapArrived?.resolve();
     this.#mapArrived = null;
@@ -211,7 +211,7 @@ export class ClusterTopology {
         errors.push(`${addr}: ${result}`);
         continue;
       }
-      this.#apply(result);
+      this.#apply(result, addr);
       this.refreshes++;
       this.#retryDelay = 0;
       this.#options.sharing?.publish(result);
@@ -263,7 +263,8 @@ export class ClusterTopology {
     });
   }
 
-  #apply(map: SlotMap): void {
+  /** Takes `map` (fetched from `source`, named in logs). */
+  #apply(map: SlotMap, source: string): void {
     const first = !this.ready;
     this.#keepRecentMoves(map);
     this.#shards = map.shards.map((shard) => ({
@@ -280,7 +281,8 @@ export class ClusterTopology {
     const unowned = unownedSlots(map);
     if (first || unowned > 0) {
       logInfo(
-        `cluster topology: ${map.shards.length} masters, ${unowned} slots unowned`,
+        `cluster topology: ${map.shards.length} masters, ${unowned} slots unowned ` +
+          `(map from ${source})`,
       );
     }
   }
