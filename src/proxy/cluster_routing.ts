@@ -149,7 +149,8 @@ export class ClusterRouting implements RedisRouting {
           `${this.pool.nodes[this.#slotNode[slot]]?.name} before going to another node`,
       );
     }
-    (resend ? held.resends : held.fresh).push({ request, node, askAddr });
+    // A new request goes where the map says once its turn comes, not where it said now.
+    (resend ? held.resends : held.fresh).push({ request, node: resend ? node : -1, askAddr });
   }
 
   /** A counted request of `slot` left its node (answered, failed, or about to be resent). */
