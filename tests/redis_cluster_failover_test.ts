@@ -6,8 +6,9 @@
  * last wrote.
  *
  * `ASTER_TEST_VERBOSE=1` prints the measured numbers (ops per phase, latencies, recovery).
- * `ASTER_FAILOVER_ONLY=1` runs only the manual failover step and `ASTER_FAILOVER_REPORT=FILE`
- * appends its outcome there as one JSON line (both for `deno task failover:loop`).
+ * `ASTER_FAILOVER_ONLY=1` runs only the manual failover step, `ASTER_FAILOVER_REPORT=FILE`
+ * appends its outcome there as one JSON line and `ASTER_FAILOVER_IO=ffi|deno` sets Aster's `io`
+ * (all three for `deno task failover:loop`).
  */
 
 import assert from "node:assert/strict";
