@@ -49,6 +49,12 @@ export interface TopologyOptions {
 /** How long a MOVED outranks a fetched map that disagrees with it, ms. */
 const MOVED_TRUST_MS = 2000;
 
+/**
+ * How long slots a fetched map lists under nobody stay with the owner they had, ms (see
+ * ClusterTopology.#keepOwners).
+ */
+const UNOWNED_DOUBT_MS = 2000;
+
 /** How often a leaving node is checked for requests still in flight, ms. */
 const RETIRE_POLL_MS = 50;
 
@@ -82,6 +88,8 @@ export class ClusterTopology {
   #recheckTimer: ReturnType<typeof setTimeout> | undefined;
   /** Nodes that left the map and still have requests in flight. */
   readonly #leaving = new Set<number>();
+  /** When fetched maps began to list under nobody slots this map has owners for; -1: not. */
+  #unownedSince = -1;
   #replicaRetryMs = 0;
   #replicaTimer: ReturnType<typeof setTimeout> | undefined;
   /** Refreshes completed, for tests and metrics. */
@@ -103,7 +111,7 @@ export class ClusterTopology {
   /** Applies a map published by the leader (followers). */
   applyShared(map: SlotMap): void {
     if (this.#closed) return;
-    this.#apply(map);
+    this.#apply(map, "the leader worker");
     this.refreshes++;
     this.#mapArrived?.resolve();
     this.#mapArrived = null;
@@ -211,7 +219,7 @@ export class ClusterTopology {
         errors.push(`${addr}: ${result}`);
         continue;
       }
-      this.#apply(result);
+      this.#apply(result, addr);
       this.refreshes++;
       this.#retryDelay = 0;
       this.#options.sharing?.publish(result);
@@ -263,9 +271,11 @@ export class ClusterTopology {
     });
   }
 
-  #apply(map: SlotMap): void {
+  /** Takes `map` (fetched from `source`, named in logs). */
+  #apply(map: SlotMap, source: string): void {
     const first = !this.ready;
     this.#keepRecentMoves(map);
+    this.#keepOwners(map, source);
     this.#shards = map.shards.map((shard) => ({
       nodes: [shard.master, ...shard.replicas].map((addr) => this.nodeFor(addr)),
     }));
@@ -280,7 +290,8 @@ export class ClusterTopology {
     const unowned = unownedSlots(map);
     if (first || unowned > 0) {
       logInfo(
-        `cluster topology: ${map.shards.length} masters, ${unowned} slots unowned`,
+        `cluster topology: ${map.shards.length} masters, ${unowned} slots unowned ` +
+          `(map from ${source})`,
       );
     }
   }
@@ -315,6 +326,44 @@ export class ClusterTopology {
       clearTimeout(this.#recheckTimer);
       this.#recheckTimer = setTimeout(() => this.requestRefresh(), MIN_REFRESH_GAP_MS * 2);
     }
+  }
+
+  /**
+   * During a failover a node may list the old master's slots under nobody for a moment:
+   * Redis 7.0 drops a master's slots when it hears that the master turned replica, before it
+   * hears who took them (cluster.c, "Master turned into a slave"), so its CLUSTER SLOTS has a
+   * hole. Such slots keep the owner they had (which redirects to the new one) and another
+   * refresh is asked for; only when fetched maps keep them unowned for UNOWNED_DOUBT_MS are
+   * they believed. Otherwise every request for them would get Aster's own CLUSTERDOWN.
+   */
+  #keepOwners(map: SlotMap, source: string): void {
+    if (!this.ready) return;
+    const now = performance.now();
+    if (this.#unownedSince >= 0 && now - this.#unownedSince > UNOWNED_DOUBT_MS) {
+      this.#unownedSince = -1; // unowned for that long: believed (and not kept again)
+      return;
+    }
+    let kept = 0;
+    for (let slot = 0; slot < SLOT_COUNT; slot++) {
+      const had = this.#slotShard[slot];
+      if (map.slotShard[slot] >= 0 || had < 0) continue;
+      const owner = this.#pool.nodes[this.#shards[had].nodes[0]].name;
+      let target = map.shards.findIndex((shard) => shard.master === owner);
+      if (target < 0) {
+        target = map.shards.length;
+        map.shards.push({ master: owner, replicas: [] });
+      }
+      map.slotShard[slot] = target;
+      kept++;
+    }
+    if (kept === 0) {
+      this.#unownedSince = -1;
+      return;
+    }
+    if (this.#unownedSince < 0) this.#unownedSince = now;
+    logInfo(`cluster topology: the map from ${source} lists ${kept} slots under nobody: kept`);
+    clearTimeout(this.#recheckTimer);
+    this.#recheckTimer = setTimeout(() => this.requestRefresh(), MIN_REFRESH_GAP_MS * 2);
   }
 
   /**

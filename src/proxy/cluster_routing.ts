@@ -10,6 +10,7 @@ import type { RedisRouting } from "./redis_routing.ts";
 import type { ClusterMetrics } from "../metrics/worker_metrics.ts";
 import { clusterForwardSlot, type ClusterIdentity, clusterLocalReply } from "./cluster_local.ts";
 import { copies } from "../io/copy_slab.ts";
+import { logDebug } from "../log.ts";
 
 /** Most redirects or retries one request may take before it gets an error. */
 const MAX_REDIRECTS = 5;
@@ -22,7 +23,38 @@ const latin1 = new TextDecoder("latin1");
 /** Ignores the reply to ASKING (the command after it carries the outcome). */
 const DISCARD: ReplySink = { onReply() {}, onError() {} };
 
-/** Routes by slot over a topology; reads may rotate over replicas. */
+/**
+ * Requests of one slot held back until the slot's requests in flight at another node are
+ * answered. Resends (redirected or retried requests) go first: each was sent before any
+ * request still waiting here arrived. Within each list, arrival order.
+ */
+interface SlotQueue {
+  resends: Waiting[];
+  fresh: Waiting[];
+  /** True while #release runs for this slot (a send failing at once re-enters it). */
+  releasing: boolean;
+}
+
+/** A held request and where it goes: resolved when its turn comes (the map may change). */
+interface Waiting {
+  request: ClusterRequest;
+  /** The node a MOVED named; -1: the slot's master then. */
+  node: number;
+  /** The node an ASK named (ASKING goes first); null otherwise. */
+  askAddr: string | null;
+}
+
+/**
+ * Routes by slot over a topology; reads may rotate over replicas.
+ *
+ * Ordering: a client's requests for one slot go out on one connection in order, so a node
+ * runs them in order. That breaks when the slot's owner changes while some are still in
+ * flight at the old one: a later request would go straight to the new owner and run before
+ * the earlier ones come back redirected (a GET before the SET it follows: a stale read).
+ * So each slot's requests to masters are in flight at one node at a time: a request for
+ * another node waits until the slot's requests at the old node are answered (or have
+ * failed), and a redirected request is sent again before any request that waited.
+ */
 export class ClusterRouting implements RedisRouting {
   readonly topology: ClusterTopology;
   readonly pool: NodePool;
@@ -32,6 +64,11 @@ export class ClusterRouting implements RedisRouting {
   #turn = 0;
   /** Per client, the last resend still waiting (absent when none). */
   readonly #resends = new Map<number, Promise<void>>();
+  /** Per slot: requests in flight at `#slotNode[slot]` (counted ones: not replica reads). */
+  readonly #inFlight = new Int32Array(SLOT_COUNT);
+  readonly #slotNode = new Int32Array(SLOT_COUNT).fill(-1);
+  /** Slots with requests held back (see the class comment); empty almost always. */
+  readonly #waiting = new Map<number, SlotQueue>();
 
   constructor(
     parts: { topology: ClusterTopology; pool: NodePool; identity: ClusterIdentity },
@@ -55,9 +92,10 @@ export class ClusterRouting implements RedisRouting {
     sessionId: number,
     readonly: boolean,
   ): void {
+    const master = this.topology.masterOf(slot);
     const node = readonly && this.#readFromReplicas
       ? this.topology.readerOf(slot, this.#turn++)
-      : this.topology.masterOf(slot);
+      : master;
     if (node < 0) {
       this.topology.requestRefresh();
       sink.onError(_clusterDown(this.topology.ready));
@@ -69,11 +107,99 @@ export class ClusterRouting implements RedisRouting {
       // An earlier request of this client waits to be sent again: keep the client's order.
       this.resendInOrder(sessionId, {
         delayMs: 0,
-        send: () => request.sendTo(this.topology.masterOf(slot)),
+        send: () => this.dispatch(request, -1, null, false),
       });
       return;
     }
-    this.pool.connFor(node, sessionId).send(bytes, request);
+    if (node !== master) {
+      // A replica read: replicas may lag anyway, so it neither waits nor holds others.
+      this.pool.connFor(node, sessionId).send(bytes, request);
+      return;
+    }
+    this.dispatch(request, node, null, false);
+  }
+
+  /**
+   * Sends `request` to `node` (-1: the slot's master; `askAddr`: ASKING first, there) now
+   * when no request of its slot is in flight at another node and none waits before it;
+   * else holds it until they are answered. `resend`: a redirected or retried request, which
+   * goes before every new request held.
+   */
+  dispatch(
+    request: ClusterRequest,
+    node: number,
+    askAddr: string | null,
+    resend: boolean,
+  ): void {
+    const slot = request.slot;
+    const queue = this.#waiting.size > 0 ? this.#waiting.get(slot) : undefined;
+    if (queue === undefined || (resend && queue.resends.length === 0)) {
+      const target = this.#targetOf(slot, node, askAddr);
+      if (this.#inFlight[slot] === 0 || this.#slotNode[slot] === target || target < 0) {
+        this.#sendNow(request, target, askAddr !== null);
+        return;
+      }
+    }
+    let held = queue;
+    if (held === undefined) {
+      held = { resends: [], fresh: [], releasing: false };
+      this.#waiting.set(slot, held);
+      logDebug(
+        `slot ${slot}: requests wait for ${this.#inFlight[slot]} in flight at ` +
+          `${this.pool.nodes[this.#slotNode[slot]]?.name} before going to another node`,
+      );
+    }
+    // A new request goes where the map says once its turn comes, not where it said now.
+    (resend ? held.resends : held.fresh).push({ request, node: resend ? node : -1, askAddr });
+  }
+
+  /** A counted request of `slot` left its node (answered, failed, or about to be resent). */
+  settle(slot: number): void {
+    if (--this.#inFlight[slot] === 0 && this.#waiting.size > 0) this.#release(slot);
+  }
+
+  /** Sends the held requests of `slot` in order, while they may go (see dispatch). */
+  #release(slot: number): void {
+    const queue = this.#waiting.get(slot);
+    if (queue === undefined || queue.releasing) return;
+    queue.releasing = true;
+    try {
+      for (const list of [queue.resends, queue.fresh]) {
+        while (list.length > 0) {
+          const { request, node, askAddr } = list[0];
+          const target = this.#targetOf(slot, node, askAddr);
+          const busy = this.#inFlight[slot] > 0 && this.#slotNode[slot] !== target;
+          if (busy && target >= 0) return;
+          list.shift();
+          this.#sendNow(request, target, askAddr !== null);
+        }
+      }
+    } finally {
+      queue.releasing = false;
+      if (queue.resends.length === 0 && queue.fresh.length === 0) this.#waiting.delete(slot);
+    }
+  }
+
+  #targetOf(slot: number, node: number, askAddr: string | null): number {
+    if (askAddr !== null) return this.topology.nodeFor(askAddr);
+    // A node a MOVED named may have left the map (and been closed) since.
+    if (node >= 0 && this.pool.isOpen(node)) return node;
+    return this.topology.masterOf(slot);
+  }
+
+  /** Sends and counts `request` at `node`, or fails it when the slot has no master now. */
+  #sendNow(request: ClusterRequest, node: number, asking: boolean): void {
+    if (node < 0 || !this.pool.isOpen(node)) {
+      request.fail(_clusterDown(this.topology.ready));
+      return;
+    }
+    const slot = request.slot;
+    this.#slotNode[slot] = node;
+    this.#inFlight[slot]++;
+    request.counted = true;
+    const conn = this.pool.connFor(node, request.sessionId);
+    if (asking) conn.send(ASKING, DISCARD);
+    conn.send(request.bytes, request);
   }
 
   /**
@@ -176,9 +302,11 @@ class ClusterRequest implements ReplySink {
   readonly #routing: ClusterRouting;
   /** The request's own copy of its bytes (they are sent again after a redirect). */
   readonly bytes: Uint8Array;
-  readonly #slot: number;
+  readonly slot: number;
   readonly #sink: ReplySink;
-  readonly #sessionId: number;
+  readonly sessionId: number;
+  /** True while counted in flight at a node for its slot (see ClusterRouting). */
+  counted = false;
   #redirects = 0;
 
   // Positional (not an options object): one of these is made per request.
@@ -191,13 +319,14 @@ class ClusterRequest implements ReplySink {
   ) {
     this.#routing = routing;
     this.bytes = bytes;
-    this.#slot = slot;
+    this.slot = slot;
     this.#sink = sink;
-    this.#sessionId = sessionId;
+    this.sessionId = sessionId;
   }
 
   onReply(reply: Uint8Array): void {
     if (reply[0] !== MINUS) {
+      this.#leave();
       this.#sink.onReply(reply);
       return;
     }
@@ -205,63 +334,74 @@ class ClusterRequest implements ReplySink {
     const space = message.indexOf(" ");
     const code = space < 0 ? message : message.slice(0, space);
     if (code !== "MOVED" && code !== "ASK" && code !== "TRYAGAIN" && code !== "CLUSTERDOWN") {
+      this.#leave();
       this.#sink.onReply(reply);
       return;
     }
     if (++this.#redirects > MAX_REDIRECTS) {
-      this.#sink.onError(`too many redirects for slot ${this.#slot}, last: ${message}`);
+      this.#leave();
+      this.#sink.onError(`too many redirects for slot ${this.slot}, last: ${message}`);
       return;
     }
-    const { topology, pool } = this.#routing;
+    const routing = this.#routing;
+    const topology = routing.topology;
     if (code === "TRYAGAIN" || code === "CLUSTERDOWN") {
       if (code === "CLUSTERDOWN") topology.requestRefresh();
-      this.#routing.resendInOrder(this.#sessionId, {
+      // It stays counted at this node while it waits: nothing of its slot may go elsewhere
+      // before it.
+      routing.resendInOrder(this.sessionId, {
         delayMs: RETRY_BASE_MS << (this.#redirects - 1),
-        send: () => this.#resend(),
+        send: () => this.#resend(-1, null),
       });
       return;
     }
     const redirect = parseRedirect(message);
     if (redirect === null || redirect.slot >= SLOT_COUNT) {
+      this.#leave();
       this.#sink.onReply(reply);
       return;
     }
-    if (redirect.kind === "moved") this.#routing.metrics.moved++;
-    else this.#routing.metrics.ask++;
     if (redirect.kind === "moved") {
+      routing.metrics.moved++;
       const node = topology.noteMoved(redirect.slot, redirect.addr);
-      this.#routing.resendInOrder(this.#sessionId, {
-        delayMs: 0,
-        send: () => pool.connFor(node, this.#sessionId).send(this.bytes, this),
-      });
+      routing.resendInOrder(this.sessionId, { delayMs: 0, send: () => this.#resend(node, null) });
     } else {
-      this.#routing.resendInOrder(this.#sessionId, {
+      routing.metrics.ask++;
+      routing.resendInOrder(this.sessionId, {
         delayMs: 0,
-        send: () => {
-          const conn = pool.connFor(topology.nodeFor(redirect.addr), this.#sessionId);
-          conn.send(ASKING, DISCARD);
-          conn.send(this.bytes, this);
-        },
+        send: () => this.#resend(-1, redirect.addr),
       });
     }
   }
 
   onError(message: string): void {
+    this.#leave();
     // A lost connection may mean a failed master: look for its successor.
     this.#routing.topology.requestRefresh();
     this.#sink.onError(message);
   }
 
-  #resend(): void {
-    this.sendTo(this.#routing.topology.masterOf(this.#slot));
+  /** Fails without having been sent (the slot has no master now). */
+  fail(message: string): void {
+    this.#sink.onError(message);
   }
 
-  /** Sends (again) to `node`, or fails when the slot has no master now. */
-  sendTo(node: number): void {
-    if (node < 0) {
-      this.#sink.onError(_clusterDown(this.#routing.topology.ready));
-      return;
-    }
-    this.#routing.pool.connFor(node, this.#sessionId).send(this.bytes, this);
+  /**
+   * Sends again (queued behind its slot's requests at another node, if any), and only then
+   * stops counting at the node that redirected it: requests of the slot held back must not
+   * be let go before it.
+   */
+  #resend(node: number, askAddr: string | null): void {
+    const wasCounted = this.counted;
+    this.counted = false;
+    this.#routing.dispatch(this, node, askAddr, true);
+    if (wasCounted) this.#routing.settle(this.slot);
+  }
+
+  /** The request is done at its node (answered or failed). */
+  #leave(): void {
+    if (!this.counted) return;
+    this.counted = false;
+    this.#routing.settle(this.slot);
   }
 }
