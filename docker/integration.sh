@@ -358,7 +358,8 @@ wait_ready "redis: every shard answers" probe_redis "$REDIS_PORT" EXISTS "${keys
   "(integer) 0"
 redis_suite redis "$REDIS_PORT" "${keys[@]}" "counter:$R" "hash:$R" "list:$R"
 expect "$REDIS_PORT" "redis: KEYS is refused by Aster" "(error) ERR command 'keys' is not \
-supported by aster: commands over the whole keyspace are not supported" KEYS '*'
+supported by aster: commands over the whole keyspace are not supported \
+(see docs/commands.md#refused-commands)" KEYS '*'
 expect "$REDIS_PORT" "redis: MSET of hash-tagged keys" "OK" MSET "{t}:1:$R" x "{t}:2:$R" y
 expect "$REDIS_PORT" "redis: RENAME within one hash tag" "OK" RENAME "{t}:1:$R" "{t}:3:$R"
 expect "$REDIS_PORT" "redis: DEL of the hash-tagged keys" "(integer) 2" \

@@ -46,7 +46,12 @@ Environment:
   AS_CFG              config file when --config is not given
   ASTER_LOG           log level: error, warn, info (default), debug
 
-Logs go to stderr, one line per event.`;
+Logs go to stderr, one line per event.
+
+Documentation, in Aster's repository:
+  docs/configuration.md  every config key, flag and environment variable
+  docs/commands.md       which commands are forwarded, answered or refused, and why
+  docs/operations.md     signals, reload, metrics, INFO, SLOWLOG, AUTH, exit codes`;
 
 /** Parses argv (without the program name); `env` supplies AS_CFG. */
 export function parseCli(

@@ -4,6 +4,9 @@ import { parse } from "smol-toml";
 import { ConfigError, loadConfig } from "./load.ts";
 import { CLUSTER_KEYS, validate } from "./schema.ts";
 
+/** What an unknown key's error ends with: where every key is documented. */
+const KEYS_DOC = " (see docs/configuration.md#cluster-keys)";
+
 const DEFAULT_TOML = fileURLToPath(new URL("../../default.toml", import.meta.url));
 
 /** A temp directory removed when the test's `await using` scope ends. */
@@ -92,7 +95,7 @@ Deno.test("loadConfig() reports every validation error", async () => {
   );
   const err = await _rejects(path);
   assert.deepEqual(err.errors, [
-    `cluster "cache-a": unknown key "read_timout" (did you mean "read_timeout"?)`,
+    `cluster "cache-a": unknown key "read_timout" (did you mean "read_timeout"?)${KEYS_DOC}`,
     `cluster "cache-a": thread must be an integer > 0, got 0`,
     `cluster "cache-b": listen_addr "0.0.0.0:9001" clashes with cluster "cache-a" ` +
     `(listen_addr "127.0.0.1:9001"): same port 9001`,

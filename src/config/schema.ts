@@ -296,6 +296,9 @@ export const CLUSTER_KEYS: readonly string[] = [
 
 const IO_MODES: readonly IoMode[] = ["auto", "deno", "ffi"];
 
+/** Where an unknown key's error sends the reader: the table of every key. */
+const KEYS_DOC = "(see docs/configuration.md#cluster-keys)";
+
 const MAX_MS = 3_600_000; // one hour
 const MAX_WEIGHT = 1_000_000;
 
@@ -358,7 +361,7 @@ export function validate(raw: unknown): ValidationResult {
   for (const key of Object.keys(raw)) {
     if (!TOP_KEYS.includes(key)) {
       const hint = _suggest(key, TOP_KEYS) || ` (top-level keys: ${TOP_KEYS.join(", ")})`;
-      errors.push(`unknown top-level key ${JSON.stringify(key)}${hint}`);
+      errors.push(`unknown top-level key ${JSON.stringify(key)}${hint} ${KEYS_DOC}`);
     }
   }
   const list = raw.clusters;
@@ -505,7 +508,7 @@ function _checkKnownKeys(entry: Record<string, unknown>, fail: _Fail): void {
   for (const key of Object.keys(entry)) {
     if (!CLUSTER_KEYS.includes(key)) {
       const hint = _suggest(key, CLUSTER_KEYS) || ` (known keys: ${CLUSTER_KEYS.join(", ")})`;
-      fail(`unknown key ${JSON.stringify(key)}${hint}`);
+      fail(`unknown key ${JSON.stringify(key)}${hint} ${KEYS_DOC}`);
     }
   }
 }

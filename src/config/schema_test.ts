@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { type ClusterConfig, parseServer, type ServerSpec, validate } from "./schema.ts";
 
+/** What an unknown key's error ends with: where every key is documented. */
+const KEYS_DOC = " (see docs/configuration.md#cluster-keys)";
+
 function _cluster(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     name: "cache-a",
@@ -277,16 +280,16 @@ Deno.test("validate() checks read_from_slave and hash_tag", () => {
 
 Deno.test("validate() reports unknown keys with the closest known key", () => {
   assert.deepEqual(_only({ read_timout: 100 }), [
-    `cluster "cache-a": unknown key "read_timout" (did you mean "read_timeout"?)`,
+    `cluster "cache-a": unknown key "read_timout" (did you mean "read_timeout"?)${KEYS_DOC}`,
   ]);
   assert.deepEqual(_only({ readTimeout: 100 }), [
-    `cluster "cache-a": unknown key "readTimeout" (did you mean "read_timeout"?)`,
+    `cluster "cache-a": unknown key "readTimeout" (did you mean "read_timeout"?)${KEYS_DOC}`,
   ]);
   assert.deepEqual(_only({ listen_adr: "x" }), [
-    `cluster "cache-a": unknown key "listen_adr" (did you mean "listen_addr"?)`,
+    `cluster "cache-a": unknown key "listen_adr" (did you mean "listen_addr"?)${KEYS_DOC}`,
   ]);
   assert.deepEqual(_only({ threads: 2 }), [
-    `cluster "cache-a": unknown key "threads" (did you mean "thread"?)`,
+    `cluster "cache-a": unknown key "threads" (did you mean "thread"?)${KEYS_DOC}`,
   ]);
   const far = _only({ colour: "blue" });
   assert.equal(far.length, 1);
@@ -295,11 +298,11 @@ Deno.test("validate() reports unknown keys with the closest known key", () => {
 
 Deno.test("validate() rejects unknown top-level keys with a suggestion", () => {
   assert.deepEqual(_errors({ cluster: [_cluster()] }), [
-    `unknown top-level key "cluster" (did you mean "clusters"?)`,
+    `unknown top-level key "cluster" (did you mean "clusters"?)${KEYS_DOC}`,
     "missing [[clusters]]: at least one cluster is required",
   ]);
   assert.deepEqual(_errors({ clusters: [_cluster()], log_level: "info" }), [
-    `unknown top-level key "log_level" (top-level keys: clusters, metrics_addr)`,
+    `unknown top-level key "log_level" (top-level keys: clusters, metrics_addr)${KEYS_DOC}`,
   ]);
 });
 
@@ -329,7 +332,7 @@ Deno.test("validate() collects every error instead of stopping at the first", ()
     ],
   });
   assert.deepEqual(errors, [
-    `cluster "cache-a": unknown key "read_timout" (did you mean "read_timeout"?)`,
+    `cluster "cache-a": unknown key "read_timout" (did you mean "read_timeout"?)${KEYS_DOC}`,
     `cluster "cache-a": thread must be an integer, got "4" (a string)`,
     `cluster "cache-a": read_timeout must be an integer > 0, got -5`,
     `cluster "cache-a": hash_tag must be exactly two printable ASCII characters, e.g. "{}", ` +

@@ -42,6 +42,9 @@ const FUNCTION_KILL_REFUSED = encodeError(
   "ERR FUNCTION KILL is not supported by aster: a function runs on one backend",
 );
 
+/** Where a refusal sends the reader: the list of refused commands and why. */
+const REFUSED_DOC = "(see docs/commands.md#refused-commands)";
+
 const CLIENT = new TextEncoder().encode("client");
 const SETNAME = new TextEncoder().encode("setname");
 
@@ -172,7 +175,9 @@ export class RedisFrontend implements RequestHandler {
         metrics.error("refused");
         session.answer(
           session.reserve(),
-          encodeError(`ERR command '${spec.name}' is not supported by aster: ${spec.reason}`),
+          encodeError(
+            `ERR command '${spec.name}' is not supported by aster: ${spec.reason} ${REFUSED_DOC}`,
+          ),
         );
         return;
       }
@@ -267,7 +272,10 @@ export class RedisFrontend implements RequestHandler {
     const session = this.#session;
     const slot = session.reserve();
     if (isBlockingRequest(spec, argv)) {
-      session.answer(slot, encodeError(`ERR blocking '${spec.name}' is not supported by aster`));
+      session.answer(
+        slot,
+        encodeError(`ERR blocking '${spec.name}' is not supported by aster ${REFUSED_DOC}`),
+      );
       return;
     }
     const keyIndexes = commandKeyIndexes(spec, argv);
