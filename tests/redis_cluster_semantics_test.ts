@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { startAster } from "./helpers/aster.ts";
-import { RawClient, sameBytes, showRaw } from "./helpers/raw_reply.ts";
+import { sameBytes, showRaw } from "./helpers/raw_reply.ts";
 import { nodeCommand, settledMasters, startRedisCluster } from "./helpers/redis_cluster.ts";
 import { RespClient, RespErrorReply, type RespValue, text } from "./helpers/resp_client.ts";
 import type { ServerProcess } from "./helpers/servers.ts";
@@ -51,8 +51,8 @@ Deno.test("redis_cluster mode: COMMAND is a master's, FUNCTION reaches every mas
   await using proxied = await RespClient.connect(aster.ports[0]);
 
   await t.step("COMMAND forms are answered as a master answers them", async () => {
-    await using raw = await RawClient.connect(aster.ports[0]);
-    const direct = await Promise.all(masters.map((m) => RawClient.connect(m.port)));
+    await using raw = await RespClient.connect(aster.ports[0]);
+    const direct = await Promise.all(masters.map((m) => RespClient.connect(m.port)));
     try {
       for (
         const form of [
@@ -66,8 +66,8 @@ Deno.test("redis_cluster mode: COMMAND is a master's, FUNCTION reaches every mas
           ["COMMAND"],
         ]
       ) {
-        const got = await raw.command(...form);
-        const wants = await Promise.all(direct.map((c) => c.command(...form)));
+        const got = await raw.rawCommand(...form);
+        const wants = await Promise.all(direct.map((c) => c.rawCommand(...form)));
         assert.ok(
           wants.some((want) => sameBytes(got, want)),
           `${form.join(" ")}: aster ${showRaw(got)}, a master ${showRaw(wants[0])}`,

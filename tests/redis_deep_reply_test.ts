@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { startAster } from "./helpers/aster.ts";
 import { RespClient } from "./helpers/resp_client.ts";
 import { startRedis } from "./helpers/servers.ts";
-import { RawClient, sameBytes } from "./helpers/raw_reply.ts";
+import { sameBytes } from "./helpers/raw_reply.ts";
 
 const encoder = new TextEncoder();
 
@@ -25,8 +25,8 @@ const DEEP_SCRIPTS = [
 
 /** Sends one command on a fresh connection and returns the raw bytes of its reply. */
 async function rawReply(port: number, args: string[]): Promise<Uint8Array> {
-  await using client = await RawClient.connect(port);
-  return await client.command(...args);
+  await using client = await RespClient.connect(port);
+  return await client.rawCommand(...args);
 }
 
 /** Nesting depth of a raw reply's leading run of one-element arrays. */

@@ -40,6 +40,12 @@ export class RespClient implements AsyncDisposable {
     return await this.readReply();
   }
 
+  /** Sends one command and returns its reply's RESP bytes (to compare with redis-server's). */
+  async rawCommand(...args: (string | Uint8Array)[]): Promise<Uint8Array> {
+    await this.sendRaw(encodeCommand(args.map(_bytes)));
+    return await this.readRawReply();
+  }
+
   /** Sends every command in one write and returns their replies in order. */
   async pipeline(commands: (string | Uint8Array)[][]): Promise<RespValue[]> {
     const parts = commands.map((args) => encodeCommand(args.map(_bytes)));
