@@ -3,17 +3,11 @@ import { ProtocolError } from "../protocol/protocol_error.ts";
 import { RespRequestDecoder } from "../protocol/resp/request_decoder.ts";
 import { RespReplyFramer } from "../protocol/resp/reply_framer.ts";
 import { MemcacheTextDecoder, withoutNoreply } from "../protocol/memcache/text_request.ts";
-import {
-  ascii,
-  cut,
-  deepNesting,
-  type FuzzCase,
-  type FuzzTarget,
-  hugeLength,
-  lengthOffByOne,
-  Prng,
-  validCase,
-} from "./generators.ts";
+import { ascii } from "./fuzz_bytes.ts";
+import type { FuzzCase, FuzzTarget } from "./fuzz_types.ts";
+import { validCase } from "./generators.ts";
+import { cut, deepNesting, hugeLength, lengthOffByOne } from "./mutations.ts";
+import { Prng } from "./prng.ts";
 import {
   checkInput,
   driverFor,

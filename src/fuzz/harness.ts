@@ -35,9 +35,11 @@ import {
   MemcacheBinaryDecoder,
   MemcacheBinaryResponseFramer,
 } from "../protocol/memcache/binary.ts";
-import { type Expected, type FuzzCase, type FuzzTarget, generateCase, Prng } from "./generators.ts";
+import type { Expected, FuzzCase, FuzzTarget } from "./fuzz_types.ts";
+import { generateCase } from "./generators.ts";
+import { Prng } from "./prng.ts";
 
-export { FUZZ_TARGETS, type FuzzTarget } from "./generators.ts";
+export { FUZZ_TARGETS, type FuzzTarget } from "./fuzz_types.ts";
 
 /** One decode result reduced to what the checks compare. */
 export interface DecodeOutcome {
