@@ -11,6 +11,8 @@ import type { Sample, Target, Workload } from "./types.ts";
 const decoder = new TextDecoder();
 /** The memcache load generator, run as its own process per run like redis-benchmark. */
 const MEMCACHE_LOAD = new URL("./memcache_load.ts", import.meta.url).pathname;
+/** Its modules, which its worker threads load (Deno checks read access for a worker's). */
+const MEMCACHE_LOAD_PARTS = new URL("./memcache_load/", import.meta.url).pathname;
 /** Aster's sources, where memcache_load's threads load the raw-socket layer (`--io ffi`). */
 const SRC = new URL("../src/", import.meta.url).pathname;
 /** redis-benchmark's timer tick in threaded (--cluster) mode, ms. */
@@ -195,7 +197,7 @@ async function runMemcacheLoadProcess(
   opts: { port: number; threads: number; op: string; workload: Workload; signal: AbortSignal },
 ): Promise<LoadResult> {
   const args = [
-    ...["run", "--allow-net", "--allow-ffi", `--allow-read=${MEMCACHE_LOAD},${SRC}`],
+    ...["run", "--allow-net", "--allow-ffi", `--allow-read=${MEMCACHE_LOAD_PARTS},${SRC}`],
     ...[MEMCACHE_LOAD, "--json", "--io", "ffi"],
     ...["--host", HOST, "--port", `${opts.port}`, "--op", opts.op],
     ...["--connections", `${CLIENTS}`, "--pipeline", `${opts.workload.pipeline}`],

@@ -3,27 +3,15 @@ import { ProtocolError } from "../protocol/protocol_error.ts";
 import { RespRequestDecoder } from "../protocol/resp/request_decoder.ts";
 import { RespReplyFramer } from "../protocol/resp/reply_framer.ts";
 import { MemcacheTextDecoder, withoutNoreply } from "../protocol/memcache/text_request.ts";
-import {
-  ascii,
-  cut,
-  deepNesting,
-  type FuzzCase,
-  type FuzzTarget,
-  hugeLength,
-  lengthOffByOne,
-  Prng,
-  validCase,
-} from "./generators.ts";
-import {
-  checkInput,
-  driverFor,
-  FUZZ_TARGETS,
-  type FuzzDecoder,
-  type FuzzDriver,
-  type FuzzReport,
-  makeInput,
-  runFuzz,
-} from "./harness.ts";
+import { ascii } from "./fuzz_bytes.ts";
+import { validCase } from "./generators.ts";
+import { cut, deepNesting, hugeLength, lengthOffByOne } from "./mutations.ts";
+import { Prng } from "./prng.ts";
+import { driverFor } from "./decoder_drivers.ts";
+import { FUZZ_TARGETS, type FuzzCase, type FuzzTarget } from "./fuzz_types.ts";
+import { type FuzzReport, makeInput, runFuzz } from "./harness.ts";
+import { checkInput } from "./input_checks.ts";
+import type { FuzzDecoder, FuzzDriver } from "./outcome_text.ts";
 
 /** Fixed seed of the slice run by `deno task test`; `deno task fuzz` explores others. */
 const SEED = 0x5eed;

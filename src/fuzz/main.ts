@@ -11,16 +11,9 @@
  * one after the other in this thread, without that watchdog.
  * Exit status: 0 when every input kept every property, 1 on any failure, 2 on bad usage.
  */
-import {
-  FUZZ_TARGETS,
-  type FuzzFailure,
-  type FuzzReport,
-  type FuzzTarget,
-  hex,
-  makeInput,
-  replayInput,
-  runFuzz,
-} from "./harness.ts";
+import { FUZZ_TARGETS, type FuzzTarget } from "./fuzz_types.ts";
+import { type FuzzFailure, type FuzzReport, makeInput, replayInput, runFuzz } from "./harness.ts";
+import { hex } from "./outcome_text.ts";
 import { runtime } from "../runtime/runtime.ts";
 
 interface _Options {

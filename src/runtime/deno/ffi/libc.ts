@@ -41,7 +41,10 @@ const libc = Deno.dlopen("libc.so.6", {
   strerror: { parameters: ["i32"], result: "pointer" },
 });
 export const c = libc.symbols;
-/** The libc calls above: what `ffi_sockets.ts` calls through (a fault injector wraps it). */
+/**
+ * The libc calls above: what the raw sockets call through (`socket_libc.ts`, where a fault
+ * injector can wrap them).
+ */
 export type Libc = typeof c;
 
 export const AF_INET = 2;
