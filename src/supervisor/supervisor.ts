@@ -114,7 +114,16 @@ async function _stopWorker(slot: WorkerSlot, reaper: RawFdReaper | null): Promis
 /** True when two configs of a cluster can be swapped in place (same port, mode, workers). */
 function _sameShape(a: ClusterConfig, b: ClusterConfig): boolean {
   return a.listenAddr === b.listenAddr && a.cacheType === b.cacheType && a.thread === b.thread &&
-    a.io === b.io;
+    a.io === b.io && _sameTlsListener(a, b);
+}
+
+/**
+ * True when the TLS listener stays as it is (same address, TLS and mutual TLS on or off
+ * alike): a reload then only swaps its certificate, and TLS clients stay connected.
+ */
+function _sameTlsListener(a: ClusterConfig, b: ClusterConfig): boolean {
+  return a.tlsListenAddr === b.tlsListenAddr && (a.tlsCert === null) === (b.tlsCert === null) &&
+    (a.tlsCa === null) === (b.tlsCa === null);
 }
 
 /** The running workers of every cluster. */
