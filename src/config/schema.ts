@@ -423,6 +423,8 @@ interface _Checked {
   name: string | null;
   listen: _Listen | null;
   listenAddr: string | null;
+  /** `tls_listen_addr`, parsed, when set and valid. */
+  tlsListen: _Listen | null;
   cluster: ClusterConfig | null;
 }
 
@@ -495,6 +497,7 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
     name: null,
     listen: null,
     listenAddr: null,
+    tlsListen: null,
     cluster: null,
   };
   if (!_isTable(entry)) {
@@ -534,6 +537,9 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
   const io = _checkIo(entry.io, fail);
   _checkBackendLogin(secrets, fail);
   const tls = _checkTls(entry, listen, fail);
+  if (tls.tlsListenHost !== null && tls.tlsListenPort !== null) {
+    out.tlsListen = { host: tls.tlsListenHost, port: tls.tlsListenPort };
+  }
 
   if (errors.length === before && out.name && out.listen && cacheType && servers) {
     out.cluster = {
@@ -965,6 +971,20 @@ function _checkListenClashes(checked: _Checked[], errors: string[]): void {
           earlier.label === later.label ? `clusters[${a}]` : earlier.label
         } (listen_addr ${JSON.stringify(earlier.listenAddr)}): same port ${later.listen.port}`,
       );
+    }
+  }
+  // A TLS address may not take another cluster's port either (its own is checked apart).
+  for (const a of checked) {
+    if (!a.tlsListen) continue;
+    for (const b of checked) {
+      if (a === b) continue;
+      for (const other of [b.listen, b.tlsListen]) {
+        if (other && _sameSocket(a.tlsListen, other) && (other === b.listen || a.index > b.index)) {
+          errors.push(
+            `${a.label}: tls_listen_addr port ${a.tlsListen.port} clashes with ${b.label}`,
+          );
+        }
+      }
     }
   }
 }

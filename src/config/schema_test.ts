@@ -666,3 +666,15 @@ Deno.test("validate() refuses IPv4 literals that are not four decimal numbers 0.
     assert.equal(_ok({ clusters: [_cluster({ listen_addr: `${host}:9001` })] }).length, 1, host);
   }
 });
+
+Deno.test("validate() refuses a tls_listen_addr on another cluster's port", () => {
+  const tls = { tls_cert: "/s.crt", tls_key: "/s.key", tls_listen_addr: "127.0.0.1:9100" };
+  const result = validate({
+    clusters: [
+      _cluster({ name: "a", ...tls }),
+      _cluster({ name: "b", listen_addr: "127.0.0.1:9100" }),
+    ],
+  });
+  assert.ok(!result.ok);
+  assert.ok(result.errors.some((e) => /"a": tls_listen_addr port 9100 clashes with/.test(e)));
+});

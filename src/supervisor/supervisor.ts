@@ -28,12 +28,32 @@ const RESTART_MAX_MS = 5000;
  * reusePort server) already serves. This bind fails in that case.
  */
 function _claimPort(cluster: ClusterConfig): void {
+  _claimListenPort(cluster);
+  _claimTlsPort(cluster);
+}
+
+/** The `listen_addr` part of `_claimPort`. */
+function _claimListenPort(cluster: ClusterConfig): void {
   try {
     const address = { hostname: cluster.listenHost, port: cluster.listenPort, reusePort: false };
     runtime.sockets.listen(address).close();
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     throw new Error(`cluster ${cluster.name}: cannot listen on ${cluster.listenAddr}: ${reason}`);
+  }
+}
+
+/** Same for `tls_listen_addr`, when set. */
+function _claimTlsPort(cluster: ClusterConfig): void {
+  if (cluster.tlsListenHost === null || cluster.tlsListenPort === null) return;
+  try {
+    const address = { hostname: cluster.tlsListenHost, port: cluster.tlsListenPort };
+    runtime.sockets.listen({ ...address, reusePort: false }).close();
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(
+      `cluster ${cluster.name}: cannot listen on tls_listen_addr ${cluster.tlsListenAddr}: ${reason}`,
+    );
   }
 }
 
@@ -340,9 +360,11 @@ export class Supervisor {
     const usedPorts = new Set(this.#slots.map((slot) => slot.cluster.listenPort));
     for (const cluster of next.clusters) {
       const old = byName.get(cluster.name)?.[0].cluster;
+      // A TLS port new to this cluster (one it holds already is no conflict).
+      if (old?.tlsListenPort !== cluster.tlsListenPort) _claimTlsPort(cluster);
       if (old?.listenPort === cluster.listenPort) continue;
       if (usedPorts.has(cluster.listenPort) && freedPorts.has(cluster.listenPort)) continue;
-      _claimPort(cluster); // throws: nothing has changed yet
+      _claimListenPort(cluster); // throws: nothing has changed yet
     }
 
     const changes: string[] = [];
