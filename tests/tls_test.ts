@@ -90,9 +90,16 @@ Deno.test("TLS client -> Aster -> plain redis; plain listen_addr beside tls_list
     tls_cert: certs.serverCert,
     tls_key: certs.serverKey,
     tls_listen_addr: `127.0.0.1:${tlsPort}`,
+    // Two workers share the TLS port too (SO_REUSEPORT).
+    thread: 2,
   }]);
   const secure = await tlsClient(tlsPort, certs);
   assert.equal(await ask(secure, resp("SET", "k", "over-tls")), "+OK\r\n");
+  for (let i = 0; i < 8; i++) {
+    const other = await tlsClient(tlsPort, certs);
+    assert.equal(await ask(other, resp("PING")), "+PONG\r\n");
+    other.close();
+  }
   const plain = await Deno.connect({ hostname: "127.0.0.1", port: aster.ports[0] });
   assert.equal(await ask(plain, resp("GET", "k"), /over-tls\r\n$/), "$8\r\nover-tls\r\n");
   // A large value crosses many TLS records both ways.
