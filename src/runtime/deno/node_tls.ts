@@ -235,7 +235,7 @@ export const NODE_TLS: TlsApi = {
       });
       const onError = (err: Error) => {
         socket.destroy();
-        reject(new Error(`TLS: ${err.message}`));
+        reject(new Error(`TLS handshake failed: ${err.message}`));
       };
       socket.once("error", onError);
       socket.once("secureConnect", () => {
