@@ -302,6 +302,16 @@ Deno.test("SIGHUP reloads the certificate: new clients get it, connected ones st
   // The client connected before the reload keeps its session.
   assert.equal(await ask(before, resp("GET", "r"), /1\r\n$/), "$1\r\n1\r\n");
   before.close();
+  // An expired certificate is refused on reload: the running one stays.
+  await Deno.copyFile(certs.expiredCert, cert);
+  aster.kill("SIGHUP");
+  for (let i = 0; i < 100 && !/reload rejected/.test(aster.log()); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.match(aster.log(), /reload rejected.*\n.*tls_cert .*expired on/);
+  const after = await tlsClient(port, certs, { ca: certs.otherCaCert });
+  assert.equal(await ask(after, resp("PING")), "+PONG\r\n");
+  after.close();
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -336,5 +346,19 @@ Deno.test("--check and start refuse an expired certificate and a key that does n
       assert.match(stderr, /cluster c:/);
     }
   }
+  // Good files pass, and the summary says where TLS is.
+  const path = `${dir}/good.toml`;
+  await Deno.writeTextFile(
+    path,
+    `[[clusters]]\nname = "c"\nlisten_addr = "127.0.0.1:${await freePort()}"\n` +
+      `cache_type = "redis"\nservers = ["127.0.0.1:1"]\n` +
+      `tls_cert = ${JSON.stringify(certs.serverCert)}\ntls_key = ${
+        JSON.stringify(certs.serverKey)
+      }\n` +
+      `tls_ca = ${JSON.stringify(certs.caCert)}\nbackend_tls = true\n`,
+  );
+  const out = await asterCommand(["--check", "--config", path]).output();
+  assert.equal(out.code, 0, dec.decode(out.stderr));
+  assert.match(dec.decode(out.stdout), /TLS on 127\.0\.0\.1:\d+ \(mutual\), backend TLS/);
   await Deno.remove(dir, { recursive: true });
 });
