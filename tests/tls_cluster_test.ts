@@ -66,4 +66,34 @@ Deno.test("redis_cluster over a TLS cluster: every node of the slot map over TLS
     assert.equal(text(await nodeCommand(owner.port, ["GET", key])), value);
   }
   conn.close();
+  // Replicas over TLS too: listed in the slot map once they replicated, READONLY on connect.
+  await using replicaReads = await startAster([{
+    cache_type: "redis_cluster",
+    servers: [cluster.tlsSeeds()[0]],
+    backend_tls: true,
+    backend_tls_ca: certs.caCert,
+    read_from_slave: true,
+  }]);
+  const plain = await Deno.connect({ hostname: "127.0.0.1", port: replicaReads.ports[0] });
+  for (const key of keys) {
+    const value = `v-${key}`;
+    let reply = "";
+    // A replica may lag a moment behind its master.
+    for (let i = 0; i < 50 && reply !== `$${value.length}\r\n${value}\r\n`; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 20));
+      reply = await ask(plain, resp("GET", key));
+    }
+    assert.equal(reply, `$${value.length}\r\n${value}\r\n`);
+  }
+  plain.close();
+  assert.doesNotMatch(replicaReads.log(), /TLS handshake failed/);
+  // Some replica has Aster's READONLY connection (CLIENT LIST flag "r").
+  let readonly = 0;
+  for (const master of await cluster.masters()) {
+    for (const replica of await cluster.replicasOf(master)) {
+      const list = String(text(await nodeCommand(replica.port, ["CLIENT", "LIST"])));
+      readonly += list.split("\n").filter((line) => / flags=\w*r/.test(line)).length;
+    }
+  }
+  assert.ok(readonly > 0, "a replica serves reads over TLS");
 });
