@@ -228,7 +228,7 @@ Deno.test("backend client certificate: a redis-server requiring one is served", 
     backend_tls_key: certs.clientKey,
   }]);
   const plain = await Deno.connect({ hostname: "127.0.0.1", port: aster.ports[0] });
-  assert.equal(await ask(plain, resp("PING")), "+PONG\r\n");
+  assert.equal(await ask(plain, resp("SET", "c", "1")), "+OK\r\n");
   plain.close();
 });
 
@@ -361,4 +361,27 @@ Deno.test("--check and start refuse an expired certificate and a key that does n
   assert.equal(out.code, 0, dec.decode(out.stderr));
   assert.match(dec.decode(out.stdout), /TLS on 127\.0\.0\.1:\d+ \(mutual\), backend TLS/);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("SIGHUP applies new backend TLS settings to new backend connections", async () => {
+  await using certs = await makeCerts();
+  await using redis = await startTlsRedis(certs);
+  await using aster = await startAster([{
+    servers: [`127.0.0.1:${redis.port}`],
+    backend_tls: true,
+    backend_tls_ca: certs.caCert,
+    backend_tls_server_name: "redis.test",
+  }]);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: aster.ports[0] });
+  assert.equal(await ask(conn, resp("GET", "none")), "$-1\r\n");
+  const config = await Deno.readTextFile(aster.configPath);
+  await Deno.writeTextFile(aster.configPath, config.replace('"redis.test"', '"wrong.test"'));
+  aster.kill("SIGHUP");
+  let reply = "";
+  for (let i = 0; i < 100 && !/wrong\.test/.test(reply); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    reply = await ask(conn, resp("GET", "none"));
+  }
+  assert.match(reply, /^-ERR backend .*TLS handshake failed: .*wrong\.test/, aster.log());
+  conn.close();
 });
