@@ -540,6 +540,12 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
   if (tls.tlsListenHost !== null && tls.tlsListenPort !== null) {
     out.tlsListen = { host: tls.tlsListenHost, port: tls.tlsListenPort };
   }
+  if (proxyProtocol && tls.tlsCert !== null) {
+    // A balancer sends the PROXY header before the ClientHello, in the clear.
+    fail(
+      `proxy_protocol cannot be used with tls_cert: the PROXY header would come before the TLS handshake`,
+    );
+  }
 
   if (errors.length === before && out.name && out.listen && cacheType && servers) {
     out.cluster = {

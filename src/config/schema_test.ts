@@ -678,3 +678,11 @@ Deno.test("validate() refuses a tls_listen_addr on another cluster's port", () =
   assert.ok(!result.ok);
   assert.ok(result.errors.some((e) => /"a": tls_listen_addr port 9100 clashes with/.test(e)));
 });
+
+Deno.test("validate() refuses proxy_protocol with a TLS listener", () => {
+  const result = validate({
+    clusters: [_cluster({ tls_cert: "/s.crt", tls_key: "/s.key", proxy_protocol: true })],
+  });
+  assert.ok(!result.ok);
+  assert.ok(result.errors.some((e) => /proxy_protocol cannot be used with tls_cert/.test(e)));
+});
