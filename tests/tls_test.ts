@@ -150,6 +150,12 @@ testBothIo("plain client -> Aster -> TLS redis (backend_tls), and TLS on both si
   assert.equal(await ask(plain, resp("SET", "b", "backend-tls")), "+OK\r\n");
   const both = await tlsClient(aster.ports[1], certs);
   assert.equal(await ask(both, resp("GET", "b"), /tls\r\n$/), "$11\r\nbackend-tls\r\n");
+  // A megabyte each way through TLS on both sides, pipelined with a small reply after it.
+  const big = "w".repeat(1 << 20);
+  assert.equal(await ask(both, resp("SET", "big", big)), "+OK\r\n");
+  const request = new Uint8Array([...resp("GET", "big"), ...resp("GET", "b")]);
+  const reply = await ask(both, request, /backend-tls\r\n$/);
+  assert.equal(reply, `$${big.length}\r\n${big}\r\n$11\r\nbackend-tls\r\n`);
   plain.close();
   both.close();
 });
