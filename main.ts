@@ -12,8 +12,18 @@ import { type HttpServer, runtime } from "./src/runtime/runtime.ts";
 
 function _summary(config: Config): string[] {
   return config.clusters.map((c) =>
-    `${c.name}: ${c.cacheType} on ${c.listenAddr}, ${c.servers.length} servers, thread=${c.thread}`
+    `${c.name}: ${c.cacheType} on ${c.listenAddr}, ${c.servers.length} servers, thread=${c.thread}` +
+    _tlsSummary(c)
   );
+}
+
+/** ", TLS on ADDR (mutual), backend TLS" as far as the cluster uses TLS. */
+function _tlsSummary(c: Config["clusters"][number]): string {
+  let text = "";
+  if (c.tlsCert !== null) {
+    text += `, TLS on ${c.tlsListenAddr ?? c.listenAddr}${c.tlsCa !== null ? " (mutual)" : ""}`;
+  }
+  return c.backendTls ? `${text}, backend TLS` : text;
 }
 
 /**

@@ -2,7 +2,7 @@
 import { lentInput, ReadBuffer } from "../io/read_buffer.ts";
 import { RingQueue } from "../io/ring_queue.ts";
 import { OWN_FROM, WriteBatcher } from "../io/write_batcher.ts";
-import { type ProxyConn, sockets } from "../io/sockets.ts";
+import { type ProxyConn, sockets, type TlsClientOptions, tlsSockets } from "../io/sockets.ts";
 import { logDebug, logWarn } from "../log.ts";
 import { coarseClock } from "./coarse_clock.ts";
 import type { ReplySink } from "./reply_sink.ts";
@@ -34,6 +34,8 @@ export interface NodeConnOptions {
   newFramer: () => ReplyFramer;
   /** Bytes written first on every new socket (e.g. AUTH), whose replies are checked. */
   handshake?: Uint8Array[];
+  /** Connect over TLS with these settings (`backend_tls`); null or absent: plain TCP. */
+  tls?: TlsClientOptions | null;
 }
 
 type State = "connecting" | "up" | "down" | "closed";
@@ -107,7 +109,8 @@ export class NodeConn {
     const same = (a: Uint8Array[] = [], b: Uint8Array[] = []) =>
       a.length === b.length && a.every((bytes, i) => bytes.join() === b[i].join());
     return mine.host === options.host && mine.port === options.port &&
-      same(mine.handshake, options.handshake) && this.#state !== "closed";
+      same(mine.handshake, options.handshake) && this.#state !== "closed" &&
+      JSON.stringify(mine.tls ?? null) === JSON.stringify(options.tls ?? null);
   }
 
   /** Takes new timeouts and name (a reload); the socket stays. */
@@ -195,7 +198,10 @@ export class NodeConn {
       this.#writing = null;
     };
     for (const bytes of this.options.handshake ?? []) this.#sendHandshake(bytes);
-    sockets().connect({ hostname: this.options.host, port: this.options.port }).then(
+    const address = { hostname: this.options.host, port: this.options.port };
+    // TLS always runs on the runtime's TLS sockets, even when plain ones are raw.
+    const tls = this.options.tls;
+    (tls ? tlsSockets().connect(address, tls) : sockets().connect(address)).then(
       (conn) => {
         if (generation !== this.#generation) {
           conn.close();

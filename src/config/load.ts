@@ -3,6 +3,7 @@
 import { parse } from "smol-toml";
 import { type Config, validate } from "./schema.ts";
 import { runtime } from "../runtime/runtime.ts";
+import { loadTlsFiles } from "./tls_files.ts";
 
 /** A config file that cannot be used; `errors` lists every problem, one line each. */
 export class ConfigError extends Error {
@@ -45,6 +46,14 @@ export async function loadConfig(path: string): Promise<Config> {
     const head = `invalid config file ${path} (${n} ${n === 1 ? "error" : "errors"}):`;
     throw new ConfigError([head, ...result.errors.map((e) => `  ${e}`)].join("\n"), result.errors);
   }
+  const tlsProblems: string[] = [];
+  for (const cluster of result.config.clusters) {
+    tlsProblems.push(...await loadTlsFiles(cluster, (file) => _readText(file)));
+  }
+  if (tlsProblems.length > 0) {
+    const head = `config file ${path}: bad TLS certificate or key:`;
+    throw new ConfigError([head, ...tlsProblems.map((e) => `  ${e}`)].join("\n"), tlsProblems);
+  }
   const problems = _runtimeProblems(result.config);
   if (problems.length > 0) {
     const head = `config file ${path} cannot run in this process:`;
@@ -72,6 +81,15 @@ function _runtimeProblems(config: Config): string[] {
     }
   }
   return problems;
+}
+
+/** A file's text, or an error whose message says why it cannot be read. */
+async function _readText(file: string): Promise<string> {
+  try {
+    return await runtime.readTextFile(file);
+  } catch (err) {
+    throw new Error(_readReason(err));
+  }
 }
 
 function _readReason(err: unknown): string {

@@ -223,6 +223,74 @@ export interface ClusterConfig {
    * @default "auto"
    */
   io: IoMode;
+  /**
+   * Server certificate chain, a PEM file (`tls_cert`): with `tls_key`, clients connect over
+   * TLS (on `tls_listen_addr` when set, else on `listen_addr`).
+   * @default null
+   */
+  tlsCert: string | null;
+  /**
+   * Private key of `tls_cert`, a PEM file (`tls_key`).
+   * @default null
+   */
+  tlsKey: string | null;
+  /**
+   * CA certificates, a PEM file (`tls_ca`): when set, TLS clients must present a
+   * certificate it signed (mutual TLS).
+   * @default null
+   */
+  tlsCa: string | null;
+  /**
+   * Where the TLS listener is (`tls_listen_addr`); `listen_addr` then stays plain. Null:
+   * `listen_addr` itself is TLS when `tls_cert` is set.
+   * @default null
+   */
+  tlsListenAddr: string | null;
+  /** Host part of `tls_listen_addr`, null when unset. */
+  tlsListenHost: string | null;
+  /** Port part of `tls_listen_addr`, null when unset. */
+  tlsListenPort: number | null;
+  /**
+   * Connect to every backend over TLS (`backend_tls`), verifying its certificate.
+   * @default false
+   */
+  backendTls: boolean;
+  /**
+   * CA certificates that sign the backends' certificates, a PEM file (`backend_tls_ca`);
+   * null trusts the system's roots.
+   * @default null
+   */
+  backendTlsCa: string | null;
+  /**
+   * Client certificate Aster presents to backends, a PEM file (`backend_tls_cert`).
+   * @default null
+   */
+  backendTlsCert: string | null;
+  /**
+   * Private key of `backend_tls_cert`, a PEM file (`backend_tls_key`).
+   * @default null
+   */
+  backendTlsKey: string | null;
+  /**
+   * Name sent as SNI and checked against the backends' certificates
+   * (`backend_tls_server_name`); null uses each backend's host.
+   * @default null
+   */
+  backendTlsServerName: string | null;
+  /** The front end's PEM texts, read by `loadConfig`; null without TLS or before loading. */
+  tlsPem: TlsPem | null;
+  /** The back end's PEM texts, read by `loadConfig`; null without TLS or before loading. */
+  backendTlsPem: TlsPem | null;
+}
+
+/** PEM texts of one side's TLS (the files the config names, read). */
+export interface TlsPem {
+  /** Certificate chain (the server's, or the client certificate), or null. */
+  cert: string | null;
+  /** Its private key, or null. */
+  key: string | null;
+  /** CA certificates to verify the peer with, or null. */
+  ca: string | null;
 }
 
 /** Commands `allow_commands` may name: the ones that make sense on every backend at once. */
@@ -292,6 +360,15 @@ export const CLUSTER_KEYS: readonly string[] = [
   "slowlog_max_len",
   "allow_commands",
   "io",
+  "tls_cert",
+  "tls_key",
+  "tls_ca",
+  "tls_listen_addr",
+  "backend_tls",
+  "backend_tls_ca",
+  "backend_tls_cert",
+  "backend_tls_key",
+  "backend_tls_server_name",
 ];
 
 const IO_MODES: readonly IoMode[] = ["auto", "deno", "ffi"];
@@ -346,6 +423,8 @@ interface _Checked {
   name: string | null;
   listen: _Listen | null;
   listenAddr: string | null;
+  /** `tls_listen_addr`, parsed, when set and valid. */
+  tlsListen: _Listen | null;
   cluster: ClusterConfig | null;
 }
 
@@ -418,6 +497,7 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
     name: null,
     listen: null,
     listenAddr: null,
+    tlsListen: null,
     cluster: null,
   };
   if (!_isTable(entry)) {
@@ -456,6 +536,16 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
   const allowCommands = _checkAllowCommands(entry.allow_commands, cacheType, fail);
   const io = _checkIo(entry.io, fail);
   _checkBackendLogin(secrets, fail);
+  const tls = _checkTls(entry, listen, fail);
+  if (tls.tlsListenHost !== null && tls.tlsListenPort !== null) {
+    out.tlsListen = { host: tls.tlsListenHost, port: tls.tlsListenPort };
+  }
+  if (proxyProtocol && tls.tlsCert !== null) {
+    // A balancer sends the PROXY header before the ClientHello, in the clear.
+    fail(
+      `proxy_protocol cannot be used with tls_cert: the PROXY header would come before the TLS handshake`,
+    );
+  }
 
   if (errors.length === before && out.name && out.listen && cacheType && servers) {
     out.cluster = {
@@ -493,6 +583,9 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
       slowlogMaxLen: ints.slowlog_max_len,
       allowCommands,
       io,
+      ...tls,
+      tlsPem: null,
+      backendTlsPem: null,
     };
   }
   return out;
@@ -633,6 +726,84 @@ function _checkAllowCommands(
     } else if (!allowCommands.includes(name)) allowCommands.push(name);
   }
   return allowCommands;
+}
+
+/** The TLS keys of a cluster, as `ClusterConfig` holds them. */
+type _Tls = Pick<
+  ClusterConfig,
+  | "tlsCert"
+  | "tlsKey"
+  | "tlsCa"
+  | "tlsListenAddr"
+  | "tlsListenHost"
+  | "tlsListenPort"
+  | "backendTls"
+  | "backendTlsCa"
+  | "backendTlsCert"
+  | "backendTlsKey"
+  | "backendTlsServerName"
+>;
+
+/**
+ * The TLS keys: file paths (read and checked by `loadConfig`), the TLS listen address, and
+ * the pairs that go together (a certificate needs its key; a CA or a TLS address needs the
+ * certificate; the backend keys need `backend_tls`).
+ */
+function _checkTls(entry: Record<string, unknown>, listen: _Listen | null, fail: _Fail): _Tls {
+  const path = (key: string): string | null => {
+    const value = entry[key];
+    if (value === undefined) return null;
+    if (typeof value === "string" && value.trim() !== "" && !_hasControl(value)) return value;
+    fail(`${key} must be the path of a PEM file, got ${_show(value)}`);
+    return null;
+  };
+  const tls: _Tls = {
+    tlsCert: path("tls_cert"),
+    tlsKey: path("tls_key"),
+    tlsCa: path("tls_ca"),
+    tlsListenAddr: null,
+    tlsListenHost: null,
+    tlsListenPort: null,
+    backendTls: _checkBool("backend_tls", entry.backend_tls, fail),
+    backendTlsCa: path("backend_tls_ca"),
+    backendTlsCert: path("backend_tls_cert"),
+    backendTlsKey: path("backend_tls_key"),
+    backendTlsServerName: null,
+  };
+  if (entry.tls_listen_addr !== undefined) {
+    const value = entry.tls_listen_addr;
+    const parsed = typeof value === "string" ? _parseListen(value) : 'must be a "host:port" string';
+    if (typeof parsed === "string") fail(`tls_listen_addr ${_show(value)}: ${parsed}`);
+    else if (listen !== null && _sameSocket(listen, parsed)) {
+      fail(`tls_listen_addr ${JSON.stringify(value)} must differ from listen_addr`);
+    } else {
+      tls.tlsListenAddr = value as string;
+      tls.tlsListenHost = parsed.host;
+      tls.tlsListenPort = parsed.port;
+    }
+  }
+  const name = entry.backend_tls_server_name;
+  if (name !== undefined) {
+    if (typeof name === "string" && /^[A-Za-z0-9._:-]+$/.test(name)) {
+      tls.backendTlsServerName = name;
+    } else fail(`backend_tls_server_name must be a host name, got ${_show(name)}`);
+  }
+  if ((tls.tlsCert === null) !== (tls.tlsKey === null)) {
+    fail(`tls_cert and tls_key go together: set both or neither`);
+  }
+  for (const key of ["tls_ca", "tls_listen_addr"]) {
+    if (entry[key] !== undefined && tls.tlsCert === null) fail(`${key} needs tls_cert and tls_key`);
+  }
+  if ((tls.backendTlsCert === null) !== (tls.backendTlsKey === null)) {
+    fail(`backend_tls_cert and backend_tls_key go together: set both or neither`);
+  }
+  if (!tls.backendTls) {
+    for (const key of ["backend_tls_ca", "backend_tls_cert", "backend_tls_key"]) {
+      if (entry[key] !== undefined) fail(`${key} needs backend_tls = true`);
+    }
+    if (name !== undefined) fail(`backend_tls_server_name needs backend_tls = true`);
+  }
+  return tls;
 }
 
 /** `io`: which socket layer the workers use, "auto" by default. */
@@ -806,6 +977,20 @@ function _checkListenClashes(checked: _Checked[], errors: string[]): void {
           earlier.label === later.label ? `clusters[${a}]` : earlier.label
         } (listen_addr ${JSON.stringify(earlier.listenAddr)}): same port ${later.listen.port}`,
       );
+    }
+  }
+  // A TLS address may not take another cluster's port either (its own is checked apart).
+  for (const a of checked) {
+    if (!a.tlsListen) continue;
+    for (const b of checked) {
+      if (a === b) continue;
+      for (const other of [b.listen, b.tlsListen]) {
+        if (other && _sameSocket(a.tlsListen, other) && (other === b.listen || a.index > b.index)) {
+          errors.push(
+            `${a.label}: tls_listen_addr port ${a.tlsListen.port} clashes with ${b.label}`,
+          );
+        }
+      }
     }
   }
 }

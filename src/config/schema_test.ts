@@ -76,7 +76,53 @@ Deno.test("validate() fills every default for a minimal cluster", () => {
     slowlogMaxLen: 128,
     allowCommands: [],
     io: "auto",
+    tlsCert: null,
+    tlsKey: null,
+    tlsCa: null,
+    tlsListenAddr: null,
+    tlsListenHost: null,
+    tlsListenPort: null,
+    backendTls: false,
+    backendTlsCa: null,
+    backendTlsCert: null,
+    backendTlsKey: null,
+    backendTlsServerName: null,
+    tlsPem: null,
+    backendTlsPem: null,
   });
+});
+
+Deno.test("validate() takes the TLS keys and refuses those that do not go together", () => {
+  const [c] = _ok({
+    clusters: [_cluster({
+      tls_cert: "/s.crt",
+      tls_key: "/s.key",
+      tls_ca: "/ca.crt",
+      tls_listen_addr: "127.0.0.1:9443",
+      backend_tls: true,
+      backend_tls_ca: "/b.crt",
+      backend_tls_server_name: "redis.test",
+    })],
+  });
+  assert.equal(c.tlsListenPort, 9443);
+  assert.equal(c.tlsListenHost, "127.0.0.1");
+  assert.equal(c.backendTlsServerName, "redis.test");
+  const bad = validate({
+    clusters: [_cluster({
+      tls_key: "/s.key",
+      tls_ca: "/ca.crt",
+      tls_listen_addr: "127.0.0.1:9001",
+      backend_tls_ca: "/b.crt",
+      backend_tls_cert: "/c.crt",
+    })],
+  });
+  assert.ok(!bad.ok);
+  const text = bad.errors.join("\n");
+  assert.match(text, /tls_cert and tls_key go together/);
+  assert.match(text, /tls_ca needs tls_cert/);
+  assert.match(text, /tls_listen_addr "127.0.0.1:9001" must differ from listen_addr/);
+  assert.match(text, /backend_tls_cert and backend_tls_key go together/);
+  assert.match(text, /backend_tls_ca needs backend_tls = true/);
 });
 
 Deno.test("validate() keeps every key that is set", () => {
@@ -619,4 +665,24 @@ Deno.test("validate() refuses IPv4 literals that are not four decimal numbers 0.
     assert.equal(typeof parseServer(`${host}:7001:1`), "object", host);
     assert.equal(_ok({ clusters: [_cluster({ listen_addr: `${host}:9001` })] }).length, 1, host);
   }
+});
+
+Deno.test("validate() refuses a tls_listen_addr on another cluster's port", () => {
+  const tls = { tls_cert: "/s.crt", tls_key: "/s.key", tls_listen_addr: "127.0.0.1:9100" };
+  const result = validate({
+    clusters: [
+      _cluster({ name: "a", ...tls }),
+      _cluster({ name: "b", listen_addr: "127.0.0.1:9100" }),
+    ],
+  });
+  assert.ok(!result.ok);
+  assert.ok(result.errors.some((e) => /"a": tls_listen_addr port 9100 clashes with/.test(e)));
+});
+
+Deno.test("validate() refuses proxy_protocol with a TLS listener", () => {
+  const result = validate({
+    clusters: [_cluster({ tls_cert: "/s.crt", tls_key: "/s.key", proxy_protocol: true })],
+  });
+  assert.ok(!result.ok);
+  assert.ok(result.errors.some((e) => /proxy_protocol cannot be used with tls_cert/.test(e)));
 });

@@ -5,9 +5,17 @@
  * connections then call `sockets()` when they open a socket, never per read or write.
  */
 import { runtime } from "../runtime/runtime.ts";
-import type { SocketApi } from "../runtime/sockets.ts";
+import type { SocketApi, TlsApi } from "../runtime/sockets.ts";
 
-export type { ListenAddress, ProxyConn, ProxyListener, SocketApi } from "../runtime/sockets.ts";
+export type {
+  ListenAddress,
+  ProxyConn,
+  ProxyListener,
+  SocketApi,
+  TlsClientOptions,
+  TlsListener,
+  TlsServerCredentials,
+} from "../runtime/sockets.ts";
 
 let current: SocketApi = runtime.sockets;
 
@@ -19,4 +27,9 @@ export function sockets(): SocketApi {
 /** Chooses the socket API of this isolate (a worker does it once, before it listens). */
 export function useSockets(api: SocketApi): void {
   current = api;
+}
+
+/** The runtime's TLS sockets: TLS never runs on raw sockets, whatever `io` picked. */
+export function tlsSockets(): TlsApi {
+  return runtime.tls;
 }

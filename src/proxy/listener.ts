@@ -3,7 +3,14 @@ import { logDebug, logWarn } from "../log.ts";
 import { type OutputLimits, type RequestHandler, Session } from "./session.ts";
 import { coarseClock } from "../backend/coarse_clock.ts";
 import type { ClusterMetrics } from "../metrics/worker_metrics.ts";
-import { type ProxyConn, type ProxyListener, sockets } from "../io/sockets.ts";
+import {
+  type ProxyConn,
+  type ProxyListener,
+  sockets,
+  type TlsListener,
+  type TlsServerCredentials,
+  tlsSockets,
+} from "../io/sockets.ts";
 import { runtime } from "../runtime/runtime.ts";
 import { formatPeer, parseProxyHeader } from "./proxy_protocol.ts";
 
@@ -25,6 +32,8 @@ export interface ListenerOptions {
   metrics: ClusterMetrics;
   /** Clients start with a PROXY protocol header (`proxy_protocol`). */
   proxyProtocol?: boolean;
+  /** Listen in plain TCP on `hostname:port` (default true); false when only TLS listens. */
+  plain?: boolean;
 }
 
 /** Longest wait for a PROXY protocol header, ms: a balancer sends it with the connect. */
@@ -76,6 +85,8 @@ const IDLE_SWEEP_MS = 1000;
 export class Listener {
   /** One socket, or ACCEPT_SOCKETS sharing the port (SO_REUSEPORT), each with its own queue. */
   readonly #listeners: ProxyListener[];
+  /** The TLS sockets (see `listenTls`), whose certificate a reload replaces. */
+  readonly #tlsListeners: TlsListener[] = [];
   #options: ListenerOptions;
   readonly #sessions = new Set<Session>();
   #nextId = 0;
@@ -90,11 +101,13 @@ export class Listener {
       reusePort: options.reusePort,
     };
     const api = sockets();
-    this.#listeners = [api.listen(address)];
+    this.#listeners = options.plain === false ? [] : [api.listen(address)];
     // Deno accepts one connection per op; with several sockets on the port, accepts run
     // side by side and a burst of connects spreads over several accept queues (511 each)
     // instead of overflowing one (an overflowing SYN waits 1 s for its retry).
-    const extra = options.reusePort && options.port !== 0 ? ACCEPT_SOCKETS - 1 : 0;
+    const extra = options.plain !== false && options.reusePort && options.port !== 0
+      ? ACCEPT_SOCKETS - 1
+      : 0;
     try {
       for (let i = 0; i < extra; i++) this.#listeners.push(api.listen(address));
     } catch (err) {
@@ -105,6 +118,27 @@ export class Listener {
       const every = Math.min(IDLE_SWEEP_MS, options.idleTimeoutMs);
       this.#idleSweep = setInterval(() => this.#closeIdle(), every);
     }
+  }
+
+  /**
+   * Also accepts TLS clients on `hostname:port` (the runtime's TLS, whatever `io` is);
+   * call before `serve`. Rejects when the address cannot be bound.
+   */
+  async listenTls(
+    address: { hostname: string; port: number },
+    credentials: TlsServerCredentials,
+  ): Promise<void> {
+    const listener = await tlsSockets().listen(
+      { ...address, reusePort: this.#options.reusePort },
+      credentials,
+    );
+    this.#tlsListeners.push(listener);
+    this.#listeners.push(listener);
+  }
+
+  /** New TLS clients get `credentials` (a reload); connected ones keep theirs. */
+  setTlsCredentials(credentials: TlsServerCredentials): void {
+    for (const listener of this.#tlsListeners) listener.setCredentials(credentials);
   }
 
   #closeIdle(): void {

@@ -7,7 +7,7 @@
  * sockets it opens are the runtime's own, unwrapped (no call or promise added per read).
  */
 import { denoRuntime } from "./deno/deno_runtime.ts";
-import type { RawFdReaper, RawFdTable, RawSocketsMissing, SocketApi } from "./sockets.ts";
+import type { RawFdReaper, RawFdTable, RawSocketsMissing, SocketApi, TlsApi } from "./sockets.ts";
 
 /** The process signals Aster listens for. */
 export type Signal = "SIGINT" | "SIGTERM" | "SIGHUP" | "SIGUSR2";
@@ -62,6 +62,8 @@ export interface Runtime {
 
   /** The runtime's own TCP sockets. */
   readonly sockets: SocketApi;
+  /** The runtime's TLS sockets: every TLS connection uses them, whatever `io` is. */
+  readonly tls: TlsApi;
   /** Why raw sockets through FFI (`io = "ffi"`) cannot run here, or null when they can. */
   rawSocketsUnavailable(): RawSocketsMissing | null;
   /**

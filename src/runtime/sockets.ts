@@ -74,3 +74,44 @@ export interface RawFdReaper {
   /** Closes what the worker of `table` still held (call once it is terminated); a count. */
   reap(table: RawFdTable): Promise<number>;
 }
+
+/** A TLS server's credentials, PEM texts. */
+export interface TlsServerCredentials {
+  /** Certificate chain. */
+  cert: string;
+  /** Its private key. */
+  key: string;
+  /** CA certificates: when set, clients must present a certificate one of them signed. */
+  ca: string | null;
+}
+
+/** How a TLS client verifies its server, and the certificate it presents, PEM texts. */
+export interface TlsClientOptions {
+  /** CA certificates to verify the server with; null: the system's roots. */
+  ca: string | null;
+  /** Client certificate and key, or null. */
+  cert: string | null;
+  key: string | null;
+  /** Name sent as SNI and checked against the certificate; null: the host connected to. */
+  serverName: string | null;
+}
+
+/** A listening TLS socket whose credentials can change while it listens. */
+export interface TlsListener extends ProxyListener {
+  /** New clients get these credentials; connected ones keep theirs. */
+  setCredentials(credentials: TlsServerCredentials): void;
+}
+
+/**
+ * The runtime's TLS sockets. TLS always runs on them, whatever `io` picks for plain
+ * sockets: raw FFI sockets carry no TLS. Their conns read and write plaintext.
+ */
+export interface TlsApi {
+  /** Resolves once bound; rejects (kind `AddrInUse`, ...) when it cannot. */
+  listen(address: ListenAddress, credentials: TlsServerCredentials): Promise<TlsListener>;
+  /** Resolves once the handshake succeeded (the server verified); rejects with why not. */
+  connect(
+    address: { hostname: string; port: number },
+    options: TlsClientOptions,
+  ): Promise<ProxyConn>;
+}

@@ -28,12 +28,32 @@ const RESTART_MAX_MS = 5000;
  * reusePort server) already serves. This bind fails in that case.
  */
 function _claimPort(cluster: ClusterConfig): void {
+  _claimListenPort(cluster);
+  _claimTlsPort(cluster);
+}
+
+/** The `listen_addr` part of `_claimPort`. */
+function _claimListenPort(cluster: ClusterConfig): void {
   try {
     const address = { hostname: cluster.listenHost, port: cluster.listenPort, reusePort: false };
     runtime.sockets.listen(address).close();
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     throw new Error(`cluster ${cluster.name}: cannot listen on ${cluster.listenAddr}: ${reason}`);
+  }
+}
+
+/** Same for `tls_listen_addr`, when set. */
+function _claimTlsPort(cluster: ClusterConfig): void {
+  if (cluster.tlsListenHost === null || cluster.tlsListenPort === null) return;
+  try {
+    const address = { hostname: cluster.tlsListenHost, port: cluster.tlsListenPort };
+    runtime.sockets.listen({ ...address, reusePort: false }).close();
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(
+      `cluster ${cluster.name}: cannot listen on tls_listen_addr ${cluster.tlsListenAddr}: ${reason}`,
+    );
   }
 }
 
@@ -114,7 +134,16 @@ async function _stopWorker(slot: WorkerSlot, reaper: RawFdReaper | null): Promis
 /** True when two configs of a cluster can be swapped in place (same port, mode, workers). */
 function _sameShape(a: ClusterConfig, b: ClusterConfig): boolean {
   return a.listenAddr === b.listenAddr && a.cacheType === b.cacheType && a.thread === b.thread &&
-    a.io === b.io;
+    a.io === b.io && _sameTlsListener(a, b);
+}
+
+/**
+ * True when the TLS listener stays as it is (same address, TLS and mutual TLS on or off
+ * alike): a reload then only swaps its certificate, and TLS clients stay connected.
+ */
+function _sameTlsListener(a: ClusterConfig, b: ClusterConfig): boolean {
+  return a.tlsListenAddr === b.tlsListenAddr && (a.tlsCert === null) === (b.tlsCert === null) &&
+    (a.tlsCa === null) === (b.tlsCa === null);
 }
 
 /** The running workers of every cluster. */
@@ -331,9 +360,11 @@ export class Supervisor {
     const usedPorts = new Set(this.#slots.map((slot) => slot.cluster.listenPort));
     for (const cluster of next.clusters) {
       const old = byName.get(cluster.name)?.[0].cluster;
+      // A TLS port new to this cluster (one it holds already is no conflict).
+      if (old?.tlsListenPort !== cluster.tlsListenPort) _claimTlsPort(cluster);
       if (old?.listenPort === cluster.listenPort) continue;
       if (usedPorts.has(cluster.listenPort) && freedPorts.has(cluster.listenPort)) continue;
-      _claimPort(cluster); // throws: nothing has changed yet
+      _claimListenPort(cluster); // throws: nothing has changed yet
     }
 
     const changes: string[] = [];

@@ -31,7 +31,12 @@ import { logInfo, logWarn } from "../log.ts";
 import { ClusterMetrics, LatencyRecorder, type NodeSnapshot } from "../metrics/worker_metrics.ts";
 import { Slowlog } from "../metrics/slowlog.ts";
 import type { RawFdTable, SharedState } from "./messages.ts";
-import { type SocketApi, useSockets } from "../io/sockets.ts";
+import {
+  type SocketApi,
+  type TlsClientOptions,
+  type TlsServerCredentials,
+  useSockets,
+} from "../io/sockets.ts";
 import { runtime } from "../runtime/runtime.ts";
 
 let ffiSocketApi: Promise<SocketApi> | null = null;
@@ -152,7 +157,22 @@ function _poolOptions(cluster: ClusterConfig, newFramer: () => ReplyFramer): Poo
     readTimeout: cluster.readTimeout,
     writeTimeout: cluster.writeTimeout,
     newFramer,
+    tls: _backendTls(cluster),
   };
+}
+
+/** How backend connections use TLS (`backend_tls`), null for plain TCP. */
+function _backendTls(cluster: ClusterConfig): TlsClientOptions | null {
+  const pem = cluster.backendTlsPem;
+  if (!cluster.backendTls || pem === null) return null;
+  return { ca: pem.ca, cert: pem.cert, key: pem.key, serverName: cluster.backendTlsServerName };
+}
+
+/** The front end's TLS certificate, key and client CA, null without `tls_cert`. */
+function _frontTls(cluster: ClusterConfig): TlsServerCredentials | null {
+  const pem = cluster.tlsPem;
+  if (pem === null || pem.cert === null || pem.key === null) return null;
+  return { cert: pem.cert, key: pem.key, ca: pem.ca };
 }
 
 /** How a ring mode's protocol talks to its servers: framing and the health ping. */
@@ -441,16 +461,25 @@ export async function startDataPlane(
   // redis_cluster: the nodes are known only now.
   versions?.probeNow();
   let listener: Listener;
+  let opened: Listener | null = null;
+  const tls = _frontTls(cluster);
   try {
-    listener = new Listener({
+    listener = opened = new Listener({
       hostname: cluster.listenHost,
       port: cluster.listenPort,
       reusePort: options.reusePort,
       newHandler,
       metrics,
       ...listenerLimits(cluster),
+      // With TLS and no tls_listen_addr, listen_addr is the TLS listener.
+      plain: tls === null || cluster.tlsListenHost !== null,
     });
+    if (tls !== null) {
+      const hostname = cluster.tlsListenHost ?? cluster.listenHost;
+      await opened.listenTls({ hostname, port: cluster.tlsListenPort ?? cluster.listenPort }, tls);
+    }
   } catch (err) {
+    opened?.close();
     stop();
     throw err;
   }
@@ -486,6 +515,8 @@ export async function startDataPlane(
       if (memcache && fresh.memcache) Object.assign(memcache, fresh.memcache);
       applyLimits(next);
       listener.update(listenerLimits(next));
+      const tls = _frontTls(next);
+      if (tls !== null) listener.setTlsCredentials(tls);
       versions?.probeNow();
       retiring.add(old);
       old.stop();

@@ -57,6 +57,8 @@ export interface RedisCluster extends AsyncDisposable {
   ownerOf(slot: number): Promise<ServerProcess>;
   /** "127.0.0.1:port" for each node. */
   seeds(): string[];
+  /** "127.0.0.1:port" of each node's TLS port (a cluster started with `tls`), else []. */
+  tlsSeeds(): string[];
   /**
    * Waits until every reachable node reports cluster_state:ok, all agree on a CLUSTER SLOTS
    * map covering the 16384 slots in which every node is reachable (so a dead master must
@@ -84,12 +86,26 @@ export interface RedisCluster extends AsyncDisposable {
 }
 
 /**
+ * A cluster whose nodes also listen with TLS and speak TLS among themselves
+ * (`--tls-cluster yes --tls-replication yes`); each keeps a plain port for the helper's
+ * probes. PEM file paths; clients need no certificate.
+ */
+export interface ClusterTls {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+/** The TLS ports of nodes started with `tls`, by their node list. */
+const tlsPorts = new WeakMap<ServerProcess[], number[]>();
+
+/**
  * Starts six cluster-enabled redis-servers, joins them with `redis-cli --cluster create
  * --cluster-replicas 1` and waits until the cluster is healthy. Stops every node if any
  * step fails.
  */
 export async function startRedisCluster(
-  opts: { nodeTimeoutMs?: number } = {},
+  opts: { nodeTimeoutMs?: number; tls?: ClusterTls } = {},
 ): Promise<RedisCluster> {
   const nodeTimeoutMs = opts.nodeTimeoutMs ?? DEFAULT_NODE_TIMEOUT_MS;
   if (!Number.isInteger(nodeTimeoutMs) || nodeTimeoutMs < 50) {
@@ -99,15 +115,15 @@ export async function startRedisCluster(
   let lastError: unknown = null;
   for (let attempt = 0; attempt < START_ATTEMPTS && nodes === null; attempt++) {
     try {
-      nodes = await _startNodes(nodeTimeoutMs);
+      nodes = await _startNodes(nodeTimeoutMs, opts.tls);
     } catch (error) {
       lastError = error;
     }
   }
   if (nodes === null) throw new Error("could not start cluster nodes", { cause: lastError });
-  const cluster = new _Cluster(nodes);
+  const cluster = new _Cluster(nodes, opts.tls ? tlsPorts.get(nodes) ?? [] : []);
   try {
-    await _createCluster(cluster.seeds());
+    await _createCluster(opts.tls ? cluster.tlsSeeds() : cluster.seeds(), opts.tls);
     await cluster.waitHealthy(HEALTHY_TIMEOUT_MS);
     // CLUSTER NODES may still call a just-attached replica a master: wait until it does not.
     await settledMasters(cluster, NODE_COUNT / 2);
@@ -158,14 +174,20 @@ interface _SlotRange {
 
 class _Cluster implements RedisCluster {
   readonly nodes: ServerProcess[];
+  readonly #tlsPorts: number[];
   #stopping: Promise<void> | null = null;
 
-  constructor(nodes: ServerProcess[]) {
+  constructor(nodes: ServerProcess[], tlsPorts: number[]) {
     this.nodes = nodes;
+    this.#tlsPorts = tlsPorts;
   }
 
   seeds(): string[] {
     return this.nodes.map((node) => `${HOST}:${node.port}`);
+  }
+
+  tlsSeeds(): string[] {
+    return this.#tlsPorts.map((port) => `${HOST}:${port}`);
   }
 
   async masters(): Promise<ServerProcess[]> {
@@ -327,8 +349,27 @@ class _Cluster implements RedisCluster {
 }
 
 /** Starts the six nodes on distinct free ports (client and bus); stops them all on failure. */
-async function _startNodes(nodeTimeoutMs: number): Promise<ServerProcess[]> {
-  const ports = await _distinctFreePorts(NODE_COUNT * 2);
+async function _startNodes(nodeTimeoutMs: number, tls?: ClusterTls): Promise<ServerProcess[]> {
+  const ports = await _distinctFreePorts(NODE_COUNT * (tls ? 3 : 2));
+  const tlsArgs = (i: number) =>
+    tls
+      ? [
+        "--tls-port",
+        `${ports[2 * NODE_COUNT + i]}`,
+        "--tls-cert-file",
+        tls.cert,
+        "--tls-key-file",
+        tls.key,
+        "--tls-ca-cert-file",
+        tls.ca,
+        "--tls-cluster",
+        "yes",
+        "--tls-replication",
+        "yes",
+        "--tls-auth-clients",
+        "no",
+      ] // deno-fmt-ignore
+      : [];
   const started = await Promise.allSettled(
     Array.from({ length: NODE_COUNT }, (_, i) => {
       const port = ports[i];
@@ -350,6 +391,7 @@ async function _startNodes(nodeTimeoutMs: number): Promise<ServerProcess[]> {
           // Full syncs start at once rather than after the default 5 s.
           "--repl-diskless-sync-delay",
           "0",
+          ...tlsArgs(i),
         ],
       });
     }),
@@ -360,6 +402,7 @@ async function _startNodes(nodeTimeoutMs: number): Promise<ServerProcess[]> {
     await Promise.all(nodes.map((node) => node.stop()));
     throw failed.reason;
   }
+  if (tls) tlsPorts.set(nodes, ports.slice(2 * NODE_COUNT));
   return nodes;
 }
 
@@ -371,11 +414,20 @@ async function _distinctFreePorts(count: number): Promise<number[]> {
 }
 
 /** `redis-cli --cluster create` over `seeds`, one replica per master, bounded in time. */
-async function _createCluster(seeds: string[]): Promise<void> {
+async function _createCluster(seeds: string[], tls?: ClusterTls): Promise<void> {
   let output: Deno.CommandOutput;
+  const tlsArgs = tls ? ["--tls", "--cacert", tls.ca] : [];
   try {
     output = await new Deno.Command("redis-cli", {
-      args: ["--cluster", "create", ...seeds, "--cluster-replicas", "1", "--cluster-yes"],
+      args: [
+        ...tlsArgs,
+        "--cluster",
+        "create",
+        ...seeds,
+        "--cluster-replicas",
+        "1",
+        "--cluster-yes",
+      ],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

@@ -2,6 +2,7 @@
 import type { ErrorKind, Runtime } from "../runtime.ts";
 import type { RawFdTable, RawSocketsMissing, SocketApi } from "../sockets.ts";
 import { DENO_SOCKETS } from "./deno_sockets.ts";
+import { NODE_TLS } from "./node_tls.ts";
 import { FfiFdReaper } from "./ffi/raw_fd_reaper.ts";
 
 /**
@@ -35,6 +36,7 @@ export function denoRuntime(): Runtime {
     env: Deno.env,
 
     sockets: DENO_SOCKETS,
+    tls: NODE_TLS,
     rawSocketsUnavailable: _rawSocketsUnavailable,
     loadRawSockets: _loadRawSockets,
     rawFdReaper: () => _rawSocketsUnavailable() === null ? new FfiFdReaper() : null,

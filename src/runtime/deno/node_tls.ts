@@ -1,0 +1,247 @@
+/**
+ * TLS sockets on Deno through `node:tls` (Deno's Node compatibility layer, rustls inside).
+ * Not `Deno.listenTls`: it can neither require client certificates (mutual TLS) nor change
+ * a listening socket's certificate (reload without dropping clients); nor `Deno.connectTls`:
+ * it cannot send an SNI name other than the host it connects to. Node's event-driven
+ * sockets are adapted here to the `ProxyConn` read/write calls sessions and backend
+ * connections make; only TLS connections pay for the adapter.
+ */
+import tls from "node:tls";
+import { isIP } from "node:net";
+import type {
+  ListenAddress,
+  ProxyConn,
+  TlsApi,
+  TlsListener,
+  TlsServerCredentials,
+} from "../sockets.ts";
+
+/** Plaintext bytes buffered from a socket before it is paused until the reader catches up. */
+const HIGH_WATER = 256 * 1024;
+
+/** A reader waiting for bytes. */
+interface _Waiter {
+  buf: Uint8Array;
+  resolve: (n: number | null) => void;
+  reject: (err: Error) => void;
+}
+
+/** A `node:tls` socket as a `ProxyConn`: reads from a queue of received chunks. */
+class NodeTlsConn implements ProxyConn {
+  readonly #socket: tls.TLSSocket;
+  readonly #chunks: Uint8Array[] = [];
+  #queued = 0;
+  #ended = false;
+  #error: Error | null = null;
+  #waiter: _Waiter | null = null;
+  #paused = false;
+  /** The peer, as Deno's conns give it (the listener logs it). */
+  readonly remoteAddr: { transport: "tcp"; hostname: string; port: number };
+
+  constructor(socket: tls.TLSSocket) {
+    this.#socket = socket;
+    this.remoteAddr = {
+      transport: "tcp",
+      hostname: socket.remoteAddress ?? "",
+      port: socket.remotePort ?? 0,
+    };
+    socket.on("data", (chunk: Uint8Array) => {
+      this.#chunks.push(chunk);
+      this.#queued += chunk.length;
+      if (this.#waiter !== null) {
+        const waiter = this.#waiter;
+        this.#waiter = null;
+        waiter.resolve(this.#take(waiter.buf));
+      } else if (this.#queued > HIGH_WATER && !this.#paused) {
+        this.#paused = true;
+        socket.pause();
+      }
+    });
+    socket.on("end", () => this.#finish(null));
+    socket.on("close", () => this.#finish(null));
+    socket.on("error", (err: Error) => this.#finish(err));
+  }
+
+  #finish(err: Error | null): void {
+    if (err !== null && this.#error === null && !this.#ended) this.#error = err;
+    this.#ended = true;
+    const waiter = this.#waiter;
+    if (waiter === null || this.#chunks.length > 0) return;
+    this.#waiter = null;
+    if (this.#error !== null) waiter.reject(this.#error);
+    else waiter.resolve(null);
+  }
+
+  #take(buf: Uint8Array): number {
+    let n = 0;
+    while (n < buf.length && this.#chunks.length > 0) {
+      const chunk = this.#chunks[0];
+      const size = Math.min(chunk.length, buf.length - n);
+      buf.set(size === chunk.length ? chunk : chunk.subarray(0, size), n);
+      n += size;
+      if (size === chunk.length) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(size);
+    }
+    this.#queued -= n;
+    if (this.#paused && this.#queued <= HIGH_WATER / 2) {
+      this.#paused = false;
+      this.#socket.resume();
+    }
+    return n;
+  }
+
+  read(buf: Uint8Array): Promise<number | null> {
+    if (this.#chunks.length > 0) return Promise.resolve(this.#take(buf));
+    if (this.#error !== null) return Promise.reject(this.#error);
+    if (this.#ended) return Promise.resolve(null);
+    return new Promise((resolve, reject) => {
+      this.#waiter = { buf, resolve, reject };
+    });
+  }
+
+  write(buf: Uint8Array): Promise<number> {
+    if (this.#error !== null) return Promise.reject(this.#error);
+    if (this.#socket.destroyed) return Promise.reject(new Deno.errors.BadResource("closed"));
+    // Node may hold the bytes until they are sent; the caller reuses its buffer at once.
+    const n = buf.length;
+    if (this.#socket.write(buf.slice())) return Promise.resolve(n);
+    return new Promise((resolve, reject) => {
+      const onDrain = () => {
+        this.#socket.off("close", onClose);
+        resolve(n);
+      };
+      const onClose = () => {
+        this.#socket.off("drain", onDrain);
+        reject(this.#error ?? new Deno.errors.BrokenPipe("closed while writing"));
+      };
+      this.#socket.once("drain", onDrain);
+      this.#socket.once("close", onClose);
+    });
+  }
+
+  setNoDelay(noDelay = true): void {
+    this.#socket.setNoDelay(noDelay);
+  }
+
+  close(): void {
+    this.#socket.destroy();
+    this.#finish(null);
+  }
+}
+
+/** A `node:tls` server as a `TlsListener`: accepted (handshaken) sockets queue for accept(). */
+class NodeTlsListener implements TlsListener {
+  readonly #server: tls.Server;
+  readonly #ready: ProxyConn[] = [];
+  #waiter: { resolve: (conn: ProxyConn) => void; reject: (err: Error) => void } | null = null;
+  #closed = false;
+
+  constructor(server: tls.Server) {
+    this.#server = server;
+    server.on("secureConnection", (socket: tls.TLSSocket) => {
+      if (this.#closed) {
+        socket.destroy();
+        return;
+      }
+      const conn = new NodeTlsConn(socket);
+      if (this.#waiter !== null) {
+        const waiter = this.#waiter;
+        this.#waiter = null;
+        waiter.resolve(conn);
+      } else this.#ready.push(conn);
+    });
+    // A failed handshake (no client certificate, wrong CA, not TLS) ends that socket only.
+    server.on("tlsClientError", (_err: Error, socket: tls.TLSSocket) => socket.destroy());
+  }
+
+  accept(): Promise<ProxyConn> {
+    const conn = this.#ready.shift();
+    if (conn !== undefined) return Promise.resolve(conn);
+    if (this.#closed) return Promise.reject(new Deno.errors.BadResource("listener closed"));
+    return new Promise((resolve, reject) => {
+      this.#waiter = { resolve, reject };
+    });
+  }
+
+  setCredentials(credentials: TlsServerCredentials): void {
+    this.#server.setSecureContext(_secureContext(credentials));
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    // Stops accepting; connections already accepted are the sessions' and stay open.
+    this.#server.close();
+    for (const conn of this.#ready.splice(0)) conn.close();
+    const waiter = this.#waiter;
+    this.#waiter = null;
+    waiter?.reject(new Deno.errors.BadResource("listener closed"));
+  }
+}
+
+function _secureContext(credentials: TlsServerCredentials): tls.SecureContextOptions {
+  return {
+    cert: credentials.cert,
+    key: credentials.key,
+    ...(credentials.ca === null ? {} : { ca: credentials.ca }),
+  };
+}
+
+/** An error of the runtime's kind for a failed bind, so callers tell "in use" apart. */
+function _listenError(err: Error & { code?: string }, address: ListenAddress): Error {
+  const where = `${address.hostname}:${address.port}`;
+  if (err.code === "EADDRINUSE") return new Deno.errors.AddrInUse(`${where} is in use`);
+  if (err.code === "EACCES") return new Deno.errors.PermissionDenied(`${where}: ${err.message}`);
+  return err;
+}
+
+/** TLS sockets through `node:tls`. */
+export const NODE_TLS: TlsApi = {
+  listen(address, credentials) {
+    const mutual = credentials.ca !== null;
+    const server = tls.createServer({
+      ..._secureContext(credentials),
+      // Mutual TLS is fixed per listener: a reload that turns it on or off restarts it.
+      requestCert: mutual,
+      rejectUnauthorized: mutual,
+    });
+    const listener = new NodeTlsListener(server);
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(_listenError(err, address));
+      server.once("error", onError);
+      server.listen(
+        { host: address.hostname, port: address.port, reusePort: address.reusePort },
+        () => {
+          server.off("error", onError);
+          resolve(listener);
+        },
+      );
+    });
+  },
+
+  connect(address, options) {
+    const host = address.hostname;
+    // SNI carries names only; an IP host is still verified against the certificate's IPs.
+    const servername = options.serverName ?? (isIP(host) === 0 ? host : undefined);
+    return new Promise((resolve, reject) => {
+      const socket = tls.connect({
+        host,
+        port: address.port,
+        servername,
+        ...(options.ca === null ? {} : { ca: options.ca }),
+        ...(options.cert === null ? {} : { cert: options.cert }),
+        ...(options.key === null ? {} : { key: options.key }),
+        rejectUnauthorized: true,
+      });
+      const onError = (err: Error) => {
+        socket.destroy();
+        reject(new Error(`TLS handshake failed: ${err.message}`));
+      };
+      socket.once("error", onError);
+      socket.once("secureConnect", () => {
+        socket.off("error", onError);
+        resolve(new NodeTlsConn(socket));
+      });
+    });
+  },
+};
