@@ -92,7 +92,8 @@ async function main(): Promise<number> {
       console.log(HELP);
       return 0;
     case "version":
-      console.log(`aster-proxy ${VERSION}`);
+      // First line as before (scripts read it); then what runs it and for which machine.
+      console.log(`aster-proxy ${VERSION}\n${runtime.name} ${runtime.version} ${runtime.target}`);
       return 0;
     case "error":
       console.error(`aster-proxy: ${request.message}`);
@@ -149,7 +150,9 @@ async function main(): Promise<number> {
         render: async () =>
           renderPrometheus(sumSnapshots(await supervisor.collectMetrics()), {
             version: VERSION,
-            deno: runtime.version,
+            deno: runtime.name === "deno" ? runtime.version : "",
+            runtime: runtime.name,
+            runtimeVersion: runtime.version,
             workerRestarts: supervisor.restarts,
           }),
       });

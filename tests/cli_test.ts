@@ -36,7 +36,11 @@ Deno.test("-V and --version print the version and exit 0", async () => {
   for (const flag of ["-V", "--version"]) {
     const run = await _run([flag]);
     assert.equal(run.code, 0, `${flag}: ${run.stderr}`);
-    assert.equal(run.stdout, `aster-proxy ${VERSION}\n`);
+    const [first, second, ...rest] = run.stdout.split("\n");
+    assert.equal(first, `aster-proxy ${VERSION}`);
+    // The runtime and the target it was built for: "deno 2.9.6 x86_64-unknown-linux-gnu".
+    assert.match(second, /^(deno|bun) \d+\.\d+\.\d+\S* [a-z0-9_]+-[a-z]+-[a-z]+(-[a-z]+)?$/);
+    assert.deepEqual(rest, [""]);
   }
 });
 

@@ -25,7 +25,10 @@ Deno.test("metrics: counters move with traffic and sum over workers; /healthz is
   }], { args: ["-m", String(metricsPort)] });
   const before = await scrape(metricsPort);
   assert.equal(before.status, 200);
-  assert.match(before.body, /^aster_build_info\{version="[^"]+",deno="[^"]+"\} 1$/m);
+  assert.match(
+    before.body,
+    /^aster_build_info\{version="[^"]+",deno="[^"]*",runtime="(deno|bun)",runtime_version="[^"]+"\} 1$/m,
+  );
   assert.ok(Number.isNaN(sample(before.body, 'aster_commands_total{cluster="c",command="get"}')));
 
   // Several clients, so both workers serve some of them.

@@ -30,6 +30,7 @@ export function denoRuntime(): Runtime {
     version: Deno.version.deno,
     os: Deno.build.os,
     arch: Deno.build.arch,
+    target: Deno.build.target,
     pid: Deno.pid,
     args: Deno.args,
     env: Deno.env,
