@@ -5,10 +5,11 @@
  * (tests/layers_test.ts checks it); a second runtime adds a folder beside `deno/` and a
  * line here. Resolved once, when this module loads: callers hold plain objects, and the
  * sockets it opens are the runtime's own (no call or promise added per read on Deno).
- * Deno's module is imported statically (it touches `Deno.*` only when called); Bun's is
- * imported only on Bun, so Deno never loads its `node:` modules.
+ * Both runtimes' modules are imported statically and touch their runtime's globals only
+ * when called (a top-level await here breaks `bun build --compile`'s bundle).
  */
 import { denoRuntime } from "./deno/deno_runtime.ts";
+import { bunRuntime } from "./bun/bun_runtime.ts";
 import { onBun } from "./bun/bun_api.ts";
 import type { RawFdReaper, RawFdTable, RawSocketsMissing, SocketApi } from "./sockets.ts";
 
@@ -108,6 +109,4 @@ export interface Runtime {
 }
 
 /** The runtime this process runs on. */
-export const runtime: Runtime = onBun()
-  ? (await import("./bun/bun_runtime.ts")).bunRuntime()
-  : denoRuntime();
+export const runtime: Runtime = onBun() ? bunRuntime() : denoRuntime();

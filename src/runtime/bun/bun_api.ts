@@ -47,11 +47,13 @@ export interface BunGlobal {
     hostname: string;
     port: number;
     reusePort?: boolean;
+    allowHalfOpen?: boolean;
     socket: BunSocketHandler<T>;
   }): BunTcpServer;
   connect<T>(options: {
     hostname: string;
     port: number;
+    allowHalfOpen?: boolean;
     socket: BunSocketHandler<T>;
   }): Promise<BunSocket<T>>;
   serve(options: {

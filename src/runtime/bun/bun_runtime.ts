@@ -47,6 +47,27 @@ function _target(os: string, arch: string): string {
   return `${arch}-unknown-${os}`;
 }
 
+/**
+ * Worker entries `deno task build:bun` embeds in the binary (after main.ts), by path from
+ * the repository root. A compiled binary's modules are bundled into one, whose
+ * `import.meta.url` is the binary's: a worker URL made from it (`../worker/x.ts`) names no
+ * file, so the binary finds its worker among these by file name.
+ */
+export const EMBEDDED_WORKERS = ["src/worker/worker_main.ts"];
+
+/** True inside a `bun build --compile` binary: its modules live under `/$bunfs/`. */
+function _compiled(): boolean {
+  return import.meta.url.includes("/$bunfs/") || import.meta.url.includes("~BUN");
+}
+
+/** The worker to start for `url`: itself from source, the embedded entry in a binary. */
+function _workerSpecifier(url: URL): URL | string {
+  if (!_compiled()) return url;
+  const file = url.pathname.slice(url.pathname.lastIndexOf("/") + 1);
+  const entry = EMBEDDED_WORKERS.find((path) => path.endsWith(`/${file}`));
+  return entry === undefined ? url : `./${entry}`;
+}
+
 /** Bun's runtime. */
 export function bunRuntime(): Runtime {
   const bun = bunGlobal();
@@ -67,7 +88,7 @@ export function bunRuntime(): Runtime {
     loadRawSockets: () => Promise.reject(new Error("raw sockets through FFI run on Deno only")),
     rawFdReaper: () => null,
 
-    newWorker: (url, name) => new Worker(url, { type: "module", name }),
+    newWorker: (url, name) => new Worker(_workerSpecifier(url), { type: "module", name }),
     onSignal: (signal, listener) => {
       process.on(signal, listener);
     },

@@ -9,6 +9,12 @@ import type { ListenAddress, ProxyConn, ProxyListener, SocketApi } from "../sock
 import { bunGlobal, type BunSocket, type BunSocketHandler, type BunTcpServer } from "./bun_api.ts";
 import { badResource, osError } from "./bun_errors.ts";
 
+/**
+ * How long a closed connection may wait for its peer's FIN before it is cut: `end()` sends
+ * ours and Bun closes the socket when the peer answers, which a stuck peer never does.
+ */
+const LINGER_MS = 10_000;
+
 /** Queued bytes past which the socket stops reading. */
 const HIGH_WATER = 256 * 1024;
 
@@ -25,6 +31,8 @@ export class BunConn implements ProxyConn {
   #eof = false;
   #error: Error | null = null;
   #closed = false;
+  /** Bun closed the socket. */
+  #gone = false;
   #readable: (() => void) | null = null;
   #reader: { buf: Uint8Array } & Resolvers<number | null> | null = null;
   #writer: { buf: Uint8Array } & Resolvers<number> | null = null;
@@ -95,8 +103,14 @@ export class BunConn implements ProxyConn {
     this.#closed = true;
     this.#chunks = [];
     this.#queued = 0;
-    // end() sends what the kernel holds, then FIN; Bun closes the socket when the peer does.
+    // Half-open sockets (a client may send FIN and still read its replies): end() sends
+    // FIN after what the kernel holds; Bun closes the socket once the peer has sent its own.
     this.#socket.end();
+    if (!this.#gone) {
+      const socket = this.#socket;
+      const timer = setTimeout(() => this.#gone || socket.terminate(), LINGER_MS);
+      (timer as unknown as { unref?(): void }).unref?.();
+    }
     this.#settle(badResource());
   }
 
@@ -122,6 +136,7 @@ export class BunConn implements ProxyConn {
 
   /** The socket is gone: pending reads see EOF (or its error), pending writes fail. */
   onClose(error?: Error): void {
+    this.#gone = true;
     this.onEnd(error);
     this.#settle(this.#error ?? osError({ code: "EPIPE" }));
   }
@@ -217,6 +232,7 @@ class BunListener implements ProxyListener {
         hostname: address.hostname,
         port: address.port,
         reusePort: address.reusePort,
+        allowHalfOpen: true,
         socket: { ...CONN_EVENTS, open: (socket) => this.#onOpen(new BunConn(socket)) },
       });
     } catch (err) {
@@ -266,6 +282,7 @@ async function _connect(address: { hostname: string; port: number }): Promise<Pr
     await bunGlobal().connect<BunConn>({
       hostname: address.hostname,
       port: address.port,
+      allowHalfOpen: true,
       socket: {
         ...CONN_EVENTS,
         open: (socket) => {
