@@ -8,6 +8,7 @@ import { Supervisor } from "./src/supervisor/supervisor.ts";
 import { startMetricsServer } from "./src/supervisor/metrics_server.ts";
 import { renderPrometheus, sumSnapshots } from "./src/metrics/prometheus.ts";
 import { VERSION } from "./src/version.ts";
+import { healthcheck } from "./src/supervisor/healthcheck.ts";
 import { type HttpServer, runtime } from "./src/runtime/runtime.ts";
 
 function _summary(config: Config): string[] {
@@ -113,6 +114,9 @@ async function main(): Promise<number> {
     if (!(err instanceof ConfigError)) throw err;
     console.error(`aster-proxy: ${err.message}`);
     return EXIT_USAGE;
+  }
+  if (request.action === "healthcheck") {
+    return await healthcheck(request.metricsPort ?? null, config.metricsAddr);
   }
   if (request.action === "check") {
     for (const line of _summary(config)) console.log(line);

@@ -1,12 +1,19 @@
 /** Operations: /metrics that move with traffic, /healthz, a crashed worker restarted. */
 import assert from "node:assert/strict";
-import { startAster, UNDER_TEST } from "./helpers/aster.ts";
+import { asterCommand, startAster, UNDER_TEST } from "./helpers/aster.ts";
 import { RespClient, text } from "./helpers/resp_client.ts";
 import { freePort, startRedis } from "./helpers/servers.ts";
 
 async function scrape(port: number, path = "/metrics"): Promise<{ status: number; body: string }> {
   const response = await fetch(`http://127.0.0.1:${port}${path}`);
   return { status: response.status, body: await response.text() };
+}
+
+/** `aster-proxy --healthcheck` with the config and `-m port`: its exit code and stdout. */
+async function _healthcheck(configPath: string, port: number) {
+  const args = ["--healthcheck", "--config", configPath, "-m", String(port)];
+  const out = await asterCommand(args).output();
+  return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
 }
 
 /** The value of one sample line, e.g. `aster_commands_total{cluster="c",command="get"}`. */
@@ -56,6 +63,12 @@ Deno.test("metrics: counters move with traffic and sum over workers; /healthz is
     assert.ok(sample(after, 'aster_client_bytes_in_total{cluster="c"}') > 0);
     const health = await scrape(metricsPort, "/healthz");
     assert.equal(health.status, 200);
+    // --healthcheck (the container's HEALTHCHECK) asks the same endpoint.
+    const check = await _healthcheck(aster.configPath, metricsPort);
+    assert.equal(check.code, 0, check.stdout);
+    assert.match(check.stdout, /\/healthz: 200 /);
+    const nobody = await _healthcheck(aster.configPath, await freePort());
+    assert.equal(nobody.code, 1, nobody.stdout);
   } finally {
     for (const client of clients) client.close();
   }
