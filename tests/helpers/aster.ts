@@ -86,16 +86,18 @@ export interface AsterSource {
 }
 
 /**
- * The command that runs Aster from source, with the flags and permissions `deno task start`
- * grants (`deno task start:sandboxed`'s when `sandboxed`); this checkout unless `source`
- * names another.
+ * The command that runs Aster: from source on Deno, with the flags and permissions
+ * `deno task start` grants (`deno task start:sandboxed`'s when `sandboxed`), this checkout
+ * unless `source` names another; or, as `underTest` (default `ASTER_UNDER_TEST`) says, this
+ * checkout on Bun or the Bun-built binary.
  */
 export function asterCommand(
   args: string[],
   env: Record<string, string> = {},
-  opts: { source?: AsterSource; sandboxed?: boolean } = {},
+  opts: { source?: AsterSource; sandboxed?: boolean; underTest?: UnderTest } = {},
 ): Deno.Command {
   const { source } = opts;
+  const underTest = opts.underTest ?? UNDER_TEST;
   const io = {
     env: { ASTER_LOG: "warn", ...env },
     stdin: "null",
@@ -103,10 +105,10 @@ export function asterCommand(
     stderr: "piped",
   };
   // Another checkout (bench baselines) always runs on Deno.
-  if (source === undefined && UNDER_TEST === "bun") {
+  if (source === undefined && underTest === "bun") {
     return new Deno.Command("bun", { args: ["run", MAIN, ...args], ...io } as Deno.CommandOptions);
   }
-  if (source === undefined && UNDER_TEST === "binary") {
+  if (source === undefined && underTest === "binary") {
     const binary = Deno.env.get("ASTER_BINARY") ?? BUN_BINARY;
     return new Deno.Command(binary, { args, ...io } as Deno.CommandOptions);
   }
@@ -138,6 +140,8 @@ export async function startAster(
     source?: AsterSource;
     /** Without --allow-ffi, as `deno task start:sandboxed` runs it (io = "auto" is "deno"). */
     sandboxed?: boolean;
+    /** What runs it, when not `ASTER_UNDER_TEST`'s choice (the bench runs all three). */
+    underTest?: UnderTest;
     /** The top-level `metrics_addr` ("host:port"), for an endpoint off 127.0.0.1. */
     metricsAddr?: string;
   } = {},
