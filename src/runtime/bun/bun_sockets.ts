@@ -20,6 +20,29 @@ const HIGH_WATER = 256 * 1024;
 
 type Resolvers<T> = { resolve(value: T): void; reject(err: unknown): void };
 
+/**
+ * Readable callbacks due, run together once per event-loop turn. Bun calls each socket's
+ * callback on its own and drains the microtasks after each, so waking a session right in
+ * its callback would flush the backend write batch (a microtask) once per client: one
+ * send per request. Run from one `setImmediate`, every session that became readable in
+ * this poll queues its requests first, and the batch goes out in one send, as on Deno.
+ */
+let due: (() => void)[] = [];
+let spare: (() => void)[] = [];
+
+function _runDue(): void {
+  const callbacks = due;
+  due = spare;
+  for (let i = 0; i < callbacks.length; i++) callbacks[i]();
+  callbacks.length = 0;
+  spare = callbacks;
+}
+
+function _callSoon(callback: () => void): void {
+  if (due.length === 0) setImmediate(_runDue);
+  due.push(callback);
+}
+
 /** One TCP connection, fed by Bun's socket callbacks. */
 export class BunConn implements ProxyConn {
   readonly #socket: BunSocket<BunConn>;
@@ -177,7 +200,7 @@ export class BunConn implements ProxyConn {
     const callback = this.#readable;
     if (callback !== null) {
       this.#readable = null;
-      callback();
+      _callSoon(callback);
     }
   }
 
