@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { HELP } from "../src/cli.ts";
 import { releaseCommand, releaseFile, sha256Sums } from "../tools/release.ts";
+import { EMBEDDED_WORKERS } from "../src/runtime/bun/bun_runtime.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const TASKS: Record<string, string> = JSON.parse(
@@ -117,4 +118,10 @@ Deno.test("deno task test:bun and test:binary run the same existing test files",
   assert.ok(files("test:bun").length >= 10);
   assert.deepEqual(files("test:binary"), files("test:bun"));
   for (const file of files("test:bun")) await Deno.stat(new URL(file, ROOT));
+});
+
+Deno.test("deno task build:bun embeds every worker the Bun binary looks for", () => {
+  const entries = TASKS["build:bun"].split(/\s+/).filter((w) => w.endsWith(".ts"));
+  assert.equal(entries[0], "main.ts");
+  assert.deepEqual(entries.slice(1), EMBEDDED_WORKERS);
 });
