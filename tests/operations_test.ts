@@ -16,6 +16,19 @@ async function _healthcheck(configPath: string, port: number) {
   return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
 }
 
+/** The head of the reply to a bare HTTP/1.0 GET of `path` (no Host header). */
+async function _http10(port: number, path: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(new TextEncoder().encode(`GET ${path} HTTP/1.0\r\n\r\n`));
+    const buf = new Uint8Array(512);
+    const n = await conn.read(buf);
+    return new TextDecoder().decode(buf.subarray(0, n ?? 0));
+  } finally {
+    conn.close();
+  }
+}
+
 /** The value of one sample line, e.g. `aster_commands_total{cluster="c",command="get"}`. */
 function sample(body: string, series: string): number {
   const line = body.split("\n").find((l) => l.startsWith(series + " "));
@@ -63,6 +76,8 @@ Deno.test("metrics: counters move with traffic and sum over workers; /healthz is
     assert.ok(sample(after, 'aster_client_bytes_in_total{cluster="c"}') > 0);
     const health = await scrape(metricsPort, "/healthz");
     assert.equal(health.status, 200);
+    // HAProxy's `option httpchk GET /healthz`: HTTP/1.0, no Host header.
+    assert.match(await _http10(metricsPort, "/healthz"), /^HTTP\/1\.[01] 200 /);
     // --healthcheck (the container's HEALTHCHECK) asks the same endpoint.
     const check = await _healthcheck(aster.configPath, metricsPort);
     assert.equal(check.code, 0, check.stdout);

@@ -39,6 +39,15 @@ async function* _watchFolder(folder: string): AsyncIterable<FileEvent> {
   }
 }
 
+/**
+ * `request` with an absolute URL. An HTTP/1.0 request without a Host header (HAProxy's
+ * `option httpchk GET /healthz`) reaches Bun's handler with the bare path as its URL,
+ * which `new URL` refuses; Deno fills in its own address, and so does this.
+ */
+function _absolute(request: Request, origin: string): Request {
+  return request.url.startsWith("/") ? new Request(origin + request.url, request) : request;
+}
+
 /** The target triple, named as Deno's (`Deno.build.target`). */
 function _target(os: string, arch: string): string {
   if (os === "linux") return `${arch}-unknown-linux-gnu`;
@@ -105,7 +114,13 @@ export function bunRuntime(): Runtime {
 
     serveHttp: ({ hostname, port }, handler) => {
       try {
-        const server = bun.serve({ hostname, port, development: false, fetch: handler });
+        const origin = `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+        const server = bun.serve({
+          hostname,
+          port,
+          development: false,
+          fetch: (request) => handler(_absolute(request, origin)),
+        });
         return Promise.resolve({ shutdown: () => server.stop(false) });
       } catch (err) {
         return Promise.reject(err);
