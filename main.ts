@@ -8,6 +8,7 @@ import { Supervisor } from "./src/supervisor/supervisor.ts";
 import { startMetricsServer } from "./src/supervisor/metrics_server.ts";
 import { renderPrometheus, sumSnapshots } from "./src/metrics/prometheus.ts";
 import { VERSION } from "./src/version.ts";
+import { healthcheck } from "./src/supervisor/healthcheck.ts";
 import { type HttpServer, runtime } from "./src/runtime/runtime.ts";
 
 function _summary(config: Config): string[] {
@@ -102,7 +103,8 @@ async function main(): Promise<number> {
       console.log(HELP);
       return 0;
     case "version":
-      console.log(`aster-proxy ${VERSION}`);
+      // First line as before (scripts read it); then what runs it and for which machine.
+      console.log(`aster-proxy ${VERSION}\n${runtime.name} ${runtime.version} ${runtime.target}`);
       return 0;
     case "error":
       console.error(`aster-proxy: ${request.message}`);
@@ -122,6 +124,9 @@ async function main(): Promise<number> {
     if (!(err instanceof ConfigError)) throw err;
     console.error(`aster-proxy: ${err.message}`);
     return EXIT_USAGE;
+  }
+  if (request.action === "healthcheck") {
+    return await healthcheck(request.metricsPort ?? null, config.metricsAddr);
   }
   if (request.action === "check") {
     for (const line of _summary(config)) console.log(line);
@@ -159,7 +164,9 @@ async function main(): Promise<number> {
         render: async () =>
           renderPrometheus(sumSnapshots(await supervisor.collectMetrics()), {
             version: VERSION,
-            deno: runtime.version,
+            deno: runtime.name === "deno" ? runtime.version : "",
+            runtime: runtime.name,
+            runtimeVersion: runtime.version,
             workerRestarts: supervisor.restarts,
           }),
       });

@@ -1,6 +1,6 @@
 /**
  * End-to-end comparison of Aster with the backends direct and with nutcracker (twemproxy),
- * in the same run on the same machine. Five sections, each with its own tables:
+ * in the same run on the same machine. Six sections, each with its own tables:
  *
  * - `redis`: `redis-benchmark` GET and SET at pipeline 1 and 16 against one redis-server
  *   direct, behind nutcracker (fnv1a_64, ketama) and behind Aster (`redis`, `thread = 1`)
@@ -26,6 +26,10 @@
  *   connections, each after one PING) and 10,000 concurrent clients each doing SET then GET
  *   of its own key (`bench/scale.ts`); then `redis-benchmark -c 200 -P 16` GET and SET
  *   through Aster with `thread = 1` and with `thread = 2`.
+ * - `runtimes`: Aster itself on each runtime it ships on, over one redis-server: on Deno
+ *   (raw sockets, and `aster-deno`), on Bun from source, and the `deno task build:bun`
+ *   binary (build it first); GET and SET at pipeline 1 and 16, CPU per request, RSS per
+ *   idle client; Bun's rows against the best Deno path (`bench/sections/runtimes.ts`).
  *
  * Targets run in alternating order (each round rotated), the tables show each target's
  * median over the rounds. The report ends with the performance targets (issue 6) of the
@@ -41,8 +45,8 @@
  * Usage: deno task bench [--quick] [--only SECTIONS] [--requests N] [--rounds R]
  *                        [--baseline REV]
  *
- *   --only S        comma-separated sections: redis, memcache, cluster, io, scale (default
- *                   all)
+ *   --only S        comma-separated sections: redis, memcache, cluster, io, scale, runtimes
+ *                   (default all)
  *   --requests N    requests per pipeline-1 run; MGET runs send N x 2, pipeline-16 runs
  *                   N x 10 (default 100000, 20000 with --quick)
  *   --rounds R      rounds over all targets (default 5, 1 with --quick)
@@ -67,6 +71,7 @@ import { ioSection } from "./sections/io.ts";
 import { memcacheSection } from "./sections/memcache.ts";
 import { MGET_FACTOR } from "./sections/mget_stage.ts";
 import { redisSection } from "./sections/redis.ts";
+import { runtimesSection } from "./sections/runtimes.ts";
 import { scaleSection } from "./sections/scale.ts";
 import { BASELINE, CLIENTS, PIPELINED_FACTOR } from "./settings.ts";
 import { ratioCheck, ratioOf } from "./targets.ts";
@@ -151,6 +156,7 @@ const SECTIONS: Section[] = [
   clusterSection,
   ioSection,
   scaleSection,
+  runtimesSection,
 ];
 
 // ---------------------------------------------------------------------------------------

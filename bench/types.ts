@@ -6,7 +6,7 @@ import type { AsterSource } from "../tests/helpers/aster.ts";
 import type { ConcurrentClients, IdleMemory } from "./scale.ts";
 
 /** Every section, in report order; `--only` selects among them. */
-export const SECTION_NAMES = ["redis", "memcache", "cluster", "io", "scale"] as const;
+export const SECTION_NAMES = ["redis", "memcache", "cluster", "io", "scale", "runtimes"] as const;
 /** A part of the comparison that `--only` selects. */
 export type SectionName = typeof SECTION_NAMES[number];
 

@@ -10,7 +10,8 @@ export type CliRequest =
   | { action: "help" }
   | { action: "version" }
   | {
-    action: "run" | "check";
+    /** `--healthcheck`: ask the running proxy's /healthz (from the config's metrics endpoint). */
+    action: "run" | "check" | "healthcheck";
     configPath: string;
     advertiseIp?: string;
     metricsPort?: number;
@@ -39,6 +40,9 @@ Options:
   -r, --reload        reload the config when the file changes (SIGHUP always does)
       --check         validate the config, print one line per cluster, exit
                       (0 when valid, 2 with every error listed)
+      --healthcheck   ask the proxy running with this config for /healthz on its
+                      metrics endpoint (metrics_addr or --metrics): exit 0 when it
+                      answers 200, 1 otherwise (for container HEALTHCHECKs)
   -V, --version       print the version and exit
   -h, --help          print this help and exit
 
@@ -68,6 +72,7 @@ export function parseCli(
       options: {
         config: { type: "string", short: "c" },
         check: { type: "boolean" },
+        healthcheck: { type: "boolean" },
         ip: { type: "string", short: "i" },
         metrics: { type: "string", short: "m" },
         reload: { type: "boolean", short: "r" },
@@ -98,7 +103,7 @@ export function parseCli(
     }
   }
   return {
-    action: values.check ? "check" : "run",
+    action: values.healthcheck ? "healthcheck" : values.check ? "check" : "run",
     configPath,
     advertiseIp: values.ip,
     metricsPort,

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { asterCommand, renderToml, startAster } from "./helpers/aster.ts";
+import { asterCommand, renderToml, startAster, UNDER_TEST } from "./helpers/aster.ts";
 import { RespClient } from "./helpers/resp_client.ts";
 import { freePort, startRedis } from "./helpers/servers.ts";
 import { VERSION } from "../src/version.ts";
@@ -36,7 +36,11 @@ Deno.test("-V and --version print the version and exit 0", async () => {
   for (const flag of ["-V", "--version"]) {
     const run = await _run([flag]);
     assert.equal(run.code, 0, `${flag}: ${run.stderr}`);
-    assert.equal(run.stdout, `aster-proxy ${VERSION}\n`);
+    const [first, second, ...rest] = run.stdout.split("\n");
+    assert.equal(first, `aster-proxy ${VERSION}`);
+    // The runtime and the target it was built for: "deno 2.9.6 x86_64-unknown-linux-gnu".
+    assert.match(second, /^(deno|bun) \d+\.\d+\.\d+\S* [a-z0-9_]+-[a-z]+-[a-z]+(-[a-z]+)?$/);
+    assert.deepEqual(rest, [""]);
   }
 });
 
@@ -67,6 +71,27 @@ Deno.test("a missing config file exits 2 with 'cannot read config file'", async 
   const isDir = await _run(["--check", "--config", dir.path]);
   assert.equal(isDir.code, 2);
   assert.match(isDir.stderr, /cannot read config file/);
+});
+
+Deno.test({
+  name: 'on Bun, io = "ffi" is refused at --check with exit 2, naming the runtime',
+  ignore: UNDER_TEST === "deno",
+  fn: async () => {
+    await using dir = await _tempDir();
+    const path = await dir.write(
+      "ffi.toml",
+      renderToml([{
+        name: "raw",
+        cache_type: "redis",
+        listen_addr: `127.0.0.1:${await freePort()}`,
+        io: "ffi",
+        servers: ["127.0.0.1:6379"],
+      }]),
+    );
+    const run = await _run(["--check", "--config", path]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /cluster raw: io = "ffi" runs on Deno only \(this is bun \S+\)/);
+  },
 });
 
 Deno.test("--check on a valid file prints one line per cluster and exits 0", async () => {

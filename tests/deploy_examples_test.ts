@@ -16,7 +16,13 @@ const read = (name: string) => Deno.readTextFile(new URL(name, EXAMPLES));
 
 /** Metric families the renderer declares (`# TYPE name type`), with their types. */
 function families(): Map<string, string> {
-  const text = renderPrometheus(emptySnapshot(), { version: "0", deno: "0", workerRestarts: 0 });
+  const text = renderPrometheus(emptySnapshot(), {
+    version: "0",
+    deno: "0",
+    runtime: "deno",
+    runtimeVersion: "0",
+    workerRestarts: 0,
+  });
   const out = new Map<string, string>();
   for (const match of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) out.set(match[1], match[2]);
   return out;

@@ -438,7 +438,13 @@ Deno.test("docs/operations.md names every metric /metrics renders, with its type
     pending: 0,
     latency: { counts: new Array(LATENCY_BUCKETS.length + 1).fill(1), sum: 1 },
   });
-  const text = renderPrometheus(snap, { version: "v", deno: "d", workerRestarts: 0 });
+  const text = renderPrometheus(snap, {
+    version: "v",
+    deno: "d",
+    runtime: "r",
+    runtimeVersion: "rv",
+    workerRestarts: 0,
+  });
   const rendered = new Map<string, { type: string; labels: Set<string> }>();
   for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
     rendered.set(m[1], { type: m[2], labels: new Set() });

@@ -1,10 +1,13 @@
 /**
  * The layer rules of the source tree, checked on every file (issue 18):
  *
- * - only `src/runtime/` touches `Deno.*`: everything else goes through `runtime` (tests,
- *   benches and `demo.ts`, which starts servers through the test helpers, may use Deno);
- * - only `src/runtime/` imports a runtime's implementation (`src/runtime/deno/`), so a
- *   second runtime changes nothing outside that folder;
+ * - only `src/runtime/` touches `Deno.*`, `Bun.*` and `process.*`: everything else goes
+ *   through `runtime` (tests, benches and `demo.ts`, which starts servers through the test
+ *   helpers, may use Deno);
+ * - only `src/runtime/` imports a runtime's implementation (`src/runtime/deno/`,
+ *   `src/runtime/bun/`), so another runtime changes nothing outside that folder; and one
+ *   runtime's folder never imports another's (each loads where the other's globals are
+ *   missing);
  * - `src/protocol/` never imports `src/backend/`: codecs know nothing of connections;
  * - `src/config/` never imports the socket layer (`src/io/`, a runtime's sockets).
  */
@@ -140,13 +143,15 @@ Deno.test("stripComments blanks comments and keeps code, strings, templates and 
   assert.match(stripComments("/** Deno.listen */ Deno.exit(1);"), /^ +Deno\.exit\(1\);$/);
 });
 
-Deno.test("only src/runtime/ touches Deno.* (tests, benches and demo.ts may)", () => {
+Deno.test("only src/runtime/ touches Deno.*, Bun.* or process.* (tests, benches and demo.ts may)", () => {
   const offenders: string[] = [];
   for (const path of _sourceFiles()) {
     if (path.startsWith("src/runtime/")) continue;
     const lines = stripComments(Deno.readTextFileSync(join(ROOT, path))).split("\n");
     lines.forEach((line, at) => {
-      if (/\bDeno\.[A-Za-z]/.test(line)) offenders.push(`${path}:${at + 1}: ${line.trim()}`);
+      if (/\b(Deno|Bun|process)\.[A-Za-z]/.test(line)) {
+        offenders.push(`${path}:${at + 1}: ${line.trim()}`);
+      }
     });
   }
   assert.deepEqual(offenders, [], "use src/runtime/runtime.ts instead");
@@ -163,6 +168,18 @@ Deno.test("only src/runtime/ imports a runtime's implementation", () => {
   assert.deepEqual(offenders, [], "import src/runtime/runtime.ts or src/runtime/sockets.ts");
 });
 
+Deno.test("a runtime's folder never imports another runtime's", () => {
+  const folder = (path: string) => path.match(/^src\/runtime\/(\w+)\//)?.[1];
+  const offenders = _sourceFiles().filter((path) => folder(path) !== undefined)
+    .flatMap((path) =>
+      _localImports(path).filter((target) => {
+        const other = folder(target);
+        return other !== undefined && other !== folder(path);
+      }).map((target) => `${path} imports ${target}`)
+    );
+  assert.deepEqual(offenders, []);
+});
+
 Deno.test("src/protocol/ never imports src/backend/", () => {
   const offenders = _sourceFiles().filter((path) => path.startsWith("src/protocol/"))
     .flatMap((path) =>
@@ -177,7 +194,7 @@ Deno.test("src/config/ never imports the socket layer", () => {
     .flatMap((path) =>
       _localImports(path).filter((target) =>
         target.startsWith("src/io/") || target === "src/runtime/sockets.ts" ||
-        target.startsWith("src/runtime/deno/")
+        target.startsWith("src/runtime/deno/") || target.startsWith("src/runtime/bun/")
       ).map((target) => `${path} imports ${target}`)
     );
   assert.deepEqual(offenders, []);

@@ -1,12 +1,32 @@
 /** Operations: /metrics that move with traffic, /healthz, a crashed worker restarted. */
 import assert from "node:assert/strict";
-import { startAster } from "./helpers/aster.ts";
+import { asterCommand, startAster, UNDER_TEST } from "./helpers/aster.ts";
 import { RespClient, text } from "./helpers/resp_client.ts";
 import { freePort, startRedis } from "./helpers/servers.ts";
 
 async function scrape(port: number, path = "/metrics"): Promise<{ status: number; body: string }> {
   const response = await fetch(`http://127.0.0.1:${port}${path}`);
   return { status: response.status, body: await response.text() };
+}
+
+/** `aster-proxy --healthcheck` with the config and `-m port`: its exit code and stdout. */
+async function _healthcheck(configPath: string, port: number) {
+  const args = ["--healthcheck", "--config", configPath, "-m", String(port)];
+  const out = await asterCommand(args).output();
+  return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
+}
+
+/** The head of the reply to a bare HTTP/1.0 GET of `path` (no Host header). */
+async function _http10(port: number, path: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(new TextEncoder().encode(`GET ${path} HTTP/1.0\r\n\r\n`));
+    const buf = new Uint8Array(512);
+    const n = await conn.read(buf);
+    return new TextDecoder().decode(buf.subarray(0, n ?? 0));
+  } finally {
+    conn.close();
+  }
 }
 
 /** The value of one sample line, e.g. `aster_commands_total{cluster="c",command="get"}`. */
@@ -25,7 +45,10 @@ Deno.test("metrics: counters move with traffic and sum over workers; /healthz is
   }], { args: ["-m", String(metricsPort)] });
   const before = await scrape(metricsPort);
   assert.equal(before.status, 200);
-  assert.match(before.body, /^aster_build_info\{version="[^"]+",deno="[^"]+"\} 1$/m);
+  assert.match(
+    before.body,
+    /^aster_build_info\{version="[^"]+",deno="[^"]*",runtime="(deno|bun)",runtime_version="[^"]+"\} 1$/m,
+  );
   assert.ok(Number.isNaN(sample(before.body, 'aster_commands_total{cluster="c",command="get"}')));
 
   // Several clients, so both workers serve some of them.
@@ -53,6 +76,14 @@ Deno.test("metrics: counters move with traffic and sum over workers; /healthz is
     assert.ok(sample(after, 'aster_client_bytes_in_total{cluster="c"}') > 0);
     const health = await scrape(metricsPort, "/healthz");
     assert.equal(health.status, 200);
+    // HAProxy's `option httpchk GET /healthz`: HTTP/1.0, no Host header.
+    assert.match(await _http10(metricsPort, "/healthz"), /^HTTP\/1\.[01] 200 /);
+    // --healthcheck (the container's HEALTHCHECK) asks the same endpoint.
+    const check = await _healthcheck(aster.configPath, metricsPort);
+    assert.equal(check.code, 0, check.stdout);
+    assert.match(check.stdout, /\/healthz: 200 /);
+    const nobody = await _healthcheck(aster.configPath, await freePort());
+    assert.equal(nobody.code, 1, nobody.stdout);
   } finally {
     for (const client of clients) client.close();
   }
@@ -119,8 +150,14 @@ Deno.test("INFO reports this worker's counters and backends, never passwords", a
   assert.equal(await client.command("SET", "k", "v"), "OK");
   const info = String(text(await client.command("INFO")));
   assert.match(info, /^# Server\r\nredis_version:/);
-  // The default io = "auto" with --allow-ffi (as deno task start grants): raw sockets.
-  assert.match(info, /\r\nio:ffi\r\nio_raw_sockets:[1-9]\d*\r\n/);
+  // The default io = "auto" with --allow-ffi (as deno task start grants): raw sockets;
+  // on Bun, Bun's own sockets.
+  assert.match(
+    info,
+    UNDER_TEST === "deno"
+      ? /\r\nio:ffi\r\nio_raw_sockets:[1-9]\d*\r\n/
+      : /\r\nio:bun\r\nio_raw_sockets:0\r\n/,
+  );
   assert.match(info, /\r\nconnected_clients:1\r\n/);
   assert.match(info, /\r\ntotal_commands_processed:3\r\n/);
   // The backend AUTH handshake, the INFO server that learns its version, and the SET.

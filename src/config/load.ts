@@ -63,15 +63,20 @@ export async function loadConfig(path: string): Promise<Config> {
 }
 
 /**
- * What a valid config needs from the process that this one lacks: `io = "ffi"` needs Linux
- * and the FFI permission.
+ * What a valid config needs from the process that this one lacks: `io = "ffi"` needs Deno,
+ * Linux and the FFI permission.
  */
 function _runtimeProblems(config: Config): string[] {
   const problems: string[] = [];
   for (const cluster of config.clusters) {
     if (cluster.io !== "ffi") continue;
     const missing = runtime.rawSocketsUnavailable();
-    if (missing === "not linux") {
+    if (missing === "not deno") {
+      problems.push(
+        `cluster ${cluster.name}: io = "ffi" runs on Deno only (this is ${runtime.name} ` +
+          `${runtime.version}): use io = "auto", which is ${runtime.name}'s own sockets here`,
+      );
+    } else if (missing === "not linux") {
       problems.push(`cluster ${cluster.name}: io = "ffi" runs on Linux only`);
     } else if (missing === "no ffi permission") {
       problems.push(

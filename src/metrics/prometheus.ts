@@ -62,7 +62,11 @@ function _labels(pairs: Record<string, string>): string {
 /** Facts about the process rendered with the counters. */
 export interface BuildInfo {
   version: string;
+  /** Deno's version, "" on another runtime. */
   deno: string;
+  /** The runtime Aster runs on ("deno", "bun") and its version. */
+  runtime: string;
+  runtimeVersion: string;
   workerRestarts: number;
 }
 
@@ -72,8 +76,11 @@ export function renderPrometheus(snap: MetricsSnapshot, info: BuildInfo): string
   const family = (name: string, type: string, help: string) => {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
   };
-  family("aster_build_info", "gauge", "Aster's version; always 1.");
-  out.push(`aster_build_info${_labels({ version: info.version, deno: info.deno })} 1`);
+  family("aster_build_info", "gauge", "Aster's version and its runtime's; always 1.");
+  const { version, deno, runtime, runtimeVersion } = info;
+  out.push(
+    `aster_build_info${_labels({ version, deno, runtime, runtime_version: runtimeVersion })} 1`,
+  );
   family("aster_worker_restarts_total", "counter", "Workers restarted after a crash.");
   out.push(`aster_worker_restarts_total ${info.workerRestarts}`);
 

@@ -7,7 +7,13 @@ import {
   type NodeSnapshot,
 } from "./worker_metrics.ts";
 
-const INFO = { version: "9.9.9", deno: "2.9.6", workerRestarts: 3 };
+const INFO = {
+  version: "9.9.9",
+  deno: "2.9.6",
+  runtime: "deno",
+  runtimeVersion: "2.9.6",
+  workerRestarts: 3,
+};
 
 function _node(cluster: string, node: string, fields: Partial<NodeSnapshot> = {}): NodeSnapshot {
   const counts = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0);
@@ -107,7 +113,13 @@ Deno.test("renderPrometheus() declares every family once, before its samples", (
   }
   assert.equal(declared.get("aster_errors_total"), "counter");
   assert.equal(declared.get("aster_node_up"), "gauge");
-  assert.equal(_sample(text, 'aster_build_info{version="9.9.9",deno="2.9.6"}'), 1);
+  assert.equal(
+    _sample(
+      text,
+      'aster_build_info{version="9.9.9",deno="2.9.6",runtime="deno",runtime_version="2.9.6"}',
+    ),
+    1,
+  );
   assert.equal(_sample(text, "aster_worker_restarts_total"), 3);
   assert.equal(_sample(text, 'aster_errors_total{cluster="c",kind="output_limit"}'), 1);
   assert.equal(_sample(text, 'aster_redirects_total{cluster="c",type="moved"}'), 2);

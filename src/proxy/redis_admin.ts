@@ -18,6 +18,10 @@ const OS = `${
   { linux: "Linux", darwin: "Darwin", windows: "Windows" }[runtime.os] ??
     runtime.os
 } ${runtime.arch}`;
+/** `deno_version`, as before there was another runtime; absent on the others. */
+const DENO_VERSION: [string, string][] = runtime.name === "deno"
+  ? [["deno_version", runtime.version]]
+  : [];
 /** 40 hex characters like redis-server's, fixed for this worker's life. */
 const RUN_ID = Array.from(crypto.getRandomValues(new Uint8Array(20)))
   .map((byte) => byte.toString(16).padStart(2, "0")).join("");
@@ -64,7 +68,9 @@ export function infoReply(metrics: ClusterMetrics, argv: readonly Uint8Array[]):
         ["proxy_version", VERSION],
         ["proxy_mode", facts.cacheType],
         ["cluster_name", metrics.cluster],
-        ["deno_version", runtime.version],
+        ...DENO_VERSION,
+        ["runtime", runtime.name],
+        ["runtime_version", runtime.version],
         ["worker", `${facts.workerIndex + 1}/${facts.workerCount}`],
         ["listen_addr", facts.listenAddr],
         ["io", sockets().name],

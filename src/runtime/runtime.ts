@@ -4,9 +4,13 @@
  * through the `runtime` object below. Only `src/runtime/` touches `Deno.*`
  * (tests/layers_test.ts checks it); a second runtime adds a folder beside `deno/` and a
  * line here. Resolved once, when this module loads: callers hold plain objects, and the
- * sockets it opens are the runtime's own, unwrapped (no call or promise added per read).
+ * sockets it opens are the runtime's own (no call or promise added per read on Deno).
+ * Both runtimes' modules are imported statically and touch their runtime's globals only
+ * when called (a top-level await here breaks `bun build --compile`'s bundle).
  */
 import { denoRuntime } from "./deno/deno_runtime.ts";
+import { bunRuntime } from "./bun/bun_runtime.ts";
+import { onBun } from "./bun/bun_api.ts";
 import type { RawFdReaper, RawFdTable, RawSocketsMissing, SocketApi, TlsApi } from "./sockets.ts";
 
 /** The process signals Aster listens for. */
@@ -45,7 +49,7 @@ export interface HttpServer {
 
 /** What Aster needs from the runtime it runs on. */
 export interface Runtime {
-  /** The runtime's name, e.g. "deno". */
+  /** The runtime's name: "deno" or "bun". */
   readonly name: string;
   /** The runtime's version, e.g. "2.9.6". */
   readonly version: string;
@@ -53,6 +57,8 @@ export interface Runtime {
   readonly os: string;
   /** The CPU architecture: "x86_64", "aarch64", ... */
   readonly arch: string;
+  /** The target triple the runtime was built for, e.g. "x86_64-unknown-linux-gnu". */
+  readonly target: string;
   /** This process's id. */
   readonly pid: number;
   /** The command line, without the runtime and the script. */
@@ -105,4 +111,4 @@ export interface Runtime {
 }
 
 /** The runtime this process runs on. */
-export const runtime: Runtime = denoRuntime();
+export const runtime: Runtime = onBun() ? bunRuntime() : denoRuntime();

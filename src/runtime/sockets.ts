@@ -2,7 +2,7 @@
  * The socket calls a data plane makes (listen, accept, connect, read, write), behind one
  * interface so a worker can run them on the runtime's own socket ops (the default) or on
  * raw sockets driven through FFI (`io = "ffi"`). Types only: each runtime implements them
- * (`src/runtime/deno/`), and `src/io/sockets.ts` holds the one this isolate uses.
+ * (`src/runtime/deno/`, `src/runtime/bun/`), and `src/io/sockets.ts` holds the one this isolate uses.
  */
 
 /** A connected TCP socket: what sessions and backend connections use of a runtime's TCP conn. */
@@ -46,7 +46,7 @@ export interface ListenAddress {
 /** Opens sockets. */
 export interface SocketApi {
   /** What INFO reports as `io`: the cluster's `io` setting in effect. */
-  readonly name: "deno" | "ffi";
+  readonly name: "deno" | "bun" | "ffi";
   /** Sockets open on raw FFI calls now (0 on the runtime's ops); INFO's `io_raw_sockets`. */
   rawSockets(): number;
   /** Binds at once: throws when the address is taken. */
@@ -55,7 +55,7 @@ export interface SocketApi {
 }
 
 /** Why raw sockets through FFI cannot run in this process. */
-export type RawSocketsMissing = "not linux" | "no ffi permission";
+export type RawSocketsMissing = "not linux" | "no ffi permission" | "not deno";
 
 /** The supervisor's table of raw descriptors and the id one worker records them under. */
 export interface RawFdTable {

@@ -18,6 +18,18 @@ const STOP_GRACE_MS = 2000;
 const REAP_DELAY_MS = 200;
 /** Longest wait for a worker's counters, ms. */
 const METRICS_TIMEOUT_MS = 1000;
+/**
+ * A worker's error in one line: Deno's message is one ("Uncaught Error: ..."); Bun's
+ * starts with a code frame, so its error's own words are used.
+ */
+function _crashReason(event: ErrorEvent): string {
+  if (!event.message.includes("\n")) return event.message;
+  const error: unknown = event.error;
+  if (error instanceof Error) return `Uncaught ${error.name}: ${error.message}`;
+  const line = event.message.split("\n").find((l) => /^\w*error: /i.test(l.trim()));
+  return line?.trim() ?? event.message.replaceAll("\n", " ");
+}
+
 /** First delay before restarting a crashed worker, doubling while it keeps crashing, ms. */
 const RESTART_MIN_MS = 100;
 const RESTART_MAX_MS = 5000;
@@ -272,9 +284,10 @@ export class Supervisor {
       worker.onerror = (event) => {
         event.preventDefault();
         clearTimeout(timer);
-        logError(`${label} crashed: ${event.message}`);
+        const reason = _crashReason(event);
+        logError(`${label} crashed: ${reason}`);
         if (!slot.listening) {
-          reject(new Error(`${label} crashed: ${event.message}`));
+          reject(new Error(`${label} crashed: ${reason}`));
           return;
         }
         slot.listening = false;

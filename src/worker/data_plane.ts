@@ -59,7 +59,7 @@ async function _rawSocketsFor(
   if (cluster.io === "deno") return null;
   if (cluster.io === "ffi") return await _ffiSockets(fds);
   const missing = runtime.rawSocketsUnavailable();
-  if (missing === "not linux") return null;
+  if (missing === "not linux" || missing === "not deno") return null;
   if (missing === "no ffi permission") {
     logInfo(`cluster ${cluster.name}: io = "auto" uses Deno's socket ops (no --allow-ffi)`);
     return null;

@@ -3,6 +3,23 @@ import { stringify } from "smol-toml";
 import { freePort } from "./servers.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+/** What `deno task build:bun` builds. */
+export const BUN_BINARY = new URL("../../dist/aster-proxy", import.meta.url).pathname;
+
+/** What runs Aster in the integration tests (docs/development.md, "Runtimes under test"). */
+export type UnderTest = "deno" | "bun" | "binary";
+
+/**
+ * `ASTER_UNDER_TEST`: "deno" (the default) runs main.ts on Deno as `deno task start` does,
+ * "bun" runs it on Bun (`bun run main.ts`), "binary" runs `dist/aster-proxy` (or the file
+ * `ASTER_BINARY` names) as users run the download.
+ */
+export const UNDER_TEST: UnderTest = _underTest(Deno.env.get("ASTER_UNDER_TEST") ?? "deno");
+
+function _underTest(value: string): UnderTest {
+  if (value === "deno" || value === "bun" || value === "binary") return value;
+  throw new Error(`ASTER_UNDER_TEST=${value}: expected deno, bun or binary`);
+}
 
 /** One `[[clusters]]` table; keys as in the TOML file. `listen_addr` is filled in when absent. */
 export type ClusterToml = Record<string, string | number | boolean | string[]>;
@@ -48,6 +65,8 @@ let sandboxedByDefault = false;
  */
 export function testBothIo(name: string, fn: () => Promise<void>): void {
   Deno.test(name, fn);
+  // Bun has one socket path: the twin would run the same thing again.
+  if (UNDER_TEST !== "deno") return;
   Deno.test(`${name} [io = deno]`, async () => {
     sandboxedByDefault = true;
     try {
@@ -67,16 +86,32 @@ export interface AsterSource {
 }
 
 /**
- * The command that runs Aster from source, with the flags and permissions `deno task start`
- * grants (`deno task start:sandboxed`'s when `sandboxed`); this checkout unless `source`
- * names another.
+ * The command that runs Aster: from source on Deno, with the flags and permissions
+ * `deno task start` grants (`deno task start:sandboxed`'s when `sandboxed`), this checkout
+ * unless `source` names another; or, as `underTest` (default `ASTER_UNDER_TEST`) says, this
+ * checkout on Bun or the Bun-built binary.
  */
 export function asterCommand(
   args: string[],
   env: Record<string, string> = {},
-  opts: { source?: AsterSource; sandboxed?: boolean } = {},
+  opts: { source?: AsterSource; sandboxed?: boolean; underTest?: UnderTest } = {},
 ): Deno.Command {
   const { source } = opts;
+  const underTest = opts.underTest ?? UNDER_TEST;
+  const io = {
+    env: { ASTER_LOG: "warn", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  };
+  // Another checkout (bench baselines) always runs on Deno.
+  if (source === undefined && underTest === "bun") {
+    return new Deno.Command("bun", { args: ["run", MAIN, ...args], ...io } as Deno.CommandOptions);
+  }
+  if (source === undefined && underTest === "binary") {
+    const binary = Deno.env.get("ASTER_BINARY") ?? BUN_BINARY;
+    return new Deno.Command(binary, { args, ...io } as Deno.CommandOptions);
+  }
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -105,6 +140,8 @@ export async function startAster(
     source?: AsterSource;
     /** Without --allow-ffi, as `deno task start:sandboxed` runs it (io = "auto" is "deno"). */
     sandboxed?: boolean;
+    /** What runs it, when not `ASTER_UNDER_TEST`'s choice (the bench runs all three). */
+    underTest?: UnderTest;
     /** The top-level `metrics_addr` ("host:port"), for an endpoint off 127.0.0.1. */
     metricsAddr?: string;
   } = {},

@@ -2,7 +2,7 @@
 import type { ErrorKind, Runtime } from "../runtime.ts";
 import type { RawFdTable, RawSocketsMissing, SocketApi } from "../sockets.ts";
 import { DENO_SOCKETS } from "./deno_sockets.ts";
-import { NODE_TLS } from "./node_tls.ts";
+import { nodeTls } from "../node_tls.ts";
 import { FfiFdReaper } from "./ffi/raw_fd_reaper.ts";
 
 /**
@@ -31,12 +31,18 @@ export function denoRuntime(): Runtime {
     version: Deno.version.deno,
     os: Deno.build.os,
     arch: Deno.build.arch,
+    target: Deno.build.target,
     pid: Deno.pid,
     args: Deno.args,
     env: Deno.env,
 
     sockets: DENO_SOCKETS,
-    tls: NODE_TLS,
+    tls: nodeTls({
+      badResource: (message) => new Deno.errors.BadResource(message),
+      brokenPipe: (message) => new Deno.errors.BrokenPipe(message),
+      addrInUse: (message) => new Deno.errors.AddrInUse(message),
+      permissionDenied: (message) => new Deno.errors.PermissionDenied(message),
+    }),
     rawSocketsUnavailable: _rawSocketsUnavailable,
     loadRawSockets: _loadRawSockets,
     rawFdReaper: () => _rawSocketsUnavailable() === null ? new FfiFdReaper() : null,

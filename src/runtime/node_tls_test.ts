@@ -1,12 +1,19 @@
 /**
- * The `node:tls` adapter on its own: a server and a client of NODE_TLS exchange more bytes
+ * The `node:tls` adapter on its own: a server and a client of DENO_TLS exchange more bytes
  * than the adapter buffers before pausing a socket, with a reader that lags, and the
  * listener refuses `accept` once closed.
  */
 import assert from "node:assert/strict";
-import { NODE_TLS } from "./node_tls.ts";
-import { makeCerts } from "../../../tests/helpers/certs.ts";
-import type { ProxyConn } from "../sockets.ts";
+import { nodeTls } from "./node_tls.ts";
+import { makeCerts } from "../../tests/helpers/certs.ts";
+
+const DENO_TLS = nodeTls({
+  badResource: (message) => new Deno.errors.BadResource(message),
+  brokenPipe: (message) => new Deno.errors.BrokenPipe(message),
+  addrInUse: (message) => new Deno.errors.AddrInUse(message),
+  permissionDenied: (message) => new Deno.errors.PermissionDenied(message),
+});
+import type { ProxyConn } from "./sockets.ts";
 
 async function writeAll(conn: ProxyConn, bytes: Uint8Array): Promise<void> {
   for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
@@ -23,7 +30,7 @@ async function readExactly(conn: ProxyConn, size: number): Promise<Uint8Array> {
   return out;
 }
 
-Deno.test("NODE_TLS carries 4 MiB each way to a lagging reader, then EOF", async () => {
+Deno.test("DENO_TLS carries 4 MiB each way to a lagging reader, then EOF", async () => {
   await using certs = await makeCerts();
   const credentials = {
     cert: certs.read(certs.serverCert),
@@ -33,11 +40,11 @@ Deno.test("NODE_TLS carries 4 MiB each way to a lagging reader, then EOF", async
   const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (probe.addr as Deno.NetAddr).port;
   probe.close();
-  const listener = await NODE_TLS.listen(
+  const listener = await DENO_TLS.listen(
     { hostname: "127.0.0.1", port, reusePort: false },
     credentials,
   );
-  const client = await NODE_TLS.connect({ hostname: "127.0.0.1", port }, {
+  const client = await DENO_TLS.connect({ hostname: "127.0.0.1", port }, {
     ca: certs.read(certs.caCert),
     cert: null,
     key: null,

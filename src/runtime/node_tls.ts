@@ -1,5 +1,6 @@
 /**
- * TLS sockets on Deno through `node:tls` (Deno's Node compatibility layer, rustls inside).
+ * TLS sockets through `node:tls`, on Deno (its Node compatibility layer, rustls inside) and on
+ * Bun alike; each runtime passes the errors its callers tell apart (`TlsErrors`).
  * Not `Deno.listenTls`: it can neither require client certificates (mutual TLS) nor change
  * a listening socket's certificate (reload without dropping clients); nor `Deno.connectTls`:
  * it cannot send an SNI name other than the host it connects to. Node's event-driven
@@ -14,7 +15,15 @@ import type {
   TlsApi,
   TlsListener,
   TlsServerCredentials,
-} from "../sockets.ts";
+} from "./sockets.ts";
+
+/** Errors of the runtime's own kinds, so callers tell a closed socket or a taken port apart. */
+export interface TlsErrors {
+  badResource(message: string): Error;
+  brokenPipe(message: string): Error;
+  addrInUse(message: string): Error;
+  permissionDenied(message: string): Error;
+}
 
 /** Plaintext bytes buffered from a socket before it is paused until the reader catches up. */
 const HIGH_WATER = 256 * 1024;
@@ -35,11 +44,13 @@ class NodeTlsConn implements ProxyConn {
   #error: Error | null = null;
   #waiter: _Waiter | null = null;
   #paused = false;
+  readonly #errors: TlsErrors;
   /** The peer, as Deno's conns give it (the listener logs it). */
   readonly remoteAddr: { transport: "tcp"; hostname: string; port: number };
 
-  constructor(socket: tls.TLSSocket) {
+  constructor(socket: tls.TLSSocket, errors: TlsErrors) {
     this.#socket = socket;
+    this.#errors = errors;
     this.remoteAddr = {
       transport: "tcp",
       hostname: socket.remoteAddress ?? "",
@@ -101,7 +112,7 @@ class NodeTlsConn implements ProxyConn {
 
   write(buf: Uint8Array): Promise<number> {
     if (this.#error !== null) return Promise.reject(this.#error);
-    if (this.#socket.destroyed) return Promise.reject(new Deno.errors.BadResource("closed"));
+    if (this.#socket.destroyed) return Promise.reject(this.#errors.badResource("closed"));
     // Node may hold the bytes until they are sent; the caller reuses its buffer at once.
     const n = buf.length;
     if (this.#socket.write(buf.slice())) return Promise.resolve(n);
@@ -112,7 +123,7 @@ class NodeTlsConn implements ProxyConn {
       };
       const onClose = () => {
         this.#socket.off("drain", onDrain);
-        reject(this.#error ?? new Deno.errors.BrokenPipe("closed while writing"));
+        reject(this.#error ?? this.#errors.brokenPipe("closed while writing"));
       };
       this.#socket.once("drain", onDrain);
       this.#socket.once("close", onClose);
@@ -135,15 +146,17 @@ class NodeTlsListener implements TlsListener {
   readonly #ready: ProxyConn[] = [];
   #waiter: { resolve: (conn: ProxyConn) => void; reject: (err: Error) => void } | null = null;
   #closed = false;
+  readonly #errors: TlsErrors;
 
-  constructor(server: tls.Server) {
+  constructor(server: tls.Server, errors: TlsErrors) {
     this.#server = server;
+    this.#errors = errors;
     server.on("secureConnection", (socket: tls.TLSSocket) => {
       if (this.#closed) {
         socket.destroy();
         return;
       }
-      const conn = new NodeTlsConn(socket);
+      const conn = new NodeTlsConn(socket, errors);
       if (this.#waiter !== null) {
         const waiter = this.#waiter;
         this.#waiter = null;
@@ -157,7 +170,7 @@ class NodeTlsListener implements TlsListener {
   accept(): Promise<ProxyConn> {
     const conn = this.#ready.shift();
     if (conn !== undefined) return Promise.resolve(conn);
-    if (this.#closed) return Promise.reject(new Deno.errors.BadResource("listener closed"));
+    if (this.#closed) return Promise.reject(this.#errors.badResource("listener closed"));
     return new Promise((resolve, reject) => {
       this.#waiter = { resolve, reject };
     });
@@ -175,7 +188,7 @@ class NodeTlsListener implements TlsListener {
     for (const conn of this.#ready.splice(0)) conn.close();
     const waiter = this.#waiter;
     this.#waiter = null;
-    waiter?.reject(new Deno.errors.BadResource("listener closed"));
+    waiter?.reject(this.#errors.badResource("listener closed"));
   }
 }
 
@@ -188,60 +201,66 @@ function _secureContext(credentials: TlsServerCredentials): tls.SecureContextOpt
 }
 
 /** An error of the runtime's kind for a failed bind, so callers tell "in use" apart. */
-function _listenError(err: Error & { code?: string }, address: ListenAddress): Error {
+function _listenError(
+  err: Error & { code?: string },
+  address: ListenAddress,
+  errors: TlsErrors,
+): Error {
   const where = `${address.hostname}:${address.port}`;
-  if (err.code === "EADDRINUSE") return new Deno.errors.AddrInUse(`${where} is in use`);
-  if (err.code === "EACCES") return new Deno.errors.PermissionDenied(`${where}: ${err.message}`);
+  if (err.code === "EADDRINUSE") return errors.addrInUse(`${where} is in use`);
+  if (err.code === "EACCES") return errors.permissionDenied(`${where}: ${err.message}`);
   return err;
 }
 
-/** TLS sockets through `node:tls`. */
-export const NODE_TLS: TlsApi = {
-  listen(address, credentials) {
-    const mutual = credentials.ca !== null;
-    const server = tls.createServer({
-      ..._secureContext(credentials),
-      // Mutual TLS is fixed per listener: a reload that turns it on or off restarts it.
-      requestCert: mutual,
-      rejectUnauthorized: mutual,
-    });
-    const listener = new NodeTlsListener(server);
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(_listenError(err, address));
-      server.once("error", onError);
-      server.listen(
-        { host: address.hostname, port: address.port, reusePort: address.reusePort },
-        () => {
-          server.off("error", onError);
-          resolve(listener);
-        },
-      );
-    });
-  },
+/** TLS sockets through `node:tls`, failing with `errors` of the runtime's kinds. */
+export function nodeTls(errors: TlsErrors): TlsApi {
+  return {
+    listen(address, credentials) {
+      const mutual = credentials.ca !== null;
+      const server = tls.createServer({
+        ..._secureContext(credentials),
+        // Mutual TLS is fixed per listener: a reload that turns it on or off restarts it.
+        requestCert: mutual,
+        rejectUnauthorized: mutual,
+      });
+      const listener = new NodeTlsListener(server, errors);
+      return new Promise((resolve, reject) => {
+        const onError = (err: Error) => reject(_listenError(err, address, errors));
+        server.once("error", onError);
+        server.listen(
+          { host: address.hostname, port: address.port, reusePort: address.reusePort },
+          () => {
+            server.off("error", onError);
+            resolve(listener);
+          },
+        );
+      });
+    },
 
-  connect(address, options) {
-    const host = address.hostname;
-    // SNI carries names only; an IP host is still verified against the certificate's IPs.
-    const servername = options.serverName ?? (isIP(host) === 0 ? host : undefined);
-    return new Promise((resolve, reject) => {
-      const socket = tls.connect({
-        host,
-        port: address.port,
-        servername,
-        ...(options.ca === null ? {} : { ca: options.ca }),
-        ...(options.cert === null ? {} : { cert: options.cert }),
-        ...(options.key === null ? {} : { key: options.key }),
-        rejectUnauthorized: true,
+    connect(address, options) {
+      const host = address.hostname;
+      // SNI carries names only; an IP host is still verified against the certificate's IPs.
+      const servername = options.serverName ?? (isIP(host) === 0 ? host : undefined);
+      return new Promise((resolve, reject) => {
+        const socket = tls.connect({
+          host,
+          port: address.port,
+          servername,
+          ...(options.ca === null ? {} : { ca: options.ca }),
+          ...(options.cert === null ? {} : { cert: options.cert }),
+          ...(options.key === null ? {} : { key: options.key }),
+          rejectUnauthorized: true,
+        });
+        const onError = (err: Error) => {
+          socket.destroy();
+          reject(new Error(`TLS handshake failed: ${err.message}`));
+        };
+        socket.once("error", onError);
+        socket.once("secureConnect", () => {
+          socket.off("error", onError);
+          resolve(new NodeTlsConn(socket, errors));
+        });
       });
-      const onError = (err: Error) => {
-        socket.destroy();
-        reject(new Error(`TLS handshake failed: ${err.message}`));
-      };
-      socket.once("error", onError);
-      socket.once("secureConnect", () => {
-        socket.off("error", onError);
-        resolve(new NodeTlsConn(socket));
-      });
-    });
-  },
-};
+    },
+  };
+}
