@@ -4,7 +4,7 @@ import { RingQueue } from "../io/ring_queue.ts";
 import { OWN_FROM, WriteBatcher } from "../io/write_batcher.ts";
 import { type ProxyConn, sockets } from "../io/sockets.ts";
 import { logDebug, logWarn } from "../log.ts";
-import { coarseClock } from "./coarse_clock.ts";
+import { coarseClock } from "../io/coarse_clock.ts";
 import type { ReplySink } from "./reply_sink.ts";
 import { LatencyRecorder } from "../metrics/worker_metrics.ts";
 

@@ -31,13 +31,9 @@ import {
   BinaryStatus,
   encodeBinaryRequest,
   encodeBinaryResponse,
-} from "../protocol/memcache/binary.ts";
-import {
-  DEFAULT_MAX_VALUE_BYTES,
-  MAX_DATA_LENGTH,
-  MAX_KEY_LENGTH,
-} from "../protocol/memcache/bytes.ts";
-import type { MemcacheReplyKind } from "../protocol/memcache/text_reply.ts";
+} from "../protocol/memcache_binary/binary.ts";
+import { DEFAULT_MAX_VALUE_BYTES, MAX_DATA_LENGTH, MAX_KEY_LENGTH } from "../protocol/bytes.ts";
+import type { MemcacheReplyKind } from "../protocol/memcache_text/text_reply.ts";
 
 /** The decoders the fuzzer drives. */
 export type FuzzTarget =

@@ -23,18 +23,18 @@ import {
   MemcacheTextDecoder,
   type MemcacheTextRequest,
   withoutNoreply,
-} from "../protocol/memcache/text_request.ts";
+} from "../protocol/memcache_text/text_request.ts";
 import {
   type MemcacheReplyKind,
   MemcacheTextReplyFramer,
   splitRetrievalReply,
-} from "../protocol/memcache/text_reply.ts";
+} from "../protocol/memcache_text/text_reply.ts";
 import {
   type BinaryPacket,
   decodeBinaryPacket,
   MemcacheBinaryDecoder,
   MemcacheBinaryResponseFramer,
-} from "../protocol/memcache/binary.ts";
+} from "../protocol/memcache_binary/binary.ts";
 import { type Expected, type FuzzCase, type FuzzTarget, generateCase, Prng } from "./generators.ts";
 
 export { FUZZ_TARGETS, type FuzzTarget } from "./generators.ts";

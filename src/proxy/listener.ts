@@ -1,7 +1,7 @@
 /** Accepts clients on one address and runs a Session for each. */
 import { logDebug, logWarn } from "../log.ts";
 import { type OutputLimits, type RequestHandler, Session } from "./session.ts";
-import { coarseClock } from "../backend/coarse_clock.ts";
+import { coarseClock } from "../io/coarse_clock.ts";
 import type { ClusterMetrics } from "../metrics/worker_metrics.ts";
 import { type ProxyConn, type ProxyListener, sockets } from "../io/sockets.ts";
 import { runtime } from "../runtime/runtime.ts";

@@ -11,7 +11,7 @@ import {
   isSuppressedByQuietBinary,
   loudOpcode,
   MemcacheBinaryDecoder,
-} from "../protocol/memcache/binary.ts";
+} from "../protocol/memcache_binary/binary.ts";
 import type { MemcacheBackend } from "./memcache_text_frontend.ts";
 import type { ReplySlot, RequestHandler, Session } from "./session.ts";
 import { feedFrames, type FrameHandlers } from "./feed_frames.ts";

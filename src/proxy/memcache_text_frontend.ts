@@ -10,14 +10,14 @@ import {
   type MemcacheTextRequest,
   type RetrievalHead,
   withoutNoreply,
-} from "../protocol/memcache/text_request.ts";
+} from "../protocol/memcache_text/text_request.ts";
 import {
   type MemcacheReplyKind,
   MemcacheTextReplyFramer,
   mergeRetrieval,
   replyKind,
   textLine,
-} from "../protocol/memcache/text_reply.ts";
+} from "../protocol/memcache_text/text_reply.ts";
 import type { Router } from "./ring_router.ts";
 import { groupKeys, type SplitPart } from "./redis_split.ts";
 import type { ReplySlot, RequestHandler, Session } from "./session.ts";

@@ -4,7 +4,7 @@ import { RingQueue } from "../io/ring_queue.ts";
 import { OWN_FROM, WriteBatcher } from "../io/write_batcher.ts";
 import { copies } from "../io/copy_slab.ts";
 import { logDebug, logWarn } from "../log.ts";
-import { coarseClock, turnNow } from "../backend/coarse_clock.ts";
+import { coarseClock, turnNow } from "../io/coarse_clock.ts";
 import { ClusterMetrics } from "../metrics/worker_metrics.ts";
 import { Slowlog } from "../metrics/slowlog.ts";
 import type { ReplySink } from "../backend/reply_sink.ts";

@@ -1,6 +1,6 @@
 /** Wires one cluster's data plane inside a worker: backends, routing, health, listener. */
 import type { ClusterConfig } from "../config/schema.ts";
-import { tickCoarseClock } from "../backend/coarse_clock.ts";
+import { tickCoarseClock } from "../io/coarse_clock.ts";
 import { HealthChecker } from "../backend/health.ts";
 import { BackendVersionProbe } from "../backend/backend_version.ts";
 import { NodePool, type PoolOptions } from "../backend/node_pool.ts";
@@ -12,7 +12,7 @@ import { ClusterRouting } from "../proxy/cluster_routing.ts";
 import { Listener } from "../proxy/listener.ts";
 import { RedisFrontend, type RedisSettings } from "../proxy/redis_frontend.ts";
 import { type RedisRouting, RingRouting } from "../proxy/redis_routing.ts";
-import { bytesAre, startsWith } from "../protocol/memcache/bytes.ts";
+import { bytesAre, startsWith } from "../protocol/bytes.ts";
 import type { ReplyFramer } from "../backend/node_conn.ts";
 import type { RequestHandler, Session } from "../proxy/session.ts";
 import {
@@ -25,7 +25,7 @@ import {
   BinaryOpcode,
   encodeBinaryRequest,
   MemcacheBinaryResponseFramer,
-} from "../protocol/memcache/binary.ts";
+} from "../protocol/memcache_binary/binary.ts";
 import { RingRouter } from "../proxy/ring_router.ts";
 import { logInfo, logWarn } from "../log.ts";
 import { ClusterMetrics, LatencyRecorder, type NodeSnapshot } from "../metrics/worker_metrics.ts";

@@ -48,7 +48,7 @@ import {
   SPACE,
   startsWith,
   tokenize,
-} from "./bytes.ts";
+} from "../bytes.ts";
 
 /** Command names the decoder recognizes (memcached's are lower case and case-sensitive). */
 export type MemcacheCommand =
