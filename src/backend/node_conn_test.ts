@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { NodeConn, type NodeConnOptions, type ReplyFramer } from "./node_conn.ts";
-import type { ReplySink } from "./reply_sink.ts";
+import type { ReplySink } from "../protocol/protocol.ts";
 import { sockets, useSockets } from "../io/sockets.ts";
 import { FakeConn, FakeSockets, settle } from "../../tests/helpers/fake_conn.ts";
 
@@ -183,7 +183,10 @@ Deno.test("NodeConn drops the socket when a reply comes without a request", asyn
 
 Deno.test("NodeConn sends the handshake first and drops a node that refuses it", async () => {
   await _withFakeSockets(async (fake) => {
-    const node = new NodeConn(_options({ handshake: [encoder.encode("AUTH x\n")] }));
+    const node = new NodeConn(_options({
+      handshake: [encoder.encode("AUTH x\n")],
+      handshakeRefusal: (reply) => reply[0] === 0x2d ? latin1.decode(reply.subarray(1, -2)) : null,
+    }));
     node.connect();
     await settle();
     const outcomes = new Outcomes();

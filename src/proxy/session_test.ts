@@ -1,64 +1,81 @@
-/**
- * Session's two invariants on an in-memory socket: replies leave in request order, and every
- * request read gets exactly one reply; plus output limits and closing with replies in flight.
- */
 import assert from "node:assert/strict";
-import { type ReplySlot, type RequestHandler, Session } from "./session.ts";
+import { Session } from "./session.ts";
+import type { Routing } from "./routing.ts";
 import { ProtocolError } from "../protocol/protocol_error.ts";
+import type { Plan, Protocol, ReplySink, RequestPlanner } from "../protocol/protocol.ts";
 import { FakeConn, settle } from "../../tests/helpers/fake_conn.ts";
 
 const encoder = new TextEncoder();
+const latin1 = new TextDecoder("latin1");
 
-/**
- * A line protocol for the tests: each "\n"-terminated line is a request; "bad" is malformed;
- * "quit" is answered locally and closes; everything else takes a slot the test answers.
- */
-class LineHandler implements RequestHandler {
-  readonly slots: { line: string; slot: ReplySlot }[] = [];
-  readonly #session: Session;
+/** A request the fake routing received, and the sink its reply goes to. */
+interface Sent {
+  line: string;
+  slot: ReplySink;
+}
 
-  constructor(session: Session) {
-    this.#session = session;
+/** Routing to nowhere: records what it is asked to send; the test answers. */
+class RecordingRouting implements Routing {
+  readonly slots: Sent[] = [];
+
+  groupOf(): number {
+    return 0;
   }
 
-  feed(buf: Uint8Array, start: number, end: number): number {
-    let at = start;
-    while (!this.#session.draining) {
-      const nl = buf.subarray(at, end).indexOf(0x0a);
-      if (nl < 0) break;
-      const line = new TextDecoder().decode(buf.subarray(at, at + nl));
-      at += nl + 1;
-      if (line === "bad") throw new ProtocolError("bad line");
-      if (line === "quit") {
-        this.#session.answerAndClose(encoder.encode("bye\n"));
-        continue;
-      }
-      this.slots.push({ line, slot: this.#session.reserve() });
-    }
-    return at - start;
+  send(_group: number, bytes: Uint8Array, sink: ReplySink): void {
+    this.slots.push({ line: latin1.decode(bytes).trimEnd(), slot: sink });
   }
 
-  errorReply(message: string): Uint8Array {
-    return encoder.encode(`ERR ${message}\n`);
+  broadcastGroups(): number[] {
+    return [0];
   }
 
-  protocolErrorReply(message: string): Uint8Array {
-    return encoder.encode(`PROTO ${message}\n`);
+  nodeOf(): number {
+    return 0;
   }
 }
 
+/**
+ * A line protocol for the tests: each "\n"-terminated line is a request; "bad" is malformed;
+ * "quit" is answered locally and closes; everything else is forwarded.
+ */
+class LinePlanner implements RequestPlanner {
+  next(buf: Uint8Array, start: number, end: number, plan: Plan): number {
+    const nl = buf.subarray(start, end).indexOf(0x0a);
+    if (nl < 0) return -1;
+    const line = latin1.decode(buf.subarray(start, start + nl));
+    if (line === "bad") throw new ProtocolError("bad line");
+    if (line === "quit") plan.local(encoder.encode("bye\n"), true);
+    else plan.forward(0, buf.subarray(start, start + nl + 1), false);
+    return nl + 1;
+  }
+}
+
+const LINE_PROTOCOL: Protocol = {
+  newPlanner: () => new LinePlanner(),
+  newReplyFramer: () => ({ frame: () => -1 }),
+  handshakeRefusal: () => null,
+  ping: encoder.encode("ping\n"),
+  isHealthy: () => true,
+  errorReply: (message) => encoder.encode(`ERR ${message}\n`),
+  protocolErrorReply: (message) => encoder.encode(`PROTO ${message}\n`),
+};
+
 function _start(
-  options: ConstructorParameters<typeof Session>[2] = {},
-): { conn: FakeConn; session: Session; handler: LineHandler; done: Promise<void> } {
+  options: { limits?: { softLimit: number; hardLimit: number } } = {},
+): { conn: FakeConn; session: Session; handler: RecordingRouting; done: Promise<void> } {
   const conn = new FakeConn();
-  const session = new Session(1, conn, options);
-  const handler = new LineHandler(session);
-  session.handler = handler;
+  const handler = new RecordingRouting();
+  const session = new Session(1, conn, {
+    ...options,
+    protocol: LINE_PROTOCOL,
+    upstream: { routing: handler, pins: null },
+  });
   const done = session.run();
   return { conn, session, handler, done };
 }
 
-function _reply(slot: ReplySlot, text: string): void {
+function _reply(slot: ReplySink, text: string): void {
   slot.onReply(encoder.encode(text));
 }
 
