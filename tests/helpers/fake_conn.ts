@@ -124,7 +124,16 @@ export class FakeConn implements ProxyConn {
 export class FakeSockets implements SocketApi {
   readonly name = "deno";
   readonly opened: FakeConn[] = [];
+  /** The "host:port" each conn of `opened` was dialled to. */
+  readonly addresses: string[] = [];
   readonly script: (FakeConn | Error)[] = [];
+
+  /** The last conn dialled to `addr` ("host:port"). */
+  connTo(addr: string): FakeConn {
+    const at = this.addresses.lastIndexOf(addr);
+    if (at < 0) throw new Error(`nothing dialled ${addr}`);
+    return this.opened[at];
+  }
 
   rawSockets(): number {
     return 0;
@@ -134,10 +143,11 @@ export class FakeSockets implements SocketApi {
     throw new Error("FakeSockets does not listen");
   }
 
-  connect(): Promise<FakeConn> {
+  connect(address: { hostname: string; port: number }): Promise<FakeConn> {
     const next = this.script.shift() ?? new FakeConn();
     if (next instanceof Error) return Promise.reject(next);
     this.opened.push(next);
+    this.addresses.push(`${address.hostname}:${address.port}`);
     return Promise.resolve(next);
   }
 }
