@@ -27,3 +27,18 @@ Deno.test("tests run Aster with the V8 flags of deno task start and compile", as
     assert.equal(flags.includes("--allow-ffi"), !task.endsWith(":sandboxed"), task);
   }
 });
+
+Deno.test("docs/ARCHITECTURE.md names only source files and folders that exist", async () => {
+  const map = await Deno.readTextFile(new URL("../docs/ARCHITECTURE.md", import.meta.url));
+  const paths = new Set([...map.matchAll(/\bsrc\/[\w/.-]*[\w/]/g)].map((m) => m[0]));
+  assert.ok(paths.size >= 30, `only ${paths.size} paths named`);
+  for (const path of paths) {
+    const info = await Deno.stat(new URL(`../${path}`, import.meta.url)).catch(() => null);
+    assert.ok(info !== null, `docs/ARCHITECTURE.md names ${path}, which does not exist`);
+    assert.equal(info.isDirectory, path.endsWith("/"), `${path}: file or folder as named`);
+  }
+});
+
+Deno.test("README links docs/ARCHITECTURE.md", () => {
+  assert.ok(README.includes("docs/ARCHITECTURE.md"), "README does not link the architecture map");
+});
