@@ -175,7 +175,7 @@ export class Session implements SessionClient, SlotOwner {
 
   /**
    * Times the request about to take a slot, for SLOWLOG (when enabled); it lies at
-   * `[start, end)` of the buffer handed to feed(). Its arguments are decoded again and copied
+   * `[start, end)` of the buffer handed to the planner. Its arguments are decoded again and copied
    * only if it turns out slow, and only while the read buffer still holds them (no copy per
    * request on the hot path).
    */
@@ -435,7 +435,7 @@ export class Session implements SessionClient, SlotOwner {
     this.#loopEnded();
   }
 
-  /** A read or a handler failed: the client is closed. */
+  /** A read or a plan failed: the client is closed. */
   #stopOnError(err: unknown): void {
     if (!this.#closed) logDebug(`client ${this.id}: ${err instanceof Error ? err.message : err}`);
     this.close();
