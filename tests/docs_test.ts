@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { BROADCAST_COMMANDS, CLUSTER_KEYS, validate } from "../src/config/schema.ts";
 import { HELP } from "../src/cli.ts";
 import { COMMANDS, type CommandSpec } from "../src/protocol/resp/commands.ts";
-import { BinaryOpcode } from "../src/protocol/memcache/binary.ts";
+import { BinaryOpcode } from "../src/protocol/memcache_binary/binary.ts";
 import { KEY_HASH_NAMES } from "../src/hash/key_hashes.ts";
 import { DISTRIBUTION_NAMES } from "../src/hash/distribution.ts";
 import { renderPrometheus } from "../src/metrics/prometheus.ts";
@@ -410,9 +410,9 @@ Deno.test("docs/commands.md gives every refused command with its reason", () => 
 });
 
 Deno.test("docs/commands.md lists every memcache text command and binary opcode", () => {
-  const source = _read("src/protocol/memcache/text_request.ts");
+  const source = _read("src/protocol/memcache_text/text_commands.ts");
   const shapes = source.match(/const _SHAPES[^=]*= \[([\s\S]*?)\n\];/);
-  assert.ok(shapes, "src/protocol/memcache/text_request.ts has its _SHAPES table");
+  assert.ok(shapes, "src/protocol/memcache_text/text_commands.ts has its _SHAPES table");
   const text = [...shapes[1].matchAll(/\["([a-z_]+)", [A-Z_]+\]/g)].map((m) => m[1]);
   assert.ok(text.length >= 20);
   assert.deepEqual(_names("memcache-text-protocol", "command").sort(), text.sort());
@@ -478,4 +478,19 @@ Deno.test("tests run Aster with the V8 flags of deno task start and compile", as
     // io = "auto" (the default) runs on raw sockets only where --allow-ffi is granted.
     assert.equal(flags.includes("--allow-ffi"), !task.endsWith(":sandboxed"), task);
   }
+});
+
+Deno.test("docs/ARCHITECTURE.md names only source files and folders that exist", async () => {
+  const map = await Deno.readTextFile(new URL("../docs/ARCHITECTURE.md", import.meta.url));
+  const paths = new Set([...map.matchAll(/\bsrc\/[\w/.-]*[\w/]/g)].map((m) => m[0]));
+  assert.ok(paths.size >= 30, `only ${paths.size} paths named`);
+  for (const path of paths) {
+    const info = await Deno.stat(new URL(`../${path}`, import.meta.url)).catch(() => null);
+    assert.ok(info !== null, `docs/ARCHITECTURE.md names ${path}, which does not exist`);
+    assert.equal(info.isDirectory, path.endsWith("/"), `${path}: file or folder as named`);
+  }
+});
+
+Deno.test("README links docs/ARCHITECTURE.md", () => {
+  assert.ok(_read("README.md").includes("docs/ARCHITECTURE.md"), "README does not link the map");
 });

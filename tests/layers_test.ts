@@ -9,7 +9,8 @@
  *   runtime's folder never imports another's (each loads where the other's globals are
  *   missing);
  * - `src/protocol/` never imports `src/backend/`: codecs know nothing of connections;
- * - `src/config/` never imports the socket layer (`src/io/`, a runtime's sockets).
+ * - `src/config/` never imports the socket layer (`src/io/`, a runtime's sockets);
+ * - `src/backend/` never imports `src/proxy/` or `src/worker/`.
  */
 import assert from "node:assert/strict";
 import { dirname, join, relative, resolve } from "node:path";
@@ -195,6 +196,16 @@ Deno.test("src/config/ never imports the socket layer", () => {
       _localImports(path).filter((target) =>
         target.startsWith("src/io/") || target === "src/runtime/sockets.ts" ||
         target.startsWith("src/runtime/deno/") || target.startsWith("src/runtime/bun/")
+      ).map((target) => `${path} imports ${target}`)
+    );
+  assert.deepEqual(offenders, []);
+});
+
+Deno.test("src/backend/ never imports src/proxy/ or src/worker/: only the worker wires a proxy", () => {
+  const offenders = _sourceFiles().filter((path) => path.startsWith("src/backend/"))
+    .flatMap((path) =>
+      _localImports(path).filter((target) =>
+        target.startsWith("src/proxy/") || target.startsWith("src/worker/")
       ).map((target) => `${path} imports ${target}`)
     );
   assert.deepEqual(offenders, []);

@@ -23,7 +23,7 @@ import {
   type BinaryPacket,
   BinaryStatus as Status,
   encodeBinaryRequest,
-} from "../src/protocol/memcache/binary.ts";
+} from "../src/protocol/memcache_binary/binary.ts";
 
 const HOST = "127.0.0.1";
 const SEED = testSeed(0xb1_4a27);

@@ -4,19 +4,11 @@ import { RingQueue } from "../io/ring_queue.ts";
 import { OWN_FROM, WriteBatcher } from "../io/write_batcher.ts";
 import { type ProxyConn, sockets, type TlsClientOptions, tlsSockets } from "../io/sockets.ts";
 import { logDebug, logWarn } from "../log.ts";
-import { coarseClock } from "./coarse_clock.ts";
-import type { ReplySink } from "./reply_sink.ts";
+import { coarseClock } from "../io/coarse_clock.ts";
+import type { ReplyFramer, ReplySink } from "../protocol/protocol.ts";
 import { LatencyRecorder } from "../metrics/worker_metrics.ts";
 
-/** Frames replies on a backend stream; throws ProtocolError when it is not the protocol. */
-export interface ReplyFramer {
-  /**
-   * Size of the complete reply at `buf[start]`, or -1 when more bytes are needed. `kind`
-   * is what the request was sent with (protocols whose reply shape depends on the request,
-   * like memcached's text protocol, use it).
-   */
-  frame(buf: Uint8Array, start: number, end: number, kind: number): number;
-}
+export type { ReplyFramer } from "../protocol/protocol.ts";
 
 /** Settings of a node connection. */
 export interface NodeConnOptions {
@@ -36,6 +28,11 @@ export interface NodeConnOptions {
   handshake?: Uint8Array[];
   /** Connect over TLS with these settings (`backend_tls`); null or absent: plain TCP. */
   tls?: TlsClientOptions | null;
+  /**
+   * The protocol's judgement of a handshake reply: the refusal (the socket is dropped),
+   * or null when accepted. Required with `handshake`.
+   */
+  handshakeRefusal?: (reply: Uint8Array) => string | null;
 }
 
 type State = "connecting" | "up" | "down" | "closed";
@@ -115,7 +112,11 @@ export class NodeConn {
 
   /** Takes new timeouts and name (a reload); the socket stays. */
   adopt(options: NodeConnOptions): void {
-    this.options = { ...options, newFramer: this.options.newFramer };
+    this.options = {
+      ...options,
+      newFramer: this.options.newFramer,
+      handshakeRefusal: this.options.handshakeRefusal,
+    };
   }
 
   /** Starts connecting now. */
@@ -230,9 +231,8 @@ export class NodeConn {
     this.#pending.push({
       sink: {
         onReply: (reply) => {
-          if (reply[0] !== 0x2d /* "-" */) return;
-          const text = new TextDecoder().decode(reply.subarray(1, Math.min(reply.length - 2, 200)));
-          this.#fail(`handshake refused by ${name}: ${text}`);
+          const refusal = this.options.handshakeRefusal?.(reply) ?? null;
+          if (refusal !== null) this.#fail(`handshake refused by ${name}: ${refusal}`);
         },
         onError: () => {},
       },

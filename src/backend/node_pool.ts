@@ -91,6 +91,11 @@ export class NodePool {
     return index;
   }
 
+  /** The settings of a new connection to `node` (a pinned one, see PinnedPool). */
+  optionsOf(node: number): NodeConnOptions {
+    return this.#connOptions(this.#nodes[node]);
+  }
+
   /** The index of a node by name, or undefined. */
   indexOf(name: string): number | undefined {
     return this.#byName.get(name);

@@ -11,17 +11,17 @@ import {
   MemcacheTextDecoder,
   type MemcacheTextRequest,
   withoutNoreply,
-} from "../protocol/memcache/text_request.ts";
+} from "../protocol/memcache_text/text_request.ts";
 import {
   type MemcacheReplyKind,
   MemcacheTextReplyFramer,
   splitRetrievalReply,
-} from "../protocol/memcache/text_reply.ts";
+} from "../protocol/memcache_text/text_reply.ts";
 import {
   decodeBinaryPacket,
   MemcacheBinaryDecoder,
   MemcacheBinaryResponseFramer,
-} from "../protocol/memcache/binary.ts";
+} from "../protocol/memcache_binary/binary.ts";
 import type { FuzzTarget } from "./fuzz_types.ts";
 import {
   binaryPacketText,

@@ -2,7 +2,7 @@
  * Byte helpers of the fuzz generators: protocol bytes, ascii/concat, a text frame builder that
  * remembers its length fields, and random payloads, texts and memcached keys.
  */
-import { MAX_KEY_LENGTH } from "../protocol/memcache/bytes.ts";
+import { MAX_KEY_LENGTH } from "../protocol/bytes.ts";
 import type { LengthField } from "./fuzz_types.ts";
 import type { Prng } from "./prng.ts";
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ProtocolError } from "../protocol/protocol_error.ts";
 import { RespRequestDecoder } from "../protocol/resp/request_decoder.ts";
 import { RespReplyFramer } from "../protocol/resp/reply_framer.ts";
-import { MemcacheTextDecoder, withoutNoreply } from "../protocol/memcache/text_request.ts";
+import { MemcacheTextDecoder, withoutNoreply } from "../protocol/memcache_text/text_request.ts";
 import { ascii } from "./fuzz_bytes.ts";
 import { validCase } from "./generators.ts";
 import { cut, deepNesting, hugeLength, lengthOffByOne } from "./mutations.ts";

@@ -2,7 +2,7 @@
  * The fuzzer's vocabulary: the decoders it drives (targets), the results a valid frame must
  * decode to, and the frames and inputs (cases) the generators make.
  */
-import type { MemcacheReplyKind } from "../protocol/memcache/text_reply.ts";
+import type { MemcacheReplyKind } from "../protocol/memcache_text/text_reply.ts";
 
 /** The decoders the fuzzer drives. */
 export type FuzzTarget =

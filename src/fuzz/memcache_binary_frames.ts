@@ -8,8 +8,8 @@ import {
   BinaryStatus,
   encodeBinaryRequest,
   encodeBinaryResponse,
-} from "../protocol/memcache/binary.ts";
-import { DEFAULT_MAX_VALUE_BYTES, MAX_KEY_LENGTH } from "../protocol/memcache/bytes.ts";
+} from "../protocol/memcache_binary/binary.ts";
+import { DEFAULT_MAX_VALUE_BYTES, MAX_KEY_LENGTH } from "../protocol/bytes.ts";
 import { memcacheKey, payloadBytes, payloadSize } from "./fuzz_bytes.ts";
 import type { Expected, Frame, LengthField } from "./fuzz_types.ts";
 import type { Prng } from "./prng.ts";

@@ -3,7 +3,7 @@
  * memcached refuses while keeping the framing) and replies, each with the results its
  * decoder must give and the offsets of its length fields.
  */
-import { DEFAULT_MAX_VALUE_BYTES, MAX_KEY_LENGTH } from "../protocol/memcache/bytes.ts";
+import { DEFAULT_MAX_VALUE_BYTES, MAX_KEY_LENGTH } from "../protocol/bytes.ts";
 import { ascii, memcacheKey, payloadBytes, payloadSize, TextFrame } from "./fuzz_bytes.ts";
 import type { Expected, Frame } from "./fuzz_types.ts";
 import type { Prng } from "./prng.ts";

@@ -5,8 +5,8 @@
  * cut (the whole frames before it) and deep RESP reply nesting (one frame).
  */
 import { MAX_ARGUMENTS, MAX_BULK_LENGTH, MAX_INLINE_LENGTH } from "../protocol/resp/bytes.ts";
-import { MAX_DATA_LENGTH } from "../protocol/memcache/bytes.ts";
-import type { MemcacheReplyKind } from "../protocol/memcache/text_reply.ts";
+import { MAX_DATA_LENGTH } from "../protocol/bytes.ts";
+import type { MemcacheReplyKind } from "../protocol/memcache_text/text_reply.ts";
 import { ascii, concat, CR, LF, SPACE } from "./fuzz_bytes.ts";
 import type { Expected, FuzzCase, FuzzTarget, LengthField } from "./fuzz_types.ts";
 import type { Prng } from "./prng.ts";

@@ -3,7 +3,7 @@
  * text (the interfaces a per-target driver implements), and that text for each kind of
  * result and for the results a valid frame must give.
  */
-import type { BinaryPacket } from "../protocol/memcache/binary.ts";
+import type { BinaryPacket } from "../protocol/memcache_binary/binary.ts";
 import type { Expected, FuzzCase } from "./fuzz_types.ts";
 
 /** One decode result reduced to what the checks compare. */

@@ -54,3 +54,22 @@ export function frameInWindows(
   if (start !== input.length) throw new Error(`framed ${start} of ${input.length} bytes`);
   return count;
 }
+
+/** One way to cut an input into chunks, and how a failed assertion names it. */
+export interface ChunkRun {
+  cuts: number[];
+  label: string;
+}
+
+/**
+ * Every way the chunk-split suites cut an input of `length` bytes: once at each position
+ * (0 and `length` included) and, unless `byteByByte` is false, byte by byte.
+ */
+export function everySplit(length: number, byteByByte = true): ChunkRun[] {
+  const runs: ChunkRun[] = [];
+  if (byteByByte) {
+    runs.push({ cuts: Array.from({ length }, (_, i) => i), label: "byte by byte" });
+  }
+  for (let cut = 0; cut <= length; cut++) runs.push({ cuts: [cut], label: `cut at ${cut}` });
+  return runs;
+}

@@ -1,12 +1,12 @@
 /** `redis_cluster` routing: the group is the key's slot; redirects are followed, never shown. */
 import { keySlot } from "../hash/key_slot.ts";
 import type { NodePool } from "../backend/node_pool.ts";
-import type { ReplySink } from "../backend/reply_sink.ts";
+import type { ReplySink } from "../protocol/protocol.ts";
 import type { ClusterTopology } from "../cluster/topology.ts";
 import { parseRedirect, SLOT_COUNT } from "../cluster/slot_table.ts";
 import type { CommandSpec } from "../protocol/resp/commands.ts";
 import { encodeCommandText, encodeError, OK_REPLY } from "../protocol/resp/encoder.ts";
-import type { RedisRouting } from "./redis_routing.ts";
+import type { RedisRouting } from "./routing.ts";
 import type { ClusterMetrics } from "../metrics/worker_metrics.ts";
 import { clusterForwardSlot, type ClusterIdentity, clusterLocalReply } from "./cluster_local.ts";
 import { copies } from "../io/copy_slab.ts";
@@ -226,6 +226,10 @@ export class ClusterRouting implements RedisRouting {
     next.then(() => {
       if (this.#resends.get(sessionId) === next) this.#resends.delete(sessionId);
     });
+  }
+
+  nodeOf(slot: number): number {
+    return this.topology.masterOf(slot);
   }
 
   broadcastGroups(): number[] {

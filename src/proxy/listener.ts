@@ -1,7 +1,7 @@
 /** Accepts clients on one address and runs a Session for each. */
 import { logDebug, logWarn } from "../log.ts";
-import { type OutputLimits, type RequestHandler, Session } from "./session.ts";
-import { coarseClock } from "../backend/coarse_clock.ts";
+import { type OutputLimits, Session, type SessionMode } from "./session.ts";
+import { coarseClock } from "../io/coarse_clock.ts";
 import type { ClusterMetrics } from "../metrics/worker_metrics.ts";
 import {
   type ProxyConn,
@@ -20,8 +20,8 @@ export interface ListenerOptions {
   port: number;
   /** Share the port with the other workers (SO_REUSEPORT). */
   reusePort: boolean;
-  /** The protocol handler of a new session. */
-  newHandler: (session: Session) => RequestHandler;
+  /** The mode's protocol and where its sessions send requests. */
+  mode: SessionMode;
   /** Most sessions at once; a client past it gets an error reply and is closed. */
   maxClients: number;
   /** Close clients idle this long, ms; 0 never does. */
@@ -283,8 +283,8 @@ export class Listener {
       limits: this.#options.outputLimits,
       metrics,
       peer,
+      ...this.#options.mode,
     });
-    session.handler = this.#options.newHandler(session);
     if (this.#sessions.size >= this.#options.maxClients) {
       metrics.clientsRejected++;
       metrics.error("max_clients");
@@ -292,7 +292,7 @@ export class Listener {
         `max_clients reached (${this.#options.maxClients} in this worker): client ` +
           `${peer || session.id} refused`,
       );
-      session.answerAndClose(session.handler.errorReply("max number of clients reached"));
+      session.answerAndClose(session.protocol.errorReply("max number of clients reached"));
       return;
     }
     this.#sessions.add(session);

@@ -4,27 +4,28 @@ import { RingQueue } from "../io/ring_queue.ts";
 import { OWN_FROM, WriteBatcher } from "../io/write_batcher.ts";
 import { copies } from "../io/copy_slab.ts";
 import { logDebug, logWarn } from "../log.ts";
-import { coarseClock, turnNow } from "../backend/coarse_clock.ts";
+import { coarseClock, turnNow } from "../io/coarse_clock.ts";
 import { ClusterMetrics } from "../metrics/worker_metrics.ts";
 import { Slowlog } from "../metrics/slowlog.ts";
-import type { ReplySink } from "../backend/reply_sink.ts";
 import { ProtocolError } from "../protocol/protocol_error.ts";
+import type { Protocol } from "../protocol/protocol.ts";
 import type { ProxyConn } from "../io/sockets.ts";
+import { PlanRunner, type Upstream } from "./plan_runner.ts";
+import { ReplySlot, type SlotOwner } from "./reply_slot.ts";
 
-/** What a wire protocol gives a session: framing and handling of requests, error replies. */
-export interface RequestHandler {
-  /**
-   * Handles every complete request in `buf[start, end)` and returns the bytes consumed.
-   * Each request takes one reply slot from `session.reserve()` before the next is read.
-   * Throws ProtocolError when the input is malformed.
-   */
-  feed(buf: Uint8Array, start: number, end: number): number;
-  /** The arguments of the request at `buf[start, end)`, decoded again (for SLOWLOG). */
-  requestArgs?(buf: Uint8Array, start: number, end: number): readonly Uint8Array[] | null;
-  /** The protocol's error reply for a failed request (backend down, timeout...). */
-  errorReply(message: string): Uint8Array;
-  /** The last reply before closing a client whose input is malformed (may be empty). */
-  protocolErrorReply(message: string): Uint8Array;
+export { ReplySlot } from "./reply_slot.ts";
+
+/** What a protocol's planner may know of a session's client. */
+export interface SessionClient {
+  readonly id: number;
+  /** The counters of the client's cluster in this worker. */
+  readonly metrics: ClusterMetrics;
+}
+
+/** How a session speaks and where it sends: its mode's protocol and the shared upstream. */
+export interface SessionMode {
+  protocol: Protocol<SessionClient>;
+  upstream: Upstream;
 }
 
 function _coarseNow(): number {
@@ -69,41 +70,6 @@ const MAX_IN_FLIGHT = 4096;
  */
 const FIRST_REPLY_ESTIMATE = 64 * 1024;
 
-/**
- * A reply slot. Requests take slots in order; a slot is filled by its backend reply, an
- * error, or a local answer, and replies leave strictly in slot order.
- */
-export class ReplySlot implements ReplySink {
-  /** The reply when it arrived before the slots ahead of it were sent. */
-  data: Uint8Array | null = null;
-  /** Close the client after this reply (QUIT, protocol errors). */
-  closeAfter = false;
-  /** For SLOWLOG: when the request was read (turnNow(): one clock read per batch) and its arguments. */
-  startedAt = 0;
-  /**
-   * Where the request lies in the read buffer, valid while its epoch is still `bufferEpoch`;
-   * -1 when not timed. Offsets, not the decoded arguments: a slot waiting for its reply keeps
-   * no objects alive (40,000 requests in flight kept ~15 MB of argument views).
-   */
-  argStart = -1;
-  argEnd = -1;
-  bufferEpoch = 0;
-  readonly session: Session;
-
-  constructor(session: Session) {
-    this.session = session;
-  }
-
-  onReply(reply: Uint8Array, owned = false): void {
-    this.session.fill(this, reply, !owned);
-  }
-
-  onError(message: string): void {
-    this.session.metrics.error("backend");
-    this.session.fill(this, this.session.handler.errorReply(message), false);
-  }
-}
-
 /** Counters a worker keeps over its sessions. */
 export interface SessionStats {
   open: number;
@@ -111,10 +77,13 @@ export interface SessionStats {
 }
 
 /** One client connection served until it closes. */
-export class Session {
+export class Session implements SessionClient, SlotOwner {
   readonly id: number;
   readonly conn: ProxyConn;
-  handler!: RequestHandler;
+  /** The mode's wire protocol: error replies. */
+  readonly protocol: Protocol<SessionClient>;
+  /** Plans this client's requests and carries the plans out. */
+  readonly #runner: PlanRunner;
   #slots = new RingQueue<ReplySlot>();
   #writer: WriteBatcher;
   #closed = false;
@@ -144,15 +113,17 @@ export class Session {
   constructor(
     id: number,
     conn: ProxyConn,
-    options: { limits?: OutputLimits; metrics?: ClusterMetrics; peer?: string } = {},
+    options: SessionMode & { limits?: OutputLimits; metrics?: ClusterMetrics; peer?: string },
   ) {
     this.id = id;
+    this.protocol = options.protocol;
     this.peer = options.peer ?? "";
     this.conn = conn;
     this.#readsNow = conn.tryRead !== undefined && conn.whenReadable !== undefined;
     this.#limits = options.limits ?? DEFAULT_LIMITS;
     this.metrics = options.metrics ?? new ClusterMetrics("");
     this.#writer = new WriteBatcher(conn, () => this.close(), { clock: _coarseNow });
+    this.#runner = new PlanRunner(this, options.protocol.newPlanner(this), options.upstream);
   }
 
   /** Bytes of replies owed to the client and not yet handed to the socket. */
@@ -204,7 +175,7 @@ export class Session {
 
   /**
    * Times the request about to take a slot, for SLOWLOG (when enabled); it lies at
-   * `[start, end)` of the buffer handed to feed(). Its arguments are decoded again and copied
+   * `[start, end)` of the buffer handed to the planner. Its arguments are decoded again and copied
    * only if it turns out slow, and only while the read buffer still holds them (no copy per
    * request on the hot path).
    */
@@ -220,7 +191,7 @@ export class Session {
     const micros = (turnNow() - slot.startedAt) * 1000;
     if (micros >= slowlog.slowerThanUs) {
       const argv = slot.bufferEpoch === this.#buffer.epoch
-        ? this.handler.requestArgs?.(this.#buffer.data, slot.argStart, slot.argEnd)
+        ? this.#runner.requestArgs(this.#buffer.data, slot.argStart, slot.argEnd)
         : null;
       slowlog.record(micros, argv ? Slowlog.summarize(argv) : [ARGS_GONE]);
     }
@@ -230,6 +201,12 @@ export class Session {
   /** Answers a slot with bytes the session may keep (a local reply or an error). */
   answer(slot: ReplySlot, reply: Uint8Array): void {
     this.fill(slot, reply, false);
+  }
+
+  /** A request failed at the backend: its slot gets the protocol's error reply. */
+  fail(slot: ReplySlot, message: string): void {
+    this.metrics.error("backend");
+    this.fill(slot, this.protocol.errorReply(message), false);
   }
 
   /** Answers the next slot with a local reply, then closes the client after it. */
@@ -427,7 +404,7 @@ export class Session {
         lentInput.taken = false;
       }
       try {
-        buffer.start += this.handler.feed(buffer.data, buffer.start, buffer.end);
+        buffer.start += this.#runner.feed(buffer.data, buffer.start, buffer.end);
       } finally {
         if (lend) {
           lentInput.open = false;
@@ -442,7 +419,7 @@ export class Session {
       }
       logDebug(`client ${this.id}: protocol error: ${err.message}`);
       this.metrics.error("protocol");
-      this.answerAndClose(this.handler.protocolErrorReply(err.message));
+      this.answerAndClose(this.protocol.protocolErrorReply(err.message));
       this.#endLoop();
       return;
     }
@@ -458,7 +435,7 @@ export class Session {
     this.#loopEnded();
   }
 
-  /** A read or a handler failed: the client is closed. */
+  /** A read or a plan failed: the client is closed. */
   #stopOnError(err: unknown): void {
     if (!this.#closed) logDebug(`client ${this.id}: ${err instanceof Error ? err.message : err}`);
     this.close();
@@ -502,6 +479,8 @@ export class Session {
     this.#draining = true;
     this.#slots.drain();
     this.#writer.discard();
+    // A dedicated backend connection is closed, not returned: its state is this client's.
+    this.#runner.unpin(true);
     // A paused read loop ends too, so run() resolves.
     if (this.#paused) queueMicrotask(this.#onCaughtUp);
     try {

@@ -6,7 +6,7 @@ import {
   type BinaryPacket,
   decodeBinaryPacket,
   MemcacheBinaryResponseFramer,
-} from "../../src/protocol/memcache/binary.ts";
+} from "../../src/protocol/memcache_binary/binary.ts";
 
 const LF = 0x0a; // "\n"
 const CR = 0x0d; // "\r"

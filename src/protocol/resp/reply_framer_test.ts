@@ -7,23 +7,22 @@ import {
   RespErrorReply,
   type RespValue,
 } from "./reply_value.ts";
-import { replayChunks } from "../replay_chunks.ts";
+import { everySplit, replayChunks } from "../replay_chunks.ts";
 
 const enc = new TextEncoder();
 
-function frameAll(input: Uint8Array, cut: number): number[] {
+function frameAll(input: Uint8Array, cuts: number[]): number[] {
   const framer = new RespReplyFramer();
   const sizes: number[] = [];
-  let start = 0;
-  for (const end of [cut, input.length]) {
-    for (;;) {
-      const size = framer.frame(input, start, end);
-      if (size < 0) break;
+  const left = replayChunks(input, cuts, (buf, start, end) => {
+    let at = start;
+    for (let size = framer.frame(buf, at, end); size >= 0; size = framer.frame(buf, at, end)) {
       sizes.push(size);
-      start += size;
+      at += size;
     }
-  }
-  assert.equal(start, input.length);
+    return at - start;
+  });
+  assert.equal(left, 0, "every byte framed");
   return sizes;
 }
 
@@ -42,8 +41,8 @@ const replies = [
 Deno.test("frame() finds every reply boundary at every chunk split", () => {
   const input = enc.encode(replies.join(""));
   const expected = replies.map((r) => r.length);
-  for (let cut = 0; cut <= input.length; cut++) {
-    assert.deepEqual(frameAll(input, cut), expected, `cut at ${cut}`);
+  for (const { cuts, label } of everySplit(input.length)) {
+    assert.deepEqual(frameAll(input, cuts), expected, label);
   }
 });
 
@@ -91,27 +90,11 @@ Deno.test("frame() frames replies nested as deep as redis-server makes them, in 
     const expected = replies.map((r) => r.length);
     // Cuts inside the deep part, at its leaf, and one byte at a time over a stretch.
     const cuts = [1, 7, depth * 2, depth * 4 + 4, depth * 4 + 6, input.length - 3];
-    for (const cut of cuts) assert.deepEqual(frameAll(input, cut), expected, `depth ${depth}`);
-    const framer = new RespReplyFramer();
-    const sizes: number[] = [];
-    const left = replayChunks(
-      input,
-      Array.from({ length: 200 }, (_, i) => i * 7 + 3).filter((cut) => cut < input.length),
-      (buf, s, e) => {
-        let taken = 0;
-        for (
-          let size = framer.frame(buf, s + taken, e);
-          size >= 0;
-          size = framer.frame(buf, s + taken, e)
-        ) {
-          sizes.push(size);
-          taken += size;
-        }
-        return taken;
-      },
+    for (const cut of cuts) assert.deepEqual(frameAll(input, [cut]), expected, `depth ${depth}`);
+    const chunked = Array.from({ length: 200 }, (_, i) => i * 7 + 3).filter((cut) =>
+      cut < input.length
     );
-    assert.equal(left, 0);
-    assert.deepEqual(sizes, expected, `depth ${depth}, chunked`);
+    assert.deepEqual(frameAll(input, chunked), expected, `depth ${depth}, chunked`);
   }
 });
 

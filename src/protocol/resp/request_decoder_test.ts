@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { RespRequestDecoder } from "./request_decoder.ts";
 import { ProtocolError } from "../protocol_error.ts";
-import { replayChunks } from "../replay_chunks.ts";
+import { everySplit, replayChunks } from "../replay_chunks.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -28,8 +28,8 @@ Deno.test("decodeRequest() frames a pipeline at every single chunk split", () =>
     "*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\nPING\r\n*1\r\n$4\r\nPING\r\n",
   );
   const expected = [["GET", "key"], ["SET", "k", ""], ["PING"], ["PING"]];
-  for (let cut = 0; cut <= input.length; cut++) {
-    assert.deepEqual(decodeAll(input, [cut]), expected, `cut at ${cut}`);
+  for (const { cuts, label } of everySplit(input.length)) {
+    assert.deepEqual(decodeAll(input, cuts), expected, label);
   }
 });
 

@@ -5,16 +5,49 @@ import {
   encodeCommandText,
   encodeInteger,
   NULL_BULK_REPLY,
-} from "../protocol/resp/encoder.ts";
-import { encodeCommand } from "../protocol/resp/encoder.ts";
+} from "./encoder.ts";
+import { encodeCommand } from "./encoder.ts";
 import {
   encodePart,
   encodePartView,
   groupKeys,
+  type MergeKind,
   partArgv,
-  SplitCollector,
+  RespSplit,
   type SplitPart,
-} from "./redis_split.ts";
+} from "./resp_split.ts";
+import { SplitMerge } from "../split_merge.ts";
+
+/**
+ * A RESP split over `parts` (as the planner makes one), whose merged reply goes to
+ * `answerMerged` (`isView`: the bytes are reused after the call).
+ */
+function _collector(
+  request: {
+    kind: MergeKind;
+    parts: readonly SplitPart[];
+    keyCount: number;
+    firstKeyIndex: number;
+  },
+  answerMerged: (reply: Uint8Array, isView: boolean) => unknown,
+): SplitMerge {
+  const strategy = new RespSplit({
+    kind: request.kind,
+    argv: [],
+    whole: false,
+    parts: request.parts.length,
+    keyCount: request.keyCount,
+    firstKeyIndex: request.firstKeyIndex,
+  });
+  const split = new SplitMerge(request.parts, strategy);
+  split.bind({
+    answer: (reply) => answerMerged(reply, false),
+    fill: (reply, isView) => answerMerged(reply, isView),
+    onReply: (reply) => answerMerged(reply, true),
+    onError: () => {},
+  });
+  return split;
+}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -32,9 +65,10 @@ function _merge(
   let merged: Uint8Array | null = null;
   // Replies arrive as views into one reused buffer, overwritten after each delivery.
   const shared = new Uint8Array(4096);
-  const collector = new SplitCollector({ ...request, firstKeyIndex: 1 }, {
-    answerMerged: (reply, isView) => merged = isView ? reply.slice() : reply,
-  });
+  const collector = _collector(
+    { ...request, firstKeyIndex: 1 },
+    (reply, isView) => merged = isView ? reply.slice() : reply,
+  );
   for (const index of order) {
     shared.set(replies[index]);
     collector.sinkFor(index).onReply(shared.subarray(0, replies[index].length));
@@ -59,7 +93,7 @@ Deno.test("encodePart encodes exactly what encodeCommand(partArgv(...)) does", (
   }
 });
 
-Deno.test("SplitCollector merges MGET values back into request key order", () => {
+Deno.test("SplitMerge merges MGET values back into request key order", () => {
   // Keys 1..5 over groups [0, 1, 0, 2, 1].
   const parts = groupKeys([1, 2, 3, 4, 5], [0, 1, 0, 2, 1]);
   const replies = [
@@ -79,7 +113,7 @@ Deno.test("SplitCollector merges MGET values back into request key order", () =>
   }
 });
 
-Deno.test("SplitCollector: a part's error answers, even when it arrived last as a view", () => {
+Deno.test("SplitMerge: a part's error answers, even when it arrived last as a view", () => {
   const parts = groupKeys([1, 2], [0, 1]);
   const error = encoder.encode("-ERR boom\r\n");
   const ok = encodeArray([encodeBulk("x")]);
@@ -92,7 +126,7 @@ Deno.test("SplitCollector: a part's error answers, even when it arrived last as 
   );
 });
 
-Deno.test("SplitCollector sums integer replies and answers MSET with OK", () => {
+Deno.test("SplitMerge sums integer replies and answers MSET with OK", () => {
   const parts = groupKeys([1, 2, 3], [0, 1, 0]);
   const sum = _merge({ kind: "sum", parts, keyCount: 3 }, [encodeInteger(2), encodeInteger(-1)], [
     1,
@@ -103,7 +137,7 @@ Deno.test("SplitCollector sums integer replies and answers MSET with OK", () => 
   assert.equal(_merge({ kind: "mset", parts, keyCount: 3 }, [ok, ok], [0, 1]), "+OK\r\n");
 });
 
-Deno.test("SplitCollector refuses an MGET part reply of the wrong length", () => {
+Deno.test("SplitMerge refuses an MGET part reply of the wrong length", () => {
   const parts = groupKeys([1, 2], [0, 1]);
   const replies = [encodeArray([encodeBulk("a"), encodeBulk("b")]), encodeArray([encodeBulk("c")])];
   assert.match(
@@ -112,13 +146,14 @@ Deno.test("SplitCollector refuses an MGET part reply of the wrong length", () =>
   );
 });
 
-Deno.test("SplitCollector marks a merge in its shared scratch as a view", () => {
+Deno.test("SplitMerge marks a merge in its shared scratch as a view", () => {
   const parts = groupKeys([1, 2], [0, 1]);
   const kept: Uint8Array[] = [];
   for (const value of ["first", "second"]) {
-    const collector = new SplitCollector({ kind: "mget", parts, keyCount: 2, firstKeyIndex: 1 }, {
-      answerMerged: (reply, isView) => kept.push(isView ? reply.slice() : reply),
-    });
+    const collector = _collector(
+      { kind: "mget", parts, keyCount: 2, firstKeyIndex: 1 },
+      (reply, isView) => kept.push(isView ? reply.slice() : reply),
+    );
     collector.sinkFor(0).onReply(encodeArray([encodeBulk(value)]));
     collector.sinkFor(1).onReply(encodeArray([encodeBulk(value)]));
   }
@@ -149,7 +184,7 @@ Deno.test("groupKeys keeps first-seen group order past the scanned parts (a Map 
   }
 });
 
-Deno.test("SplitCollector: MGET merges stay right when a short part follows a long one", () => {
+Deno.test("SplitMerge: MGET merges stay right when a short part follows a long one", () => {
   // The merge reuses one offsets array: a 1-key part after a 3-key part must not see the
   // longer part's stale offsets.
   const parts = groupKeys([1, 2, 3, 4], [0, 0, 0, 1]);

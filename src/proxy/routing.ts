@@ -1,6 +1,9 @@
-/** How a Redis front end reaches backends: by ketama node (`redis`) or by slot (`redis_cluster`). */
+/**
+ * How requests reach backends, the same for every protocol: by ketama node (`redis`,
+ * `memcache`, `memcache_binary`) or by slot (`redis_cluster`, src/proxy/cluster_routing.ts).
+ */
 import type { NodePool } from "../backend/node_pool.ts";
-import type { ReplySink } from "../backend/reply_sink.ts";
+import type { ReplySink } from "../protocol/protocol.ts";
 import type { CommandSpec } from "../protocol/resp/commands.ts";
 import { encodeError } from "../protocol/resp/encoder.ts";
 import type { RingRouter } from "./ring_router.ts";
@@ -8,15 +11,15 @@ import { hashTagSlice } from "../hash/hash_tag.ts";
 
 /**
  * Keys fall into groups (a node on the ring, a slot in a cluster). A request whose keys
- * share one group goes out whole; MGET-like commands are split per group; any other
- * command whose keys span groups is refused.
+ * share one group goes out whole; multi-key requests are split per group.
  */
-export interface RedisRouting {
+export interface Routing {
   /** The group of a key, or -1 when no backend can take it. */
   groupOf(key: Uint8Array): number;
   /**
    * Sends one encoded request (copied, so it may be a view) to the backend of `group`, on
-   * the connection client `sessionId` uses; `readonly` requests may go to replicas.
+   * the connection client `sessionId` uses; `readonly` requests may go to replicas; `kind`
+   * goes to the reply framer with the reply (0 unless the protocol needs it).
    */
   send(
     group: number,
@@ -24,9 +27,19 @@ export interface RedisRouting {
     sink: ReplySink,
     sessionId: number,
     readonly: boolean,
+    kind?: number,
   ): void;
   /** One group per backend that a server-wide command must reach (every node, every master). */
   broadcastGroups(): number[];
+  /** The node a group's requests go to now (its master), or -1: where a pinned client connects. */
+  nodeOf(group: number): number;
+}
+
+/**
+ * What the Redis modes add: a command whose keys span groups is refused unless it splits,
+ * and the mode answers some commands itself (CLUSTER in `redis_cluster`).
+ */
+export interface RedisRouting extends Routing {
   /** The refusal for a command whose keys span groups. */
   crossGroupError(spec: CommandSpec): Uint8Array;
   /** The reply to a command this mode answers itself (e.g. CLUSTER), or null. */
@@ -59,8 +72,19 @@ export class RingRouting implements RedisRouting {
     return this.#router.pick(key);
   }
 
-  send(group: number, bytes: Uint8Array, sink: ReplySink, sessionId: number): void {
-    this.#pool.connFor(group, sessionId).send(bytes, sink);
+  send(
+    group: number,
+    bytes: Uint8Array,
+    sink: ReplySink,
+    sessionId: number,
+    _readonly: boolean,
+    kind = 0,
+  ): void {
+    this.#pool.connFor(group, sessionId).send(bytes, sink, kind);
+  }
+
+  nodeOf(group: number): number {
+    return group;
   }
 
   crossGroupError(spec: CommandSpec): Uint8Array {

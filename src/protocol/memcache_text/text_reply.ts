@@ -24,7 +24,7 @@ import {
   SPACE,
   startsWith,
   tokenize,
-} from "./bytes.ts";
+} from "../bytes.ts";
 import type { MemcacheCommand } from "./text_request.ts";
 
 /** How a reply is framed: see the module comment. */

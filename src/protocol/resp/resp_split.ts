@@ -1,8 +1,11 @@
-/** Multi-key commands split by group (MGET, MSET, DEL, UNLINK, EXISTS, TOUCH) and merged back. */
-import type { ReplySink } from "../backend/reply_sink.ts";
+/**
+ * RESP's side of split requests (MGET, MSET, DEL, UNLINK, EXISTS, TOUCH, broadcasts): each
+ * part's request, and the merge of their replies (the mechanism is src/protocol/split_merge.ts).
+ */
 import {
   bulkSize,
   encodeArray,
+  encodeCommand,
   encodeError,
   encodeInteger,
   encodeProxyError,
@@ -11,15 +14,13 @@ import {
   SHORT_COPY,
   writeBulk,
   writeHeader,
-} from "../protocol/resp/encoder.ts";
-import { ARRAY } from "../protocol/resp/bytes.ts";
-import { copies } from "../io/copy_slab.ts";
-import {
-  arrayElementBounds,
-  arrayElementSlices,
-  decodeReplyValue,
-} from "../protocol/resp/reply_value.ts";
-import type { SplitKind } from "../protocol/resp/commands.ts";
+} from "./encoder.ts";
+import { ARRAY } from "./bytes.ts";
+import { arrayElementBounds, arrayElementSlices, decodeReplyValue } from "./reply_value.ts";
+import type { SplitKind } from "./commands.ts";
+import type { SplitPart, SplitStrategy } from "../split_merge.ts";
+
+export { groupKeys, type SplitPart } from "../split_merge.ts";
 
 /**
  * How part replies merge: the split kinds of multi-key commands, plus those of commands
@@ -27,45 +28,6 @@ import type { SplitKind } from "../protocol/resp/commands.ts";
  * first part's reply once no part failed (FLUSHALL, CONFIG SET, SCRIPT LOAD...).
  */
 export type MergeKind = SplitKind | "concat" | "first";
-
-/** One sub-request: the group (node or slot) it goes to and the argv indexes of its keys. */
-export interface SplitPart {
-  group: number;
-  /** argv indexes of the keys (for MSET, of each key; its value follows it). */
-  keyIndexes: number[];
-}
-
-/** Parts up to which groupKeys finds a key's part by a scan, without a Map per request. */
-const SCANNED_PARTS = 8;
-
-/** Groups keys by their group, keeping first-seen group order and key order within one. */
-export function groupKeys(
-  keyIndexes: readonly number[],
-  groupOfKey: readonly number[],
-): SplitPart[] {
-  const parts: SplitPart[] = [];
-  let byGroup: Map<number, SplitPart> | null = null;
-  for (let i = 0; i < keyIndexes.length; i++) {
-    const group = groupOfKey[i];
-    let part: SplitPart | undefined;
-    if (byGroup === null) {
-      for (let p = 0; p < parts.length; p++) {
-        if (parts[p].group === group) {
-          part = parts[p];
-          break;
-        }
-      }
-    } else part = byGroup.get(group);
-    if (part === undefined) {
-      part = { group, keyIndexes: [] };
-      parts.push(part);
-      if (byGroup !== null) byGroup.set(group, part);
-      else if (parts.length > SCANNED_PARTS) byGroup = new Map(parts.map((x) => [x.group, x]));
-    }
-    part.keyIndexes.push(keyIndexes[i]);
-  }
-  return parts;
-}
 
 /** The argv of one part: the command name, then its keys (and MSET values). */
 export function partArgv(
@@ -144,92 +106,65 @@ function _growScratch(keys: number): void {
   _scratchEnds = new Int32Array(keys);
 }
 
-/** The sink of one part: one small object per part instead of two closures. */
-class PartSink implements ReplySink {
-  readonly #collector: SplitCollector;
-  readonly #index: number;
-
-  constructor(collector: SplitCollector, index: number) {
-    this.#collector = collector;
-    this.#index = index;
-  }
-
-  onReply(reply: Uint8Array): void {
-    this.#collector.complete(this.#index, reply, true);
-  }
-
-  onError(message: string): void {
-    this.#collector.complete(this.#index, encodeProxyError(message), false);
-  }
-}
-
-/** Where a split request's merged reply goes. */
-export interface MergeTarget {
-  /**
-   * Takes the merged reply. `isView` says it lives in a buffer reused later (a backend's
-   * read buffer, the merge scratch): copy it to keep it past this call.
-   */
-  answerMerged(reply: Uint8Array, isView: boolean): void;
-}
-
 /**
- * Collects the replies of a split request's parts and gives the merged reply once all
- * are in: MGET values in request key order, MSET's OK, the sum of integer replies.
+ * How RESP's split requests encode their parts and merge the replies: MGET values in
+ * request key order, MSET's OK, the sum of integer replies, joined arrays, or the first
+ * reply; an error from any part is the answer, as from one server.
  */
-export class SplitCollector {
+export class RespSplit implements SplitStrategy {
   readonly #kind: MergeKind;
-  readonly #parts: readonly SplitPart[];
-  readonly #replies: (Uint8Array | null)[];
+  /** The request's arguments until its last part is encoded (then dropped: see request()). */
+  #argv: readonly Uint8Array[] | null;
+  readonly #parts: number;
   readonly #keyCount: number;
   readonly #firstKeyIndex: number;
   readonly #keyStep: number;
-  readonly #target: MergeTarget;
-  #remaining: number;
+  /** A broadcast's request, encoded once for every part. */
+  #whole: Uint8Array | null = null;
+  readonly #broadcast: boolean;
 
   constructor(
     request: {
       kind: MergeKind;
-      parts: readonly SplitPart[];
+      argv: readonly Uint8Array[];
+      /** Every part sends the whole request (a broadcast), not its keys. */
+      whole: boolean;
+      parts: number;
       keyCount: number;
       firstKeyIndex: number;
     },
-    target: MergeTarget,
   ) {
     this.#kind = request.kind;
+    this.#argv = request.argv;
     this.#parts = request.parts;
-    this.#replies = request.parts.map(() => null);
-    this.#remaining = request.parts.length;
     this.#keyCount = request.keyCount;
     this.#firstKeyIndex = request.firstKeyIndex;
     this.#keyStep = request.kind === "mset" ? 2 : 1;
-    this.#target = target;
+    this.#broadcast = request.whole;
   }
 
-  /** The sink for part `index`. */
-  sinkFor(index: number): ReplySink {
-    return new PartSink(this, index);
-  }
-
-  /**
-   * Records part `index`'s reply; `isView` says it lives in a reused read buffer. The last
-   * part's reply is merged at once, so only the parts before it need a copy.
-   */
-  complete(index: number, reply: Uint8Array, isView: boolean): void {
-    if (this.#replies[index] !== null) return;
-    if (--this.#remaining === 0) {
-      this.#replies[index] = reply;
-      const merged = this.#merge();
-      // A view: the last part's reply answered as it is (an error, a first reply), or an
-      // MGET merged into the shared scratch. The target copies it if it keeps it.
-      const mergedIsView = merged === reply ? isView : merged.buffer === _mergeScratch.buffer;
-      this.#target.answerMerged(merged, mergedIsView);
-      return;
+  request(part: SplitPart, index: number): Uint8Array {
+    const argv = this.#argv;
+    // A split waiting for replies keeps no views of the client's read buffer.
+    if (index === this.#parts - 1) this.#argv = null;
+    if (this.#broadcast) {
+      this.#whole ??= encodeCommand(argv!);
+      const whole = this.#whole;
+      if (index === this.#parts - 1) this.#whole = null;
+      return whole;
     }
-    this.#replies[index] = isView ? copies.copy(reply) : reply;
+    return encodePartView(this.#kind as SplitKind, argv!, part);
   }
 
-  #merge(): Uint8Array {
-    const replies = this.#replies as Uint8Array[];
+  failure(message: string): Uint8Array {
+    return encodeProxyError(message);
+  }
+
+  isScratch(merged: Uint8Array): boolean {
+    return merged.buffer === _mergeScratch.buffer;
+  }
+
+  merge(replies: readonly Uint8Array[], parts: readonly SplitPart[]): Uint8Array {
     // An error from any part is the answer, as from one server.
     for (const reply of replies) if (reply[0] === 0x2d /* "-" */) return reply;
     switch (this.#kind) {
@@ -256,13 +191,12 @@ export class SplitCollector {
         return encodeInteger(total);
       }
       case "mget":
-        return this.#mergeMget(replies);
+        return this.#mergeMget(replies, parts);
     }
   }
 
   /** MGET values in request key order: offsets first, then one copy into the reply. */
-  #mergeMget(replies: readonly Uint8Array[]): Uint8Array {
-    const parts = this.#parts;
+  #mergeMget(replies: readonly Uint8Array[], parts: readonly SplitPart[]): Uint8Array {
     // Per key (in request order): the part reply holding its value and the value's bounds,
     // in scratch arrays reused by every merge (a merge runs to its end synchronously).
     const large = this.#keyCount > SCRATCH_MAX_KEYS;

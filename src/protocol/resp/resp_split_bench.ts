@@ -4,10 +4,11 @@
  * MGET whose keys share a hash tag and go out whole; and merging the part replies.
  */
 import assert from "node:assert/strict";
-import { commandKeyIndexes, type CommandSpec, lookupCommand } from "../protocol/resp/commands.ts";
-import { encodeArray, encodeBulk, encodeCommand, encodeInteger } from "../protocol/resp/encoder.ts";
-import { RingRouter } from "./ring_router.ts";
-import { encodePart, groupKeys, partArgv, SplitCollector, type SplitPart } from "./redis_split.ts";
+import { commandKeyIndexes, type CommandSpec, lookupCommand } from "./commands.ts";
+import { encodeArray, encodeBulk, encodeCommand, encodeInteger } from "./encoder.ts";
+import { RingRouter } from "../../proxy/ring_router.ts";
+import { encodePart, groupKeys, partArgv, RespSplit, type SplitPart } from "./resp_split.ts";
+import { SplitMerge } from "../split_merge.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -83,10 +84,22 @@ function _merge(
 ): Uint8Array {
   let merged: Uint8Array | null = null;
   const { parts, replies } = input;
-  const collector = new SplitCollector(
-    { kind: spec.split!, parts, keyCount: 10, firstKeyIndex: 1 },
-    { answerMerged: (reply, isView) => merged = isView ? reply.slice() : reply },
-  );
+  const strategy = new RespSplit({
+    kind: spec.split!,
+    argv: [],
+    whole: false,
+    parts: parts.length,
+    keyCount: 10,
+    firstKeyIndex: 1,
+  });
+  const collector = new SplitMerge(parts, strategy);
+  const keep = (reply: Uint8Array, isView: boolean) => merged = isView ? reply.slice() : reply;
+  collector.bind({
+    answer: (reply) => keep(reply, false),
+    fill: keep,
+    onReply: (reply) => keep(reply, true),
+    onError: () => {},
+  });
   for (let i = 0; i < parts.length; i++) collector.sinkFor(i).onReply(replies[i]);
   return merged!;
 }

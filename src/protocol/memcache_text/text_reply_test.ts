@@ -11,6 +11,7 @@ import {
   valueBlocks,
 } from "./text_reply.ts";
 import { ProtocolError } from "../protocol_error.ts";
+import { everySplit, replayChunks } from "../replay_chunks.ts";
 
 const latin1 = new TextDecoder("latin1");
 const str = (bytes: Uint8Array) => latin1.decode(bytes);
@@ -27,16 +28,17 @@ function frameAll(
 ): number[] {
   const framer = new MemcacheTextReplyFramer(opts);
   const sizes: number[] = [];
-  let start = 0;
-  for (const end of [...cuts, input.length]) {
+  const left = replayChunks(input, cuts, (buf, start, end) => {
+    let at = start;
     while (sizes.length < kinds.length) {
-      const size = framer.frame(input, start, end, kinds[sizes.length]);
+      const size = framer.frame(buf, at, end, kinds[sizes.length]);
       if (size < 0) break;
       sizes.push(size);
-      start += size;
+      at += size;
     }
-  }
-  assert.equal(start, input.length, "every byte framed");
+    return at - start;
+  });
+  assert.equal(left, 0, "every byte framed");
   return sizes;
 }
 
@@ -48,10 +50,8 @@ function frameEverySplit(
   const input = bytes(replies.map(([, text]) => text).join(""));
   const kinds = replies.map(([kind]) => kind);
   const expected = replies.map(([, text]) => text.length);
-  const everyByte = Array.from({ length: input.length }, (_, i) => i);
-  assert.deepEqual(frameAll(input, kinds, everyByte, opts), expected, "byte by byte");
-  for (let cut = 0; cut <= input.length; cut++) {
-    assert.deepEqual(frameAll(input, kinds, [cut], opts), expected, `cut at ${cut}`);
+  for (const { cuts, label } of everySplit(input.length)) {
+    assert.deepEqual(frameAll(input, kinds, cuts, opts), expected, label);
   }
 }
 
@@ -98,16 +98,16 @@ Deno.test("frame() frames a large value arriving in many chunks", () => {
 
 function assertMalformed(kind: MemcacheReplyKind, text: string, pattern: RegExp, max?: number) {
   const input = bytes(text);
-  for (let cut = 0; cut <= input.length; cut++) {
+  for (const { cuts, label } of everySplit(input.length, false)) {
     const framer = new MemcacheTextReplyFramer({ maxValueBytes: max });
     assert.throws(
-      () => {
-        for (const end of [cut, input.length]) {
-          if (framer.frame(input, 0, end, kind) >= 0) return;
-        }
-      },
+      () =>
+        replayChunks(input, cuts, (buf, start, end) => {
+          if (framer.frame(buf, start, end, kind) >= 0) throw new Error("framed a malformed reply");
+          return 0;
+        }),
       (err: unknown) => err instanceof ProtocolError && pattern.test(err.message),
-      `${JSON.stringify(text)} cut at ${cut}`,
+      `${JSON.stringify(text)} ${label}`,
     );
   }
 }

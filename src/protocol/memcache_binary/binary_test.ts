@@ -14,7 +14,7 @@ import {
   MemcacheBinaryResponseFramer,
 } from "./binary.ts";
 import { ProtocolError } from "../protocol_error.ts";
-import { replayChunks } from "../replay_chunks.ts";
+import { everySplit, replayChunks } from "../replay_chunks.ts";
 
 const latin1 = new TextDecoder("latin1");
 const str = (bytes: Uint8Array) => latin1.decode(bytes);
@@ -122,11 +122,8 @@ function decodeAll(input: Uint8Array, cuts: number[], opts?: MemcacheBinaryOptio
 
 function decodeEverySplit(input: Uint8Array, opts?: MemcacheBinaryOptions): Decoded {
   const whole = decodeAll(input, [], opts);
-  const runs: number[][] = [Array.from({ length: input.length }, (_, i) => i)];
-  for (let cut = 0; cut <= input.length; cut++) runs.push([cut]);
-  for (const cuts of runs) {
+  for (const { cuts, label } of everySplit(input.length)) {
     const got = decodeAll(input, cuts, opts);
-    const label = cuts.length === 1 ? `cut at ${cuts[0]}` : "byte by byte";
     assert.deepEqual(got.out, whole.out, label);
     assert.equal(got.error?.message, whole.error?.message, label);
   }
@@ -300,19 +297,19 @@ const responses: Uint8Array[] = [
 Deno.test("MemcacheBinaryResponseFramer finds every response boundary at every chunk split", () => {
   const input = concat(...responses);
   const expected = responses.map((r) => r.length);
-  for (let cut = 0; cut <= input.length; cut++) {
+  for (const { cuts, label } of everySplit(input.length)) {
     const framer = new MemcacheBinaryResponseFramer();
     const sizes: number[] = [];
-    let start = 0;
-    for (const end of [cut, input.length]) {
-      for (;;) {
-        const size = framer.frame(input, start, end);
-        if (size < 0) break;
+    const left = replayChunks(input, cuts, (buf, start, end) => {
+      let at = start;
+      for (let size = framer.frame(buf, at, end); size >= 0; size = framer.frame(buf, at, end)) {
         sizes.push(size);
-        start += size;
+        at += size;
       }
-    }
-    assert.deepEqual(sizes, expected, `cut at ${cut}`);
+      return at - start;
+    });
+    assert.equal(left, 0, label);
+    assert.deepEqual(sizes, expected, label);
   }
 });
 

@@ -8,7 +8,7 @@ import {
   withoutNoreply,
 } from "./text_request.ts";
 import { ProtocolError } from "../protocol_error.ts";
-import { replayChunks } from "../replay_chunks.ts";
+import { everySplit, replayChunks } from "../replay_chunks.ts";
 
 const latin1 = new TextDecoder("latin1");
 const str = (bytes: Uint8Array) => latin1.decode(bytes);
@@ -87,11 +87,8 @@ function decodeAll(
 /** Decodes `input` cut once at every position, and byte by byte; all runs must agree. */
 function decodeEverySplit(input: Uint8Array, opts?: MemcacheTextDecoderOptions): Decoded {
   const whole = decodeAll(input, [], opts);
-  const runs: number[][] = [Array.from({ length: input.length }, (_, i) => i)];
-  for (let cut = 0; cut <= input.length; cut++) runs.push([cut]);
-  for (const cuts of runs) {
+  for (const { cuts, label } of everySplit(input.length)) {
     const got = decodeAll(input, cuts, opts);
-    const label = cuts.length === 1 ? `cut at ${cuts[0]}` : "byte by byte";
     assert.deepEqual(got.out, whole.out, label);
     assert.deepEqual(got.raw, whole.raw, label);
     assert.equal(got.error?.message, whole.error?.message, label);

@@ -48,41 +48,26 @@ import {
   SPACE,
   startsWith,
   tokenize,
-} from "./bytes.ts";
+} from "../bytes.ts";
+import {
+  ADMIN_NOREPLY,
+  ARITHMETIC,
+  CAS,
+  type CommandEntry,
+  DELETE,
+  GAT,
+  lookupCommand,
+  type MemcacheCommand,
+  META,
+  META_NOOP,
+  META_SET,
+  RETRIEVAL,
+  STORAGE,
+  TOUCH,
+} from "./text_commands.ts";
 
-/** Command names the decoder recognizes (memcached's are lower case and case-sensitive). */
-export type MemcacheCommand =
-  | "get"
-  | "gets"
-  | "gat"
-  | "gats"
-  | "set"
-  | "add"
-  | "replace"
-  | "append"
-  | "prepend"
-  | "cas"
-  | "delete"
-  | "incr"
-  | "decr"
-  | "touch"
-  | "mg"
-  | "ms"
-  | "md"
-  | "ma"
-  | "mn"
-  | "me"
-  | "version"
-  | "quit"
-  | "verbosity"
-  | "flush_all"
-  | "stats"
-  | "shutdown"
-  | "cache_memlimit"
-  | "slabs"
-  | "lru"
-  | "lru_crawler"
-  | "watch";
+export type { MemcacheCommand } from "./text_commands.ts";
+export { buildRetrieval, type RetrievalHead, withoutNoreply } from "./text_rewrite.ts";
 
 /** One complete, valid request. Offsets are relative to the `start` given to decode(). */
 export interface MemcacheTextRequest {
@@ -175,83 +160,6 @@ const QUIET_FLAG = ascii("q");
 /** memcached's answer to a meta request with a flag given twice. */
 const DUPLICATE_FLAG = "CLIENT_ERROR duplicate flag";
 const BASE64_FLAG = ascii("b");
-const CRLF = ascii("\r\n");
-
-// Request shapes: how the tokens after the name are read.
-const STORAGE = 0; // set/add/replace/append/prepend <key> <flags> <exptime> <bytes> [noreply]
-const CAS = 1; // cas <key> <flags> <exptime> <bytes> <cas unique> [noreply]
-const RETRIEVAL = 2; // get/gets <key>+
-const GAT = 3; // gat/gats <exptime> <key>+
-const DELETE = 4; // delete <key> [0] [noreply]
-const ARITHMETIC = 5; // incr/decr <key> <delta> [noreply]
-const TOUCH = 6; // touch <key> <exptime> [noreply]
-const META = 7; // mg/md/ma/me <key> <flag>*
-const META_SET = 8; // ms <key> <datalen> <flag>*
-const META_NOOP = 9; // mn
-const ADMIN = 10; // version, quit, stats ...: tokens kept as args
-const ADMIN_NOREPLY = 11; // flush_all, verbosity: args, optional trailing noreply
-
-interface _Entry {
-  name: MemcacheCommand;
-  word: Uint8Array;
-  shape: number;
-}
-
-const _SHAPES: [MemcacheCommand, number][] = [
-  ["get", RETRIEVAL],
-  ["gets", RETRIEVAL],
-  ["gat", GAT],
-  ["gats", GAT],
-  ["set", STORAGE],
-  ["add", STORAGE],
-  ["replace", STORAGE],
-  ["append", STORAGE],
-  ["prepend", STORAGE],
-  ["cas", CAS],
-  ["delete", DELETE],
-  ["incr", ARITHMETIC],
-  ["decr", ARITHMETIC],
-  ["touch", TOUCH],
-  ["mg", META],
-  ["ms", META_SET],
-  ["md", META],
-  ["ma", META],
-  ["mn", META_NOOP],
-  ["me", META],
-  ["version", ADMIN],
-  ["quit", ADMIN],
-  ["verbosity", ADMIN_NOREPLY],
-  ["flush_all", ADMIN_NOREPLY],
-  ["stats", ADMIN],
-  ["shutdown", ADMIN],
-  ["cache_memlimit", ADMIN],
-  ["slabs", ADMIN],
-  ["lru", ADMIN],
-  ["lru_crawler", ADMIN],
-  ["watch", ADMIN],
-];
-
-/** Name lookup without decoding: candidates keyed by length and first byte, compared as bytes. */
-const _entries = new Map<number, _Entry[]>();
-const _words = new Map<MemcacheCommand, Uint8Array>();
-for (const [name, shape] of _SHAPES) {
-  const word = ascii(name);
-  _words.set(name, word);
-  const slot = word.length * 256 + word[0];
-  const list = _entries.get(slot) ?? [];
-  list.push({ name, word, shape });
-  _entries.set(slot, list);
-}
-
-/** The command whose name is `buf[from, to)`, or null. */
-function _lookup(buf: Uint8Array, from: number, to: number): _Entry | null {
-  const list = _entries.get((to - from) * 256 + buf[from]);
-  if (list === undefined) return null;
-  for (const entry of list) {
-    if (bytesAre(buf, from, to, entry.word)) return entry;
-  }
-  return null;
-}
 
 /** Long retrieval lines memcached keeps reading: these prefixes after leading spaces. */
 const _RETRIEVAL_PREFIXES = ["get ", "gets ", "gat ", "gats "].map(ascii);
@@ -310,7 +218,7 @@ export class MemcacheTextDecoder {
     const lineSize = lf + 1 - start;
     const t = tokenize(buf, start, textEnd, this.#tokens);
     if (t.length === 0) return _error(null, ERROR, lineSize);
-    const entry = _lookup(buf, t[0], t[1]);
+    const entry = lookupCommand(buf, t[0], t[1]);
     if (entry === null) return _error(null, ERROR, lineSize);
     const line: _Line = { buf, start, size: lineSize, t, entry };
     switch (entry.shape) {
@@ -465,7 +373,7 @@ interface _Line {
   size: number;
   /** Token [start, end) pairs, absolute offsets; t[0], t[1] is the command name. */
   t: number[];
-  entry: _Entry;
+  entry: CommandEntry;
 }
 
 /** A storage header waiting for its data block; offsets relative to the request start. */
@@ -625,55 +533,4 @@ function _isRetrievalLine(buf: Uint8Array, start: number, end: number): boolean 
   while (i < end && buf[i] === SPACE && i - start <= MAX_LEADING_SPACES) i++;
   if (i - start > MAX_LEADING_SPACES) return false;
   return _RETRIEVAL_PREFIXES.some((prefix) => startsWith(buf, i, end, prefix));
-}
-
-/** What buildRetrieval() needs of a request: its command and, for gat/gats, the exptime. */
-export interface RetrievalHead {
-  command: MemcacheCommand;
-  exptime: Uint8Array | null;
-}
-
-/**
- * Encodes `<command> [<exptime>] <key>+\r\n` for a subset of a multi-key retrieval's keys
- * (a decoded get/gets/gat/gats request is itself a valid `head`).
- */
-export function buildRetrieval(head: RetrievalHead, keys: Uint8Array[]): Uint8Array {
-  const word = _words.get(head.command);
-  const gat = head.command === "gat" || head.command === "gats";
-  if (word === undefined || (!gat && head.command !== "get" && head.command !== "gets")) {
-    throw new TypeError(`not a retrieval command: ${head.command}`);
-  }
-  if (keys.length === 0) throw new TypeError("a retrieval needs at least one key");
-  if (gat && head.exptime === null) throw new TypeError(`${head.command} needs an exptime`);
-  let size = word.length + CRLF.length;
-  if (gat) size += 1 + head.exptime!.length;
-  for (const key of keys) size += 1 + key.length;
-  const out = new Uint8Array(size);
-  out.set(word, 0);
-  let at = word.length;
-  if (gat) {
-    out[at++] = SPACE;
-    out.set(head.exptime!, at);
-    at += head.exptime!.length;
-  }
-  for (const key of keys) {
-    out[at++] = SPACE;
-    out.set(key, at);
-    at += key.length;
-  }
-  out.set(CRLF, at);
-  return out;
-}
-
-/**
- * Copies a request without its noreply token / q flag, so a proxy can ask the backend for
- * the reply and drop it itself. `raw` is the request's bytes (`size` from its start);
- * returns `raw` itself when there is nothing to remove.
- */
-export function withoutNoreply(raw: Uint8Array, req: MemcacheTextRequest): Uint8Array {
-  if (req.noreplyAt < 0) return raw;
-  const out = new Uint8Array(raw.length - req.noreplyLength);
-  out.set(raw.subarray(0, req.noreplyAt), 0);
-  out.set(raw.subarray(req.noreplyAt + req.noreplyLength), req.noreplyAt);
-  return out;
 }

@@ -27,7 +27,7 @@
  *   an unknown opcode (Unknown command, as memcached).
  */
 import { ProtocolError } from "../protocol_error.ts";
-import { DEFAULT_MAX_VALUE_BYTES, MAX_KEY_LENGTH } from "./bytes.ts";
+import { DEFAULT_MAX_VALUE_BYTES, MAX_KEY_LENGTH } from "../bytes.ts";
 
 /** Bytes in a packet header. */
 export const BINARY_HEADER_BYTES = 24;

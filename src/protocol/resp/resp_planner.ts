@@ -1,25 +1,27 @@
-/** The Redis side of a session: frames requests, answers or routes each one. */
-import {
-  encodeCommand,
-  encodeError,
-  encodeProxyError,
-  OK_REPLY,
-} from "../protocol/resp/encoder.ts";
-import { RespRequestDecoder } from "../protocol/resp/request_decoder.ts";
+/** RESP's planner: frames a client's requests and plans each one (answer, forward, split). */
+import { encodeCommand, encodeError, OK_REPLY } from "./encoder.ts";
+import { RespRequestDecoder } from "./request_decoder.ts";
 import {
   commandKeyIndexes,
   type CommandSpec,
   isBlockingRequest,
   lookupCommand,
   sortPatternIndexes,
-} from "../protocol/resp/commands.ts";
-import { describeBytes } from "../protocol/resp/bytes.ts";
-import { clientReply, type ClientState, localReply } from "./redis_local.ts";
-import { infoReply, slowlogReply } from "./redis_admin.ts";
-import { allowedBeforeAuth, answerAuth, answerHello, NOAUTH_REPLY } from "./redis_auth.ts";
-import type { RedisRouting } from "./redis_routing.ts";
-import { encodePartView, groupKeys, type MergeKind, SplitCollector } from "./redis_split.ts";
-import type { RequestHandler, Session } from "./session.ts";
+} from "./commands.ts";
+import { describeBytes } from "./bytes.ts";
+import { clientReply, type ClientState, localReply } from "../../proxy/redis_local.ts";
+import type { ClusterMetrics } from "../../metrics/worker_metrics.ts";
+import type { Plan, RequestPlanner } from "../protocol.ts";
+import { SplitMerge } from "../split_merge.ts";
+import { infoReply, slowlogReply } from "../../proxy/redis_admin.ts";
+import {
+  allowedBeforeAuth,
+  answerAuth,
+  answerHello,
+  NOAUTH_REPLY,
+} from "../../proxy/redis_auth.ts";
+import type { RedisRouting } from "../../proxy/routing.ts";
+import { groupKeys, type MergeKind, RespSplit } from "./resp_split.ts";
 
 /**
  * What the Redis sessions of a data plane share. A reload replaces its fields in place, so
@@ -51,36 +53,36 @@ const SETNAME = new TextEncoder().encode("setname");
 /** How the replies of an allowed server-wide command merge (others: the first reply). */
 const BROADCAST_MERGE: Record<string, MergeKind> = { keys: "concat", dbsize: "sum" };
 
-/** Handles the requests of one client session in the Redis modes. */
-export class RedisFrontend implements RequestHandler {
-  readonly #session: Session;
+/** What the RESP planner knows of its client. */
+export interface RespClient {
+  readonly id: number;
+  /** The counters of the client's cluster in this worker (INFO, SLOWLOG read them). */
+  readonly metrics: ClusterMetrics;
+}
+
+/** Plans the requests of one client in the Redis modes. */
+export class RespPlanner implements RequestPlanner {
+  readonly #client: RespClient;
   readonly #settings: RedisSettings;
   readonly #decoder = new RespRequestDecoder();
   #authenticated = false;
   /** CLIENT SETNAME's name (made on the first CLIENT command). */
-  #client: ClientState | null = null;
+  #clientState: ClientState | null = null;
 
-  constructor(session: Session, settings: RedisSettings) {
-    this.#session = session;
+  constructor(client: RespClient, settings: RedisSettings) {
+    this.#client = client;
     this.#settings = settings;
   }
 
-  feed(buf: Uint8Array, start: number, end: number): number {
-    let at = start;
-    while (!this.#session.draining) {
-      const request = this.#decoder.decode(buf, at, end);
-      if (request === null) break;
-      const raw = buf.subarray(at, at + request.size);
-      at += request.size;
-      if (request.argv.length === 0) continue;
-      this.#session.noteRequest(at - request.size, at);
-      this.#handle(request.argv, request.inline ? null : raw);
+  next(buf: Uint8Array, start: number, end: number, plan: Plan): number {
+    const request = this.#decoder.decode(buf, start, end);
+    if (request === null) return -1;
+    if (request.argv.length === 0) plan.skip();
+    else {
+      const raw = request.inline ? null : buf.subarray(start, start + request.size);
+      this.#plan(request.argv, raw, plan);
     }
-    return at - start;
-  }
-
-  errorReply(message: string): Uint8Array {
-    return encodeProxyError(message);
+    return request.size;
   }
 
   requestArgs(buf: Uint8Array, start: number, end: number): readonly Uint8Array[] | null {
@@ -88,93 +90,85 @@ export class RedisFrontend implements RequestHandler {
     return new RespRequestDecoder().decode(buf, start, end)?.argv ?? null;
   }
 
-  protocolErrorReply(message: string): Uint8Array {
-    return encodeError(`ERR Protocol error: ${message}`);
-  }
-
-  /** Answers, refuses or routes one request; `raw` is its RESP encoding (null when inline). */
-  #handle(argv: Uint8Array[], raw: Uint8Array | null): void {
-    const session = this.#session;
+  /** Plans one request: answer, refuse or route; `raw` is its RESP encoding (null when inline). */
+  #plan(argv: Uint8Array[], raw: Uint8Array | null, plan: Plan): void {
+    const client = this.#client;
     const spec = lookupCommand(argv[0]);
-    const metrics = session.metrics;
+    const metrics = client.metrics;
     if (spec === undefined) {
       metrics.command("unknown");
       metrics.error("refused");
-      session.answer(session.reserve(), _unknownCommand(argv));
+      plan.local(_unknownCommand(argv));
       return;
     }
     metrics.command(spec.name);
     if (spec.arity > 0 ? argv.length !== spec.arity : argv.length < -spec.arity) {
       metrics.error("refused");
-      session.answer(
-        session.reserve(),
-        encodeError(`ERR wrong number of arguments for '${spec.name}' command`),
-      );
+      plan.local(encodeError(`ERR wrong number of arguments for '${spec.name}' command`));
       return;
     }
     const { password, routing } = this.#settings;
     if (password !== null && !this.#authenticated && !allowedBeforeAuth(spec.name)) {
       metrics.error("noauth");
-      session.answer(session.reserve(), NOAUTH_REPLY);
+      plan.local(NOAUTH_REPLY);
       return;
     }
     if (spec.name === "info") {
-      session.answer(session.reserve(), infoReply(metrics, argv));
+      plan.local(infoReply(metrics, argv));
       return;
     }
     if (spec.name === "slowlog") {
-      session.answer(session.reserve(), slowlogReply(metrics, argv));
+      plan.local(slowlogReply(metrics, argv));
       return;
     }
     if (spec.name === "auth" || spec.name === "hello") {
       const { reply, ok } = spec.name === "auth" ? answerAuth(argv, password) : answerHello(argv, {
         password,
         authenticated: this.#authenticated || password === null,
-        clientId: session.id,
+        clientId: client.id,
         version: metrics.redisVersion().version,
         mode: metrics.facts.cacheType === "redis_cluster" ? "cluster" : "standalone",
       });
       if (ok) this.#authenticated = true;
       if (ok && spec.name === "hello") this.#helloSetname(argv);
-      session.answer(session.reserve(), reply);
+      plan.local(reply);
       return;
     }
     const modeReply = routing.localReply(spec, argv);
     if (modeReply !== null) {
-      session.answer(session.reserve(), modeReply);
+      plan.local(modeReply);
       return;
     }
     switch (spec.kind) {
       case "local":
-        if (spec.name === "quit") session.answerAndClose(OK_REPLY);
-        else session.answer(session.reserve(), localReply(spec, argv));
+        if (spec.name === "quit") plan.local(OK_REPLY, true);
+        else plan.local(localReply(spec, argv));
         return;
       case "server":
-        this.#server(spec, argv, raw, routing);
+        this.#server(spec, argv, raw, plan);
         return;
       case "unsupported": {
         // Keyless, but bound to one group (CLUSTER COUNTKEYSINSLOT <slot>: its master).
         // Checked here, off the path of ordinary commands.
         const group = routing.forwardGroup(spec, argv);
         if (group >= 0) {
-          routing.send(group, raw ?? encodeCommand(argv), session.reserve(), session.id, false);
+          plan.forward(group, raw ?? encodeCommand(argv), false);
           return;
         }
         if (spec.name === "client") {
-          this.#client ??= { id: session.id, name: null };
-          const reply = clientReply(argv, this.#client);
+          this.#clientState ??= { id: client.id, name: null };
+          const reply = clientReply(argv, this.#clientState);
           if (reply !== null) {
-            session.answer(session.reserve(), reply);
+            plan.local(reply);
             return;
           }
         }
         if (this.#settings.allowed.has(spec.name)) {
-          this.#broadcast(spec, argv, routing);
+          this.#broadcast(spec, argv, plan);
           return;
         }
         metrics.error("refused");
-        session.answer(
-          session.reserve(),
+        plan.local(
           encodeError(
             `ERR command '${spec.name}' is not supported by aster: ${spec.reason} ${REFUSED_DOC}`,
           ),
@@ -182,7 +176,7 @@ export class RedisFrontend implements RequestHandler {
         return;
       }
       default:
-        this.#route(spec, argv, raw, routing);
+        this.#route(spec, argv, raw, plan);
     }
   }
 
@@ -193,41 +187,35 @@ export class RedisFrontend implements RequestHandler {
    * too when `allow_commands` has "function"; LIST, STATS, DUMP, HELP and unknown
    * subcommands are answered by one backend; KILL is refused (the function runs on one).
    */
-  #server(
-    spec: CommandSpec,
-    argv: Uint8Array[],
-    raw: Uint8Array | null,
-    routing: RedisRouting,
-  ): void {
-    const session = this.#session;
+  #server(spec: CommandSpec, argv: Uint8Array[], raw: Uint8Array | null, plan: Plan): void {
+    const metrics = this.#client.metrics;
     if (spec.name === "function" && argv[1].length <= 8) {
       switch (decoder.decode(argv[1]).toLowerCase()) {
         case "load":
         case "delete":
         case "restore":
-          this.#broadcast(spec, argv, routing);
+          this.#broadcast(spec, argv, plan);
           return;
         case "flush":
           if (this.#settings.allowed.has("function")) {
-            this.#broadcast(spec, argv, routing);
+            this.#broadcast(spec, argv, plan);
             return;
           }
-          session.metrics.error("refused");
-          session.answer(session.reserve(), FUNCTION_FLUSH_REFUSED);
+          metrics.error("refused");
+          plan.local(FUNCTION_FLUSH_REFUSED);
           return;
         case "kill":
-          session.metrics.error("refused");
-          session.answer(session.reserve(), FUNCTION_KILL_REFUSED);
+          metrics.error("refused");
+          plan.local(FUNCTION_KILL_REFUSED);
           return;
       }
     }
-    const slot = session.reserve();
-    const group = routing.broadcastGroups()[0];
+    const group = this.#settings.routing.broadcastGroups()[0];
     if (group === undefined) {
-      session.answer(slot, encodeError("ERR no backend available"));
+      plan.local(encodeError("ERR no backend available"));
       return;
     }
-    routing.send(group, raw ?? encodeCommand(argv), slot, session.id, false);
+    plan.forward(group, raw ?? encodeCommand(argv), false);
   }
 
   /** HELLO ... SETNAME name names the connection, as CLIENT SETNAME does. */
@@ -236,53 +224,46 @@ export class RedisFrontend implements RequestHandler {
       const option = decoder.decode(argv[i]).toLowerCase();
       if (option === "auth") i += 2;
       else if (option === "setname") {
-        this.#client ??= { id: this.#session.id, name: null };
-        clientReply([CLIENT, SETNAME, argv[i + 1]], this.#client);
+        this.#clientState ??= { id: this.#client.id, name: null };
+        clientReply([CLIENT, SETNAME, argv[i + 1]], this.#clientState);
         i++;
       }
     }
   }
 
   /** Sends an allowed server-wide command to every backend and merges the replies. */
-  #broadcast(spec: CommandSpec, argv: Uint8Array[], routing: RedisRouting): void {
-    const session = this.#session;
-    const slot = session.reserve();
-    const groups = routing.broadcastGroups();
+  #broadcast(spec: CommandSpec, argv: Uint8Array[], plan: Plan): void {
+    const groups = this.#settings.routing.broadcastGroups();
     if (groups.length === 0) {
-      session.answer(slot, encodeError("ERR no backend available"));
+      plan.local(encodeError("ERR no backend available"));
       return;
     }
     const parts = groups.map((group) => ({ group, keyIndexes: [] }));
-    const collector = new SplitCollector(
-      { kind: BROADCAST_MERGE[spec.name] ?? "first", parts, keyCount: 0, firstKeyIndex: 0 },
-      { answerMerged: (reply, isView) => session.fill(slot, reply, isView) },
-    );
-    const bytes = encodeCommand(argv);
-    for (let i = 0; i < parts.length; i++) {
-      routing.send(parts[i].group, bytes, collector.sinkFor(i), session.id, false);
-    }
+    const kind = BROADCAST_MERGE[spec.name] ?? "first";
+    const strategy = new RespSplit({
+      kind,
+      argv,
+      whole: true,
+      parts: parts.length,
+      keyCount: 0,
+      firstKeyIndex: 0,
+    });
+    plan.split(new SplitMerge(parts, strategy));
   }
 
-  #route(
-    spec: CommandSpec,
-    argv: Uint8Array[],
-    raw: Uint8Array | null,
-    routing: RedisRouting,
-  ): void {
-    const session = this.#session;
-    const slot = session.reserve();
+  #route(spec: CommandSpec, argv: Uint8Array[], raw: Uint8Array | null, plan: Plan): void {
     if (isBlockingRequest(spec, argv)) {
-      session.answer(
-        slot,
+      plan.local(
         encodeError(`ERR blocking '${spec.name}' is not supported by aster ${REFUSED_DOC}`),
       );
       return;
     }
     const keyIndexes = commandKeyIndexes(spec, argv);
     if (typeof keyIndexes === "string") {
-      session.answer(slot, encodeError(keyIndexes));
+      plan.local(encodeError(keyIndexes));
       return;
     }
+    const routing = this.#settings.routing;
     // One group for every key (or the command name when there is no key) sends the
     // request whole: no array of groups is made for the common single-key request.
     const keyCount = keyIndexes.length;
@@ -298,33 +279,34 @@ export class RedisFrontend implements RequestHandler {
       if (groups !== null) groups[i] = group;
     }
     if (unavailable) {
-      session.answer(slot, encodeError("ERR no backend available: every node is ejected"));
+      plan.local(encodeError("ERR no backend available: every node is ejected"));
       return;
     }
     if (groups === null) {
       if (spec.sortPatterns === true) {
         const refusal = _sortPatternRefusal(spec, argv, first, routing);
         if (refusal !== null) {
-          session.answer(slot, refusal);
+          plan.local(refusal);
           return;
         }
       }
-      routing.send(first, raw ?? encodeCommand(argv), slot, session.id, spec.readonly);
+      plan.forward(first, raw ?? encodeCommand(argv), spec.readonly);
       return;
     }
     if (spec.kind !== "multi" || spec.split === undefined) {
-      session.answer(slot, routing.crossGroupError(spec));
+      plan.local(routing.crossGroupError(spec));
       return;
     }
     const parts = groupKeys(keyIndexes, groups);
-    const collector = new SplitCollector(
-      { kind: spec.split, parts, keyCount: keyIndexes.length, firstKeyIndex: keyIndexes[0] },
-      { answerMerged: (reply, isView) => session.fill(slot, reply, isView) },
-    );
-    for (let i = 0; i < parts.length; i++) {
-      const bytes = encodePartView(spec.split, argv, parts[i]);
-      routing.send(parts[i].group, bytes, collector.sinkFor(i), session.id, spec.readonly);
-    }
+    const strategy = new RespSplit({
+      kind: spec.split,
+      argv,
+      whole: false,
+      parts: parts.length,
+      keyCount: keyIndexes.length,
+      firstKeyIndex: keyIndexes[0],
+    });
+    plan.split(new SplitMerge(parts, strategy), spec.readonly);
   }
 }
 

@@ -1,0 +1,116 @@
+/**
+ * Dedicated backend connections for pinned clients (SUBSCRIBE, BLPOP, MULTI/WATCH: state
+ * on the backend connection that belongs to one client). A pinned client takes one
+ * connection to a node for itself, outside the shared connections' FIFO, until it releases
+ * it; each node has a cap. A connection whose client vanished while pinned is closed, not
+ * returned: its backend state (a transaction, a subscription) is that client's.
+ */
+import { NodeConn, type NodeConnOptions } from "./node_conn.ts";
+import type { NodePool } from "./node_pool.ts";
+
+/** Settings of a pinned pool. */
+export interface PinnedPoolOptions {
+  /** Most dedicated connections open to one node (idle and pinned). */
+  capPerNode: number;
+  /** Makes a connection (tests use fakes); default: a NodeConn that connects at once. */
+  newConn?: (options: NodeConnOptions) => NodeConn;
+}
+
+function _newConn(options: NodeConnOptions): NodeConn {
+  const conn = new NodeConn(options);
+  conn.connect();
+  return conn;
+}
+
+/** The dedicated connections of one backend generation, per node. */
+export class PinnedPool {
+  readonly #nodes: NodePool;
+  readonly #cap: number;
+  readonly #newConn: (options: NodeConnOptions) => NodeConn;
+  /** Per node: released connections waiting for the next pinned client. */
+  readonly #idle = new Map<number, NodeConn[]>();
+  /** Per node: connections open (idle or pinned). */
+  readonly #open = new Map<number, Set<NodeConn>>();
+  #closed = false;
+
+  constructor(nodes: NodePool, options: PinnedPoolOptions) {
+    this.#nodes = nodes;
+    this.#cap = options.capPerNode;
+    this.#newConn = options.newConn ?? _newConn;
+  }
+
+  /** Connections open to `node`, idle or pinned. */
+  openCount(node: number): number {
+    return this.#open.get(node)?.size ?? 0;
+  }
+
+  /**
+   * A connection to `node` for one client alone: an idle one, or a new one under the cap.
+   * Null at the cap, for a closed node, or once the pool is closed.
+   */
+  acquire(node: number): NodeConn | null {
+    if (this.#closed || node < 0 || !this.#nodes.isOpen(node)) return null;
+    const idle = this.#idle.get(node);
+    while (idle !== undefined && idle.length > 0) {
+      const conn = idle.pop()!;
+      if (conn.state !== "closed") return conn;
+      this.#open.get(node)?.delete(conn);
+    }
+    let open = this.#open.get(node);
+    if (open === undefined) {
+      open = new Set();
+      this.#open.set(node, open);
+    }
+    if (open.size >= this.#cap) return null;
+    // Exempt from read_timeout: a blocked BLPOP or a subscription waits as long as it likes.
+    const conn = this.#newConn({ ...this.#nodes.optionsOf(node), readTimeout: Infinity });
+    open.add(conn);
+    return conn;
+  }
+
+  /**
+   * Takes back a connection whose client released it with no request in flight; one that
+   * still waits for replies, or that failed, is closed instead.
+   */
+  release(node: number, conn: NodeConn): void {
+    if (this.#closed || conn.pendingCount > 0 || conn.state === "closed") {
+      this.discard(node, conn);
+      return;
+    }
+    let idle = this.#idle.get(node);
+    if (idle === undefined) {
+      idle = [];
+      this.#idle.set(node, idle);
+    }
+    idle.push(conn);
+  }
+
+  /** Closes a connection for good (its client vanished while pinned): never handed out again. */
+  discard(node: number, conn: NodeConn): void {
+    this.#open.get(node)?.delete(conn);
+    const idle = this.#idle.get(node);
+    const at = idle?.indexOf(conn) ?? -1;
+    if (at >= 0) idle!.splice(at, 1);
+    conn.close();
+  }
+
+  /** Fails late dials and writes (read_timeout does not apply, see acquire()). */
+  checkTimeouts(now: number): void {
+    for (const open of this.#open.values()) for (const conn of open) conn.checkTimeouts(now);
+  }
+
+  /** Requests in flight over every dedicated connection. */
+  pendingCount(): number {
+    let count = 0;
+    for (const open of this.#open.values()) for (const conn of open) count += conn.pendingCount;
+    return count;
+  }
+
+  /** Closes every connection; later acquire() calls get null. */
+  close(): void {
+    this.#closed = true;
+    for (const open of this.#open.values()) for (const conn of open) conn.close();
+    this.#open.clear();
+    this.#idle.clear();
+  }
+}

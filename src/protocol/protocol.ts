@@ -1,0 +1,202 @@
+/**
+ * What one wire protocol (RESP, memcache text, memcache binary) gives the shared session and
+ * backend code: request framing and a plan per request (`RequestPlanner`), reply framing,
+ * the backend handshake and health ping, and error replies (`Protocol`). A plan says what to
+ * do; the session carries it out (src/proxy/session.ts). Routing (ring, slots) is not here:
+ * it is the same for every protocol (src/proxy/routing.ts).
+ */
+
+/** Where a backend reply goes: a client's reply slot, a split's part, a health ping. */
+export interface ReplySink {
+  /**
+   * The complete reply: a view into the connection's buffer, valid only during the call;
+   * unless `owned`: then the connection gave the buffer up and the sink may keep the bytes.
+   */
+  onReply(reply: Uint8Array, owned?: boolean): void;
+  /** The request failed (connection lost, timeout, node down): no reply will come. */
+  onError(message: string): void;
+}
+
+/** Frames replies on a backend stream; throws ProtocolError when it is not the protocol. */
+export interface ReplyFramer {
+  /**
+   * Size of the complete reply at `buf[start]`, or -1 when more bytes are needed. `kind`
+   * is what the request was sent with (protocols whose reply shape depends on the request,
+   * like memcached's text protocol, use it).
+   */
+  frame(buf: Uint8Array, start: number, end: number, kind: number): number;
+}
+
+/** A client's reply slot as a plan's sinks see it: one reply, in request order. */
+export interface ReplyTarget extends ReplySink {
+  /** Answers with bytes the session may keep (a built reply, not a view). */
+  answer(reply: Uint8Array): void;
+  /** Answers with a reply that may be a view into a reused buffer (`isView`): copied if kept. */
+  fill(reply: Uint8Array, isView: boolean): void;
+}
+
+/**
+ * A sink that completes a request's slot its own way (quiet replies dropped, an opcode
+ * restored, a merge of parts). The planner makes it; the session binds it to the slot it
+ * reserves for the request, then sends.
+ */
+export interface BoundSink extends ReplySink {
+  bind(target: ReplyTarget): void;
+}
+
+/**
+ * A request split over several groups whose replies merge into one (MGET, MSET, DEL...,
+ * broadcasts, memcache multi-get): see SplitMerge, the one implementation.
+ */
+export interface FanOut {
+  /** Parts to send. */
+  readonly parts: number;
+  /** The group (node or slot) of part `index`. */
+  groupOf(index: number): number;
+  /** The request of part `index`: valid until the next call (sending copies it). */
+  requestOf(index: number): Uint8Array;
+  /** The sink of part `index`. */
+  sinkFor(index: number): ReplySink;
+  /** Where the merged reply goes (called once, before the parts are sent). */
+  bind(target: ReplyTarget): void;
+}
+
+/** What a plan asks the session to do. */
+export const PlanKind = {
+  /** Nothing to answer (a skipped or silently refused request): no slot is taken. */
+  none: 0,
+  /** Answer `reply` locally; with `closeAfter`, close the client after it. */
+  local: 1,
+  /** Send `bytes` to `group` over the shared, pipelined connection. */
+  forward: 2,
+  /** Send each part of `fanOut` to its group and answer the merged reply. */
+  fanOut: 3,
+  /**
+   * Send `bytes` to `group`'s node on a connection dedicated to this client, taken from
+   * the per-node pinned pool and kept until a plan with `release` (SUBSCRIBE, BLPOP, MULTI).
+   */
+  pinned: 4,
+} as const;
+
+/** One of PlanKind's values. */
+export type PlanKindValue = typeof PlanKind[keyof typeof PlanKind];
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The plan for one request. A session owns one and its planner refills it for every
+ * request: no object per request on the hot path. Only the fields of `kind` are read.
+ */
+export class Plan {
+  kind: PlanKindValue = PlanKind.none;
+  /** local: the reply. */
+  reply: Uint8Array = EMPTY;
+  /** local: close the client once this reply is out (QUIT, a refused framing). */
+  closeAfter = false;
+  /** forward, pinned: the group the routing maps to a node. */
+  group = -1;
+  /** forward, pinned: the request (a view is fine: sending copies it). */
+  bytes: Uint8Array = EMPTY;
+  /** forward, pinned: what the reply framer needs to know of the request (0 for most). */
+  replyKind = 0;
+  /** forward: the request only reads (it may go to a replica). */
+  readonly = false;
+  /** forward, pinned: completes the slot its own way; null: the slot takes the reply as it is. */
+  sink: BoundSink | null = null;
+  /** fanOut: the parts and their merge. */
+  fanOut: FanOut | null = null;
+  /** pinned: give the dedicated connection back once this request's reply is in. */
+  release = false;
+
+  /** Answer `reply` locally. */
+  local(reply: Uint8Array, closeAfter = false): void {
+    this.kind = PlanKind.local;
+    this.reply = reply;
+    this.closeAfter = closeAfter;
+  }
+
+  /** Send `bytes` to `group`; `sink` (optional) completes the slot its own way. */
+  forward(group: number, bytes: Uint8Array, readonly: boolean, replyKind = 0): void {
+    this.kind = PlanKind.forward;
+    this.group = group;
+    this.bytes = bytes;
+    this.readonly = readonly;
+    this.replyKind = replyKind;
+  }
+
+  /** Split over several groups and merge; the parts are sent with `readonly` and `replyKind`. */
+  split(fanOut: FanOut, readonly = false, replyKind = 0): void {
+    this.kind = PlanKind.fanOut;
+    this.fanOut = fanOut;
+    this.readonly = readonly;
+    this.replyKind = replyKind;
+  }
+
+  /** Send on this client's dedicated connection to `group`'s node; `release` it after. */
+  pin(group: number, bytes: Uint8Array, release: boolean): void {
+    this.kind = PlanKind.pinned;
+    this.group = group;
+    this.bytes = bytes;
+    this.release = release;
+    this.replyKind = 0;
+  }
+
+  /** Nothing to answer. */
+  skip(): void {
+    this.kind = PlanKind.none;
+  }
+
+  /** Drops the references of the last plan (so a finished request keeps nothing alive). */
+  clear(): void {
+    this.kind = PlanKind.none;
+    this.reply = EMPTY;
+    this.bytes = EMPTY;
+    this.sink = null;
+    this.fanOut = null;
+    this.closeAfter = false;
+    this.release = false;
+  }
+}
+
+/**
+ * One client's side of a protocol: its decoder state and its per-client state (AUTH,
+ * CLIENT SETNAME). Made by `Protocol.newPlanner` for each new session.
+ */
+export interface RequestPlanner {
+  /**
+   * Frames the request at `buf[start, end)` and fills `plan` for it; returns the bytes it
+   * took, or -1 when more bytes are needed. Throws ProtocolError when the input is malformed.
+   */
+  next(buf: Uint8Array, start: number, end: number, plan: Plan): number;
+  /** The arguments of the request at `buf[start, end)`, decoded again (for SLOWLOG). */
+  requestArgs?(buf: Uint8Array, start: number, end: number): readonly Uint8Array[] | null;
+}
+
+/** What a planner may know of its client. */
+export interface ClientInfo {
+  readonly id: number;
+}
+
+/** A wire protocol as the backend connections see it: reply framing, handshake, health ping. */
+export interface BackendProtocol {
+  /** The reply framer of a new backend socket. */
+  newReplyFramer(): ReplyFramer;
+  /**
+   * Judges a reply to a handshake request (AUTH, READONLY): the refusal to log and drop the
+   * connection for, or null when the backend accepted.
+   */
+  handshakeRefusal(reply: Uint8Array): string | null;
+  /** The health ping, and whether a reply to it says the backend is healthy. */
+  readonly ping: Uint8Array;
+  isHealthy(reply: Uint8Array): boolean;
+}
+
+/** One wire protocol, for a mode's clients and backends. */
+export interface Protocol<Client extends ClientInfo = ClientInfo> extends BackendProtocol {
+  /** The planner of a new client. */
+  newPlanner(client: Client): RequestPlanner;
+  /** The error reply of a failed request (backend down, timeout...). */
+  errorReply(message: string): Uint8Array;
+  /** The last reply before closing a client whose input is malformed (may be empty). */
+  protocolErrorReply(message: string): Uint8Array;
+}

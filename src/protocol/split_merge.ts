@@ -1,0 +1,139 @@
+/**
+ * The one split-and-merge mechanism: a request whose keys fall in several groups goes out
+ * as one request per group, and the client gets one reply once every part answered. Used by
+ * RESP's multi-key commands (MGET, MSET, DEL, UNLINK, EXISTS, TOUCH) and broadcasts
+ * (FUNCTION LOAD..., `allow_commands`), and by memcache text multi-gets; each protocol gives
+ * only a SplitStrategy (how a part's request is encoded, how replies merge).
+ */
+import { copies } from "../io/copy_slab.ts";
+import type { FanOut, ReplySink, ReplyTarget } from "./protocol.ts";
+
+/** One sub-request: the group (node or slot) it goes to and the indexes of its keys. */
+export interface SplitPart {
+  group: number;
+  /** Indexes of the keys (RESP: argv indexes; for MSET, of each key, its value follows it). */
+  keyIndexes: number[];
+}
+
+/** What a protocol gives a split. */
+export interface SplitStrategy {
+  /** The request of one part (may be a view into a shared scratch: it is copied at once). */
+  request(part: SplitPart, index: number): Uint8Array;
+  /** The reply standing for a part that failed (its error reply). */
+  failure(message: string): Uint8Array;
+  /**
+   * The client's reply from every part's reply, in part order. It may be one of them, or
+   * lie in a scratch buffer the strategy reuses (then `isScratch` says so).
+   */
+  merge(replies: readonly Uint8Array[], parts: readonly SplitPart[]): Uint8Array;
+  /** True when `merged` lies in the strategy's reused scratch buffer. */
+  isScratch(merged: Uint8Array): boolean;
+}
+
+/** Parts up to which groupKeys finds a key's part by a scan, without a Map per request. */
+const SCANNED_PARTS = 8;
+
+/** Groups keys by their group, keeping first-seen group order and key order within one. */
+export function groupKeys(
+  keyIndexes: readonly number[],
+  groupOfKey: readonly number[],
+): SplitPart[] {
+  const parts: SplitPart[] = [];
+  let byGroup: Map<number, SplitPart> | null = null;
+  for (let i = 0; i < keyIndexes.length; i++) {
+    const group = groupOfKey[i];
+    let part: SplitPart | undefined;
+    if (byGroup === null) {
+      for (let p = 0; p < parts.length; p++) {
+        if (parts[p].group === group) {
+          part = parts[p];
+          break;
+        }
+      }
+    } else part = byGroup.get(group);
+    if (part === undefined) {
+      part = { group, keyIndexes: [] };
+      parts.push(part);
+      if (byGroup !== null) byGroup.set(group, part);
+      else if (parts.length > SCANNED_PARTS) byGroup = new Map(parts.map((x) => [x.group, x]));
+    }
+    part.keyIndexes.push(keyIndexes[i]);
+  }
+  return parts;
+}
+
+/** The sink of one part: one small object per part instead of two closures. */
+class PartSink implements ReplySink {
+  readonly #split: SplitMerge;
+  readonly #index: number;
+
+  constructor(split: SplitMerge, index: number) {
+    this.#split = split;
+    this.#index = index;
+  }
+
+  onReply(reply: Uint8Array): void {
+    this.#split.complete(this.#index, reply, true);
+  }
+
+  onError(message: string): void {
+    this.#split.complete(this.#index, this.#split.strategy.failure(message), false);
+  }
+}
+
+/**
+ * Collects the replies of a split request's parts and answers the merged reply once all
+ * are in. Each part completes once; later replies or errors for it are ignored.
+ */
+export class SplitMerge implements FanOut {
+  readonly strategy: SplitStrategy;
+  readonly #parts: readonly SplitPart[];
+  readonly #replies: (Uint8Array | null)[];
+  #remaining: number;
+  #target: ReplyTarget | null = null;
+
+  constructor(parts: readonly SplitPart[], strategy: SplitStrategy) {
+    this.#parts = parts;
+    this.strategy = strategy;
+    this.#replies = parts.map(() => null);
+    this.#remaining = parts.length;
+  }
+
+  get parts(): number {
+    return this.#parts.length;
+  }
+
+  groupOf(index: number): number {
+    return this.#parts[index].group;
+  }
+
+  requestOf(index: number): Uint8Array {
+    return this.strategy.request(this.#parts[index], index);
+  }
+
+  sinkFor(index: number): ReplySink {
+    return new PartSink(this, index);
+  }
+
+  bind(target: ReplyTarget): void {
+    this.#target = target;
+  }
+
+  /**
+   * Records part `index`'s reply; `isView` says it lives in a reused read buffer. The last
+   * part's reply is merged at once, so only the parts before it need a copy.
+   */
+  complete(index: number, reply: Uint8Array, isView: boolean): void {
+    if (this.#replies[index] !== null) return;
+    if (--this.#remaining > 0) {
+      this.#replies[index] = isView ? copies.copy(reply) : reply;
+      return;
+    }
+    this.#replies[index] = reply;
+    const merged = this.strategy.merge(this.#replies as Uint8Array[], this.#parts);
+    // A view: bytes of the last part's reply (an error, a first reply), or a merge in the
+    // strategy's scratch. The target copies it if it keeps it.
+    const mergedIsView = merged.buffer === reply.buffer ? isView : this.strategy.isScratch(merged);
+    this.#target?.fill(merged, mergedIsView);
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * Pinned plans on in-memory sockets: a client pinned to a dedicated backend connection
+ * (what SUBSCRIBE, BLPOP and MULTI will use), its release, the per-node cap, and a client
+ * that vanishes while pinned.
+ */
+import assert from "node:assert/strict";
+import { Session } from "./session.ts";
+import type { Routing } from "./routing.ts";
+import { NodePool } from "../backend/node_pool.ts";
+import { PinnedPool } from "../backend/pinned_pool.ts";
+import type { Plan, Protocol, ReplySink, RequestPlanner } from "../protocol/protocol.ts";
+import { sockets, useSockets } from "../io/sockets.ts";
+import { FakeConn, FakeSockets, settle } from "../../tests/helpers/fake_conn.ts";
+
+const encoder = new TextEncoder();
+const latin1 = new TextDecoder("latin1");
+
+/** Lines: "pin ..." is sent pinned, "release ..." pinned then released, others shared. */
+class PinPlanner implements RequestPlanner {
+  next(buf: Uint8Array, start: number, end: number, plan: Plan): number {
+    const nl = buf.subarray(start, end).indexOf(0x0a);
+    if (nl < 0) return -1;
+    const bytes = buf.subarray(start, start + nl + 1);
+    const line = latin1.decode(bytes);
+    if (line.startsWith("pin ")) plan.pin(0, bytes, false);
+    else if (line.startsWith("release ")) plan.pin(0, bytes, true);
+    else plan.forward(0, bytes, false);
+    return nl + 1;
+  }
+}
+
+const PIN_PROTOCOL: Protocol = {
+  newPlanner: () => new PinPlanner(),
+  newReplyFramer: () => ({
+    frame: (buf, start, end) => {
+      const nl = buf.subarray(start, end).indexOf(0x0a);
+      return nl < 0 ? -1 : nl + 1;
+    },
+  }),
+  handshakeRefusal: () => null,
+  ping: encoder.encode("ping\n"),
+  isHealthy: () => true,
+  errorReply: (message) => encoder.encode(`ERR ${message}\n`),
+  protocolErrorReply: (message) => encoder.encode(`PROTO ${message}\n`),
+};
+
+/** One node; shared requests go on the pool's connection for the client. */
+class OneNode implements Routing {
+  readonly #pool: NodePool;
+
+  constructor(pool: NodePool) {
+    this.#pool = pool;
+  }
+
+  groupOf(): number {
+    return 0;
+  }
+
+  send(_group: number, bytes: Uint8Array, sink: ReplySink, sessionId: number): void {
+    this.#pool.connFor(0, sessionId).send(bytes, sink);
+  }
+
+  broadcastGroups(): number[] {
+    return [0];
+  }
+
+  nodeOf(group: number): number {
+    return group;
+  }
+}
+
+interface Fixture {
+  fake: FakeSockets;
+  pool: NodePool;
+  pins: PinnedPool;
+  /** The shared backend connection (the pool's one). */
+  shared: FakeConn;
+  client(id: number): { conn: FakeConn; session: Session; done: Promise<void> };
+}
+
+/** Runs `body` over one node on fake sockets, with `cap` pinned connections at most. */
+async function _withNode(cap: number, body: (fx: Fixture) => Promise<void>): Promise<void> {
+  const real = sockets();
+  const fake = new FakeSockets();
+  useSockets(fake);
+  const pool = new NodePool([{ name: "n1", host: "127.0.0.1", port: 1 }], {
+    connectionsPerNode: 1,
+    dialTimeout: 1000,
+    readTimeout: 100,
+    writeTimeout: 1000,
+    newFramer: PIN_PROTOCOL.newReplyFramer,
+  });
+  const pins = new PinnedPool(pool, { capPerNode: cap });
+  const upstream = { routing: new OneNode(pool), pins };
+  try {
+    await settle();
+    await body({
+      fake,
+      pool,
+      pins,
+      shared: fake.opened[0],
+      client: (id) => {
+        const conn = new FakeConn();
+        const session = new Session(id, conn, { protocol: PIN_PROTOCOL, upstream });
+        return { conn, session, done: session.run() };
+      },
+    });
+  } finally {
+    pins.close();
+    pool.close();
+    useSockets(real);
+  }
+}
+
+Deno.test("a pinned client gets a dedicated connection, kept until it releases it", async () => {
+  await _withNode(4, async ({ fake, pins, shared, client }) => {
+    const a = client(1);
+    a.conn.push("pin multi\nget k\n");
+    await settle();
+    assert.equal(pins.openCount(0), 1);
+    const dedicated = fake.opened[1];
+    assert.equal(dedicated.text(), "pin multi\n", "the pinned request skips the shared FIFO");
+    assert.equal(shared.text(), "get k\n");
+    dedicated.push("QUEUED\n");
+    shared.push("v\n");
+    await settle();
+    assert.equal(a.conn.text(), "QUEUED\nv\n");
+    a.conn.push("pin incr\nrelease exec\n");
+    await settle();
+    assert.equal(dedicated.text(), "pin multi\npin incr\nrelease exec\n", "same connection");
+    dedicated.push("QUEUED\nOK\n");
+    await settle();
+    assert.equal(a.conn.text(), "QUEUED\nv\nQUEUED\nOK\n");
+    // Released: the next pinned client takes the same connection, none is opened.
+    const b = client(2);
+    b.conn.push("pin watch\n");
+    await settle();
+    assert.equal(fake.opened.length, 2);
+    assert.equal(dedicated.text(), "pin multi\npin incr\nrelease exec\npin watch\n");
+    dedicated.push("OK\n");
+    await settle();
+    assert.equal(b.conn.text(), "OK\n");
+    a.conn.end();
+    b.conn.end();
+    await Promise.all([a.done, b.done]);
+  });
+});
+
+Deno.test("a pinned plan past the node's cap gets an error reply, in order", async () => {
+  await _withNode(1, async ({ fake, client }) => {
+    const a = client(1);
+    a.conn.push("pin subscribe\n");
+    await settle();
+    const b = client(2);
+    b.conn.push("pin blpop\nget k\n");
+    await settle();
+    assert.equal(fake.opened.length, 2, "no second dedicated connection");
+    fake.opened[0].push("v\n");
+    await settle();
+    assert.match(b.conn.text(), /^ERR too many pinned connections.*\nv\n$/);
+    fake.opened[1].push("OK\n");
+    await settle();
+    assert.equal(a.conn.text(), "OK\n");
+    a.conn.end();
+    b.conn.end();
+    await Promise.all([a.done, b.done]);
+  });
+});
+
+Deno.test("a client that vanishes while pinned closes its dedicated connection", async () => {
+  await _withNode(4, async ({ fake, pins, client }) => {
+    const a = client(1);
+    a.conn.push("pin blpop\n");
+    await settle();
+    const dedicated = fake.opened[1];
+    a.session.close();
+    await a.done;
+    assert.ok(dedicated.closed, "closed, not returned with a BLPOP in flight");
+    assert.equal(pins.openCount(0), 0);
+    const b = client(2);
+    b.conn.push("pin get\n");
+    await settle();
+    assert.equal(fake.opened.length, 3, "a fresh connection for the next client");
+    b.conn.end();
+    fake.opened[2].push("x\n");
+    await b.done;
+  });
+});
+
+Deno.test("a dedicated connection is exempt from read_timeout (a BLPOP may wait)", async () => {
+  await _withNode(4, async ({ fake, pool, pins, client }) => {
+    const a = client(1);
+    a.conn.push("pin blpop\nget k\n");
+    await settle();
+    const later = performance.now() + 60_000;
+    pins.checkTimeouts(later);
+    assert.equal(fake.opened[1].closed, false);
+    pool.checkTimeouts(later);
+    await settle();
+    assert.ok(fake.opened[0].closed, "the shared connection's read_timeout still holds");
+    assert.match(a.conn.text(), /^$/, "the pinned reply is owed first");
+    fake.opened[1].push("k1\n");
+    await settle();
+    assert.match(a.conn.text(), /^k1\nERR backend n1: timed out after read_timeout 100 ms\n$/);
+    a.conn.end();
+    await a.done;
+  });
+});

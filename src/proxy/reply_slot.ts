@@ -1,0 +1,55 @@
+/** A client's place in its reply order: what a request's reply (or error) completes. */
+import type { ReplyTarget } from "../protocol/protocol.ts";
+
+/** Where a slot's reply goes: its session. */
+export interface SlotOwner {
+  /**
+   * Fills a slot. `isView` says the bytes live in a reused buffer (the session copies them
+   * if it keeps them).
+   */
+  fill(slot: ReplySlot, reply: Uint8Array, isView: boolean): void;
+  /** Fills a slot with the protocol's error reply for `message`. */
+  fail(slot: ReplySlot, message: string): void;
+}
+
+/**
+ * A reply slot. Requests take slots in order; a slot is filled by its backend reply, an
+ * error, or a local answer, and replies leave strictly in slot order.
+ */
+export class ReplySlot implements ReplyTarget {
+  /** The reply when it arrived before the slots ahead of it were sent. */
+  data: Uint8Array | null = null;
+  /** Close the client after this reply (QUIT, protocol errors). */
+  closeAfter = false;
+  /** For SLOWLOG: when the request was read (turnNow(): one clock read per batch) and its arguments. */
+  startedAt = 0;
+  /**
+   * Where the request lies in the read buffer, valid while its epoch is still `bufferEpoch`;
+   * -1 when not timed. Offsets, not the decoded arguments: a slot waiting for its reply keeps
+   * no objects alive (40,000 requests in flight kept ~15 MB of argument views).
+   */
+  argStart = -1;
+  argEnd = -1;
+  bufferEpoch = 0;
+  readonly #owner: SlotOwner;
+
+  constructor(owner: SlotOwner) {
+    this.#owner = owner;
+  }
+
+  onReply(reply: Uint8Array, owned = false): void {
+    this.#owner.fill(this, reply, !owned);
+  }
+
+  onError(message: string): void {
+    this.#owner.fail(this, message);
+  }
+
+  answer(reply: Uint8Array): void {
+    this.#owner.fill(this, reply, false);
+  }
+
+  fill(reply: Uint8Array, isView: boolean): void {
+    this.#owner.fill(this, reply, isView);
+  }
+}

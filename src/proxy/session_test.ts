@@ -1,0 +1,208 @@
+import assert from "node:assert/strict";
+import { Session } from "./session.ts";
+import type { Routing } from "./routing.ts";
+import { ProtocolError } from "../protocol/protocol_error.ts";
+import type { Plan, Protocol, ReplySink, RequestPlanner } from "../protocol/protocol.ts";
+import { FakeConn, settle } from "../../tests/helpers/fake_conn.ts";
+
+const encoder = new TextEncoder();
+const latin1 = new TextDecoder("latin1");
+
+/** A request the fake routing received, and the sink its reply goes to. */
+interface Sent {
+  line: string;
+  slot: ReplySink;
+}
+
+/** Routing to nowhere: records what it is asked to send; the test answers. */
+class RecordingRouting implements Routing {
+  readonly slots: Sent[] = [];
+
+  groupOf(): number {
+    return 0;
+  }
+
+  send(_group: number, bytes: Uint8Array, sink: ReplySink): void {
+    this.slots.push({ line: latin1.decode(bytes).trimEnd(), slot: sink });
+  }
+
+  broadcastGroups(): number[] {
+    return [0];
+  }
+
+  nodeOf(): number {
+    return 0;
+  }
+}
+
+/**
+ * A line protocol for the tests: each "\n"-terminated line is a request; "bad" is malformed;
+ * "quit" is answered locally and closes; everything else is forwarded.
+ */
+class LinePlanner implements RequestPlanner {
+  next(buf: Uint8Array, start: number, end: number, plan: Plan): number {
+    const nl = buf.subarray(start, end).indexOf(0x0a);
+    if (nl < 0) return -1;
+    const line = latin1.decode(buf.subarray(start, start + nl));
+    if (line === "bad") throw new ProtocolError("bad line");
+    if (line === "quit") plan.local(encoder.encode("bye\n"), true);
+    else plan.forward(0, buf.subarray(start, start + nl + 1), false);
+    return nl + 1;
+  }
+}
+
+const LINE_PROTOCOL: Protocol = {
+  newPlanner: () => new LinePlanner(),
+  newReplyFramer: () => ({ frame: () => -1 }),
+  handshakeRefusal: () => null,
+  ping: encoder.encode("ping\n"),
+  isHealthy: () => true,
+  errorReply: (message) => encoder.encode(`ERR ${message}\n`),
+  protocolErrorReply: (message) => encoder.encode(`PROTO ${message}\n`),
+};
+
+function _start(
+  options: { limits?: { softLimit: number; hardLimit: number } } = {},
+): { conn: FakeConn; session: Session; handler: RecordingRouting; done: Promise<void> } {
+  const conn = new FakeConn();
+  const handler = new RecordingRouting();
+  const session = new Session(1, conn, {
+    ...options,
+    protocol: LINE_PROTOCOL,
+    upstream: { routing: handler, pins: null },
+  });
+  const done = session.run();
+  return { conn, session, handler, done };
+}
+
+function _reply(slot: ReplySink, text: string): void {
+  slot.onReply(encoder.encode(text));
+}
+
+Deno.test("Session sends replies in request order whatever order they arrive in", async () => {
+  const { conn, handler, done } = _start();
+  conn.push("a\nb\nc\n");
+  await settle();
+  assert.deepEqual(handler.slots.map((s) => s.line), ["a", "b", "c"]);
+  _reply(handler.slots[2].slot, "C\n");
+  _reply(handler.slots[1].slot, "B\n");
+  await settle();
+  assert.equal(conn.text(), "", "nothing leaves before the first reply");
+  _reply(handler.slots[0].slot, "A\n");
+  await settle();
+  assert.equal(conn.text(), "A\nB\nC\n");
+  conn.end();
+  await done;
+  await settle();
+  assert.ok(conn.closed);
+});
+
+Deno.test("Session gives each request exactly one reply: a second fill of a slot is dropped", async () => {
+  const { conn, handler, done } = _start();
+  conn.push("a\nb\n");
+  await settle();
+  const [a, b] = handler.slots.map((s) => s.slot);
+  a.onError("backend down");
+  _reply(b, "B\n");
+  _reply(b, "B again\n");
+  await settle();
+  assert.equal(conn.text(), "ERR backend down\nB\n");
+  conn.end();
+  await done;
+});
+
+Deno.test("Session keeps a request split across reads and frames it once whole", async () => {
+  const { conn, handler, done } = _start();
+  conn.push("hel");
+  await settle();
+  assert.equal(handler.slots.length, 0);
+  conn.push("lo\nx");
+  await settle();
+  assert.deepEqual(handler.slots.map((s) => s.line), ["hello"]);
+  _reply(handler.slots[0].slot, "ok\n");
+  conn.end();
+  await done;
+  await settle();
+  assert.equal(conn.text(), "ok\n");
+});
+
+Deno.test("Session answers a malformed request after the replies owed, then closes", async () => {
+  const { conn, handler, done } = _start();
+  conn.push("a\nbad\nb\n");
+  await done;
+  assert.equal(handler.slots.length, 1, "nothing after the malformed request is read");
+  _reply(handler.slots[0].slot, "A\n");
+  await settle();
+  assert.equal(conn.text(), "A\nPROTO bad line\n");
+  assert.ok(conn.closed);
+});
+
+Deno.test("Session closes after QUIT's reply, once the replies ahead of it are out", async () => {
+  const { conn, handler, done } = _start();
+  conn.push("a\nquit\nb\n");
+  await done;
+  assert.deepEqual(handler.slots.map((s) => s.line), ["a"]);
+  assert.equal(conn.closed, false, "a reply is still owed");
+  _reply(handler.slots[0].slot, "A\n");
+  await settle();
+  assert.equal(conn.text(), "A\nbye\n");
+  assert.ok(conn.closed);
+});
+
+Deno.test("Session drops late replies once closed while requests are in flight", async () => {
+  const { conn, session, handler, done } = _start();
+  conn.push("a\nb\n");
+  await settle();
+  session.close();
+  await done;
+  assert.ok(conn.closed);
+  _reply(handler.slots[1].slot, "B\n");
+  handler.slots[0].slot.onError("late");
+  await settle();
+  assert.equal(conn.text(), "");
+});
+
+Deno.test("Session closes a client that owes more than the hard limit", async () => {
+  const { conn, session, handler, done } = _start({ limits: { softLimit: 8, hardLimit: 32 } });
+  conn.stallWrites = true;
+  conn.push("a\nb\nc\n");
+  await settle();
+  // The first reply is handed to the (stalled) socket; the next ones are owed.
+  _reply(handler.slots[0].slot, "x".repeat(20));
+  await settle();
+  _reply(handler.slots[1].slot, "y".repeat(20));
+  await settle();
+  assert.equal(session.closed, false, "20 bytes owed: under the hard limit");
+  _reply(handler.slots[2].slot, "z".repeat(20));
+  await settle();
+  assert.ok(session.closed, "40 bytes owed: over the hard limit");
+  assert.equal(session.metrics.errors.get("output_limit"), 1);
+  await done;
+});
+
+Deno.test("Session stops reading over the soft limit and reads on once the client caught up", async () => {
+  const { conn, handler, done } = _start({ limits: { softLimit: 8, hardLimit: 1024 } });
+  conn.stallWrites = true;
+  conn.push("a\nb\n");
+  await settle();
+  // The first reply is handed to the (stalled) socket; the second is owed.
+  _reply(handler.slots[0].slot, "x".repeat(16));
+  await settle();
+  _reply(handler.slots[1].slot, "y".repeat(16));
+  await settle();
+  // The read already waiting takes "c"; the next one waits for the client to catch up.
+  conn.push("c\n");
+  await settle();
+  conn.push("d\n");
+  await settle();
+  assert.equal(handler.slots.length, 3, "paused: 16 bytes owed, soft limit 8");
+  conn.releaseWrites();
+  await settle();
+  assert.equal(handler.slots.length, 4, "caught up: reading again");
+  _reply(handler.slots[2].slot, "C\n");
+  _reply(handler.slots[3].slot, "D\n");
+  conn.end();
+  await done;
+  await settle();
+  assert.equal(conn.text(), `${"x".repeat(16)}${"y".repeat(16)}C\nD\n`);
+});
