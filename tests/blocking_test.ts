@@ -10,6 +10,7 @@ import { startAster } from "./helpers/aster.ts";
 import { RespClient, RespErrorReply, text } from "./helpers/resp_client.ts";
 import { startRedis } from "./helpers/servers.ts";
 import { startRedisCluster } from "./helpers/redis_cluster.ts";
+import { encodeCommandText } from "../src/protocol/resp/encoder.ts";
 
 /** Rejects when `promise` takes longer than `ms`: a hang is a failure, not a stuck test. */
 async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -62,11 +63,12 @@ async function _suite(t: Deno.TestContext, port: number, far: string): Promise<v
 
   await t.step("a blocked client that disconnects does not take the element", async () => {
     const gone = await RespClient.connect(port);
-    await gone.sendRaw("*3\r\n$5\r\nBLPOP\r\n$9\r\n{q}keep\r\n$1\r\n0\r\n");
+    await gone.sendRaw(encodeCommandText("BLPOP", "{q}keep", "0"));
     await sleep(200);
     await gone[Symbol.asyncDispose]();
     await sleep(300);
     await using client = await RespClient.connect(port);
+    // Blocked before it went: a push now would have been popped for it.
     assert.equal(await client.command("LPUSH", "{q}keep", "precious"), 1);
     await sleep(200);
     assert.deepEqual(text(await client.command("LRANGE", "{q}keep", "0", "-1")), ["precious"]);
