@@ -121,7 +121,10 @@ export class RespPlanner implements RequestPlanner {
       return;
     }
     if (spec.kind === "transaction") {
-      this.#tx ??= new RespTransaction(() => this.#settings.routing);
+      this.#tx ??= new RespTransaction(
+        () => this.#settings.routing,
+        client.metrics.facts.cacheType === "redis_cluster",
+      );
       this.#tx.command(spec, argv, raw ?? encodeCommand(argv), plan);
       return;
     }

@@ -58,6 +58,45 @@ class FixedReply implements BoundSink {
   }
 }
 
+const MOVED = encoder.encode("-MOVED ");
+const ASK = encoder.encode("-ASK ");
+const latin1 = new TextDecoder("latin1");
+
+function _startsWith(reply: Uint8Array, prefix: Uint8Array): boolean {
+  if (reply.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (reply[i] !== prefix[i]) return false;
+  return true;
+}
+
+/**
+ * Replaces a MOVED or ASK for a request on a transaction's connection (the slot moved under
+ * it) by a clear error: Aster does not follow it there (no silent replay elsewhere); the
+ * node aborts the transaction (EXECABORT, or MOVED for EXEC itself, made clear the same way).
+ * Other replies pass as they are.
+ */
+class RedirectRefused implements BoundSink {
+  #target: ReplyTarget | null = null;
+
+  bind(target: ReplyTarget): void {
+    this.#target = target;
+  }
+
+  onReply(reply: Uint8Array, owned?: boolean): void {
+    if (reply[0] === 0x2d && (_startsWith(reply, MOVED) || _startsWith(reply, ASK))) {
+      const redirect = latin1.decode(reply.subarray(1, reply.length - 2));
+      this.#target!.answer(
+        encodeError(`ERR the slot moved during the transaction (${redirect}): transaction failed`),
+      );
+      return;
+    }
+    this.#target!.onReply(reply, owned);
+  }
+
+  onError(message: string): void {
+    this.#target!.onError(message);
+  }
+}
+
 /** The transaction state of one RESP client. */
 export class RespTransaction {
   readonly #routing: () => RedisRouting;
@@ -70,9 +109,13 @@ export class RespTransaction {
   /** MULTI and keyless commands not sent yet (no node chosen): sent before the first key. */
   #queued: Uint8Array[] = [];
 
+  /** Whether MOVED/ASK can come (redis_cluster): keyed requests then get a RedirectRefused. */
+  readonly #cluster: boolean;
+
   /** `routing` is read at each use: a reload replaces it. */
-  constructor(routing: () => RedisRouting) {
+  constructor(routing: () => RedisRouting, cluster: boolean) {
     this.#routing = routing;
+    this.#cluster = cluster;
   }
 
   /** True while the client has a transaction in progress or watched keys. */
@@ -201,6 +244,8 @@ export class RespTransaction {
   /** Sends the ending command (EXEC, DISCARD, UNWATCH) and releases the pin after its reply. */
   #end(raw: Uint8Array, plan: Plan): void {
     plan.pin(this.group, raw, true);
+    // A node checks the queued keys again at EXEC: MOVED when their slot left it.
+    if (this.#cluster) plan.sink = new RedirectRefused();
     this.#reset();
   }
 
@@ -240,6 +285,7 @@ export class RespTransaction {
       return;
     }
     plan.pin(group, raw, false);
+    if (this.#cluster) plan.sink = new RedirectRefused();
     if (this.group < 0 && this.inMulti) plan.prelude = this.#queued;
     this.#queued = [];
     this.group = group;
