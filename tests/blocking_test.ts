@@ -93,43 +93,46 @@ async function _suite(t: Deno.TestContext, port: number, far: string): Promise<v
   });
 }
 
-Deno.test("blocking commands in redis mode", async (t) => {
-  await using a = await startRedis();
-  await using b = await startRedis();
-  await using c = await startRedis();
-  await using aster = await startAster([
-    { servers: [`127.0.0.1:${a.port}:1`, `127.0.0.1:${b.port}:1`], hash_tag: "{}" },
-    { servers: [`127.0.0.1:${c.port}:1`], blocking_connections: 1 },
-  ]);
-  await using probe = await RespClient.connect(a.port);
-  await using client = await RespClient.connect(aster.ports[0]);
-  // A key on the other server than {q}'s (retried: the ring may not have both servers yet).
-  let far = "";
-  for (let round = 0; far === "" && round < 5; round++) {
-    if (round > 0) await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.equal(await client.command("SET", "{q}probe", "1"), "OK");
-    const tagOnA = (await probe.command("EXISTS", "{q}probe")) === 1;
-    await client.command("DEL", "{q}probe");
-    for (let i = 0; far === "" && i < 500; i++) {
-      assert.equal(await client.command("SET", `f${i}`, "1"), "OK");
-      if (((await probe.command("EXISTS", `f${i}`)) === 1) !== tagOnA) far = `f${i}`;
-      await client.command("DEL", `f${i}`);
+// Both socket paths: raw sockets (`io = "auto"`) and Deno's ops (sandboxed).
+for (const sandboxed of [false, true]) {
+  Deno.test(`blocking commands in redis mode${sandboxed ? " [io = deno]" : ""}`, async (t) => {
+    await using a = await startRedis();
+    await using b = await startRedis();
+    await using c = await startRedis();
+    await using aster = await startAster([
+      { servers: [`127.0.0.1:${a.port}:1`, `127.0.0.1:${b.port}:1`], hash_tag: "{}" },
+      { servers: [`127.0.0.1:${c.port}:1`], blocking_connections: 1 },
+    ], { sandboxed });
+    await using probe = await RespClient.connect(a.port);
+    await using client = await RespClient.connect(aster.ports[0]);
+    // A key on the other server than {q}'s (retried: the ring may not have both servers yet).
+    let far = "";
+    for (let round = 0; far === "" && round < 5; round++) {
+      if (round > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(await client.command("SET", "{q}probe", "1"), "OK");
+      const tagOnA = (await probe.command("EXISTS", "{q}probe")) === 1;
+      await client.command("DEL", "{q}probe");
+      for (let i = 0; far === "" && i < 500; i++) {
+        assert.equal(await client.command("SET", `f${i}`, "1"), "OK");
+        if (((await probe.command("EXISTS", `f${i}`)) === 1) !== tagOnA) far = `f${i}`;
+        await client.command("DEL", `f${i}`);
+      }
     }
-  }
-  assert.notEqual(far, "");
-  await _suite(t, aster.ports[0], far);
+    assert.notEqual(far, "");
+    await _suite(t, aster.ports[0], far);
 
-  await t.step("past blocking_connections a blocking command gets a clear error", async () => {
-    await using first = await RespClient.connect(aster.ports[1]);
-    await using second = await RespClient.connect(aster.ports[1]);
-    const waiting = first.command("BLPOP", "cap", "1");
-    await sleep(200);
-    const refused = await second.command("BLPOP", "cap", "1");
-    assert.ok(refused instanceof RespErrorReply);
-    assert.match(refused.message, /blocking_connections/);
-    assert.equal(await waiting, null);
+    await t.step("past blocking_connections a blocking command gets a clear error", async () => {
+      await using first = await RespClient.connect(aster.ports[1]);
+      await using second = await RespClient.connect(aster.ports[1]);
+      const waiting = first.command("BLPOP", "cap", "1");
+      await sleep(200);
+      const refused = await second.command("BLPOP", "cap", "1");
+      assert.ok(refused instanceof RespErrorReply);
+      assert.match(refused.message, /blocking_connections/);
+      assert.equal(await waiting, null);
+    });
   });
-});
+}
 
 Deno.test("blocking commands in redis_cluster mode", async (t) => {
   await using cluster = await startRedisCluster();

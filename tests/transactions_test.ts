@@ -155,37 +155,40 @@ async function _suite(t: Deno.TestContext, port: number, other: string): Promise
   });
 }
 
-Deno.test("transactions in redis mode: ioredis, WATCH, refusals, vanishing clients, byte for byte", async (t) => {
-  await using a = await startRedis();
-  await using b = await startRedis();
-  await using single = await startRedis();
-  await using direct = await startRedis();
-  await using aster = await startAster([
-    { servers: [`127.0.0.1:${a.port}:1`, `127.0.0.1:${b.port}:1`], hash_tag: "{}" },
-    { servers: [`127.0.0.1:${single.port}:1`] },
-  ]);
-  // A key on the other server than {t}'s.
-  await using probe = await RespClient.connect(a.port);
-  await using client = await RespClient.connect(aster.ports[0]);
-  // A key on the other server than {t}'s (retried: the ring may not have both servers yet).
-  let other = "";
-  for (let round = 0; other === "" && round < 5; round++) {
-    if (round > 0) await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.equal(await client.command("SET", "{t}probe", "1"), "OK");
-    const tagOnA = (await probe.command("EXISTS", "{t}probe")) === 1;
-    await client.command("DEL", "{t}probe");
-    for (let i = 0; other === "" && i < 500; i++) {
-      assert.equal(await client.command("SET", `o${i}`, "1"), "OK");
-      if (((await probe.command("EXISTS", `o${i}`)) === 1) !== tagOnA) other = `o${i}`;
-      await client.command("DEL", `o${i}`);
+// Both socket paths: raw sockets (`io = "auto"`) and Deno's ops (sandboxed).
+for (const sandboxed of [false, true]) {
+  Deno.test(`transactions in redis mode: ioredis, WATCH, refusals, vanishing clients, byte for byte${sandboxed ? " [io = deno]" : ""}`, async (t) => {
+    await using a = await startRedis();
+    await using b = await startRedis();
+    await using single = await startRedis();
+    await using direct = await startRedis();
+    await using aster = await startAster([
+      { servers: [`127.0.0.1:${a.port}:1`, `127.0.0.1:${b.port}:1`], hash_tag: "{}" },
+      { servers: [`127.0.0.1:${single.port}:1`] },
+    ], { sandboxed });
+    // A key on the other server than {t}'s.
+    await using probe = await RespClient.connect(a.port);
+    await using client = await RespClient.connect(aster.ports[0]);
+    // A key on the other server than {t}'s (retried: the ring may not have both servers yet).
+    let other = "";
+    for (let round = 0; other === "" && round < 5; round++) {
+      if (round > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(await client.command("SET", "{t}probe", "1"), "OK");
+      const tagOnA = (await probe.command("EXISTS", "{t}probe")) === 1;
+      await client.command("DEL", "{t}probe");
+      for (let i = 0; other === "" && i < 500; i++) {
+        assert.equal(await client.command("SET", `o${i}`, "1"), "OK");
+        if (((await probe.command("EXISTS", `o${i}`)) === 1) !== tagOnA) other = `o${i}`;
+        await client.command("DEL", `o${i}`);
+      }
     }
-  }
-  assert.notEqual(other, "");
-  await _suite(t, aster.ports[0], other);
-  await t.step("the replies of a sequence are redis-server's, byte for byte", async () => {
-    await _differential(aster.ports[1], direct.port);
+    assert.notEqual(other, "");
+    await _suite(t, aster.ports[0], other);
+    await t.step("the replies of a sequence are redis-server's, byte for byte", async () => {
+      await _differential(aster.ports[1], direct.port);
+    });
   });
-});
+}
 
 Deno.test("transactions in redis_cluster mode: ioredis, WATCH, refusals, byte for byte", async (t) => {
   await using cluster = await startRedisCluster();
