@@ -114,6 +114,12 @@ export interface ClusterConfig {
    */
   nodeConnections: number;
   /**
+   * Dedicated backend connections per node per worker for clients in a transaction or a
+   * blocking command (`blocking_connections`), 1..10000; past it such a request gets an error.
+   * @default 64
+   */
+  blockingConnections: number;
+  /**
    * Largest value a memcache client may store, bytes (`max_value_size`), 1 KiB..1 GiB;
    * larger ones get `SERVER_ERROR object too large for cache`.
    * @default 1048576

@@ -192,6 +192,7 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
       hash,
       distribution,
       nodeConnections: ints.node_connections,
+      blockingConnections: ints.blocking_connections,
       maxValueSize: ints.max_value_size,
       maxMultigetLine: ints.max_multiget_line,
       maxClients: ints.max_clients,

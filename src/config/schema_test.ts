@@ -60,6 +60,7 @@ Deno.test("validate() fills every default for a minimal cluster", () => {
     hash: "fnv1a_64",
     distribution: "ketama",
     nodeConnections: 1,
+    blockingConnections: 64,
     maxValueSize: 1048576,
     maxMultigetLine: 8388608,
     maxClients: 10000,

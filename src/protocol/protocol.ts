@@ -107,6 +107,11 @@ export class Plan {
   fanOut: FanOut | null = null;
   /** pinned: give the dedicated connection back once this request's reply is in. */
   release = false;
+  /**
+   * pinned: requests sent first on the dedicated connection, their replies dropped (a MULTI
+   * and the keyless commands a client queued before its transaction had a node); null: none.
+   */
+  prelude: readonly Uint8Array[] | null = null;
 
   /** Answer `reply` locally. */
   local(reply: Uint8Array, closeAfter = false): void {
@@ -139,6 +144,7 @@ export class Plan {
     this.bytes = bytes;
     this.release = release;
     this.replyKind = 0;
+    this.prelude = null;
   }
 
   /** Nothing to answer. */
@@ -155,6 +161,7 @@ export class Plan {
     this.fanOut = null;
     this.closeAfter = false;
     this.release = false;
+    this.prelude = null;
   }
 }
 

@@ -36,29 +36,41 @@ export interface PlanHost {
 interface Pin {
   conn: NodeConn;
   node: number;
+  /** The group it was taken for (a plan for another group does not use it). */
+  group: number;
   pins: PinnedPool;
 }
 
-/** Gives the pinned connection back once the releasing request's reply is in. */
+/**
+ * Gives the pinned connection back once the releasing request's reply is in. The client is
+ * unpinned as soon as the request is sent, so a request pipelined after it (a new WATCH)
+ * takes a fresh connection rather than one about to go back to the pool; until the reply,
+ * the runner still closes it if the client goes (a BLPOP must not pop for a vanished client).
+ */
 class ReleaseAfterReply implements ReplySink {
-  readonly #slot: ReplySlot;
+  readonly #slot: ReplySink;
+  readonly #pin: Pin;
   readonly #runner: PlanRunner;
 
-  constructor(slot: ReplySlot, runner: PlanRunner) {
+  constructor(slot: ReplySink, pin: Pin, runner: PlanRunner) {
     this.#slot = slot;
+    this.#pin = pin;
     this.#runner = runner;
   }
 
   onReply(reply: Uint8Array, owned?: boolean): void {
     this.#slot.onReply(reply, owned);
-    this.#runner.unpin(false);
+    this.#runner.released(this.#pin, false);
   }
 
   onError(message: string): void {
     this.#slot.onError(message);
-    this.#runner.unpin(true);
+    this.#runner.released(this.#pin, true);
   }
 }
+
+/** Drops the replies of a pinned plan's prelude (its client already had them answered). */
+const DROP_REPLY: ReplySink = { onReply() {}, onError() {} };
 
 /** The executor of one session's plans. */
 export class PlanRunner {
@@ -70,6 +82,8 @@ export class PlanRunner {
   /** SLOWLOG times requests only for planners that can show their arguments again. */
   readonly #timed: boolean;
   #pin: Pin | null = null;
+  /** Pins whose releasing request waits for its reply (closed if the client goes first). */
+  #releasing: Pin[] | null = null;
 
   constructor(host: PlanHost, planner: RequestPlanner, upstream: Upstream) {
     this.#host = host;
@@ -86,6 +100,11 @@ export class PlanRunner {
   /** True while the client holds a dedicated connection. */
   get pinned(): boolean {
     return this.#pin !== null;
+  }
+
+  /** True while the client holds a dedicated connection or waits for a reply on one. */
+  get holdsDedicated(): boolean {
+    return this.#pin !== null || (this.#releasing !== null && this.#releasing.length > 0);
   }
 
   /**
@@ -155,23 +174,42 @@ export class PlanRunner {
   #runPinned(plan: Plan): void {
     const slot = this.#host.reserve();
     let pin = this.#pin;
-    if (pin === null) {
-      const pins = this.#upstream.pins;
-      const node = this.#upstream.routing.nodeOf(plan.group);
-      if (pins === null || node < 0) {
-        slot.onError("no backend available for a pinned connection");
+    // A releasing request for another group than the pin's (a BLPOP elsewhere while keys
+    // are watched) takes a connection of its own for that one request.
+    if (pin === null || (plan.release && plan.group !== pin.group)) {
+      const fresh = this.#acquire(plan.group);
+      if (typeof fresh === "string") {
+        slot.onError(fresh);
         return;
       }
-      const conn = pins.acquire(node);
-      if (conn === null) {
-        slot.onError("too many pinned connections to this backend (cap reached)");
-        return;
-      }
-      pin = { conn, node, pins };
-      this.#pin = pin;
+      if (pin === null) this.#pin = fresh;
+      pin = fresh;
     }
-    const sink = plan.release ? new ReleaseAfterReply(slot, this) : slot;
+    const prelude = plan.prelude;
+    if (prelude !== null) { for (const bytes of prelude) pin.conn.send(bytes, DROP_REPLY, 0); }
+    let sink: ReplySink = slot;
+    if (plan.sink !== null) {
+      plan.sink.bind(slot);
+      sink = plan.sink;
+    }
+    if (plan.release) {
+      sink = new ReleaseAfterReply(sink, pin, this);
+      (this.#releasing ??= []).push(pin);
+      if (this.#pin === pin) this.#pin = null;
+    }
     pin.conn.send(plan.bytes, sink, plan.replyKind);
+  }
+
+  /** A dedicated connection to `group`'s node, or why there is none. */
+  #acquire(group: number): Pin | string {
+    const pins = this.#upstream.pins;
+    const node = this.#upstream.routing.nodeOf(group);
+    if (pins === null || node < 0) return "no backend available for a pinned connection";
+    const conn = pins.acquire(node);
+    if (conn === null) {
+      return "too many dedicated connections to this backend (blocking_connections reached)";
+    }
+    return { conn, node, group, pins };
   }
 
   /**
@@ -179,9 +217,25 @@ export class PlanRunner {
    * (the client vanished, or the connection failed).
    */
   unpin(close: boolean): void {
+    const releasing = this.#releasing;
+    if (close && releasing !== null) {
+      this.#releasing = null;
+      for (const pin of releasing) pin.pins.discard(pin.node, pin.conn);
+    }
     const pin = this.#pin;
     if (pin === null) return;
     this.#pin = null;
+    if (close) pin.pins.discard(pin.node, pin.conn);
+    else pin.pins.release(pin.node, pin.conn);
+  }
+
+  /** A releasing request's reply is in: its connection goes back (or is closed, `close`). */
+  released(pin: Pin, close: boolean): void {
+    const releasing = this.#releasing;
+    const at = releasing?.indexOf(pin) ?? -1;
+    // Not listed: the client went first and the connection is closed already.
+    if (at < 0) return;
+    releasing!.splice(at, 1);
     if (close) pin.pins.discard(pin.node, pin.conn);
     else pin.pins.release(pin.node, pin.conn);
   }

@@ -1,6 +1,6 @@
 /**
  * Pinned plans on in-memory sockets: a client pinned to a dedicated backend connection
- * (what SUBSCRIBE, BLPOP and MULTI will use), its release, the per-node cap, and a client
+ * (what MULTI/WATCH and BLPOP use), its release, the per-node cap, and a client
  * that vanishes while pinned.
  */
 import assert from "node:assert/strict";
@@ -157,7 +157,10 @@ Deno.test("a pinned plan past the node's cap gets an error reply, in order", asy
     assert.equal(fake.opened.length, 2, "no second dedicated connection");
     fake.opened[0].push("v\n");
     await settle();
-    assert.match(b.conn.text(), /^ERR too many pinned connections.*\nv\n$/);
+    assert.match(
+      b.conn.text(),
+      /^ERR too many dedicated connections.*blocking_connections.*\nv\n$/,
+    );
     fake.opened[1].push("OK\n");
     await settle();
     assert.equal(a.conn.text(), "OK\n");
@@ -184,6 +187,36 @@ Deno.test("a client that vanishes while pinned closes its dedicated connection",
     b.conn.end();
     fake.opened[2].push("x\n");
     await b.done;
+  });
+});
+
+Deno.test("a client that vanishes before its releasing request's reply closes the connection", async () => {
+  await _withNode(4, async ({ fake, pins, client }) => {
+    const a = client(1);
+    a.conn.push("release blpop\n");
+    await settle();
+    const dedicated = fake.opened[1];
+    a.session.close();
+    await a.done;
+    assert.ok(dedicated.closed, "a BLPOP in flight: closed, not returned");
+    assert.equal(pins.openCount(0), 0);
+  });
+});
+
+Deno.test("a request pinned after a releasing one takes a fresh connection", async () => {
+  await _withNode(4, async ({ fake, pins, client }) => {
+    const a = client(1);
+    a.conn.push("release exec\npin watch\n");
+    await settle();
+    assert.equal(fake.opened[1].text(), "release exec\n");
+    assert.equal(fake.opened[2].text(), "pin watch\n");
+    fake.opened[1].push("OK\n");
+    fake.opened[2].push("OK\n");
+    await settle();
+    assert.equal(a.conn.text(), "OK\nOK\n");
+    assert.equal(pins.openCount(0), 2, "the first went back to the pool");
+    a.conn.end();
+    await a.done;
   });
 });
 

@@ -444,7 +444,12 @@ export class Session implements SessionClient, SlotOwner {
 
   /** The client sent EOF (or QUIT) or is being closed: send what is owed, then close. */
   #endOfInput(): void {
-    if (!this.#closed) {
+    if (!this.#closed && this.#runner.holdsDedicated) {
+      // A closed client cannot be told apart from a half-closed one: waiting for a BLPOP's
+      // reply would let Redis pop an element for a client that is gone. Closed at once, with
+      // its dedicated connections (its transaction is dropped).
+      this.close();
+    } else if (!this.#closed) {
       this.#draining = true;
       if (this.#slots.size === 0) this.#finish();
     }

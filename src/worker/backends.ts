@@ -25,12 +25,6 @@ import type { SharedState } from "./messages.ts";
 import type { TlsClientOptions } from "../io/sockets.ts";
 
 const READONLY = encodeCommandText("READONLY");
-/**
- * Most dedicated connections a worker opens to one node for pinned clients. No command pins
- * yet (SUBSCRIBE, BLPOP and MULTI will); until a config key exists, a fixed cap.
- */
-const PINNED_PER_NODE = 64;
-
 /** The worker's link to the others of its cluster, through the supervisor. */
 export interface PlaneSharing {
   /** True for the one worker that pings and fetches for all. */
@@ -156,7 +150,7 @@ function _ring(cluster: ClusterConfig, wire: BackendProtocol, context: BackendCo
       },
     })
     : null;
-  const pins = new PinnedPool(pool, { capPerNode: PINNED_PER_NODE });
+  const pins = new PinnedPool(pool, { capPerNode: cluster.blockingConnections });
   return {
     upstream: { routing: new RingRouting(router, pool), pins },
     pool,
@@ -240,7 +234,7 @@ function _redisCluster(cluster: ClusterConfig, context: BackendContext): Backend
     { topology, pool, identity: context.identity },
     { readFromReplicas: cluster.readFromSlave, metrics },
   );
-  const pins = new PinnedPool(pool, { capPerNode: PINNED_PER_NODE });
+  const pins = new PinnedPool(pool, { capPerNode: cluster.blockingConnections });
   return {
     upstream: { routing, pins },
     redis: _redisSettings(cluster, routing),

@@ -24,6 +24,8 @@ export type CommandKind =
    * (its answer is Redis's own), FUNCTION by subcommand to every backend or to one.
    */
   | "server"
+  /** MULTI, EXEC, DISCARD, WATCH, UNWATCH: on a pinned connection (transaction.ts). */
+  | "transaction"
   /** Refused with an error naming the command; `reason` says why. */
   | "unsupported";
 
@@ -428,18 +430,24 @@ const _LOCAL: readonly _Row[] = [
   ["select", 2, 0, 0, 0, RW],
 ];
 
+const _TRANSACTION: readonly _Row[] = [
+  ["discard", 1, 0, 0, 0, RW],
+  ["exec", 1, 0, 0, 0, RW],
+  ["multi", 1, 0, 0, 0, RW],
+  ["unwatch", 1, 0, 0, 0, RW],
+  ["watch", -2, 1, -1, 1, RW],
+];
+
 const _SERVER: readonly _Row[] = [
   ["command", -1, 0, 0, 0, RW],
   ["function", -2, 0, 0, 0, RW],
 ];
 
-const R_BLOCKING = "blocking commands are not supported";
 const R_KEYSPACE = "commands over the whole keyspace are not supported";
 const R_DATABASES = "multiple databases are not supported";
 const R_SERVER = "server commands are not supported";
 const R_REPLICATION = "replication commands are not supported";
 const R_CLUSTER = "cluster commands are not supported";
-const R_TRANSACTION = "transactions are not supported";
 const R_PUBSUB = "pub/sub is not supported";
 const R_SCRIPTS = "scripts are managed on each backend, not through the proxy";
 const R_CONNECTION = "connection state commands are not supported";
@@ -449,13 +457,6 @@ const R_NOT_YET = "not supported by the proxy yet";
 type _Refused = readonly [string, number, number, number, number, boolean, string];
 
 const _UNSUPPORTED: readonly _Refused[] = [
-  // blocking
-  ["blmove", 6, 1, 2, 1, RW, R_BLOCKING],
-  ["blpop", -3, 1, -2, 1, RW, R_BLOCKING],
-  ["brpop", -3, 1, -2, 1, RW, R_BLOCKING],
-  ["brpoplpush", 4, 1, 2, 1, RW, R_BLOCKING],
-  ["bzpopmax", -3, 1, -2, 1, RW, R_BLOCKING],
-  ["bzpopmin", -3, 1, -2, 1, RW, R_BLOCKING],
   // whole keyspace and databases
   ["dbsize", 1, 0, 0, 0, RO, R_KEYSPACE],
   ["flushall", -1, 0, 0, 0, RW, R_KEYSPACE],
@@ -465,12 +466,6 @@ const _UNSUPPORTED: readonly _Refused[] = [
   ["scan", -2, 0, 0, 0, RO, R_KEYSPACE],
   ["move", 3, 1, 1, 1, RW, R_DATABASES],
   ["swapdb", 3, 0, 0, 0, RW, R_DATABASES],
-  // transactions
-  ["discard", 1, 0, 0, 0, RW, R_TRANSACTION],
-  ["exec", 1, 0, 0, 0, RW, R_TRANSACTION],
-  ["multi", 1, 0, 0, 0, RW, R_TRANSACTION],
-  ["unwatch", 1, 0, 0, 0, RW, R_TRANSACTION],
-  ["watch", -2, 1, -1, 1, RW, R_TRANSACTION],
   // pub/sub
   ["psubscribe", -2, 0, 0, 0, RW, R_PUBSUB],
   ["publish", 3, 0, 0, 0, RW, R_PUBSUB],
@@ -527,9 +522,18 @@ const _UNSUPPORTED: readonly _Refused[] = [
   ["info", -1, 0, 0, 0, RW, R_NOT_YET],
 ];
 
-const _UNSUPPORTED_SPECIAL: readonly CommandSpec[] = [
-  { ..._numkeys("blmpop", -5, "unsupported", 2, RW), reason: R_BLOCKING },
-  { ..._numkeys("bzmpop", -5, "unsupported", 2, RW), reason: R_BLOCKING },
+/** Blocking list and sorted set commands: served on a dedicated connection (issue 19). */
+const _BLOCKING: readonly CommandSpec[] = [
+  ..._rows("single", [
+    ["blmove", 6, 1, 2, 1, RW],
+    ["blpop", -3, 1, -2, 1, RW],
+    ["brpop", -3, 1, -2, 1, RW],
+    ["brpoplpush", 4, 1, 2, 1, RW],
+    ["bzpopmax", -3, 1, -2, 1, RW],
+    ["bzpopmin", -3, 1, -2, 1, RW],
+  ]),
+  _numkeys("blmpop", -5, "single", 2, RW),
+  _numkeys("bzmpop", -5, "single", 2, RW),
 ];
 
 /** Every known command (for COMMAND COUNT and docs): Redis 7.0's commands plus SENTINEL. */
@@ -541,6 +545,7 @@ export const COMMANDS: readonly CommandSpec[] = Object.freeze(
     ..._EVAL,
     ..._rows("local", _LOCAL),
     ..._rows("server", _SERVER),
+    ..._rows("transaction", _TRANSACTION),
     ..._UNSUPPORTED.map(([name, arity, firstKey, lastKey, keyStep, readonly, reason]) => ({
       name,
       arity,
@@ -551,7 +556,7 @@ export const COMMANDS: readonly CommandSpec[] = Object.freeze(
       readonly,
       reason,
     })),
-    ..._UNSUPPORTED_SPECIAL,
+    ..._BLOCKING,
   ].map((spec) => Object.freeze(spec)),
 );
 
@@ -838,7 +843,7 @@ export function commandKeyIndexes(
 /** The key list of a request whose only key is argv[1]. */
 const _FIRST_ARG_ONLY: readonly number[] = Object.freeze([1]);
 
-/** Blocking commands: refused whatever their arguments. */
+/** Blocking commands whatever their arguments. */
 const _ALWAYS_BLOCKING = new Set(
   ["blmove", "blmpop", "blpop", "brpop", "brpoplpush", "bzmpop", "bzpopmax", "bzpopmin"].map(
     (name) => COMMANDS.find((spec) => spec.name === name),
@@ -848,7 +853,7 @@ const _ALWAYS_BLOCKING = new Set(
 /**
  * Whether the request would block the backend connection: the blocking list
  * and sorted set commands always, XREAD/XREADGROUP when given a BLOCK option
- * (a stream key named "block" does not count). Such requests must be refused.
+ * (a stream key named "block" does not count). Such requests go on a dedicated connection.
  */
 export function isBlockingRequest(spec: CommandSpec, argv: readonly Uint8Array[]): boolean {
   if (spec.keysFrom === "streams") {

@@ -22,6 +22,7 @@ import {
 } from "../../proxy/redis_auth.ts";
 import type { RedisRouting } from "../../proxy/routing.ts";
 import { groupKeys, type MergeKind, RespSplit } from "./resp_split.ts";
+import { RespTransaction } from "./transaction.ts";
 
 /**
  * What the Redis sessions of a data plane share. A reload replaces its fields in place, so
@@ -68,6 +69,8 @@ export class RespPlanner implements RequestPlanner {
   #authenticated = false;
   /** CLIENT SETNAME's name (made on the first CLIENT command). */
   #clientState: ClientState | null = null;
+  /** MULTI/WATCH state, made on the client's first transaction command. */
+  #tx: RespTransaction | null = null;
 
   constructor(client: RespClient, settings: RedisSettings) {
     this.#client = client;
@@ -95,22 +98,38 @@ export class RespPlanner implements RequestPlanner {
     const client = this.#client;
     const spec = lookupCommand(argv[0]);
     const metrics = client.metrics;
+    const tx = this.#tx;
     if (spec === undefined) {
       metrics.command("unknown");
       metrics.error("refused");
+      tx?.abort();
       plan.local(_unknownCommand(argv));
       return;
     }
     metrics.command(spec.name);
     if (spec.arity > 0 ? argv.length !== spec.arity : argv.length < -spec.arity) {
       metrics.error("refused");
+      tx?.abort();
       plan.local(encodeError(`ERR wrong number of arguments for '${spec.name}' command`));
       return;
     }
     const { password, routing } = this.#settings;
     if (password !== null && !this.#authenticated && !allowedBeforeAuth(spec.name)) {
       metrics.error("noauth");
+      tx?.abort();
       plan.local(NOAUTH_REPLY);
+      return;
+    }
+    if (spec.kind === "transaction") {
+      this.#tx ??= new RespTransaction(
+        () => this.#settings.routing,
+        client.metrics.facts.cacheType === "redis_cluster",
+      );
+      this.#tx.command(spec, argv, raw ?? encodeCommand(argv), plan);
+      return;
+    }
+    if (tx !== null && tx.inMulti && spec.name !== "quit") {
+      tx.queue(spec, argv, raw ?? encodeCommand(argv), plan);
       return;
     }
     if (spec.name === "info") {
@@ -252,12 +271,7 @@ export class RespPlanner implements RequestPlanner {
   }
 
   #route(spec: CommandSpec, argv: Uint8Array[], raw: Uint8Array | null, plan: Plan): void {
-    if (isBlockingRequest(spec, argv)) {
-      plan.local(
-        encodeError(`ERR blocking '${spec.name}' is not supported by aster ${REFUSED_DOC}`),
-      );
-      return;
-    }
+    const blocking = isBlockingRequest(spec, argv);
     const keyIndexes = commandKeyIndexes(spec, argv);
     if (typeof keyIndexes === "string") {
       plan.local(encodeError(keyIndexes));
@@ -282,7 +296,20 @@ export class RespPlanner implements RequestPlanner {
       plan.local(encodeError("ERR no backend available: every node is ejected"));
       return;
     }
+    if (groups === null && blocking) {
+      // A blocking command holds its connection: one of its own, back to the pool after the
+      // reply (the watched keys' connection when on it: a BLPOP in a watching client is there).
+      const release = this.#tx === null || this.#tx.group !== first;
+      plan.pin(first, raw ?? encodeCommand(argv), release);
+      return;
+    }
     if (groups === null) {
+      // Watched keys' node: the client's own writes there go on its pinned connection,
+      // in order with its WATCH (another connection could run them before it).
+      if (this.#tx !== null && this.#tx.group === first) {
+        plan.pin(first, raw ?? encodeCommand(argv), false);
+        return;
+      }
       if (spec.sortPatterns === true) {
         const refusal = _sortPatternRefusal(spec, argv, first, routing);
         if (refusal !== null) {

@@ -1,0 +1,293 @@
+/**
+ * One client's transaction (MULTI, EXEC, DISCARD, WATCH, UNWATCH) over a pinned connection.
+ *
+ * The first key (of WATCH, or of the first queued command) picks the group (ring node or
+ * cluster slot) and pins the client to a dedicated connection to its node until EXEC,
+ * DISCARD, or UNWATCH outside MULTI. MULTI itself is answered `+OK` at once: the node is
+ * not known yet. Keyless commands queued before the first key are answered `+QUEUED` and
+ * kept, then sent after a MULTI on the connection once a key picks the node (their backend
+ * replies are dropped); an EXEC with only keyless commands queued runs them on the first
+ * live group. A queued command whose keys are elsewhere is refused with the mode's
+ * cross-group error and the transaction ends as Redis ends one with a refused command:
+ * DISCARD is sent and EXEC answers EXECABORT, nothing applied.
+ *
+ * Made only for clients that send one of these commands: nothing on the ordinary path.
+ */
+import { encodeCommandText, encodeError, OK_REPLY } from "./encoder.ts";
+import { commandKeyIndexes, type CommandSpec } from "./commands.ts";
+import type { BoundSink, Plan, ReplyTarget } from "../protocol.ts";
+import type { RedisRouting } from "../../proxy/routing.ts";
+
+const encoder = new TextEncoder();
+const MULTI = encodeCommandText("MULTI");
+const DISCARD = encodeCommandText("DISCARD");
+const QUEUED_REPLY = encoder.encode("+QUEUED\r\n");
+const EMPTY_ARRAY_REPLY = encoder.encode("*0\r\n");
+/** Redis's own replies (7.0) to the same mistakes. */
+const EXECABORT_REPLY = encodeError(
+  "EXECABORT Transaction discarded because of previous errors.",
+);
+const NESTED_REPLY = encodeError("ERR MULTI calls can not be nested");
+const WATCH_IN_MULTI_REPLY = encodeError("ERR WATCH inside MULTI is not allowed");
+const EXEC_WITHOUT_REPLY = encodeError("ERR EXEC without MULTI");
+const DISCARD_WITHOUT_REPLY = encodeError("ERR DISCARD without MULTI");
+const NO_BACKEND_REPLY = encodeError("ERR no backend available: every node is ejected");
+
+/** The names this module plans (kind "transaction" in the command table). */
+export type TransactionCommand = "multi" | "exec" | "discard" | "watch" | "unwatch";
+
+/** Answers a fixed reply once the backend has answered (DISCARD sent for an aborted EXEC). */
+class FixedReply implements BoundSink {
+  #target: ReplyTarget | null = null;
+  readonly #reply: Uint8Array;
+
+  constructor(reply: Uint8Array) {
+    this.#reply = reply;
+  }
+
+  bind(target: ReplyTarget): void {
+    this.#target = target;
+  }
+
+  onReply(): void {
+    this.#target!.answer(this.#reply);
+  }
+
+  onError(message: string): void {
+    this.#target!.onError(message);
+  }
+}
+
+const MOVED = encoder.encode("-MOVED ");
+const ASK = encoder.encode("-ASK ");
+const latin1 = new TextDecoder("latin1");
+
+function _startsWith(reply: Uint8Array, prefix: Uint8Array): boolean {
+  if (reply.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (reply[i] !== prefix[i]) return false;
+  return true;
+}
+
+/**
+ * Replaces a MOVED or ASK for a request on a transaction's connection (the slot moved under
+ * it) by a clear error: Aster does not follow it there (no silent replay elsewhere); the
+ * node aborts the transaction (EXECABORT, or MOVED for EXEC itself, made clear the same way).
+ * Other replies pass as they are.
+ */
+class RedirectRefused implements BoundSink {
+  #target: ReplyTarget | null = null;
+
+  bind(target: ReplyTarget): void {
+    this.#target = target;
+  }
+
+  onReply(reply: Uint8Array, owned?: boolean): void {
+    if (reply[0] === 0x2d && (_startsWith(reply, MOVED) || _startsWith(reply, ASK))) {
+      const redirect = latin1.decode(reply.subarray(1, reply.length - 2));
+      this.#target!.answer(
+        encodeError(`ERR the slot moved during the transaction (${redirect}): transaction failed`),
+      );
+      return;
+    }
+    this.#target!.onReply(reply, owned);
+  }
+
+  onError(message: string): void {
+    this.#target!.onError(message);
+  }
+}
+
+/** The transaction state of one RESP client. */
+export class RespTransaction {
+  readonly #routing: () => RedisRouting;
+  /** The group the client's pinned connection serves, or -1 when not pinned. */
+  group = -1;
+  /** Between MULTI and EXEC or DISCARD. */
+  inMulti = false;
+  /** A queued command was refused: EXEC discards and answers EXECABORT. */
+  #aborted = false;
+  /** MULTI and keyless commands not sent yet (no node chosen): sent before the first key. */
+  #queued: Uint8Array[] = [];
+
+  /** Whether MOVED/ASK can come (redis_cluster): keyed requests then get a RedirectRefused. */
+  readonly #cluster: boolean;
+
+  /** `routing` is read at each use: a reload replaces it. */
+  constructor(routing: () => RedisRouting, cluster: boolean) {
+    this.#routing = routing;
+    this.#cluster = cluster;
+  }
+
+  /** True while the client has a transaction in progress or watched keys. */
+  get active(): boolean {
+    return this.inMulti || this.group >= 0;
+  }
+
+  /** Plans MULTI, EXEC, DISCARD, WATCH or UNWATCH. */
+  command(spec: CommandSpec, argv: Uint8Array[], raw: Uint8Array, plan: Plan): void {
+    switch (spec.name as TransactionCommand) {
+      case "multi":
+        if (this.inMulti) {
+          if (this.group >= 0) plan.pin(this.group, raw, false);
+          else plan.local(NESTED_REPLY);
+          return;
+        }
+        this.inMulti = true;
+        if (this.group >= 0) plan.pin(this.group, raw, false);
+        else {
+          this.#queued = [MULTI];
+          plan.local(OK_REPLY);
+        }
+        return;
+      case "watch":
+        if (this.inMulti) {
+          if (this.group >= 0) plan.pin(this.group, raw, false);
+          else plan.local(WATCH_IN_MULTI_REPLY);
+          return;
+        }
+        this.#keyed(spec, argv, raw, plan);
+        return;
+      case "unwatch":
+        if (this.inMulti) {
+          this.queue(spec, argv, raw, plan);
+          return;
+        }
+        if (this.group >= 0) this.#end(raw, plan);
+        else plan.local(OK_REPLY);
+        return;
+      case "exec":
+        if (!this.inMulti) plan.local(EXEC_WITHOUT_REPLY);
+        else if (this.#aborted) {
+          if (this.group >= 0) {
+            plan.pin(this.group, DISCARD, true);
+            plan.sink = new FixedReply(EXECABORT_REPLY);
+          } else plan.local(EXECABORT_REPLY);
+          this.#reset();
+        } else if (this.group >= 0) this.#end(raw, plan);
+        else if (this.#queued.length <= 1) {
+          plan.local(EMPTY_ARRAY_REPLY);
+          this.#reset();
+        } else {
+          const group = this.#routing().broadcastGroups()[0];
+          if (group === undefined) {
+            plan.local(NO_BACKEND_REPLY);
+            this.#reset();
+            return;
+          }
+          plan.pin(group, raw, true);
+          plan.prelude = this.#queued;
+          this.#reset();
+        }
+        return;
+      case "discard":
+        if (!this.inMulti) plan.local(DISCARD_WITHOUT_REPLY);
+        else if (this.group >= 0) this.#end(raw, plan);
+        else {
+          plan.local(OK_REPLY);
+          this.#reset();
+        }
+        return;
+    }
+  }
+
+  /**
+   * Plans a command queued between MULTI and EXEC: sent on the pinned connection, or kept
+   * (keyless, no node yet), or refused (keys elsewhere: the transaction is then aborted).
+   */
+  queue(spec: CommandSpec, argv: Uint8Array[], raw: Uint8Array, plan: Plan): void {
+    if (spec.kind === "unsupported" || spec.name === "select") {
+      // Refused by Aster (SELECT too: the connection goes back to a pool, in database 0):
+      // the transaction fails as with a command Redis refuses.
+      this.abort();
+      plan.local(
+        encodeError(
+          `ERR command '${spec.name}' is not supported by aster inside MULTI: ${
+            spec.reason ?? "the pinned connection stays in database 0"
+          }`,
+        ),
+      );
+      return;
+    }
+    const keys = spec.kind === "local" || spec.kind === "server"
+      ? []
+      : commandKeyIndexes(spec, argv);
+    if (typeof keys === "string") {
+      this.abort();
+      plan.local(encodeError(keys));
+      return;
+    }
+    if (keys.length > 0) {
+      this.#keyed(spec, argv, raw, plan, keys);
+      return;
+    }
+    if (this.group >= 0) plan.pin(this.group, raw, false);
+    else {
+      // Kept (a copy: raw is a view into the client's read buffer) until a key picks the node.
+      this.#queued.push(raw.slice());
+      plan.local(QUEUED_REPLY);
+    }
+  }
+
+  /** Marks the transaction failed: EXEC will answer EXECABORT. */
+  abort(): void {
+    if (this.inMulti) this.#aborted = true;
+  }
+
+  /** The client is gone or reset: forget everything (its pinned connection is closed). */
+  #reset(): void {
+    this.group = -1;
+    this.inMulti = false;
+    this.#aborted = false;
+    this.#queued = [];
+  }
+
+  /** Sends the ending command (EXEC, DISCARD, UNWATCH) and releases the pin after its reply. */
+  #end(raw: Uint8Array, plan: Plan): void {
+    plan.pin(this.group, raw, true);
+    // A node checks the queued keys again at EXEC: MOVED when their slot left it.
+    if (this.#cluster) plan.sink = new RedirectRefused();
+    this.#reset();
+  }
+
+  /** A keyed command (WATCH, or queued): pins to its group, or refuses keys elsewhere. */
+  #keyed(
+    spec: CommandSpec,
+    argv: Uint8Array[],
+    raw: Uint8Array,
+    plan: Plan,
+    keys: readonly number[] | null = null,
+  ): void {
+    const routing = this.#routing();
+    const indexes = keys ?? commandKeyIndexes(spec, argv);
+    if (typeof indexes === "string") {
+      this.abort();
+      plan.local(encodeError(indexes));
+      return;
+    }
+    const group = routing.groupOf(argv[indexes[0]]);
+    let same = group >= 0;
+    for (let i = 1; same && i < indexes.length; i++) {
+      if (routing.groupOf(argv[indexes[i]]) !== group) same = false;
+    }
+    if (group < 0) {
+      this.abort();
+      plan.local(NO_BACKEND_REPLY);
+      return;
+    }
+    if (!same || (this.group >= 0 && group !== this.group)) {
+      this.abort();
+      plan.local(routing.crossGroupError(spec));
+      return;
+    }
+    if (this.#aborted && this.group < 0) {
+      // Doomed already and nothing sent: no node to pin to, EXEC answers EXECABORT.
+      plan.local(QUEUED_REPLY);
+      return;
+    }
+    plan.pin(group, raw, false);
+    if (this.#cluster) plan.sink = new RedirectRefused();
+    if (this.group < 0 && this.inMulti) plan.prelude = this.#queued;
+    this.#queued = [];
+    this.group = group;
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Blocking commands through Aster on dedicated connections, in `redis` mode and
+ * `redis_cluster` mode: an ioredis BLPOP woken by a push from another connection, other
+ * clients served while one is blocked, a blocked client that disconnects (the pushed element
+ * stays in the list), keys on two nodes refused, and the `blocking_connections` cap.
+ */
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { startAster } from "./helpers/aster.ts";
+import { RespClient, RespErrorReply, text } from "./helpers/resp_client.ts";
+import { startRedis } from "./helpers/servers.ts";
+import { startRedisCluster } from "./helpers/redis_cluster.ts";
+import { encodeCommandText } from "../src/protocol/resp/encoder.ts";
+
+/** Rejects when `promise` takes longer than `ms`: a hang is a failure, not a stuck test. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function _ioredis(port: number): Redis {
+  return new Redis({
+    host: "127.0.0.1",
+    port,
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** What every mode must do; `far` is a key on another node (slot) than `{q}`'s. */
+async function _suite(t: Deno.TestContext, port: number, far: string): Promise<void> {
+  await t.step("ioredis blpop is woken by an lpush from another connection", async () => {
+    const blocked = _ioredis(port);
+    const pusher = _ioredis(port);
+    try {
+      await within(Promise.all([blocked.connect(), pusher.connect()]), 5000, "connect");
+      const popped = blocked.blpop("{q}list", 0);
+      await sleep(200);
+      // Others are served while it is blocked.
+      assert.equal(await within(pusher.set("{q}other", "v"), 1000, "SET"), "OK");
+      assert.equal(await within(pusher.get("{q}other"), 1000, "GET"), "v");
+      assert.equal(await pusher.lpush("{q}list", "job"), 1);
+      assert.deepEqual(await within(popped, 5000, "BLPOP"), ["{q}list", "job"]);
+      // Its connection went back: the same client blocks again and times out as Redis does.
+      assert.equal(await within(blocked.brpop("{q}list", 0.2), 5000, "BRPOP timeout"), null);
+    } finally {
+      blocked.disconnect();
+      pusher.disconnect();
+    }
+  });
+
+  await t.step("a blocked client that disconnects does not take the element", async () => {
+    const gone = await RespClient.connect(port);
+    await gone.sendRaw(encodeCommandText("BLPOP", "{q}keep", "0"));
+    await sleep(200);
+    await gone[Symbol.asyncDispose]();
+    await sleep(300);
+    await using client = await RespClient.connect(port);
+    // Blocked before it went: a push now would have been popped for it.
+    assert.equal(await client.command("LPUSH", "{q}keep", "precious"), 1);
+    await sleep(200);
+    assert.deepEqual(text(await client.command("LRANGE", "{q}keep", "0", "-1")), ["precious"]);
+  });
+
+  await t.step("keys on two nodes are refused", async () => {
+    await using client = await RespClient.connect(port);
+    const refused = await client.command("BLPOP", "{q}a", far, "1");
+    assert.ok(refused instanceof RespErrorReply, Deno.inspect(refused));
+  });
+
+  await t.step("XREAD BLOCK and BZPOPMIN are served", async () => {
+    await using client = await RespClient.connect(port);
+    await using other = await RespClient.connect(port);
+    assert.equal(await client.command("ZADD", "{q}z", "1", "m"), 1);
+    assert.deepEqual(text(await client.command("BZPOPMIN", "{q}z", "1")), ["{q}z", "m", "1"]);
+    const read = client.command("XREAD", "BLOCK", "0", "STREAMS", "{q}s", "$");
+    await sleep(200);
+    assert.equal(typeof text(await other.command("XADD", "{q}s", "*", "f", "v")), "string");
+    const got = text(await within(read, 5000, "XREAD BLOCK")) as unknown[][];
+    assert.equal(got[0][0], "{q}s");
+  });
+}
+
+// Both socket paths: raw sockets (`io = "auto"`) and Deno's ops (sandboxed).
+for (const sandboxed of [false, true]) {
+  Deno.test(`blocking commands in redis mode${sandboxed ? " [io = deno]" : ""}`, async (t) => {
+    await using a = await startRedis();
+    await using b = await startRedis();
+    await using c = await startRedis();
+    await using aster = await startAster([
+      { servers: [`127.0.0.1:${a.port}:1`, `127.0.0.1:${b.port}:1`], hash_tag: "{}" },
+      { servers: [`127.0.0.1:${c.port}:1`], blocking_connections: 1 },
+    ], { sandboxed });
+    await using probe = await RespClient.connect(a.port);
+    await using client = await RespClient.connect(aster.ports[0]);
+    // A key on the other server than {q}'s (retried: the ring may not have both servers yet).
+    let far = "";
+    for (let round = 0; far === "" && round < 5; round++) {
+      if (round > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(await client.command("SET", "{q}probe", "1"), "OK");
+      const tagOnA = (await probe.command("EXISTS", "{q}probe")) === 1;
+      await client.command("DEL", "{q}probe");
+      for (let i = 0; far === "" && i < 500; i++) {
+        assert.equal(await client.command("SET", `f${i}`, "1"), "OK");
+        if (((await probe.command("EXISTS", `f${i}`)) === 1) !== tagOnA) far = `f${i}`;
+        await client.command("DEL", `f${i}`);
+      }
+    }
+    assert.notEqual(far, "");
+    await _suite(t, aster.ports[0], far);
+
+    await t.step("past blocking_connections a blocking command gets a clear error", async () => {
+      await using first = await RespClient.connect(aster.ports[1]);
+      await using second = await RespClient.connect(aster.ports[1]);
+      const waiting = first.command("BLPOP", "cap", "1");
+      await sleep(200);
+      const refused = await second.command("BLPOP", "cap", "1");
+      assert.ok(refused instanceof RespErrorReply);
+      assert.match(refused.message, /blocking_connections/);
+      assert.equal(await waiting, null);
+    });
+  });
+}
+
+Deno.test("blocking commands in redis_cluster mode", async (t) => {
+  await using cluster = await startRedisCluster();
+  await using aster = await startAster([{ cache_type: "redis_cluster", servers: cluster.seeds() }]);
+  await _suite(t, aster.ports[0], "{far}x");
+});

@@ -1,0 +1,218 @@
+/**
+ * MULTI/EXEC/DISCARD/WATCH/UNWATCH through Aster on a pinned connection, in `redis` mode (two
+ * redis-servers on a ring) and `redis_cluster` mode (a real Redis Cluster): ioredis's
+ * multi/exec and watch, a refused cross-node command (EXECABORT, nothing applied), a client
+ * that vanishes mid-transaction, and the raw replies of a sequence compared byte for byte
+ * with a plain redis-server's.
+ */
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { startAster } from "./helpers/aster.ts";
+import { RespClient, RespErrorReply } from "./helpers/resp_client.ts";
+import { startRedis } from "./helpers/servers.ts";
+import { startRedisCluster } from "./helpers/redis_cluster.ts";
+import { keySlot } from "../src/hash/key_slot.ts";
+
+const decoder = new TextDecoder();
+
+/** Rejects when `promise` takes longer than `ms`: a hang is a failure, not a stuck test. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function _ioredis(port: number): Redis {
+  return new Redis({
+    host: "127.0.0.1",
+    port,
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
+  });
+}
+
+/** The same sequence for both modes; `{t}` keeps every key in one slot. */
+const SEQUENCE: string[][] = [
+  ["MULTI"],
+  ["PING"],
+  ["SET", "{t}a", "1"],
+  ["INCR", "{t}a"],
+  ["GET", "{t}a"],
+  ["EXEC"],
+  ["EXEC"],
+  ["DISCARD"],
+  ["WATCH", "{t}a", "{t}b"],
+  ["GET", "{t}a"],
+  ["MULTI"],
+  ["MULTI"],
+  ["LPUSH", "{t}l", "x", "y"],
+  ["LRANGE", "{t}l", "0", "-1"],
+  ["EXEC"],
+  ["MULTI"],
+  ["SET", "{t}c", "3"],
+  ["DISCARD"],
+  ["GET", "{t}c"],
+  ["MULTI"],
+  ["NOSUCHCOMMAND", "x"],
+  ["SET", "{t}c", "4"],
+  ["EXEC"],
+  ["GET", "{t}c"],
+  ["MULTI"],
+  ["GET"],
+  ["EXEC"],
+  ["UNWATCH"],
+  ["MULTI"],
+  ["ECHO", "hi"],
+  ["EXEC"],
+  ["MULTI"],
+  ["EXEC"],
+  ["WATCH", "{t}a"],
+  ["UNWATCH"],
+  ["SET", "{t}a", "after"],
+  ["GET", "{t}a"],
+];
+
+/** Runs SEQUENCE on both ports, one command at a time, and compares the raw replies. */
+async function _differential(asterPort: number, directPort: number): Promise<void> {
+  await using proxied = await RespClient.connect(asterPort);
+  await using direct = await RespClient.connect(directPort);
+  for (const args of SEQUENCE) {
+    const want = decoder.decode(await direct.rawCommand(...args));
+    const got = decoder.decode(await proxied.rawCommand(...args));
+    assert.equal(got, want, `${args.join(" ")}`);
+  }
+}
+
+/** What every mode must do; `other` is a key on another node than `{t}`'s. */
+async function _suite(t: Deno.TestContext, port: number, other: string): Promise<void> {
+  await t.step("ioredis multi().set().get().exec()", async () => {
+    const client = _ioredis(port);
+    try {
+      await within(client.connect(), 5000, "connect");
+      const result = await within(
+        client.multi().set("{t}m", "v").get("{t}m").exec(),
+        5000,
+        "exec",
+      );
+      assert.deepEqual(result, [[null, "OK"], [null, "v"]]);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  await t.step("ioredis watch, a conflicting write from another client: EXEC is null", async () => {
+    const client = _ioredis(port);
+    const other = _ioredis(port);
+    try {
+      await within(Promise.all([client.connect(), other.connect()]), 5000, "connect");
+      assert.equal(await client.watch("{t}w"), "OK");
+      assert.equal(await other.set("{t}w", "theirs"), "OK");
+      const result = await within(client.multi().set("{t}w", "mine").exec(), 5000, "exec");
+      assert.equal(result, null);
+      assert.equal(await other.get("{t}w"), "theirs");
+      // Without a conflict the same client's next transaction applies.
+      assert.equal(await client.watch("{t}w"), "OK");
+      const applied = await within(client.multi().set("{t}w", "mine").exec(), 5000, "exec");
+      assert.deepEqual(applied, [[null, "OK"]]);
+      assert.equal(await other.get("{t}w"), "mine");
+    } finally {
+      client.disconnect();
+      other.disconnect();
+    }
+  });
+
+  await t.step("a command on another node is refused and the transaction aborts", async () => {
+    await using client = await RespClient.connect(port);
+    assert.equal(await client.command("MULTI"), "OK");
+    assert.equal(await client.command("SET", "{t}x", "1"), "QUEUED");
+    const refused = await client.command("SET", other, "1");
+    assert.ok(refused instanceof RespErrorReply, "refused");
+    const exec = await client.command("EXEC");
+    assert.ok(exec instanceof RespErrorReply);
+    assert.equal(exec.message, "EXECABORT Transaction discarded because of previous errors.");
+    assert.equal(await client.command("GET", "{t}x"), null, "nothing applied");
+    assert.equal(await client.command("GET", other), null, "nothing applied");
+  });
+
+  await t.step("a client that vanishes mid-transaction leaves nothing behind", async () => {
+    const gone = await RespClient.connect(port);
+    assert.equal(await gone.command("MULTI"), "OK");
+    assert.equal(await gone.command("SET", "{t}gone", "1"), "QUEUED");
+    await gone[Symbol.asyncDispose]();
+    await using client = await RespClient.connect(port);
+    assert.equal(await client.command("MULTI"), "OK");
+    assert.equal(await client.command("INCR", "{t}gone"), "QUEUED");
+    assert.deepEqual(await client.command("EXEC"), [1]);
+  });
+}
+
+// Both socket paths: raw sockets (`io = "auto"`) and Deno's ops (sandboxed).
+for (const sandboxed of [false, true]) {
+  Deno.test(`transactions in redis mode: ioredis, WATCH, refusals, vanishing clients, byte for byte${sandboxed ? " [io = deno]" : ""}`, async (t) => {
+    await using a = await startRedis();
+    await using b = await startRedis();
+    await using single = await startRedis();
+    await using direct = await startRedis();
+    await using aster = await startAster([
+      { servers: [`127.0.0.1:${a.port}:1`, `127.0.0.1:${b.port}:1`], hash_tag: "{}" },
+      { servers: [`127.0.0.1:${single.port}:1`] },
+    ], { sandboxed });
+    // A key on the other server than {t}'s.
+    await using probe = await RespClient.connect(a.port);
+    await using client = await RespClient.connect(aster.ports[0]);
+    // A key on the other server than {t}'s (retried: the ring may not have both servers yet).
+    let other = "";
+    for (let round = 0; other === "" && round < 5; round++) {
+      if (round > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(await client.command("SET", "{t}probe", "1"), "OK");
+      const tagOnA = (await probe.command("EXISTS", "{t}probe")) === 1;
+      await client.command("DEL", "{t}probe");
+      for (let i = 0; other === "" && i < 500; i++) {
+        assert.equal(await client.command("SET", `o${i}`, "1"), "OK");
+        if (((await probe.command("EXISTS", `o${i}`)) === 1) !== tagOnA) other = `o${i}`;
+        await client.command("DEL", `o${i}`);
+      }
+    }
+    assert.notEqual(other, "");
+    await _suite(t, aster.ports[0], other);
+    await t.step("the replies of a sequence are redis-server's, byte for byte", async () => {
+      await _differential(aster.ports[1], direct.port);
+    });
+  });
+}
+
+Deno.test("transactions in redis_cluster mode: ioredis, WATCH, refusals, byte for byte", async (t) => {
+  await using cluster = await startRedisCluster();
+  await using direct = await startRedis();
+  await using aster = await startAster([{ cache_type: "redis_cluster", servers: cluster.seeds() }]);
+  await _suite(t, aster.ports[0], "{other}x");
+  await t.step("a slot that moves mid-transaction fails it with a clear error", async () => {
+    const slot = keySlot(new TextEncoder().encode("{mv}"));
+    const source = await cluster.ownerOf(slot);
+    const target = (await cluster.masters()).find((m) => m !== source)!;
+    await using client = await RespClient.connect(aster.ports[0]);
+    assert.equal(await client.command("MULTI"), "OK");
+    assert.equal(await client.command("SET", "{mv}a", "1"), "QUEUED");
+    await cluster.migrateSlot(slot, target);
+    const moved = await client.command("SET", "{mv}b", "1");
+    assert.ok(moved instanceof RespErrorReply, Deno.inspect(moved));
+    assert.match(moved.message, /^ERR the slot moved during the transaction \(MOVED /);
+    const exec = await client.command("EXEC");
+    assert.ok(exec instanceof RespErrorReply);
+    // The node refuses EXEC itself (its queued keys left it): the same clear error.
+    assert.match(exec.message, /^(EXECABORT|ERR the slot moved during the transaction)/);
+    assert.equal(await client.command("GET", "{mv}a"), null, "nothing applied");
+  });
+  await t.step("the replies of a sequence are redis-server's, byte for byte", async () => {
+    await _differential(aster.ports[0], direct.port);
+  });
+});
