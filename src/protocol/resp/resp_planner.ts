@@ -22,6 +22,13 @@ import {
 } from "../../proxy/redis_auth.ts";
 import type { RedisRouting } from "../../proxy/routing.ts";
 import { groupKeys, type MergeKind, RespSplit } from "./resp_split.ts";
+import {
+  invalidCursorReply,
+  parseScanCursor,
+  SCAN_DONE_REPLY,
+  SCAN_MAX_NODES,
+  ScanSplit,
+} from "./resp_scan.ts";
 
 /**
  * What the Redis sessions of a data plane share. A reload replaces its fields in place, so
@@ -48,10 +55,16 @@ const FUNCTION_KILL_REFUSED = encodeError(
 const REFUSED_DOC = "(see docs/commands.md#refused-commands)";
 
 const CLIENT = new TextEncoder().encode("client");
+const KEYSPACE = new TextEncoder().encode("keyspace");
 const SETNAME = new TextEncoder().encode("setname");
 
 /** How the replies of an allowed server-wide command merge (others: the first reply). */
-const BROADCAST_MERGE: Record<string, MergeKind> = { keys: "concat", dbsize: "sum" };
+const BROADCAST_MERGE: Record<string, MergeKind> = {
+  keys: "concat",
+  dbsize: "sum",
+  randomkey: "random",
+  info: "keyspace",
+};
 
 /** What the RESP planner knows of its client. */
 export interface RespClient {
@@ -114,7 +127,9 @@ export class RespPlanner implements RequestPlanner {
       return;
     }
     if (spec.name === "info") {
-      plan.local(infoReply(metrics, argv));
+      // INFO keyspace is the backends' (summed); the other sections are Aster's own.
+      if (argv.length === 2 && _isWord(argv[1], KEYSPACE)) this.#broadcast(spec, argv, plan);
+      else plan.local(infoReply(metrics, argv));
       return;
     }
     if (spec.name === "slowlog") {
@@ -189,6 +204,15 @@ export class RespPlanner implements RequestPlanner {
    */
   #server(spec: CommandSpec, argv: Uint8Array[], raw: Uint8Array | null, plan: Plan): void {
     const metrics = this.#client.metrics;
+    switch (spec.name) {
+      case "dbsize":
+      case "randomkey":
+        this.#broadcast(spec, argv, plan);
+        return;
+      case "scan":
+        this.#scan(argv, plan);
+        return;
+    }
     if (spec.name === "function" && argv[1].length <= 8) {
       switch (decoder.decode(argv[1]).toLowerCase()) {
         case "load":
@@ -216,6 +240,35 @@ export class RespPlanner implements RequestPlanner {
       return;
     }
     plan.forward(group, raw ?? encodeCommand(argv), false);
+  }
+
+  /** SCAN on the node the cursor names (see resp_scan.ts for the cursor's encoding). */
+  #scan(argv: Uint8Array[], plan: Plan): void {
+    const parsed = parseScanCursor(argv[1]);
+    if (parsed === null) {
+      plan.local(invalidCursorReply());
+      return;
+    }
+    const groups = this.#settings.routing.broadcastGroups();
+    if (groups.length === 0) {
+      plan.local(encodeError("ERR no backend available"));
+      return;
+    }
+    if (groups.length > SCAN_MAX_NODES) {
+      plan.local(
+        encodeError(`ERR SCAN is not supported by aster over more than ${SCAN_MAX_NODES} nodes`),
+      );
+      return;
+    }
+    // A node index past the end: the node list shrank mid-scan; the iteration is over.
+    if (parsed.node >= groups.length) {
+      plan.local(SCAN_DONE_REPLY);
+      return;
+    }
+    const part = { group: groups[parsed.node], keyIndexes: [] };
+    const strategy = new ScanSplit(argv, parsed.node, parsed.cursor, groups.length);
+    // Not readonly: a replica's table differs from its master's, so a cursor must stay on one.
+    plan.split(new SplitMerge([part], strategy), false);
   }
 
   /** HELLO ... SETNAME name names the connection, as CLIENT SETNAME does. */
@@ -329,6 +382,13 @@ function _sortPatternRefusal(
     }
   }
   return null;
+}
+
+/** Whether `arg` is `word` (lowercase ASCII) in any case. */
+function _isWord(arg: Uint8Array, word: Uint8Array): boolean {
+  if (arg.length !== word.length) return false;
+  for (let i = 0; i < arg.length; i++) if ((arg[i] | 0x20) !== word[i]) return false;
+  return true;
 }
 
 /** Redis's own wording for an unknown command. */
