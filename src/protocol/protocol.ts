@@ -107,6 +107,8 @@ export class Plan {
   fanOut: FanOut | null = null;
   /** pinned: give the dedicated connection back once this request's reply is in. */
   release = false;
+  /** Any kind but none: the reply is not written to the client (CLIENT REPLY OFF, SKIP). */
+  silent = false;
 
   /** Answer `reply` locally. */
   local(reply: Uint8Array, closeAfter = false): void {
@@ -155,6 +157,7 @@ export class Plan {
     this.fanOut = null;
     this.closeAfter = false;
     this.release = false;
+    this.silent = false;
   }
 }
 

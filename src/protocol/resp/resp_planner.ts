@@ -1,5 +1,5 @@
 /** RESP's planner: frames a client's requests and plans each one (answer, forward, split). */
-import { encodeCommand, encodeError, OK_REPLY } from "./encoder.ts";
+import { encodeBulk, encodeCommand, encodeError, OK_REPLY } from "./encoder.ts";
 import { RespRequestDecoder } from "./request_decoder.ts";
 import {
   commandKeyIndexes,
@@ -11,7 +11,14 @@ import {
 import { describeBytes } from "./bytes.ts";
 import { clientReply, type ClientState, localReply } from "../../proxy/redis_local.ts";
 import type { ClusterMetrics } from "../../metrics/worker_metrics.ts";
-import type { Plan, RequestPlanner } from "../protocol.ts";
+import { type Plan, PlanKind, type RequestPlanner } from "../protocol.ts";
+import {
+  clientKillReply,
+  clientLine,
+  clientListReply,
+  type ListedClient,
+} from "../../proxy/client_list.ts";
+import { coarseClock } from "../../io/coarse_clock.ts";
 import { SplitMerge } from "../split_merge.ts";
 import { infoReply, slowlogReply } from "../../proxy/redis_admin.ts";
 import {
@@ -67,11 +74,20 @@ const BROADCAST_MERGE: Record<string, MergeKind> = {
 };
 
 /** What the RESP planner knows of its client. */
-export interface RespClient {
-  readonly id: number;
+export interface RespClient extends ListedClient {
   /** The counters of the client's cluster in this worker (INFO, SLOWLOG read them). */
   readonly metrics: ClusterMetrics;
+  /** Its CLIENT state, made on its first CLIENT command. */
+  connState: ClientState | null;
+  /** The clients of the same listener, this one included (CLIENT LIST, CLIENT KILL). */
+  readonly peers: Iterable<ListedClient>;
 }
+
+const RESET_REPLY = new TextEncoder().encode("+RESET\r\n");
+const CLIENT_KILL_REFUSED = encodeError(
+  "ERR CLIENT KILL is not allowed by aster: it closes Aster's own clients only; " +
+    'add "client-kill" to allow_commands to allow it',
+);
 
 /** Plans the requests of one client in the Redis modes. */
 export class RespPlanner implements RequestPlanner {
@@ -79,8 +95,10 @@ export class RespPlanner implements RequestPlanner {
   readonly #settings: RedisSettings;
   readonly #decoder = new RespRequestDecoder();
   #authenticated = false;
-  /** CLIENT SETNAME's name (made on the first CLIENT command). */
-  #clientState: ClientState | null = null;
+  /** CLIENT REPLY OFF: replies are not written until CLIENT REPLY ON. */
+  #replyOff = false;
+  /** CLIENT REPLY SKIP: how many requests from this one on get no reply written. */
+  #skipReplies = 0;
 
   constructor(client: RespClient, settings: RedisSettings) {
     this.#client = client;
@@ -94,6 +112,10 @@ export class RespPlanner implements RequestPlanner {
     else {
       const raw = request.inline ? null : buf.subarray(start, start + request.size);
       this.#plan(request.argv, raw, plan);
+      if ((this.#replyOff || this.#skipReplies > 0) && plan.kind !== PlanKind.none) {
+        plan.silent = true;
+        if (this.#skipReplies > 0) this.#skipReplies--;
+      }
     }
     return request.size;
   }
@@ -121,6 +143,11 @@ export class RespPlanner implements RequestPlanner {
       return;
     }
     const { password, routing } = this.#settings;
+    if (spec.name === "reset") {
+      this.#reset();
+      plan.local(RESET_REPLY);
+      return;
+    }
     if (password !== null && !this.#authenticated && !allowedBeforeAuth(spec.name)) {
       metrics.error("noauth");
       plan.local(NOAUTH_REPLY);
@@ -171,8 +198,7 @@ export class RespPlanner implements RequestPlanner {
           return;
         }
         if (spec.name === "client") {
-          this.#clientState ??= { id: client.id, name: null };
-          const reply = clientReply(argv, this.#clientState);
+          const reply = this.#clientCommand(argv);
           if (reply !== null) {
             plan.local(reply);
             return;
@@ -242,6 +268,66 @@ export class RespPlanner implements RequestPlanner {
     plan.forward(group, raw ?? encodeCommand(argv), false);
   }
 
+  /** This client's CLIENT state, made on first use. */
+  #state(): ClientState {
+    return this.#client.connState ??= { id: this.#client.id, name: null };
+  }
+
+  /**
+   * The CLIENT subcommands Aster answers: those of clientReply, then LIST, INFO, KILL (where
+   * allowed) and REPLY; null for the others (refused).
+   */
+  #clientCommand(argv: Uint8Array[]): Uint8Array | null {
+    const client = this.#client;
+    const reply = clientReply(argv, this.#state());
+    if (reply !== null) return reply;
+    const sub = decoder.decode(argv[1]).toLowerCase();
+    switch (sub) {
+      case "list":
+        return clientListReply(argv, client.peers, coarseClock.now);
+      case "info":
+        if (argv.length !== 2) {
+          return encodeError("ERR wrong number of arguments for 'client|info' command");
+        }
+        return encodeBulk(clientLine(client, coarseClock.now, "client|info") + "\n");
+      case "kill":
+        if (argv.length < 3) {
+          return encodeError("ERR wrong number of arguments for 'client|kill' command");
+        }
+        if (!this.#settings.allowed.has("client-kill")) return CLIENT_KILL_REFUSED;
+        return clientKillReply(argv, client.peers);
+      case "reply": {
+        if (argv.length !== 3) {
+          return encodeError("ERR wrong number of arguments for 'client|reply' command");
+        }
+        const mode = decoder.decode(argv[2]).toLowerCase();
+        if (mode === "on") {
+          this.#replyOff = false;
+          this.#skipReplies = 0;
+        } else if (mode === "off") this.#replyOff = true;
+        // SKIP: this request's reply and the next one's (none when already OFF).
+        else if (mode === "skip") this.#skipReplies = this.#replyOff ? 0 : 2;
+        else return encodeError("ERR syntax error");
+        return OK_REPLY;
+      }
+      default:
+        return null;
+    }
+  }
+
+  /** RESET as redis-server: name, flags, reply mode and authentication back to a new client's. */
+  #reset(): void {
+    const state = this.#client.connState;
+    if (state !== null) {
+      state.name = null;
+      state.noEvict = false;
+      state.noTouch = false;
+    }
+    this.#replyOff = false;
+    this.#skipReplies = 0;
+    this.#authenticated = false;
+  }
+
   /** SCAN on the node the cursor names (see resp_scan.ts for the cursor's encoding). */
   #scan(argv: Uint8Array[], plan: Plan): void {
     const parsed = parseScanCursor(argv[1]);
@@ -277,8 +363,7 @@ export class RespPlanner implements RequestPlanner {
       const option = decoder.decode(argv[i]).toLowerCase();
       if (option === "auth") i += 2;
       else if (option === "setname") {
-        this.#clientState ??= { id: this.#client.id, name: null };
-        clientReply([CLIENT, SETNAME, argv[i + 1]], this.#clientState);
+        clientReply([CLIENT, SETNAME, argv[i + 1]], this.#state());
         i++;
       }
     }
