@@ -6,11 +6,11 @@
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { createClient } from "redis";
-import { startAster } from "./helpers/aster.ts";
+import { startAster, testBothIo } from "./helpers/aster.ts";
 import { RespClient, RespErrorReply, text } from "./helpers/resp_client.ts";
 import { startRedis } from "./helpers/servers.ts";
 
-Deno.test("CLIENT LIST and INFO show Aster's clients with their names and libraries", async () => {
+testBothIo("CLIENT LIST and INFO show Aster's clients with their names and libraries", async () => {
   await using redis = await startRedis();
   await using aster = await startAster([{ servers: [`127.0.0.1:${redis.port}:1`] }]);
   const port = aster.ports[0];
@@ -55,21 +55,24 @@ Deno.test("CLIENT LIST and INFO show Aster's clients with their names and librar
   }
 });
 
-Deno.test("CLIENT REPLY OFF and SKIP: the requests run, their replies are not written", async () => {
-  await using redis = await startRedis();
-  await using aster = await startAster([{ servers: [`127.0.0.1:${redis.port}:1`] }]);
-  await using raw = await RespClient.connect(aster.ports[0]);
-  await raw.sendRaw(
-    "CLIENT REPLY OFF\r\nSET a 1\r\nMGET a b\r\nCLIENT REPLY ON\r\n" +
-      "CLIENT REPLY SKIP\r\nSET b 2\r\nGET a\r\n",
-  );
-  // OFF, SET a and MGET (while off), SKIP and SET b (skipped) get no reply written.
-  assert.equal(await raw.readReply(), "OK", "CLIENT REPLY ON");
-  assert.equal(text(await raw.readReply()), "1", "GET a");
-  assert.equal(await raw.command("PING"), "PONG");
-  await using direct = await RespClient.connect(redis.port);
-  assert.equal(text(await direct.command("GET", "b")), "2", "SET b ran");
-});
+testBothIo(
+  "CLIENT REPLY OFF and SKIP: the requests run, their replies are not written",
+  async () => {
+    await using redis = await startRedis();
+    await using aster = await startAster([{ servers: [`127.0.0.1:${redis.port}:1`] }]);
+    await using raw = await RespClient.connect(aster.ports[0]);
+    await raw.sendRaw(
+      "CLIENT REPLY OFF\r\nSET a 1\r\nMGET a b\r\nCLIENT REPLY ON\r\n" +
+        "CLIENT REPLY SKIP\r\nSET b 2\r\nGET a\r\n",
+    );
+    // OFF, SET a and MGET (while off), SKIP and SET b (skipped) get no reply written.
+    assert.equal(await raw.readReply(), "OK", "CLIENT REPLY ON");
+    assert.equal(text(await raw.readReply()), "1", "GET a");
+    assert.equal(await raw.command("PING"), "PONG");
+    await using direct = await RespClient.connect(redis.port);
+    assert.equal(text(await direct.command("GET", "b")), "2", "SET b ran");
+  },
+);
 
 Deno.test("CLIENT KILL closes Aster's own clients by ID or ADDR where allowed", async () => {
   await using redis = await startRedis();

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { createClient } from "redis";
-import { startAster } from "./helpers/aster.ts";
+import { startAster, testBothIo } from "./helpers/aster.ts";
 import { startRedisCluster } from "./helpers/redis_cluster.ts";
 import { RespClient, RespErrorReply, text } from "./helpers/resp_client.ts";
 import { startRedis } from "./helpers/servers.ts";
@@ -80,25 +80,28 @@ async function _checkKeyspace(port: number): Promise<void> {
   assert.deepEqual(await _runPython(REDIS_PY_SCRIPT, [String(port)]), [...KEYS].sort());
 }
 
-Deno.test("keyspace commands over 3 shards: SCAN by every client, DBSIZE, RANDOMKEY, INFO", async () => {
-  await using a = await startRedis();
-  await using b = await startRedis();
-  await using c = await startRedis();
-  await using aster = await startAster([{
-    servers: [`127.0.0.1:${a.port}:1 a`, `127.0.0.1:${b.port}:1 b`, `127.0.0.1:${c.port}:1 c`],
-  }]);
-  await using raw = await RespClient.connect(aster.ports[0]);
-  assert.equal(await raw.command("RANDOMKEY"), null, "nil when every node is empty");
-  assert.equal(await raw.command("DBSIZE"), 0);
-  await _checkKeyspace(aster.ports[0]);
-  // Every shard holds some: the scan crossed nodes.
-  for (const server of [a, b, c]) {
-    await using direct = await RespClient.connect(server.port);
-    assert.ok((await direct.command("DBSIZE") as number) > 0);
-  }
-});
+testBothIo(
+  "keyspace commands over 3 shards: SCAN by every client, DBSIZE, RANDOMKEY, INFO",
+  async () => {
+    await using a = await startRedis();
+    await using b = await startRedis();
+    await using c = await startRedis();
+    await using aster = await startAster([{
+      servers: [`127.0.0.1:${a.port}:1 a`, `127.0.0.1:${b.port}:1 b`, `127.0.0.1:${c.port}:1 c`],
+    }]);
+    await using raw = await RespClient.connect(aster.ports[0]);
+    assert.equal(await raw.command("RANDOMKEY"), null, "nil when every node is empty");
+    assert.equal(await raw.command("DBSIZE"), 0);
+    await _checkKeyspace(aster.ports[0]);
+    // Every shard holds some: the scan crossed nodes.
+    for (const server of [a, b, c]) {
+      await using direct = await RespClient.connect(server.port);
+      assert.ok((await direct.command("DBSIZE") as number) > 0);
+    }
+  },
+);
 
-Deno.test("keyspace commands over a Redis Cluster: SCAN visits every master", async () => {
+testBothIo("keyspace commands over a Redis Cluster: SCAN visits every master", async () => {
   await using cluster = await startRedisCluster();
   await using aster = await startAster([{ cache_type: "redis_cluster", servers: cluster.seeds() }]);
   await _checkKeyspace(aster.ports[0]);
