@@ -31,7 +31,7 @@ testBothIo("CLIENT LIST and INFO show Aster's clients with their names and libra
     for (const line of lines) {
       assert.match(
         line,
-        /^id=\d+ addr=(127\.0\.0\.1:\d+)? laddr=\S* fd=-?\d+ name=\S* age=\d+ idle=\d+ /,
+        /^id=\d+ addr=127\.0\.0\.1:\d+ laddr=\S* fd=-?\d+ name=\S* age=\d+ idle=\d+ /,
       );
     }
     const info = String(text(await raw.command("CLIENT", "INFO")));
@@ -74,7 +74,7 @@ testBothIo(
   },
 );
 
-Deno.test("CLIENT KILL closes Aster's own clients by ID or ADDR where allowed", async () => {
+testBothIo("CLIENT KILL closes Aster's own clients by ID or ADDR where allowed", async () => {
   await using redis = await startRedis();
   await using aster = await startAster([{
     servers: [`127.0.0.1:${redis.port}:1`],
@@ -87,4 +87,9 @@ Deno.test("CLIENT KILL closes Aster's own clients by ID or ADDR where allowed", 
   assert.ok(await victim.closedWithin(2000), "the victim was closed");
   assert.equal(await killer.command("CLIENT", "KILL", "ID", String(id)), 0);
   assert.equal(await killer.command("PING"), "PONG");
+  // By address: the one CLIENT INFO gives.
+  await using second = await RespClient.connect(aster.ports[0]);
+  const addr = String(text(await second.command("CLIENT", "INFO"))).match(/ addr=(\S+) /)![1];
+  assert.equal(await killer.command("CLIENT", "KILL", "ADDR", addr), 1);
+  assert.ok(await second.closedWithin(2000), "the second was closed");
 });
