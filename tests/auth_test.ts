@@ -179,7 +179,7 @@ Deno.test("AUTH, HELLO and the NOAUTH gate answer byte for byte as redis-server 
   }
 });
 
-Deno.test("password: RESET is no NOAUTH case (redis-server lets it through unauthenticated)", async () => {
+Deno.test("password: RESET answers +RESET before and after AUTH, and drops the authentication", async () => {
   await using redis = await startRedis();
   await using aster = await startAster([{
     servers: [`127.0.0.1:${redis.port}`],
@@ -188,10 +188,13 @@ Deno.test("password: RESET is no NOAUTH case (redis-server lets it through unaut
   await using before = await RespClient.connect(aster.ports[0]);
   await using after = await RespClient.connect(aster.ports[0]);
   assert.equal(await after.command("AUTH", "front-secret"), "OK");
-  // Aster does not support RESET yet: it gets the same answer whether authenticated or not.
-  const refusal = errorText(await after.command("RESET"));
-  assert.equal(errorText(await before.command("RESET")), refusal);
-  assert.doesNotMatch(refusal, /NOAUTH/);
+  assert.equal(await after.command("CLIENT", "SETNAME", "named"), "OK");
+  // As redis-server: no NOAUTH for RESET, and the client is a new one after it.
+  assert.equal(await before.command("RESET"), "RESET");
+  assert.equal(await after.command("RESET"), "RESET");
+  assert.match(errorText(await after.command("GET", "k")), /^NOAUTH/);
+  assert.equal(await after.command("AUTH", "front-secret"), "OK");
+  assert.equal(await after.command("CLIENT", "GETNAME"), null);
 });
 
 async function _rawCommand(client: RespClient, command: string[]): Promise<string> {

@@ -7,7 +7,12 @@
  * Aster with the right flags.
  */
 import assert from "node:assert/strict";
-import { BROADCAST_COMMANDS, CLUSTER_KEYS, validate } from "../src/config/schema.ts";
+import {
+  ALLOWABLE_COMMANDS,
+  BROADCAST_COMMANDS,
+  CLUSTER_KEYS,
+  validate,
+} from "../src/config/schema.ts";
 import { HELP } from "../src/cli.ts";
 import { COMMANDS, type CommandSpec } from "../src/protocol/resp/commands.ts";
 import { BinaryOpcode } from "../src/protocol/memcache_binary/binary.ts";
@@ -302,7 +307,7 @@ Deno.test("docs/configuration.md lists each choice key's values as the schema ta
   const choices = (key: string) => _codes(rows.get(key)!.range);
   assert.deepEqual(choices("hash").sort(), [...KEY_HASH_NAMES].sort());
   assert.deepEqual(choices("distribution").sort(), [...DISTRIBUTION_NAMES].sort());
-  assert.deepEqual(choices("allow_commands").sort(), [...BROADCAST_COMMANDS].sort());
+  assert.deepEqual(choices("allow_commands").sort(), [...ALLOWABLE_COMMANDS].sort());
   for (const key of ["cache_type", "io", "hash", "distribution", "allow_commands"]) {
     const values = choices(key);
     assert.ok(values.length >= 2, key);

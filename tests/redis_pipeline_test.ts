@@ -424,7 +424,6 @@ testBothIo(
       [["KEYS", "*"], "keys"],
       [["FLUSHALL"], "flushall"],
       [["FLUSHDB"], "flushdb"],
-      [["SCAN", "0"], "scan"],
       [["CONFIG", "GET", "x"], "config"],
       [["SUBSCRIBE", "channel"], "subscribe"],
       [["FOO"], "foo"],

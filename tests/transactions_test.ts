@@ -79,6 +79,23 @@ const SEQUENCE: string[][] = [
   ["UNWATCH"],
   ["SET", "{t}a", "after"],
   ["GET", "{t}a"],
+  // RESET ends a transaction (nothing queued is applied) and the watches, as Redis's does.
+  ["MULTI"],
+  ["SET", "{t}r", "queued"],
+  ["RESET"],
+  ["GET", "{t}r"],
+  ["EXEC"],
+  ["MULTI"],
+  ["PING"],
+  ["RESET"],
+  ["EXEC"],
+  ["WATCH", "{t}a"],
+  ["RESET"],
+  ["SET", "{t}a", "changed"],
+  ["MULTI"],
+  ["SET", "{t}a", "in-tx"],
+  ["EXEC"],
+  ["GET", "{t}a"],
 ];
 
 /** Runs SEQUENCE on both ports, one command at a time, and compares the raw replies. */

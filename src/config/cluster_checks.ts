@@ -3,7 +3,7 @@
  * schema.ts calls them in order and assembles the config. Pure.
  */
 import {
-  BROADCAST_COMMANDS,
+  ALLOWABLE_COMMANDS,
   type CacheType,
   type ClusterConfig,
   type IoMode,
@@ -232,9 +232,9 @@ export function checkAllowCommands(
   }
   for (const item of value) {
     const name = typeof item === "string" ? item.toLowerCase() : "";
-    if (!BROADCAST_COMMANDS.includes(name)) {
+    if (!ALLOWABLE_COMMANDS.includes(name)) {
       const shown = typeof item === "string" ? JSON.stringify(item) : showValue(item);
-      const allowed = BROADCAST_COMMANDS.join(", ");
+      const allowed = ALLOWABLE_COMMANDS.join(", ");
       fail(`allow_commands: ${shown} cannot be allowed (allowed: ${allowed})`);
     } else if (cacheType === "memcache" || cacheType === "memcache_binary") {
       fail(`allow_commands is for the Redis modes`);

@@ -304,6 +304,12 @@ export const BROADCAST_COMMANDS: readonly string[] = [
   "bgrewriteaof",
 ];
 
+/**
+ * What `allow_commands` may name: the broadcast commands, and `client-kill` (CLIENT KILL of
+ * Aster's own clients of that cluster in the worker, never a backend's).
+ */
+export const ALLOWABLE_COMMANDS: readonly string[] = [...BROADCAST_COMMANDS, "client-kill"];
+
 /** A validated configuration: at least one cluster. */
 export interface Config {
   /** The `[[clusters]]` tables, in file order. */

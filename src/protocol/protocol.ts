@@ -112,6 +112,8 @@ export class Plan {
    * and the keyless commands a client queued before its transaction had a node); null: none.
    */
   prelude: readonly Uint8Array[] | null = null;
+  /** Any kind but none: the reply is not written to the client (CLIENT REPLY OFF, SKIP). */
+  silent = false;
 
   /** Answer `reply` locally. */
   local(reply: Uint8Array, closeAfter = false): void {
@@ -162,6 +164,7 @@ export class Plan {
     this.closeAfter = false;
     this.release = false;
     this.prelude = null;
+    this.silent = false;
   }
 }
 

@@ -283,6 +283,7 @@ export class Listener {
       limits: this.#options.outputLimits,
       metrics,
       peer,
+      peers: this.#sessions,
       ...this.#options.mode,
     });
     if (this.#sessions.size >= this.#options.maxClients) {

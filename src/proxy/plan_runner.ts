@@ -26,6 +26,8 @@ export interface PlanHost {
   readonly draining: boolean;
   /** Takes the next reply slot in request order. */
   reserve(): ReplySlot;
+  /** The next slot's reply is not written to the client (CLIENT REPLY OFF, SKIP). */
+  silenceNext(): void;
   /** Answers the next slot with a local reply, then closes the client after it. */
   answerAndClose(reply: Uint8Array): void;
   /** Times the request at `[start, end)` for SLOWLOG (see Session.noteRequest). */
@@ -120,6 +122,7 @@ export class PlanRunner {
       if (size < 0) break;
       if (plan.kind !== PlanKind.none) {
         if (this.#timed) host.noteRequest(at, at + size);
+        if (plan.silent) host.silenceNext();
         this.#run(plan);
         plan.clear();
       }

@@ -38,16 +38,25 @@ function _wrongArity(name: string): Uint8Array {
   return encodeError(`ERR wrong number of arguments for '${name}' command`);
 }
 
-/** What CLIENT SETNAME/GETNAME keep per connection. */
+/** What the CLIENT subcommands keep per connection (CLIENT LIST shows it). */
 export interface ClientState {
   id: number;
   name: Uint8Array | null;
+  /** CLIENT SETINFO's. */
+  libName?: string;
+  libVer?: string;
+  /** CLIENT NO-EVICT / NO-TOUCH: recorded (shown in CLIENT LIST's flags), not forwarded. */
+  noEvict?: boolean;
+  noTouch?: boolean;
 }
+
+const ON_OFF_ERROR = encodeError("ERR syntax error");
 
 /**
  * The CLIENT subcommands client libraries send on connect, answered as Redis 7.2 does:
  * SETINFO (ioredis 6, node-redis 6), SETNAME/GETNAME (a `name`/`connectionName` option)
- * and ID. Returns null for the others, which stay refused.
+ * and ID; NO-EVICT and NO-TOUCH recorded; TRACKING, PAUSE and UNPAUSE refused. Returns
+ * null for the others (LIST, INFO, KILL and REPLY are the planner's; the rest refused).
  */
 export function clientReply(argv: readonly Uint8Array[], state: ClientState): Uint8Array | null {
   const sub = decoder.decode(argv[1]).toLowerCase();
@@ -59,8 +68,34 @@ export function clientReply(argv: readonly Uint8Array[], state: ClientState): Ui
       if (lower !== "lib-name" && lower !== "lib-ver") {
         return encodeError(`ERR Unrecognized option '${attr}'`);
       }
-      return _validAttr(argv[3]) ? OK_REPLY : _badAttr(attr);
+      if (!_validAttr(argv[3])) return _badAttr(attr);
+      if (lower === "lib-name") state.libName = decoder.decode(argv[3]);
+      else state.libVer = decoder.decode(argv[3]);
+      return OK_REPLY;
     }
+    case "no-evict":
+    case "no-touch": {
+      if (argv.length !== 3) return _wrongArity(`client|${sub}`);
+      const value = decoder.decode(argv[2]).toLowerCase();
+      if (value !== "on" && value !== "off") return ON_OFF_ERROR;
+      if (sub === "no-evict") state.noEvict = value === "on";
+      else state.noTouch = value === "on";
+      return OK_REPLY;
+    }
+    case "tracking":
+    case "caching":
+    case "getredir":
+    case "trackinginfo":
+      return encodeError(
+        `ERR CLIENT ${sub.toUpperCase()} is not supported by aster: client-side caching ` +
+          "(tracking) is not supported yet (see docs/commands.md#answered-by-aster)",
+      );
+    case "pause":
+    case "unpause":
+      return encodeError(
+        `ERR CLIENT ${sub.toUpperCase()} is not supported by aster: it would pause every ` +
+          "backend's clients, not Aster's (see docs/commands.md#answered-by-aster)",
+      );
     case "setname":
       if (argv.length !== 3) return _wrongArity("client|setname");
       if (!_validAttr(argv[2])) return _badAttr("Client names");

@@ -21,6 +21,8 @@ export class ReplySlot implements ReplyTarget {
   data: Uint8Array | null = null;
   /** Close the client after this reply (QUIT, protocol errors). */
   closeAfter = false;
+  /** Filled but not written to the client (CLIENT REPLY OFF, SKIP). */
+  silent = false;
   /** For SLOWLOG: when the request was read (turnNow(): one clock read per batch) and its arguments. */
   startedAt = 0;
   /**

@@ -10,6 +10,7 @@ import { Slowlog } from "../metrics/slowlog.ts";
 import { ProtocolError } from "../protocol/protocol_error.ts";
 import type { Protocol } from "../protocol/protocol.ts";
 import type { ProxyConn } from "../io/sockets.ts";
+import type { ClientState } from "./redis_local.ts";
 import { PlanRunner, type Upstream } from "./plan_runner.ts";
 import { ReplySlot, type SlotOwner } from "./reply_slot.ts";
 
@@ -20,7 +21,21 @@ export interface SessionClient {
   readonly id: number;
   /** The counters of the client's cluster in this worker. */
   readonly metrics: ClusterMetrics;
+  /** The client's `host:port`, "" when unknown. */
+  readonly peer: string;
+  /** When it connected and last sent bytes (coarse clock, ms). */
+  readonly createdAt: number;
+  readonly lastActiveAt: number;
+  /** What its planner records of it for other clients to see (CLIENT LIST), or null. */
+  connState: ClientState | null;
+  /** The clients of the same listener, this one included (CLIENT LIST, CLIENT KILL). */
+  readonly peers: Iterable<SessionClient>;
+  readonly closed: boolean;
+  close(): void;
 }
+
+/** The held reply of a slot whose reply is not written (CLIENT REPLY OFF, SKIP). */
+const SILENT = new Uint8Array(0);
 
 /** How a session speaks and where it sends: its mode's protocol and the shared upstream. */
 export interface SessionMode {
@@ -100,6 +115,12 @@ export class Session implements SessionClient, SlotOwner {
   #full = false;
   /** When the client last sent bytes (coarse clock, ms). */
   lastActiveAt = coarseClock.now;
+  /** When it connected (coarse clock, ms). */
+  readonly createdAt = coarseClock.now;
+  connState: ClientState | null = null;
+  readonly peers: Iterable<SessionClient>;
+  /** The next slot's reply is not written (CLIENT REPLY OFF, SKIP): see silenceNext. */
+  #silenceNext = false;
   #nextStart = 0;
   #nextEnd = -1;
   #nextStartedAt = 0;
@@ -113,9 +134,15 @@ export class Session implements SessionClient, SlotOwner {
   constructor(
     id: number,
     conn: ProxyConn,
-    options: SessionMode & { limits?: OutputLimits; metrics?: ClusterMetrics; peer?: string },
+    options: SessionMode & {
+      limits?: OutputLimits;
+      metrics?: ClusterMetrics;
+      peer?: string;
+      peers?: Iterable<SessionClient>;
+    },
   ) {
     this.id = id;
+    this.peers = options.peers ?? [this];
     this.protocol = options.protocol;
     this.peer = options.peer ?? "";
     this.conn = conn;
@@ -158,9 +185,18 @@ export class Session implements SessionClient, SlotOwner {
       : bytes > IN_FLIGHT_BYTES || inFlight >= MAX_IN_FLIGHT;
   }
 
+  /** The next slot's reply is filled as usual but not written to the client. */
+  silenceNext(): void {
+    this.#silenceNext = true;
+  }
+
   /** Takes the next reply slot in request order. */
   reserve(): ReplySlot {
     const slot = new ReplySlot(this);
+    if (this.#silenceNext) {
+      slot.silent = true;
+      this.#silenceNext = false;
+    }
     if (this.#nextEnd >= 0) {
       slot.argStart = this.#nextStart;
       slot.argEnd = this.#nextEnd;
@@ -227,8 +263,8 @@ export class Session implements SessionClient, SlotOwner {
     // A mean over about the last 8 replies: no state per reply.
     this.#replyEstimate += (reply.length - this.#replyEstimate) / 8;
     if (this.#slots.peek() !== slot) {
-      slot.data = isView ? copies.copy(reply) : reply;
-      this.#heldBytes += reply.length;
+      slot.data = slot.silent ? SILENT : isView ? copies.copy(reply) : reply;
+      this.#heldBytes += slot.data.length;
       this.#heldCount++;
       this.#checkHardLimit();
       if (this.#paused) this.#resumeWhenDue();
@@ -236,16 +272,19 @@ export class Session implements SessionClient, SlotOwner {
     }
     this.#slots.shift();
     // Bytes the session may keep are queued as they are when large (no copy of a big value).
-    if (isView) this.#writer.append(reply);
-    else this.#writer.appendOwned(reply);
-    this.metrics.bytesOut += reply.length;
+    // CLIENT REPLY OFF or SKIP: the request ran and its slot is done, unwritten.
+    if (!slot.silent) {
+      if (isView) this.#writer.append(reply);
+      else this.#writer.appendOwned(reply);
+      this.metrics.bytesOut += reply.length;
+    }
     if (slot.closeAfter) {
       this.#finish();
       return;
     }
     for (let next = this.#slots.peek(); next?.data; next = this.#slots.peek()) {
       this.#slots.shift();
-      this.#writer.appendOwned(next.data);
+      if (next.data !== SILENT) this.#writer.appendOwned(next.data);
       this.metrics.bytesOut += next.data.length;
       this.#heldBytes -= next.data.length;
       this.#heldCount--;

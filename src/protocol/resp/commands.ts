@@ -21,7 +21,8 @@ export type CommandKind =
   | "local"
   /**
    * Keyless commands about the backends themselves, forwarded whole: COMMAND to one backend
-   * (its answer is Redis's own), FUNCTION by subcommand to every backend or to one.
+   * (its answer is Redis's own), FUNCTION by subcommand to every backend or to one,
+   * DBSIZE, RANDOMKEY and SCAN over every node, TIME, LASTSAVE, ROLE, LOLWUT to one.
    */
   | "server"
   /** MULTI, EXEC, DISCARD, WATCH, UNWATCH: on a pinned connection (transaction.ts). */
@@ -441,6 +442,15 @@ const _TRANSACTION: readonly _Row[] = [
 const _SERVER: readonly _Row[] = [
   ["command", -1, 0, 0, 0, RW],
   ["function", -2, 0, 0, 0, RW],
+  // Over every node, merged (resp_planner.ts): the keyspace as one server's.
+  ["dbsize", 1, 0, 0, 0, RO],
+  ["randomkey", 1, 0, 0, 0, RO],
+  ["scan", -2, 0, 0, 0, RO],
+  // Harmless, answered by any one node.
+  ["lastsave", 1, 0, 0, 0, RO],
+  ["lolwut", -1, 0, 0, 0, RO],
+  ["role", 1, 0, 0, 0, RO],
+  ["time", 1, 0, 0, 0, RO],
 ];
 
 const R_KEYSPACE = "commands over the whole keyspace are not supported";
@@ -458,12 +468,9 @@ type _Refused = readonly [string, number, number, number, number, boolean, strin
 
 const _UNSUPPORTED: readonly _Refused[] = [
   // whole keyspace and databases
-  ["dbsize", 1, 0, 0, 0, RO, R_KEYSPACE],
   ["flushall", -1, 0, 0, 0, RW, R_KEYSPACE],
   ["flushdb", -1, 0, 0, 0, RW, R_KEYSPACE],
   ["keys", 2, 0, 0, 0, RO, R_KEYSPACE],
-  ["randomkey", 1, 0, 0, 0, RO, R_KEYSPACE],
-  ["scan", -2, 0, 0, 0, RO, R_KEYSPACE],
   ["move", 3, 1, 1, 1, RW, R_DATABASES],
   ["swapdb", 3, 0, 0, 0, RW, R_DATABASES],
   // pub/sub
@@ -484,9 +491,7 @@ const _UNSUPPORTED: readonly _Refused[] = [
   ["bgsave", -1, 0, 0, 0, RW, R_SERVER],
   ["config", -2, 0, 0, 0, RW, R_SERVER],
   ["debug", -2, 0, 0, 0, RW, R_SERVER],
-  ["lastsave", 1, 0, 0, 0, RW, R_SERVER],
   ["latency", -2, 0, 0, 0, RW, R_SERVER],
-  ["lolwut", -1, 0, 0, 0, RO, R_SERVER],
   ["memory", -2, 0, 0, 0, RW, R_SERVER],
   ["module", -2, 0, 0, 0, RW, R_SERVER],
   ["monitor", 1, 0, 0, 0, RW, R_SERVER],
@@ -495,13 +500,11 @@ const _UNSUPPORTED: readonly _Refused[] = [
   ["save", 1, 0, 0, 0, RW, R_SERVER],
   ["shutdown", -1, 0, 0, 0, RW, R_SERVER],
   ["slowlog", -2, 0, 0, 0, RW, R_SERVER],
-  ["time", 1, 0, 0, 0, RW, R_SERVER],
   // replication
   ["failover", -1, 0, 0, 0, RW, R_REPLICATION],
   ["psync", -3, 0, 0, 0, RW, R_REPLICATION],
   ["replconf", -1, 0, 0, 0, RW, R_REPLICATION],
   ["replicaof", 3, 0, 0, 0, RW, R_REPLICATION],
-  ["role", 1, 0, 0, 0, RW, R_REPLICATION],
   ["slaveof", 3, 0, 0, 0, RW, R_REPLICATION],
   ["sync", 1, 0, 0, 0, RW, R_REPLICATION],
   ["wait", 3, 0, 0, 0, RW, R_REPLICATION],

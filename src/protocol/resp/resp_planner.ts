@@ -1,5 +1,5 @@
 /** RESP's planner: frames a client's requests and plans each one (answer, forward, split). */
-import { encodeCommand, encodeError, OK_REPLY } from "./encoder.ts";
+import { encodeBulk, encodeCommand, encodeError, OK_REPLY } from "./encoder.ts";
 import { RespRequestDecoder } from "./request_decoder.ts";
 import {
   commandKeyIndexes,
@@ -11,7 +11,14 @@ import {
 import { describeBytes } from "./bytes.ts";
 import { clientReply, type ClientState, localReply } from "../../proxy/redis_local.ts";
 import type { ClusterMetrics } from "../../metrics/worker_metrics.ts";
-import type { Plan, RequestPlanner } from "../protocol.ts";
+import { type Plan, PlanKind, type RequestPlanner } from "../protocol.ts";
+import {
+  clientKillReply,
+  clientLine,
+  clientListReply,
+  type ListedClient,
+} from "../../proxy/client_list.ts";
+import { coarseClock } from "../../io/coarse_clock.ts";
 import { SplitMerge } from "../split_merge.ts";
 import { infoReply, slowlogReply } from "../../proxy/redis_admin.ts";
 import {
@@ -23,6 +30,13 @@ import {
 import type { RedisRouting } from "../../proxy/routing.ts";
 import { groupKeys, type MergeKind, RespSplit } from "./resp_split.ts";
 import { RespTransaction } from "./transaction.ts";
+import {
+  invalidCursorReply,
+  parseScanCursor,
+  SCAN_DONE_REPLY,
+  SCAN_MAX_NODES,
+  ScanSplit,
+} from "./resp_scan.ts";
 
 /**
  * What the Redis sessions of a data plane share. A reload replaces its fields in place, so
@@ -49,17 +63,32 @@ const FUNCTION_KILL_REFUSED = encodeError(
 const REFUSED_DOC = "(see docs/commands.md#refused-commands)";
 
 const CLIENT = new TextEncoder().encode("client");
+const KEYSPACE = new TextEncoder().encode("keyspace");
 const SETNAME = new TextEncoder().encode("setname");
 
 /** How the replies of an allowed server-wide command merge (others: the first reply). */
-const BROADCAST_MERGE: Record<string, MergeKind> = { keys: "concat", dbsize: "sum" };
+const BROADCAST_MERGE: Record<string, MergeKind> = {
+  keys: "concat",
+  dbsize: "sum",
+  randomkey: "random",
+  info: "keyspace",
+};
 
 /** What the RESP planner knows of its client. */
-export interface RespClient {
-  readonly id: number;
+export interface RespClient extends ListedClient {
   /** The counters of the client's cluster in this worker (INFO, SLOWLOG read them). */
   readonly metrics: ClusterMetrics;
+  /** Its CLIENT state, made on its first CLIENT command. */
+  connState: ClientState | null;
+  /** The clients of the same listener, this one included (CLIENT LIST, CLIENT KILL). */
+  readonly peers: Iterable<ListedClient>;
 }
+
+const RESET_REPLY = new TextEncoder().encode("+RESET\r\n");
+const CLIENT_KILL_REFUSED = encodeError(
+  "ERR CLIENT KILL is not allowed by aster: it closes Aster's own clients only; " +
+    'add "client-kill" to allow_commands to allow it',
+);
 
 /** Plans the requests of one client in the Redis modes. */
 export class RespPlanner implements RequestPlanner {
@@ -71,6 +100,10 @@ export class RespPlanner implements RequestPlanner {
   #clientState: ClientState | null = null;
   /** MULTI/WATCH state, made on the client's first transaction command. */
   #tx: RespTransaction | null = null;
+  /** CLIENT REPLY OFF: replies are not written until CLIENT REPLY ON. */
+  #replyOff = false;
+  /** CLIENT REPLY SKIP: how many requests from this one on get no reply written. */
+  #skipReplies = 0;
 
   constructor(client: RespClient, settings: RedisSettings) {
     this.#client = client;
@@ -84,6 +117,10 @@ export class RespPlanner implements RequestPlanner {
     else {
       const raw = request.inline ? null : buf.subarray(start, start + request.size);
       this.#plan(request.argv, raw, plan);
+      if ((this.#replyOff || this.#skipReplies > 0) && plan.kind !== PlanKind.none) {
+        plan.silent = true;
+        if (this.#skipReplies > 0) this.#skipReplies--;
+      }
     }
     return request.size;
   }
@@ -114,6 +151,12 @@ export class RespPlanner implements RequestPlanner {
       return;
     }
     const { password, routing } = this.#settings;
+    if (spec.name === "reset") {
+      this.#reset();
+      if (tx !== null) tx.reset(plan, RESET_REPLY);
+      else plan.local(RESET_REPLY);
+      return;
+    }
     if (password !== null && !this.#authenticated && !allowedBeforeAuth(spec.name)) {
       metrics.error("noauth");
       tx?.abort();
@@ -133,7 +176,9 @@ export class RespPlanner implements RequestPlanner {
       return;
     }
     if (spec.name === "info") {
-      plan.local(infoReply(metrics, argv));
+      // INFO keyspace is the backends' (summed); the other sections are Aster's own.
+      if (argv.length === 2 && _isWord(argv[1], KEYSPACE)) this.#broadcast(spec, argv, plan);
+      else plan.local(infoReply(metrics, argv));
       return;
     }
     if (spec.name === "slowlog") {
@@ -175,8 +220,7 @@ export class RespPlanner implements RequestPlanner {
           return;
         }
         if (spec.name === "client") {
-          this.#clientState ??= { id: client.id, name: null };
-          const reply = clientReply(argv, this.#clientState);
+          const reply = this.#clientCommand(argv);
           if (reply !== null) {
             plan.local(reply);
             return;
@@ -208,6 +252,15 @@ export class RespPlanner implements RequestPlanner {
    */
   #server(spec: CommandSpec, argv: Uint8Array[], raw: Uint8Array | null, plan: Plan): void {
     const metrics = this.#client.metrics;
+    switch (spec.name) {
+      case "dbsize":
+      case "randomkey":
+        this.#broadcast(spec, argv, plan);
+        return;
+      case "scan":
+        this.#scan(argv, plan);
+        return;
+    }
     if (spec.name === "function" && argv[1].length <= 8) {
       switch (decoder.decode(argv[1]).toLowerCase()) {
         case "load":
@@ -237,14 +290,102 @@ export class RespPlanner implements RequestPlanner {
     plan.forward(group, raw ?? encodeCommand(argv), false);
   }
 
+  /** This client's CLIENT state, made on first use. */
+  #state(): ClientState {
+    return this.#client.connState ??= { id: this.#client.id, name: null };
+  }
+
+  /**
+   * The CLIENT subcommands Aster answers: those of clientReply, then LIST, INFO, KILL (where
+   * allowed) and REPLY; null for the others (refused).
+   */
+  #clientCommand(argv: Uint8Array[]): Uint8Array | null {
+    const client = this.#client;
+    const reply = clientReply(argv, this.#state());
+    if (reply !== null) return reply;
+    const sub = decoder.decode(argv[1]).toLowerCase();
+    switch (sub) {
+      case "list":
+        return clientListReply(argv, client.peers, coarseClock.now);
+      case "info":
+        if (argv.length !== 2) {
+          return encodeError("ERR wrong number of arguments for 'client|info' command");
+        }
+        return encodeBulk(clientLine(client, coarseClock.now, "client|info") + "\n");
+      case "kill":
+        if (argv.length < 3) {
+          return encodeError("ERR wrong number of arguments for 'client|kill' command");
+        }
+        if (!this.#settings.allowed.has("client-kill")) return CLIENT_KILL_REFUSED;
+        return clientKillReply(argv, client.peers);
+      case "reply": {
+        if (argv.length !== 3) {
+          return encodeError("ERR wrong number of arguments for 'client|reply' command");
+        }
+        const mode = decoder.decode(argv[2]).toLowerCase();
+        if (mode === "on") {
+          this.#replyOff = false;
+          this.#skipReplies = 0;
+        } else if (mode === "off") this.#replyOff = true;
+        // SKIP: this request's reply and the next one's (none when already OFF).
+        else if (mode === "skip") this.#skipReplies = this.#replyOff ? 0 : 2;
+        else return encodeError("ERR syntax error");
+        return OK_REPLY;
+      }
+      default:
+        return null;
+    }
+  }
+
+  /** RESET as redis-server: name, flags, reply mode and authentication back to a new client's. */
+  #reset(): void {
+    const state = this.#client.connState;
+    if (state !== null) {
+      state.name = null;
+      state.noEvict = false;
+      state.noTouch = false;
+    }
+    this.#replyOff = false;
+    this.#skipReplies = 0;
+    this.#authenticated = false;
+  }
+
+  /** SCAN on the node the cursor names (see resp_scan.ts for the cursor's encoding). */
+  #scan(argv: Uint8Array[], plan: Plan): void {
+    const parsed = parseScanCursor(argv[1]);
+    if (parsed === null) {
+      plan.local(invalidCursorReply());
+      return;
+    }
+    const groups = this.#settings.routing.broadcastGroups();
+    if (groups.length === 0) {
+      plan.local(encodeError("ERR no backend available"));
+      return;
+    }
+    if (groups.length > SCAN_MAX_NODES) {
+      plan.local(
+        encodeError(`ERR SCAN is not supported by aster over more than ${SCAN_MAX_NODES} nodes`),
+      );
+      return;
+    }
+    // A node index past the end: the node list shrank mid-scan; the iteration is over.
+    if (parsed.node >= groups.length) {
+      plan.local(SCAN_DONE_REPLY);
+      return;
+    }
+    const part = { group: groups[parsed.node], keyIndexes: [] };
+    const strategy = new ScanSplit(argv, parsed.node, parsed.cursor, groups.length);
+    // Not readonly: a replica's table differs from its master's, so a cursor must stay on one.
+    plan.split(new SplitMerge([part], strategy), false);
+  }
+
   /** HELLO ... SETNAME name names the connection, as CLIENT SETNAME does. */
   #helloSetname(argv: Uint8Array[]): void {
     for (let i = 2; i + 1 < argv.length; i++) {
       const option = decoder.decode(argv[i]).toLowerCase();
       if (option === "auth") i += 2;
       else if (option === "setname") {
-        this.#clientState ??= { id: this.#client.id, name: null };
-        clientReply([CLIENT, SETNAME, argv[i + 1]], this.#clientState);
+        clientReply([CLIENT, SETNAME, argv[i + 1]], this.#state());
         i++;
       }
     }
@@ -356,6 +497,13 @@ function _sortPatternRefusal(
     }
   }
   return null;
+}
+
+/** Whether `arg` is `word` (lowercase ASCII) in any case. */
+function _isWord(arg: Uint8Array, word: Uint8Array): boolean {
+  if (arg.length !== word.length) return false;
+  for (let i = 0; i < arg.length; i++) if ((arg[i] | 0x20) !== word[i]) return false;
+  return true;
 }
 
 /** Redis's own wording for an unknown command. */

@@ -10,6 +10,7 @@ import {
   encodeInteger,
   encodeProxyError,
   headerSize,
+  NULL_BULK_REPLY,
   OK_REPLY,
   SHORT_COPY,
   writeBulk,
@@ -19,15 +20,17 @@ import { ARRAY } from "./bytes.ts";
 import { arrayElementBounds, arrayElementSlices, decodeReplyValue } from "./reply_value.ts";
 import type { SplitKind } from "./commands.ts";
 import type { SplitPart, SplitStrategy } from "../split_merge.ts";
+import { mergeKeyspace } from "./info_keyspace.ts";
 
 export { groupKeys, type SplitPart } from "../split_merge.ts";
 
 /**
  * How part replies merge: the split kinds of multi-key commands, plus those of commands
  * broadcast to every backend: `concat` joins array replies (KEYS), `first` answers the
- * first part's reply once no part failed (FLUSHALL, CONFIG SET, SCRIPT LOAD...).
+ * first part's reply once no part failed (FLUSHALL, CONFIG SET, SCRIPT LOAD...), `random`
+ * a random non-nil reply (RANDOMKEY), `keyspace` the summed `INFO keyspace`.
  */
-export type MergeKind = SplitKind | "concat" | "first";
+export type MergeKind = SplitKind | "concat" | "first" | "random" | "keyspace";
 
 /** The argv of one part: the command name, then its keys (and MSET values). */
 export function partArgv(
@@ -172,6 +175,13 @@ export class RespSplit implements SplitStrategy {
         return OK_REPLY;
       case "first":
         return replies[0];
+      case "random": {
+        // A key of a random node among those that hold one: nil only when all are empty.
+        const keys = replies.filter((reply) => reply[0] === 0x24 && reply[1] !== 0x2d);
+        return keys.length === 0 ? NULL_BULK_REPLY : keys[Math.floor(Math.random() * keys.length)];
+      }
+      case "keyspace":
+        return mergeKeyspace(replies);
       case "concat": {
         const all: Uint8Array[] = [];
         for (const reply of replies) {

@@ -21,6 +21,7 @@ import type { RedisRouting } from "../../proxy/routing.ts";
 const encoder = new TextEncoder();
 const MULTI = encodeCommandText("MULTI");
 const DISCARD = encodeCommandText("DISCARD");
+const UNWATCH = encodeCommandText("UNWATCH");
 const QUEUED_REPLY = encoder.encode("+QUEUED\r\n");
 const EMPTY_ARRAY_REPLY = encoder.encode("*0\r\n");
 /** Redis's own replies (7.0) to the same mistakes. */
@@ -226,6 +227,19 @@ export class RespTransaction {
       this.#queued.push(raw.slice());
       plan.local(QUEUED_REPLY);
     }
+  }
+
+  /**
+   * RESET: ends the transaction and the watches as Redis's RESET does. With a pinned
+   * connection, DISCARD (in MULTI, which also unwatches) or UNWATCH goes on it, the pin is
+   * released after, and the client gets `reply`; else `reply` is answered at once.
+   */
+  reset(plan: Plan, reply: Uint8Array): void {
+    if (this.group >= 0) {
+      plan.pin(this.group, this.inMulti ? DISCARD : UNWATCH, true);
+      plan.sink = new FixedReply(reply);
+    } else plan.local(reply);
+    this.#reset();
   }
 
   /** Marks the transaction failed: EXEC will answer EXECABORT. */

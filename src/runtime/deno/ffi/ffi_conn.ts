@@ -45,6 +45,8 @@ export class FfiConn implements ProxyConn {
   /** Set by whenReadable(): called on the next readiness change (or close), then cleared. */
   #onReadable: (() => void) | null = null;
   #write: (Waiter<number> & { buf: Uint8Array }) | null = null;
+  /** The peer, as Deno's sockets give it, when the listener learned it at accept. */
+  remoteAddr: { transport: "tcp"; hostname: string; port: number } | undefined = undefined;
 
   constructor(loop: EpollLoop, fd: number) {
     this.#loop = loop;

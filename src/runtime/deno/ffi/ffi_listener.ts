@@ -7,6 +7,7 @@ import { logWarn } from "../../../log.ts";
 import { type EpollLoop, newSocket } from "./epoll_loop.ts";
 import { type Attempt, closedError, FfiConn, settle, type Waiter } from "./ffi_conn.ts";
 import {
+  AF_INET,
   EADDRINUSE,
   EAGAIN,
   ECONNABORTED,
@@ -24,6 +25,23 @@ import {
 import { c } from "./socket_libc.ts";
 
 const LISTEN_BACKLOG = 511;
+
+// Where accept4 writes the peer's address (a sockaddr_in: the listener is IPv4), reused by
+// every accept of the worker: read at once, before the next one.
+const PEER = new Uint8Array(16);
+const PEER_LENGTH = new Int32Array(1);
+/** Their pointers, taken at the first accept (not at import: FFI may be off then). */
+let _peerPointers: [Deno.PointerValue, Deno.PointerValue] | null = null;
+
+/** The peer accept4 wrote into PEER, as Deno's sockets give it (CLIENT LIST, logs). */
+function _peer(): { transport: "tcp"; hostname: string; port: number } | undefined {
+  if (PEER_LENGTH[0] < 8 || (PEER[0] | (PEER[1] << 8)) !== AF_INET) return undefined;
+  return {
+    transport: "tcp",
+    hostname: `${PEER[4]}.${PEER[5]}.${PEER[6]}.${PEER[7]}`,
+    port: (PEER[2] << 8) | PEER[3],
+  };
+}
 
 /** A listening non-blocking socket. */
 class FfiListener implements ProxyListener {
@@ -49,11 +67,16 @@ class FfiListener implements ProxyListener {
 
   #tryAccept(): Attempt<ProxyConn> {
     for (;;) {
-      const fd = c.accept4(this.#fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      PEER_LENGTH[0] = PEER.length;
+      _peerPointers ??= [Deno.UnsafePointer.of(PEER), Deno.UnsafePointer.of(PEER_LENGTH)];
+      const [peer, peerLength] = _peerPointers;
+      const fd = c.accept4(this.#fd, peer, peerLength, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd >= 0) {
         this.#loop.adopt(fd);
         try {
-          return new FfiConn(this.#loop, fd);
+          const conn = new FfiConn(this.#loop, fd);
+          conn.remoteAddr = _peer();
+          return conn;
         } catch (err) {
           // Not on the epoll set, it would never be served: the client sees it closed.
           this.#loop.closeFd(fd);

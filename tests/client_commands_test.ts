@@ -1,0 +1,95 @@
+/**
+ * CLIENT subcommands Aster answers for its own clients: LIST and INFO with the names
+ * node-redis and ioredis give, REPLY OFF/SKIP/ON, KILL only where allowed, TRACKING and
+ * PAUSE refused.
+ */
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { createClient } from "redis";
+import { startAster, testBothIo } from "./helpers/aster.ts";
+import { RespClient, RespErrorReply, text } from "./helpers/resp_client.ts";
+import { startRedis } from "./helpers/servers.ts";
+
+testBothIo("CLIENT LIST and INFO show Aster's clients with their names and libraries", async () => {
+  await using redis = await startRedis();
+  await using aster = await startAster([{ servers: [`127.0.0.1:${redis.port}:1`] }]);
+  const port = aster.ports[0];
+  const node = createClient({ url: `redis://127.0.0.1:${port}`, RESP: 2, name: "node-conn" });
+  node.on("error", () => {});
+  await node.connect();
+  const io = new Redis({ host: "127.0.0.1", port, connectionName: "io-conn" });
+  try {
+    await io.ping();
+    await using raw = await RespClient.connect(port);
+    const id = await raw.command("CLIENT", "ID") as number;
+    const list = String(text(await raw.command("CLIENT", "LIST")));
+    const lines = list.trimEnd().split("\n");
+    assert.equal(lines.length, 3, list);
+    assert.ok(lines.some((line) => / name=node-conn /.test(line)), list);
+    assert.ok(lines.some((line) => / name=io-conn /.test(line)), list);
+    assert.ok(lines.some((line) => / lib-name=node-redis/.test(line)), list);
+    for (const line of lines) {
+      assert.match(
+        line,
+        /^id=\d+ addr=127\.0\.0\.1:\d+ laddr=\S* fd=-?\d+ name=\S* age=\d+ idle=\d+ /,
+      );
+    }
+    const info = String(text(await raw.command("CLIENT", "INFO")));
+    assert.match(info, new RegExp(`^id=${id} addr=\\S* .* cmd=client\\|info `));
+    const byId = String(text(await raw.command("CLIENT", "LIST", "ID", String(id))));
+    assert.equal(byId, info.replace("cmd=client|info", "cmd=client|list"));
+    assert.equal(await raw.command("CLIENT", "NO-EVICT", "on"), "OK");
+    assert.equal(await raw.command("CLIENT", "NO-TOUCH", "on"), "OK");
+    assert.match(String(text(await raw.command("CLIENT", "INFO"))), / flags=eT /);
+    for (const refused of [["TRACKING", "on"], ["PAUSE", "100"], ["UNPAUSE"]]) {
+      const reply = await raw.command("CLIENT", ...refused);
+      assert.ok(reply instanceof RespErrorReply, refused.join(" "));
+      assert.match(reply.message, /not supported by aster/);
+    }
+    // KILL is refused unless allowed.
+    const kill = await raw.command("CLIENT", "KILL", "ID", "1");
+    assert.ok(kill instanceof RespErrorReply && /client-kill/.test(kill.message));
+  } finally {
+    node.destroy();
+    io.disconnect();
+  }
+});
+
+testBothIo(
+  "CLIENT REPLY OFF and SKIP: the requests run, their replies are not written",
+  async () => {
+    await using redis = await startRedis();
+    await using aster = await startAster([{ servers: [`127.0.0.1:${redis.port}:1`] }]);
+    await using raw = await RespClient.connect(aster.ports[0]);
+    await raw.sendRaw(
+      "CLIENT REPLY OFF\r\nSET a 1\r\nMGET a b\r\nCLIENT REPLY ON\r\n" +
+        "CLIENT REPLY SKIP\r\nSET b 2\r\nGET a\r\n",
+    );
+    // OFF, SET a and MGET (while off), SKIP and SET b (skipped) get no reply written.
+    assert.equal(await raw.readReply(), "OK", "CLIENT REPLY ON");
+    assert.equal(text(await raw.readReply()), "1", "GET a");
+    assert.equal(await raw.command("PING"), "PONG");
+    await using direct = await RespClient.connect(redis.port);
+    assert.equal(text(await direct.command("GET", "b")), "2", "SET b ran");
+  },
+);
+
+testBothIo("CLIENT KILL closes Aster's own clients by ID or ADDR where allowed", async () => {
+  await using redis = await startRedis();
+  await using aster = await startAster([{
+    servers: [`127.0.0.1:${redis.port}:1`],
+    allow_commands: ["client-kill"],
+  }]);
+  await using victim = await RespClient.connect(aster.ports[0]);
+  await using killer = await RespClient.connect(aster.ports[0]);
+  const id = await victim.command("CLIENT", "ID") as number;
+  assert.equal(await killer.command("CLIENT", "KILL", "ID", String(id)), 1);
+  assert.ok(await victim.closedWithin(2000), "the victim was closed");
+  assert.equal(await killer.command("CLIENT", "KILL", "ID", String(id)), 0);
+  assert.equal(await killer.command("PING"), "PONG");
+  // By address: the one CLIENT INFO gives.
+  await using second = await RespClient.connect(aster.ports[0]);
+  const addr = String(text(await second.command("CLIENT", "INFO"))).match(/ addr=(\S+) /)![1];
+  assert.equal(await killer.command("CLIENT", "KILL", "ADDR", addr), 1);
+  assert.ok(await second.closedWithin(2000), "the second was closed");
+});
