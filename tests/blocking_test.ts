@@ -5,45 +5,20 @@
  * stays in the list), keys on two nodes refused, and the `blocking_connections` cap.
  */
 import assert from "node:assert/strict";
-import { Redis } from "ioredis";
 import { startAster } from "./helpers/aster.ts";
+import { ioredisClient, within } from "./helpers/ioredis_client.ts";
 import { RespClient, RespErrorReply, text } from "./helpers/resp_client.ts";
 import { startRedis } from "./helpers/servers.ts";
 import { startRedisCluster } from "./helpers/redis_cluster.ts";
 import { encodeCommandText } from "../src/protocol/resp/encoder.ts";
-
-/** Rejects when `promise` takes longer than `ms`: a hang is a failure, not a stuck test. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function _ioredis(port: number): Redis {
-  return new Redis({
-    host: "127.0.0.1",
-    port,
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    retryStrategy: () => null,
-  });
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** What every mode must do; `far` is a key on another node (slot) than `{q}`'s. */
 async function _suite(t: Deno.TestContext, port: number, far: string): Promise<void> {
   await t.step("ioredis blpop is woken by an lpush from another connection", async () => {
-    const blocked = _ioredis(port);
-    const pusher = _ioredis(port);
+    const blocked = ioredisClient(port);
+    const pusher = ioredisClient(port);
     try {
       await within(Promise.all([blocked.connect(), pusher.connect()]), 5000, "connect");
       const popped = blocked.blpop("{q}list", 0);

@@ -6,39 +6,14 @@
  * with a plain redis-server's.
  */
 import assert from "node:assert/strict";
-import { Redis } from "ioredis";
 import { startAster } from "./helpers/aster.ts";
+import { ioredisClient, within } from "./helpers/ioredis_client.ts";
 import { RespClient, RespErrorReply } from "./helpers/resp_client.ts";
 import { startRedis } from "./helpers/servers.ts";
 import { startRedisCluster } from "./helpers/redis_cluster.ts";
 import { keySlot } from "../src/hash/key_slot.ts";
 
 const decoder = new TextDecoder();
-
-/** Rejects when `promise` takes longer than `ms`: a hang is a failure, not a stuck test. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function _ioredis(port: number): Redis {
-  return new Redis({
-    host: "127.0.0.1",
-    port,
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    retryStrategy: () => null,
-  });
-}
 
 /** The same sequence for both modes; `{t}` keeps every key in one slot. */
 const SEQUENCE: string[][] = [
@@ -112,7 +87,7 @@ async function _differential(asterPort: number, directPort: number): Promise<voi
 /** What every mode must do; `other` is a key on another node than `{t}`'s. */
 async function _suite(t: Deno.TestContext, port: number, other: string): Promise<void> {
   await t.step("ioredis multi().set().get().exec()", async () => {
-    const client = _ioredis(port);
+    const client = ioredisClient(port);
     try {
       await within(client.connect(), 5000, "connect");
       const result = await within(
@@ -127,8 +102,8 @@ async function _suite(t: Deno.TestContext, port: number, other: string): Promise
   });
 
   await t.step("ioredis watch, a conflicting write from another client: EXEC is null", async () => {
-    const client = _ioredis(port);
-    const other = _ioredis(port);
+    const client = ioredisClient(port);
+    const other = ioredisClient(port);
     try {
       await within(Promise.all([client.connect(), other.connect()]), 5000, "connect");
       assert.equal(await client.watch("{t}w"), "OK");

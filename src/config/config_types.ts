@@ -15,7 +15,7 @@ export type IoMode = "auto" | "deno" | "ffi";
 
 /** One backend from a `servers` entry (`"host:port:weight alias"`). */
 export interface ServerSpec {
-  /** Host name or IP address, without brackets for IPv6 (ready for `Deno.connect`). */
+  /** Host name or IP address, without brackets for IPv6 (ready for the runtime's connect). */
   host: string;
   /** TCP port, 1..65535. */
   port: number;
@@ -37,7 +37,7 @@ export interface ServerSpec {
 export interface ClusterConfig {
   /** Unique cluster name (logs, metrics). Required. */
   name: string;
-  /** Host part of `listen_addr`, without brackets for IPv6 (ready for `Deno.listen`). */
+  /** Host part of `listen_addr`, without brackets for IPv6 (ready for the runtime's listen). */
   listenHost: string;
   /** Port part of `listen_addr`, 1..65535. */
   listenPort: number;

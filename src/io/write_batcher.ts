@@ -1,7 +1,7 @@
 /** Coalesces the bytes queued on one socket during an event-loop turn into one write. */
 import { releaseBuffer } from "./copy_slab.ts";
 
-/** The writing side of a socket: a Deno.Conn or a test double. */
+/** The writing side of a socket: a runtime connection or a test double. */
 export interface Writable {
   write(bytes: Uint8Array): Promise<number>;
   /**
