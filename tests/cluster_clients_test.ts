@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import Redis from "ioredis";
 import { createCluster } from "redis";
 import { startAster } from "./helpers/aster.ts";
+import { runRedisPy } from "./helpers/redis_py.ts";
 import {
   nodeCommand,
   type RedisCluster,
@@ -336,7 +337,7 @@ async function _redisPy(
   password?: string,
 ): Promise<void> {
   const args = ["127.0.0.1", `${port}`, prefix, ...(password ? [password] : [])];
-  assert.deepEqual(await _runPython(REDIS_PY_SCRIPT, args), {
+  assert.deepEqual(await runRedisPy(REDIS_PY_SCRIPT, args, CLIENT_TIMEOUT_MS), {
     nodes: [`127.0.0.1:${port}`],
     set: true,
     get: "1",
@@ -350,31 +351,6 @@ async function _redisPy(
     [`${prefix}:pipe:1`]: "p1",
     [`${prefix}:pipe:n`]: "1",
   });
-}
-
-/** Runs a python3 script (Debian's python3, which has python3-redis) and parses its JSON. */
-async function _runPython(script: string, args: string[]): Promise<unknown> {
-  const dir = await Deno.makeTempDir({ prefix: "aster-py-" });
-  try {
-    const path = `${dir}/client.py`;
-    await Deno.writeTextFile(path, script);
-    // /usr/bin/python3 is Debian's, with python3-redis; a python3 earlier on PATH may lack it.
-    const python = await Deno.stat("/usr/bin/python3").then(
-      () => "/usr/bin/python3",
-      () => "python3",
-    );
-    const out = await new Deno.Command(python, {
-      args: [path, ...args],
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS),
-    }).output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    assert.equal(out.code, 0, `redis-py failed:\n${stderr}`);
-    return JSON.parse(new TextDecoder().decode(out.stdout));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 /** Each key holds its value on the master that owns its slot (so Aster routed it). */

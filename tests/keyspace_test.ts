@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { createClient } from "redis";
 import { startAster, testBothIo } from "./helpers/aster.ts";
+import { runRedisPy } from "./helpers/redis_py.ts";
 import { startRedisCluster } from "./helpers/redis_cluster.ts";
 import { RespClient, RespErrorReply, text } from "./helpers/resp_client.ts";
 import { startRedis } from "./helpers/servers.ts";
@@ -77,7 +78,10 @@ async function _checkKeyspace(port: number): Promise<void> {
     io.disconnect();
   }
 
-  assert.deepEqual(await _runPython(REDIS_PY_SCRIPT, [String(port)]), [...KEYS].sort());
+  assert.deepEqual(
+    await runRedisPy(REDIS_PY_SCRIPT, [String(port)], CLIENT_TIMEOUT_MS),
+    [...KEYS].sort(),
+  );
 }
 
 testBothIo(
@@ -106,26 +110,3 @@ testBothIo("keyspace commands over a Redis Cluster: SCAN visits every master", a
   await using aster = await startAster([{ cache_type: "redis_cluster", servers: cluster.seeds() }]);
   await _checkKeyspace(aster.ports[0]);
 });
-
-/** Runs a python3 script (Debian's python3, which has python3-redis) and parses its JSON. */
-async function _runPython(script: string, args: string[]): Promise<unknown> {
-  const dir = await Deno.makeTempDir({ prefix: "aster-py-" });
-  try {
-    const path = `${dir}/client.py`;
-    await Deno.writeTextFile(path, script);
-    const python = await Deno.stat("/usr/bin/python3").then(
-      () => "/usr/bin/python3",
-      () => "python3",
-    );
-    const out = await new Deno.Command(python, {
-      args: [path, ...args],
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS),
-    }).output();
-    assert.equal(out.code, 0, `redis-py failed:\n${new TextDecoder().decode(out.stderr)}`);
-    return JSON.parse(new TextDecoder().decode(out.stdout));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
