@@ -46,11 +46,13 @@ export class PinnedPool {
 
   /**
    * A connection to `node` for one client alone: an idle one, or a new one under the cap.
-   * Null at the cap, for a closed node, or once the pool is closed.
+   * Null at the cap, for a closed node, or once the pool is closed. `handshake` (a
+   * subscription connection's HELLO 3, say) goes after the pool's own on a new connection
+   * (never an idle one: those said only the pool's).
    */
-  acquire(node: number): NodeConn | null {
+  acquire(node: number, handshake: readonly Uint8Array[] = []): NodeConn | null {
     if (this.#closed || node < 0 || !this.#nodes.isOpen(node)) return null;
-    const idle = this.#idle.get(node);
+    const idle = handshake.length === 0 ? this.#idle.get(node) : undefined;
     while (idle !== undefined && idle.length > 0) {
       const conn = idle.pop()!;
       if (conn.state !== "closed") return conn;
@@ -63,7 +65,14 @@ export class PinnedPool {
     }
     if (open.size >= this.#cap) return null;
     // Exempt from read_timeout: a blocked BLPOP or a subscription waits as long as it likes.
-    const conn = this.#newConn({ ...this.#nodes.optionsOf(node), readTimeout: Infinity });
+    const options = this.#nodes.optionsOf(node);
+    const conn = this.#newConn({
+      ...options,
+      readTimeout: Infinity,
+      handshake: handshake.length === 0
+        ? options.handshake
+        : [...(options.handshake ?? []), ...handshake],
+    });
     open.add(conn);
     return conn;
   }

@@ -97,6 +97,8 @@ export class ClusterMetrics {
   moved = 0;
   ask = 0;
   topologyRefreshes = 0;
+  /** Pub/Sub now: subscribed clients and what they subscribe (gauges). */
+  readonly pubsub = { clients: 0, channels: 0, patterns: 0, shardChannels: 0 };
   readonly commands = new Map<string, number>();
   readonly errors = new Map<string, number>();
   /** Filled in by the data plane when a snapshot is taken. */

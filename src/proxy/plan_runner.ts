@@ -8,6 +8,7 @@ import type { PinnedPool } from "../backend/pinned_pool.ts";
 import { Plan, PlanKind, type ReplySink, type RequestPlanner } from "../protocol/protocol.ts";
 import type { Routing } from "./routing.ts";
 import type { ReplySlot } from "./reply_slot.ts";
+import { type PubsubGauges, Subscriber } from "./subscriber.ts";
 
 /**
  * Where a data plane's sessions send what their plans forward. A reload replaces its fields
@@ -17,6 +18,8 @@ export interface Upstream {
   routing: Routing;
   /** Dedicated connections for pinned clients (null: no plan pins in this mode). */
   pins: PinnedPool | null;
+  /** Subscription connections (Pub/Sub), a pool of their own (null: no Pub/Sub in this mode). */
+  subscriptions: PinnedPool | null;
 }
 
 /** What the runner needs of its session. */
@@ -32,6 +35,10 @@ export interface PlanHost {
   answerAndClose(reply: Uint8Array): void;
   /** Times the request at `[start, end)` for SLOWLOG (see Session.noteRequest). */
   noteRequest(start: number, end: number): void;
+  /** Writes a Pub/Sub message to the client after the replies owed before it. */
+  deliver(frame: Uint8Array, isView: boolean): void;
+  /** The worker's Pub/Sub gauges. */
+  readonly gauges: PubsubGauges;
 }
 
 /** A client's dedicated connection, and the node it goes to (for the pool it returns to). */
@@ -86,6 +93,8 @@ export class PlanRunner {
   #pin: Pin | null = null;
   /** Pins whose releasing request waits for its reply (closed if the client goes first). */
   #releasing: Pin[] | null = null;
+  /** The client's Pub/Sub connections, made on its first (un)subscribe. */
+  #subscriber: Subscriber | null = null;
 
   constructor(host: PlanHost, planner: RequestPlanner, upstream: Upstream) {
     this.#host = host;
@@ -170,7 +179,26 @@ export class PlanRunner {
       case PlanKind.pinned:
         this.#runPinned(plan);
         return;
+      case PlanKind.subscribe: {
+        const slot = host.reserve();
+        // RESET of a client that watched keys: its pinned connection closes (unwatched).
+        if (plan.release) this.unpin(true);
+        this.#subscriber ??= new Subscriber(host, this.#upstream);
+        this.#subscriber.change(plan.subscriptions!, plan.changes!, plan.reply, slot);
+        return;
+      }
     }
+  }
+
+  /** Subscription connections open now (tests). */
+  get subscriptionConnections(): number {
+    return this.#subscriber?.connectionCount ?? 0;
+  }
+
+  /** The client is gone: its pinned and subscription connections are closed. */
+  close(): void {
+    this.unpin(true);
+    this.#subscriber?.close();
   }
 
   /** Sends on the client's dedicated connection, taking one first when it has none. */

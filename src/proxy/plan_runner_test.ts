@@ -91,7 +91,7 @@ async function _withNode(cap: number, body: (fx: Fixture) => Promise<void>): Pro
     newFramer: PIN_PROTOCOL.newReplyFramer,
   });
   const pins = new PinnedPool(pool, { capPerNode: cap });
-  const upstream = { routing: new OneNode(pool), pins };
+  const upstream = { routing: new OneNode(pool), pins, subscriptions: null };
   try {
     await settle();
     await body({

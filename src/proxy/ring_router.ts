@@ -39,6 +39,8 @@ export class RingRouter implements Router {
   #ring: Distribution;
   /** The node every key maps to while exactly one is live (no hashing needed), else -2. */
   #only = -2;
+  /** Bumped whenever a node leaves or rejoins the ring. */
+  version = 0;
 
   constructor(
     nodes: readonly RingNode[],
@@ -95,6 +97,7 @@ export class RingRouter implements Router {
   setLive(node: number, live: boolean): void {
     if (this.#live[node] === live) return;
     this.#live[node] = live;
+    this.version++;
     this.#ring = buildDistribution(this.#distribution, this.#nodes, this.#live);
     this.#only = this.#soleLiveNode();
   }

@@ -33,6 +33,21 @@ export interface Routing {
   broadcastGroups(): number[];
   /** The node a group's requests go to now (its master), or -1: where a pinned client connects. */
   nodeOf(group: number): number;
+  /**
+   * A number that changes when groups may have moved to other nodes (an ejection, a new
+   * slot map): subscription connections check where their channels live then.
+   */
+  placementVersion?(): number;
+  /**
+   * True when a PUBLISH reaches the subscribers of every node (Redis Cluster carries it):
+   * a pattern is then subscribed on one node, not on every node.
+   */
+  readonly sharedPubsub?: boolean;
+  /**
+   * Asks for the placement to be checked again soon (a subscription connection was told
+   * its channel moved: a MOVED, an unasked sunsubscribe).
+   */
+  refreshPlacement?(): void;
 }
 
 /**
@@ -85,6 +100,10 @@ export class RingRouting implements RedisRouting {
 
   nodeOf(group: number): number {
     return group;
+  }
+
+  placementVersion(): number {
+    return this.#router.version;
   }
 
   crossGroupError(spec: CommandSpec): Uint8Array {

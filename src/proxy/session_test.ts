@@ -69,7 +69,7 @@ function _start(
   const session = new Session(1, conn, {
     ...options,
     protocol: LINE_PROTOCOL,
-    upstream: { routing: handler, pins: null },
+    upstream: { routing: handler, pins: null, subscriptions: null },
   });
   const done = session.run();
   return { conn, session, handler, done };

@@ -139,6 +139,11 @@ Deno.test("every kind is represented", () => {
     "time",
   ];
   for (const name of server) assert.equal(spec(name).kind, "server", name);
+  const pubsub = ["subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe"];
+  for (const name of [...pubsub, "sunsubscribe", "pubsub"]) {
+    assert.equal(spec(name).kind, "pubsub", name);
+  }
+  for (const name of ["publish", "spublish"]) assert.equal(spec(name).kind, "single", name);
   const refused = [
     "keys",
     "flushall",
@@ -157,13 +162,6 @@ Deno.test("every kind is represented", () => {
     "migrate",
     "move",
     "wait",
-    "subscribe",
-    "psubscribe",
-    "ssubscribe",
-    "unsubscribe",
-    "punsubscribe",
-    "publish",
-    "pubsub",
     "client",
     "cluster",
     "script",

