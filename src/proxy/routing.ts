@@ -40,7 +40,7 @@ export interface Routing {
   placementVersion?(): number;
   /**
    * True when a PUBLISH reaches the subscribers of every node (Redis Cluster carries it):
-   * a pattern is then subscribed on one node, not on every node.
+   * classic Pub/Sub then lives in one group, CLASSIC_PUBSUB_GROUP.
    */
   readonly sharedPubsub?: boolean;
   /**
@@ -49,6 +49,12 @@ export interface Routing {
    */
   refreshPlacement?(): void;
 }
+
+/**
+ * The group of classic Pub/Sub (PUBLISH, SUBSCRIBE, PSUBSCRIBE) where every PUBLISH reaches
+ * every node's subscribers (`sharedPubsub`): slot 0 in `redis_cluster`.
+ */
+export const CLASSIC_PUBSUB_GROUP = 0;
 
 /**
  * What the Redis modes add: a command whose keys span groups is refused unless it splits,

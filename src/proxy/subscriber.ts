@@ -4,11 +4,12 @@
  * client goes), each name subscribed on the node its mode puts it on, messages written to
  * the client at a reply boundary, confirmations answered once the backends confirmed.
  *
- * Where a name lives: a channel or shard channel on the node of its group (the ring's node
- * for its name in `redis` mode, the slot's master in `redis_cluster`, where PUBLISH or
- * SPUBLISH of that name goes); a pattern on every node in `redis` mode (a PUBLISH reaches
- * only its channel's node), on one node in `redis_cluster` (the cluster carries every
- * PUBLISH to every node). When the routing changes (ejection, rejoin, new slot map, reload)
+ * Where a name lives: in `redis` mode a channel or shard channel on the ring's node for its
+ * name (where PUBLISH of that name goes), a pattern on every node (a PUBLISH reaches only
+ * its channel's node); in `redis_cluster` a shard channel on its slot's master (where
+ * SPUBLISH goes), classic channels and patterns on the master of slot 0, where Aster sends
+ * every PUBLISH (the cluster carries it to every node anyway; on that one node PUBLISH
+ * counts every subscriber of Aster's, as one redis-server would). When the routing changes (ejection, rejoin, new slot map, reload)
  * or a connection fails, the names that moved or were lost are subscribed again.
  */
 import type { NodeConn, PushHandler } from "../backend/node_conn.ts";
@@ -26,7 +27,7 @@ import {
   type SubKindValue,
   subscriptionCommand,
 } from "../protocol/resp/pubsub.ts";
-import type { Routing } from "./routing.ts";
+import { CLASSIC_PUBSUB_GROUP, type Routing } from "./routing.ts";
 
 /** Where the subscriber writes and counts. */
 export interface SubscriberHost {
@@ -275,7 +276,13 @@ export class Subscriber {
   /** The nodes `key` must be subscribed on now. */
   #targets(kind: SubKindValue, key: string): number[] {
     const routing = this.#routing!;
-    if (kind === SubKind.pattern && routing.sharedPubsub !== true) {
+    if (routing.sharedPubsub === true && kind !== SubKind.shard) {
+      // Redis Cluster: classic channels and patterns on one node, where PUBLISH goes too,
+      // so its receiver count is every subscriber's (see CLASSIC_PUBSUB_GROUP).
+      const node = routing.nodeOf(CLASSIC_PUBSUB_GROUP);
+      return node < 0 ? [] : [node];
+    }
+    if (kind === SubKind.pattern) {
       const nodes: number[] = [];
       for (const group of routing.broadcastGroups()) {
         const node = routing.nodeOf(group);

@@ -27,7 +27,7 @@ import {
   answerHello,
   NOAUTH_REPLY,
 } from "../../proxy/redis_auth.ts";
-import type { RedisRouting } from "../../proxy/routing.ts";
+import { CLASSIC_PUBSUB_GROUP, type RedisRouting } from "../../proxy/routing.ts";
 import { groupKeys, type MergeKind, RespSplit } from "./resp_split.ts";
 import { RespTransaction } from "./transaction.ts";
 import {
@@ -546,6 +546,11 @@ export class RespPlanner implements RequestPlanner {
     }
     if (unavailable) {
       plan.local(encodeError("ERR no backend available: every node is ejected"));
+      return;
+    }
+    if (spec.name === "publish" && routing.sharedPubsub === true) {
+      // Redis Cluster: where Aster subscribes classic channels (see src/proxy/subscriber.ts).
+      plan.forward(CLASSIC_PUBSUB_GROUP, raw ?? encodeCommand(argv), false);
       return;
     }
     if (groups === null && blocking) {
