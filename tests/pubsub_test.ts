@@ -9,10 +9,10 @@
  */
 import assert from "node:assert/strict";
 import { createClient } from "redis";
-import { startAster, testBothIo } from "./helpers/aster.ts";
+import { renderToml, startAster, testBothIo } from "./helpers/aster.ts";
 import { ioredisClient, within } from "./helpers/ioredis_client.ts";
 import { RespClient, RespErrorReply, type RespValue, text } from "./helpers/resp_client.ts";
-import { type ServerProcess, startRedis } from "./helpers/servers.ts";
+import { freePort, type ServerProcess, startRedis } from "./helpers/servers.ts";
 import { startRedisCluster } from "./helpers/redis_cluster.ts";
 import { showRaw } from "./helpers/raw_reply.ts";
 import { encodeCommand } from "../src/protocol/resp/encoder.ts";
@@ -261,18 +261,6 @@ testBothIo("pub/sub in redis mode over 3 nodes", async () => {
   });
 });
 
-/** The channel among `channels` that lives on `server` (its PUBSUB CHANNELS lists it). */
-async function _channelOn(server: ServerProcess, channels: string[]): Promise<string> {
-  await using probe = await RespClient.connect(server.port);
-  for (let round = 0; round < 60; round++) {
-    const listed = text(await probe.command("PUBSUB", "CHANNELS")) as string[];
-    const found = channels.find((channel) => listed.includes(channel));
-    if (found !== undefined) return found;
-    await sleep(50);
-  }
-  throw new Error(`no channel on port ${server.port} within 3 s`);
-}
-
 /**
  * Publishes `message` through Aster until a subscriber receives it (the channel may be
  * between nodes for a moment), within `ms`; returns the subscriber's frame.
@@ -306,21 +294,34 @@ testBothIo("pub/sub: channels of an ejected node move, and move back when it rej
       encodeCommand(["SUBSCRIBE", ...channels].map((c) => encoder.encode(c))),
     );
     for (let i = 0; i < channels.length; i++) await subscriber.readReply();
-    const victim = servers[2];
     // Right after start a node may be out of the ring for a moment (its first pings fail
-    // before it is connected); its channels come to it when it joins.
-    const channel = await _channelOn(victim, channels);
+    // before it is connected); its channels come to it when it joins. The victim is the
+    // server with the most channels then.
+    await sleep(500);
+    const listed = await Promise.all(servers.map(async (server) => {
+      await using probe = await RespClient.connect(server.port);
+      return text(await probe.command("PUBSUB", "CHANNELS")) as string[];
+    }));
+    const most = listed.reduce(
+      (best, names, i) => names.length > listed[best].length ? i : best,
+      0,
+    );
+    const victim = servers[most];
+    const channel = listed[most][0];
+    assert.equal(listed.flat().length, channels.length);
     await victim.stop();
     // Ejected after 2 failed pings 100 ms apart: the channel moves to a live node, where
     // Aster subscribes it again and PUBLISH now goes.
     const moved = await _publishUntilReceived(publisher, subscriber, channel, 5000);
     assert.equal(moved[0], "message");
     assert.equal(moved[1], channel);
-    assert.notEqual(
-      await _subscriptionClients(servers[0].port) +
-        await _subscriptionClients(servers[1].port),
-      0,
+    const holders = await Promise.all(
+      servers.filter((server) => server !== victim).map(async (server) => {
+        await using probe = await RespClient.connect(server.port);
+        return (text(await probe.command("PUBSUB", "CHANNELS")) as string[]).includes(channel);
+      }),
     );
+    assert.deepEqual(holders.filter(Boolean), [true], "the channel is on one live server");
     // Back on the same port: the node rejoins the ring and the channel moves back to it.
     await using restarted = await startRedis({ port: victim.port });
     const deadline = Date.now() + 5000;
@@ -338,6 +339,73 @@ testBothIo("pub/sub: channels of an ejected node move, and move back when it rej
       assert.deepEqual(text(await subscriber.readReply()), ["message", name, "last"]);
     }
   }, { ping_fail_limit: 2, ping_interval: 100, dial_timeout: 200, read_timeout: 300 });
+});
+
+Deno.test("pub/sub: a SIGHUP reload moves channels to the new ring; INFO and /metrics count them", async () => {
+  await using a = await startRedis();
+  await using b = await startRedis();
+  await using c = await startRedis();
+  const metricsPort = await freePort();
+  const cluster = (servers: ServerProcess[]) => ({
+    name: "ps",
+    cache_type: "redis",
+    listen_addr: `127.0.0.1:${listenPort}`,
+    servers: servers.map((s) => `127.0.0.1:${s.port}:1`),
+  });
+  const listenPort = await freePort();
+  await using aster = await startAster([cluster([a, b])], {
+    args: ["-m", String(metricsPort)],
+  });
+  const port = aster.ports[0];
+  const channels = Array.from({ length: 12 }, (_, i) => `reload${i}`);
+  await using subscriber = await RespClient.connect(port);
+  await using publisher = await RespClient.connect(port);
+  await subscriber.sendRaw(encodeCommand(["SUBSCRIBE", ...channels].map((n) => encoder.encode(n))));
+  for (let i = 0; i < channels.length; i++) await subscriber.readReply();
+  assert.deepEqual(text(await subscriber.command("PSUBSCRIBE", "r*")), ["psubscribe", "r*", 13]);
+  const info = text(await publisher.command("INFO", "clients")) as string;
+  assert.match(info, /pubsub_clients:1\r\n/);
+  assert.match(info, /pubsub_channel_subscriptions:12\r\n/);
+  assert.match(info, /pubsub_pattern_subscriptions:1\r\n/);
+  const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  assert.match(metrics, /^aster_pubsub_clients\{cluster="ps"\} 1$/m);
+  assert.match(metrics, /^aster_pubsub_subscriptions\{cluster="ps",kind="channel"\} 12$/m);
+  assert.match(metrics, /^aster_pubsub_subscriptions\{cluster="ps",kind="pattern"\} 1$/m);
+
+  await Deno.writeTextFile(aster.configPath, renderToml([cluster([a, b, c])]));
+  aster.kill("SIGHUP");
+  // The added server gets the pattern (and the channels the ring now gives it); every
+  // channel is on one server only.
+  let onC = 0;
+  for (let i = 0; i < 100 && onC === 0; i++) {
+    await sleep(50);
+    onC = await _subscriptionClients(c.port);
+  }
+  assert.equal(onC, 1, aster.log());
+  const listed: string[] = [];
+  for (const server of [a, b, c]) {
+    await using probe = await RespClient.connect(server.port);
+    listed.push(...text(await probe.command("PUBSUB", "CHANNELS")) as string[]);
+  }
+  assert.deepEqual(listed.sort(), [...channels].sort());
+  subscriber.timeoutMs = 2000;
+  for (const name of channels) {
+    // The channel's subscription and the pattern's, once each.
+    assert.equal(await publisher.command("PUBLISH", name, "after"), 2, name);
+    const frames = [text(await subscriber.readReply()), text(await subscriber.readReply())];
+    assert.deepEqual(frames.sort(), [["message", name, "after"], [
+      "pmessage",
+      "r*",
+      name,
+      "after",
+    ]]);
+  }
+  await subscriber.sendRaw(encodeCommand([encoder.encode("RESET")]));
+  assert.equal(await subscriber.readReply(), "RESET");
+  const after = text(await publisher.command("INFO", "clients")) as string;
+  assert.match(after, /pubsub_clients:0\r\n/);
+  assert.match(after, /pubsub_channel_subscriptions:0\r\n/);
+  assert.equal(await _subscriptionClients(c.port), 0);
 });
 
 Deno.test("pub/sub under thread = 2: subscribers on either worker get every message", async () => {
