@@ -14,7 +14,7 @@
  */
 import type { NodeConn, PushHandler } from "../backend/node_conn.ts";
 import type { PinnedPool } from "../backend/pinned_pool.ts";
-import { logDebug } from "../log.ts";
+import { logDebug, logWarn } from "../log.ts";
 import type { ReplyTarget, SubscriptionChange, Subscriptions } from "../protocol/protocol.ts";
 import {
   keyBytes,
@@ -106,7 +106,6 @@ export class Subscriber {
     new Map(),
   ];
   readonly #conns = new Map<number, SubConn>();
-  #timer: ReturnType<typeof setInterval> | undefined;
   /** Some names are not where they should be: check again (after #retryAt). */
   #dirty = false;
   #retryAt = 0;
@@ -168,8 +167,7 @@ export class Subscriber {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#timer);
-    this.#timer = undefined;
+    _checked.delete(this);
     for (const sub of [...this.#conns.values()]) this.#drop(sub);
     for (const placed of this.#placed) placed.clear();
     this.#subs = null;
@@ -301,7 +299,15 @@ export class Subscriber {
     if (existing !== undefined) return existing;
     const pool = this.#pool;
     const conn = pool?.acquire(node) ?? null;
-    if (conn === null) return null;
+    if (conn === null) {
+      // At the cap, or the node is gone: tried again later, less and less often.
+      if (this.#backoff < RETRY_MAX_MS) {
+        logWarn(`subscription connection to node ${node}: none available (cap or node closed)`);
+      }
+      this.#backoff = RETRY_MAX_MS;
+      this.#retryAt = performance.now() + this.#backoff;
+      return null;
+    }
     const sub = new SubConn(node, conn, pool!, this);
     this.#conns.set(node, sub);
     conn.setPushHandler(sub);
@@ -368,19 +374,14 @@ export class Subscriber {
     this.#dirty = true;
   }
 
-  /** Runs the placement check while the client subscribes anything. */
+  /** Keeps the placement checked while the client subscribes anything (see _checked). */
   #keepChecking(): void {
-    const active = (this.#subs?.total ?? 0) > 0 || this.#conns.size > 0;
-    if (active && this.#timer === undefined) {
-      this.#timer = setInterval(() => this.#check(), CHECK_MS);
-    } else if (!active && this.#timer !== undefined) {
-      clearInterval(this.#timer);
-      this.#timer = undefined;
-    }
+    if ((this.#subs?.total ?? 0) > 0 || this.#conns.size > 0) _watch(this);
+    else _checked.delete(this);
   }
 
-  /** Places again what moved (a new ring or slot map, a reload) or was lost. */
-  #check(): void {
+  /** Places again what moved (a new ring or slot map, a reload) or was lost (the ticker). */
+  check(): void {
     if (this.#closed || this.#subs === null) return;
     const upstream = this.#upstream;
     const moved = this.#routing !== upstream.routing || this.#pool !== upstream.subscriptions ||
@@ -435,4 +436,24 @@ function _entry(batch: Batch, sub: SubConn): { add: string[][]; remove: string[]
     batch.set(sub, entry);
   }
   return entry;
+}
+
+/**
+ * The subscribers whose placement is checked, by one timer per worker (not one per client):
+ * each check costs a few comparisons unless the routing moved.
+ */
+const _checked = new Set<Subscriber>();
+let _ticker: ReturnType<typeof setInterval> | undefined;
+
+function _watch(subscriber: Subscriber): void {
+  _checked.add(subscriber);
+  _ticker ??= setInterval(_checkAll, CHECK_MS);
+}
+
+function _checkAll(): void {
+  for (const subscriber of _checked) subscriber.check();
+  if (_checked.size === 0) {
+    clearInterval(_ticker);
+    _ticker = undefined;
+  }
 }
