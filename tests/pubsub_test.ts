@@ -408,6 +408,23 @@ Deno.test("pub/sub: a SIGHUP reload moves channels to the new ring; INFO and /me
   assert.equal(await _subscriptionClients(c.port), 0);
 });
 
+Deno.test("pub/sub: client_idle_timeout closes idle clients but not subscribers", async () => {
+  await _ring(async (_servers, port) => {
+    await using idle = await RespClient.connect(port);
+    await using subscriber = await RespClient.connect(port);
+    assert.equal(await idle.command("PING"), "PONG");
+    assert.deepEqual(text(await subscriber.command("SUBSCRIBE", "quiet")), [
+      "subscribe",
+      "quiet",
+      1,
+    ]);
+    assert.ok(await idle.closedWithin(4000), "the idle client is closed");
+    await using publisher = await RespClient.connect(port);
+    assert.equal(await publisher.command("PUBLISH", "quiet", "still here"), 1);
+    assert.deepEqual(text(await subscriber.readReply()), ["message", "quiet", "still here"]);
+  }, { client_idle_timeout: 1 });
+});
+
 Deno.test("pub/sub under thread = 2: subscribers on either worker get every message", async () => {
   await _ring(async (_servers, port) => {
     const subscribers: RespClient[] = [];

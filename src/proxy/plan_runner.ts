@@ -190,6 +190,11 @@ export class PlanRunner {
     }
   }
 
+  /** True while the client subscribes to anything (Pub/Sub). */
+  get subscribed(): boolean {
+    return this.#subscriber?.subscribed ?? false;
+  }
+
   /** Subscription connections open now (tests). */
   get subscriptionConnections(): number {
     return this.#subscriber?.connectionCount ?? 0;

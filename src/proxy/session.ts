@@ -159,9 +159,13 @@ export class Session implements SessionClient, SlotOwner {
     return this.#writer.queuedBytes + this.#heldBytes;
   }
 
-  /** True when the client has sent nothing since `since` and is owed nothing. */
+  /**
+   * True when the client has sent nothing since `since` and is owed nothing. A subscribed
+   * client waits for messages, never idle (as redis-server exempts it from `timeout`).
+   */
   idleSince(since: number): boolean {
-    return this.lastActiveAt < since && this.#slots.size === 0 && !this.#writer.busy;
+    return this.lastActiveAt < since && this.#slots.size === 0 && !this.#writer.busy &&
+      !this.#runner.subscribed;
   }
 
   /** True once the client is gone or being closed. */

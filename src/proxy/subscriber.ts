@@ -120,6 +120,11 @@ export class Subscriber {
     this.#upstream = upstream;
   }
 
+  /** True while the client subscribes to anything. */
+  get subscribed(): boolean {
+    return (this.#subs?.total ?? 0) > 0;
+  }
+
   /** Connections open now (tests). */
   get connectionCount(): number {
     return this.#conns.size;
