@@ -57,11 +57,13 @@ const CHECK_MS = 100;
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 2000;
 
-/** A client request's confirmation, answered when every connection it touched confirmed. */
+/**
+ * Done when every connection a change touched confirmed (the marker PING after it came
+ * back, or the connection is gone): a client's confirmation, or the next step of a move.
+ */
 interface Confirmation {
   remaining: number;
-  target: ReplyTarget;
-  reply: Uint8Array;
+  done(): void;
 }
 
 /** One subscription connection to one node. */
@@ -146,7 +148,7 @@ export class Subscriber {
       return;
     }
     this.#followRouting();
-    const confirmation: Confirmation = { remaining: 0, target, reply };
+    const confirmation: Confirmation = { remaining: 0, done: () => target.answer(reply) };
     const batch: Batch = new Map();
     for (const change of changes) {
       const placed = this.#placed[change.kind];
@@ -163,7 +165,7 @@ export class Subscriber {
     }
     this.#send(batch, confirmation);
     this.#report();
-    if (confirmation.remaining === 0) target.answer(reply);
+    if (confirmation.remaining === 0) confirmation.done();
     this.#closeIdle();
     this.#keepChecking();
   }
@@ -196,9 +198,7 @@ export class Subscriber {
       case PushKind.pong: {
         const confirmation = sub.markers.shift();
         this.#backoff = 0;
-        if (confirmation != null && --confirmation.remaining === 0) {
-          confirmation.target.answer(confirmation.reply);
-        }
+        if (confirmation != null && --confirmation.remaining === 0) confirmation.done();
         this.#closeIdle();
         return;
       }
@@ -352,9 +352,7 @@ export class Subscriber {
     }
     // Their subscriptions are recorded and will be placed again: not kept waiting.
     for (const confirmation of sub.markers.splice(0)) {
-      if (confirmation !== null && --confirmation.remaining === 0) {
-        confirmation.target.answer(confirmation.reply);
-      }
+      if (confirmation !== null && --confirmation.remaining === 0) confirmation.done();
     }
   }
 
@@ -396,12 +394,19 @@ export class Subscriber {
     this.#version = this.#routing!.placementVersion?.() ?? 0;
     this.#dirty = false;
     const batch: Batch = new Map();
+    // Where every node gets every PUBLISH (Redis Cluster), a name subscribed on two nodes
+    // at once would get each message twice: it is unsubscribed on the old node first, and
+    // subscribed on the new one once the old confirmed. Elsewhere (the ring) a PUBLISH
+    // reaches one node: subscribed on the new node first, so nothing is missed.
+    const breakFirst = this.#routing!.sharedPubsub === true;
+    let broken = false;
     for (const kind of [SubKind.channel, SubKind.pattern, SubKind.shard]) {
       for (const key of this.#subs.sets[kind]) {
         const targets = this.#targets(kind, key);
         const nodes = this.#placed[kind].get(key);
-        // Subscribed first where it lives now, then unsubscribed where it no longer does.
-        this.#place(kind, key, batch);
+        const stale = nodes?.some((node) => !targets.includes(node)) ?? false;
+        if (stale && breakFirst) broken = true;
+        else this.#place(kind, key, batch);
         if (nodes === undefined) continue;
         for (const node of [...nodes]) {
           if (targets.includes(node)) continue;
@@ -414,7 +419,25 @@ export class Subscriber {
         if (nodes.length === 0) this.#placed[kind].delete(key);
       }
     }
-    this.#send(batch, null);
+    // After a break, the names are placed again once the old nodes confirmed.
+    const next: Confirmation | null = broken
+      ? {
+        remaining: 0,
+        done: () => {
+          this.#dirty = true;
+          this.#retryAt = 0;
+          this.check();
+        },
+      }
+      : null;
+    for (const [sub, { add, remove }] of batch) {
+      logDebug(
+        `subscriptions on node ${sub.node}: +${add.flat().length} -${remove.flat().length}` +
+          (broken ? " (moved off first)" : ""),
+      );
+    }
+    this.#send(batch, next);
+    if (next !== null && next.remaining === 0) this.#dirty = true;
     this.#closeIdle();
     this.#keepChecking();
   }
