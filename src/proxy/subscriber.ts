@@ -113,6 +113,8 @@ export class Subscriber {
   #retryAt = 0;
   #backoff = 0;
   #closed = false;
+  /** Client unsubscriptions whose confirmation has not been answered yet. */
+  #unsubscribing = 0;
   /** What this client adds to the gauges now. */
   readonly #reported = [0, 0, 0];
   #reportedClient = false;
@@ -148,7 +150,17 @@ export class Subscriber {
       return;
     }
     this.#followRouting();
-    const confirmation: Confirmation = { remaining: 0, done: () => target.answer(reply) };
+    // While an unsubscription is on its way, messages are checked against what the client
+    // still subscribes (see onFrame); otherwise they need no look at their name.
+    const unsubscribing = changes.some((change) => !change.subscribe && change.changed.length > 0);
+    if (unsubscribing) this.#unsubscribing++;
+    const confirmation: Confirmation = {
+      remaining: 0,
+      done: () => {
+        if (unsubscribing) this.#unsubscribing--;
+        target.answer(reply);
+      },
+    };
     const batch: Batch = new Map();
     for (const change of changes) {
       const placed = this.#placed[change.kind];
@@ -186,13 +198,14 @@ export class Subscriber {
     if (this.#conns.get(sub.node) !== sub) return;
     switch (pushKind(frame)) {
       case PushKind.message: {
-        const subs = this.#subs;
-        const target = messageSubscription(frame);
-        // A message of a name the client no longer subscribes (its UNSUBSCRIBE is planned
-        // already) is not written after the confirmation.
-        if (subs !== null && target !== null && subs.sets[target.kind].has(target.key)) {
-          this.#host.deliver(frame, !owned);
+        if (this.#unsubscribing > 0) {
+          // A message of a name the client no longer subscribes (its UNSUBSCRIBE is planned
+          // already) is not written after the confirmation.
+          const subs = this.#subs;
+          const target = messageSubscription(frame);
+          if (subs === null || target === null || !subs.sets[target.kind].has(target.key)) return;
         }
+        this.#host.deliver(frame, !owned);
         return;
       }
       case PushKind.pong: {
