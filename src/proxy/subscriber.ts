@@ -210,7 +210,8 @@ export class Subscriber {
       }
       case PushKind.pong: {
         const confirmation = sub.markers.shift();
-        this.#backoff = 0;
+        // Everything before the marker went through: the next failure waits little again.
+        if (!this.#dirty) this.#backoff = 0;
         if (confirmation != null && --confirmation.remaining === 0) confirmation.done();
         this.#closeIdle();
         return;
@@ -231,6 +232,7 @@ export class Subscriber {
           if (nodes.includes(sub.node)) this.#lose(SubKind.shard, key, sub);
         }
         this.#routing?.refreshPlacement?.();
+        this.#delayRetry();
         return;
       }
     }
@@ -240,10 +242,15 @@ export class Subscriber {
   onDown(sub: SubConn, reason: string): void {
     if (this.#conns.get(sub.node) !== sub) return;
     logDebug(`subscription connection to node ${sub.node} lost: ${reason}`);
-    this.#backoff = Math.min(RETRY_MAX_MS, this.#backoff === 0 ? RETRY_MIN_MS : this.#backoff * 2);
-    this.#retryAt = performance.now() + this.#backoff;
+    this.#delayRetry();
     this.#drop(sub);
     this.#dirty = true;
+  }
+
+  /** The next placement attempt waits longer each time one fails (100 ms up to 2 s). */
+  #delayRetry(): void {
+    this.#backoff = Math.min(RETRY_MAX_MS, this.#backoff === 0 ? RETRY_MIN_MS : this.#backoff * 2);
+    this.#retryAt = performance.now() + this.#backoff;
   }
 
   /** Subscribes `key` where it lives, adding to `batch`; unplaceable names wait for a check. */
