@@ -214,6 +214,7 @@ export class Subscriber {
         if (!this.#dirty) this.#backoff = 0;
         if (confirmation != null && --confirmation.remaining === 0) confirmation.done();
         this.#closeIdle();
+        this.#keepChecking();
         return;
       }
       case PushKind.confirmation: {
