@@ -47,8 +47,10 @@ const SUBSCRIBED_SESSION: string[][] = [
   ["PUNSUBSCRIBE", "p*", "q*"],
   ["UNSUBSCRIBE"],
   ["ECHO", "out"],
+  ["WATCH", "w"],
   ["SUBSCRIBE", "c"],
   ["RESET"],
+  ["EXEC"],
   ["ECHO", "again"],
   ["SUBSCRIBE", "d"],
   ["QUIT"],
@@ -159,6 +161,24 @@ async function _suite(
       await subscriber.quit().catch(() => {});
       await publisher.quit().catch(() => {});
     }
+  });
+
+  await t.step("a 3 MB message and a pipeline of small ones arrive whole", async () => {
+    await using subscriber = await RespClient.connect(port);
+    await using publisher = await RespClient.connect(port);
+    assert.deepEqual(text(await subscriber.command("SUBSCRIBE", "big")), ["subscribe", "big", 1]);
+    const payload = "x".repeat(3 * 1024 * 1024 - 7) + "the end";
+    const replies = await publisher.pipeline([
+      ["PUBLISH", "big", "before"],
+      ["PUBLISH", "big", payload],
+      ["PUBLISH", "big", "after"],
+    ]);
+    assert.deepEqual(replies, [1, 1, 1]);
+    assert.deepEqual(text(await subscriber.readReply()), ["message", "big", "before"]);
+    const [, , got] = text(await subscriber.readReply()) as string[];
+    assert.equal(got.length, payload.length);
+    assert.ok(got === payload);
+    assert.deepEqual(text(await subscriber.readReply()), ["message", "big", "after"]);
   });
 
   await t.step("2,000 messages over 6 channels: each once, in order per channel", async () => {
