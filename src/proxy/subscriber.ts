@@ -186,7 +186,7 @@ export class Subscriber {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    _checked.delete(this);
+    _unwatch(this);
     for (const sub of [...this.#conns.values()]) this.#drop(sub);
     for (const placed of this.#placed) placed.clear();
     this.#subs = null;
@@ -401,7 +401,7 @@ export class Subscriber {
   /** Keeps the placement checked while the client subscribes anything (see _checked). */
   #keepChecking(): void {
     if ((this.#subs?.total ?? 0) > 0 || this.#conns.size > 0) _watch(this);
-    else _checked.delete(this);
+    else _unwatch(this);
   }
 
   /** Places again what moved (a new ring or slot map, a reload) or was lost (the ticker). */
@@ -499,10 +499,14 @@ function _watch(subscriber: Subscriber): void {
   _ticker ??= setInterval(_checkAll, CHECK_MS);
 }
 
-function _checkAll(): void {
-  for (const subscriber of _checked) subscriber.check();
-  if (_checked.size === 0) {
+function _unwatch(subscriber: Subscriber): void {
+  _checked.delete(subscriber);
+  if (_checked.size === 0 && _ticker !== undefined) {
     clearInterval(_ticker);
     _ticker = undefined;
   }
+}
+
+function _checkAll(): void {
+  for (const subscriber of _checked) subscriber.check();
 }
