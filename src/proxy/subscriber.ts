@@ -119,9 +119,21 @@ export class Subscriber {
   readonly #reported = [0, 0, 0];
   #reportedClient = false;
 
-  constructor(host: SubscriberHost, upstream: SubscriberUpstream) {
+  /** What a new subscription connection says first, after the pool's own handshake. */
+  readonly #handshake: readonly Uint8Array[];
+
+  /**
+   * `handshake`: for a client of another protocol version, its subscription connections'
+   * first words (a RESP3 client's `HELLO 3`, so that pushes come as `>` frames).
+   */
+  constructor(
+    host: SubscriberHost,
+    upstream: SubscriberUpstream,
+    handshake: readonly Uint8Array[] = [],
+  ) {
     this.#host = host;
     this.#upstream = upstream;
+    this.#handshake = handshake;
   }
 
   /** True while the client subscribes to anything. */
@@ -324,7 +336,7 @@ export class Subscriber {
     const existing = this.#conns.get(node);
     if (existing !== undefined) return existing;
     const pool = this.#pool;
-    const conn = pool?.acquire(node) ?? null;
+    const conn = pool?.acquire(node, this.#handshake) ?? null;
     if (conn === null) {
       // At the cap, or the node is gone: tried again later, less and less often.
       if (this.#backoff < RETRY_MAX_MS) {
