@@ -254,6 +254,56 @@ async function _spreadChannels(port: number, servers: ServerProcess[]): Promise<
   return chosen;
 }
 
+/**
+ * Keyspace notifications (turned on in every backend): SETs of 30 keys through Aster raise
+ * each key's `__keyevent@0__:set` exactly once for a pattern subscriber, and a
+ * `__keyspace@0__:<key>` subscriber hears its key whichever node holds it.
+ */
+async function _notifications(port: number, backends: number[]): Promise<void> {
+  for (const backend of backends) {
+    await using direct = await RespClient.connect(backend);
+    assert.equal(await direct.command("CONFIG", "SET", "notify-keyspace-events", "KEA"), "OK");
+  }
+  await using events = await RespClient.connect(port);
+  await using keyspace = await RespClient.connect(port);
+  await using writer = await RespClient.connect(port);
+  assert.deepEqual(text(await events.command("PSUBSCRIBE", "__keyevent@0__:s*")), [
+    "psubscribe",
+    "__keyevent@0__:s*",
+    1,
+  ]);
+  const keys = Array.from({ length: 30 }, (_, i) => `note${i}`);
+  await keyspace.sendRaw(
+    encodeCommand(
+      ["SUBSCRIBE", ...keys.map((k) => `__keyspace@0__:${k}`)].map((a) => encoder.encode(a)),
+    ),
+  );
+  for (let i = 0; i < keys.length; i++) await keyspace.readReply();
+  const replies = await writer.pipeline(keys.map((key) => ["SET", key, "v"]));
+  assert.ok(replies.every((reply) => reply === "OK"));
+  const heard: string[] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const [kind, pattern, channel, key] = text(await events.readReply()) as string[];
+    assert.deepEqual([kind, pattern, channel], [
+      "pmessage",
+      "__keyevent@0__:s*",
+      "__keyevent@0__:set",
+    ]);
+    heard.push(key);
+  }
+  assert.deepEqual(heard.sort(), [...keys].sort());
+  const spaced: string[] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const [kind, channel, event] = text(await keyspace.readReply()) as string[];
+    assert.deepEqual([kind, event], ["message", "set"]);
+    spaced.push(channel);
+  }
+  assert.deepEqual(spaced.sort(), keys.map((k) => `__keyspace@0__:${k}`).sort());
+  // Once each: nothing more comes.
+  events.timeoutMs = 300;
+  await assert.rejects(events.readReply());
+}
+
 /** Subscription connections a backend has (`CLIENT LIST` lines with sub or psub above 0). */
 async function _subscriptionClients(port: number): Promise<number> {
   await using probe = await RespClient.connect(port);
@@ -333,6 +383,10 @@ async function _publishUntilReceived(
   }
   throw new Error(`${channel}: no subscriber within ${ms} ms`);
 }
+
+Deno.test("pub/sub: keyspace notifications of every node in redis mode", async () => {
+  await _ring((servers, port) => _notifications(port, servers.map((s) => s.port)));
+});
 
 testBothIo("pub/sub: channels of an ejected node move, and move back when it rejoins", async () => {
   await _ring(async (servers, port) => {
@@ -529,6 +583,9 @@ Deno.test("pub/sub in redis_cluster mode: classic, pattern and sharded channels"
   await using direct = await startRedis();
   const port = aster.ports[0];
   await _suite(t, port, direct.port);
+  await t.step("keyspace notifications of every master", async () => {
+    await _notifications(port, (await cluster.masters()).map((m) => m.port));
+  });
   await t.step("SSUBSCRIBE and SPUBLISH meet on the slot's master", async () => {
     await using subscriber = await RespClient.connect(port);
     await using publisher = await RespClient.connect(port);

@@ -20,6 +20,7 @@ import {
   keyBytes,
   MARKER_PING,
   messageSubscription,
+  notificationPlacement,
   PushKind,
   pushKind,
   shardUnsubscribed,
@@ -312,20 +313,21 @@ export class Subscriber {
   /** The nodes `key` must be subscribed on now. */
   #targets(kind: SubKindValue, key: string): number[] {
     const routing = this.#routing!;
+    const notification = notificationPlacement(kind, key);
+    if (notification === "every") return _everyNode(routing);
+    if (notification !== null) {
+      // A key's notifications come from the node of that key.
+      const group = routing.groupOf(notification);
+      const node = group < 0 ? -1 : routing.nodeOf(group);
+      return node < 0 ? [] : [node];
+    }
     if (routing.sharedPubsub === true && kind !== SubKind.shard) {
       // Redis Cluster: classic channels and patterns on one node, where PUBLISH goes too,
       // so its receiver count is every subscriber's (see CLASSIC_PUBSUB_GROUP).
       const node = routing.nodeOf(CLASSIC_PUBSUB_GROUP);
       return node < 0 ? [] : [node];
     }
-    if (kind === SubKind.pattern) {
-      const nodes: number[] = [];
-      for (const group of routing.broadcastGroups()) {
-        const node = routing.nodeOf(group);
-        if (node >= 0 && !nodes.includes(node)) nodes.push(node);
-      }
-      return nodes;
-    }
+    if (kind === SubKind.pattern) return _everyNode(routing);
     const group = routing.groupOf(keyBytes(key));
     const node = group < 0 ? -1 : routing.nodeOf(group);
     return node < 0 ? [] : [node];
@@ -488,6 +490,16 @@ export class Subscriber {
     if (subscribed !== this.#reportedClient) gauges.clients += subscribed ? 1 : -1;
     this.#reportedClient = subscribed;
   }
+}
+
+/** Every node (every master) of the routing, once each. */
+function _everyNode(routing: Routing): number[] {
+  const nodes: number[] = [];
+  for (const group of routing.broadcastGroups()) {
+    const node = routing.nodeOf(group);
+    if (node >= 0 && !nodes.includes(node)) nodes.push(node);
+  }
+  return nodes;
 }
 
 function _entry(batch: Batch, sub: SubConn): { add: string[][]; remove: string[][] } {

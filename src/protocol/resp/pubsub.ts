@@ -111,6 +111,23 @@ export class ClientSubscriptions {
   }
 }
 
+/**
+ * Where Redis publishes a keyspace notification name (each node publishes its own keys'
+ * events, and a cluster does not carry them to other nodes): "every" node for a
+ * `__keyevent@...` channel and for any pattern starting with `__key`; the key's node for a
+ * `__keyspace@<db>__:<key>` channel (its key's bytes); null for any other name.
+ */
+export function notificationPlacement(
+  kind: SubKindValue,
+  key: string,
+): "every" | Uint8Array | null {
+  if (kind === SubKind.shard || !key.startsWith("__key")) return null;
+  if (kind === SubKind.pattern || key.startsWith("__keyevent@")) return "every";
+  if (!key.startsWith("__keyspace@")) return null;
+  const at = key.indexOf("__:", "__keyspace@".length);
+  return at < 0 ? null : keyBytes(key.slice(at + 3));
+}
+
 /** `*3 $<word> $<name>|nil :<count>`, a confirmation frame as redis-server writes it. */
 export function confirmation(word: string, name: Uint8Array | null, count: number): Uint8Array {
   const head = encoder.encode(

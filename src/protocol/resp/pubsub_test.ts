@@ -6,6 +6,7 @@ import {
   keyBytes,
   messageSubscription,
   nameKey,
+  notificationPlacement,
   PushKind,
   pushKind,
   shardUnsubscribed,
@@ -98,4 +99,22 @@ Deno.test("a subscription connection's commands", () => {
     s(subscriptionCommand(SubKind.shard, true, [b("x"), b("y")])),
     "*3\r\n$10\r\nSSUBSCRIBE\r\n$1\r\nx\r\n$1\r\ny\r\n",
   );
+});
+
+Deno.test("keyspace notifications are subscribed where Redis publishes them", () => {
+  assert.equal(notificationPlacement(SubKind.pattern, "__keyevent@0__:*"), "every");
+  assert.equal(notificationPlacement(SubKind.pattern, "__key*"), "every");
+  assert.equal(notificationPlacement(SubKind.channel, "__keyevent@0__:expired"), "every");
+  assert.equal(
+    s(notificationPlacement(SubKind.channel, "__keyspace@0__:user:1") as Uint8Array),
+    "user:1",
+  );
+  assert.equal(
+    s(notificationPlacement(SubKind.channel, "__keyspace@12__:a__:b") as Uint8Array),
+    "a__:b",
+  );
+  assert.equal(notificationPlacement(SubKind.channel, "__keyspace@0"), null);
+  assert.equal(notificationPlacement(SubKind.channel, "news"), null);
+  assert.equal(notificationPlacement(SubKind.pattern, "n*"), null);
+  assert.equal(notificationPlacement(SubKind.shard, "__keyevent@0__:expired"), null);
 });
