@@ -388,6 +388,22 @@ Deno.test("pub/sub: keyspace notifications of every node in redis mode", async (
   await _ring((servers, port) => _notifications(port, servers.map((s) => s.port)));
 });
 
+Deno.test("pub/sub with distribution = random: every PUBLISH reaches the subscriber once", async () => {
+  await _ring(async (_servers, port) => {
+    await using subscriber = await RespClient.connect(port);
+    await using publisher = await RespClient.connect(port);
+    assert.deepEqual(text(await subscriber.command("SUBSCRIBE", "anywhere")), [
+      "subscribe",
+      "anywhere",
+      1,
+    ]);
+    for (let i = 0; i < 30; i++) {
+      assert.equal(await publisher.command("PUBLISH", "anywhere", `m${i}`), 1);
+      assert.deepEqual(text(await subscriber.readReply()), ["message", "anywhere", `m${i}`]);
+    }
+  }, { distribution: "random" });
+});
+
 testBothIo("pub/sub: channels of an ejected node move, and move back when it rejoins", async () => {
   await _ring(async (servers, port) => {
     const channels = Array.from({ length: 12 }, (_, i) => `moving${i}`);

@@ -62,6 +62,11 @@ export class RingRouter implements Router {
     }
   }
 
+  /** True with `distribution = random`: a key has no node of its own. */
+  get scattered(): boolean {
+    return this.#distribution === "random";
+  }
+
   /** The hash tag's two bytes (such as `{}`), or null when none is set. */
   get hashTag(): Uint8Array | null {
     return this.#tag;

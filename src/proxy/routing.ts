@@ -44,6 +44,11 @@ export interface Routing {
    */
   readonly sharedPubsub?: boolean;
   /**
+   * True when a key has no node of its own (`distribution = random`): a PUBLISH may land on
+   * any node, so every channel is subscribed on every node.
+   */
+  readonly scattered?: boolean;
+  /**
    * Asks for the placement to be checked again soon (a subscription connection was told
    * its channel moved: a MOVED, an unasked sunsubscribe).
    */
@@ -110,6 +115,10 @@ export class RingRouting implements RedisRouting {
 
   placementVersion(): number {
     return this.#router.version;
+  }
+
+  get scattered(): boolean {
+    return this.#router.scattered;
   }
 
   crossGroupError(spec: CommandSpec): Uint8Array {

@@ -327,7 +327,7 @@ export class Subscriber {
       const node = routing.nodeOf(CLASSIC_PUBSUB_GROUP);
       return node < 0 ? [] : [node];
     }
-    if (kind === SubKind.pattern) return _everyNode(routing);
+    if (kind === SubKind.pattern || routing.scattered === true) return _everyNode(routing);
     const group = routing.groupOf(keyBytes(key));
     const node = group < 0 ? -1 : routing.nodeOf(group);
     return node < 0 ? [] : [node];
