@@ -163,9 +163,12 @@ async function _compareResp3(
     await same("EVAL", script, ...keys);
   }
   // Pinned connections say HELLO 3 too: a transaction's replies, a blocking timeout's null.
+  // (One hash tag: in redis_cluster mode a transaction's keys share a slot.)
   await same("MULTI");
-  await same("HGETALL", "h");
-  await same("ZSCORE", "z", "one");
+  await same("HSET", "{x}h", "f", "1");
+  await same("HGETALL", "{x}h");
+  await same("ZADD", "{x}z", "0.5", "m");
+  await same("ZSCORE", "{x}z", "m");
   await same("EXEC");
   await same("BLPOP", "nolist", "0.01");
   // Errors, local refusals of the version, and CLIENT INFO's verbatim text.
