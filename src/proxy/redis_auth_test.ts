@@ -48,6 +48,7 @@ Deno.test("answerHello() speaks RESP2 and can authenticate", () => {
   // The backends' version and the mode, as redis-server would say them.
   assert.match(dec.decode(ok.reply), /\$7\r\nversion\r\n\$6\r\n6\.2\.14\r\n/);
   assert.match(dec.decode(ok.reply), /\$4\r\nmode\r\n\$7\r\ncluster\r\n/);
+  // Backends older than Redis 6 (`resp3: false`): HELLO 3 is refused as such a server does.
   assert.match(dec.decode(answerHello(argv("HELLO", "3"), context).reply), /^-NOPROTO/);
   const bad = answerHello(argv("HELLO", "2", "AUTH", "default", "x"), context);
   assert.match(dec.decode(bad.reply), /^-WRONGPASS/);
