@@ -52,6 +52,14 @@ export class NodePool {
         this.#nodes.push(node);
         this.#conns.push(adopted);
         this.#byName.set(node.name, this.#nodes.length - 1);
+        // Its lanes' connections too (a RESP3 client's order holds across the reload).
+        for (let lane = 1; lane <= (options.laneHandshakes?.length ?? 0); lane++) {
+          const conns = adoptFrom!.#giveUp(node, {
+            options: this.#connOptions(node, lane),
+            count: options.connectionsPerNode,
+          }, lane);
+          if (conns) (this.#laneConns[lane - 1] ??= [])[this.#nodes.length - 1] = conns;
+        }
       } else this.add(node);
     }
   }
@@ -63,10 +71,21 @@ export class NodePool {
     return { ...options, handshake: [...(options.handshake ?? []), ...more] };
   }
 
-  /** Hands this pool's connections to `node` over to a new pool, when they fit its options. */
-  #giveUp(node: PoolNode, wanted: { options: NodeConnOptions; count: number }): NodeConn[] | null {
+  /**
+   * Hands this pool's connections to `node` (in `lane`) over to a new pool, when they fit
+   * its options.
+   */
+  #giveUp(
+    node: PoolNode,
+    wanted: { options: NodeConnOptions; count: number },
+    lane = 0,
+  ): NodeConn[] | null {
     const index = this.#nodes.findIndex((n) => n.host === node.host && n.port === node.port);
-    const conns = index < 0 ? null : this.#conns[index];
+    const conns = index < 0
+      ? null
+      : lane === 0
+      ? this.#conns[index]
+      : this.#laneConns[lane - 1]?.[index];
     if (!conns || conns.length !== wanted.count) return null;
     if (!conns.every((conn) => conn.canServe(wanted.options))) return null;
     for (const conn of conns) {
@@ -163,7 +182,7 @@ export class NodePool {
     for (const conn of this.#conns[node] ?? []) if (!this.#lent.has(conn)) conn.close();
     this.#conns[node] = null;
     for (const byNode of this.#laneConns) {
-      for (const conn of byNode[node] ?? []) conn.close();
+      for (const conn of byNode[node] ?? []) if (!this.#lent.has(conn)) conn.close();
       byNode[node] = null;
     }
   }
