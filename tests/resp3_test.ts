@@ -261,6 +261,17 @@ async function _compareResp3(
   await same("HGETALL", "h");
   await same("ZSCORE", "z", "one");
   await same("CLIENT", "GETNAME");
+
+  // Aster's own limit: no change of protocol while keys are watched (the pinned connection
+  // speaks the protocol the WATCH began with); HELLO of the same protocol still answers.
+  assert.equal(decoder.decode(await proxied.rawCommand("WATCH", "h")), "+OK\r\n");
+  assert.match(
+    decoder.decode(await proxied.rawCommand("HELLO", "3")),
+    /^-ERR HELLO cannot change the protocol inside a transaction or with watched keys/,
+  );
+  assert.match(decoder.decode(await proxied.rawCommand("HELLO", "2")), /^\*14\r\n/);
+  assert.equal(decoder.decode(await proxied.rawCommand("UNWATCH")), "+OK\r\n");
+  assert.match(decoder.decode(await proxied.rawCommand("HELLO", "3")), /^%7\r\n/);
 }
 
 testBothIo(
