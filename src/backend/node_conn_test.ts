@@ -7,6 +7,8 @@ import { NodeConn, type NodeConnOptions, type ReplyFramer } from "./node_conn.ts
 import type { ReplySink } from "../protocol/protocol.ts";
 import { sockets, useSockets } from "../io/sockets.ts";
 import { FakeConn, FakeSockets, settle } from "../../tests/helpers/fake_conn.ts";
+import { RespReplyFramer } from "../protocol/resp/reply_framer.ts";
+import { respHandshakeRefusal } from "../protocol/resp/resp_protocol.ts";
 
 const encoder = new TextEncoder();
 const latin1 = new TextDecoder("latin1");
@@ -198,6 +200,38 @@ Deno.test("NodeConn sends the handshake first and drops a node that refuses it",
     await settle();
     assert.equal(node.state, "down");
     assert.match(outcomes.got[0][0], /handshake refused by n1: WRONGPASS invalid/);
+    node.close();
+  });
+});
+
+Deno.test("NodeConn over RESP3: an attribute and its reply complete one request, in any chunks", async () => {
+  await _withFakeSockets(async (fake) => {
+    const node = new NodeConn(
+      _options({
+        newFramer: () => new RespReplyFramer(),
+        handshake: [encoder.encode("*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n")],
+        handshakeRefusal: respHandshakeRefusal,
+      }),
+    );
+    node.connect();
+    await settle();
+    const outcomes = new Outcomes();
+    for (let i = 0; i < 3; i++) node.send(encoder.encode(`*1\r\n$4\r\nPING\r\n`), outcomes.sink());
+    await settle();
+    const backend = fake.opened[0];
+    // What redis-server 7 sends: the HELLO map, DEBUG PROTOCOL attrib, a map, a double.
+    const replies = [
+      "%1\r\n$5\r\nproto\r\n:3\r\n",
+      "|1\r\n$14\r\nkey-popularity\r\n*2\r\n$7\r\nkey:123\r\n:90\r\n$39\r\n" +
+      "Some real reply following the attribute\r\n",
+      "%1\r\n$1\r\nf\r\n~1\r\n_\r\n",
+      ",3.5\r\n",
+    ];
+    const bytes = replies.join("");
+    for (let at = 0; at < bytes.length; at += 7) backend.push(bytes.slice(at, at + 7));
+    await settle();
+    assert.deepEqual(outcomes.got, replies.slice(1).map((reply) => [reply]));
+    assert.equal(node.state, "up", "the connection stays usable");
     node.close();
   });
 });

@@ -114,6 +114,12 @@ export class Plan {
   prelude: readonly Uint8Array[] | null = null;
   /** Any kind but none: the reply is not written to the client (CLIENT REPLY OFF, SKIP). */
   silent = false;
+  /**
+   * forward, fanOut, pinned: the set of backend connections the client's requests use (0
+   * the default; 1 those whose handshake said HELLO 3, for a RESP3 client). The planner
+   * sets it when the client's protocol changes; clear() keeps it (no store per request).
+   */
+  lane = 0;
 
   /** Answer `reply` locally. */
   local(reply: Uint8Array, closeAfter = false): void {

@@ -40,6 +40,8 @@ interface Pin {
   node: number;
   /** The group it was taken for (a plan for another group does not use it). */
   group: number;
+  /** The pool lane it was opened in (1: it said HELLO 3, for a RESP3 client). */
+  lane: number;
   pins: PinnedPool;
 }
 
@@ -143,11 +145,27 @@ export class PlanRunner {
         const sink = plan.sink;
         const routing = this.#upstream.routing;
         if (sink === null) {
-          routing.send(plan.group, plan.bytes, slot, host.id, plan.readonly, plan.replyKind);
+          routing.send(
+            plan.group,
+            plan.bytes,
+            slot,
+            host.id,
+            plan.readonly,
+            plan.replyKind,
+            plan.lane,
+          );
           return;
         }
         sink.bind(slot);
-        routing.send(plan.group, plan.bytes, sink, host.id, plan.readonly, plan.replyKind);
+        routing.send(
+          plan.group,
+          plan.bytes,
+          sink,
+          host.id,
+          plan.readonly,
+          plan.replyKind,
+          plan.lane,
+        );
         return;
       }
       case PlanKind.fanOut: {
@@ -163,6 +181,7 @@ export class PlanRunner {
             host.id,
             plan.readonly,
             plan.replyKind,
+            plan.lane,
           );
         }
         return;
@@ -180,7 +199,7 @@ export class PlanRunner {
     // A releasing request for another group than the pin's (a BLPOP elsewhere while keys
     // are watched) takes a connection of its own for that one request.
     if (pin === null || (plan.release && plan.group !== pin.group)) {
-      const fresh = this.#acquire(plan.group);
+      const fresh = this.#acquire(plan.group, plan.lane);
       if (typeof fresh === "string") {
         slot.onError(fresh);
         return;
@@ -203,16 +222,16 @@ export class PlanRunner {
     pin.conn.send(plan.bytes, sink, plan.replyKind);
   }
 
-  /** A dedicated connection to `group`'s node, or why there is none. */
-  #acquire(group: number): Pin | string {
+  /** A dedicated connection to `group`'s node in `lane`, or why there is none. */
+  #acquire(group: number, lane: number): Pin | string {
     const pins = this.#upstream.pins;
     const node = this.#upstream.routing.nodeOf(group);
     if (pins === null || node < 0) return "no backend available for a pinned connection";
-    const conn = pins.acquire(node);
+    const conn = pins.acquire(node, lane);
     if (conn === null) {
       return "too many dedicated connections to this backend (blocking_connections reached)";
     }
-    return { conn, node, group, pins };
+    return { conn, node, group, lane, pins };
   }
 
   /**

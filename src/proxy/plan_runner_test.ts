@@ -15,14 +15,20 @@ import { FakeConn, FakeSockets, settle } from "../../tests/helpers/fake_conn.ts"
 const encoder = new TextEncoder();
 const latin1 = new TextDecoder("latin1");
 
-/** Lines: "pin ..." is sent pinned, "release ..." pinned then released, others shared. */
+/**
+ * Lines: "pin ..." is sent pinned, "release ..." pinned then released, others shared;
+ * "lane1" (answered "OK") moves the client to the pool's lane 1, as HELLO 3 does.
+ */
 class PinPlanner implements RequestPlanner {
   next(buf: Uint8Array, start: number, end: number, plan: Plan): number {
     const nl = buf.subarray(start, end).indexOf(0x0a);
     if (nl < 0) return -1;
     const bytes = buf.subarray(start, start + nl + 1);
     const line = latin1.decode(bytes);
-    if (line.startsWith("pin ")) plan.pin(0, bytes, false);
+    if (line === "lane1\n") {
+      plan.lane = 1;
+      plan.local(encoder.encode("OK\n"));
+    } else if (line.startsWith("pin ")) plan.pin(0, bytes, false);
     else if (line.startsWith("release ")) plan.pin(0, bytes, true);
     else plan.forward(0, bytes, false);
     return nl + 1;
@@ -56,8 +62,16 @@ class OneNode implements Routing {
     return 0;
   }
 
-  send(_group: number, bytes: Uint8Array, sink: ReplySink, sessionId: number): void {
-    this.#pool.connFor(0, sessionId).send(bytes, sink);
+  send(
+    _group: number,
+    bytes: Uint8Array,
+    sink: ReplySink,
+    sessionId: number,
+    _readonly: boolean,
+    _kind = 0,
+    lane = 0,
+  ): void {
+    this.#pool.connFor(0, sessionId, lane).send(bytes, sink);
   }
 
   broadcastGroups(): number[] {
@@ -89,6 +103,7 @@ async function _withNode(cap: number, body: (fx: Fixture) => Promise<void>): Pro
     readTimeout: 100,
     writeTimeout: 1000,
     newFramer: PIN_PROTOCOL.newReplyFramer,
+    laneHandshakes: [[encoder.encode("hello 3\n")]],
   });
   const pins = new PinnedPool(pool, { capPerNode: cap });
   const upstream = { routing: new OneNode(pool), pins };
@@ -237,5 +252,38 @@ Deno.test("a dedicated connection is exempt from read_timeout (a BLPOP may wait)
     assert.match(a.conn.text(), /^k1\nERR backend n1: timed out after read_timeout 100 ms\n$/);
     a.conn.end();
     await a.done;
+  });
+});
+
+Deno.test("a client on lane 1 uses that lane's connections, shared and pinned, opened on first use", async () => {
+  await _withNode(1, async ({ fake, pins, shared, client }) => {
+    const a = client(1);
+    const b = client(2);
+    a.conn.push("lane1\nget k\nrelease blpop\n");
+    b.conn.push("get j\n");
+    await settle();
+    assert.equal(fake.opened.length, 3);
+    const [laneShared, lanePinned] = [fake.opened[1], fake.opened[2]];
+    assert.equal(laneShared.text(), "hello 3\nget k\n", "the lane's handshake first");
+    assert.equal(lanePinned.text(), "hello 3\nrelease blpop\n");
+    assert.equal(shared.text(), "get j\n", "a lane-0 client stays on the default connection");
+    laneShared.push("HI\nv\n");
+    lanePinned.push("HI\nx\n");
+    shared.push("w\n");
+    await settle();
+    assert.equal(a.conn.text(), "OK\nv\nx\n", "handshake replies are not the client's");
+    assert.equal(b.conn.text(), "w\n");
+    // At the cap (1), a lane-0 pin closes the idle lane-1 connection rather than fail.
+    assert.equal(pins.openCount(0), 1);
+    b.conn.push("pin watch\n");
+    await settle();
+    assert.ok(lanePinned.closed, "the idle connection of the other lane is closed");
+    assert.equal(fake.opened[3].text(), "pin watch\n", "no HELLO 3 on a lane-0 connection");
+    fake.opened[3].push("OK\n");
+    await settle();
+    assert.equal(b.conn.text(), "w\nOK\n");
+    a.conn.end();
+    b.conn.end();
+    await Promise.all([a.done, b.done]);
   });
 });
