@@ -32,6 +32,10 @@ export interface PlanHost {
   answerAndClose(reply: Uint8Array): void;
   /** Times the request at `[start, end)` for SLOWLOG (see Session.noteRequest). */
   noteRequest(start: number, end: number): void;
+  /** Requests sent and not yet answered. */
+  readonly inFlight: number;
+  /** Handles no more requests until none is in flight, then calls `sendHeld()`. */
+  waitForInFlight(): void;
 }
 
 /** A client's dedicated connection, and the node it goes to (for the pool it returns to). */
@@ -88,6 +92,15 @@ export class PlanRunner {
   #pin: Pin | null = null;
   /** Pins whose releasing request waits for its reply (closed if the client goes first). */
   #releasing: Pin[] | null = null;
+  /**
+   * The backend connection the last request went over: a shared lane (its number) or a
+   * dedicated NodeConn. Redis runs one connection's requests in order, not two connections';
+   * so a request for another connection waits until the ones in flight are answered (a GET
+   * after MULTI/SET/EXEC must see the SET, a BLPOP after an RPUSH must find the element).
+   */
+  #lastConn: number | NodeConn = 0;
+  /** `#plan` holds a request waiting for that (see PlanHost.waitForInFlight). */
+  #holding = false;
 
   constructor(host: PlanHost, planner: RequestPlanner, upstream: Upstream) {
     this.#host = host;
@@ -125,12 +138,42 @@ export class PlanRunner {
       if (plan.kind !== PlanKind.none) {
         if (this.#timed) host.noteRequest(at, at + size);
         if (plan.silent) host.silenceNext();
+        if (host.inFlight > 0 && this.#changesConnection(plan)) {
+          // The plan's views stay valid: the session reads nothing until sendHeld().
+          this.#holding = true;
+          host.waitForInFlight();
+          return at + size - start;
+        }
         this.#run(plan);
         plan.clear();
       }
       at += size;
     }
     return at - start;
+  }
+
+  /** Sends the request held until the ones in flight were answered. */
+  sendHeld(): void {
+    if (!this.#holding) return;
+    this.#holding = false;
+    this.#run(this.#plan);
+    this.#plan.clear();
+  }
+
+  /** True when `plan` goes over another backend connection than the last request. */
+  #changesConnection(plan: Plan): boolean {
+    switch (plan.kind) {
+      case PlanKind.forward:
+      case PlanKind.fanOut:
+        return this.#lastConn !== plan.lane;
+      case PlanKind.pinned: {
+        const pin = this.#pin;
+        const reuses = pin !== null && !(plan.release && plan.group !== pin.group);
+        return !reuses || this.#lastConn !== pin.conn;
+      }
+      default:
+        return false;
+    }
   }
 
   #run(plan: Plan): void {
@@ -141,6 +184,7 @@ export class PlanRunner {
         else host.reserve().answer(plan.reply);
         return;
       case PlanKind.forward: {
+        this.#lastConn = plan.lane;
         const slot = host.reserve();
         const sink = plan.sink;
         const routing = this.#upstream.routing;
@@ -170,6 +214,7 @@ export class PlanRunner {
       }
       case PlanKind.fanOut: {
         const fanOut = plan.fanOut!;
+        this.#lastConn = plan.lane;
         fanOut.bind(host.reserve());
         const routing = this.#upstream.routing;
         for (let i = 0; i < fanOut.parts; i++) {
@@ -219,6 +264,7 @@ export class PlanRunner {
       (this.#releasing ??= []).push(pin);
       if (this.#pin === pin) this.#pin = null;
     }
+    this.#lastConn = pin.conn;
     pin.conn.send(plan.bytes, sink, plan.replyKind);
   }
 

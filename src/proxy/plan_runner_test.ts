@@ -135,8 +135,10 @@ Deno.test("a pinned client gets a dedicated connection, kept until it releases i
     assert.equal(pins.openCount(0), 1);
     const dedicated = fake.opened[1];
     assert.equal(dedicated.text(), "pin multi\n", "the pinned request skips the shared FIFO");
-    assert.equal(shared.text(), "get k\n");
+    assert.equal(shared.text(), "", "another connection: sent once the pinned reply is in");
     dedicated.push("QUEUED\n");
+    await settle();
+    assert.equal(shared.text(), "get k\n");
     shared.push("v\n");
     await settle();
     assert.equal(a.conn.text(), "QUEUED\nv\n");
@@ -218,18 +220,24 @@ Deno.test("a client that vanishes before its releasing request's reply closes th
   });
 });
 
-Deno.test("a request pinned after a releasing one takes a fresh connection", async () => {
+Deno.test("a request pinned after a releasing one waits for its reply, then reuses the connection", async () => {
   await _withNode(4, async ({ fake, pins, client }) => {
     const a = client(1);
     a.conn.push("release exec\npin watch\n");
     await settle();
     assert.equal(fake.opened[1].text(), "release exec\n");
-    assert.equal(fake.opened[2].text(), "pin watch\n");
+    assert.equal(fake.opened.length, 2, "pin watch waits: the exec's connection is not its own");
     fake.opened[1].push("OK\n");
-    fake.opened[2].push("OK\n");
+    await settle();
+    assert.equal(
+      fake.opened[1].text(),
+      "release exec\npin watch\n",
+      "back in the pool, taken again",
+    );
+    fake.opened[1].push("OK\n");
     await settle();
     assert.equal(a.conn.text(), "OK\nOK\n");
-    assert.equal(pins.openCount(0), 2, "the first went back to the pool");
+    assert.equal(pins.openCount(0), 1);
     a.conn.end();
     await a.done;
   });
@@ -238,7 +246,9 @@ Deno.test("a request pinned after a releasing one takes a fresh connection", asy
 Deno.test("a dedicated connection is exempt from read_timeout (a BLPOP may wait)", async () => {
   await _withNode(4, async ({ fake, pool, pins, client }) => {
     const a = client(1);
-    a.conn.push("pin blpop\nget k\n");
+    const b = client(2);
+    a.conn.push("pin blpop\n");
+    b.conn.push("get k\n");
     await settle();
     const later = performance.now() + 60_000;
     pins.checkTimeouts(later);
@@ -246,12 +256,14 @@ Deno.test("a dedicated connection is exempt from read_timeout (a BLPOP may wait)
     pool.checkTimeouts(later);
     await settle();
     assert.ok(fake.opened[0].closed, "the shared connection's read_timeout still holds");
-    assert.match(a.conn.text(), /^$/, "the pinned reply is owed first");
+    assert.equal(b.conn.text(), "ERR backend n1: timed out after read_timeout 100 ms\n");
+    assert.equal(a.conn.text(), "", "the BLPOP still waits");
     fake.opened[1].push("k1\n");
     await settle();
-    assert.match(a.conn.text(), /^k1\nERR backend n1: timed out after read_timeout 100 ms\n$/);
+    assert.equal(a.conn.text(), "k1\n");
     a.conn.end();
-    await a.done;
+    b.conn.end();
+    await Promise.all([a.done, b.done]);
   });
 });
 
@@ -262,12 +274,14 @@ Deno.test("a client on lane 1 uses that lane's connections, shared and pinned, o
     a.conn.push("lane1\nget k\nrelease blpop\n");
     b.conn.push("get j\n");
     await settle();
-    assert.equal(fake.opened.length, 3);
-    const [laneShared, lanePinned] = [fake.opened[1], fake.opened[2]];
+    assert.equal(fake.opened.length, 2, "the blpop waits for get k: another connection");
+    const laneShared = fake.opened[1];
     assert.equal(laneShared.text(), "hello 3\nget k\n", "the lane's handshake first");
-    assert.equal(lanePinned.text(), "hello 3\nrelease blpop\n");
     assert.equal(shared.text(), "get j\n", "a lane-0 client stays on the default connection");
     laneShared.push("HI\nv\n");
+    await settle();
+    const lanePinned = fake.opened[2];
+    assert.equal(lanePinned.text(), "hello 3\nrelease blpop\n");
     lanePinned.push("HI\nx\n");
     shared.push("w\n");
     await settle();
