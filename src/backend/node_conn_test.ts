@@ -5,8 +5,7 @@
 import assert from "node:assert/strict";
 import { NodeConn, type NodeConnOptions, type ReplyFramer } from "./node_conn.ts";
 import type { ReplySink } from "../protocol/protocol.ts";
-import { sockets, useSockets } from "../io/sockets.ts";
-import { FakeConn, FakeSockets, settle } from "../../tests/helpers/fake_conn.ts";
+import { FakeConn, settle, withFakeSockets } from "../../tests/helpers/fake_conn.ts";
 import { RespReplyFramer } from "../protocol/resp/reply_framer.ts";
 import { respHandshakeRefusal } from "../protocol/resp/resp_protocol.ts";
 
@@ -48,20 +47,8 @@ function _options(overrides: Partial<NodeConnOptions> = {}): NodeConnOptions {
   };
 }
 
-/** Runs `body` with fake sockets installed, and puts the real ones back after. */
-async function _withFakeSockets(body: (fake: FakeSockets) => Promise<void>): Promise<void> {
-  const real = sockets();
-  const fake = new FakeSockets();
-  useSockets(fake);
-  try {
-    await body(fake);
-  } finally {
-    useSockets(real);
-  }
-}
-
 Deno.test("NodeConn completes requests in order from one batched write", async () => {
-  await _withFakeSockets(async (fake) => {
+  await withFakeSockets(async (fake) => {
     const node = new NodeConn(_options());
     node.connect();
     await settle();
@@ -82,7 +69,7 @@ Deno.test("NodeConn completes requests in order from one batched write", async (
 });
 
 Deno.test("NodeConn fails every waiting request once when the socket fails, then reconnects", async () => {
-  await _withFakeSockets(async (fake) => {
+  await withFakeSockets(async (fake) => {
     const node = new NodeConn(_options());
     node.connect();
     await settle();
@@ -117,7 +104,7 @@ Deno.test("NodeConn fails every waiting request once when the socket fails, then
 });
 
 Deno.test("NodeConn fails the requests in flight past read_timeout, once each", async () => {
-  await _withFakeSockets(async (fake) => {
+  await withFakeSockets(async (fake) => {
     const node = new NodeConn(_options({ readTimeout: 100 }));
     node.connect();
     await settle();
@@ -140,7 +127,7 @@ Deno.test("NodeConn fails the requests in flight past read_timeout, once each", 
 });
 
 Deno.test("NodeConn fails a dial past dial_timeout and a refused connect", async () => {
-  await _withFakeSockets(async (fake) => {
+  await withFakeSockets(async (fake) => {
     fake.script.push(new Error("Connection refused (os error 111)"));
     const node = new NodeConn(_options());
     node.connect();
@@ -154,7 +141,7 @@ Deno.test("NodeConn fails a dial past dial_timeout and a refused connect", async
 });
 
 Deno.test("NodeConn.close() fails what is in flight once and never reconnects", async () => {
-  await _withFakeSockets(async (fake) => {
+  await withFakeSockets(async (fake) => {
     const node = new NodeConn(_options());
     node.connect();
     await settle();
@@ -171,7 +158,7 @@ Deno.test("NodeConn.close() fails what is in flight once and never reconnects", 
 });
 
 Deno.test("NodeConn drops the socket when a reply comes without a request", async () => {
-  await _withFakeSockets(async (fake) => {
+  await withFakeSockets(async (fake) => {
     const node = new NodeConn(_options());
     node.connect();
     await settle();
@@ -184,7 +171,7 @@ Deno.test("NodeConn drops the socket when a reply comes without a request", asyn
 });
 
 Deno.test("NodeConn sends the handshake first and drops a node that refuses it", async () => {
-  await _withFakeSockets(async (fake) => {
+  await withFakeSockets(async (fake) => {
     const node = new NodeConn(_options({
       handshake: [encoder.encode("AUTH x\n")],
       handshakeRefusal: (reply) => reply[0] === 0x2d ? latin1.decode(reply.subarray(1, -2)) : null,
@@ -205,7 +192,7 @@ Deno.test("NodeConn sends the handshake first and drops a node that refuses it",
 });
 
 Deno.test("NodeConn over RESP3: an attribute and its reply complete one request, in any chunks", async () => {
-  await _withFakeSockets(async (fake) => {
+  await withFakeSockets(async (fake) => {
     const node = new NodeConn(
       _options({
         newFramer: () => new RespReplyFramer(),

@@ -5,8 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { NodePool, type PoolOptions } from "./node_pool.ts";
-import { sockets, useSockets } from "../io/sockets.ts";
-import { FakeSockets, settle } from "../../tests/helpers/fake_conn.ts";
+import { settle, withFakeSockets } from "../../tests/helpers/fake_conn.ts";
 
 const encoder = new TextEncoder();
 
@@ -26,19 +25,8 @@ const OPTIONS: PoolOptions = {
 };
 const NODES = [{ name: "n1", host: "127.0.0.1", port: 1 }];
 
-async function _withFakes(body: (fake: FakeSockets) => Promise<void>): Promise<void> {
-  const real = sockets();
-  const fake = new FakeSockets();
-  useSockets(fake);
-  try {
-    await body(fake);
-  } finally {
-    useSockets(real);
-  }
-}
-
 Deno.test("a lane's connections open on first use and say the lane's handshake", async () => {
-  await _withFakes(async (fake) => {
+  await withFakeSockets(async (fake) => {
     const pool = new NodePool(NODES, OPTIONS);
     await settle();
     assert.equal(fake.opened.length, 2, "only the default lane at first");
@@ -57,7 +45,7 @@ Deno.test("a lane's connections open on first use and say the lane's handshake",
 });
 
 Deno.test("a reload's pool adopts the lanes' connections of the nodes that stay", async () => {
-  await _withFakes(async (fake) => {
+  await withFakeSockets(async (fake) => {
     const old = new NodePool(NODES, OPTIONS);
     const lane = old.connFor(0, 1, 1);
     await settle();
