@@ -129,6 +129,25 @@ const AUTH_SESSIONS_WITH_PASSWORD: string[][][] = [
   [["HELLO", "2", "AUTH", "default", "front-secret", "SETNAME", "a b"], ["PING"]],
   [["HELLO", "2", "SETNAME", "a b", "AUTH", "default", "front-secret"], ["PING"]],
   [["AUTH", "default", "front-secret"], ["ECHO", "in"]],
+  // RESP3: HELLO 3 with AUTH and SETNAME, replies in RESP3 until RESET (which also logs out).
+  [
+    ["HELLO", "3"],
+    ["HELLO", "3", "AUTH", "default", "wrong"],
+    ["HELLO", "3", "AUTH", "default", "front-secret", "SETNAME", "n3"],
+    ["GET", "nokey"],
+    ["CLIENT", "GETNAME"],
+    ["HGETALL", "nohash"],
+    ["HELLO"],
+    ["HELLO", "4"],
+    ["GET", "nokey"],
+    ["RESET"],
+    ["PING"],
+    ["HELLO", "3", "AUTH", "default", "front-secret"],
+    ["GET", "nokey"],
+    ["HELLO", "2"],
+    ["GET", "nokey"],
+  ],
+  [["HELLO", "3", "AUTH", "default", "front-secret", "Foo"], ["PING"], ["GET", "nokey"]],
   [["QUIT"]],
 ];
 
@@ -145,6 +164,16 @@ const AUTH_SESSIONS_WITHOUT_PASSWORD: string[][][] = [
     ["HELLO", "2", "SETNAME", ""],
     ["HELLO"],
     ["PING"],
+  ],
+  [
+    ["HELLO", "3"],
+    ["GET", "nokey"],
+    ["HELLO", "3", "SETNAME", "x"],
+    ["CLIENT", "GETNAME"],
+    ["HELLO", "3", "SETNAME", ""],
+    ["CLIENT", "GETNAME"],
+    ["HELLO", "2"],
+    ["GET", "nokey"],
   ],
 ];
 
@@ -212,9 +241,10 @@ async function _rawCommand(client: RespClient, command: string[]): Promise<strin
  * Aster's version is its own (another issue) and client ids differ between servers.
  */
 function _comparable(raw: string): string {
-  if (!raw.startsWith("*14\r\n$6\r\nserver")) return raw;
+  // HELLO's reply: an array under RESP2, a map under RESP3 (its type kept in the result).
+  if (!raw.startsWith("*14\r\n$6\r\nserver") && !raw.startsWith("%7\r\n$6\r\nserver")) return raw;
   const fields = decodeReplyValue(new TextEncoder().encode(raw)).value as RespValue[];
-  return JSON.stringify(
+  return raw[0] + JSON.stringify(
     fields.map((value, i) => {
       const key = i % 2 === 1 ? text(fields[i - 1]) : null;
       return key === "version" || key === "id" ? "<blank>" : text(value);

@@ -246,18 +246,23 @@ Deno.test("ioredis 6 connects through Aster (CLIENT SETINFO, SETNAME) and runs S
   assert.match(pause.message, /not supported by aster/);
 });
 
-Deno.test("node-redis 6: HELLO 3 fails at once with NOPROTO; RESP: 2 connects", async () => {
+Deno.test("node-redis 6: its default HELLO 3 (RESP3) connects, and RESP: 2 too", async () => {
   await using redis = await startRedis();
   await using aster = await startAster([{ servers: [`127.0.0.1:${redis.port}:1`] }]);
   const url = `redis://127.0.0.1:${aster.ports[0]}`;
-  // The default (RESP3) is refused with a clear error, not left hanging.
-  const resp3 = createClient({ url, socket: { reconnectStrategy: false } });
-  resp3.on("error", () => {});
-  await assert.rejects(
-    within(resp3.connect(), 5000, "node-redis RESP3 connect"),
-    /NOPROTO/,
-  );
-  resp3.destroy();
+  // The default (RESP3, HELLO 3 with SETNAME) connects; a map comes back as an object.
+  const resp3 = createClient({ url, name: "compat3", socket: { reconnectStrategy: false } });
+  const resp3Errors: string[] = [];
+  resp3.on("error", (err: Error) => resp3Errors.push(err.message));
+  try {
+    await within(resp3.connect(), 5000, "node-redis RESP3 connect");
+    assert.equal(await within(resp3.hSet("h3", { a: "1" }), 5000, "HSET"), 1);
+    assert.deepEqual({ ...await within(resp3.hGetAll("h3"), 5000, "HGETALL") }, { a: "1" });
+    assert.equal(await resp3.clientGetName(), "compat3");
+  } finally {
+    resp3.destroy();
+  }
+  assert.deepEqual(resp3Errors, []);
   // With RESP: 2 it connects (CLIENT SETINFO and SETNAME in its handshake) and works.
   const resp2 = createClient({
     url,

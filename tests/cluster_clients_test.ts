@@ -220,56 +220,58 @@ Deno.test("cluster-aware clients see Aster in redis_cluster mode as a one-node c
     },
   });
 
-  await t.step({
-    name: "node-redis createCluster (RESP2): SET, GET, MGET with a hash tag, a pipeline",
-    fn: async () => {
-      // node-redis 6 says HELLO 3 by default, which Aster refuses with NOPROTO ("All the
-      // root nodes are unavailable"): RESP: 2 is needed until Aster speaks RESP3.
-      const client = createCluster({
-        rootNodes: [{ socket: { host: "127.0.0.1", port, reconnectStrategy: false } }],
-        RESP: 2,
-      });
-      client.on("error", () => {});
-      try {
-        const run = async () => {
-          await client.connect();
-          assert.equal(await client.set("{nr}:a", "nr-1"), "OK");
-          await client.set("{nr}:b", "nr-2");
-          assert.equal(await client.get("{nr}:a"), "nr-1");
-          assert.deepEqual(await client.mGet(["{nr}:a", "{nr}:b", "{nr}:none"]), [
-            "nr-1",
-            "nr-2",
-            null,
-          ]);
-          // node-redis pipelines the commands of one tick on each node's connection.
-          const replies = await Promise.all([
-            client.set("nr:pipe:0", "nr-pipe-0"),
-            client.set("nr:pipe:1", "nr-pipe-1"),
-            client.get("nr:pipe:0"),
-            client.incr("nr:pipe:n"),
-          ]);
-          assert.deepEqual(replies, ["OK", "OK", "nr-pipe-0", 1]);
-          const multi = await client.multi()
-            .get("{nr}:a")
-            .get("{nr}:b")
-            .execAsPipeline();
-          assert.deepEqual(multi, ["nr-1", "nr-2"]);
-          const masters = client.masters.map((m) => `${m.host}:${m.port}`);
-          assert.deepEqual(masters, [`127.0.0.1:${port}`]);
-        };
-        await _within(CLIENT_TIMEOUT_MS, "node-redis", run());
-      } finally {
-        await client.close().catch(() => client.destroy());
-      }
-      await _assertStoredOnOwners(cluster, {
-        "{nr}:a": "nr-1",
-        "{nr}:b": "nr-2",
-        "nr:pipe:0": "nr-pipe-0",
-        "nr:pipe:1": "nr-pipe-1",
-        "nr:pipe:n": "1",
-      });
-    },
-  });
+  // node-redis 6 says HELLO 3 by default (RESP3); RESP: 2 is its other protocol.
+  for (const resp of [3, 2] as const) {
+    const p = `nr${resp}`;
+    await t.step({
+      name: `node-redis createCluster (RESP${resp}): SET, GET, MGET with a hash tag, a pipeline`,
+      fn: async () => {
+        const client = createCluster({
+          rootNodes: [{ socket: { host: "127.0.0.1", port, reconnectStrategy: false } }],
+          RESP: resp,
+        });
+        client.on("error", () => {});
+        try {
+          const run = async () => {
+            await client.connect();
+            assert.equal(await client.set(`{${p}}:a`, `${p}-1`), "OK");
+            await client.set(`{${p}}:b`, `${p}-2`);
+            assert.equal(await client.get(`{${p}}:a`), `${p}-1`);
+            assert.deepEqual(await client.mGet([`{${p}}:a`, `{${p}}:b`, `{${p}}:none`]), [
+              `${p}-1`,
+              `${p}-2`,
+              null,
+            ]);
+            // node-redis pipelines the commands of one tick on each node's connection.
+            const replies = await Promise.all([
+              client.set(`${p}:pipe:0`, `${p}-pipe-0`),
+              client.set(`${p}:pipe:1`, `${p}-pipe-1`),
+              client.get(`${p}:pipe:0`),
+              client.incr(`${p}:pipe:n`),
+            ]);
+            assert.deepEqual(replies, ["OK", "OK", `${p}-pipe-0`, 1]);
+            const multi = await client.multi()
+              .get(`{${p}}:a`)
+              .get(`{${p}}:b`)
+              .execAsPipeline();
+            assert.deepEqual(multi, [`${p}-1`, `${p}-2`]);
+            const masters = client.masters.map((m) => `${m.host}:${m.port}`);
+            assert.deepEqual(masters, [`127.0.0.1:${port}`]);
+          };
+          await _within(CLIENT_TIMEOUT_MS, "node-redis", run());
+        } finally {
+          await client.close().catch(() => client.destroy());
+        }
+        await _assertStoredOnOwners(cluster, {
+          [`{${p}}:a`]: `${p}-1`,
+          [`{${p}}:b`]: `${p}-2`,
+          [`${p}:pipe:0`]: `${p}-pipe-0`,
+          [`${p}:pipe:1`]: `${p}-pipe-1`,
+          [`${p}:pipe:n`]: "1",
+        });
+      },
+    });
+  }
 });
 
 Deno.test("redis mode: INFO's # Cluster says cluster_enabled:0, as a standalone redis-server", async () => {

@@ -56,11 +56,29 @@ const SUBSCRIBED_SESSION: string[][] = [
   ["QUIT"],
 ];
 
+/** The same under RESP3: push frames, no subscribed state. */
+const RESP3_SESSION: string[][] = [
+  ["HELLO", "3"],
+  ["UNSUBSCRIBE"],
+  ["SUBSCRIBE", "a", "b"],
+  ["PING"],
+  ["ECHO", "x"],
+  ["PSUBSCRIBE", "p*"],
+  ["UNSUBSCRIBE", "a"],
+  ["UNSUBSCRIBE", "b"],
+  ["PUNSUBSCRIBE"],
+  ["SSUBSCRIBE", "s"],
+  ["SUNSUBSCRIBE", "s"],
+  ["SUNSUBSCRIBE"],
+  ["RESET"],
+  ["QUIT"],
+];
+
 /** The bytes a server sends for SUBSCRIBED_SESSION, up to its close after QUIT. */
-async function _sessionBytes(port: number): Promise<Uint8Array[]> {
+async function _sessionBytes(port: number, session = SUBSCRIBED_SESSION): Promise<Uint8Array[]> {
   await using client = await RespClient.connect(port);
   const out: Uint8Array[] = [];
-  for (const args of SUBSCRIBED_SESSION) {
+  for (const args of session) {
     await client.sendRaw(encodeCommand(args.map((arg) => encoder.encode(arg))));
     // One frame per (un)subscribed name: read what this request brings.
     const frames = args[0].endsWith("SUBSCRIBE") ? Math.max(1, args.length - 1) : 1;
@@ -90,6 +108,32 @@ async function _suite(
       // CLIENT LIST refused in the subscribed state: the same error (the list itself differs).
       assert.equal(showRaw(got[i]), showRaw(bytes), `frame ${i}`);
     }
+  });
+
+  await t.step("RESP3: push frames and no subscribed state, redis-server's bytes", async () => {
+    const want = await _sessionBytes(direct, RESP3_SESSION);
+    const got = await _sessionBytes(port, RESP3_SESSION);
+    // HELLO's map differs (id, version, mode): the rest must not.
+    assert.equal(got.length, want.length);
+    for (const [i, bytes] of want.entries()) {
+      if (i > 0) assert.equal(showRaw(got[i]), showRaw(bytes), `frame ${i}`);
+    }
+    // Messages come as pushes on a RESP3 subscription connection.
+    await using subscriber = await RespClient.connect(port);
+    await using publisher = await RespClient.connect(port);
+    await subscriber.rawCommand("HELLO", "3");
+    await subscriber.rawCommand("SUBSCRIBE", "r3");
+    assert.equal(await publisher.command("PUBLISH", "r3", "pushed"), 1);
+    assert.equal(
+      showRaw(await subscriber.readRawReply()),
+      showRaw(encoder.encode(">3\r\n$7\r\nmessage\r\n$2\r\nr3\r\n$6\r\npushed\r\n")),
+    );
+    // And commands still run while subscribed, as in RESP3.
+    assert.equal(await subscriber.command("SET", "r3key", "v"), "OK");
+    assert.equal(text(await subscriber.command("GET", "r3key")), "v");
+    // HELLO cannot change the protocol while subscribed.
+    const refused = await subscriber.command("HELLO", "2");
+    assert.ok(refused instanceof RespErrorReply && /while subscribed/.test(refused.message));
   });
 
   await t.step("ioredis subscribe and psubscribe get messages published elsewhere", async () => {

@@ -5,8 +5,9 @@
 import assert from "node:assert/strict";
 import { NodeConn, type NodeConnOptions, type ReplyFramer } from "./node_conn.ts";
 import type { ReplySink } from "../protocol/protocol.ts";
-import { sockets, useSockets } from "../io/sockets.ts";
-import { FakeConn, FakeSockets, settle } from "../../tests/helpers/fake_conn.ts";
+import { FakeConn, settle, withFakeSockets } from "../../tests/helpers/fake_conn.ts";
+import { RespReplyFramer } from "../protocol/resp/reply_framer.ts";
+import { respHandshakeRefusal } from "../protocol/resp/resp_protocol.ts";
 
 const encoder = new TextEncoder();
 const latin1 = new TextDecoder("latin1");
@@ -46,20 +47,8 @@ function _options(overrides: Partial<NodeConnOptions> = {}): NodeConnOptions {
   };
 }
 
-/** Runs `body` with fake sockets installed, and puts the real ones back after. */
-async function _withFakeSockets(body: (fake: FakeSockets) => Promise<void>): Promise<void> {
-  const real = sockets();
-  const fake = new FakeSockets();
-  useSockets(fake);
-  try {
-    await body(fake);
-  } finally {
-    useSockets(real);
-  }
-}
-
 Deno.test("NodeConn completes requests in order from one batched write", async () => {
-  await _withFakeSockets(async (fake) => {
+  await withFakeSockets(async (fake) => {
     const node = new NodeConn(_options());
     node.connect();
     await settle();
@@ -80,7 +69,7 @@ Deno.test("NodeConn completes requests in order from one batched write", async (
 });
 
 Deno.test("NodeConn fails every waiting request once when the socket fails, then reconnects", async () => {
-  await _withFakeSockets(async (fake) => {
+  await withFakeSockets(async (fake) => {
     const node = new NodeConn(_options());
     node.connect();
     await settle();
@@ -115,7 +104,7 @@ Deno.test("NodeConn fails every waiting request once when the socket fails, then
 });
 
 Deno.test("NodeConn fails the requests in flight past read_timeout, once each", async () => {
-  await _withFakeSockets(async (fake) => {
+  await withFakeSockets(async (fake) => {
     const node = new NodeConn(_options({ readTimeout: 100 }));
     node.connect();
     await settle();
@@ -138,7 +127,7 @@ Deno.test("NodeConn fails the requests in flight past read_timeout, once each", 
 });
 
 Deno.test("NodeConn fails a dial past dial_timeout and a refused connect", async () => {
-  await _withFakeSockets(async (fake) => {
+  await withFakeSockets(async (fake) => {
     fake.script.push(new Error("Connection refused (os error 111)"));
     const node = new NodeConn(_options());
     node.connect();
@@ -152,7 +141,7 @@ Deno.test("NodeConn fails a dial past dial_timeout and a refused connect", async
 });
 
 Deno.test("NodeConn.close() fails what is in flight once and never reconnects", async () => {
-  await _withFakeSockets(async (fake) => {
+  await withFakeSockets(async (fake) => {
     const node = new NodeConn(_options());
     node.connect();
     await settle();
@@ -169,7 +158,7 @@ Deno.test("NodeConn.close() fails what is in flight once and never reconnects", 
 });
 
 Deno.test("NodeConn drops the socket when a reply comes without a request", async () => {
-  await _withFakeSockets(async (fake) => {
+  await withFakeSockets(async (fake) => {
     const node = new NodeConn(_options());
     node.connect();
     await settle();
@@ -182,7 +171,7 @@ Deno.test("NodeConn drops the socket when a reply comes without a request", asyn
 });
 
 Deno.test("NodeConn sends the handshake first and drops a node that refuses it", async () => {
-  await _withFakeSockets(async (fake) => {
+  await withFakeSockets(async (fake) => {
     const node = new NodeConn(_options({
       handshake: [encoder.encode("AUTH x\n")],
       handshakeRefusal: (reply) => reply[0] === 0x2d ? latin1.decode(reply.subarray(1, -2)) : null,
@@ -203,7 +192,7 @@ Deno.test("NodeConn sends the handshake first and drops a node that refuses it",
 });
 
 Deno.test("NodeConn in push mode: the handshake's reply first, then every frame to the handler", async () => {
-  await _withFakeSockets(async (fake) => {
+  await withFakeSockets(async (fake) => {
     const refusals: string[] = [];
     const node = new NodeConn(
       _options({
@@ -240,5 +229,37 @@ Deno.test("NodeConn in push mode: the handshake's reply first, then every frame 
     assert.equal(node.sendPush(encoder.encode("sub b\n")), false);
     node.close();
     assert.equal(downs.length, 1);
+  });
+});
+
+Deno.test("NodeConn over RESP3: an attribute and its reply complete one request, in any chunks", async () => {
+  await withFakeSockets(async (fake) => {
+    const node = new NodeConn(
+      _options({
+        newFramer: () => new RespReplyFramer(),
+        handshake: [encoder.encode("*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n")],
+        handshakeRefusal: respHandshakeRefusal,
+      }),
+    );
+    node.connect();
+    await settle();
+    const outcomes = new Outcomes();
+    for (let i = 0; i < 3; i++) node.send(encoder.encode(`*1\r\n$4\r\nPING\r\n`), outcomes.sink());
+    await settle();
+    const backend = fake.opened[0];
+    // What redis-server 7 sends: the HELLO map, DEBUG PROTOCOL attrib, a map, a double.
+    const replies = [
+      "%1\r\n$5\r\nproto\r\n:3\r\n",
+      "|1\r\n$14\r\nkey-popularity\r\n*2\r\n$7\r\nkey:123\r\n:90\r\n$39\r\n" +
+      "Some real reply following the attribute\r\n",
+      "%1\r\n$1\r\nf\r\n~1\r\n_\r\n",
+      ",3.5\r\n",
+    ];
+    const bytes = replies.join("");
+    for (let at = 0; at < bytes.length; at += 7) backend.push(bytes.slice(at, at + 7));
+    await settle();
+    assert.deepEqual(outcomes.got, replies.slice(1).map((reply) => [reply]));
+    assert.equal(node.state, "up", "the connection stays usable");
+    node.close();
   });
 });

@@ -27,8 +27,10 @@ export class PinnedPool {
   readonly #nodes: NodePool;
   readonly #cap: number;
   readonly #newConn: (options: NodeConnOptions) => NodeConn;
-  /** Per node: released connections waiting for the next pinned client. */
+  /** Per node and lane (`_idleKey`): released connections waiting for the next pinned client. */
   readonly #idle = new Map<number, NodeConn[]>();
+  /** The lane each connection was opened in (see NodePool's lanes: 1 said HELLO 3). */
+  readonly #laneOf = new WeakMap<NodeConn, number>();
   /** Per node: connections open (idle or pinned). */
   readonly #open = new Map<number, Set<NodeConn>>();
   #closed = false;
@@ -45,14 +47,13 @@ export class PinnedPool {
   }
 
   /**
-   * A connection to `node` for one client alone: an idle one, or a new one under the cap.
-   * Null at the cap, for a closed node, or once the pool is closed. `handshake` (a
-   * subscription connection's HELLO 3, say) goes after the pool's own on a new connection
-   * (never an idle one: those said only the pool's).
+   * A connection to `node` in `lane` for one client alone: an idle one, or a new one under
+   * the cap (shared by the node's lanes). Null at the cap, for a closed node, or once the
+   * pool is closed.
    */
-  acquire(node: number, handshake: readonly Uint8Array[] = []): NodeConn | null {
+  acquire(node: number, lane = 0): NodeConn | null {
     if (this.#closed || node < 0 || !this.#nodes.isOpen(node)) return null;
-    const idle = handshake.length === 0 ? this.#idle.get(node) : undefined;
+    const idle = this.#idle.get(_idleKey(node, lane));
     while (idle !== undefined && idle.length > 0) {
       const conn = idle.pop()!;
       if (conn.state !== "closed") return conn;
@@ -63,18 +64,24 @@ export class PinnedPool {
       open = new Set();
       this.#open.set(node, open);
     }
-    if (open.size >= this.#cap) return null;
+    if (open.size >= this.#cap && !this.#closeIdleOtherLane(node, lane)) return null;
     // Exempt from read_timeout: a blocked BLPOP or a subscription waits as long as it likes.
-    const options = this.#nodes.optionsOf(node);
-    const conn = this.#newConn({
-      ...options,
-      readTimeout: Infinity,
-      handshake: handshake.length === 0
-        ? options.handshake
-        : [...(options.handshake ?? []), ...handshake],
-    });
+    const conn = this.#newConn({ ...this.#nodes.optionsOf(node, lane), readTimeout: Infinity });
     open.add(conn);
+    this.#laneOf.set(conn, lane);
     return conn;
+  }
+
+  /** At the cap: closes an idle connection of another lane of `node` to make room. */
+  #closeIdleOtherLane(node: number, lane: number): boolean {
+    for (let other = 0; other < LANES; other++) {
+      const conn = other === lane ? undefined : this.#idle.get(_idleKey(node, other))?.[0];
+      if (conn !== undefined) {
+        this.discard(node, conn);
+        return true;
+      }
+    }
+    return false;
   }
 
   /**
@@ -86,10 +93,11 @@ export class PinnedPool {
       this.discard(node, conn);
       return;
     }
-    let idle = this.#idle.get(node);
+    const key = _idleKey(node, this.#laneOf.get(conn) ?? 0);
+    let idle = this.#idle.get(key);
     if (idle === undefined) {
       idle = [];
-      this.#idle.set(node, idle);
+      this.#idle.set(key, idle);
     }
     idle.push(conn);
   }
@@ -97,7 +105,7 @@ export class PinnedPool {
   /** Closes a connection for good (its client vanished while pinned): never handed out again. */
   discard(node: number, conn: NodeConn): void {
     this.#open.get(node)?.delete(conn);
-    const idle = this.#idle.get(node);
+    const idle = this.#idle.get(_idleKey(node, this.#laneOf.get(conn) ?? 0));
     const at = idle?.indexOf(conn) ?? -1;
     if (at >= 0) idle!.splice(at, 1);
     conn.close();
@@ -122,4 +130,12 @@ export class PinnedPool {
     this.#open.clear();
     this.#idle.clear();
   }
+}
+
+/** Lanes a node may have (NodePool's: 0 and RESP3's 1, room for more). */
+const LANES = 4;
+
+/** The idle list of a node's lane. */
+function _idleKey(node: number, lane: number): number {
+  return node * LANES + lane;
 }

@@ -1,10 +1,9 @@
 /**
  * Valid RESP frames for the fuzzer: requests (multibulk, or inline as redis-cli and telnet
- * send them) and RESP2 replies, each with the results its decoder must give and the offsets
+ * send them) and RESP2 and RESP3 replies, each with the results its decoder must give and the offsets
  * of its length fields.
  */
 import {
-  encodeArray,
   encodeBulk,
   encodeCommand,
   encodeError,
@@ -16,6 +15,7 @@ import { MAX_ARGUMENTS, MAX_BULK_LENGTH, MAX_INLINE_LENGTH } from "../protocol/r
 import {
   ascii,
   BACKSLASH,
+  concat,
   CR,
   DQUOTE,
   LF,
@@ -197,7 +197,11 @@ interface _Piece {
 
 const INT64_MAX = (1n << 63n) - 1n;
 
-/** A valid RESP2 reply: statuses, errors, 64-bit integers, bulks, nulls, nested arrays. */
+/**
+ * A valid reply: RESP2's statuses, errors, 64-bit integers, bulks, nulls, nested arrays,
+ * and RESP3's types (nulls, doubles, booleans, big numbers, blob errors, verbatim strings,
+ * maps, sets, pushes, attributes before a value) mixed in.
+ */
 export function respReplyFrame(rng: Prng): Frame {
   const piece = _reply(rng, 0, rng.range(1, 5));
   return {
@@ -211,22 +215,11 @@ export function respReplyFrame(rng: Prng): Frame {
 const MAX_REPLY_COUNT = 999_999_999_999_999;
 
 function _reply(rng: Prng, depth: number, maxDepth: number): _Piece {
+  if (rng.chance(0.25)) return _resp3Reply(rng, depth, maxDepth);
   const r = rng.int(100);
   if (r < 15 && depth < maxDepth) {
     const count = rng.chance(0.1) ? 0 : rng.range(1, depth === 0 ? 12 : 5);
-    const children: _Piece[] = [];
-    for (let i = 0; i < count; i++) children.push(_reply(rng, depth + 1, maxDepth));
-    const bytes = encodeArray(children.map((c) => c.bytes));
-    const header = String(count).length + 3;
-    const lengths: LengthField[] = [
-      { at: 1, width: header - 3, format: "decimal", limit: MAX_REPLY_COUNT },
-    ];
-    let at = header;
-    for (const child of children) {
-      for (const field of child.lengths) lengths.push({ ...field, at: field.at + at });
-      at += child.bytes.length;
-    }
-    return { bytes, lengths };
+    return _aggregate(STAR, count, count, rng, depth, maxDepth);
   }
   if (r < 17) return { bytes: ascii("*-1\r\n"), lengths: [] };
   if (r < 22) return { bytes: NULL_BULK_REPLY, lengths: [] };
@@ -243,6 +236,75 @@ function _reply(rng: Prng, depth: number, maxDepth: number): _Piece {
   const body = payloadBytes(rng, payloadSize(rng));
   return {
     bytes: encodeBulk(body),
+    lengths: [
+      { at: 1, width: String(body.length).length, format: "decimal", limit: MAX_BULK_LENGTH },
+    ],
+  };
+}
+
+/** An aggregate of type `type`, `count` in its header, `values` values after it. */
+function _aggregate(
+  type: number,
+  count: number,
+  values: number,
+  rng: Prng,
+  depth: number,
+  maxDepth: number,
+): _Piece {
+  const children: _Piece[] = [];
+  for (let i = 0; i < values; i++) children.push(_reply(rng, depth + 1, maxDepth));
+  const header = String(count).length + 3;
+  const bytes = concat([
+    ascii(`${String.fromCharCode(type)}${count}\r\n`),
+    ...children.map((c) => c.bytes),
+  ]);
+  const lengths: LengthField[] = [
+    { at: 1, width: header - 3, format: "decimal", limit: MAX_REPLY_COUNT },
+  ];
+  let at = header;
+  for (const child of children) {
+    for (const field of child.lengths) lengths.push({ ...field, at: field.at + at });
+    at += child.bytes.length;
+  }
+  return { bytes, lengths };
+}
+
+/** A RESP3 value (what a backend sends after HELLO 3). */
+function _resp3Reply(rng: Prng, depth: number, maxDepth: number): _Piece {
+  const r = rng.int(100);
+  if (r < 24 && depth < maxDepth) {
+    const count = rng.chance(0.1) ? 0 : rng.range(1, 4);
+    // Map (pairs), set, push, attribute (pairs, then the value it describes).
+    if (r < 8) return _aggregate(0x25, count, 2 * count, rng, depth, maxDepth);
+    if (r < 14) return _aggregate(0x7e, count, count, rng, depth, maxDepth);
+    if (r < 17) return _aggregate(0x3e, count, count, rng, depth, maxDepth);
+    return _aggregate(0x7c, count, 2 * count + 1, rng, depth, maxDepth);
+  }
+  if (r < 34) return { bytes: ascii("_\r\n"), lengths: [] };
+  if (r < 44) return { bytes: ascii(rng.chance(0.5) ? "#t\r\n" : "#f\r\n"), lengths: [] };
+  if (r < 58) {
+    const text = rng.pick([
+      "inf",
+      "-inf",
+      "nan",
+      String(rng.range(-1000, 1000) / 8),
+      `${rng.range(1, 9)}.${rng.range(0, 999)}e${rng.pick(["+", "-"])}${rng.range(1, 300)}`,
+    ]);
+    return { bytes: ascii(`,${text}\r\n`), lengths: [] };
+  }
+  if (r < 68) {
+    const digits = Array.from({ length: rng.range(1, 60) }, () => rng.int(10)).join("");
+    return { bytes: ascii(`(${rng.chance(0.3) ? "-" : ""}${digits}\r\n`), lengths: [] };
+  }
+  // A verbatim string ("txt:" and the text) or a blob error, framed like a bulk.
+  const verbatim = r < 88;
+  const body = verbatim
+    ? concat([ascii(rng.pick(["txt:", "mkd:"])), payloadBytes(rng, payloadSize(rng))])
+    : ascii("ERR " + printableText(rng, 40));
+  const bulk = encodeBulk(body);
+  bulk[0] = verbatim ? 0x3d /* "=" */ : 0x21 /* "!" */;
+  return {
+    bytes: bulk,
     lengths: [
       { at: 1, width: String(body.length).length, format: "decimal", limit: MAX_BULK_LENGTH },
     ],

@@ -123,6 +123,12 @@ export class Plan {
   subscriptions: Subscriptions | null = null;
   /** subscribe: the names whose subscription changed (the reply is `reply`). */
   changes: readonly SubscriptionChange[] | null = null;
+  /**
+   * forward, fanOut, pinned: the set of backend connections the client's requests use (0
+   * the default; 1 those whose handshake said HELLO 3, for a RESP3 client). The planner
+   * sets it when the client's protocol changes; clear() keeps it (no store per request).
+   */
+  lane = 0;
 
   /** Answer `reply` locally. */
   local(reply: Uint8Array, closeAfter = false): void {

@@ -56,7 +56,7 @@ export function clientLine(client: ListedClient, now: number, cmd = "client|list
     ["cmd", cmd],
     ["user", "default"],
     ["redir", -1],
-    ["resp", 2],
+    ["resp", state?.resp ?? 2],
     ["lib-name", state?.libName ?? ""],
     ["lib-ver", state?.libVer ?? ""],
   ];

@@ -9,7 +9,9 @@ import {
   encodeBulk,
   encodeError,
   encodeInteger,
+  encodeMap,
   encodeSimple,
+  resp3Reply,
 } from "../protocol/resp/encoder.ts";
 import { keySlot } from "../hash/key_slot.ts";
 import { parseLongLong } from "../protocol/resp/bytes.ts";
@@ -114,11 +116,14 @@ export function clusterForwardSlot(argv: readonly Uint8Array[]): number {
 
 /**
  * The reply to a CLUSTER subcommand Aster answers itself (those `clusterForwardSlot` does
- * not forward: for COUNTKEYSINSLOT and GETKEYSINSLOT, only the argument errors).
+ * not forward: for COUNTKEYSINSLOT and GETKEYSINSLOT, only the argument errors); `resp3`:
+ * as redis-server answers a RESP3 client (SHARDS' maps, SLOTS' empty metadata map, NODES
+ * and INFO verbatim).
  */
 export function clusterLocalReply(
   argv: readonly Uint8Array[],
   identity: ClusterIdentity,
+  resp3 = false,
 ): Uint8Array {
   const given = decoder.decode(argv[1] ?? new Uint8Array());
   const sub = given.toLowerCase();
@@ -138,19 +143,19 @@ export function clusterLocalReply(
             encodeBulk(identity.ip),
             encodeInteger(identity.port),
             encodeBulk(id),
-            encodeArray([]),
+            encodeMap([], resp3),
           ]),
         ]),
       ]);
     case "shards":
       // Redis 7.0's layout: a map (flat in RESP2) of slot pairs and node maps per shard.
       return encodeArray([
-        encodeArray([
+        encodeMap([
           encodeBulk("slots"),
           encodeArray([encodeInteger(0), encodeInteger(16383)]),
           encodeBulk("nodes"),
           encodeArray([
-            encodeArray([
+            encodeMap([
               encodeBulk("id"),
               encodeBulk(id),
               encodeBulk("port"),
@@ -165,18 +170,19 @@ export function clusterLocalReply(
               encodeInteger(0),
               encodeBulk("health"),
               encodeBulk("online"),
-            ]),
+            ], resp3),
           ]),
-        ]),
+        ], resp3),
       ]);
     case "nodes":
-      return encodeBulk(
+      return _text(
         `${id} ${identity.ip}:${identity.port}@${
           identity.port + 10000
         } myself,master - 0 0 1 connected 0-16383\n`,
+        resp3,
       );
     case "info":
-      return encodeBulk(
+      return _text(
         [
           "cluster_state:ok",
           "cluster_slots_assigned:16384",
@@ -192,6 +198,7 @@ export function clusterLocalReply(
           "total_cluster_links_buffer_limit_exceeded:0",
           "",
         ].join("\r\n"),
+        resp3,
       );
     case "myid":
       return encodeBulk(id);
@@ -217,4 +224,10 @@ export function clusterLocalReply(
           "SLOTS, SHARDS, NODES, INFO, MYID, KEYSLOT, COUNTKEYSINSLOT, GETKEYSINSLOT, HELP)",
       );
   }
+}
+
+/** A text reply: a bulk string, or verbatim for a RESP3 client (as redis-server). */
+function _text(text: string, resp3: boolean): Uint8Array {
+  const bulk = encodeBulk(text);
+  return resp3 ? resp3Reply(bulk, true) : bulk;
 }

@@ -93,6 +93,8 @@ export class ClusterRouting implements RedisRouting {
     sink: ReplySink,
     sessionId: number,
     readonly: boolean,
+    _kind = 0,
+    lane = 0,
   ): void {
     const master = this.topology.masterOf(slot);
     const node = readonly && this.#readFromReplicas
@@ -104,7 +106,7 @@ export class ClusterRouting implements RedisRouting {
       return;
     }
     // The request keeps its own copy of the bytes: a redirect sends them again later.
-    const request = new ClusterRequest(this, copies.copy(bytes), slot, sink, sessionId);
+    const request = new ClusterRequest(this, copies.copy(bytes), slot, sink, sessionId, lane);
     if (this.#resends.size > 0 && this.#resends.has(sessionId)) {
       // An earlier request of this client waits to be sent again: keep the client's order.
       this.resendInOrder(sessionId, {
@@ -115,7 +117,7 @@ export class ClusterRouting implements RedisRouting {
     }
     if (node !== master) {
       // A replica read: replicas may lag anyway, so it neither waits nor holds others.
-      this.pool.connFor(node, sessionId).send(bytes, request);
+      this.pool.connFor(node, sessionId, lane).send(bytes, request);
       return;
     }
     this.dispatch(request, node, null, false);
@@ -199,7 +201,7 @@ export class ClusterRouting implements RedisRouting {
     this.#slotNode[slot] = node;
     this.#inFlight[slot]++;
     request.counted = true;
-    const conn = this.pool.connFor(node, request.sessionId);
+    const conn = this.pool.connFor(node, request.sessionId, request.lane);
     if (asking) conn.send(ASKING, DISCARD);
     conn.send(request.bytes, request);
   }
@@ -250,11 +252,13 @@ export class ClusterRouting implements RedisRouting {
     return encodeError("CROSSSLOT Keys in request don't hash to the same slot");
   }
 
-  localReply(spec: CommandSpec, argv: readonly Uint8Array[]): Uint8Array | null {
+  localReply(spec: CommandSpec, argv: readonly Uint8Array[], resp3 = false): Uint8Array | null {
     switch (spec.name) {
       case "cluster":
         // COUNTKEYSINSLOT/GETKEYSINSLOT with valid arguments go to the slot's master.
-        return clusterForwardSlot(argv) >= 0 ? null : clusterLocalReply(argv, this.#identity);
+        return clusterForwardSlot(argv) >= 0
+          ? null
+          : clusterLocalReply(argv, this.#identity, resp3);
       // What a cluster node answers; Aster picks replicas by `read_from_slave` and follows
       // ASK itself, so a cluster-aware client's READONLY or ASKING changes nothing.
       case "readonly":
@@ -319,6 +323,8 @@ class ClusterRequest implements ReplySink {
   readonly slot: number;
   readonly #sink: ReplySink;
   readonly sessionId: number;
+  /** The pool lane its client uses (1: a RESP3 client's HELLO 3 connections). */
+  readonly lane: number;
   /** True while counted in flight at a node for its slot (see ClusterRouting). */
   counted = false;
   #redirects = 0;
@@ -330,12 +336,14 @@ class ClusterRequest implements ReplySink {
     slot: number,
     sink: ReplySink,
     sessionId: number,
+    lane: number,
   ) {
     this.#routing = routing;
     this.bytes = bytes;
     this.slot = slot;
     this.#sink = sink;
     this.sessionId = sessionId;
+    this.lane = lane;
   }
 
   onReply(reply: Uint8Array): void {

@@ -18,6 +18,7 @@ import { FakeSockets, settle } from "../../tests/helpers/fake_conn.ts";
 const A = "127.0.0.1:7001";
 const B = "127.0.0.1:7002";
 const latin1 = new TextDecoder("latin1");
+const HELLO_3 = encodeCommandText("HELLO", "3");
 
 interface Cluster {
   fake: FakeSockets;
@@ -37,6 +38,7 @@ async function _withCluster(body: (cluster: Cluster) => Promise<void>): Promise<
     readTimeout: 1000,
     writeTimeout: 1000,
     newFramer: RESP_BACKEND.newReplyFramer,
+    laneHandshakes: [[HELLO_3]],
   });
   const topology = new ClusterTopology(pool, {
     seeds: [A],
@@ -96,6 +98,22 @@ Deno.test("ClusterRouting follows MOVED to the new owner and remembers it", asyn
     assert.deepEqual(got, ["$1\r\nv\r\n"], "one reply, the redirect never shown");
     assert.equal(metrics.moved, 1);
     assert.equal(topology.masterOf(SLOT), routing.pool.indexOf(B));
+  });
+});
+
+Deno.test("a RESP3 client's request follows MOVED on the new owner's HELLO 3 connection", async () => {
+  await _withCluster(async ({ fake, routing }) => {
+    const { sink, got } = _outcome();
+    routing.send(SLOT, encodeCommandText("GET", KEY), sink, 1, false, 0, 1);
+    await settle();
+    const hello = latin1.decode(HELLO_3);
+    assert.equal(fake.connTo(A).text(), hello + "*2\r\n$3\r\nGET\r\n$1\r\nb\r\n");
+    fake.connTo(A).push(`%0\r\n-MOVED ${SLOT} ${B}\r\n`);
+    await settle();
+    assert.equal(fake.connTo(B).text(), hello + "*2\r\n$3\r\nGET\r\n$1\r\nb\r\n");
+    fake.connTo(B).push("%0\r\n_\r\n");
+    await settle();
+    assert.deepEqual(got, ["_\r\n"], "RESP3's null, from the lane that speaks it");
   });
 });
 

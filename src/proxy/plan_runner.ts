@@ -39,6 +39,10 @@ export interface PlanHost {
   deliver(frame: Uint8Array, isView: boolean): void;
   /** The worker's Pub/Sub gauges. */
   readonly gauges: PubsubGauges;
+  /** Requests sent and not yet answered. */
+  readonly inFlight: number;
+  /** Handles no more requests until none is in flight, then calls `sendHeld()`. */
+  waitForInFlight(): void;
 }
 
 /** A client's dedicated connection, and the node it goes to (for the pool it returns to). */
@@ -47,6 +51,8 @@ interface Pin {
   node: number;
   /** The group it was taken for (a plan for another group does not use it). */
   group: number;
+  /** The pool lane it was opened in (1: it said HELLO 3, for a RESP3 client). */
+  lane: number;
   pins: PinnedPool;
 }
 
@@ -81,6 +87,9 @@ class ReleaseAfterReply implements ReplySink {
 /** Drops the replies of a pinned plan's prelude (its client already had them answered). */
 const DROP_REPLY: ReplySink = { onReply() {}, onError() {} };
 
+/** `#lastConn` when the last request went over the client's subscription connections. */
+const SUBSCRIPTIONS = -1;
+
 /** The executor of one session's plans. */
 export class PlanRunner {
   readonly #host: PlanHost;
@@ -95,6 +104,15 @@ export class PlanRunner {
   #releasing: Pin[] | null = null;
   /** The client's Pub/Sub connections, made on its first (un)subscribe. */
   #subscriber: Subscriber | null = null;
+  /**
+   * The backend connection the last request went over: a shared lane (its number) or a
+   * dedicated NodeConn. Redis runs one connection's requests in order, not two connections';
+   * so a request for another connection waits until the ones in flight are answered (a GET
+   * after MULTI/SET/EXEC must see the SET, a BLPOP after an RPUSH must find the element).
+   */
+  #lastConn: number | NodeConn = 0;
+  /** `#plan` holds a request waiting for that (see PlanHost.waitForInFlight). */
+  #holding = false;
 
   constructor(host: PlanHost, planner: RequestPlanner, upstream: Upstream) {
     this.#host = host;
@@ -132,12 +150,44 @@ export class PlanRunner {
       if (plan.kind !== PlanKind.none) {
         if (this.#timed) host.noteRequest(at, at + size);
         if (plan.silent) host.silenceNext();
+        if (host.inFlight > 0 && this.#changesConnection(plan)) {
+          // The plan's views stay valid: the session reads nothing until sendHeld().
+          this.#holding = true;
+          host.waitForInFlight();
+          return at + size - start;
+        }
         this.#run(plan);
         plan.clear();
       }
       at += size;
     }
     return at - start;
+  }
+
+  /** Sends the request held until the ones in flight were answered. */
+  sendHeld(): void {
+    if (!this.#holding) return;
+    this.#holding = false;
+    this.#run(this.#plan);
+    this.#plan.clear();
+  }
+
+  /** True when `plan` goes over another backend connection than the last request. */
+  #changesConnection(plan: Plan): boolean {
+    switch (plan.kind) {
+      case PlanKind.forward:
+      case PlanKind.fanOut:
+        return this.#lastConn !== plan.lane;
+      case PlanKind.pinned: {
+        const pin = this.#pin;
+        const reuses = pin !== null && !(plan.release && plan.group !== pin.group);
+        return !reuses || this.#lastConn !== pin.conn;
+      }
+      case PlanKind.subscribe:
+        return this.#lastConn !== SUBSCRIPTIONS;
+      default:
+        return false;
+    }
   }
 
   #run(plan: Plan): void {
@@ -148,19 +198,37 @@ export class PlanRunner {
         else host.reserve().answer(plan.reply);
         return;
       case PlanKind.forward: {
+        this.#lastConn = plan.lane;
         const slot = host.reserve();
         const sink = plan.sink;
         const routing = this.#upstream.routing;
         if (sink === null) {
-          routing.send(plan.group, plan.bytes, slot, host.id, plan.readonly, plan.replyKind);
+          routing.send(
+            plan.group,
+            plan.bytes,
+            slot,
+            host.id,
+            plan.readonly,
+            plan.replyKind,
+            plan.lane,
+          );
           return;
         }
         sink.bind(slot);
-        routing.send(plan.group, plan.bytes, sink, host.id, plan.readonly, plan.replyKind);
+        routing.send(
+          plan.group,
+          plan.bytes,
+          sink,
+          host.id,
+          plan.readonly,
+          plan.replyKind,
+          plan.lane,
+        );
         return;
       }
       case PlanKind.fanOut: {
         const fanOut = plan.fanOut!;
+        this.#lastConn = plan.lane;
         fanOut.bind(host.reserve());
         const routing = this.#upstream.routing;
         for (let i = 0; i < fanOut.parts; i++) {
@@ -172,6 +240,7 @@ export class PlanRunner {
             host.id,
             plan.readonly,
             plan.replyKind,
+            plan.lane,
           );
         }
         return;
@@ -183,7 +252,14 @@ export class PlanRunner {
         const slot = host.reserve();
         // RESET of a client that watched keys: its pinned connection closes (unwatched).
         if (plan.release) this.unpin(true);
-        this.#subscriber ??= new Subscriber(host, this.#upstream);
+        this.#lastConn = SUBSCRIPTIONS;
+        // A client that changed protocol since its last subscription gets connections of
+        // its new lane (HELLO is refused while it subscribes anything).
+        if (this.#subscriber !== null && this.#subscriber.lane !== plan.lane) {
+          this.#subscriber.close();
+          this.#subscriber = null;
+        }
+        this.#subscriber ??= new Subscriber(host, this.#upstream, plan.lane);
         this.#subscriber.change(plan.subscriptions!, plan.changes!, plan.reply, slot);
         return;
       }
@@ -213,7 +289,7 @@ export class PlanRunner {
     // A releasing request for another group than the pin's (a BLPOP elsewhere while keys
     // are watched) takes a connection of its own for that one request.
     if (pin === null || (plan.release && plan.group !== pin.group)) {
-      const fresh = this.#acquire(plan.group);
+      const fresh = this.#acquire(plan.group, plan.lane);
       if (typeof fresh === "string") {
         slot.onError(fresh);
         return;
@@ -233,19 +309,20 @@ export class PlanRunner {
       (this.#releasing ??= []).push(pin);
       if (this.#pin === pin) this.#pin = null;
     }
+    this.#lastConn = pin.conn;
     pin.conn.send(plan.bytes, sink, plan.replyKind);
   }
 
-  /** A dedicated connection to `group`'s node, or why there is none. */
-  #acquire(group: number): Pin | string {
+  /** A dedicated connection to `group`'s node in `lane`, or why there is none. */
+  #acquire(group: number, lane: number): Pin | string {
     const pins = this.#upstream.pins;
     const node = this.#upstream.routing.nodeOf(group);
     if (pins === null || node < 0) return "no backend available for a pinned connection";
-    const conn = pins.acquire(node);
+    const conn = pins.acquire(node, lane);
     if (conn === null) {
       return "too many dedicated connections to this backend (blocking_connections reached)";
     }
-    return { conn, node, group, pins };
+    return { conn, node, group, lane, pins };
   }
 
   /**

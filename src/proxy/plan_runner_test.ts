@@ -15,14 +15,20 @@ import { FakeConn, FakeSockets, settle } from "../../tests/helpers/fake_conn.ts"
 const encoder = new TextEncoder();
 const latin1 = new TextDecoder("latin1");
 
-/** Lines: "pin ..." is sent pinned, "release ..." pinned then released, others shared. */
+/**
+ * Lines: "pin ..." is sent pinned, "release ..." pinned then released, others shared;
+ * "lane1" (answered "OK") moves the client to the pool's lane 1, as HELLO 3 does.
+ */
 class PinPlanner implements RequestPlanner {
   next(buf: Uint8Array, start: number, end: number, plan: Plan): number {
     const nl = buf.subarray(start, end).indexOf(0x0a);
     if (nl < 0) return -1;
     const bytes = buf.subarray(start, start + nl + 1);
     const line = latin1.decode(bytes);
-    if (line.startsWith("pin ")) plan.pin(0, bytes, false);
+    if (line === "lane1\n") {
+      plan.lane = 1;
+      plan.local(encoder.encode("OK\n"));
+    } else if (line.startsWith("pin ")) plan.pin(0, bytes, false);
     else if (line.startsWith("release ")) plan.pin(0, bytes, true);
     else plan.forward(0, bytes, false);
     return nl + 1;
@@ -56,8 +62,16 @@ class OneNode implements Routing {
     return 0;
   }
 
-  send(_group: number, bytes: Uint8Array, sink: ReplySink, sessionId: number): void {
-    this.#pool.connFor(0, sessionId).send(bytes, sink);
+  send(
+    _group: number,
+    bytes: Uint8Array,
+    sink: ReplySink,
+    sessionId: number,
+    _readonly: boolean,
+    _kind = 0,
+    lane = 0,
+  ): void {
+    this.#pool.connFor(0, sessionId, lane).send(bytes, sink);
   }
 
   broadcastGroups(): number[] {
@@ -89,6 +103,7 @@ async function _withNode(cap: number, body: (fx: Fixture) => Promise<void>): Pro
     readTimeout: 100,
     writeTimeout: 1000,
     newFramer: PIN_PROTOCOL.newReplyFramer,
+    laneHandshakes: [[encoder.encode("hello 3\n")]],
   });
   const pins = new PinnedPool(pool, { capPerNode: cap });
   const upstream = { routing: new OneNode(pool), pins, subscriptions: null };
@@ -120,8 +135,10 @@ Deno.test("a pinned client gets a dedicated connection, kept until it releases i
     assert.equal(pins.openCount(0), 1);
     const dedicated = fake.opened[1];
     assert.equal(dedicated.text(), "pin multi\n", "the pinned request skips the shared FIFO");
-    assert.equal(shared.text(), "get k\n");
+    assert.equal(shared.text(), "", "another connection: sent once the pinned reply is in");
     dedicated.push("QUEUED\n");
+    await settle();
+    assert.equal(shared.text(), "get k\n");
     shared.push("v\n");
     await settle();
     assert.equal(a.conn.text(), "QUEUED\nv\n");
@@ -203,18 +220,24 @@ Deno.test("a client that vanishes before its releasing request's reply closes th
   });
 });
 
-Deno.test("a request pinned after a releasing one takes a fresh connection", async () => {
+Deno.test("a request pinned after a releasing one waits for its reply, then reuses the connection", async () => {
   await _withNode(4, async ({ fake, pins, client }) => {
     const a = client(1);
     a.conn.push("release exec\npin watch\n");
     await settle();
     assert.equal(fake.opened[1].text(), "release exec\n");
-    assert.equal(fake.opened[2].text(), "pin watch\n");
+    assert.equal(fake.opened.length, 2, "pin watch waits: the exec's connection is not its own");
     fake.opened[1].push("OK\n");
-    fake.opened[2].push("OK\n");
+    await settle();
+    assert.equal(
+      fake.opened[1].text(),
+      "release exec\npin watch\n",
+      "back in the pool, taken again",
+    );
+    fake.opened[1].push("OK\n");
     await settle();
     assert.equal(a.conn.text(), "OK\nOK\n");
-    assert.equal(pins.openCount(0), 2, "the first went back to the pool");
+    assert.equal(pins.openCount(0), 1);
     a.conn.end();
     await a.done;
   });
@@ -223,7 +246,9 @@ Deno.test("a request pinned after a releasing one takes a fresh connection", asy
 Deno.test("a dedicated connection is exempt from read_timeout (a BLPOP may wait)", async () => {
   await _withNode(4, async ({ fake, pool, pins, client }) => {
     const a = client(1);
-    a.conn.push("pin blpop\nget k\n");
+    const b = client(2);
+    a.conn.push("pin blpop\n");
+    b.conn.push("get k\n");
     await settle();
     const later = performance.now() + 60_000;
     pins.checkTimeouts(later);
@@ -231,11 +256,48 @@ Deno.test("a dedicated connection is exempt from read_timeout (a BLPOP may wait)
     pool.checkTimeouts(later);
     await settle();
     assert.ok(fake.opened[0].closed, "the shared connection's read_timeout still holds");
-    assert.match(a.conn.text(), /^$/, "the pinned reply is owed first");
+    assert.equal(b.conn.text(), "ERR backend n1: timed out after read_timeout 100 ms\n");
+    assert.equal(a.conn.text(), "", "the BLPOP still waits");
     fake.opened[1].push("k1\n");
     await settle();
-    assert.match(a.conn.text(), /^k1\nERR backend n1: timed out after read_timeout 100 ms\n$/);
+    assert.equal(a.conn.text(), "k1\n");
     a.conn.end();
-    await a.done;
+    b.conn.end();
+    await Promise.all([a.done, b.done]);
+  });
+});
+
+Deno.test("a client on lane 1 uses that lane's connections, shared and pinned, opened on first use", async () => {
+  await _withNode(1, async ({ fake, pins, shared, client }) => {
+    const a = client(1);
+    const b = client(2);
+    a.conn.push("lane1\nget k\nrelease blpop\n");
+    b.conn.push("get j\n");
+    await settle();
+    assert.equal(fake.opened.length, 2, "the blpop waits for get k: another connection");
+    const laneShared = fake.opened[1];
+    assert.equal(laneShared.text(), "hello 3\nget k\n", "the lane's handshake first");
+    assert.equal(shared.text(), "get j\n", "a lane-0 client stays on the default connection");
+    laneShared.push("HI\nv\n");
+    await settle();
+    const lanePinned = fake.opened[2];
+    assert.equal(lanePinned.text(), "hello 3\nrelease blpop\n");
+    lanePinned.push("HI\nx\n");
+    shared.push("w\n");
+    await settle();
+    assert.equal(a.conn.text(), "OK\nv\nx\n", "handshake replies are not the client's");
+    assert.equal(b.conn.text(), "w\n");
+    // At the cap (1), a lane-0 pin closes the idle lane-1 connection rather than fail.
+    assert.equal(pins.openCount(0), 1);
+    b.conn.push("pin watch\n");
+    await settle();
+    assert.ok(lanePinned.closed, "the idle connection of the other lane is closed");
+    assert.equal(fake.opened[3].text(), "pin watch\n", "no HELLO 3 on a lane-0 connection");
+    fake.opened[3].push("OK\n");
+    await settle();
+    assert.equal(b.conn.text(), "w\nOK\n");
+    a.conn.end();
+    b.conn.end();
+    await Promise.all([a.done, b.done]);
   });
 });

@@ -4,6 +4,7 @@ import {
   encodeBulk,
   encodeError,
   encodeInteger,
+  encodeMap,
   OK_REPLY,
 } from "../protocol/resp/encoder.ts";
 import { parseLongLong } from "../protocol/resp/bytes.ts";
@@ -80,8 +81,10 @@ export function answerAuth(
 }
 
 /**
- * Answers HELLO [protover [AUTH user password] [SETNAME name]]: RESP2 only. Returns the
- * reply and whether the client is authenticated afterwards.
+ * Answers HELLO [protover [AUTH user password] [SETNAME name]]: protover 2 or 3 (RESP2 or
+ * RESP3; 3 is refused with NOPROTO, as by a Redis 5 server, when `resp3` is false: the
+ * backends do not speak it). Returns the reply (a map under RESP3, the flat array under
+ * RESP2), whether the client is authenticated afterwards, and its protocol afterwards.
  */
 export function answerHello(
   argv: readonly Uint8Array[],
@@ -93,13 +96,22 @@ export function answerHello(
     version: string;
     /** "cluster" in redis_cluster mode, else "standalone". */
     mode: string;
+    /** The client's protocol now: 2 or 3. */
+    protocol: number;
+    /** Whether the backends can speak RESP3 (Redis 6 or later, or not known yet). */
+    resp3: boolean;
   },
-): { reply: Uint8Array; ok: boolean } {
+): { reply: Uint8Array; ok: boolean; protocol: number } {
+  const unchanged = context.protocol;
+  let protocol = unchanged;
   if (argv.length > 1) {
     const version = parseLongLong(argv[1]);
-    if (version === null) return { reply: BAD_PROTOVER_REPLY, ok: false };
-    // Redis accepts 2 and 3; Aster speaks RESP2 only.
-    if (version !== 2n) return { reply: NOPROTO_REPLY, ok: false };
+    if (version === null) return { reply: BAD_PROTOVER_REPLY, ok: false, protocol: unchanged };
+    // Redis accepts 2 and 3 (and says NOPROTO for the rest, 1 and 4 alike).
+    if (version !== 2n && (version !== 3n || !context.resp3)) {
+      return { reply: NOPROTO_REPLY, ok: false, protocol: unchanged };
+    }
+    protocol = Number(version);
   }
   // Options take effect one by one, as in redis-server 7.0: an AUTH that succeeded stays
   // in force even when a later option is refused (`ok` then goes with an error reply).
@@ -110,28 +122,28 @@ export function answerHello(
     const lower = option.toLowerCase();
     if (lower === "auth" && more >= 2) {
       if (!_check(context.password, argv[i + 1], argv[i + 2])) {
-        return { reply: WRONGPASS_REPLY, ok: authenticated };
+        return { reply: WRONGPASS_REPLY, ok: authenticated, protocol: unchanged };
       }
       authenticated = true;
       i += 2;
     } else if (lower === "setname" && more >= 1) {
       if (argv[i + 1].some((byte) => byte < 0x21 || byte > 0x7e)) {
-        return { reply: BAD_CLIENT_NAME_REPLY, ok: authenticated };
+        return { reply: BAD_CLIENT_NAME_REPLY, ok: authenticated, protocol: unchanged };
       }
       i += 1;
     } else {
       const reply = encodeError(`ERR Syntax error in HELLO option '${option}'`);
-      return { reply, ok: authenticated };
+      return { reply, ok: authenticated, protocol: unchanged };
     }
   }
-  if (!authenticated) return { reply: HELLO_NOAUTH_REPLY, ok: false };
+  if (!authenticated) return { reply: HELLO_NOAUTH_REPLY, ok: false, protocol: unchanged };
   const fields: Uint8Array[] = [
     encodeBulk("server"),
     encodeBulk("redis"),
     encodeBulk("version"),
     encodeBulk(context.version),
     encodeBulk("proto"),
-    encodeInteger(2),
+    encodeInteger(protocol),
     encodeBulk("id"),
     encodeInteger(context.clientId),
     encodeBulk("mode"),
@@ -141,5 +153,5 @@ export function answerHello(
     encodeBulk("modules"),
     encodeArray([]),
   ];
-  return { reply: encodeArray(fields), ok: authenticated };
+  return { reply: encodeMap(fields, protocol === 3), ok: authenticated, protocol };
 }

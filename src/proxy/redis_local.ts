@@ -48,6 +48,8 @@ export interface ClientState {
   /** CLIENT NO-EVICT / NO-TOUCH: recorded (shown in CLIENT LIST's flags), not forwarded. */
   noEvict?: boolean;
   noTouch?: boolean;
+  /** The protocol HELLO chose (CLIENT LIST's `resp`); absent: 2. */
+  resp?: number;
 }
 
 const ON_OFF_ERROR = encodeError("ERR syntax error");

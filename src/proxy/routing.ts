@@ -19,7 +19,8 @@ export interface Routing {
   /**
    * Sends one encoded request (copied, so it may be a view) to the backend of `group`, on
    * the connection client `sessionId` uses; `readonly` requests may go to replicas; `kind`
-   * goes to the reply framer with the reply (0 unless the protocol needs it).
+   * goes to the reply framer with the reply (0 unless the protocol needs it); `lane` picks
+   * the node's set of connections (0 the default; 1 those that said HELLO 3: see NodePool).
    */
   send(
     group: number,
@@ -28,6 +29,7 @@ export interface Routing {
     sessionId: number,
     readonly: boolean,
     kind?: number,
+    lane?: number,
   ): void;
   /** One group per backend that a server-wide command must reach (every node, every master). */
   broadcastGroups(): number[];
@@ -68,8 +70,11 @@ export const CLASSIC_PUBSUB_GROUP = 0;
 export interface RedisRouting extends Routing {
   /** The refusal for a command whose keys span groups. */
   crossGroupError(spec: CommandSpec): Uint8Array;
-  /** The reply to a command this mode answers itself (e.g. CLUSTER), or null. */
-  localReply(spec: CommandSpec, argv: readonly Uint8Array[]): Uint8Array | null;
+  /**
+   * The reply to a command this mode answers itself (e.g. CLUSTER), or null; `resp3`: as a
+   * RESP3 client gets it (maps, verbatim strings).
+   */
+  localReply(spec: CommandSpec, argv: readonly Uint8Array[], resp3?: boolean): Uint8Array | null;
   /**
    * Whether every key a SORT BY/GET `pattern` can form (its "*" replaced by an element)
    * is in `group`, the group of the sorted key: only then may the backend read them.
@@ -105,8 +110,9 @@ export class RingRouting implements RedisRouting {
     sessionId: number,
     _readonly: boolean,
     kind = 0,
+    lane = 0,
   ): void {
-    this.#pool.connFor(group, sessionId).send(bytes, sink, kind);
+    this.#pool.connFor(group, sessionId, lane).send(bytes, sink, kind);
   }
 
   nodeOf(group: number): number {

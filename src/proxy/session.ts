@@ -114,6 +114,11 @@ export class Session implements SessionClient, SlotOwner {
   #replyEstimate = FIRST_REPLY_ESTIMATE;
   /** Too many replies in flight: requests are not handled until enough come back. */
   #full = false;
+  /**
+   * The runner holds a planned request that goes over another backend connection than the
+   * requests still in flight (see PlanRunner): requests wait until those are answered.
+   */
+  #ordering = false;
   /** When the client last sent bytes (coarse clock, ms). */
   lastActiveAt = coarseClock.now;
   /** When it connected (coarse clock, ms). */
@@ -178,7 +183,20 @@ export class Session implements SessionClient, SlotOwner {
    * or for a while, when too many replies are in flight (see IN_FLIGHT_BYTES).
    */
   get draining(): boolean {
-    return this.#draining || this.#full;
+    return this.#draining || this.#full || this.#ordering;
+  }
+
+  /** Requests sent and not yet answered (held replies are answered). */
+  get inFlight(): number {
+    return this.#slots.size - this.#heldCount;
+  }
+
+  /**
+   * Stops handling requests until every one in flight is answered; then the runner sends the
+   * request it holds (`PlanRunner.sendHeld`) and handling goes on.
+   */
+  waitForInFlight(): void {
+    this.#ordering = true;
   }
 
   /** Replies in flight, estimated, are over the budget (or over half of it: `resume`). */
@@ -341,6 +359,7 @@ export class Session implements SessionClient, SlotOwner {
       return;
     }
     if (this.#full && this.#overBudget(true)) return;
+    if (this.#ordering && this.inFlight > 0) return;
     this.#resumeScheduled = true;
     queueMicrotask(this.#onCaughtUp);
   }
@@ -373,9 +392,13 @@ export class Session implements SessionClient, SlotOwner {
     if (!this.#paused) return; // one resume per pause: never two reads at once
     this.#paused = false;
     if (this.#full && !this.#overBudget(true)) this.#full = false;
+    if (this.#ordering && this.inFlight === 0 && !this.#closed) {
+      this.#ordering = false;
+      this.#runner.sendHeld();
+    }
     // Requests read before the pause come first: the client may send nothing more.
     if (
-      !this.#full && !this.#closed && !this.#draining && this.#buffer.length > 0 &&
+      !this.draining && !this.#closed && this.#buffer.length > 0 &&
       this.owedBytes <= this.#limits.softLimit
     ) {
       this.#handleBuffered();
@@ -390,7 +413,7 @@ export class Session implements SessionClient, SlotOwner {
       return;
     }
     if (this.#full && !this.#overBudget(true)) this.#full = false;
-    if (this.owedBytes > this.#limits.softLimit || this.#full) {
+    if (this.owedBytes > this.#limits.softLimit || this.#full || this.#ordering) {
       // Backpressure: wait until the writer has written what is owed, or until replies in
       // flight come back. When the bytes are replies held behind a slower one (the writer
       // is idle), fill() resumes instead: waiting on an idle writer would resume at once

@@ -120,21 +120,22 @@ export class Subscriber {
   readonly #reported = [0, 0, 0];
   #reportedClient = false;
 
-  /** What a new subscription connection says first, after the pool's own handshake. */
-  readonly #handshake: readonly Uint8Array[];
+  /** The lane of the subscription connections: 1 (their handshake said HELLO 3) for RESP3. */
+  readonly #lane: number;
 
   /**
-   * `handshake`: for a client of another protocol version, its subscription connections'
-   * first words (a RESP3 client's `HELLO 3`, so that pushes come as `>` frames).
+   * `lane`: the backend connections' lane of the client's protocol (see PinnedPool): a
+   * RESP3 client's subscription connections say HELLO 3, so messages come as `>` pushes.
    */
-  constructor(
-    host: SubscriberHost,
-    upstream: SubscriberUpstream,
-    handshake: readonly Uint8Array[] = [],
-  ) {
+  constructor(host: SubscriberHost, upstream: SubscriberUpstream, lane = 0) {
     this.#host = host;
     this.#upstream = upstream;
-    this.#handshake = handshake;
+    this.#lane = lane;
+  }
+
+  /** The lane of its subscription connections (1: RESP3). */
+  get lane(): number {
+    return this.#lane;
   }
 
   /** True while the client subscribes to anything. */
@@ -338,7 +339,7 @@ export class Subscriber {
     const existing = this.#conns.get(node);
     if (existing !== undefined) return existing;
     const pool = this.#pool;
-    const conn = pool?.acquire(node, this.#handshake) ?? null;
+    const conn = pool?.acquire(node, this.#lane) ?? null;
     if (conn === null) {
       // At the cap, or the node is gone: tried again later, less and less often.
       if (this.#backoff < RETRY_MAX_MS) {

@@ -25,6 +25,11 @@ import type { SharedState } from "./messages.ts";
 import type { TlsClientOptions } from "../io/sockets.ts";
 
 const READONLY = encodeCommandText("READONLY");
+/**
+ * The Redis pools' lane 1: connections that say HELLO 3 after the handshake, for RESP3
+ * clients (their replies are forwarded as the backend sends them, not translated).
+ */
+const RESP3_LANES = [[encodeCommandText("HELLO", "3")]];
 /** The worker's link to the others of its cluster, through the supervisor. */
 export interface PlaneSharing {
   /** True for the one worker that pings and fetches for all. */
@@ -131,6 +136,7 @@ function _ring(cluster: ClusterConfig, wire: BackendProtocol, context: BackendCo
   const pool = new NodePool(nodes, {
     ..._poolOptions(cluster, wire),
     handshake: wire === RESP_BACKEND ? _backendAuth(cluster) : [],
+    laneHandshakes: wire === RESP_BACKEND ? RESP3_LANES : [],
   }, context.previous);
   const router = new RingRouter(
     cluster.servers.map((server) => ({ name: ketamaName(server), weight: server.weight })),
@@ -184,7 +190,7 @@ function _nodeSnapshots(
 ): NodeSnapshot[] {
   const out: NodeSnapshot[] = [];
   pool.nodes.forEach((info, node) => {
-    const conns = pool.connsOf(node);
+    const conns = pool.allConnsOf(node);
     if (conns.length === 0) return;
     const latency = new LatencyRecorder();
     for (const conn of conns) {
@@ -230,6 +236,7 @@ function _redisCluster(cluster: ClusterConfig, context: BackendContext): Backend
     ..._poolOptions(cluster, RESP_BACKEND),
     // Replicas serve reads only after READONLY; on a master it is harmless.
     handshake: [..._backendAuth(cluster), ...(cluster.readFromSlave ? [READONLY] : [])],
+    laneHandshakes: RESP3_LANES,
   }, previous);
   const topology = new ClusterTopology(pool, {
     seeds: cluster.servers.map((server) => server.addr),

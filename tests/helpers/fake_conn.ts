@@ -3,7 +3,7 @@
  * no event loop waits beyond microtasks. A test plays the peer: it pushes bytes for the
  * code under test to read and inspects what the code wrote.
  */
-import type { ProxyConn, SocketApi } from "../../src/io/sockets.ts";
+import { type ProxyConn, type SocketApi, sockets, useSockets } from "../../src/io/sockets.ts";
 
 const encoder = new TextEncoder();
 const latin1 = new TextDecoder("latin1");
@@ -156,4 +156,16 @@ export class FakeSockets implements SocketApi {
 export async function settle(rounds = 10): Promise<void> {
   for (let i = 0; i < rounds; i++) await Promise.resolve();
   await new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** Runs `body` with fake sockets installed, and puts the real ones back after. */
+export async function withFakeSockets(body: (fake: FakeSockets) => Promise<void>): Promise<void> {
+  const real = sockets();
+  const fake = new FakeSockets();
+  useSockets(fake);
+  try {
+    await body(fake);
+  } finally {
+    useSockets(real);
+  }
 }

@@ -48,6 +48,12 @@ export class RespClient implements AsyncDisposable {
 
   /** Sends every command in one write and returns their replies in order. */
   async pipeline(commands: (string | Uint8Array)[][]): Promise<RespValue[]> {
+    const raw = await this.rawPipeline(commands);
+    return raw.map((reply) => decodeReplyValue(reply).value);
+  }
+
+  /** Like pipeline(), the replies as their RESP bytes (to compare with redis-server's). */
+  async rawPipeline(commands: (string | Uint8Array)[][]): Promise<Uint8Array[]> {
     const parts = commands.map((args) => encodeCommand(args.map(_bytes)));
     const total = parts.reduce((n, p) => n + p.length, 0);
     const out = new Uint8Array(total);
@@ -60,8 +66,8 @@ export class RespClient implements AsyncDisposable {
     // fails while reading fails is reported by the read, so its rejection is handled here.
     const writing = this.sendRaw(out);
     writing.catch(() => {});
-    const replies: RespValue[] = [];
-    for (let i = 0; i < commands.length; i++) replies.push(await this.readReply());
+    const replies: Uint8Array[] = [];
+    for (let i = 0; i < commands.length; i++) replies.push(await this.readRawReply());
     await writing;
     return replies;
   }

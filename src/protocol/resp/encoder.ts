@@ -1,12 +1,14 @@
 /** RESP encoding of replies and commands. */
 
-import { ARRAY, BULK, CR, INTEGER, LF, MINUS } from "./bytes.ts";
+import { ARRAY, BULK, CR, INTEGER, LF, MAP, MINUS, VERBATIM } from "./bytes.ts";
 const encoder = new TextEncoder();
 
 /** Pre-encoded replies sent often. */
 export const OK_REPLY: Uint8Array = encoder.encode("+OK\r\n");
 export const PONG_REPLY: Uint8Array = encoder.encode("+PONG\r\n");
 export const NULL_BULK_REPLY: Uint8Array = encoder.encode("$-1\r\n");
+/** RESP3's null (what redis-server sends a HELLO 3 client for every nil). */
+export const NULL_REPLY: Uint8Array = encoder.encode("_\r\n");
 
 /** Encodes a simple string reply: `+text`. The text must not contain CR or LF. */
 export function encodeSimple(text: string): Uint8Array {
@@ -61,6 +63,49 @@ export function encodeArray(elements: readonly Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+/**
+ * Encodes a map from its keys and values in turn (already encoded): `%n` for a RESP3
+ * client, the flat array `*2n` that redis-server sends a RESP2 client.
+ */
+export function encodeMap(keysAndValues: readonly Uint8Array[], resp3: boolean): Uint8Array {
+  if (!resp3) return encodeArray(keysAndValues);
+  const pairs = keysAndValues.length / 2;
+  let size = headerSize(pairs);
+  for (const element of keysAndValues) size += element.length;
+  const out = new Uint8Array(size);
+  let at = writeHeader(out, 0, MAP, pairs);
+  for (const element of keysAndValues) {
+    out.set(element, at);
+    at += element.length;
+  }
+  return out;
+}
+
+/**
+ * A local reply as a RESP3 client gets it from redis-server: a nil bulk becomes `_`, and
+ * with `text` (INFO, CLIENT LIST and INFO, CLUSTER NODES and INFO) a bulk string becomes a
+ * verbatim string of format "txt". Other replies are returned as they are.
+ */
+export function resp3Reply(reply: Uint8Array, text = false): Uint8Array {
+  if (reply[0] !== BULK) return reply;
+  if (reply[1] === MINUS) return NULL_REPLY;
+  if (!text) return reply;
+  let at = 1;
+  let length = 0;
+  while (reply[at] !== CR) length = length * 10 + (reply[at++] - 0x30);
+  const body = reply.subarray(at + 2, at + 2 + length);
+  const out = new Uint8Array(headerSize(length + 4) + length + 4 + 2);
+  let w = writeHeader(out, 0, VERBATIM, length + 4);
+  out.set(TXT, w);
+  out.set(body, w + 4);
+  w += 4 + length;
+  out[w] = CR;
+  out[w + 1] = LF;
+  return out;
+}
+
+const TXT = encoder.encode("txt:");
 
 /** Bytes of a type-length header (`*10\r\n`) for a non-negative length. */
 export function headerSize(length: number): number {

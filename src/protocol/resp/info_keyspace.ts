@@ -2,7 +2,7 @@
  * `INFO keyspace` over every node: each backend's `dbN:keys=..,expires=..,avg_ttl=..` lines
  * summed per database into one `# Keyspace` section, as one redis-server would write it.
  */
-import { encodeBulk, encodeError } from "./encoder.ts";
+import { encodeBulk, encodeError, resp3Reply } from "./encoder.ts";
 
 const decoder = new TextDecoder();
 const BAD_REPLY = encodeError("ERR unexpected reply from backend");
@@ -14,14 +14,19 @@ interface _Db {
 }
 
 /**
- * The merged `# Keyspace` section from the backends' `INFO keyspace` bulk replies: keys,
- * expires (and any other count) summed, avg_ttl the expires-weighted mean of the nodes'.
+ * The merged `# Keyspace` section from the backends' `INFO keyspace` bulk replies (or RESP3
+ * verbatim strings, "txt:" first: then the merged one is verbatim too): keys, expires (and
+ * any other count) summed, avg_ttl the expires-weighted mean of the nodes'.
  */
 export function mergeKeyspace(replies: readonly Uint8Array[]): Uint8Array {
   const dbs = new Map<string, _Db>();
+  const verbatim = replies[0]?.[0] === 0x3d; /* "=" */
   for (const reply of replies) {
-    if (reply[0] !== 0x24 /* "$" */) return BAD_REPLY;
-    const text = decoder.decode(reply.subarray(reply.indexOf(0x0a) + 1, reply.length - 2));
+    if (reply[0] !== (verbatim ? 0x3d : 0x24 /* "$" */)) return BAD_REPLY;
+    const skip = verbatim ? 4 : 0; // "txt:"
+    const text = decoder.decode(
+      reply.subarray(reply.indexOf(0x0a) + 1 + skip, reply.length - 2),
+    );
     for (const line of text.split("\r\n")) {
       const colon = line.indexOf(":");
       if (!line.startsWith("db") || colon < 0) continue;
@@ -54,5 +59,6 @@ export function mergeKeyspace(replies: readonly Uint8Array[]): Uint8Array {
     );
     lines.push(`${name}:${fields.join(",")}`);
   }
-  return encodeBulk(lines.join("\r\n") + "\r\n");
+  const merged = encodeBulk(lines.join("\r\n") + "\r\n");
+  return verbatim ? resp3Reply(merged, true) : merged;
 }

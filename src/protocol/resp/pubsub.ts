@@ -62,8 +62,11 @@ export class ClientSubscriptions {
     return kind === SubKind.shard ? this.sets[2].size : this.sets[0].size + this.sets[1].size;
   }
 
-  /** (P|S)SUBSCRIBE `names`: one confirmation per name, also for a name already subscribed. */
-  subscribe(kind: SubKindValue, names: readonly Uint8Array[]): SubscriptionDelta {
+  /**
+   * (P|S)SUBSCRIBE `names`: one confirmation per name, also for a name already subscribed;
+   * RESP3 push frames when `push`.
+   */
+  subscribe(kind: SubKindValue, names: readonly Uint8Array[], push = false): SubscriptionDelta {
     const set = this.sets[kind];
     const changed: string[] = [];
     const frames: Uint8Array[] = [];
@@ -73,7 +76,7 @@ export class ClientSubscriptions {
         set.add(key);
         changed.push(key);
       }
-      frames.push(confirmation(SUBSCRIBE_WORDS[kind], name, this.count(kind)));
+      frames.push(confirmation(SUBSCRIBE_WORDS[kind], name, this.count(kind), push));
     }
     return { kind, changed, subscribe: true, reply: _concat(frames) };
   }
@@ -82,7 +85,7 @@ export class ClientSubscriptions {
    * (P|S)UNSUBSCRIBE `names`, or every name of the kind when none is given (then, with none
    * subscribed, one frame with a nil name).
    */
-  unsubscribe(kind: SubKindValue, names: readonly Uint8Array[]): SubscriptionDelta {
+  unsubscribe(kind: SubKindValue, names: readonly Uint8Array[], push = false): SubscriptionDelta {
     const set = this.sets[kind];
     const changed: string[] = [];
     const frames: Uint8Array[] = [];
@@ -92,9 +95,9 @@ export class ClientSubscriptions {
     for (const name of targets) {
       const key = nameKey(name);
       if (set.delete(key)) changed.push(key);
-      frames.push(confirmation(word, name, this.count(kind)));
+      frames.push(confirmation(word, name, this.count(kind), push));
     }
-    if (all && frames.length === 0) frames.push(confirmation(word, null, this.count(kind)));
+    if (all && frames.length === 0) frames.push(confirmation(word, null, this.count(kind), push));
     return { kind, changed, subscribe: false, reply: _concat(frames) };
   }
 
@@ -128,10 +131,21 @@ export function notificationPlacement(
   return at < 0 ? null : keyBytes(key.slice(at + 3));
 }
 
-/** `*3 $<word> $<name>|nil :<count>`, a confirmation frame as redis-server writes it. */
-export function confirmation(word: string, name: Uint8Array | null, count: number): Uint8Array {
+/**
+ * `*3 $<word> $<name>|nil :<count>`, a confirmation frame as redis-server writes it; as a
+ * RESP3 push (`>3`, nil `_`) when `push`.
+ */
+export function confirmation(
+  word: string,
+  name: Uint8Array | null,
+  count: number,
+  push = false,
+): Uint8Array {
+  const nil = push ? "_" : "$-1";
   const head = encoder.encode(
-    `*3\r\n$${word.length}\r\n${word}\r\n${name === null ? "$-1" : `$${name.length}`}\r\n`,
+    `${push ? ">" : "*"}3\r\n$${word.length}\r\n${word}\r\n${
+      name === null ? nil : `$${name.length}`
+    }\r\n`,
   );
   const tail = encoder.encode(`${name === null ? "" : "\r\n"}:${count}\r\n`);
   return _concat(name === null ? [head, tail] : [head, name, tail]);

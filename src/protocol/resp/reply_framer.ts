@@ -1,17 +1,27 @@
-/** Incremental framing of RESP replies from a backend: finds where each reply ends. */
+/** Incremental framing of RESP2 and RESP3 replies from a backend: finds where each reply ends. */
 import { ProtocolError } from "../protocol_error.ts";
 import {
   ARRAY,
+  ATTRIBUTE,
+  BIG_NUMBER,
+  BLOB_ERROR,
+  BOOLEAN,
   BULK,
   CR,
   describeBytes,
+  DOUBLE,
   ERROR,
   findCrlf,
   INTEGER,
   LF,
+  MAP,
   MAX_BULK_LENGTH,
+  NULL,
   parseInteger,
+  PUSH,
+  SET,
   SIMPLE,
+  VERBATIM,
 } from "./bytes.ts";
 
 /** Longest integer or length line accepted from a backend. */
@@ -29,6 +39,13 @@ const KEPT_DEPTH = 256;
  * every client shares. The count stack is iterative (no recursion) and holds one number
  * per open array, each of which took at least 4 bytes ("*1\r\n"), so its memory is
  * bounded by the reply's size, not by a depth limit.
+ *
+ * RESP3 (a connection that said HELLO 3): null, double, boolean, big number, blob error and
+ * verbatim string are single values; a map of n pairs owes 2n values, a set or push n; an
+ * attribute (`|`, n pairs) owes its 2n values and the value it describes, so attribute and
+ * value are one reply (or one element) as a client reads them. A push frame is framed as a
+ * reply of its own (a pinned subscription's sink tells it by its first byte). Streamed
+ * strings and aggregates (`$?`, `*?`...) are refused: Redis never sends them.
  */
 export class RespReplyFramer {
   #pos = 0;
@@ -67,11 +84,13 @@ export class RespReplyFramer {
         case INTEGER:
           if (!_isInt64Text(buf, at + 1, lineEnd)) throw this.#fail("invalid integer reply");
           break;
-        case BULK: {
+        case BULK:
+        case VERBATIM:
+        case BLOB_ERROR: {
           const length = parseInteger(buf, at + 1, lineEnd);
-          if (length === -1) break;
+          if (length === -1 && type === BULK) break;
           if (Number.isNaN(length) || length < 0 || length > MAX_BULK_LENGTH) {
-            throw this.#fail("invalid bulk length in reply");
+            throw this.#fail(_lengthError(buf, at, "bulk length"));
           }
           if (next + length + 2 > end) return -1;
           if (buf[next + length] !== CR || buf[next + length + 1] !== LF) {
@@ -80,20 +99,44 @@ export class RespReplyFramer {
           next += length + 2;
           break;
         }
-        case ARRAY: {
+        case ARRAY:
+        case MAP:
+        case SET:
+        case PUSH:
+        case ATTRIBUTE: {
           const count = parseInteger(buf, at + 1, lineEnd);
           // No upper bound but the integer's: a reply of 20M list elements is Redis's own,
           // and counting costs one number per open array, not one per element.
-          if (Number.isNaN(count) || count < -1) {
-            throw this.#fail("invalid array length in reply");
+          if (Number.isNaN(count) || count < -1 || (count === -1 && type !== ARRAY)) {
+            throw this.#fail(_lengthError(buf, at, "array length"));
           }
-          if (count > 0) {
+          // Values owed: a map's pairs, an attribute's pairs and the value it describes.
+          const owes = type === ARRAY || type === SET || type === PUSH
+            ? count
+            : type === MAP
+            ? 2 * count
+            : 2 * count + 1;
+          if (owes > 0) {
             this.#pos = next - start;
-            if (owed.push(count) > KEPT_DEPTH) this.#deep = true;
+            if (owed.push(owes) > KEPT_DEPTH) this.#deep = true;
             continue;
           }
           break;
         }
+        case NULL:
+          if (lineEnd !== at + 1) throw this.#fail("invalid null reply");
+          break;
+        case BOOLEAN:
+          if (lineEnd !== at + 2 || (buf[at + 1] !== 0x74 && buf[at + 1] !== 0x66)) {
+            throw this.#fail("invalid boolean reply");
+          }
+          break;
+        case DOUBLE:
+          if (!_isDoubleText(buf, at + 1, lineEnd)) throw this.#fail("invalid double reply");
+          break;
+        case BIG_NUMBER:
+          if (!_isBigNumberText(buf, at + 1, lineEnd)) throw this.#fail("invalid big number reply");
+          break;
         default:
           throw this.#fail(`unexpected reply type '${describeBytes(buf, at, at + 1)}'`);
       }
@@ -130,4 +173,37 @@ function _isInt64Text(buf: Uint8Array, start: number, end: number): boolean {
   if (digits < 1 || digits > 19) return false;
   for (let i = start; i < end; i++) if (buf[i] < 0x30 || buf[i] > 0x39) return false;
   return true;
+}
+
+/** True for a big number: "-" (optional) then decimal digits, as many as the line holds. */
+function _isBigNumberText(buf: Uint8Array, start: number, end: number): boolean {
+  if (start < end && buf[start] === 0x2d /* "-" */) start++;
+  if (start >= end) return false;
+  for (let i = start; i < end; i++) if (buf[i] < 0x30 || buf[i] > 0x39) return false;
+  return true;
+}
+
+/**
+ * True for a RESP3 double as Redis writes it: a decimal or exponent form, "inf", "-inf" or
+ * "nan" (the characters are checked, not the grammar: the value is forwarded, not read).
+ */
+function _isDoubleText(buf: Uint8Array, start: number, end: number): boolean {
+  if (start >= end) return false;
+  for (let i = start; i < end; i++) {
+    const byte = buf[i];
+    const digit = byte >= 0x30 && byte <= 0x39;
+    // + - . e E i n f a
+    if (
+      !digit && byte !== 0x2b && byte !== 0x2d && byte !== 0x2e && byte !== 0x65 &&
+      byte !== 0x45 && byte !== 0x69 && byte !== 0x6e && byte !== 0x66 && byte !== 0x61
+    ) return false;
+  }
+  return true;
+}
+
+/** The refusal of a bad length: a streamed RESP3 string or aggregate (`$?`) says so. */
+function _lengthError(buf: Uint8Array, at: number, what: string): string {
+  return buf[at + 1] === 0x3f /* "?" */
+    ? "streamed RESP3 replies are not supported (Redis does not send them)"
+    : `invalid ${what} in reply`;
 }

@@ -46,6 +46,77 @@ Deno.test("frame() finds every reply boundary at every chunk split", () => {
   }
 });
 
+/** Every RESP3 type, as redis-server 7 sends them after HELLO 3 (DEBUG PROTOCOL among them). */
+const resp3Replies = [
+  "_\r\n",
+  ",3.141\r\n",
+  ",-inf\r\n",
+  ",nan\r\n",
+  ",1e+300\r\n",
+  "#t\r\n",
+  "#f\r\n",
+  "(1234567999999999999999999999999999999\r\n",
+  "(-12\r\n",
+  "!21\r\nSYNTAX invalid syntax\r\n",
+  "=29\r\ntxt:This is a verbatim\nstring\r\n",
+  "%3\r\n:0\r\n#f\r\n:1\r\n#t\r\n:2\r\n#f\r\n",
+  "%0\r\n",
+  "~3\r\n:0\r\n:1\r\n:2\r\n",
+  "~0\r\n",
+  ">2\r\n$16\r\nserver-cpu-usage\r\n:42\r\n",
+  // An attribute and the reply it describes are one reply.
+  "|1\r\n$14\r\nkey-popularity\r\n*2\r\n$7\r\nkey:123\r\n:90\r\n$39\r\n" +
+  "Some real reply following the attribute\r\n",
+  "|0\r\n:5\r\n",
+  // Nested: an attribute on a map's value, a set in an array, maps in maps.
+  "*3\r\n%1\r\n+a\r\n|1\r\n+ttl\r\n:3\r\n~2\r\n_\r\n#t\r\n,0.5\r\n" +
+  "%1\r\n%1\r\n:1\r\n(2\r\n=7\r\ntxt:abc\r\n",
+  "*2\r\n_\r\n$1\r\nx\r\n",
+];
+
+Deno.test("frame() finds every RESP3 reply boundary at every chunk split", () => {
+  const input = enc.encode(resp3Replies.join(""));
+  const expected = resp3Replies.map((r) => enc.encode(r).length);
+  for (const { cuts, label } of everySplit(input.length)) {
+    assert.deepEqual(frameAll(input, cuts), expected, label);
+  }
+});
+
+Deno.test("frame() refuses streamed RESP3 replies and malformed RESP3 values clearly", () => {
+  for (const streamed of ["$?\r\n;4\r\nabcd\r\n;0\r\n", "*?\r\n:1\r\n.\r\n", "%?\r\n"]) {
+    const input = enc.encode(streamed);
+    assert.throws(
+      () => new RespReplyFramer().frame(input, 0, input.length),
+      /streamed RESP3 replies are not supported/,
+    );
+  }
+  const bad = ["_x\r\n", "#x\r\n", "#tt\r\n", ",\r\n", ",1;2\r\n", "(\r\n", "(1a\r\n"];
+  for (const reply of [...bad, "%-1\r\n", "~-1\r\n", "=-1\r\n", "!-1\r\n", "=3\r\nabcd\r\n"]) {
+    const input = enc.encode(reply);
+    assert.throws(() => new RespReplyFramer().frame(input, 0, input.length), ProtocolError, reply);
+  }
+});
+
+Deno.test("decodeReplyValue() decodes RESP3 values; element bounds measure them", () => {
+  const decode = (reply: string) => decodeReplyValue(enc.encode(reply)).value;
+  assert.equal(decode("_\r\n"), null);
+  assert.equal(decode("#t\r\n"), true);
+  assert.equal(decode(",-inf\r\n"), -Infinity);
+  assert.equal(decode(",2.5\r\n"), 2.5);
+  assert.equal(decode("(-99999999999999999999\r\n"), -99999999999999999999n);
+  assert.deepEqual(decode("!3\r\nE x\r\n"), new RespErrorReply("E x"));
+  assert.deepEqual(decode("=7\r\ntxt:abc\r\n"), enc.encode("txt:abc"));
+  assert.deepEqual(decode("%1\r\n+a\r\n~1\r\n:1\r\n"), ["a", [1]]);
+  assert.deepEqual(decode("|1\r\n+k\r\n+v\r\n*1\r\n|0\r\n:7\r\n"), [7]);
+  for (const reply of resp3Replies) {
+    const bytes = enc.encode(reply);
+    assert.equal(decodeReplyValue(bytes).size, bytes.length, reply);
+  }
+  const array = enc.encode(`*${resp3Replies.length}\r\n${resp3Replies.join("")}`);
+  const slices = arrayElementSlices(array)!.map((s) => new TextDecoder().decode(s));
+  assert.deepEqual(slices, resp3Replies);
+});
+
 Deno.test("frame() rejects malformed replies", () => {
   for (const bad of ["?x\r\n", ":12a\r\n", "$-2\r\n", "*-5\r\n", "$1\r\nabc\r\n"]) {
     const input = enc.encode(bad);

@@ -1,14 +1,45 @@
 /** Decodes one complete RESP reply into a value (merges of split commands, tools, tests). */
 import { ProtocolError } from "../protocol_error.ts";
-import { ARRAY, BULK, ERROR, findCrlf, INTEGER, parseInteger, SIMPLE } from "./bytes.ts";
+import {
+  ARRAY,
+  ATTRIBUTE,
+  BIG_NUMBER,
+  BLOB_ERROR,
+  BOOLEAN,
+  BULK,
+  DOUBLE,
+  ERROR,
+  findCrlf,
+  INTEGER,
+  MAP,
+  NULL,
+  parseInteger,
+  PUSH,
+  SET,
+  SIMPLE,
+  VERBATIM,
+} from "./bytes.ts";
 
 /** An error reply's text, kept apart from status strings. */
 export class RespErrorReply {
   constructor(readonly message: string) {}
 }
 
-/** A decoded reply: status text, error, integer, bulk bytes, null, or an array. */
-export type RespValue = string | RespErrorReply | number | Uint8Array | null | RespValue[];
+/**
+ * A decoded reply: status text, error, integer, bulk bytes, null, or an array. RESP3 adds:
+ * a double (a number), a boolean, a big number (a bigint), a verbatim string (its bytes,
+ * "txt:" included), a blob error (an error); maps, sets and pushes decode as arrays (a map
+ * as its keys and values in turn) and an attribute is skipped (its value is the reply's).
+ */
+export type RespValue =
+  | string
+  | RespErrorReply
+  | number
+  | boolean
+  | bigint
+  | Uint8Array
+  | null
+  | RespValue[];
 
 const decoder = new TextDecoder();
 
@@ -20,8 +51,9 @@ export function decodeReplyValue(
   buf: Uint8Array,
   start = 0,
 ): { value: RespValue; size: number } {
-  // Open arrays, innermost last: the items so far and how many the array announced.
-  const open: { items: RespValue[]; count: number }[] = [];
+  // Open arrays, innermost last: the items so far and how many the array announced (an
+  // attribute's: its pairs then the value, of which only the value is kept).
+  const open: { items: RespValue[]; count: number; attribute: boolean }[] = [];
   let at = start;
   for (;;) {
     const lineEnd = findCrlf(buf, at + 1, buf.length);
@@ -38,7 +70,8 @@ export function decodeReplyValue(
       case INTEGER:
         value = parseInteger(buf, at + 1, lineEnd);
         break;
-      case BULK: {
+      case BULK:
+      case VERBATIM: {
         const length = parseInteger(buf, at + 1, lineEnd);
         if (length < 0) value = null;
         else {
@@ -47,10 +80,34 @@ export function decodeReplyValue(
         }
         break;
       }
-      case ARRAY: {
-        const count = parseInteger(buf, at + 1, lineEnd);
+      case BLOB_ERROR: {
+        const length = parseInteger(buf, at + 1, lineEnd);
+        value = new RespErrorReply(decoder.decode(buf.subarray(next, next + length)));
+        next += length + 2;
+        break;
+      }
+      case NULL:
+        value = null;
+        break;
+      case BOOLEAN:
+        value = buf[at + 1] === 0x74 /* "t" */;
+        break;
+      case DOUBLE:
+        value = _double(decoder.decode(buf.subarray(at + 1, lineEnd)));
+        break;
+      case BIG_NUMBER:
+        value = BigInt(decoder.decode(buf.subarray(at + 1, lineEnd)));
+        break;
+      case ARRAY:
+      case MAP:
+      case SET:
+      case PUSH:
+      case ATTRIBUTE: {
+        const type = buf[at];
+        const header = parseInteger(buf, at + 1, lineEnd);
+        const count = type === MAP ? 2 * header : type === ATTRIBUTE ? 2 * header + 1 : header;
         if (count > 0) {
-          open.push({ items: [], count });
+          open.push({ items: [], count, attribute: type === ATTRIBUTE });
           at = next;
           continue;
         }
@@ -68,9 +125,16 @@ export function decodeReplyValue(
       top.items.push(value);
       if (top.items.length < top.count) break;
       open.pop();
-      value = top.items;
+      value = top.attribute ? top.items[top.items.length - 1] : top.items;
     }
   }
+}
+
+/** A RESP3 double's text as a number ("inf", "-inf", "nan" included). */
+function _double(text: string): number {
+  if (text === "inf") return Infinity;
+  if (text === "-inf") return -Infinity;
+  return text === "nan" ? NaN : Number(text);
 }
 
 /** Splits a complete array reply into the raw encoded bytes of its elements (views). */
@@ -116,13 +180,17 @@ function _replySize(buf: Uint8Array, at: number): number {
     if (lineEnd < 0) throw new ProtocolError("incomplete reply");
     const type = buf[end];
     owed--;
-    if (type === BULK) {
+    if (type === BULK || type === VERBATIM || type === BLOB_ERROR) {
       const length = parseInteger(buf, end + 1, lineEnd);
       end = length < 0 ? lineEnd + 2 : lineEnd + 4 + length;
     } else {
-      if (type === ARRAY) {
+      if (type === ARRAY || type === SET || type === PUSH) {
         const count = parseInteger(buf, end + 1, lineEnd);
         if (count > 0) owed += count;
+      } else if (type === MAP || type === ATTRIBUTE) {
+        const count = parseInteger(buf, end + 1, lineEnd);
+        // An attribute's pairs, then the value it describes (that one is the element).
+        owed += 2 * count + (type === ATTRIBUTE ? 1 : 0);
       }
       end = lineEnd + 2;
     }

@@ -1,5 +1,5 @@
 /** RESP's planner: frames a client's requests and plans each one (answer, forward, split). */
-import { encodeBulk, encodeCommand, encodeError, OK_REPLY } from "./encoder.ts";
+import { encodeBulk, encodeCommand, encodeError, OK_REPLY, resp3Reply } from "./encoder.ts";
 import { RespRequestDecoder } from "./request_decoder.ts";
 import {
   commandKeyIndexes,
@@ -72,6 +72,8 @@ const REFUSED_DOC = "(see docs/commands.md#refused-commands)";
 const CLIENT = new TextEncoder().encode("client");
 const KEYSPACE = new TextEncoder().encode("keyspace");
 const SETNAME = new TextEncoder().encode("setname");
+const LIST = new TextEncoder().encode("list");
+const INFO = new TextEncoder().encode("info");
 
 /** How the replies of an allowed server-wide command merge (others: the first reply). */
 const BROADCAST_MERGE: Record<string, MergeKind> = {
@@ -125,6 +127,12 @@ export class RespPlanner implements RequestPlanner {
   readonly #settings: RedisSettings;
   readonly #decoder = new RespRequestDecoder();
   #authenticated = false;
+  /**
+   * HELLO 3: the client speaks RESP3. Its requests then go over backend connections that
+   * said HELLO 3 (the plan's lane 1), so backend replies are forwarded as they are; the
+   * replies Aster makes are encoded for it (see resp3Reply).
+   */
+  #resp3 = false;
   /** CLIENT SETNAME's name (made on the first CLIENT command). */
   #clientState: ClientState | null = null;
   /** MULTI/WATCH state, made on the client's first transaction command. */
@@ -192,6 +200,7 @@ export class RespPlanner implements RequestPlanner {
         tx?.forget();
       } else if (tx !== null) tx.reset(plan, RESET_REPLY);
       else plan.local(RESET_REPLY);
+      this.#setProtocol(2, plan);
       return;
     }
     if (password !== null && !this.#authenticated && !allowedBeforeAuth(spec.name)) {
@@ -200,7 +209,9 @@ export class RespPlanner implements RequestPlanner {
       plan.local(NOAUTH_REPLY);
       return;
     }
-    if (this.#subs !== null && this.#subs.total > 0 && this.#subscribed(spec, argv, plan)) return;
+    // RESP3 has no subscribed state: a RESP3 client runs any command while subscribed.
+    const subscribed = this.#subs !== null && this.#subs.total > 0;
+    if (subscribed && !this.#resp3 && this.#subscribed(spec, argv, plan)) return;
     if (spec.kind === "pubsub" && spec.name !== "pubsub") {
       if (tx !== null && tx.inMulti) {
         metrics.error("refused");
@@ -226,27 +237,24 @@ export class RespPlanner implements RequestPlanner {
     if (spec.name === "info") {
       // INFO keyspace is the backends' (summed); the other sections are Aster's own.
       if (argv.length === 2 && _isWord(argv[1], KEYSPACE)) this.#broadcast(spec, argv, plan);
-      else plan.local(infoReply(metrics, argv));
+      else plan.local(this.#text(infoReply(metrics, argv)));
       return;
     }
     if (spec.name === "slowlog") {
       plan.local(slowlogReply(metrics, argv));
       return;
     }
-    if (spec.name === "auth" || spec.name === "hello") {
-      const { reply, ok } = spec.name === "auth" ? answerAuth(argv, password) : answerHello(argv, {
-        password,
-        authenticated: this.#authenticated || password === null,
-        clientId: client.id,
-        version: metrics.redisVersion().version,
-        mode: metrics.facts.cacheType === "redis_cluster" ? "cluster" : "standalone",
-      });
+    if (spec.name === "auth") {
+      const { reply, ok } = answerAuth(argv, password);
       if (ok) this.#authenticated = true;
-      if (ok && spec.name === "hello") this.#helloSetname(argv);
       plan.local(reply);
       return;
     }
-    const modeReply = routing.localReply(spec, argv);
+    if (spec.name === "hello") {
+      this.#hello(argv, plan);
+      return;
+    }
+    const modeReply = routing.localReply(spec, argv, this.#resp3);
     if (modeReply !== null) {
       plan.local(modeReply);
       return;
@@ -273,7 +281,7 @@ export class RespPlanner implements RequestPlanner {
         if (spec.name === "client") {
           const reply = this.#clientCommand(argv);
           if (reply !== null) {
-            plan.local(reply);
+            plan.local(this.#resp3 ? resp3Reply(reply, _isTextClientReply(argv)) : reply);
             return;
           }
         }
@@ -380,7 +388,9 @@ export class RespPlanner implements RequestPlanner {
       }
     }
     const subs = this.#subs ??= new ClientSubscriptions();
-    const delta = subscribe ? subs.subscribe(kind, names) : subs.unsubscribe(kind, names);
+    const delta = subscribe
+      ? subs.subscribe(kind, names, this.#resp3)
+      : subs.unsubscribe(kind, names, this.#resp3);
     plan.subscribe(subs, [delta], delta.reply);
   }
 
@@ -446,6 +456,50 @@ export class RespPlanner implements RequestPlanner {
       default:
         return null;
     }
+  }
+
+  /**
+   * HELLO [protover [AUTH user pass] [SETNAME name]]. A change of protocol is refused while
+   * the client has a transaction or watched keys: its pinned connection speaks the old one.
+   */
+  #hello(argv: Uint8Array[], plan: Plan): void {
+    const client = this.#client;
+    const metrics = client.metrics;
+    const password = this.#settings.password;
+    const current = this.#resp3 ? 3 : 2;
+    const { reply, ok, protocol } = answerHello(argv, {
+      password,
+      authenticated: this.#authenticated || password === null,
+      clientId: client.id,
+      version: metrics.redisVersion().version,
+      mode: metrics.facts.cacheType === "redis_cluster" ? "cluster" : "standalone",
+      protocol: current,
+      resp3: _speaksResp3(metrics.redisVersion().version),
+    });
+    if (protocol !== current && this.#tx !== null && this.#tx.active) {
+      plan.local(HELLO_IN_TRANSACTION);
+      return;
+    }
+    if (protocol !== current && this.#subs !== null && this.#subs.total > 0) {
+      plan.local(HELLO_SUBSCRIBED);
+      return;
+    }
+    if (ok) this.#authenticated = true;
+    if (ok) this.#helloSetname(argv);
+    this.#setProtocol(protocol, plan);
+    plan.local(reply);
+  }
+
+  /** The client's protocol from now on; its requests use the backend lane that speaks it. */
+  #setProtocol(protocol: number, plan: Plan): void {
+    this.#resp3 = protocol === 3;
+    plan.lane = this.#resp3 ? 1 : 0;
+    if (this.#resp3 || this.#client.connState !== null) this.#state().resp = protocol;
+  }
+
+  /** A text reply (a bulk string) as this client gets it: verbatim under RESP3. */
+  #text(reply: Uint8Array): Uint8Array {
+    return this.#resp3 ? resp3Reply(reply, true) : reply;
   }
 
   /** RESET as redis-server: name, flags, reply mode and authentication back to a new client's. */
@@ -613,6 +667,28 @@ function _sortPatternRefusal(
     }
   }
   return null;
+}
+
+const HELLO_SUBSCRIBED = encodeError(
+  "ERR HELLO cannot change the protocol while subscribed in aster (the subscription " +
+    "connections speak the protocol they began with): unsubscribe first",
+);
+
+const HELLO_IN_TRANSACTION = encodeError(
+  "ERR HELLO cannot change the protocol inside a transaction or with watched keys in aster " +
+    "(the transaction's backend connection speaks the protocol it began with)",
+);
+
+/** CLIENT LIST and CLIENT INFO answer text: a verbatim string under RESP3, as redis-server. */
+function _isTextClientReply(argv: readonly Uint8Array[]): boolean {
+  const sub = argv[1];
+  return sub.length === 4 && (_isWord(sub, LIST) || _isWord(sub, INFO));
+}
+
+/** Redis speaks RESP3 from 6.0 on (an unknown version is taken as a recent one). */
+function _speaksResp3(version: string): boolean {
+  const major = Number(version.split(".")[0]);
+  return !(major < 6);
 }
 
 /** Whether `arg` is `word` (lowercase ASCII) in any case. */

@@ -190,7 +190,9 @@ export class RespSplit implements SplitStrategy {
       case "random": {
         // A key of a random node among those that hold one: nil only when all are empty.
         const keys = replies.filter((reply) => reply[0] === 0x24 && reply[1] !== 0x2d);
-        return keys.length === 0 ? NULL_BULK_REPLY : keys[Math.floor(Math.random() * keys.length)];
+        // All empty: the first node's nil, in the protocol it was sent in ($-1, or RESP3's _).
+        if (keys.length === 0) return replies[0] ?? NULL_BULK_REPLY;
+        return keys[Math.floor(Math.random() * keys.length)];
       }
       case "keyspace":
         return mergeKeyspace(replies);
