@@ -1,6 +1,7 @@
 /**
  * Pub/Sub through Aster against real redis-servers: the confirmation and subscribed-state
- * bytes compared with a direct redis-server, ioredis and node-redis (RESP2) subscribers fed
+ * bytes compared with a direct redis-server (RESP2 and RESP3), ioredis and node-redis (RESP2
+ * and RESP3) subscribers fed
  * from another connection, every message exactly once and in order over channels spread on
  * 3 nodes, PUBLISH's receiver count and PUBSUB merged over the nodes, a subscriber that
  * stops reading closed at the hard limit while another is unaffected, subscription
@@ -176,36 +177,48 @@ async function _suite(
     }
   });
 
-  await t.step("node-redis (RESP2) subscribe and pSubscribe", async () => {
-    const subscriber = createClient({ url: `redis://127.0.0.1:${port}`, RESP: 2 });
-    const publisher = createClient({ url: `redis://127.0.0.1:${port}`, RESP: 2 });
-    subscriber.on("error", () => {});
-    publisher.on("error", () => {});
-    try {
-      await within(Promise.all([subscriber.connect(), publisher.connect()]), 5000, "connect");
-      const got: string[] = [];
-      await within(
-        subscriber.subscribe("nr-chan", (message, channel) => got.push(`${channel}:${message}`)),
-        5000,
-        "subscribe",
-      );
-      await within(
-        subscriber.pSubscribe("nr-*", (message, channel) => got.push(`p ${channel}:${message}`)),
-        5000,
-        "pSubscribe",
-      );
-      assert.equal(await publisher.publish("nr-chan", "hello"), 2);
-      assert.equal(await publisher.publish("nr-other", "world"), 1);
-      for (let i = 0; got.length < 3 && i < 100; i++) await sleep(20);
-      assert.deepEqual(got.sort(), ["nr-chan:hello", "p nr-chan:hello", "p nr-other:world"]);
-      await within(subscriber.unsubscribe("nr-chan"), 5000, "unsubscribe");
-      await within(subscriber.pUnsubscribe("nr-*"), 5000, "pUnsubscribe");
-      assert.equal(await publisher.publish("nr-chan", "gone"), 0);
-    } finally {
-      await subscriber.quit().catch(() => {});
-      await publisher.quit().catch(() => {});
-    }
-  });
+  for (const RESP of [2, 3] as const) {
+    await t.step(`node-redis (RESP${RESP}) subscribe and pSubscribe`, async () => {
+      const subscriber = createClient({ url: `redis://127.0.0.1:${port}`, RESP });
+      const publisher = createClient({ url: `redis://127.0.0.1:${port}`, RESP });
+      subscriber.on("error", () => {});
+      publisher.on("error", () => {});
+      try {
+        await within(Promise.all([subscriber.connect(), publisher.connect()]), 5000, "connect");
+        const got: string[] = [];
+        await within(
+          subscriber.subscribe(
+            `nr${RESP}-chan`,
+            (message, channel) => got.push(`${channel}:${message}`),
+          ),
+          5000,
+          "subscribe",
+        );
+        await within(
+          subscriber.pSubscribe(
+            `nr${RESP}-*`,
+            (message, channel) => got.push(`p ${channel}:${message}`),
+          ),
+          5000,
+          "pSubscribe",
+        );
+        assert.equal(await publisher.publish(`nr${RESP}-chan`, "hello"), 2);
+        assert.equal(await publisher.publish(`nr${RESP}-other`, "world"), 1);
+        for (let i = 0; got.length < 3 && i < 100; i++) await sleep(20);
+        assert.deepEqual(got.sort(), [
+          `nr${RESP}-chan:hello`,
+          `p nr${RESP}-chan:hello`,
+          `p nr${RESP}-other:world`,
+        ]);
+        await within(subscriber.unsubscribe(`nr${RESP}-chan`), 5000, "unsubscribe");
+        await within(subscriber.pUnsubscribe(`nr${RESP}-*`), 5000, "pUnsubscribe");
+        assert.equal(await publisher.publish(`nr${RESP}-chan`, "gone"), 0);
+      } finally {
+        await subscriber.quit().catch(() => {});
+        await publisher.quit().catch(() => {});
+      }
+    });
+  }
 
   await t.step("a 3 MB message and a pipeline of small ones arrive whole", async () => {
     await using subscriber = await RespClient.connect(port);
