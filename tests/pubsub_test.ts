@@ -1,12 +1,12 @@
 /**
  * Pub/Sub through Aster against real redis-servers: the confirmation and subscribed-state
  * bytes compared with a direct redis-server (RESP2 and RESP3), ioredis and node-redis (RESP2
- * and RESP3) subscribers fed
- * from another connection, every message exactly once and in order over channels spread on
- * 3 nodes, PUBLISH's receiver count and PUBSUB merged over the nodes, a subscriber that
- * stops reading closed at the hard limit while another is unaffected, subscription
- * connections closed with their client, and channels re-subscribed where they move when a
- * node is ejected; in `redis` mode, under `thread = 2`, and in `redis_cluster` mode.
+ * and RESP3) subscribers fed from another connection, every message exactly once and in order
+ * over channels spread on 3 nodes, PUBLISH's receiver count and PUBSUB merged over the nodes,
+ * keyspace notifications, a subscriber that stops reading closed at the hard limit while
+ * another is unaffected, subscription connections closed with their client, idle timeout,
+ * and channels subscribed again where they move (ejection and rejoin, SIGHUP reload, slot
+ * migration, failover); in `redis` mode, under `thread = 2`, and in `redis_cluster` mode.
  */
 import assert from "node:assert/strict";
 import { createClient } from "redis";
