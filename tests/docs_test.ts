@@ -435,6 +435,7 @@ Deno.test("docs/operations.md names every metric /metrics renders, with its type
   snap.clients.c = { current: 1, total: 1, rejected: 1 };
   for (const record of [snap.commands, snap.errors, snap.redirects]) record["c\tx"] = 1;
   for (const record of [snap.topologyRefreshes, snap.bytesIn, snap.bytesOut]) record.c = 1;
+  snap.pubsub.c = { clients: 1, channels: 1, patterns: 1, shardChannels: 1 };
   snap.nodes.push({
     cluster: "c",
     node: "n",

@@ -425,7 +425,7 @@ testBothIo(
       [["FLUSHALL"], "flushall"],
       [["FLUSHDB"], "flushdb"],
       [["CONFIG", "GET", "x"], "config"],
-      [["SUBSCRIBE", "channel"], "subscribe"],
+      [["MONITOR"], "monitor"],
       [["FOO"], "foo"],
       [["foo", "bar", "baz"], "foo"],
     ];

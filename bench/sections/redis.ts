@@ -3,7 +3,8 @@
  * redis-server direct, behind nutcracker (fnv1a_64, ketama) and behind Aster (`redis`,
  * `thread = 1`) as `deno task start` runs it (`io = "auto"`: raw sockets through FFI), and
  * Aster kept in Deno's sandbox (`aster-deno`: `io = "deno"`, no --allow-ffi; no targets);
- * then an MGET of ten fixed keys spread over three redis-servers behind both proxies.
+ * then an MGET of ten fixed keys spread over three redis-servers behind both proxies; then
+ * a PUBLISH fan-out to 100 subscribers, Aster against redis-server directly.
  */
 import { startRedis } from "../../tests/helpers/servers.ts";
 import { redisBenchmarkTarget } from "../load_tools.ts";
@@ -19,6 +20,7 @@ import {
 } from "../targets.ts";
 import type { Results, Section, Stage, TargetCheck } from "../types.ts";
 import { MGET_KEYS, mgetStage } from "./mget_stage.ts";
+import { FAN_OUT_LABEL, pubsubStage } from "./pubsub_stage.ts";
 
 /** One redis-server direct, behind nutcracker and behind Aster. */
 const redisSingleStage: Stage = {
@@ -62,6 +64,11 @@ function redisChecks(results: Results, target: string): TargetCheck[] {
       min: 1.0,
     }),
   );
+  if (target === "aster") {
+    const fanOut = rowLabel(FAN_OUT_LABEL, 1);
+    const delivered = ratioOf(results, fanOut, { target, base: "direct", field: "rps" });
+    checks.push(ratioCheck(`redis ${fanOut} messages/s, ${target}/direct`, delivered, {}));
+  }
   return checks;
 }
 
@@ -71,7 +78,7 @@ export const redisSection: Section = {
   title: "redis: redis-benchmark, one redis-server (MGET: three)",
   columns: PROXY_COLUMNS,
   ratios: PROXY_RATIOS,
-  stages: [redisSingleStage, mgetStage({ inIo: false })],
+  stages: [redisSingleStage, mgetStage({ inIo: false }), pubsubStage],
   pinned: true,
   checks: (run) => [
     ...redisChecks(run.results, "aster"),

@@ -37,6 +37,17 @@ export interface NodeConnOptions {
 
 type State = "connecting" | "up" | "down" | "closed";
 
+/**
+ * The one receiver of a connection in push mode (a subscription connection): every frame
+ * that no waiting request claims (messages, confirmations, pongs), and the socket's loss.
+ */
+export interface PushHandler {
+  /** One frame: a view into the read buffer, valid during the call (unless `owned`). */
+  onFrame(frame: Uint8Array, owned: boolean): void;
+  /** The socket failed or the connection was closed: what was subscribed on it is gone. */
+  onDown(reason: string): void;
+}
+
 /** First and largest delay between reconnect attempts, ms. */
 const BACKOFF_MIN = 50;
 const BACKOFF_MAX = 2000;
@@ -85,6 +96,8 @@ export class NodeConn {
   #headSince = 0;
   /** Reply latency of the requests sent on this connection. */
   readonly latency = new LatencyRecorder();
+  /** Push mode: frames with no request waiting go here instead of failing the connection. */
+  #push: PushHandler | null = null;
 
   constructor(options: NodeConnOptions) {
     this.options = options;
@@ -143,6 +156,25 @@ export class NodeConn {
       this.#writer.appendOwned(bytes);
     } else this.#writer.append(bytes);
     this.#pending.push({ sink, at: coarseClock.now, kind, batch: this.#batch });
+  }
+
+  /**
+   * Push mode (a subscription connection): frames that no request waits for go to
+   * `handler`, and the loss of the socket is reported to it. The handshake's replies still
+   * complete their requests first.
+   */
+  setPushHandler(handler: PushHandler | null): void {
+    this.#push = handler;
+  }
+
+  /**
+   * Push mode: queues bytes whose replies go to the push handler (no request waits for
+   * them). False when the connection is down.
+   */
+  sendPush(bytes: Uint8Array): boolean {
+    if (this.#state === "down" || this.#state === "closed" || this.#writer === null) return false;
+    this.#writer.append(bytes);
+    return true;
   }
 
   /** Fails what is late: the oldest reply past read_timeout, a write or dial past its bound. */
@@ -259,6 +291,11 @@ export class NodeConn {
         while (buffer.start < buffer.end) {
           const head = this.#pending.peek();
           if (head === undefined) {
+            if (this.#push !== null) {
+              if (!this.#pushFrame(framer, buffer)) break;
+              if (generation !== this.#generation) return;
+              continue;
+            }
             this.#fail("reply without a request");
             return;
           }
@@ -287,6 +324,22 @@ export class NodeConn {
     }
   }
 
+  /** Hands the next complete frame to the push handler; false when more bytes are needed. */
+  #pushFrame(framer: ReplyFramer, buffer: ReadBuffer): boolean {
+    const size = framer.frame(buffer.data, buffer.start, buffer.end, 0);
+    if (size < 0) return false;
+    const frame = buffer.data.subarray(buffer.start, buffer.start + size);
+    buffer.start += size;
+    const owned = size >= OWN_FROM;
+    if (owned) buffer.detach();
+    try {
+      this.#push!.onFrame(frame, owned);
+    } catch (err) {
+      logWarn(`push handler failed: ${_message(err)}`);
+    }
+    return true;
+  }
+
   /** Drops the socket, fails every waiting sink and schedules a reconnect with backoff. */
   #fail(reason: string): void {
     if (this.#state === "closed") return;
@@ -313,6 +366,15 @@ export class NodeConn {
     }
     this.#conn = null;
     const message = `backend ${this.options.name}: ${reason}`;
+    const push = this.#push;
+    if (push !== null) {
+      this.#push = null;
+      try {
+        push.onDown(message);
+      } catch (err) {
+        logWarn(`push handler failed: ${_message(err)}`);
+      }
+    }
     for (const { sink } of this.#pending.drain()) {
       try {
         sink.onError(message);

@@ -191,6 +191,47 @@ Deno.test("NodeConn sends the handshake first and drops a node that refuses it",
   });
 });
 
+Deno.test("NodeConn in push mode: the handshake's reply first, then every frame to the handler", async () => {
+  await withFakeSockets(async (fake) => {
+    const refusals: string[] = [];
+    const node = new NodeConn(
+      _options({
+        handshake: [encoder.encode("auth\n")],
+        handshakeRefusal: (reply) => {
+          refusals.push(latin1.decode(reply));
+          return null;
+        },
+      }),
+    );
+    const frames: string[] = [];
+    const downs: string[] = [];
+    node.setPushHandler({
+      onFrame: (frame) => frames.push(latin1.decode(frame)),
+      onDown: (reason) => downs.push(reason),
+    });
+    node.connect();
+    assert.equal(node.sendPush(encoder.encode("sub a\n")), true);
+    await settle();
+    const backend = fake.opened[0];
+    assert.equal(backend.text(), "auth\nsub a\n");
+    backend.push("OK\nsubscribed a\nmessage 1\nmess");
+    await settle();
+    backend.push("age 2\n");
+    await settle();
+    assert.deepEqual(refusals, ["OK\n"]);
+    assert.deepEqual(frames, ["subscribed a\n", "message 1\n", "message 2\n"]);
+    assert.equal(node.pendingCount, 0);
+    // The socket's loss is reported once; the handler is then let go.
+    backend.fail("reset");
+    await settle();
+    assert.equal(downs.length, 1);
+    assert.match(downs[0], /reset/);
+    assert.equal(node.sendPush(encoder.encode("sub b\n")), false);
+    node.close();
+    assert.equal(downs.length, 1);
+  });
+});
+
 Deno.test("NodeConn over RESP3: an attribute and its reply complete one request, in any chunks", async () => {
   await withFakeSockets(async (fake) => {
     const node = new NodeConn(

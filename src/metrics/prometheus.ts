@@ -28,6 +28,14 @@ export function sumSnapshots(snapshots: readonly MetricsSnapshot[]): MetricsSnap
     _addRecord(total.topologyRefreshes, snap.topologyRefreshes);
     _addRecord(total.bytesIn, snap.bytesIn);
     _addRecord(total.bytesOut, snap.bytesOut);
+    for (const [cluster, p] of Object.entries(snap.pubsub)) {
+      const t = total.pubsub[cluster] ?? { clients: 0, channels: 0, patterns: 0, shardChannels: 0 };
+      t.clients += p.clients;
+      t.channels += p.channels;
+      t.patterns += p.patterns;
+      t.shardChannels += p.shardChannels;
+      total.pubsub[cluster] = t;
+    }
     for (const node of snap.nodes) {
       const key = `${node.cluster}\t${node.node}`;
       const seen = nodes.get(key);
@@ -124,6 +132,22 @@ export function renderPrometheus(snap: MetricsSnapshot, info: BuildInfo): string
   );
   perCluster("aster_client_bytes_in_total", "Bytes read from clients.", snap.bytesIn);
   perCluster("aster_client_bytes_out_total", "Bytes written to clients.", snap.bytesOut);
+
+  family("aster_pubsub_clients", "gauge", "Clients subscribed to a channel or pattern now.");
+  for (const [cluster, p] of Object.entries(snap.pubsub)) {
+    out.push(`aster_pubsub_clients${_labels({ cluster })} ${p.clients}`);
+  }
+  family(
+    "aster_pubsub_subscriptions",
+    "gauge",
+    "Subscriptions clients hold now, by kind (channel, pattern, shard_channel).",
+  );
+  for (const [cluster, p] of Object.entries(snap.pubsub)) {
+    const kinds = { channel: p.channels, pattern: p.patterns, shard_channel: p.shardChannels };
+    for (const [kind, count] of Object.entries(kinds)) {
+      out.push(`aster_pubsub_subscriptions${_labels({ cluster, kind })} ${count}`);
+    }
+  }
 
   family("aster_node_up", "gauge", "1 when a connection to the backend node is up.");
   for (const n of snap.nodes) {

@@ -56,7 +56,17 @@ export interface MetricsSnapshot {
   topologyRefreshes: Record<string, number>;
   bytesIn: Record<string, number>;
   bytesOut: Record<string, number>;
+  /** Per cluster name: subscribed clients and their subscriptions by kind. */
+  pubsub: Record<string, PubsubCounts>;
   nodes: NodeSnapshot[];
+}
+
+/** Pub/Sub now: clients in the subscribed state and the subscriptions they hold. */
+export interface PubsubCounts {
+  clients: number;
+  channels: number;
+  patterns: number;
+  shardChannels: number;
 }
 
 /** Error kinds counted in `aster_errors_total`. */
@@ -97,6 +107,8 @@ export class ClusterMetrics {
   moved = 0;
   ask = 0;
   topologyRefreshes = 0;
+  /** Pub/Sub now: subscribed clients and what they subscribe (gauges). */
+  readonly pubsub: PubsubCounts = { clients: 0, channels: 0, patterns: 0, shardChannels: 0 };
   readonly commands = new Map<string, number>();
   readonly errors = new Map<string, number>();
   /** Filled in by the data plane when a snapshot is taken. */
@@ -136,6 +148,7 @@ export class ClusterMetrics {
     into.topologyRefreshes[name] = this.topologyRefreshes;
     into.bytesIn[name] = this.bytesIn;
     into.bytesOut[name] = this.bytesOut;
+    into.pubsub[name] = { ...this.pubsub };
     into.nodes.push(...this.nodeSource());
   }
 }
@@ -150,6 +163,7 @@ export function emptySnapshot(): MetricsSnapshot {
     topologyRefreshes: {},
     bytesIn: {},
     bytesOut: {},
+    pubsub: {},
     nodes: [],
   };
 }

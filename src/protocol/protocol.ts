@@ -76,6 +76,11 @@ export const PlanKind = {
    * the per-node pinned pool and kept until a plan with `release` (SUBSCRIBE, BLPOP, MULTI).
    */
   pinned: 4,
+  /**
+   * Change the client's subscriptions (`subscriptions`, by `changes`) on its subscription
+   * connections and answer `reply` once every backend confirmed (SUBSCRIBE, UNSUBSCRIBE...).
+   */
+  subscribe: 5,
 } as const;
 
 /** One of PlanKind's values. */
@@ -114,6 +119,10 @@ export class Plan {
   prelude: readonly Uint8Array[] | null = null;
   /** Any kind but none: the reply is not written to the client (CLIENT REPLY OFF, SKIP). */
   silent = false;
+  /** subscribe: what the client subscribes to now. */
+  subscriptions: Subscriptions | null = null;
+  /** subscribe: the names whose subscription changed (the reply is `reply`). */
+  changes: readonly SubscriptionChange[] | null = null;
   /**
    * forward, fanOut, pinned: the set of backend connections the client's requests use (0
    * the default; 1 those whose handshake said HELLO 3, for a RESP3 client). The planner
@@ -155,6 +164,21 @@ export class Plan {
     this.prelude = null;
   }
 
+  /**
+   * Apply `changes` to the client's subscription connections, then answer `reply` (once the
+   * backends confirmed).
+   */
+  subscribe(
+    subscriptions: Subscriptions,
+    changes: readonly SubscriptionChange[],
+    reply: Uint8Array,
+  ): void {
+    this.kind = PlanKind.subscribe;
+    this.subscriptions = subscriptions;
+    this.changes = changes;
+    this.reply = reply;
+  }
+
   /** Nothing to answer. */
   skip(): void {
     this.kind = PlanKind.none;
@@ -171,7 +195,26 @@ export class Plan {
     this.release = false;
     this.prelude = null;
     this.silent = false;
+    this.subscriptions = null;
+    this.changes = null;
   }
+}
+
+/**
+ * A client's subscriptions (Pub/Sub), as its subscription connections read them: per kind
+ * (0 channel, 1 pattern, 2 shard channel), the names as one-char-per-byte strings.
+ */
+export interface Subscriptions {
+  readonly sets: readonly [ReadonlySet<string>, ReadonlySet<string>, ReadonlySet<string>];
+  /** Every subscription of every kind. */
+  readonly total: number;
+}
+
+/** Names of one kind whose subscription a request added or removed. */
+export interface SubscriptionChange {
+  readonly kind: 0 | 1 | 2;
+  readonly changed: readonly string[];
+  readonly subscribe: boolean;
 }
 
 /**

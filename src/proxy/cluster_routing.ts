@@ -62,6 +62,8 @@ export class ClusterRouting implements RedisRouting {
   readonly metrics: ClusterMetrics;
   readonly #identity: ClusterIdentity;
   #turn = 0;
+  /** The cluster carries every PUBLISH to every node. */
+  readonly sharedPubsub = true;
   /** Per client, the last resend still waiting (absent when none). */
   readonly #resends = new Map<number, Promise<void>>();
   /** Per slot: requests in flight at `#slotNode[slot]` (counted ones: not replica reads). */
@@ -232,6 +234,14 @@ export class ClusterRouting implements RedisRouting {
 
   nodeOf(slot: number): number {
     return this.topology.masterOf(slot);
+  }
+
+  placementVersion(): number {
+    return this.topology.refreshes;
+  }
+
+  refreshPlacement(): void {
+    this.topology.requestRefresh();
   }
 
   broadcastGroups(): number[] {

@@ -8,6 +8,7 @@ import type { PinnedPool } from "../backend/pinned_pool.ts";
 import { Plan, PlanKind, type ReplySink, type RequestPlanner } from "../protocol/protocol.ts";
 import type { Routing } from "./routing.ts";
 import type { ReplySlot } from "./reply_slot.ts";
+import { type PubsubGauges, Subscriber } from "./subscriber.ts";
 
 /**
  * Where a data plane's sessions send what their plans forward. A reload replaces its fields
@@ -17,6 +18,8 @@ export interface Upstream {
   routing: Routing;
   /** Dedicated connections for pinned clients (null: no plan pins in this mode). */
   pins: PinnedPool | null;
+  /** Subscription connections (Pub/Sub), a pool of their own (null: no Pub/Sub in this mode). */
+  subscriptions: PinnedPool | null;
 }
 
 /** What the runner needs of its session. */
@@ -32,6 +35,10 @@ export interface PlanHost {
   answerAndClose(reply: Uint8Array): void;
   /** Times the request at `[start, end)` for SLOWLOG (see Session.noteRequest). */
   noteRequest(start: number, end: number): void;
+  /** Writes a Pub/Sub message to the client after the replies owed before it. */
+  deliver(frame: Uint8Array, isView: boolean): void;
+  /** The worker's Pub/Sub gauges. */
+  readonly gauges: PubsubGauges;
   /** Requests sent and not yet answered. */
   readonly inFlight: number;
   /** Handles no more requests until none is in flight, then calls `sendHeld()`. */
@@ -80,6 +87,9 @@ class ReleaseAfterReply implements ReplySink {
 /** Drops the replies of a pinned plan's prelude (its client already had them answered). */
 const DROP_REPLY: ReplySink = { onReply() {}, onError() {} };
 
+/** `#lastConn` when the last request went over the client's subscription connections. */
+const SUBSCRIPTIONS = -1;
+
 /** The executor of one session's plans. */
 export class PlanRunner {
   readonly #host: PlanHost;
@@ -92,6 +102,8 @@ export class PlanRunner {
   #pin: Pin | null = null;
   /** Pins whose releasing request waits for its reply (closed if the client goes first). */
   #releasing: Pin[] | null = null;
+  /** The client's Pub/Sub connections, made on its first (un)subscribe. */
+  #subscriber: Subscriber | null = null;
   /**
    * The backend connection the last request went over: a shared lane (its number) or a
    * dedicated NodeConn. Redis runs one connection's requests in order, not two connections';
@@ -171,6 +183,8 @@ export class PlanRunner {
         const reuses = pin !== null && !(plan.release && plan.group !== pin.group);
         return !reuses || this.#lastConn !== pin.conn;
       }
+      case PlanKind.subscribe:
+        return this.#lastConn !== SUBSCRIPTIONS;
       default:
         return false;
     }
@@ -234,7 +248,38 @@ export class PlanRunner {
       case PlanKind.pinned:
         this.#runPinned(plan);
         return;
+      case PlanKind.subscribe: {
+        const slot = host.reserve();
+        // RESET of a client that watched keys: its pinned connection closes (unwatched).
+        if (plan.release) this.unpin(true);
+        this.#lastConn = SUBSCRIPTIONS;
+        // A client that changed protocol since its last subscription gets connections of
+        // its new lane (HELLO is refused while it subscribes anything).
+        if (this.#subscriber !== null && this.#subscriber.lane !== plan.lane) {
+          this.#subscriber.close();
+          this.#subscriber = null;
+        }
+        this.#subscriber ??= new Subscriber(host, this.#upstream, plan.lane);
+        this.#subscriber.change(plan.subscriptions!, plan.changes!, plan.reply, slot);
+        return;
+      }
     }
+  }
+
+  /** True while the client subscribes to anything (Pub/Sub). */
+  get subscribed(): boolean {
+    return this.#subscriber?.subscribed ?? false;
+  }
+
+  /** Subscription connections open now (tests). */
+  get subscriptionConnections(): number {
+    return this.#subscriber?.connectionCount ?? 0;
+  }
+
+  /** The client is gone: its pinned and subscription connections are closed. */
+  close(): void {
+    this.unpin(true);
+    this.#subscriber?.close();
   }
 
   /** Sends on the client's dedicated connection, taking one first when it has none. */

@@ -106,7 +106,7 @@ async function _withNode(cap: number, body: (fx: Fixture) => Promise<void>): Pro
     laneHandshakes: [[encoder.encode("hello 3\n")]],
   });
   const pins = new PinnedPool(pool, { capPerNode: cap });
-  const upstream = { routing: new OneNode(pool), pins };
+  const upstream = { routing: new OneNode(pool), pins, subscriptions: null };
   try {
     await settle();
     await body({

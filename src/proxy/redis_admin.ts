@@ -82,6 +82,11 @@ export function infoReply(metrics: ClusterMetrics, argv: readonly Uint8Array[]):
         ["connected_clients", metrics.clientsCurrent],
         ["total_connections_received", metrics.clientsTotal],
         ["rejected_connections", metrics.clientsRejected],
+        // redis-server 7.2's name; then the subscriptions Aster's clients hold, by kind.
+        ["pubsub_clients", metrics.pubsub.clients],
+        ["pubsub_channel_subscriptions", metrics.pubsub.channels],
+        ["pubsub_pattern_subscriptions", metrics.pubsub.patterns],
+        ["pubsub_shard_channel_subscriptions", metrics.pubsub.shardChannels],
       ]),
     stats: () => {
       let commands = 0;

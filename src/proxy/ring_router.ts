@@ -39,6 +39,8 @@ export class RingRouter implements Router {
   #ring: Distribution;
   /** The node every key maps to while exactly one is live (no hashing needed), else -2. */
   #only = -2;
+  /** Bumped whenever a node leaves or rejoins the ring. */
+  version = 0;
 
   constructor(
     nodes: readonly RingNode[],
@@ -58,6 +60,11 @@ export class RingRouter implements Router {
       // default routers keep today's code and call sites stay monomorphic.
       this.pick = this.#pickConfigured;
     }
+  }
+
+  /** True with `distribution = random`: a key has no node of its own. */
+  get scattered(): boolean {
+    return this.#distribution === "random";
   }
 
   /** The hash tag's two bytes (such as `{}`), or null when none is set. */
@@ -95,6 +102,7 @@ export class RingRouter implements Router {
   setLive(node: number, live: boolean): void {
     if (this.#live[node] === live) return;
     this.#live[node] = live;
+    this.version++;
     this.#ring = buildDistribution(this.#distribution, this.#nodes, this.#live);
     this.#only = this.#soleLiveNode();
   }

@@ -35,7 +35,33 @@ export interface Routing {
   broadcastGroups(): number[];
   /** The node a group's requests go to now (its master), or -1: where a pinned client connects. */
   nodeOf(group: number): number;
+  /**
+   * A number that changes when groups may have moved to other nodes (an ejection, a new
+   * slot map): subscription connections check where their channels live then.
+   */
+  placementVersion?(): number;
+  /**
+   * True when a PUBLISH reaches the subscribers of every node (Redis Cluster carries it):
+   * classic Pub/Sub then lives in one group, CLASSIC_PUBSUB_GROUP.
+   */
+  readonly sharedPubsub?: boolean;
+  /**
+   * True when a key has no node of its own (`distribution = random`): a PUBLISH may land on
+   * any node, so every channel is subscribed on every node.
+   */
+  readonly scattered?: boolean;
+  /**
+   * Asks for the placement to be checked again soon (a subscription connection was told
+   * its channel moved: a MOVED, an unasked sunsubscribe).
+   */
+  refreshPlacement?(): void;
 }
+
+/**
+ * The group of classic Pub/Sub (PUBLISH, SUBSCRIBE, PSUBSCRIBE) where every PUBLISH reaches
+ * every node's subscribers (`sharedPubsub`): slot 0 in `redis_cluster`.
+ */
+export const CLASSIC_PUBSUB_GROUP = 0;
 
 /**
  * What the Redis modes add: a command whose keys span groups is refused unless it splits,
@@ -91,6 +117,14 @@ export class RingRouting implements RedisRouting {
 
   nodeOf(group: number): number {
     return group;
+  }
+
+  placementVersion(): number {
+    return this.#router.version;
+  }
+
+  get scattered(): boolean {
+    return this.#router.scattered;
   }
 
   crossGroupError(spec: CommandSpec): Uint8Array {

@@ -13,6 +13,7 @@ import type { ProxyConn } from "../io/sockets.ts";
 import type { ClientState } from "./redis_local.ts";
 import { PlanRunner, type Upstream } from "./plan_runner.ts";
 import { ReplySlot, type SlotOwner } from "./reply_slot.ts";
+import type { PubsubGauges } from "./subscriber.ts";
 
 export { ReplySlot } from "./reply_slot.ts";
 
@@ -163,9 +164,13 @@ export class Session implements SessionClient, SlotOwner {
     return this.#writer.queuedBytes + this.#heldBytes;
   }
 
-  /** True when the client has sent nothing since `since` and is owed nothing. */
+  /**
+   * True when the client has sent nothing since `since` and is owed nothing. A subscribed
+   * client waits for messages, never idle (as redis-server exempts it from `timeout`).
+   */
   idleSince(since: number): boolean {
-    return this.lastActiveAt < since && this.#slots.size === 0 && !this.#writer.busy;
+    return this.lastActiveAt < since && this.#slots.size === 0 && !this.#writer.busy &&
+      !this.#runner.subscribed;
   }
 
   /** True once the client is gone or being closed. */
@@ -250,6 +255,28 @@ export class Session implements SessionClient, SlotOwner {
       slowlog.record(micros, argv ? Slowlog.summarize(argv) : [ARGS_GONE]);
     }
     slot.argEnd = -1;
+  }
+
+  /** The worker's Pub/Sub gauges (this cluster's). */
+  get gauges(): PubsubGauges {
+    return this.metrics.pubsub;
+  }
+
+  /**
+   * Writes a Pub/Sub message at a reply boundary: at once when no reply is owed, else
+   * after the replies owed now (a confirmation still waiting for a backend comes first).
+   * Bounded by the output limits like any reply: past the hard limit the client is closed.
+   */
+  deliver(frame: Uint8Array, isView: boolean): void {
+    if (this.#closed) return;
+    if (this.#slots.size > 0) {
+      this.fill(this.reserve(), frame, isView);
+      return;
+    }
+    if (isView) this.#writer.append(frame);
+    else this.#writer.appendOwned(frame);
+    this.metrics.bytesOut += frame.length;
+    this.#checkHardLimit();
   }
 
   /** Answers a slot with bytes the session may keep (a local reply or an error). */
@@ -547,7 +574,7 @@ export class Session implements SessionClient, SlotOwner {
     this.#slots.drain();
     this.#writer.discard();
     // A dedicated backend connection is closed, not returned: its state is this client's.
-    this.#runner.unpin(true);
+    this.#runner.close();
     // A paused read loop ends too, so run() resolves.
     if (this.#paused) queueMicrotask(this.#onCaughtUp);
     try {

@@ -69,7 +69,7 @@ function _start(
   const session = new Session(1, conn, {
     ...options,
     protocol: LINE_PROTOCOL,
-    upstream: { routing: handler, pins: null },
+    upstream: { routing: handler, pins: null, subscriptions: null },
   });
   const done = session.run();
   return { conn, session, handler, done };
@@ -205,4 +205,30 @@ Deno.test("Session stops reading over the soft limit and reads on once the clien
   await done;
   await settle();
   assert.equal(conn.text(), `${"x".repeat(16)}${"y".repeat(16)}C\nD\n`);
+});
+
+Deno.test("Session.deliver writes a pushed message at a reply boundary, after the replies owed", async () => {
+  const { conn, session, handler, done } = _start({ limits: { softLimit: 64, hardLimit: 128 } });
+  // Nothing owed: at once.
+  session.deliver(encoder.encode("m1\n"), true);
+  await settle();
+  assert.equal(conn.text(), "m1\n");
+  // A reply is owed: the message waits for it, then follows it.
+  conn.push("a\n");
+  await settle();
+  session.deliver(encoder.encode("m2\n"), true);
+  await settle();
+  assert.equal(conn.text(), "m1\n");
+  _reply(handler.slots[0].slot, "A\n");
+  await settle();
+  assert.equal(conn.text(), "m1\nA\nm2\n");
+  // Messages count toward the hard limit: a client that stops reading is closed.
+  conn.stallWrites = true;
+  for (let i = 0; i < 20 && !session.closed; i++) {
+    session.deliver(encoder.encode("a message of some length\n"), true);
+    await settle();
+  }
+  assert.ok(session.closed);
+  conn.releaseWrites();
+  await done;
 });

@@ -54,6 +54,8 @@ export interface Backend {
   memcache?: MemcacheSettings;
   pool: NodePool;
   pins: PinnedPool;
+  /** Pub/Sub subscription connections: at most one per client per node, so capped by max_clients. */
+  subscriptions: PinnedPool;
   stop(): void;
   /** Settles once the backend can route (the first slot map fetch, found or not). */
   ready?: Promise<void>;
@@ -157,10 +159,12 @@ function _ring(cluster: ClusterConfig, wire: BackendProtocol, context: BackendCo
     })
     : null;
   const pins = new PinnedPool(pool, { capPerNode: cluster.blockingConnections });
+  const subscriptions = _subscriptionPool(cluster, pool);
   return {
-    upstream: { routing: new RingRouting(router, pool), pins },
+    upstream: { routing: new RingRouting(router, pool), pins, subscriptions },
     pool,
     pins,
+    subscriptions,
     stop: () => health?.stop(),
     nodes: () => _nodeSnapshots(cluster.name, pool, (node) => router.isLive(node) ? 0 : 1),
     applyShared: (state: SharedState) => {
@@ -168,6 +172,14 @@ function _ring(cluster: ClusterConfig, wire: BackendProtocol, context: BackendCo
       state.live.forEach((live, node) => router.setLive(node, live));
     },
   };
+}
+
+/**
+ * Subscription connections: one per subscribed client per node it needs, never more than
+ * this worker's share of max_clients per node.
+ */
+function _subscriptionPool(cluster: ClusterConfig, pool: NodePool): PinnedPool {
+  return new PinnedPool(pool, { capPerNode: Math.ceil(cluster.maxClients / cluster.thread) });
 }
 
 /** The snapshot of every open node of a pool, latency summed over its connections. */
@@ -242,11 +254,13 @@ function _redisCluster(cluster: ClusterConfig, context: BackendContext): Backend
     { readFromReplicas: cluster.readFromSlave, metrics },
   );
   const pins = new PinnedPool(pool, { capPerNode: cluster.blockingConnections });
+  const subscriptions = _subscriptionPool(cluster, pool);
   return {
-    upstream: { routing, pins },
+    upstream: { routing, pins, subscriptions },
     redis: _redisSettings(cluster, routing),
     pool,
     pins,
+    subscriptions,
     stop: () => topology.close(),
     ready: topology.refresh(),
     nodes: () => {

@@ -184,6 +184,7 @@ class PlaneState implements DataPlane {
       for (const backend of [this.#backend, ...this.#retiring]) {
         backend.pool.checkTimeouts(now);
         backend.pins.checkTimeouts(now);
+        backend.subscriptions.checkTimeouts(now);
       }
     }, TICK_MS);
   }
@@ -254,6 +255,7 @@ class PlaneState implements DataPlane {
     await _drainPool(old.pool, readTimeout + 1000);
     old.pool.close();
     old.pins.close();
+    old.subscriptions.close();
     this.#retiring.delete(old);
   }
 
@@ -264,6 +266,7 @@ class PlaneState implements DataPlane {
       old.stop();
       old.pool.close();
       old.pins.close();
+      old.subscriptions.close();
     }
   }
 }

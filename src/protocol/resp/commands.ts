@@ -27,6 +27,11 @@ export type CommandKind =
   | "server"
   /** MULTI, EXEC, DISCARD, WATCH, UNWATCH: on a pinned connection (transaction.ts). */
   | "transaction"
+  /**
+   * (P|S)(UN)SUBSCRIBE: the client's subscriptions on its subscription connections
+   * (src/protocol/resp/pubsub.ts, src/proxy/subscriber.ts); PUBSUB over every node, merged.
+   */
+  | "pubsub"
   /** Refused with an error naming the command; `reason` says why. */
   | "unsupported";
 
@@ -458,7 +463,6 @@ const R_DATABASES = "multiple databases are not supported";
 const R_SERVER = "server commands are not supported";
 const R_REPLICATION = "replication commands are not supported";
 const R_CLUSTER = "cluster commands are not supported";
-const R_PUBSUB = "pub/sub is not supported";
 const R_SCRIPTS = "scripts are managed on each backend, not through the proxy";
 const R_CONNECTION = "connection state commands are not supported";
 const R_NOT_YET = "not supported by the proxy yet";
@@ -473,16 +477,6 @@ const _UNSUPPORTED: readonly _Refused[] = [
   ["keys", 2, 0, 0, 0, RO, R_KEYSPACE],
   ["move", 3, 1, 1, 1, RW, R_DATABASES],
   ["swapdb", 3, 0, 0, 0, RW, R_DATABASES],
-  // pub/sub
-  ["psubscribe", -2, 0, 0, 0, RW, R_PUBSUB],
-  ["publish", 3, 0, 0, 0, RW, R_PUBSUB],
-  ["pubsub", -2, 0, 0, 0, RW, R_PUBSUB],
-  ["punsubscribe", -1, 0, 0, 0, RW, R_PUBSUB],
-  ["spublish", 3, 1, 1, 1, RW, R_PUBSUB],
-  ["ssubscribe", -2, 1, -1, 1, RW, R_PUBSUB],
-  ["subscribe", -2, 0, 0, 0, RW, R_PUBSUB],
-  ["sunsubscribe", -1, 1, -1, 1, RW, R_PUBSUB],
-  ["unsubscribe", -1, 0, 0, 0, RW, R_PUBSUB],
   // scripting management (FUNCTION is of kind "server")
   ["script", -2, 0, 0, 0, RW, R_SCRIPTS],
   // server
@@ -525,6 +519,24 @@ const _UNSUPPORTED: readonly _Refused[] = [
   ["info", -1, 0, 0, 0, RW, R_NOT_YET],
 ];
 
+/**
+ * Pub/Sub. PUBLISH routes by its channel as by a key: in `redis` mode the channel lives on
+ * the node the ring picks for it, where Aster subscribes it; SPUBLISH to the slot's master.
+ */
+const _PUBLISH: readonly _Row[] = [
+  ["publish", 3, 1, 1, 1, RW],
+  ["spublish", 3, 1, 1, 1, RW],
+];
+const _PUBSUB: readonly _Row[] = [
+  ["psubscribe", -2, 0, 0, 0, RW],
+  ["pubsub", -2, 0, 0, 0, RW],
+  ["punsubscribe", -1, 0, 0, 0, RW],
+  ["ssubscribe", -2, 1, -1, 1, RW],
+  ["subscribe", -2, 0, 0, 0, RW],
+  ["sunsubscribe", -1, 1, -1, 1, RW],
+  ["unsubscribe", -1, 0, 0, 0, RW],
+];
+
 /** Blocking list and sorted set commands: served on a dedicated connection (issue 19). */
 const _BLOCKING: readonly CommandSpec[] = [
   ..._rows("single", [
@@ -549,6 +561,8 @@ export const COMMANDS: readonly CommandSpec[] = Object.freeze(
     ..._rows("local", _LOCAL),
     ..._rows("server", _SERVER),
     ..._rows("transaction", _TRANSACTION),
+    ..._rows("single", _PUBLISH),
+    ..._rows("pubsub", _PUBSUB),
     ..._UNSUPPORTED.map(([name, arity, firstKey, lastKey, keyStep, readonly, reason]) => ({
       name,
       arity,

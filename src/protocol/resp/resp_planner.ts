@@ -27,9 +27,16 @@ import {
   answerHello,
   NOAUTH_REPLY,
 } from "../../proxy/redis_auth.ts";
-import type { RedisRouting } from "../../proxy/routing.ts";
+import { CLASSIC_PUBSUB_GROUP, type RedisRouting } from "../../proxy/routing.ts";
 import { groupKeys, type MergeKind, RespSplit } from "./resp_split.ts";
 import { RespTransaction } from "./transaction.ts";
+import {
+  ClientSubscriptions,
+  SubKind,
+  type SubKindValue,
+  subscribedPong,
+  subscribedRefusal,
+} from "./pubsub.ts";
 import {
   invalidCursorReply,
   parseScanCursor,
@@ -87,6 +94,28 @@ export interface RespClient extends ListedClient {
 }
 
 const RESET_REPLY = new TextEncoder().encode("+RESET\r\n");
+
+/** The subscription kind of each (un)subscribe command. */
+const SUBSCRIBE_KINDS: Record<string, [SubKindValue, boolean]> = {
+  subscribe: [SubKind.channel, true],
+  psubscribe: [SubKind.pattern, true],
+  ssubscribe: [SubKind.shard, true],
+  unsubscribe: [SubKind.channel, false],
+  punsubscribe: [SubKind.pattern, false],
+  sunsubscribe: [SubKind.shard, false],
+};
+
+/** How PUBSUB's subcommands merge over the nodes (others: one node answers). */
+const PUBSUB_MERGE: Record<string, MergeKind> = {
+  channels: "union",
+  shardchannels: "union",
+  numsub: "numsub",
+  shardnumsub: "numsub",
+  numpat: "sum",
+};
+const SUBSCRIBE_IN_MULTI = encodeError(
+  "ERR (P|S)SUBSCRIBE inside MULTI is not supported by aster: subscribe outside the transaction",
+);
 const CLIENT_KILL_REFUSED = encodeError(
   "ERR CLIENT KILL is not allowed by aster: it closes Aster's own clients only; " +
     'add "client-kill" to allow_commands to allow it',
@@ -112,6 +141,8 @@ export class RespPlanner implements RequestPlanner {
   #replyOff = false;
   /** CLIENT REPLY SKIP: how many requests from this one on get no reply written. */
   #skipReplies = 0;
+  /** Pub/Sub: made on the client's first (un)subscribe. */
+  #subs: ClientSubscriptions | null = null;
 
   constructor(client: RespClient, settings: RedisSettings) {
     this.#client = client;
@@ -161,7 +192,13 @@ export class RespPlanner implements RequestPlanner {
     const { password, routing } = this.#settings;
     if (spec.name === "reset") {
       this.#reset();
-      if (tx !== null) tx.reset(plan, RESET_REPLY);
+      const subs = this.#subs;
+      if (subs !== null && subs.total > 0) {
+        // Subscriptions dropped; a watch's pinned connection is closed with them.
+        plan.subscribe(subs, subs.clear(), RESET_REPLY);
+        plan.release = tx !== null && tx.group >= 0;
+        tx?.forget();
+      } else if (tx !== null) tx.reset(plan, RESET_REPLY);
       else plan.local(RESET_REPLY);
       this.#setProtocol(2, plan);
       return;
@@ -170,6 +207,19 @@ export class RespPlanner implements RequestPlanner {
       metrics.error("noauth");
       tx?.abort();
       plan.local(NOAUTH_REPLY);
+      return;
+    }
+    // RESP3 has no subscribed state: a RESP3 client runs any command while subscribed.
+    const subscribed = this.#subs !== null && this.#subs.total > 0;
+    if (subscribed && !this.#resp3 && this.#subscribed(spec, argv, plan)) return;
+    if (spec.kind === "pubsub" && spec.name !== "pubsub") {
+      if (tx !== null && tx.inMulti) {
+        metrics.error("refused");
+        tx.abort();
+        plan.local(SUBSCRIBE_IN_MULTI);
+        return;
+      }
+      this.#subscribe(spec, argv, plan);
       return;
     }
     if (spec.kind === "transaction") {
@@ -216,6 +266,9 @@ export class RespPlanner implements RequestPlanner {
         return;
       case "server":
         this.#server(spec, argv, raw, plan);
+        return;
+      case "pubsub":
+        this.#pubsubCommand(spec, argv, raw, plan);
         return;
       case "unsupported": {
         // Keyless, but bound to one group (CLUSTER COUNTKEYSINSLOT <slot>: its master).
@@ -296,6 +349,68 @@ export class RespPlanner implements RequestPlanner {
     plan.forward(group, raw ?? encodeCommand(argv), false);
   }
 
+  /**
+   * The RESP2 subscribed state: PING answered as redis-server does there, QUIT and the
+   * (un)subscribe commands as usual, anything else refused with redis-server's error. True
+   * when the plan is made.
+   */
+  #subscribed(spec: CommandSpec, argv: Uint8Array[], plan: Plan): boolean {
+    switch (spec.name) {
+      case "ping":
+        if (argv.length > 2) {
+          plan.local(encodeError("ERR wrong number of arguments for 'ping' command"));
+        } else plan.local(subscribedPong(argv[1]));
+        return true;
+      case "quit":
+        return false;
+      default:
+        if (spec.kind === "pubsub" && spec.name !== "pubsub") return false;
+        this.#client.metrics.error("refused");
+        plan.local(subscribedRefusal(spec.name, argv));
+        return true;
+    }
+  }
+
+  /** (P|S)(UN)SUBSCRIBE: the client's subscriptions change, confirmed once the backends did. */
+  #subscribe(spec: CommandSpec, argv: Uint8Array[], plan: Plan): void {
+    const [kind, subscribe] = SUBSCRIBE_KINDS[spec.name];
+    const names = argv.slice(1);
+    const routing = this.#settings.routing;
+    if (
+      kind === SubKind.shard && names.length > 1 &&
+      this.#client.metrics.facts.cacheType === "redis_cluster"
+    ) {
+      // Redis Cluster's own rule: one SSUBSCRIBE names channels of one slot.
+      const first = routing.groupOf(names[0]);
+      if (names.some((name) => routing.groupOf(name) !== first)) {
+        plan.local(routing.crossGroupError(spec));
+        return;
+      }
+    }
+    const subs = this.#subs ??= new ClientSubscriptions();
+    const delta = subscribe
+      ? subs.subscribe(kind, names, this.#resp3)
+      : subs.unsubscribe(kind, names, this.#resp3);
+    plan.subscribe(subs, [delta], delta.reply);
+  }
+
+  /**
+   * PUBSUB CHANNELS, NUMSUB, NUMPAT, SHARDCHANNELS, SHARDNUMSUB over every node (every
+   * master), merged: channels joined without repeats, counts summed per channel, NUMPAT
+   * summed (in `redis` mode a pattern is on every node: the largest count, not the sum).
+   * Other subcommands (HELP...) go to one node.
+   */
+  #pubsubCommand(spec: CommandSpec, argv: Uint8Array[], raw: Uint8Array | null, plan: Plan) {
+    const sub = argv[1].length <= 16 ? decoder.decode(argv[1]).toLowerCase() : "";
+    let kind = PUBSUB_MERGE[sub];
+    if (kind === undefined) {
+      this.#server(spec, argv, raw, plan);
+      return;
+    }
+    if (kind === "sum" && this.#client.metrics.facts.cacheType !== "redis_cluster") kind = "max";
+    this.#broadcast(spec, argv, plan, kind);
+  }
+
   /** This client's CLIENT state, made on first use. */
   #state(): ClientState {
     return this.#client.connState ??= { id: this.#client.id, name: null };
@@ -363,6 +478,10 @@ export class RespPlanner implements RequestPlanner {
     });
     if (protocol !== current && this.#tx !== null && this.#tx.active) {
       plan.local(HELLO_IN_TRANSACTION);
+      return;
+    }
+    if (protocol !== current && this.#subs !== null && this.#subs.total > 0) {
+      plan.local(HELLO_SUBSCRIBED);
       return;
     }
     if (ok) this.#authenticated = true;
@@ -438,14 +557,14 @@ export class RespPlanner implements RequestPlanner {
   }
 
   /** Sends an allowed server-wide command to every backend and merges the replies. */
-  #broadcast(spec: CommandSpec, argv: Uint8Array[], plan: Plan): void {
+  #broadcast(spec: CommandSpec, argv: Uint8Array[], plan: Plan, merge?: MergeKind): void {
     const groups = this.#settings.routing.broadcastGroups();
     if (groups.length === 0) {
       plan.local(encodeError("ERR no backend available"));
       return;
     }
     const parts = groups.map((group) => ({ group, keyIndexes: [] }));
-    const kind = BROADCAST_MERGE[spec.name] ?? "first";
+    const kind = merge ?? BROADCAST_MERGE[spec.name] ?? "first";
     const strategy = new RespSplit({
       kind,
       argv,
@@ -481,6 +600,11 @@ export class RespPlanner implements RequestPlanner {
     }
     if (unavailable) {
       plan.local(encodeError("ERR no backend available: every node is ejected"));
+      return;
+    }
+    if (spec.name === "publish" && routing.sharedPubsub === true) {
+      // Redis Cluster: where Aster subscribes classic channels (see src/proxy/subscriber.ts).
+      plan.forward(CLASSIC_PUBSUB_GROUP, raw ?? encodeCommand(argv), false);
       return;
     }
     if (groups === null && blocking) {
@@ -544,6 +668,11 @@ function _sortPatternRefusal(
   }
   return null;
 }
+
+const HELLO_SUBSCRIBED = encodeError(
+  "ERR HELLO cannot change the protocol while subscribed in aster (the subscription " +
+    "connections speak the protocol they began with): unsubscribe first",
+);
 
 const HELLO_IN_TRANSACTION = encodeError(
   "ERR HELLO cannot change the protocol inside a transaction or with watched keys in aster " +

@@ -5,6 +5,7 @@
 import {
   bulkSize,
   encodeArray,
+  encodeBulk,
   encodeCommand,
   encodeError,
   encodeInteger,
@@ -30,7 +31,18 @@ export { groupKeys, type SplitPart } from "../split_merge.ts";
  * first part's reply once no part failed (FLUSHALL, CONFIG SET, SCRIPT LOAD...), `random`
  * a random non-nil reply (RANDOMKEY), `keyspace` the summed `INFO keyspace`.
  */
-export type MergeKind = SplitKind | "concat" | "first" | "random" | "keyspace";
+export type MergeKind =
+  | SplitKind
+  | "concat"
+  | "first"
+  | "random"
+  | "keyspace"
+  /** PUBSUB CHANNELS: arrays joined, each element once. */
+  | "union"
+  /** PUBSUB NUMSUB: [name, count...] pairs, counts summed per name (in the first reply's order). */
+  | "numsub"
+  /** The largest integer reply (PUBSUB NUMPAT where every node has every pattern). */
+  | "max";
 
 /** The argv of one part: the command name, then its keys (and MSET values). */
 export function partArgv(
@@ -193,12 +205,31 @@ export class RespSplit implements SplitStrategy {
         }
         return encodeArray(all);
       }
+      case "union": {
+        const seen = new Set<string>();
+        const all: Uint8Array[] = [];
+        for (const reply of replies) {
+          const elements = arrayElementSlices(reply);
+          if (elements === null) return encodeError("ERR unexpected reply from backend");
+          for (const element of elements) {
+            const key = element.join();
+            if (!seen.has(key)) {
+              seen.add(key);
+              all.push(element);
+            }
+          }
+        }
+        return encodeArray(all);
+      }
+      case "numsub":
+        return _mergeNumsub(replies);
+      case "max":
       case "sum": {
         let total = 0;
         for (const reply of replies) {
           const { value } = decodeReplyValue(reply);
           if (typeof value !== "number") return encodeError("ERR unexpected reply from backend");
-          total += value;
+          total = this.#kind === "max" ? Math.max(total, value) : total + value;
         }
         return encodeInteger(total);
       }
@@ -246,4 +277,28 @@ export class RespSplit implements SplitStrategy {
     }
     return out === _mergeScratch ? out.subarray(0, size) : out;
   }
+}
+
+/** PUBSUB NUMSUB's [channel, count, ...] replies of every node: counts summed per channel. */
+function _mergeNumsub(replies: readonly Uint8Array[]): Uint8Array {
+  const names: Uint8Array[] = [];
+  const counts: number[] = [];
+  for (const [r, reply] of replies.entries()) {
+    const { value } = decodeReplyValue(reply);
+    if (!Array.isArray(value)) return encodeError("ERR unexpected reply from backend");
+    for (let i = 0; i + 1 < value.length; i += 2) {
+      const count = value[i + 1];
+      if (typeof count !== "number") return encodeError("ERR unexpected reply from backend");
+      const at = i / 2;
+      if (r === 0) {
+        names.push(value[i] as Uint8Array);
+        counts.push(count);
+      } else counts[at] = (counts[at] ?? 0) + count;
+    }
+  }
+  const out: Uint8Array[] = [];
+  names.forEach((name, i) => {
+    out.push(encodeBulk(name), encodeInteger(counts[i]));
+  });
+  return encodeArray(out);
 }

@@ -242,6 +242,11 @@ export class RespTransaction {
     this.#reset();
   }
 
+  /** RESET while its pinned connection is closed instead (a subscribed client's RESET). */
+  forget(): void {
+    this.#reset();
+  }
+
   /** Marks the transaction failed: EXEC will answer EXECABORT. */
   abort(): void {
     if (this.inMulti) this.#aborted = true;
