@@ -112,6 +112,11 @@ export class Plan {
    * and the keyless commands a client queued before its transaction had a node); null: none.
    */
   prelude: readonly Uint8Array[] | null = null;
+  /**
+   * pinned: the longest wait for the reply, ms, once the request is at the head of its
+   * connection (a blocking command's own timeout plus a margin); Infinity: no bound.
+   */
+  replyWithin = Infinity;
   /** Any kind but none: the reply is not written to the client (CLIENT REPLY OFF, SKIP). */
   silent = false;
 
@@ -147,6 +152,7 @@ export class Plan {
     this.release = release;
     this.replyKind = 0;
     this.prelude = null;
+    this.replyWithin = Infinity;
   }
 
   /** Nothing to answer. */
@@ -164,6 +170,7 @@ export class Plan {
     this.closeAfter = false;
     this.release = false;
     this.prelude = null;
+    this.replyWithin = Infinity;
     this.silent = false;
   }
 }

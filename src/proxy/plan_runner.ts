@@ -195,6 +195,9 @@ export class PlanRunner {
       plan.sink.bind(slot);
       sink = plan.sink;
     }
+    if (plan.replyWithin !== Infinity) {
+      sink = pin.pins.expectReply(pin.conn, plan.replyWithin, sink);
+    }
     if (plan.release) {
       sink = new ReleaseAfterReply(sink, pin, this);
       (this.#releasing ??= []).push(pin);

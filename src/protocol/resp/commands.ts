@@ -865,3 +865,33 @@ export function isBlockingRequest(spec: CommandSpec, argv: readonly Uint8Array[]
   }
   return _ALWAYS_BLOCKING.has(spec);
 }
+
+const _latin1 = new TextDecoder("latin1");
+
+/** A timeout argument as Redis reads it, in ms: Infinity for 0 (forever), -1 when invalid. */
+function _timeoutMs(arg: Uint8Array, unitMs: number): number {
+  const text = _latin1.decode(arg);
+  const value = unitMs === 1 ? _parseInteger(arg) : text.trim() === text ? Number(text) : NaN;
+  if (text === "" || !Number.isFinite(value) || value < 0) return -1;
+  return value === 0 ? Infinity : value * unitMs;
+}
+
+/**
+ * How long a blocking request (see isBlockingRequest) may block by its own timeout, in ms:
+ * its timeout argument (seconds, a float; XREAD/XREADGROUP's BLOCK in ms), Infinity for 0
+ * (it waits forever), 0 when the argument is invalid (the backend refuses it at once).
+ */
+export function blockingTimeoutMs(spec: CommandSpec, argv: readonly Uint8Array[]): number {
+  const argc = argv.length;
+  let timeout = -1;
+  if (spec.keysFrom === "streams") {
+    // The last BLOCK before STREAMS counts, as Redis reads the options in order.
+    for (let i = 1; i + 1 < argc && !_isKeyword(argv[i], _KW_STREAMS); i++) {
+      if (_isKeyword(argv[i], _KW_BLOCK)) timeout = _timeoutMs(argv[++i], 1);
+      else if (_isKeyword(argv[i], _KW_COUNT)) i++;
+      else if (_isKeyword(argv[i], _KW_GROUP)) i += 2;
+    }
+  } else if (spec.keysFrom === "numkeys") timeout = _timeoutMs(argv[1], 1000);
+  else timeout = _timeoutMs(argv[argc - 1], 1000);
+  return timeout < 0 ? 0 : timeout;
+}

@@ -2,6 +2,7 @@
 import { encodeBulk, encodeCommand, encodeError, OK_REPLY } from "./encoder.ts";
 import { RespRequestDecoder } from "./request_decoder.ts";
 import {
+  blockingTimeoutMs,
   commandKeyIndexes,
   type CommandSpec,
   isBlockingRequest,
@@ -58,6 +59,13 @@ const FUNCTION_FLUSH_REFUSED = encodeError(
 const FUNCTION_KILL_REFUSED = encodeError(
   "ERR FUNCTION KILL is not supported by aster: a function runs on one backend",
 );
+
+/**
+ * How much longer than its own timeout a blocking command may wait for its reply before
+ * Aster gives up on it (its dedicated connection has no read_timeout): the backend's own
+ * timer, the network and a busy backend get this much slack.
+ */
+export const BLOCKING_TIMEOUT_MARGIN_MS = 1000;
 
 /** Where a refusal sends the reader: the list of refused commands and why. */
 const REFUSED_DOC = "(see docs/commands.md#refused-commands)";
@@ -442,6 +450,7 @@ export class RespPlanner implements RequestPlanner {
       // reply (the watched keys' connection when on it: a BLPOP in a watching client is there).
       const release = this.#tx === null || this.#tx.group !== first;
       plan.pin(first, raw ?? encodeCommand(argv), release);
+      plan.replyWithin = blockingTimeoutMs(spec, argv) + BLOCKING_TIMEOUT_MARGIN_MS;
       return;
     }
     if (groups === null) {
