@@ -442,6 +442,8 @@ const _TRANSACTION: readonly _Row[] = [
 const _SERVER: readonly _Row[] = [
   ["command", -1, 0, 0, 0, RW],
   ["function", -2, 0, 0, 0, RW],
+  // LOAD, EXISTS over every node, merged (resp_planner.ts): EVALSHA works on every shard.
+  ["script", -2, 0, 0, 0, RW],
   // Over every node, merged (resp_planner.ts): the keyspace as one server's.
   ["dbsize", 1, 0, 0, 0, RO],
   ["randomkey", 1, 0, 0, 0, RO],
@@ -459,7 +461,6 @@ const R_SERVER = "server commands are not supported";
 const R_REPLICATION = "replication commands are not supported";
 const R_CLUSTER = "cluster commands are not supported";
 const R_PUBSUB = "pub/sub is not supported";
-const R_SCRIPTS = "scripts are managed on each backend, not through the proxy";
 const R_CONNECTION = "connection state commands are not supported";
 const R_NOT_YET = "not supported by the proxy yet";
 
@@ -483,8 +484,6 @@ const _UNSUPPORTED: readonly _Refused[] = [
   ["subscribe", -2, 0, 0, 0, RW, R_PUBSUB],
   ["sunsubscribe", -1, 1, -1, 1, RW, R_PUBSUB],
   ["unsubscribe", -1, 0, 0, 0, RW, R_PUBSUB],
-  // scripting management (FUNCTION is of kind "server")
-  ["script", -2, 0, 0, 0, RW, R_SCRIPTS],
   // server
   ["acl", -2, 0, 0, 0, RW, R_SERVER],
   ["bgrewriteaof", 1, 0, 0, 0, RW, R_SERVER],

@@ -131,6 +131,7 @@ Deno.test("every kind is represented", () => {
   const server = [
     "command",
     "function",
+    "script",
     "dbsize",
     "randomkey",
     "scan",
@@ -167,7 +168,6 @@ Deno.test("every kind is represented", () => {
     "pubsub",
     "client",
     "cluster",
-    "script",
     "acl",
     "module",
     "latency",

@@ -67,6 +67,18 @@ const FUNCTION_KILL_REFUSED = encodeError(
  */
 export const BLOCKING_TIMEOUT_MARGIN_MS = 1000;
 
+const SCRIPT_FLUSH_REFUSED = encodeError(
+  "ERR SCRIPT FLUSH is not allowed by aster: it empties every backend's script cache; " +
+    "add 'script' to allow_commands to allow it",
+);
+const SCRIPT_KILL_REFUSED = encodeError(
+  "ERR SCRIPT KILL is not allowed by aster: a script runs on one backend; " +
+    "add 'script' to allow_commands to send it to every backend",
+);
+const SCRIPT_DEBUG_REFUSED = encodeError(
+  "ERR SCRIPT DEBUG is not supported by aster: the debugger needs the client's own backend connection",
+);
+
 /** Where a refusal sends the reader: the list of refused commands and why. */
 const REFUSED_DOC = "(see docs/commands.md#refused-commands)";
 
@@ -290,12 +302,48 @@ export class RespPlanner implements RequestPlanner {
           return;
       }
     }
+    if (spec.name === "script" && argv[1].length <= 6) {
+      const refusal = this.#script(spec, argv, decoder.decode(argv[1]).toLowerCase(), plan);
+      if (refusal !== null) {
+        metrics.error("refused");
+        plan.local(refusal);
+      }
+      if (plan.kind !== PlanKind.none) return;
+    }
     const group = this.#settings.routing.broadcastGroups()[0];
     if (group === undefined) {
       plan.local(encodeError("ERR no backend available"));
       return;
     }
     plan.forward(group, raw ?? encodeCommand(argv), false);
+  }
+
+  /**
+   * SCRIPT LOAD and EXISTS go to every backend (every master), so EVALSHA works wherever
+   * its keys land: LOAD answers the SHA once every node has it, EXISTS 1 only where every
+   * node has the script. FLUSH and KILL go everywhere when `allow_commands` has "script",
+   * else they are refused, as DEBUG always is. Returns the refusal, or null once `plan` is
+   * filled (left empty: HELP and the rest go to one backend).
+   */
+  #script(spec: CommandSpec, argv: Uint8Array[], sub: string, plan: Plan): Uint8Array | null {
+    switch (sub) {
+      case "load":
+        this.#broadcast(spec, argv, plan);
+        return null;
+      case "exists":
+        this.#broadcast(spec, argv, plan, "every");
+        return null;
+      case "flush":
+      case "kill":
+        if (!this.#settings.allowed.has("script")) {
+          return sub === "flush" ? SCRIPT_FLUSH_REFUSED : SCRIPT_KILL_REFUSED;
+        }
+        this.#broadcast(spec, argv, plan);
+        return null;
+      case "debug":
+        return SCRIPT_DEBUG_REFUSED;
+    }
+    return null;
   }
 
   /** This client's CLIENT state, made on first use. */
@@ -400,14 +448,18 @@ export class RespPlanner implements RequestPlanner {
   }
 
   /** Sends an allowed server-wide command to every backend and merges the replies. */
-  #broadcast(spec: CommandSpec, argv: Uint8Array[], plan: Plan): void {
+  #broadcast(
+    spec: CommandSpec,
+    argv: Uint8Array[],
+    plan: Plan,
+    kind: MergeKind = BROADCAST_MERGE[spec.name] ?? "first",
+  ): void {
     const groups = this.#settings.routing.broadcastGroups();
     if (groups.length === 0) {
       plan.local(encodeError("ERR no backend available"));
       return;
     }
     const parts = groups.map((group) => ({ group, keyIndexes: [] }));
-    const kind = BROADCAST_MERGE[spec.name] ?? "first";
     const strategy = new RespSplit({
       kind,
       argv,

@@ -28,9 +28,10 @@ export { groupKeys, type SplitPart } from "../split_merge.ts";
  * How part replies merge: the split kinds of multi-key commands, plus those of commands
  * broadcast to every backend: `concat` joins array replies (KEYS), `first` answers the
  * first part's reply once no part failed (FLUSHALL, CONFIG SET, SCRIPT LOAD...), `random`
- * a random non-nil reply (RANDOMKEY), `keyspace` the summed `INFO keyspace`.
+ * a random non-nil reply (RANDOMKEY), `keyspace` the summed `INFO keyspace`, `every` the
+ * arrays of 0/1 anded element by element (SCRIPT EXISTS: 1 only where every node has it).
  */
-export type MergeKind = SplitKind | "concat" | "first" | "random" | "keyspace";
+export type MergeKind = SplitKind | "concat" | "first" | "random" | "keyspace" | "every";
 
 /** The argv of one part: the command name, then its keys (and MSET values). */
 export function partArgv(
@@ -191,6 +192,8 @@ export class RespSplit implements SplitStrategy {
         }
         return encodeArray(all);
       }
+      case "every":
+        return _mergeEvery(replies);
       case "sum": {
         let total = 0;
         for (const reply of replies) {
@@ -244,4 +247,18 @@ export class RespSplit implements SplitStrategy {
     }
     return out === _mergeScratch ? out.subarray(0, size) : out;
   }
+}
+
+/** Arrays of integers anded element by element (SCRIPT EXISTS over every node). */
+function _mergeEvery(replies: readonly Uint8Array[]): Uint8Array {
+  let merged: number[] | null = null;
+  for (const reply of replies) {
+    const { value } = decodeReplyValue(reply);
+    if (!Array.isArray(value) || (merged !== null && value.length !== merged.length)) {
+      return encodeError("ERR unexpected reply from backend");
+    }
+    const flags = value.map((element) => element === 1 ? 1 : 0);
+    merged = merged === null ? flags : merged.map((flag, i) => flag & flags[i]);
+  }
+  return encodeArray((merged ?? []).map(encodeInteger));
 }
