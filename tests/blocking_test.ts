@@ -12,7 +12,7 @@ import { startRedis } from "./helpers/servers.ts";
 import { startRedisCluster } from "./helpers/redis_cluster.ts";
 import { encodeBulk, encodeCommandText } from "../src/protocol/resp/encoder.ts";
 import { startFakeRedis } from "./helpers/fake_redis.ts";
-import { BLOCKING_TIMEOUT_MARGIN_MS } from "../src/protocol/resp/resp_planner.ts";
+import { BLOCKING_TIMEOUT_MARGIN_MS } from "../src/proxy/plan_runner.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -92,6 +92,11 @@ export class PinnedPool {
     return this.#open.get(node)?.size ?? 0;
   }
 
+  /** Connections to `node` held by clients now (open and not idle). */
+  inUseCount(node: number): number {
+    return this.openCount(node) - (this.#idle.get(node)?.length ?? 0);
+  }
+
   /**
    * A connection to `node` for one client alone: an idle one, or a new one under the cap.
    * Null at the cap, for a closed node, or once the pool is closed.

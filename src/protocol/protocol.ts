@@ -113,10 +113,10 @@ export class Plan {
    */
   prelude: readonly Uint8Array[] | null = null;
   /**
-   * pinned: the longest wait for the reply, ms, once the request is at the head of its
-   * connection (a blocking command's own timeout plus a margin); Infinity: no bound.
+   * pinned: a blocking command's own timeout, ms (Infinity: it waits forever; 0: it does
+   * not wait); -1 for a request that does not block. The runner bounds the wait by it.
    */
-  replyWithin = Infinity;
+  blockMs = -1;
   /** Any kind but none: the reply is not written to the client (CLIENT REPLY OFF, SKIP). */
   silent = false;
 
@@ -152,7 +152,7 @@ export class Plan {
     this.release = release;
     this.replyKind = 0;
     this.prelude = null;
-    this.replyWithin = Infinity;
+    this.blockMs = -1;
   }
 
   /** Nothing to answer. */
@@ -170,7 +170,7 @@ export class Plan {
     this.closeAfter = false;
     this.release = false;
     this.prelude = null;
-    this.replyWithin = Infinity;
+    this.blockMs = -1;
     this.silent = false;
   }
 }
@@ -187,6 +187,8 @@ export interface RequestPlanner {
   next(buf: Uint8Array, start: number, end: number, plan: Plan): number;
   /** The arguments of the request at `buf[start, end)`, decoded again (for SLOWLOG). */
   requestArgs?(buf: Uint8Array, start: number, end: number): readonly Uint8Array[] | null;
+  /** The client is gone: let go of what it counts in shared gauges (a transaction). */
+  clientGone?(): void;
 }
 
 /** What a planner may know of its client. */

@@ -8,6 +8,14 @@ import type { PinnedPool } from "../backend/pinned_pool.ts";
 import { Plan, PlanKind, type ReplySink, type RequestPlanner } from "../protocol/protocol.ts";
 import type { Routing } from "./routing.ts";
 import type { ReplySlot } from "./reply_slot.ts";
+import type { ClientState } from "../metrics/worker_metrics.ts";
+
+/**
+ * How much longer than its own timeout a blocking command may wait for its reply before
+ * Aster gives up on it (its dedicated connection has no read_timeout): the backend's own
+ * timer, the network and a busy backend get this much slack.
+ */
+export const BLOCKING_TIMEOUT_MARGIN_MS = 1000;
 
 /**
  * Where a data plane's sessions send what their plans forward. A reload replaces its fields
@@ -32,6 +40,8 @@ export interface PlanHost {
   answerAndClose(reply: Uint8Array): void;
   /** Times the request at `[start, end)` for SLOWLOG (see Session.noteRequest). */
   noteRequest(start: number, end: number): void;
+  /** Gauges of the client's cluster: clients per state (see CLIENT_STATES). */
+  readonly clientStates: Record<ClientState, number>;
 }
 
 /** A client's dedicated connection, and the node it goes to (for the pool it returns to). */
@@ -68,6 +78,28 @@ class ReleaseAfterReply implements ReplySink {
   onError(message: string): void {
     this.#slot.onError(message);
     this.#runner.released(this.#pin, true);
+  }
+}
+
+/** A blocked client, counted until its blocking request's reply (or error) is in. */
+class BlockedUntilReply implements ReplySink {
+  readonly #sink: ReplySink;
+  readonly #states: Record<ClientState, number>;
+
+  constructor(sink: ReplySink, states: Record<ClientState, number>) {
+    this.#sink = sink;
+    this.#states = states;
+    states.blocked++;
+  }
+
+  onReply(reply: Uint8Array, owned?: boolean): void {
+    this.#states.blocked--;
+    this.#sink.onReply(reply, owned);
+  }
+
+  onError(message: string): void {
+    this.#states.blocked--;
+    this.#sink.onError(message);
   }
 }
 
@@ -195,8 +227,14 @@ export class PlanRunner {
       plan.sink.bind(slot);
       sink = plan.sink;
     }
-    if (plan.replyWithin !== Infinity) {
-      sink = pin.pins.expectReply(pin.conn, plan.replyWithin, sink);
+    const blockMs = plan.blockMs;
+    if (blockMs >= 0) {
+      // SLOWLOG leaves out the time it may block by its own timeout, as Redis does.
+      slot.waitAllowedMs = blockMs;
+      sink = new BlockedUntilReply(sink, this.#host.clientStates);
+      if (blockMs !== Infinity) {
+        sink = pin.pins.expectReply(pin.conn, blockMs + BLOCKING_TIMEOUT_MARGIN_MS, sink);
+      }
     }
     if (plan.release) {
       sink = new ReleaseAfterReply(sink, pin, this);
@@ -223,6 +261,7 @@ export class PlanRunner {
    * (the client vanished, or the connection failed).
    */
   unpin(close: boolean): void {
+    if (close) this.#planner.clientGone?.();
     const releasing = this.#releasing;
     if (close && releasing !== null) {
       this.#releasing = null;

@@ -128,6 +128,10 @@ export class Session implements SessionClient, SlotOwner {
 
   /** The counters of this session's cluster in this worker. */
   readonly metrics: ClusterMetrics;
+  /** Its cluster's gauges of clients per state (the plan runner counts blocked clients). */
+  get clientStates(): ClusterMetrics["clientStates"] {
+    return this.metrics.clientStates;
+  }
   /** The client's `host:port` (its PROXY header's with `proxy_protocol`), "" when unknown. */
   readonly peer: string;
 
@@ -224,7 +228,8 @@ export class Session implements SessionClient, SlotOwner {
 
   #recordSlow(slot: ReplySlot): void {
     const slowlog = this.metrics.slowlog;
-    const micros = (turnNow() - slot.startedAt) * 1000;
+    const waited = turnNow() - slot.startedAt;
+    const micros = Math.max(0, waited - slot.waitAllowedMs) * 1000;
     if (micros >= slowlog.slowerThanUs) {
       const argv = slot.bufferEpoch === this.#buffer.epoch
         ? this.#runner.requestArgs(this.#buffer.data, slot.argStart, slot.argEnd)

@@ -156,7 +156,7 @@ function _ring(cluster: ClusterConfig, wire: BackendProtocol, context: BackendCo
     pool,
     pins,
     stop: () => health?.stop(),
-    nodes: () => _nodeSnapshots(cluster.name, pool, (node) => router.isLive(node) ? 0 : 1),
+    nodes: () => _nodeSnapshots(cluster.name, pool, pins, (node) => router.isLive(node) ? 0 : 1),
     applyShared: (state: SharedState) => {
       if (state.kind !== "health" || state.live.length !== nodes.length) return;
       state.live.forEach((live, node) => router.setLive(node, live));
@@ -168,6 +168,7 @@ function _ring(cluster: ClusterConfig, wire: BackendProtocol, context: BackendCo
 function _nodeSnapshots(
   cluster: string,
   pool: NodePool,
+  pins: PinnedPool,
   ejected: (node: number) => number,
 ): NodeSnapshot[] {
   const out: NodeSnapshot[] = [];
@@ -185,6 +186,7 @@ function _nodeSnapshots(
       up: conns.some((conn) => conn.state === "up") ? 1 : 0,
       ejected: ejected(node),
       pending: conns.reduce((sum, conn) => sum + conn.pendingCount, 0),
+      pinned: pins.inUseCount(node),
       latency,
     });
   });
@@ -244,7 +246,7 @@ function _redisCluster(cluster: ClusterConfig, context: BackendContext): Backend
     ready: topology.refresh(),
     nodes: () => {
       metrics.topologyRefreshes = topology.refreshes;
-      return _nodeSnapshots(cluster.name, pool, () => 0);
+      return _nodeSnapshots(cluster.name, pool, pins, () => 0);
     },
     applyShared: (state) => {
       if (state.kind === "slots") topology.applyShared(state.map);

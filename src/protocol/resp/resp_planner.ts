@@ -60,13 +60,6 @@ const FUNCTION_KILL_REFUSED = encodeError(
   "ERR FUNCTION KILL is not supported by aster: a function runs on one backend",
 );
 
-/**
- * How much longer than its own timeout a blocking command may wait for its reply before
- * Aster gives up on it (its dedicated connection has no read_timeout): the backend's own
- * timer, the network and a busy backend get this much slack.
- */
-export const BLOCKING_TIMEOUT_MARGIN_MS = 1000;
-
 const SCRIPT_FLUSH_REFUSED = encodeError(
   "ERR SCRIPT FLUSH is not allowed by aster: it empties every backend's script cache; " +
     "add 'script' to allow_commands to allow it",
@@ -120,6 +113,8 @@ export class RespPlanner implements RequestPlanner {
   #clientState: ClientState | null = null;
   /** MULTI/WATCH state, made on the client's first transaction command. */
   #tx: RespTransaction | null = null;
+  /** Counted in the cluster's `in_transaction` gauge. */
+  #inTransaction = false;
   /** CLIENT REPLY OFF: replies are not written until CLIENT REPLY ON. */
   #replyOff = false;
   /** CLIENT REPLY SKIP: how many requests from this one on get no reply written. */
@@ -137,12 +132,24 @@ export class RespPlanner implements RequestPlanner {
     else {
       const raw = request.inline ? null : buf.subarray(start, start + request.size);
       this.#plan(request.argv, raw, plan);
+      if (this.#tx !== null) this.#countTransaction(this.#tx.active);
       if ((this.#replyOff || this.#skipReplies > 0) && plan.kind !== PlanKind.none) {
         plan.silent = true;
         if (this.#skipReplies > 0) this.#skipReplies--;
       }
     }
     return request.size;
+  }
+
+  clientGone(): void {
+    this.#countTransaction(false);
+  }
+
+  /** Keeps the client counted in `transaction_clients` while it is in one. */
+  #countTransaction(active: boolean): void {
+    if (active === this.#inTransaction) return;
+    this.#inTransaction = active;
+    this.#client.metrics.clientStates.in_transaction += active ? 1 : -1;
   }
 
   requestArgs(buf: Uint8Array, start: number, end: number): readonly Uint8Array[] | null {
@@ -502,7 +509,7 @@ export class RespPlanner implements RequestPlanner {
       // reply (the watched keys' connection when on it: a BLPOP in a watching client is there).
       const release = this.#tx === null || this.#tx.group !== first;
       plan.pin(first, raw ?? encodeCommand(argv), release);
-      plan.replyWithin = blockingTimeoutMs(spec, argv) + BLOCKING_TIMEOUT_MARGIN_MS;
+      plan.blockMs = blockingTimeoutMs(spec, argv);
       return;
     }
     if (groups === null) {
