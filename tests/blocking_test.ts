@@ -12,6 +12,7 @@ import { startRedis } from "./helpers/servers.ts";
 import { startRedisCluster } from "./helpers/redis_cluster.ts";
 import { encodeBulk, encodeCommandText } from "../src/protocol/resp/encoder.ts";
 import { startFakeRedis } from "./helpers/fake_redis.ts";
+import { createClient } from "redis";
 import { BLOCKING_TIMEOUT_MARGIN_MS } from "../src/proxy/plan_runner.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -35,6 +36,25 @@ async function _suite(t: Deno.TestContext, port: number, far: string): Promise<v
     } finally {
       blocked.disconnect();
       pusher.disconnect();
+    }
+  });
+
+  await t.step("node-redis (RESP2) blPop is woken by an lPush from another client", async () => {
+    const blocked = createClient({ url: `redis://127.0.0.1:${port}`, RESP: 2 });
+    const pusher = createClient({ url: `redis://127.0.0.1:${port}`, RESP: 2 });
+    const errors: unknown[] = [];
+    for (const c of [blocked, pusher]) c.on("error", (err) => errors.push(err));
+    try {
+      await within(Promise.all([blocked.connect(), pusher.connect()]), 5000, "connect");
+      const popped = blocked.blPop("{q}node", 0);
+      await sleep(200);
+      assert.equal(await within(pusher.lPush("{q}node", "job"), 1000, "LPUSH"), 1);
+      assert.deepEqual(await within(popped, 5000, "BLPOP"), { key: "{q}node", element: "job" });
+      assert.equal(await within(blocked.blPop("{q}node", 0.2), 5000, "BLPOP timeout"), null);
+      assert.deepEqual(errors, []);
+    } finally {
+      blocked.destroy();
+      pusher.destroy();
     }
   });
 

@@ -12,6 +12,7 @@ import { RespClient, RespErrorReply } from "./helpers/resp_client.ts";
 import { startRedis } from "./helpers/servers.ts";
 import { startRedisCluster } from "./helpers/redis_cluster.ts";
 import { keySlot } from "../src/hash/key_slot.ts";
+import { createClient } from "redis";
 
 const decoder = new TextDecoder();
 
@@ -119,6 +120,45 @@ async function _suite(t: Deno.TestContext, port: number, other: string): Promise
     } finally {
       client.disconnect();
       other.disconnect();
+    }
+  });
+
+  await t.step("node-redis (RESP2) multi/exec and watch", async () => {
+    const client = createClient({ url: `redis://127.0.0.1:${port}`, RESP: 2 });
+    const other = createClient({ url: `redis://127.0.0.1:${port}`, RESP: 2 });
+    const errors: unknown[] = [];
+    for (const c of [client, other]) c.on("error", (err) => errors.push(err));
+    try {
+      await within(Promise.all([client.connect(), other.connect()]), 5000, "connect");
+      const result = await within(
+        client.multi().set("{t}node:n", "v").incr("{t}node:i").get("{t}node:n").exec(),
+        5000,
+        "exec",
+      );
+      assert.deepEqual(result, ["OK", 1, "v"]);
+      await client.watch("{t}node:w");
+      assert.equal(await other.set("{t}node:w", "theirs"), "OK");
+      // node-redis reports the broken WATCH (a null EXEC) as its WatchError.
+      const broken = await within(
+        client.multi().set("{t}node:w", "mine").exec().then(
+          (result) => result,
+          (err: Error) => err,
+        ),
+        5000,
+        "exec",
+      );
+      assert.ok(broken instanceof Error, Deno.inspect(broken));
+      assert.match(broken.message, /watched keys has been changed/);
+      assert.equal(await other.get("{t}node:w"), "theirs");
+      await client.watch("{t}node:w");
+      assert.deepEqual(await within(client.multi().set("{t}node:w", "mine").exec(), 5000, "exec"), [
+        "OK",
+      ]);
+      assert.equal(await other.get("{t}node:w"), "mine");
+      assert.deepEqual(errors, []);
+    } finally {
+      client.destroy();
+      other.destroy();
     }
   });
 
