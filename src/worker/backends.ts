@@ -110,10 +110,15 @@ function _backendAuth(cluster: ClusterConfig): Uint8Array[] {
   ];
 }
 
+/** SELECT of `database` for every backend connection (shared, pinned, health), when not 0. */
+function _select(cluster: ClusterConfig): Uint8Array[] {
+  return cluster.database === 0 ? [] : [encodeCommandText("SELECT", String(cluster.database))];
+}
+
 /** What the Redis sessions of a cluster route with, and its AUTH and allowed commands. */
 function _redisSettings(cluster: ClusterConfig, routing: RedisRouting): RedisSettings {
   const password = cluster.password === null ? null : new TextEncoder().encode(cluster.password);
-  return { routing, password, allowed: new Set(cluster.allowCommands) };
+  return { routing, password, allowed: new Set(cluster.allowCommands), database: cluster.database };
 }
 
 /** A ring mode's generation, before the mode adds its settings. */
@@ -128,7 +133,7 @@ function _ring(cluster: ClusterConfig, wire: BackendProtocol, context: BackendCo
   }));
   const pool = new NodePool(nodes, {
     ..._poolOptions(cluster, wire),
-    handshake: wire === RESP_BACKEND ? _backendAuth(cluster) : [],
+    handshake: wire === RESP_BACKEND ? [..._backendAuth(cluster), ..._select(cluster)] : [],
   }, context.previous);
   const router = new RingRouter(
     cluster.servers.map((server) => ({ name: ketamaName(server), weight: server.weight })),

@@ -10,7 +10,7 @@ import {
   sortPatternIndexes,
 } from "./commands.ts";
 import { describeBytes } from "./bytes.ts";
-import { clientReply, type ClientState, localReply } from "../../proxy/redis_local.ts";
+import { clientReply, type ClientState, localReply, selectReply } from "../../proxy/redis_local.ts";
 import type { ClusterMetrics } from "../../metrics/worker_metrics.ts";
 import { type Plan, PlanKind, type RequestPlanner } from "../protocol.ts";
 import {
@@ -49,6 +49,8 @@ export interface RedisSettings {
   password: Uint8Array | null;
   /** Refused commands the operator allowed: sent to every backend (`allow_commands`). */
   allowed: ReadonlySet<string>;
+  /** The database every backend connection selects (`database`; 0 in redis_cluster). */
+  database: number;
 }
 
 const decoder = new TextDecoder();
@@ -192,7 +194,7 @@ export class RespPlanner implements RequestPlanner {
     }
     if (spec.kind === "transaction") {
       this.#tx ??= new RespTransaction(
-        () => this.#settings.routing,
+        () => this.#settings,
         client.metrics.facts.cacheType === "redis_cluster",
       );
       this.#tx.command(spec, argv, raw ?? encodeCommand(argv), plan);
@@ -233,6 +235,7 @@ export class RespPlanner implements RequestPlanner {
     switch (spec.kind) {
       case "local":
         if (spec.name === "quit") plan.local(OK_REPLY, true);
+        else if (spec.name === "select") plan.local(selectReply(argv[1], this.#settings.database));
         else plan.local(localReply(spec, argv));
         return;
       case "server":
