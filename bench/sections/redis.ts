@@ -3,7 +3,8 @@
  * redis-server direct, behind nutcracker (fnv1a_64, ketama) and behind Aster (`redis`,
  * `thread = 1`) as `deno task start` runs it (`io = "auto"`: raw sockets through FFI), and
  * Aster kept in Deno's sandbox (`aster-deno`: `io = "deno"`, no --allow-ffi; no targets);
- * then an MGET of ten fixed keys spread over three redis-servers behind both proxies.
+ * then an MGET of ten fixed keys spread over three redis-servers behind both proxies; then
+ * LPUSH/BLPOP ping-pong and MULTI/EXEC of 3 commands, direct and behind Aster.
  */
 import { startRedis } from "../../tests/helpers/servers.ts";
 import { redisBenchmarkTarget } from "../load_tools.ts";
@@ -19,6 +20,8 @@ import {
 } from "../targets.ts";
 import type { Results, Section, Stage, TargetCheck } from "../types.ts";
 import { MGET_KEYS, mgetStage } from "./mget_stage.ts";
+import { statefulStage } from "./stateful_stage.ts";
+import { STATEFUL_TESTS } from "../load_tools.ts";
 
 /** One redis-server direct, behind nutcracker and behind Aster. */
 const redisSingleStage: Stage = {
@@ -62,6 +65,12 @@ function redisChecks(results: Results, target: string): TargetCheck[] {
       min: 1.0,
     }),
   );
+  // Reported against redis-server direct, no target yet (issue 19).
+  for (const test of Object.values(STATEFUL_TESTS)) {
+    const row = rowLabel(test, 1);
+    const ratio = ratioOf(results, row, { target, base: "direct", field: "rps" });
+    checks.push(ratioCheck(`redis ${row} round trips/s, ${target}/direct`, ratio, {}));
+  }
   return checks;
 }
 
@@ -71,7 +80,7 @@ export const redisSection: Section = {
   title: "redis: redis-benchmark, one redis-server (MGET: three)",
   columns: PROXY_COLUMNS,
   ratios: PROXY_RATIOS,
-  stages: [redisSingleStage, mgetStage({ inIo: false })],
+  stages: [redisSingleStage, mgetStage({ inIo: false }), statefulStage],
   pinned: true,
   checks: (run) => [
     ...redisChecks(run.results, "aster"),
