@@ -11,6 +11,9 @@ import { PinnedPool } from "../backend/pinned_pool.ts";
 import type { Plan, Protocol, ReplySink, RequestPlanner } from "../protocol/protocol.ts";
 import { sockets, useSockets } from "../io/sockets.ts";
 import { FakeConn, FakeSockets, settle } from "../../tests/helpers/fake_conn.ts";
+import { coarseClock } from "../io/coarse_clock.ts";
+import { ClusterMetrics } from "../metrics/worker_metrics.ts";
+import { BLOCKING_TIMEOUT_MARGIN_MS } from "./plan_runner.ts";
 
 const encoder = new TextEncoder();
 const latin1 = new TextDecoder("latin1");
@@ -22,7 +25,13 @@ class PinPlanner implements RequestPlanner {
     if (nl < 0) return -1;
     const bytes = buf.subarray(start, start + nl + 1);
     const line = latin1.decode(bytes);
-    if (line.startsWith("pin ")) plan.pin(0, bytes, false);
+    const block = line.match(/^t?block (\d+|forever) /);
+    if (block !== null) {
+      // A blocking request with its own timeout (ms), released after its reply ("tblock":
+      // kept, as on a watching client's connection).
+      plan.pin(0, bytes, !line.startsWith("t"));
+      plan.blockMs = block[1] === "forever" ? Infinity : Number(block[1]);
+    } else if (line.startsWith("pin ")) plan.pin(0, bytes, false);
     else if (line.startsWith("release ")) plan.pin(0, bytes, true);
     else plan.forward(0, bytes, false);
     return nl + 1;
@@ -76,6 +85,8 @@ interface Fixture {
   /** The shared backend connection (the pool's one). */
   shared: FakeConn;
   client(id: number): { conn: FakeConn; session: Session; done: Promise<void> };
+  /** The clients' gauges (blocked clients). */
+  metrics: ClusterMetrics;
 }
 
 /** Runs `body` over one node on fake sockets, with `cap` pinned connections at most. */
@@ -92,6 +103,7 @@ async function _withNode(cap: number, body: (fx: Fixture) => Promise<void>): Pro
   });
   const pins = new PinnedPool(pool, { capPerNode: cap });
   const upstream = { routing: new OneNode(pool), pins };
+  const metrics = new ClusterMetrics("c");
   try {
     await settle();
     await body({
@@ -99,9 +111,10 @@ async function _withNode(cap: number, body: (fx: Fixture) => Promise<void>): Pro
       pool,
       pins,
       shared: fake.opened[0],
+      metrics,
       client: (id) => {
         const conn = new FakeConn();
-        const session = new Session(id, conn, { protocol: PIN_PROTOCOL, upstream });
+        const session = new Session(id, conn, { protocol: PIN_PROTOCOL, upstream, metrics });
         return { conn, session, done: session.run() };
       },
     });
@@ -235,6 +248,72 @@ Deno.test("a dedicated connection is exempt from read_timeout (a BLPOP may wait)
     fake.opened[1].push("k1\n");
     await settle();
     assert.match(a.conn.text(), /^k1\nERR backend n1: timed out after read_timeout 100 ms\n$/);
+    a.conn.end();
+    await a.done;
+  });
+});
+
+Deno.test("a blocking request past its own timeout plus the margin fails and closes its connection", async () => {
+  await _withNode(4, async ({ fake, pins, client, metrics }) => {
+    const a = client(1);
+    a.conn.push("block 500 blpop\n");
+    await settle();
+    assert.equal(metrics.clientStates.blocked, 1);
+    const dedicated = fake.opened[1];
+    const within = 500 + BLOCKING_TIMEOUT_MARGIN_MS;
+    pins.checkTimeouts(coarseClock.now + within - 10);
+    assert.equal(dedicated.closed, false, "still within its timeout plus the margin");
+    pins.checkTimeouts(coarseClock.now + within + 10);
+    await settle();
+    assert.ok(dedicated.closed, "closed, not returned");
+    assert.equal(pins.openCount(0), 0);
+    assert.equal(
+      a.conn.text(),
+      `ERR backend n1: timed out: no reply to a blocking command within ${within} ms\n`,
+    );
+    assert.equal(metrics.clientStates.blocked, 0);
+    // Forever: never cut short.
+    a.conn.push("block forever blpop\n");
+    await settle();
+    pins.checkTimeouts(coarseClock.now + 1e9);
+    assert.equal(fake.opened[2].closed, false);
+    fake.opened[2].push("k\n");
+    await settle();
+    assert.equal(metrics.clientStates.blocked, 0);
+    assert.equal(pins.openCount(0), 1, "answered in time: back to the pool");
+    a.conn.end();
+    await a.done;
+  });
+});
+
+Deno.test("blocking requests queued on one connection each get their timeout from the head", async () => {
+  await _withNode(4, async ({ fake, pins, client }) => {
+    const a = client(1);
+    a.conn.push("pin watch\n");
+    await settle();
+    const dedicated = fake.opened[1];
+    dedicated.push("OK\n");
+    await settle();
+    // Two blocking requests on the watching client's own connection, the second behind the
+    // first: its wait counts from the first's reply, not from when it was sent.
+    a.conn.push("tblock 500 blpop\ntblock 500 blpop\n");
+    await settle();
+    const within = 500 + BLOCKING_TIMEOUT_MARGIN_MS;
+    const start = coarseClock.now;
+    try {
+      coarseClock.now = start + within - 10;
+      pins.checkTimeouts(coarseClock.now);
+      dedicated.push("first\n");
+      await settle();
+      pins.checkTimeouts(start + within + 10);
+      assert.equal(dedicated.closed, false, "the second has waited only 20 ms");
+      pins.checkTimeouts(start + 2 * within);
+      await settle();
+      assert.ok(dedicated.closed);
+      assert.match(a.conn.text(), /^OK\nfirst\nERR backend n1: timed out/);
+    } finally {
+      coarseClock.now = performance.now();
+    }
     a.conn.end();
     await a.done;
   });
