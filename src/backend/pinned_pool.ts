@@ -143,7 +143,8 @@ export class PinnedPool {
    * `within` ms of the request reaching the head of the connection, else the connection is
    * closed for good and the request (and any behind it) fails with an error that says
    * `timed out` (checkTimeouts). The connection is exempt from read_timeout: this is its bound
-   * for a blocking command.
+   * for a blocking command. `within` may be Infinity (BLPOP 0): the requests behind it then
+   * count their wait from its reply.
    */
   expectReply(conn: NodeConn, within: number, sink: ReplySink): ReplySink {
     let queue = this.#deadlines.get(conn);

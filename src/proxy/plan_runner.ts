@@ -232,9 +232,8 @@ export class PlanRunner {
       // SLOWLOG leaves out the time it may block by its own timeout, as Redis does.
       slot.waitAllowedMs = blockMs;
       sink = new BlockedUntilReply(sink, this.#host.clientStates);
-      if (blockMs !== Infinity) {
-        sink = pin.pins.expectReply(pin.conn, blockMs + BLOCKING_TIMEOUT_MARGIN_MS, sink);
-      }
+      // Forever (Infinity) too: a request queued behind it waits for its reply first.
+      sink = pin.pins.expectReply(pin.conn, blockMs + BLOCKING_TIMEOUT_MARGIN_MS, sink);
     }
     if (plan.release) {
       sink = new ReleaseAfterReply(sink, pin, this);
