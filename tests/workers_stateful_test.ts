@@ -1,5 +1,6 @@
 /**
- * Transactions and blocking commands under `thread = 2`: clients spread over two workers,
+ * Transactions and blocking commands under `thread = 2`, in `redis` and `redis_cluster` mode:
+ * clients spread over two workers,
  * each with its own pinned connections. A BLPOP in one worker is woken by a push through the
  * other; a WATCH is broken by a write through the other; 20 clients increment one counter
  * with WATCH/MULTI/EXEC retries and none of the 200 increments is lost or doubled.
@@ -8,26 +9,24 @@ import assert from "node:assert/strict";
 import { startAster } from "./helpers/aster.ts";
 import { RespClient, text } from "./helpers/resp_client.ts";
 import { startRedis } from "./helpers/servers.ts";
+import { startRedisCluster } from "./helpers/redis_cluster.ts";
+import type { ClusterToml } from "./helpers/aster.ts";
 
 const CLIENTS = 20;
 const INCREMENTS = 10;
 /** Most EXEC retries of one increment (each retry means another client won the race). */
 const MAX_RETRIES = 200;
 
-Deno.test("thread = 2: transactions and blocking commands across workers", async () => {
-  await using a = await startRedis();
-  await using b = await startRedis();
-  await using aster = await startAster([{
-    name: "wk",
-    thread: 2,
-    hash_tag: "{}",
-    servers: [`127.0.0.1:${a.port}:1`, `127.0.0.1:${b.port}:1`],
-  }], { env: { ASTER_LOG: "debug" } });
+/** The checks, through an Aster of `thread = 2` serving `cluster` as "wk". */
+async function _acrossWorkers(cluster: ClusterToml): Promise<void> {
+  await using aster = await startAster([{ name: "wk", thread: 2, ...cluster }], {
+    env: { ASTER_LOG: "debug" },
+  });
   const port = aster.ports[0];
   for (let i = 0; i < 400 && !/INFO serving wk: /.test(aster.log()); i++) {
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-  assert.match(aster.log(), /INFO serving wk: redis on .*thread=2/);
+  assert.match(aster.log(), /INFO serving wk: \S+ on .*thread=2/);
 
   const clients = await Promise.all(
     Array.from({ length: CLIENTS }, () => RespClient.connect(port)),
@@ -98,4 +97,18 @@ Deno.test("thread = 2: transactions and blocking commands across workers", async
   }
   assert.equal(served.size, 2, `clients served by ${[...served]}`);
   assert.equal(await aster.stop(), 0);
+}
+
+Deno.test("thread = 2, redis mode: transactions and blocking commands across workers", async () => {
+  await using a = await startRedis();
+  await using b = await startRedis();
+  await _acrossWorkers({
+    hash_tag: "{}",
+    servers: [`127.0.0.1:${a.port}:1`, `127.0.0.1:${b.port}:1`],
+  });
+});
+
+Deno.test("thread = 2, redis_cluster mode: transactions and blocking commands across workers", async () => {
+  await using cluster = await startRedisCluster();
+  await _acrossWorkers({ cache_type: "redis_cluster", servers: cluster.seeds() });
 });
