@@ -1,8 +1,7 @@
 /**
  * Transactions and blocking commands under `thread = 2`, in `redis` and `redis_cluster` mode:
- * clients spread over two workers,
- * each with its own pinned connections. A BLPOP in one worker is woken by a push through the
- * other; a WATCH is broken by a write through the other; 20 clients increment one counter
+ * clients spread over two workers, each with its own pinned connections. A BLPOP in one
+ * worker is woken by a push through the other; a WATCH is broken by a write through the other; 20 clients increment one counter
  * with WATCH/MULTI/EXEC retries and none of the 200 increments is lost or doubled.
  */
 import assert from "node:assert/strict";
