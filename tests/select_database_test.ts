@@ -30,6 +30,9 @@ Deno.test("redis mode, database = 3: every backend connection is in database 3; 
     other.message,
     `ERR DB index is out of range (aster serves database ${DATABASE} only)`,
   );
+  // CLIENT INFO and LIST say which database the client is in, as redis-server does.
+  assert.match(String(text(await client.command("CLIENT", "INFO"))), / db=3 /);
+  assert.match(String(text(await client.command("CLIENT", "LIST"))), / db=3 /);
   const bad = await client.command("SELECT", "x");
   assert.ok(bad instanceof RespErrorReply && /not an integer/.test(bad.message));
 

@@ -372,12 +372,14 @@ export class RespPlanner implements RequestPlanner {
     const sub = decoder.decode(argv[1]).toLowerCase();
     switch (sub) {
       case "list":
-        return clientListReply(argv, client.peers, coarseClock.now);
+        return clientListReply(argv, client.peers, coarseClock.now, this.#settings.database);
       case "info":
         if (argv.length !== 2) {
           return encodeError("ERR wrong number of arguments for 'client|info' command");
         }
-        return encodeBulk(clientLine(client, coarseClock.now, "client|info") + "\n");
+        return encodeBulk(
+          clientLine(client, coarseClock.now, "client|info", this.#settings.database) + "\n",
+        );
       case "kill":
         if (argv.length < 3) {
           return encodeError("ERR wrong number of arguments for 'client|kill' command");
