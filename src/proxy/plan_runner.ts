@@ -42,6 +42,8 @@ export interface PlanHost {
   noteRequest(start: number, end: number): void;
   /** Gauges of the client's cluster: clients per state (see CLIENT_STATES). */
   readonly clientStates: Record<ClientState, number>;
+  /** Requests whose reply is not in yet (reserved slots not filled). */
+  readonly unanswered: number;
 }
 
 /** A client's dedicated connection, and the node it goes to (for the pool it returns to). */
@@ -51,6 +53,20 @@ interface Pin {
   /** The group it was taken for (a plan for another group does not use it). */
   group: number;
   pins: PinnedPool;
+  /** The client's requests sent on it and not answered yet. */
+  inFlight: number;
+}
+
+/** A pinned request planned (its slot taken) but not sent yet: see PlanRunner.held. */
+interface HeldRequest {
+  pin: Pin;
+  slot: ReplySlot;
+  /** A copy: the client's read buffer moves on. */
+  bytes: Uint8Array;
+  prelude: readonly Uint8Array[] | null;
+  sink: ReplySink;
+  replyKind: number;
+  blockMs: number;
 }
 
 /**
@@ -103,6 +119,29 @@ class BlockedUntilReply implements ReplySink {
   }
 }
 
+/** Counts a pinned request in flight until its reply (or error) is in, before its slot. */
+class PinnedInFlight implements ReplySink {
+  readonly #sink: ReplySink;
+  readonly #pin: Pin;
+  readonly #runner: PlanRunner;
+
+  constructor(sink: ReplySink, pin: Pin, runner: PlanRunner) {
+    this.#sink = sink;
+    this.#pin = pin;
+    this.#runner = runner;
+  }
+
+  onReply(reply: Uint8Array, owned?: boolean): void {
+    this.#runner.answeredOn(this.#pin);
+    this.#sink.onReply(reply, owned);
+  }
+
+  onError(message: string): void {
+    this.#runner.answeredOn(this.#pin);
+    this.#sink.onError(message);
+  }
+}
+
 /** Drops the replies of a pinned plan's prelude (its client already had them answered). */
 const DROP_REPLY: ReplySink = { onReply() {}, onError() {} };
 
@@ -118,6 +157,12 @@ export class PlanRunner {
   #pin: Pin | null = null;
   /** Pins whose releasing request waits for its reply (closed if the client goes first). */
   #releasing: Pin[] | null = null;
+  /** The client's pinned requests in flight, over all its dedicated connections. */
+  #pinnedInFlight = 0;
+  /** A pinned request waiting for the client's requests on other connections to be answered. */
+  #heldRequest: HeldRequest | null = null;
+  /** Requests are held back (see `held`). */
+  #held = false;
 
   constructor(host: PlanHost, planner: RequestPlanner, upstream: Upstream) {
     this.#host = host;
@@ -142,14 +187,60 @@ export class PlanRunner {
   }
 
   /**
+   * True while the client's next requests must wait, as redis-server runs one client's
+   * requests one after the other: a request on one backend connection must not overtake
+   * the client's earlier ones on another connection to the same node. So a pinned request
+   * waits (sent later, see resume()) until the client's requests on other connections are
+   * answered, and after a pinned request whose connection the client no longer holds (a
+   * BLPOP: the client is blocked; an EXEC) nothing is planned until its reply. The session
+   * calls resume() once a reply comes in while held.
+   */
+  get held(): boolean {
+    return this.#held;
+  }
+
+  /** Whether the next request must wait (see `held`). */
+  #mustWait(): boolean {
+    return this.#heldRequest !== null || (this.#pinnedInFlight > 0 && this.#pin === null);
+  }
+
+  /**
+   * Sends the held pinned request once nothing else of the client's is in flight; true when
+   * the client's requests may be planned again.
+   */
+  resume(): boolean {
+    const request = this.#heldRequest;
+    if (request !== null) {
+      if (this.#host.unanswered - 1 - request.pin.inFlight > 0) return false;
+      this.#heldRequest = null;
+      this.#send(request);
+    }
+    if (this.#mustWait()) return false;
+    this.#held = false;
+    return true;
+  }
+
+  /** A pinned request's reply (or error) is in, before its slot is filled. */
+  answeredOn(pin: Pin): void {
+    pin.inFlight--;
+    this.#pinnedInFlight--;
+  }
+
+  /**
    * Plans and carries out every complete request in `buf[start, end)` until the session
-   * stops taking requests; returns the bytes consumed. Throws ProtocolError.
+   * stops taking requests or they must wait (see `held`); returns the bytes consumed.
+   * Throws ProtocolError.
    */
   feed(buf: Uint8Array, start: number, end: number): number {
     const host = this.#host;
     const plan = this.#plan;
     let at = start;
     while (!host.draining) {
+      // Two field reads on the ordinary path: nothing pinned is in flight.
+      if ((this.#pinnedInFlight > 0 || this.#heldRequest !== null) && this.#mustWait()) {
+        this.#held = true;
+        break;
+      }
       const size = this.#planner.next(buf, at, end, plan);
       if (size < 0) break;
       if (plan.kind !== PlanKind.none) {
@@ -220,27 +311,52 @@ export class PlanRunner {
       if (pin === null) this.#pin = fresh;
       pin = fresh;
     }
-    const prelude = plan.prelude;
-    if (prelude !== null) { for (const bytes of prelude) pin.conn.send(bytes, DROP_REPLY, 0); }
     let sink: ReplySink = slot;
     if (plan.sink !== null) {
       plan.sink.bind(slot);
       sink = plan.sink;
-    }
-    const blockMs = plan.blockMs;
-    if (blockMs >= 0) {
-      // SLOWLOG leaves out the time it may block by its own timeout, as Redis does.
-      slot.waitAllowedMs = blockMs;
-      sink = new BlockedUntilReply(sink, this.#host.clientStates);
-      // Forever (Infinity) too: a request queued behind it waits for its reply first.
-      sink = pin.pins.expectReply(pin.conn, blockMs + BLOCKING_TIMEOUT_MARGIN_MS, sink);
     }
     if (plan.release) {
       sink = new ReleaseAfterReply(sink, pin, this);
       (this.#releasing ??= []).push(pin);
       if (this.#pin === pin) this.#pin = null;
     }
-    pin.conn.send(plan.bytes, sink, plan.replyKind);
+    const request: HeldRequest = {
+      pin,
+      slot,
+      bytes: plan.bytes,
+      prelude: plan.prelude,
+      sink,
+      replyKind: plan.replyKind,
+      blockMs: plan.blockMs,
+    };
+    // The client's requests on other connections (shared, another pin) go first.
+    if (this.#host.unanswered - 1 - pin.inFlight > 0) {
+      request.bytes = plan.bytes.slice();
+      this.#heldRequest = request;
+      this.#held = true;
+      return;
+    }
+    this.#send(request);
+  }
+
+  /** Sends a pinned request (and its prelude) on its connection. */
+  #send(request: HeldRequest): void {
+    const { pin, blockMs } = request;
+    if (request.prelude !== null) {
+      for (const bytes of request.prelude) pin.conn.send(bytes, DROP_REPLY, 0);
+    }
+    let sink = request.sink;
+    if (blockMs >= 0) {
+      // SLOWLOG leaves out the time it may block by its own timeout, as Redis does.
+      request.slot.waitAllowedMs = blockMs;
+      sink = new BlockedUntilReply(sink, this.#host.clientStates);
+      // Forever (Infinity) too: a request queued behind it waits for its reply first.
+      sink = pin.pins.expectReply(pin.conn, blockMs + BLOCKING_TIMEOUT_MARGIN_MS, sink);
+    }
+    pin.inFlight++;
+    this.#pinnedInFlight++;
+    pin.conn.send(request.bytes, new PinnedInFlight(sink, pin, this), request.replyKind);
   }
 
   /** A dedicated connection to `group`'s node, or why there is none. */
@@ -252,7 +368,7 @@ export class PlanRunner {
     if (conn === null) {
       return "too many dedicated connections to this backend (blocking_connections reached)";
     }
-    return { conn, node, group, pins };
+    return { conn, node, group, pins, inFlight: 0 };
   }
 
   /**
@@ -260,7 +376,10 @@ export class PlanRunner {
    * (the client vanished, or the connection failed).
    */
   unpin(close: boolean): void {
-    if (close) this.#planner.clientGone?.();
+    if (close) {
+      this.#planner.clientGone?.();
+      this.#heldRequest = null;
+    }
     const releasing = this.#releasing;
     if (close && releasing !== null) {
       this.#releasing = null;

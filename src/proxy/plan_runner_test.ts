@@ -216,20 +216,82 @@ Deno.test("a client that vanishes before its releasing request's reply closes th
   });
 });
 
-Deno.test("a request pinned after a releasing one takes a fresh connection", async () => {
-  await _withNode(4, async ({ fake, pins, client }) => {
+Deno.test("a request after a releasing one waits for its reply, as the client's next", async () => {
+  await _withNode(4, async ({ fake, pins, shared, client }) => {
     const a = client(1);
-    a.conn.push("release exec\npin watch\n");
+    a.conn.push("release exec\npin watch\nget k\n");
     await settle();
-    assert.equal(fake.opened[1].text(), "release exec\n");
-    assert.equal(fake.opened[2].text(), "pin watch\n");
-    fake.opened[1].push("OK\n");
-    fake.opened[2].push("OK\n");
+    const dedicated = fake.opened[1];
+    assert.equal(dedicated.text(), "release exec\n");
+    assert.equal(fake.opened.length, 2, "the WATCH is not planned before EXEC's reply");
+    assert.equal(shared.text(), "");
+    dedicated.push("OK\n");
     await settle();
-    assert.equal(a.conn.text(), "OK\nOK\n");
-    assert.equal(pins.openCount(0), 2, "the first went back to the pool");
+    // EXEC's connection went back to the pool and the WATCH took it again.
+    assert.equal(dedicated.text(), "release exec\npin watch\n");
+    assert.equal(shared.text(), "get k\n", "the GET goes with the WATCH, on its own connection");
+    dedicated.push("OK\n");
+    shared.push("v\n");
+    await settle();
+    assert.equal(a.conn.text(), "OK\nOK\nv\n");
+    assert.equal(pins.openCount(0), 1);
     a.conn.end();
     await a.done;
+  });
+});
+
+Deno.test("a pinned request waits for the client's requests on the shared connection", async () => {
+  await _withNode(4, async ({ fake, shared, client }) => {
+    const a = client(1);
+    a.conn.push("set k\npin watch\nget k\n");
+    await settle();
+    assert.equal(shared.text(), "set k\n");
+    const dedicated = fake.opened[1];
+    assert.equal(dedicated.text(), "", "not sent before the SET is answered");
+    shared.push("OK\n");
+    await settle();
+    assert.equal(dedicated.text(), "pin watch\n");
+    assert.equal(shared.text(), "set k\nget k\n");
+    dedicated.push("OK\n");
+    shared.push("v\n");
+    await settle();
+    assert.equal(a.conn.text(), "OK\nOK\nv\n");
+    a.conn.end();
+    await a.done;
+  });
+});
+
+Deno.test("a client blocked in a blocking request sends nothing more until its reply", async () => {
+  await _withNode(4, async ({ fake, shared, client }) => {
+    const a = client(1);
+    a.conn.push("block 500 blpop\nlpush k\n");
+    await settle();
+    const dedicated = fake.opened[1];
+    assert.equal(dedicated.text(), "block 500 blpop\n");
+    assert.equal(shared.text(), "", "the LPUSH waits, as in redis-server");
+    a.conn.push("get k\n");
+    await settle();
+    assert.equal(shared.text(), "");
+    dedicated.push("popped\n");
+    await settle();
+    assert.equal(shared.text(), "lpush k\nget k\n");
+    shared.push("1\nv\n");
+    await settle();
+    assert.equal(a.conn.text(), "popped\n1\nv\n");
+    a.conn.end();
+    await a.done;
+  });
+});
+
+Deno.test("a blocked client that leaves is seen at once and its connection closed", async () => {
+  await _withNode(4, async ({ fake, pins, client }) => {
+    const a = client(1);
+    a.conn.push("block 0 blpop\nget k\n");
+    await settle();
+    a.conn.end();
+    await a.done;
+    assert.ok(fake.opened[1].closed);
+    assert.equal(pins.openCount(0), 0);
   });
 });
 

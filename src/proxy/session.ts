@@ -84,6 +84,12 @@ const MAX_IN_FLIGHT = 4096;
  * burst puts at most 16 requests in flight; small replies bring the mean down within tens.
  */
 const FIRST_REPLY_ESTIMATE = 64 * 1024;
+/**
+ * Unread request bytes a client may send while its requests are held back (it is blocked in
+ * a BLPOP, see PlanRunner.held): reading goes on up to this, so that a client that leaves
+ * is seen at once, then pauses until the requests may go on.
+ */
+const HELD_READ_LIMIT = 64 * 1024;
 
 /** Counters a worker keeps over its sessions. */
 export interface SessionStats {
@@ -128,6 +134,11 @@ export class Session implements SessionClient, SlotOwner {
 
   /** The counters of this session's cluster in this worker. */
   readonly metrics: ClusterMetrics;
+  /** Requests whose reply is not in yet (the plan runner orders pinned requests by it). */
+  get unanswered(): number {
+    return this.#slots.size - this.#heldCount;
+  }
+
   /** Its cluster's gauges of clients per state (the plan runner counts blocked clients). */
   get clientStates(): ClusterMetrics["clientStates"] {
     return this.metrics.clientStates;
@@ -273,6 +284,7 @@ export class Session implements SessionClient, SlotOwner {
       this.#heldCount++;
       this.#checkHardLimit();
       if (this.#paused) this.#resumeWhenDue();
+      if (this.#runner.held) this.#scheduleFeed();
       return;
     }
     this.#slots.shift();
@@ -302,7 +314,48 @@ export class Session implements SessionClient, SlotOwner {
     if (this.#draining && this.#slots.size === 0) this.#finish();
     this.#checkHardLimit();
     if (this.#paused) this.#resumeWhenDue();
+    if (this.#runner.held) this.#scheduleFeed();
   }
+
+  /** A feed of the held-back requests is on its way (one microtask, see #onFeedDue). */
+  #feedScheduled = false;
+  /** Reading paused at HELD_READ_LIMIT while requests are held back: no read in flight. */
+  #heldPaused = false;
+
+  /** A reply came in while requests are held back: see whether they may go on. */
+  #scheduleFeed(): void {
+    if (this.#feedScheduled || this.#closed) return;
+    this.#feedScheduled = true;
+    // Not from inside a backend's reply loop.
+    queueMicrotask(this.#onFeedDue);
+  }
+
+  /**
+   * Sends the held pinned request when due and plans the requests read meanwhile. Reading
+   * went on meanwhile (a read may be in flight): this only consumes what is buffered, and
+   * lends nothing of the buffer to the backends.
+   */
+  readonly #onFeedDue = () => {
+    this.#feedScheduled = false;
+    if (this.#closed || !this.#runner.resume()) return;
+    const buffer = this.#buffer;
+    try {
+      buffer.start += this.#runner.feed(buffer.data, buffer.start, buffer.end);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) {
+        this.#stopOnError(err);
+        return;
+      }
+      logDebug(`client ${this.id}: protocol error: ${err.message}`);
+      this.metrics.error("protocol");
+      this.answerAndClose(this.protocol.protocolErrorReply(err.message));
+    }
+    // Reading stopped at HELD_READ_LIMIT: on again (or to its end, after a protocol error).
+    if (this.#heldPaused && (!this.#runner.held || this.#draining)) {
+      this.#heldPaused = false;
+      this.#readNext();
+    }
+  };
 
   /**
    * While reading is paused: schedules the resume once it is due. Over the soft limit,
@@ -365,6 +418,11 @@ export class Session implements SessionClient, SlotOwner {
   #readNext(): void {
     if (this.#closed || this.#draining) {
       this.#endOfInput();
+      return;
+    }
+    if (this.#runner.held && this.#buffer.length >= HELD_READ_LIMIT) {
+      // Held back and enough read: #onFeedDue reads on once the requests may go on.
+      this.#heldPaused = true;
       return;
     }
     if (this.#full && !this.#overBudget(true)) this.#full = false;

@@ -1,8 +1,9 @@
 /**
  * A seeded random stream of stateful Redis episodes for differential tests: transactions
  * (MULTI, queued commands, EXEC or DISCARD, nested MULTI, queue-time and run-time errors),
- * WATCH (with or without a conflicting write from a second client, UNWATCH) and blocking
- * commands with short timeouts, on empty or filled keys. Every key is in the `{st}` hash-tag
+ * WATCH (with or without a conflicting write from a second client, UNWATCH), blocking
+ * commands with short timeouts on empty or filled keys, and commands pipelined before and
+ * after a blocking command or a transaction (their order is the client's). Every key is in the `{st}` hash-tag
  * group: one node in `redis` mode (`hash_tag = "{}"`), one slot in `redis_cluster` mode.
  * Each episode goes pipelined to a plain redis-server and to Aster; every reply must be the
  * same.
@@ -138,10 +139,17 @@ class StatefulGenerator {
   /** The next episode, and its kind. */
   next(): { kind: string; steps: Step[] } {
     const rng = this.#rng;
-    switch (rng.int(5)) {
+    switch (rng.int(6)) {
       case 0:
       case 1:
         return { kind: "transaction", steps: [{ main: this.#transaction() }] };
+      case 5: {
+        // Pipelined around a blocking command or a transaction: redis-server runs a client's
+        // requests one after the other, whatever connection Aster sends each on.
+        const middle = rng.chance(0.5) ? [this.#blocking()] : this.#transaction();
+        const around = () => Array.from({ length: rng.range(1, 3) }, () => this.#command());
+        return { kind: "ordering", steps: [{ main: [...around(), ...middle, ...around()] }] };
+      }
       case 2: {
         const watched = [rng.pick([...STRINGS, COUNTER, ...LISTS])];
         if (rng.chance(0.4)) watched.push(rng.pick([HASH, ZSET]));
@@ -250,4 +258,5 @@ export function assertStatefulCoverage(stats: StatefulStats): void {
   assert.ok(stats.aborted > 3, `only ${stats.aborted} EXECABORTs`);
   assert.ok(stats.blockedNil > 3, `only ${stats.blockedNil} blocking timeouts`);
   assert.ok(stats.blockedData > 3, `only ${stats.blockedData} blocking commands served`);
+  assert.ok((stats.episodes.get("ordering") ?? 0) > 10, "too few pipelined orderings");
 }
