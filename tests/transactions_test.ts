@@ -85,6 +85,39 @@ async function _differential(asterPort: number, directPort: number): Promise<voi
   }
 }
 
+/**
+ * The same sequence pipelined in one write: Aster sends its parts on the shared connection
+ * and on the pinned one, yet each runs in the client's order, as on one redis-server.
+ */
+async function _pipelined(asterPort: number, directPort: number): Promise<void> {
+  await using proxied = await RespClient.connect(asterPort);
+  await using direct = await RespClient.connect(directPort);
+  const sequence = [
+    ["SET", "{t}o", "1"],
+    ["MULTI"],
+    ["INCR", "{t}o"],
+    ["EXEC"],
+    ["GET", "{t}o"],
+    ["WATCH", "{t}o"],
+    ["SET", "{t}o", "5"],
+    ["MULTI"],
+    ["INCR", "{t}o"],
+    ["EXEC"],
+    ["LPUSH", "{t}l", "old"],
+    ["BLPOP", "{t}l", "1"],
+    ["LPUSH", "{t}l", "new"],
+    ["LRANGE", "{t}l", "0", "-1"],
+    ["DEL", "{t}l"],
+  ];
+  for (let round = 0; round < 30; round++) {
+    const [want, got] = await Promise.all([
+      direct.pipeline(sequence),
+      proxied.pipeline(sequence),
+    ]);
+    assert.deepStrictEqual(got, want, `round ${round}`);
+  }
+}
+
 /** What every mode must do; `other` is a key on another node than `{t}`'s. */
 async function _suite(t: Deno.TestContext, port: number, other: string): Promise<void> {
   await t.step("ioredis multi().set().get().exec()", async () => {
@@ -219,6 +252,10 @@ for (const sandboxed of [false, true]) {
     await t.step("the replies of a sequence are redis-server's, byte for byte", async () => {
       await _differential(aster.ports[1], direct.port);
     });
+
+    await t.step("pipelined around a transaction and a BLPOP: the client's order", async () => {
+      await _pipelined(aster.ports[1], direct.port);
+    });
   });
 }
 
@@ -246,5 +283,9 @@ Deno.test("transactions in redis_cluster mode: ioredis, WATCH, refusals, byte fo
   });
   await t.step("the replies of a sequence are redis-server's, byte for byte", async () => {
     await _differential(aster.ports[0], direct.port);
+  });
+
+  await t.step("pipelined around a transaction and a BLPOP: the client's order", async () => {
+    await _pipelined(aster.ports[0], direct.port);
   });
 });
