@@ -108,8 +108,13 @@ async function _pipelined(asterPort: number, directPort: number): Promise<void> 
     ["LPUSH", "{t}l", "new"],
     ["LRANGE", "{t}l", "0", "-1"],
     ["DEL", "{t}l"],
+    // Blocked on an empty list: the LPUSH after it runs once it timed out, so it gets nil.
+    ["BLPOP", "{t}e", "0.1"],
+    ["LPUSH", "{t}e", "late"],
+    ["LRANGE", "{t}e", "0", "-1"],
+    ["DEL", "{t}e"],
   ];
-  for (let round = 0; round < 30; round++) {
+  for (let round = 0; round < 10; round++) {
     const [want, got] = await Promise.all([
       direct.pipeline(sequence),
       proxied.pipeline(sequence),
