@@ -380,3 +380,17 @@ Deno.test("blocking requests queued on one connection each get their timeout fro
     await a.done;
   });
 });
+
+Deno.test("a blocked client that sent much more than it may buffer stops being read, and still ends", async () => {
+  await _withNode(4, async ({ fake, client }) => {
+    const a = client(1);
+    a.conn.push("block 0 blpop\n" + "get k\n".repeat(20_000));
+    await settle();
+    const dedicated = fake.opened[1];
+    assert.equal(dedicated.text(), "block 0 blpop\n");
+    // Reading stopped with the requests held back; closing the client still ends its loop.
+    a.session.close();
+    await a.done;
+    assert.ok(dedicated.closed);
+  });
+});

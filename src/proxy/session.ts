@@ -590,6 +590,10 @@ export class Session implements SessionClient, SlotOwner {
     this.#runner.unpin(true);
     // A paused read loop ends too, so run() resolves.
     if (this.#paused) queueMicrotask(this.#onCaughtUp);
+    else if (this.#heldPaused) {
+      this.#heldPaused = false;
+      queueMicrotask(() => this.#readNext());
+    }
     try {
       this.conn.close();
     } catch {
