@@ -394,3 +394,27 @@ Deno.test("a blocked client that sent much more than it may buffer stops being r
     assert.ok(dedicated.closed);
   });
 });
+
+Deno.test("a blocked client's held-back requests go on after its reply, read past the limit", async () => {
+  await _withNode(4, async ({ fake, shared, client }) => {
+    const a = client(1);
+    const gets = 20_000;
+    a.conn.push("block 0 blpop\n" + "get k\n".repeat(gets));
+    await settle();
+    assert.equal(shared.text(), "");
+    fake.opened[1].push("popped\n");
+    // Every GET is sent in the end (answered as they go: the client's in-flight budget).
+    let answered = 0;
+    for (let round = 0; round < 200 && answered < gets; round++) {
+      await settle();
+      const sent = shared.text().length / 6;
+      shared.push("v\n".repeat(sent - answered));
+      answered = sent;
+    }
+    assert.equal(shared.text().length, gets * 6);
+    await settle();
+    assert.equal(a.conn.text(), "popped\n" + "v\n".repeat(gets));
+    a.session.close();
+    await a.done;
+  });
+});
