@@ -4,17 +4,22 @@
  * and stopped when the user interrupts; their output parsed into samples.
  */
 import type { LoadResult } from "./memcache_load.ts";
+import type { StatefulResult } from "./stateful_load.ts";
 import { onCpus } from "./cpu_pinning.ts";
 import { CLIENTS, HOST, KEYSPACE, MEMCACHE_VALUE_SIZE } from "./settings.ts";
 import type { Sample, Target, Workload } from "./types.ts";
 
 const decoder = new TextDecoder();
+/** The stateful load generator (BLPOP ping-pong, MULTI/EXEC), one process per run. */
+const STATEFUL_LOAD = new URL("./stateful_load.ts", import.meta.url).pathname;
 /** The memcache load generator, run as its own process per run like redis-benchmark. */
 const MEMCACHE_LOAD = new URL("./memcache_load.ts", import.meta.url).pathname;
 /** Its modules, which its worker threads load (Deno checks read access for a worker's). */
 const MEMCACHE_LOAD_PARTS = new URL("./memcache_load/", import.meta.url).pathname;
 /** Aster's sources, where memcache_load's threads load the raw-socket layer (`--io ffi`). */
 const SRC = new URL("../src/", import.meta.url).pathname;
+/** The test helpers stateful_load.ts speaks RESP with. */
+const TESTS = new URL("../tests/", import.meta.url).pathname;
 /** redis-benchmark's timer tick in threaded (--cluster) mode, ms. */
 const THREADED_TICK_MS = 250;
 /** One load run that takes longer than this is killed and the bench fails. */
@@ -159,6 +164,56 @@ function parseCsv(csv: string): Map<string, Sample> {
 /** Splits one CSV line of quoted fields (redis-benchmark quotes every field). */
 function _csvFields(line: string): string[] {
   return [...line.matchAll(/"((?:[^"]|"")*)"/g)].map((match) => match[1].replaceAll('""', '"'));
+}
+
+/** Row names of `bench/stateful_load.ts`'s tests. */
+export const STATEFUL_TESTS: Record<string, string> = {
+  blpop: "LPUSH/BLPOP ping-pong",
+  multi: "MULTI/EXEC x3",
+};
+
+/**
+ * A target driven by `bench/stateful_load.ts` (one process per test): workload tests
+ * `blpop` and `multi`, at pipeline 1, `requests` round trips.
+ */
+export function statefulTarget(
+  name: string,
+  opts: { port: number; log?: () => string; pid?: number },
+): Target {
+  return {
+    name,
+    log: opts.log,
+    pid: opts.pid,
+    run: async (workload, signal) => {
+      const tests = workload.tests;
+      if (!Array.isArray(tests)) throw new Error("stateful_load runs blpop and multi only");
+      const samples = new Map<string, Sample>();
+      for (const test of tests) {
+        const args = [
+          ...["run", "--allow-net", `--allow-read=${SRC},${TESTS}`, STATEFUL_LOAD, "--json"],
+          ...["--port", `${opts.port}`, "--test", test, "--requests", `${workload.requests}`],
+          ...["--clients", `${workload.clients ?? CLIENTS}`],
+        ];
+        const output = await _runTool(Deno.execPath(), args, signal);
+        const stdout = decoder.decode(output.stdout).trim();
+        if (!output.success) {
+          const stderr = decoder.decode(output.stderr).trim();
+          throw new Error(`stateful_load ${test} on port ${opts.port} failed: ${stderr || stdout}`);
+        }
+        const result = JSON.parse(stdout) as StatefulResult;
+        samples.set(STATEFUL_TESTS[test] ?? test, {
+          rps: result.rps,
+          p50Ms: result.p50Ms,
+          p99Ms: result.p99Ms,
+          cpu: null,
+          targetCpuUs: null,
+          elapsedMs: result.elapsedMs,
+          tickMs: null,
+        });
+      }
+      return samples;
+    },
+  };
 }
 
 /** A target driven by `bench/memcache_load.ts` (one process per test, `threads` threads). */

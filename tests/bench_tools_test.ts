@@ -3,14 +3,15 @@
  * (bench/cpu_pinning.ts), the cluster-enabled backends of its cluster section
  * (bench/one_master_clusters.ts), the forwarders of its io section (bench/io_floor/) and
  * the allocation sampler (bench/heap_profile.ts), the baseline revision
- * (bench/baseline.ts) and the memcache load generator (bench/memcache_load.ts), against real
- * processes and a real Aster.
+ * (bench/baseline.ts), the memcache load generator (bench/memcache_load.ts) and the
+ * stateful one (bench/stateful_load.ts), against real processes and a real Aster.
  */
 import assert from "node:assert/strict";
 import { coreBusyShares, coreTicks, onCpus, processCpuSeconds } from "../bench/cpu_pinning.ts";
 import { extractBaseline } from "../bench/baseline.ts";
 import { allocationSites, sampleHeap } from "../bench/heap_profile.ts";
 import { startOneMasterClusters } from "../bench/one_master_clusters.ts";
+import { runStatefulLoad } from "../bench/stateful_load.ts";
 import { startAster } from "./helpers/aster.ts";
 import { RespClient, text } from "./helpers/resp_client.ts";
 import { freePort, startListeningProcess, startMemcached, startRedis } from "./helpers/servers.ts";
@@ -229,3 +230,18 @@ for (const io of ["deno", "ffi"]) {
     assert.match(decoder.decode(wrong.stderr), /memcache_load failed/);
   });
 }
+
+Deno.test("stateful_load: BLPOP ping-pong and MULTI/EXEC round trips through Aster, replies checked", async () => {
+  await using redis = await startRedis();
+  await using aster = await startAster([{ servers: [`127.0.0.1:${redis.port}:1`] }]);
+  for (const test of ["blpop", "multi"]) {
+    const result = await runStatefulLoad({ port: aster.ports[0], test, clients: 8, requests: 400 });
+    assert.ok(result.rps > 0 && result.p99Ms >= result.p50Ms, `${test}: ${JSON.stringify(result)}`);
+  }
+  // Every BLPOP popped what its partner pushed: the lists are empty; 400+ transactions ran.
+  await using direct = await RespClient.connect(redis.port);
+  for (let pair = 0; pair < 4; pair++) assert.equal(await direct.command("LLEN", `{p${pair}}q`), 0);
+  let increments = 0;
+  for (let c = 0; c < 8; c++) increments += Number(text(await direct.command("GET", `{m${c}}n`)));
+  assert.ok(increments >= 400, `${increments} transactions`);
+});

@@ -5,12 +5,15 @@
  * stays in the list), keys on two nodes refused, and the `blocking_connections` cap.
  */
 import assert from "node:assert/strict";
-import { startAster } from "./helpers/aster.ts";
+import { startAster, testBothIo } from "./helpers/aster.ts";
 import { ioredisClient, within } from "./helpers/ioredis_client.ts";
-import { RespClient, RespErrorReply, text } from "./helpers/resp_client.ts";
+import { ReplyTimeout, RespClient, RespErrorReply, text } from "./helpers/resp_client.ts";
 import { startRedis } from "./helpers/servers.ts";
 import { startRedisCluster } from "./helpers/redis_cluster.ts";
-import { encodeCommandText } from "../src/protocol/resp/encoder.ts";
+import { encodeBulk, encodeCommandText } from "../src/protocol/resp/encoder.ts";
+import { startFakeRedis } from "./helpers/fake_redis.ts";
+import { createClient } from "redis";
+import { BLOCKING_TIMEOUT_MARGIN_MS } from "../src/proxy/plan_runner.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -36,6 +39,25 @@ async function _suite(t: Deno.TestContext, port: number, far: string): Promise<v
     }
   });
 
+  await t.step("node-redis (RESP2) blPop is woken by an lPush from another client", async () => {
+    const blocked = createClient({ url: `redis://127.0.0.1:${port}`, RESP: 2 });
+    const pusher = createClient({ url: `redis://127.0.0.1:${port}`, RESP: 2 });
+    const errors: unknown[] = [];
+    for (const c of [blocked, pusher]) c.on("error", (err) => errors.push(err));
+    try {
+      await within(Promise.all([blocked.connect(), pusher.connect()]), 5000, "connect");
+      const popped = blocked.blPop("{q}node", 0);
+      await sleep(200);
+      assert.equal(await within(pusher.lPush("{q}node", "job"), 1000, "LPUSH"), 1);
+      assert.deepEqual(await within(popped, 5000, "BLPOP"), { key: "{q}node", element: "job" });
+      assert.equal(await within(blocked.blPop("{q}node", 0.2), 5000, "BLPOP timeout"), null);
+      assert.deepEqual(errors, []);
+    } finally {
+      blocked.destroy();
+      pusher.destroy();
+    }
+  });
+
   await t.step("a blocked client that disconnects does not take the element", async () => {
     const gone = await RespClient.connect(port);
     await gone.sendRaw(encodeCommandText("BLPOP", "{q}keep", "0"));
@@ -47,6 +69,15 @@ async function _suite(t: Deno.TestContext, port: number, far: string): Promise<v
     assert.equal(await client.command("LPUSH", "{q}keep", "precious"), 1);
     await sleep(200);
     assert.deepEqual(text(await client.command("LRANGE", "{q}keep", "0", "-1")), ["precious"]);
+  });
+
+  await t.step("BLPOP 1 on an empty list answers nil after its timeout", async () => {
+    await using client = await RespClient.connect(port);
+    const started = performance.now();
+    assert.equal(await client.command("BLPOP", "{q}empty", "1"), null);
+    const waited = performance.now() - started;
+    assert.ok(waited >= 900 && waited < 1000 + BLOCKING_TIMEOUT_MARGIN_MS, `${waited} ms`);
+    assert.equal(await client.command("PING"), "PONG");
   });
 
   await t.step("keys on two nodes are refused", async () => {
@@ -114,3 +145,46 @@ Deno.test("blocking commands in redis_cluster mode", async (t) => {
   await using aster = await startAster([{ cache_type: "redis_cluster", servers: cluster.seeds() }]);
   await _suite(t, aster.ports[0], "{far}x");
 });
+
+/** A backend that answers everything but blocking commands, which it never answers. */
+function _neverBlocks() {
+  const encoder = new TextEncoder();
+  return startFakeRedis((argv) => {
+    const name = argv[0].toLowerCase();
+    if (name === "ping") return encoder.encode("+PONG\r\n");
+    if (name === "info") return encodeBulk("# Server\r\nredis_version:7.0.0\r\n");
+    if (name === "blpop" || name === "xread") return null;
+    return encoder.encode("+OK\r\n");
+  });
+}
+
+testBothIo(
+  "a blocking command past its timeout plus the margin times out; 0 waits on",
+  async () => {
+    await using fake = _neverBlocks();
+    await using aster = await startAster([{ servers: [`127.0.0.1:${fake.port}:1 stuck`] }]);
+    await using client = await RespClient.connect(aster.ports[0]);
+    assert.equal(await client.command("SET", "k", "v"), "OK");
+    const closedBefore = fake.closed;
+    const started = performance.now();
+    const reply = await client.command("BLPOP", "k", "0.2");
+    const waited = performance.now() - started;
+    assert.ok(reply instanceof RespErrorReply, Deno.inspect(reply));
+    assert.match(reply.message, /^ERR backend stuck: timed out/);
+    assert.ok(waited >= 200 + BLOCKING_TIMEOUT_MARGIN_MS - 50, `${waited} ms`);
+    assert.ok(waited < 200 + BLOCKING_TIMEOUT_MARGIN_MS + 1500, `${waited} ms`);
+    // Its dedicated connection was closed, not returned to the pool.
+    for (let i = 0; i < 50 && fake.closed === closedBefore; i++) await sleep(20);
+    assert.equal(fake.closed, closedBefore + 1);
+    // XREAD BLOCK counts in ms.
+    const started2 = performance.now();
+    const xread = await client.command("XREAD", "BLOCK", "100", "STREAMS", "s", "$");
+    assert.ok(xread instanceof RespErrorReply && /timed out/.test(xread.message));
+    assert.ok(performance.now() - started2 < 100 + BLOCKING_TIMEOUT_MARGIN_MS + 1500);
+    // The client goes on; BLPOP 0 is never cut short.
+    assert.equal(await client.command("GET", "k"), "OK");
+    await client.sendRaw(encodeCommandText("BLPOP", "k", "0"));
+    client.timeoutMs = BLOCKING_TIMEOUT_MARGIN_MS + 800;
+    await assert.rejects(client.readReply(), ReplyTimeout);
+  },
+);

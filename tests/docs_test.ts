@@ -433,7 +433,9 @@ Deno.test("docs/commands.md lists every memcache text command and binary opcode"
 Deno.test("docs/operations.md names every metric /metrics renders, with its type and labels", () => {
   const snap = emptySnapshot();
   snap.clients.c = { current: 1, total: 1, rejected: 1 };
-  for (const record of [snap.commands, snap.errors, snap.redirects]) record["c\tx"] = 1;
+  for (const record of [snap.commands, snap.errors, snap.redirects, snap.clientStates]) {
+    record["c\tx"] = 1;
+  }
   for (const record of [snap.topologyRefreshes, snap.bytesIn, snap.bytesOut]) record.c = 1;
   snap.pubsub.c = { clients: 1, channels: 1, patterns: 1, shardChannels: 1 };
   snap.nodes.push({
@@ -442,6 +444,7 @@ Deno.test("docs/operations.md names every metric /metrics renders, with its type
     up: 1,
     ejected: 0,
     pending: 0,
+    pinned: 0,
     latency: { counts: new Array(LATENCY_BUCKETS.length + 1).fill(1), sum: 1 },
   });
   const text = renderPrometheus(snap, {

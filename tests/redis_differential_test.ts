@@ -22,6 +22,12 @@ import {
 } from "./helpers/redis_commands.ts";
 import { RespClient } from "./helpers/resp_client.ts";
 import { startRedis } from "./helpers/servers.ts";
+import { startRedisCluster } from "./helpers/redis_cluster.ts";
+import {
+  assertStatefulCoverage,
+  compareStatefulStream,
+  STATEFUL_KEYS,
+} from "./helpers/redis_stateful_stream.ts";
 
 const SEED = testSeed(0x5eed_a57e);
 const COMMANDS = 3000;
@@ -106,6 +112,61 @@ Deno.test("redis mode: random command stream gives the same replies as one plain
     );
     throw err;
   }
+});
+
+/** Episodes of the stateful stream (transactions, WATCH, blocking commands). */
+const EPISODES = 300;
+
+/** The stateful stream through Aster at `port` against a plain redis-server `referencePort`. */
+async function _statefulStream(port: number, referencePort: number): Promise<void> {
+  const rng = new Random(SEED);
+  const clients = {
+    direct: await RespClient.connect(referencePort),
+    directOther: await RespClient.connect(referencePort),
+    proxied: await RespClient.connect(port),
+    proxiedOther: await RespClient.connect(port),
+  };
+  try {
+    const stats = await compareStatefulStream(clients, {
+      rng,
+      episodes: EPISODES,
+      deadlineMs: STREAM_DEADLINE_MS,
+    });
+    assertStatefulCoverage(stats);
+    // The data agrees at the end too.
+    for (const key of STATEFUL_KEYS) {
+      const dump = async (client: RespClient) => [
+        await client.command("TYPE", key),
+        await client.command("DUMP", key),
+      ];
+      const [want, got] = [await dump(clients.direct), await dump(clients.proxied)];
+      assert.deepStrictEqual(got, want, `final ${key}`);
+    }
+  } catch (err) {
+    console.error(`\nstateful stream failed with seed ${rng.seed}; replay with ASTER_TEST_SEED`);
+    throw err;
+  } finally {
+    for (const client of Object.values(clients)) client.close();
+  }
+}
+
+Deno.test("redis mode: transactions, WATCH and blocking commands give one redis-server's replies", async () => {
+  await using reference = await startRedis();
+  await using shard0 = await startRedis();
+  await using shard1 = await startRedis();
+  await using shard2 = await startRedis();
+  await using aster = await startAster([{
+    servers: [shard0, shard1, shard2].map((shard, i) => `127.0.0.1:${shard.port}:1 shard${i}`),
+    hash_tag: "{}",
+  }]);
+  await _statefulStream(aster.ports[0], reference.port);
+});
+
+Deno.test("redis_cluster mode: transactions, WATCH and blocking commands give one redis-server's replies", async () => {
+  await using reference = await startRedis();
+  await using cluster = await startRedisCluster();
+  await using aster = await startAster([{ cache_type: "redis_cluster", servers: cluster.seeds() }]);
+  await _statefulStream(aster.ports[0], reference.port);
 });
 
 /** Whether process `pid` still runs (Linux), for failure messages. */

@@ -12,6 +12,7 @@ import { RespClient, RespErrorReply } from "./helpers/resp_client.ts";
 import { startRedis } from "./helpers/servers.ts";
 import { startRedisCluster } from "./helpers/redis_cluster.ts";
 import { keySlot } from "../src/hash/key_slot.ts";
+import { createClient } from "redis";
 
 const decoder = new TextDecoder();
 
@@ -84,6 +85,44 @@ async function _differential(asterPort: number, directPort: number): Promise<voi
   }
 }
 
+/**
+ * The same sequence pipelined in one write: Aster sends its parts on the shared connection
+ * and on the pinned one, yet each runs in the client's order, as on one redis-server.
+ */
+async function _pipelined(asterPort: number, directPort: number): Promise<void> {
+  await using proxied = await RespClient.connect(asterPort);
+  await using direct = await RespClient.connect(directPort);
+  const sequence = [
+    ["SET", "{t}o", "1"],
+    ["MULTI"],
+    ["INCR", "{t}o"],
+    ["EXEC"],
+    ["GET", "{t}o"],
+    ["WATCH", "{t}o"],
+    ["SET", "{t}o", "5"],
+    ["MULTI"],
+    ["INCR", "{t}o"],
+    ["EXEC"],
+    ["LPUSH", "{t}l", "old"],
+    ["BLPOP", "{t}l", "1"],
+    ["LPUSH", "{t}l", "new"],
+    ["LRANGE", "{t}l", "0", "-1"],
+    ["DEL", "{t}l"],
+    // Blocked on an empty list: the LPUSH after it runs once it timed out, so it gets nil.
+    ["BLPOP", "{t}e", "0.1"],
+    ["LPUSH", "{t}e", "late"],
+    ["LRANGE", "{t}e", "0", "-1"],
+    ["DEL", "{t}e"],
+  ];
+  for (let round = 0; round < 10; round++) {
+    const [want, got] = await Promise.all([
+      direct.pipeline(sequence),
+      proxied.pipeline(sequence),
+    ]);
+    assert.deepStrictEqual(got, want, `round ${round}`);
+  }
+}
+
 /** What every mode must do; `other` is a key on another node than `{t}`'s. */
 async function _suite(t: Deno.TestContext, port: number, other: string): Promise<void> {
   await t.step("ioredis multi().set().get().exec()", async () => {
@@ -119,6 +158,45 @@ async function _suite(t: Deno.TestContext, port: number, other: string): Promise
     } finally {
       client.disconnect();
       other.disconnect();
+    }
+  });
+
+  await t.step("node-redis (RESP2) multi/exec and watch", async () => {
+    const client = createClient({ url: `redis://127.0.0.1:${port}`, RESP: 2 });
+    const other = createClient({ url: `redis://127.0.0.1:${port}`, RESP: 2 });
+    const errors: unknown[] = [];
+    for (const c of [client, other]) c.on("error", (err) => errors.push(err));
+    try {
+      await within(Promise.all([client.connect(), other.connect()]), 5000, "connect");
+      const result = await within(
+        client.multi().set("{t}node:n", "v").incr("{t}node:i").get("{t}node:n").exec(),
+        5000,
+        "exec",
+      );
+      assert.deepEqual(result, ["OK", 1, "v"]);
+      await client.watch("{t}node:w");
+      assert.equal(await other.set("{t}node:w", "theirs"), "OK");
+      // node-redis reports the broken WATCH (a null EXEC) as its WatchError.
+      const broken = await within(
+        client.multi().set("{t}node:w", "mine").exec().then(
+          (result) => result,
+          (err: Error) => err,
+        ),
+        5000,
+        "exec",
+      );
+      assert.ok(broken instanceof Error, Deno.inspect(broken));
+      assert.match(broken.message, /watched keys has been changed/);
+      assert.equal(await other.get("{t}node:w"), "theirs");
+      await client.watch("{t}node:w");
+      assert.deepEqual(await within(client.multi().set("{t}node:w", "mine").exec(), 5000, "exec"), [
+        "OK",
+      ]);
+      assert.equal(await other.get("{t}node:w"), "mine");
+      assert.deepEqual(errors, []);
+    } finally {
+      client.destroy();
+      other.destroy();
     }
   });
 
@@ -179,6 +257,10 @@ for (const sandboxed of [false, true]) {
     await t.step("the replies of a sequence are redis-server's, byte for byte", async () => {
       await _differential(aster.ports[1], direct.port);
     });
+
+    await t.step("pipelined around a transaction and a BLPOP: the client's order", async () => {
+      await _pipelined(aster.ports[1], direct.port);
+    });
   });
 }
 
@@ -206,5 +288,9 @@ Deno.test("transactions in redis_cluster mode: ioredis, WATCH, refusals, byte fo
   });
   await t.step("the replies of a sequence are redis-server's, byte for byte", async () => {
     await _differential(aster.ports[0], direct.port);
+  });
+
+  await t.step("pipelined around a transaction and a BLPOP: the client's order", async () => {
+    await _pipelined(aster.ports[0], direct.port);
   });
 });

@@ -4,7 +4,8 @@
  * `thread = 1`) as `deno task start` runs it (`io = "auto"`: raw sockets through FFI), and
  * Aster kept in Deno's sandbox (`aster-deno`: `io = "deno"`, no --allow-ffi; no targets);
  * then an MGET of ten fixed keys spread over three redis-servers behind both proxies; then
- * a PUBLISH fan-out to 100 subscribers, Aster against redis-server directly.
+ * a PUBLISH fan-out to 100 subscribers, Aster against redis-server directly;
+ * LPUSH/BLPOP ping-pong and MULTI/EXEC of 3 commands, direct and behind Aster.
  */
 import { startRedis } from "../../tests/helpers/servers.ts";
 import { redisBenchmarkTarget } from "../load_tools.ts";
@@ -21,6 +22,8 @@ import {
 import type { Results, Section, Stage, TargetCheck } from "../types.ts";
 import { MGET_KEYS, mgetStage } from "./mget_stage.ts";
 import { FAN_OUT_LABEL, pubsubStage } from "./pubsub_stage.ts";
+import { statefulStage } from "./stateful_stage.ts";
+import { STATEFUL_TESTS } from "../load_tools.ts";
 
 /** One redis-server direct, behind nutcracker and behind Aster. */
 const redisSingleStage: Stage = {
@@ -69,6 +72,12 @@ function redisChecks(results: Results, target: string): TargetCheck[] {
     const delivered = ratioOf(results, fanOut, { target, base: "direct", field: "rps" });
     checks.push(ratioCheck(`redis ${fanOut} messages/s, ${target}/direct`, delivered, {}));
   }
+  // Reported against redis-server direct, no target yet (issue 19).
+  for (const test of Object.values(STATEFUL_TESTS)) {
+    const row = rowLabel(test, 1);
+    const ratio = ratioOf(results, row, { target, base: "direct", field: "rps" });
+    checks.push(ratioCheck(`redis ${row} round trips/s, ${target}/direct`, ratio, {}));
+  }
   return checks;
 }
 
@@ -78,7 +87,7 @@ export const redisSection: Section = {
   title: "redis: redis-benchmark, one redis-server (MGET: three)",
   columns: PROXY_COLUMNS,
   ratios: PROXY_RATIOS,
-  stages: [redisSingleStage, mgetStage({ inIo: false }), pubsubStage],
+  stages: [redisSingleStage, mgetStage({ inIo: false }), pubsubStage, statefulStage],
   pinned: true,
   checks: (run) => [
     ...redisChecks(run.results, "aster"),

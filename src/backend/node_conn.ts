@@ -211,6 +211,15 @@ export class NodeConn {
     clearTimeout(this.#retryTimer);
   }
 
+  /** Closes for good, failing every waiting sink with `reason` (a pinned request's deadline). */
+  abort(reason: string): void {
+    if (this.#state === "closed") return;
+    logWarn(`backend ${this.options.name}: ${reason}`);
+    this.#drop(reason);
+    this.#state = "closed";
+    clearTimeout(this.#retryTimer);
+  }
+
   #open(): void {
     const generation = ++this.#generation;
     this.#state = "connecting";

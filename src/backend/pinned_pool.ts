@@ -7,6 +7,52 @@
  */
 import { NodeConn, type NodeConnOptions } from "./node_conn.ts";
 import type { NodePool } from "./node_pool.ts";
+import type { ReplySink } from "../protocol/protocol.ts";
+import { coarseClock } from "../io/coarse_clock.ts";
+
+/**
+ * A pinned request whose reply must come within `within` ms of reaching the head of its
+ * connection (a blocking command: its own timeout plus a margin).
+ */
+class ReplyDeadline implements ReplySink {
+  constructor(
+    readonly sink: ReplySink,
+    readonly within: number,
+    readonly queuedAt: number,
+    readonly queue: DeadlineQueue,
+  ) {}
+
+  onReply(reply: Uint8Array, owned?: boolean): void {
+    this.queue.met(this);
+    this.sink.onReply(reply, owned);
+  }
+
+  onError(message: string): void {
+    this.queue.met(this);
+    this.sink.onError(message);
+  }
+}
+
+/** The deadlines of one connection's requests, in the order they were sent. */
+class DeadlineQueue {
+  readonly entries: ReplyDeadline[] = [];
+  /** When the head's predecessor was answered: the head has waited since then at most. */
+  since = 0;
+
+  met(entry: ReplyDeadline): void {
+    const at = this.entries.indexOf(entry);
+    if (at < 0) return;
+    this.entries.splice(at, 1);
+    this.since = coarseClock.now;
+  }
+
+  /** How long the head is past its deadline at `now` (> 0: late), or -Infinity when none. */
+  lateBy(now: number): number {
+    const head = this.entries[0];
+    if (head === undefined) return -Infinity;
+    return now - Math.max(head.queuedAt, this.since) - head.within;
+  }
+}
 
 /** Settings of a pinned pool. */
 export interface PinnedPoolOptions {
@@ -33,6 +79,8 @@ export class PinnedPool {
   readonly #laneOf = new WeakMap<NodeConn, number>();
   /** Per node: connections open (idle or pinned). */
   readonly #open = new Map<number, Set<NodeConn>>();
+  /** Connections with requests that must be answered in time (see expectReply). */
+  readonly #deadlines = new Map<NodeConn, DeadlineQueue>();
   #closed = false;
 
   constructor(nodes: NodePool, options: PinnedPoolOptions) {
@@ -44,6 +92,11 @@ export class PinnedPool {
   /** Connections open to `node`, idle or pinned. */
   openCount(node: number): number {
     return this.#open.get(node)?.size ?? 0;
+  }
+
+  /** Connections to `node` held by clients now (open and not idle). */
+  inUseCount(node: number): number {
+    return this.openCount(node) - (this.#idle.get(node)?.length ?? 0);
   }
 
   /**
@@ -102,8 +155,29 @@ export class PinnedPool {
     idle.push(conn);
   }
 
+  /**
+   * Wraps the sink of a request about to be sent on `conn`: its reply must come within
+   * `within` ms of the request reaching the head of the connection, else the connection is
+   * closed for good and the request (and any behind it) fails with an error that says
+   * `timed out` (checkTimeouts). The connection is exempt from read_timeout: this is its bound
+   * for a blocking command. `within` may be Infinity (BLPOP 0): the requests behind it then
+   * count their wait from its reply.
+   */
+  expectReply(conn: NodeConn, within: number, sink: ReplySink): ReplySink {
+    let queue = this.#deadlines.get(conn);
+    if (queue === undefined) {
+      queue = new DeadlineQueue();
+      queue.since = coarseClock.now;
+      this.#deadlines.set(conn, queue);
+    }
+    const entry = new ReplyDeadline(sink, within, coarseClock.now, queue);
+    queue.entries.push(entry);
+    return entry;
+  }
+
   /** Closes a connection for good (its client vanished while pinned): never handed out again. */
   discard(node: number, conn: NodeConn): void {
+    this.#deadlines.delete(conn);
     this.#open.get(node)?.delete(conn);
     const idle = this.#idle.get(_idleKey(node, this.#laneOf.get(conn) ?? 0));
     const at = idle?.indexOf(conn) ?? -1;
@@ -114,6 +188,18 @@ export class PinnedPool {
   /** Fails late dials and writes (read_timeout does not apply, see acquire()). */
   checkTimeouts(now: number): void {
     for (const open of this.#open.values()) for (const conn of open) conn.checkTimeouts(now);
+    if (this.#deadlines.size === 0) return;
+    let late: [NodeConn, number][] | null = null;
+    for (const [conn, queue] of this.#deadlines) {
+      if (queue.entries.length === 0 && conn.state === "closed") this.#deadlines.delete(conn);
+      else if (queue.lateBy(now) > 0) (late ??= []).push([conn, queue.entries[0].within]);
+    }
+    for (const [conn, within] of late ?? []) {
+      this.#deadlines.delete(conn);
+      for (const open of this.#open.values()) open.delete(conn);
+      // Its sinks fail now: the pinned client's runner lets go of it.
+      conn.abort(`timed out: no reply to a blocking command within ${within} ms`);
+    }
   }
 
   /** Requests in flight over every dedicated connection. */

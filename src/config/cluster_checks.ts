@@ -33,6 +33,7 @@ export const CLUSTER_KEYS: readonly string[] = [
   "distribution",
   "node_connections",
   "blocking_connections",
+  "database",
   "max_value_size",
   "max_multiget_line",
   "max_clients",
@@ -84,6 +85,7 @@ export const INT_RULES = {
   ping_interval: { min: 1, max: MAX_MS, unit: "ms", fallback: 10_000 },
   node_connections: { min: 1, max: 64, unit: "", fallback: 1 },
   blocking_connections: { min: 1, max: 10_000, unit: "", fallback: 64 },
+  database: { min: 0, max: 2_147_483_647, unit: "", fallback: 0 },
   max_value_size: { min: 1024, max: 1024 * 1024 * 1024, unit: "bytes", fallback: 1024 * 1024 },
   max_multiget_line: { min: 2048, max: 1024 * 1024 * 1024, unit: "bytes", fallback: 8 * 2 ** 20 },
   max_clients: { min: 1, max: 1_000_000, unit: "", fallback: 10_000 },
@@ -161,6 +163,19 @@ export function checkInts(
     );
   }
   return ints;
+}
+
+/**
+ * `database`: the backend database every connection selects, for the `redis` mode only:
+ * a Redis Cluster has database 0 alone, memcached none.
+ */
+export function checkDatabase(value: unknown, cacheType: CacheType | null, fail: Fail): void {
+  if (value === undefined || cacheType === null || cacheType === "redis") return;
+  fail(
+    cacheType === "redis_cluster"
+      ? `database cannot be set for redis_cluster: a Redis Cluster serves database 0 only`
+      : `database is for the redis mode; memcached has no databases`,
+  );
 }
 
 /** `read_from_slave`: a boolean, false by default. */

@@ -120,6 +120,12 @@ export interface ClusterConfig {
    */
   blockingConnections: number;
   /**
+   * The backend database every connection selects (`database`), `redis` mode only; a
+   * client's `SELECT` of it is answered OK, of another refused.
+   * @default 0
+   */
+  database: number;
+  /**
    * Largest value a memcache client may store, bytes (`max_value_size`), 1 KiB..1 GiB;
    * larger ones get `SERVER_ERROR object too large for cache`.
    * @default 1048576

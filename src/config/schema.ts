@@ -23,6 +23,7 @@ import {
   checkBool,
   checkCacheType,
   checkChoice,
+  checkDatabase,
   checkHashTag,
   checkInts,
   checkIo,
@@ -145,6 +146,7 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
   const cacheType = checkCacheType(entry.cache_type, fail);
   const servers = checkServers(entry.servers, cacheType, fail);
   const ints = checkInts(entry, fail);
+  checkDatabase(entry.database, cacheType, fail);
   const readFromSlave = checkBool("read_from_slave", entry.read_from_slave, fail);
   const hashTag = checkHashTag(entry.hash_tag, cacheType, fail);
   const proxyProtocol = checkBool("proxy_protocol", entry.proxy_protocol, fail);
@@ -193,6 +195,7 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
       distribution,
       nodeConnections: ints.node_connections,
       blockingConnections: ints.blocking_connections,
+      database: ints.database,
       maxValueSize: ints.max_value_size,
       maxMultigetLine: ints.max_multiget_line,
       maxClients: ints.max_clients,

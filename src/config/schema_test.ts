@@ -61,6 +61,7 @@ Deno.test("validate() fills every default for a minimal cluster", () => {
     distribution: "ketama",
     nodeConnections: 1,
     blockingConnections: 64,
+    database: 0,
     maxValueSize: 1048576,
     maxMultigetLine: 8388608,
     maxClients: 10000,
@@ -686,4 +687,19 @@ Deno.test("validate() refuses proxy_protocol with a TLS listener", () => {
   });
   assert.ok(!result.ok);
   assert.ok(result.errors.some((e) => /proxy_protocol cannot be used with tls_cert/.test(e)));
+});
+
+Deno.test("validate() takes database in the redis mode only", () => {
+  assert.equal(_ok({ clusters: [_cluster({ database: 5 })] })[0].database, 5);
+  assert.equal(_ok({ clusters: [_cluster()] })[0].database, 0);
+  assert.deepEqual(
+    _only({ cache_type: "redis_cluster", servers: ["127.0.0.1:7000"], database: 1 }),
+    [
+      `cluster "cache-a": database cannot be set for redis_cluster: a Redis Cluster serves database 0 only`,
+    ],
+  );
+  assert.deepEqual(_only({ cache_type: "memcache", database: 1 }), [
+    `cluster "cache-a": database is for the redis mode; memcached has no databases`,
+  ]);
+  assert.match(_only({ database: -1 })[0], /database/);
 });

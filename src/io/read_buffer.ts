@@ -96,6 +96,15 @@ export class ReadBuffer {
     return this.data.subarray(this.end);
   }
 
+  /**
+   * The free tail as it is, without moving or growing anything: views of the bytes read so
+   * far stay valid (a request held back while more is read). Empty when the tail is full.
+   */
+  tailSpace(): Uint8Array {
+    this.#offered = this.data.length - this.end;
+    return this.data.subarray(this.end);
+  }
+
   #shrink(): void {
     this.data = new Uint8Array(this.#initialCapacity);
     this.start = this.end = 0;

@@ -25,6 +25,7 @@ export function sumSnapshots(snapshots: readonly MetricsSnapshot[]): MetricsSnap
     _addRecord(total.commands, snap.commands);
     _addRecord(total.errors, snap.errors);
     _addRecord(total.redirects, snap.redirects);
+    _addRecord(total.clientStates, snap.clientStates);
     _addRecord(total.topologyRefreshes, snap.topologyRefreshes);
     _addRecord(total.bytesIn, snap.bytesIn);
     _addRecord(total.bytesOut, snap.bytesOut);
@@ -48,6 +49,7 @@ export function sumSnapshots(snapshots: readonly MetricsSnapshot[]): MetricsSnap
       }
       seen.up = Math.max(seen.up, node.up);
       seen.pending += node.pending;
+      seen.pinned += node.pinned;
       seen.ejected = Math.max(seen.ejected, node.ejected);
       seen.latency.sum += node.latency.sum;
       node.latency.counts.forEach((count, i) => seen.latency.counts[i] += count);
@@ -109,8 +111,9 @@ export function renderPrometheus(snap: MetricsSnapshot, info: BuildInfo): string
     help: string,
     record: Record<string, number>,
     second: string,
+    type = "counter",
   ) => {
-    family(name, "counter", help);
+    family(name, type, help);
     for (const [key, value] of Object.entries(record)) {
       const [cluster, other] = key.split("\t");
       out.push(`${name}${_labels({ cluster, [second]: other })} ${value}`);
@@ -119,6 +122,13 @@ export function renderPrometheus(snap: MetricsSnapshot, info: BuildInfo): string
   pairs("aster_commands_total", "Requests by command name.", snap.commands, "command");
   pairs("aster_errors_total", "Error replies and refusals by kind.", snap.errors, "kind");
   pairs("aster_redirects_total", "Redis Cluster redirects followed.", snap.redirects, "type");
+  pairs(
+    "aster_clients_in_state",
+    "Clients blocked, in a transaction... now.",
+    snap.clientStates,
+    "state",
+    "gauge",
+  );
   const perCluster = (name: string, help: string, record: Record<string, number>) => {
     family(name, "counter", help);
     for (const [cluster, value] of Object.entries(record)) {
@@ -161,6 +171,12 @@ export function renderPrometheus(snap: MetricsSnapshot, info: BuildInfo): string
   for (const n of snap.nodes) {
     out.push(
       `aster_backend_pending_requests${_labels({ cluster: n.cluster, node: n.node })} ${n.pending}`,
+    );
+  }
+  family("aster_pinned_connections", "gauge", "Dedicated connections to the node held by clients.");
+  for (const n of snap.nodes) {
+    out.push(
+      `aster_pinned_connections${_labels({ cluster: n.cluster, node: n.node })} ${n.pinned}`,
     );
   }
   family("aster_backend_request_seconds", "histogram", "Backend request latency per node.");

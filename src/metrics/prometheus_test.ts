@@ -17,7 +17,16 @@ const INFO = {
 
 function _node(cluster: string, node: string, fields: Partial<NodeSnapshot> = {}): NodeSnapshot {
   const counts = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0);
-  return { cluster, node, up: 1, ejected: 0, pending: 0, latency: { counts, sum: 0 }, ...fields };
+  return {
+    cluster,
+    node,
+    up: 1,
+    ejected: 0,
+    pending: 0,
+    pinned: 0,
+    latency: { counts, sum: 0 },
+    ...fields,
+  };
 }
 
 function _worker(fill: (snap: MetricsSnapshot) => void): MetricsSnapshot {

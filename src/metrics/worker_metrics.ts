@@ -39,6 +39,8 @@ export interface NodeSnapshot {
   ejected: number;
   /** Requests sent and not answered yet. */
   pending: number;
+  /** Dedicated (pinned) connections held by clients now (transactions, blocking commands). */
+  pinned: number;
   latency: LatencyHistogram;
 }
 
@@ -52,6 +54,8 @@ export interface MetricsSnapshot {
   errors: Record<string, number>;
   /** "cluster\tmoved|ask" -> count. */
   redirects: Record<string, number>;
+  /** "cluster\tstate" -> clients in that state now (see CLIENT_STATES). */
+  clientStates: Record<string, number>;
   /** Per cluster name. */
   topologyRefreshes: Record<string, number>;
   bytesIn: Record<string, number>;
@@ -77,6 +81,28 @@ export type ErrorKind =
   | "noauth"
   | "max_clients"
   | "output_limit";
+
+/**
+ * Gauges of clients by state, per cluster, all in one place: each shows in INFO's Clients
+ * section under the name given here, and in /metrics as `aster_clients_in_state{state}`.
+ * A new state (pub/sub's subscribed clients) is one more line here.
+ */
+export const CLIENT_STATES = {
+  /** Waiting for the reply of a blocking command (BLPOP, XREAD BLOCK...). */
+  blocked: "blocked_clients",
+  /** Between MULTI and EXEC/DISCARD, or with keys watched. */
+  in_transaction: "transaction_clients",
+} as const;
+
+/** One of CLIENT_STATES' names. */
+export type ClientState = keyof typeof CLIENT_STATES;
+
+/** A counter per client state, all zero. */
+export function newClientStates(): Record<ClientState, number> {
+  const states = {} as Record<ClientState, number>;
+  for (const state of Object.keys(CLIENT_STATES) as ClientState[]) states[state] = 0;
+  return states;
+}
 
 /** Facts INFO reports about the data plane (never secrets). */
 export interface PlaneFacts {
@@ -109,6 +135,8 @@ export class ClusterMetrics {
   topologyRefreshes = 0;
   /** Pub/Sub now: subscribed clients and what they subscribe (gauges). */
   readonly pubsub: PubsubCounts = { clients: 0, channels: 0, patterns: 0, shardChannels: 0 };
+  /** Clients in each state now (gauges, see CLIENT_STATES). */
+  readonly clientStates = newClientStates();
   readonly commands = new Map<string, number>();
   readonly errors = new Map<string, number>();
   /** Filled in by the data plane when a snapshot is taken. */
@@ -146,6 +174,9 @@ export class ClusterMetrics {
     into.redirects[`${name}\tmoved`] = this.moved;
     into.redirects[`${name}\task`] = this.ask;
     into.topologyRefreshes[name] = this.topologyRefreshes;
+    for (const [state, count] of Object.entries(this.clientStates)) {
+      into.clientStates[`${name}\t${state}`] = count;
+    }
     into.bytesIn[name] = this.bytesIn;
     into.bytesOut[name] = this.bytesOut;
     into.pubsub[name] = { ...this.pubsub };
@@ -160,6 +191,7 @@ export function emptySnapshot(): MetricsSnapshot {
     commands: {},
     errors: {},
     redirects: {},
+    clientStates: {},
     topologyRefreshes: {},
     bytesIn: {},
     bytesOut: {},

@@ -117,6 +117,11 @@ export class Plan {
    * and the keyless commands a client queued before its transaction had a node); null: none.
    */
   prelude: readonly Uint8Array[] | null = null;
+  /**
+   * pinned: a blocking command's own timeout, ms (Infinity: it waits forever; 0: it does
+   * not wait); -1 for a request that does not block. The runner bounds the wait by it.
+   */
+  blockMs = -1;
   /** Any kind but none: the reply is not written to the client (CLIENT REPLY OFF, SKIP). */
   silent = false;
   /** subscribe: what the client subscribes to now. */
@@ -162,6 +167,7 @@ export class Plan {
     this.release = release;
     this.replyKind = 0;
     this.prelude = null;
+    this.blockMs = -1;
   }
 
   /**
@@ -194,6 +200,7 @@ export class Plan {
     this.closeAfter = false;
     this.release = false;
     this.prelude = null;
+    this.blockMs = -1;
     this.silent = false;
     this.subscriptions = null;
     this.changes = null;
@@ -229,6 +236,8 @@ export interface RequestPlanner {
   next(buf: Uint8Array, start: number, end: number, plan: Plan): number;
   /** The arguments of the request at `buf[start, end)`, decoded again (for SLOWLOG). */
   requestArgs?(buf: Uint8Array, start: number, end: number): readonly Uint8Array[] | null;
+  /** The client is gone: let go of what it counts in shared gauges (a transaction). */
+  clientGone?(): void;
 }
 
 /** What a planner may know of its client. */

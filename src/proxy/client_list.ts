@@ -22,8 +22,16 @@ export interface ListedClient {
   close(): void;
 }
 
-/** One client's line as redis-server 7.2 writes it; what Aster does not track is 0 or empty. */
-export function clientLine(client: ListedClient, now: number, cmd = "client|list"): string {
+/**
+ * One client's line as redis-server 7.2 writes it; what Aster does not track is 0 or empty.
+ * `database` is the one every backend connection selected (`database`).
+ */
+export function clientLine(
+  client: ListedClient,
+  now: number,
+  cmd = "client|list",
+  database = 0,
+): string {
   const state = client.connState;
   const name = state?.name ? decoder.decode(state.name) : "";
   const flags = (state?.noEvict ? "e" : "") + (state?.noTouch ? "T" : "");
@@ -36,7 +44,7 @@ export function clientLine(client: ListedClient, now: number, cmd = "client|list
     ["age", Math.max(0, Math.floor((now - client.createdAt) / 1000))],
     ["idle", Math.max(0, Math.floor((now - client.lastActiveAt) / 1000))],
     ["flags", flags === "" ? "N" : flags],
-    ["db", 0],
+    ["db", database],
     ["sub", 0],
     ["psub", 0],
     ["ssub", 0],
@@ -68,6 +76,7 @@ export function clientListReply(
   argv: readonly Uint8Array[],
   clients: Iterable<ListedClient>,
   now: number,
+  database = 0,
 ): Uint8Array {
   let ids: Set<number> | null = null;
   if (argv.length > 2) {
@@ -84,7 +93,7 @@ export function clientListReply(
   let text = "";
   for (const client of clients) {
     if (!client.closed && (ids === null || ids.has(client.id))) {
-      text += clientLine(client, now) + "\n";
+      text += clientLine(client, now, "client|list", database) + "\n";
     }
   }
   return encodeBulk(text);

@@ -9,6 +9,14 @@ import { Plan, PlanKind, type ReplySink, type RequestPlanner } from "../protocol
 import type { Routing } from "./routing.ts";
 import type { ReplySlot } from "./reply_slot.ts";
 import { type PubsubGauges, Subscriber } from "./subscriber.ts";
+import type { ClientState } from "../metrics/worker_metrics.ts";
+
+/**
+ * How much longer than its own timeout a blocking command may wait for its reply before
+ * Aster gives up on it (its dedicated connection has no read_timeout): the backend's own
+ * timer, the network and a busy backend get this much slack.
+ */
+export const BLOCKING_TIMEOUT_MARGIN_MS = 1000;
 
 /**
  * Where a data plane's sessions send what their plans forward. A reload replaces its fields
@@ -43,6 +51,8 @@ export interface PlanHost {
   readonly inFlight: number;
   /** Handles no more requests until none is in flight, then calls `sendHeld()`. */
   waitForInFlight(): void;
+  /** Gauges of the client's cluster: clients per state (see CLIENT_STATES). */
+  readonly clientStates: Record<ClientState, number>;
 }
 
 /** A client's dedicated connection, and the node it goes to (for the pool it returns to). */
@@ -81,6 +91,28 @@ class ReleaseAfterReply implements ReplySink {
   onError(message: string): void {
     this.#slot.onError(message);
     this.#runner.released(this.#pin, true);
+  }
+}
+
+/** A blocked client, counted until its blocking request's reply (or error) is in. */
+class BlockedUntilReply implements ReplySink {
+  readonly #sink: ReplySink;
+  readonly #states: Record<ClientState, number>;
+
+  constructor(sink: ReplySink, states: Record<ClientState, number>) {
+    this.#sink = sink;
+    this.#states = states;
+    states.blocked++;
+  }
+
+  onReply(reply: Uint8Array, owned?: boolean): void {
+    this.#states.blocked--;
+    this.#sink.onReply(reply, owned);
+  }
+
+  onError(message: string): void {
+    this.#states.blocked--;
+    this.#sink.onError(message);
   }
 }
 
@@ -169,6 +201,12 @@ export class PlanRunner {
     if (!this.#holding) return;
     this.#holding = false;
     this.#run(this.#plan);
+    this.#plan.clear();
+  }
+
+  /** Drops the held request unsent (its client is gone). */
+  dropHeld(): void {
+    this.#holding = false;
     this.#plan.clear();
   }
 
@@ -278,6 +316,7 @@ export class PlanRunner {
 
   /** The client is gone: its pinned and subscription connections are closed. */
   close(): void {
+    this.dropHeld();
     this.unpin(true);
     this.#subscriber?.close();
   }
@@ -297,8 +336,6 @@ export class PlanRunner {
       if (pin === null) this.#pin = fresh;
       pin = fresh;
     }
-    const prelude = plan.prelude;
-    if (prelude !== null) { for (const bytes of prelude) pin.conn.send(bytes, DROP_REPLY, 0); }
     let sink: ReplySink = slot;
     if (plan.sink !== null) {
       plan.sink.bind(slot);
@@ -308,6 +345,16 @@ export class PlanRunner {
       sink = new ReleaseAfterReply(sink, pin, this);
       (this.#releasing ??= []).push(pin);
       if (this.#pin === pin) this.#pin = null;
+    }
+    const prelude = plan.prelude;
+    if (prelude !== null) { for (const bytes of prelude) pin.conn.send(bytes, DROP_REPLY, 0); }
+    const blockMs = plan.blockMs;
+    if (blockMs >= 0) {
+      // SLOWLOG leaves out the time it may block by its own timeout, as Redis does.
+      slot.waitAllowedMs = blockMs;
+      sink = new BlockedUntilReply(sink, this.#host.clientStates);
+      // Forever (Infinity) too: a request queued behind it waits for its reply first.
+      sink = pin.pins.expectReply(pin.conn, blockMs + BLOCKING_TIMEOUT_MARGIN_MS, sink);
     }
     this.#lastConn = pin.conn;
     pin.conn.send(plan.bytes, sink, plan.replyKind);
@@ -330,6 +377,7 @@ export class PlanRunner {
    * (the client vanished, or the connection failed).
    */
   unpin(close: boolean): void {
+    if (close) this.#planner.clientGone?.();
     const releasing = this.#releasing;
     if (close && releasing !== null) {
       this.#releasing = null;

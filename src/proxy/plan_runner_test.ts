@@ -11,6 +11,9 @@ import { PinnedPool } from "../backend/pinned_pool.ts";
 import type { Plan, Protocol, ReplySink, RequestPlanner } from "../protocol/protocol.ts";
 import { sockets, useSockets } from "../io/sockets.ts";
 import { FakeConn, FakeSockets, settle } from "../../tests/helpers/fake_conn.ts";
+import { coarseClock } from "../io/coarse_clock.ts";
+import { ClusterMetrics } from "../metrics/worker_metrics.ts";
+import { BLOCKING_TIMEOUT_MARGIN_MS } from "./plan_runner.ts";
 
 const encoder = new TextEncoder();
 const latin1 = new TextDecoder("latin1");
@@ -25,9 +28,15 @@ class PinPlanner implements RequestPlanner {
     if (nl < 0) return -1;
     const bytes = buf.subarray(start, start + nl + 1);
     const line = latin1.decode(bytes);
+    const block = line.match(/^t?block (\d+|forever) /);
     if (line === "lane1\n") {
       plan.lane = 1;
       plan.local(encoder.encode("OK\n"));
+    } else if (block !== null) {
+      // A blocking request with its own timeout (ms), released after its reply ("tblock":
+      // kept, as on a watching client's connection).
+      plan.pin(0, bytes, !line.startsWith("t"));
+      plan.blockMs = block[1] === "forever" ? Infinity : Number(block[1]);
     } else if (line.startsWith("pin ")) plan.pin(0, bytes, false);
     else if (line.startsWith("release ")) plan.pin(0, bytes, true);
     else plan.forward(0, bytes, false);
@@ -90,6 +99,8 @@ interface Fixture {
   /** The shared backend connection (the pool's one). */
   shared: FakeConn;
   client(id: number): { conn: FakeConn; session: Session; done: Promise<void> };
+  /** The clients' gauges (blocked clients). */
+  metrics: ClusterMetrics;
 }
 
 /** Runs `body` over one node on fake sockets, with `cap` pinned connections at most. */
@@ -107,6 +118,7 @@ async function _withNode(cap: number, body: (fx: Fixture) => Promise<void>): Pro
   });
   const pins = new PinnedPool(pool, { capPerNode: cap });
   const upstream = { routing: new OneNode(pool), pins, subscriptions: null };
+  const metrics = new ClusterMetrics("c");
   try {
     await settle();
     await body({
@@ -114,9 +126,10 @@ async function _withNode(cap: number, body: (fx: Fixture) => Promise<void>): Pro
       pool,
       pins,
       shared: fake.opened[0],
+      metrics,
       client: (id) => {
         const conn = new FakeConn();
-        const session = new Session(id, conn, { protocol: PIN_PROTOCOL, upstream });
+        const session = new Session(id, conn, { protocol: PIN_PROTOCOL, upstream, metrics });
         return { conn, session, done: session.run() };
       },
     });
@@ -220,26 +233,86 @@ Deno.test("a client that vanishes before its releasing request's reply closes th
   });
 });
 
-Deno.test("a request pinned after a releasing one waits for its reply, then reuses the connection", async () => {
-  await _withNode(4, async ({ fake, pins, client }) => {
+Deno.test("a request after a releasing one waits for its reply, as the client's next", async () => {
+  await _withNode(4, async ({ fake, pins, shared, client }) => {
     const a = client(1);
-    a.conn.push("release exec\npin watch\n");
+    a.conn.push("release exec\npin watch\nget k\n");
     await settle();
-    assert.equal(fake.opened[1].text(), "release exec\n");
-    assert.equal(fake.opened.length, 2, "pin watch waits: the exec's connection is not its own");
-    fake.opened[1].push("OK\n");
+    const dedicated = fake.opened[1];
+    assert.equal(dedicated.text(), "release exec\n");
+    assert.equal(fake.opened.length, 2, "the WATCH is not planned before EXEC's reply");
+    assert.equal(shared.text(), "");
+    dedicated.push("OK\n");
     await settle();
-    assert.equal(
-      fake.opened[1].text(),
-      "release exec\npin watch\n",
-      "back in the pool, taken again",
-    );
-    fake.opened[1].push("OK\n");
+    // EXEC's connection went back to the pool and the WATCH took it again.
+    assert.equal(dedicated.text(), "release exec\npin watch\n");
+    assert.equal(shared.text(), "", "the GET waits for the WATCH: another connection");
+    dedicated.push("OK\n");
     await settle();
-    assert.equal(a.conn.text(), "OK\nOK\n");
+    assert.equal(shared.text(), "get k\n");
+    shared.push("v\n");
+    await settle();
+    assert.equal(a.conn.text(), "OK\nOK\nv\n");
     assert.equal(pins.openCount(0), 1);
     a.conn.end();
     await a.done;
+  });
+});
+
+Deno.test("a pinned request waits for the client's requests on the shared connection", async () => {
+  await _withNode(4, async ({ fake, shared, client }) => {
+    const a = client(1);
+    a.conn.push("set k\npin watch\nget k\n");
+    await settle();
+    assert.equal(shared.text(), "set k\n");
+    assert.equal(fake.opened.length, 1, "the WATCH is not sent before the SET is answered");
+    shared.push("OK\n");
+    await settle();
+    const dedicated = fake.opened[1];
+    assert.equal(dedicated.text(), "pin watch\n");
+    assert.equal(shared.text(), "set k\n", "the GET waits for the WATCH in turn");
+    dedicated.push("OK\n");
+    await settle();
+    assert.equal(shared.text(), "set k\nget k\n");
+    shared.push("v\n");
+    await settle();
+    assert.equal(a.conn.text(), "OK\nOK\nv\n");
+    a.conn.end();
+    await a.done;
+  });
+});
+
+Deno.test("a client blocked in a blocking request sends nothing more until its reply", async () => {
+  await _withNode(4, async ({ fake, shared, client }) => {
+    const a = client(1);
+    a.conn.push("block 500 blpop\nlpush k\n");
+    await settle();
+    const dedicated = fake.opened[1];
+    assert.equal(dedicated.text(), "block 500 blpop\n");
+    assert.equal(shared.text(), "", "the LPUSH waits, as in redis-server");
+    a.conn.push("get k\n");
+    await settle();
+    assert.equal(shared.text(), "");
+    dedicated.push("popped\n");
+    await settle();
+    assert.equal(shared.text(), "lpush k\nget k\n");
+    shared.push("1\nv\n");
+    await settle();
+    assert.equal(a.conn.text(), "popped\n1\nv\n");
+    a.conn.end();
+    await a.done;
+  });
+});
+
+Deno.test("a blocked client that leaves is seen at once and its connection closed", async () => {
+  await _withNode(4, async ({ fake, pins, client }) => {
+    const a = client(1);
+    a.conn.push("block 0 blpop\nget k\n");
+    await settle();
+    a.conn.end();
+    await a.done;
+    assert.ok(fake.opened[1].closed);
+    assert.equal(pins.openCount(0), 0);
   });
 });
 
@@ -299,5 +372,109 @@ Deno.test("a client on lane 1 uses that lane's connections, shared and pinned, o
     a.conn.end();
     b.conn.end();
     await Promise.all([a.done, b.done]);
+  });
+});
+
+Deno.test("a blocking request past its own timeout plus the margin fails and closes its connection", async () => {
+  await _withNode(4, async ({ fake, pins, client, metrics }) => {
+    const a = client(1);
+    a.conn.push("block 500 blpop\n");
+    await settle();
+    assert.equal(metrics.clientStates.blocked, 1);
+    const dedicated = fake.opened[1];
+    const within = 500 + BLOCKING_TIMEOUT_MARGIN_MS;
+    pins.checkTimeouts(coarseClock.now + within - 10);
+    assert.equal(dedicated.closed, false, "still within its timeout plus the margin");
+    pins.checkTimeouts(coarseClock.now + within + 10);
+    await settle();
+    assert.ok(dedicated.closed, "closed, not returned");
+    assert.equal(pins.openCount(0), 0);
+    assert.equal(
+      a.conn.text(),
+      `ERR backend n1: timed out: no reply to a blocking command within ${within} ms\n`,
+    );
+    assert.equal(metrics.clientStates.blocked, 0);
+    // Forever: never cut short.
+    a.conn.push("block forever blpop\n");
+    await settle();
+    pins.checkTimeouts(coarseClock.now + 1e9);
+    assert.equal(fake.opened[2].closed, false);
+    fake.opened[2].push("k\n");
+    await settle();
+    assert.equal(metrics.clientStates.blocked, 0);
+    assert.equal(pins.openCount(0), 1, "answered in time: back to the pool");
+    a.conn.end();
+    await a.done;
+  });
+});
+
+Deno.test("blocking requests queued on one connection each get their timeout from the head", async () => {
+  await _withNode(4, async ({ fake, pins, client }) => {
+    const a = client(1);
+    a.conn.push("pin watch\n");
+    await settle();
+    const dedicated = fake.opened[1];
+    dedicated.push("OK\n");
+    await settle();
+    // Two blocking requests on the watching client's own connection, the second behind the
+    // first: its wait counts from the first's reply, not from when it was sent.
+    a.conn.push("tblock 500 blpop\ntblock 500 blpop\n");
+    await settle();
+    const within = 500 + BLOCKING_TIMEOUT_MARGIN_MS;
+    const start = coarseClock.now;
+    try {
+      coarseClock.now = start + within - 10;
+      pins.checkTimeouts(coarseClock.now);
+      dedicated.push("first\n");
+      await settle();
+      pins.checkTimeouts(start + within + 10);
+      assert.equal(dedicated.closed, false, "the second has waited only 20 ms");
+      pins.checkTimeouts(start + 2 * within);
+      await settle();
+      assert.ok(dedicated.closed);
+      assert.match(a.conn.text(), /^OK\nfirst\nERR backend n1: timed out/);
+    } finally {
+      coarseClock.now = performance.now();
+    }
+    a.conn.end();
+    await a.done;
+  });
+});
+
+Deno.test("a blocked client that sent much more than it may buffer stops being read, and still ends", async () => {
+  await _withNode(4, async ({ fake, client }) => {
+    const a = client(1);
+    a.conn.push("block 0 blpop\n" + "get k\n".repeat(20_000));
+    await settle();
+    const dedicated = fake.opened[1];
+    assert.equal(dedicated.text(), "block 0 blpop\n");
+    // Reading stopped with the requests held back; closing the client still ends its loop.
+    a.session.close();
+    await a.done;
+    assert.ok(dedicated.closed);
+  });
+});
+
+Deno.test("a blocked client's held-back requests go on after its reply, read past the limit", async () => {
+  await _withNode(4, async ({ fake, shared, client }) => {
+    const a = client(1);
+    const gets = 20_000;
+    a.conn.push("block 0 blpop\n" + "get k\n".repeat(gets));
+    await settle();
+    assert.equal(shared.text(), "");
+    fake.opened[1].push("popped\n");
+    // Every GET is sent in the end (answered as they go: the client's in-flight budget).
+    let answered = 0;
+    for (let round = 0; round < 200 && answered < gets; round++) {
+      await settle();
+      const sent = shared.text().length / 6;
+      shared.push("v\n".repeat(sent - answered));
+      answered = sent;
+    }
+    assert.equal(shared.text().length, gets * 6);
+    await settle();
+    assert.equal(a.conn.text(), "popped\n" + "v\n".repeat(gets));
+    a.session.close();
+    await a.done;
   });
 });

@@ -1,5 +1,5 @@
 /** INFO and SLOWLOG, answered by Aster in the Redis modes from this worker's counters. */
-import type { ClusterMetrics } from "../metrics/worker_metrics.ts";
+import { CLIENT_STATES, type ClientState, type ClusterMetrics } from "../metrics/worker_metrics.ts";
 import {
   encodeArray,
   encodeBulk,
@@ -87,6 +87,9 @@ export function infoReply(metrics: ClusterMetrics, argv: readonly Uint8Array[]):
         ["pubsub_channel_subscriptions", metrics.pubsub.channels],
         ["pubsub_pattern_subscriptions", metrics.pubsub.patterns],
         ["pubsub_shard_channel_subscriptions", metrics.pubsub.shardChannels],
+        ...(Object.keys(CLIENT_STATES) as ClientState[]).map((
+          state,
+        ): [string, number] => [CLIENT_STATES[state], metrics.clientStates[state]]),
       ]),
     stats: () => {
       let commands = 0;
@@ -110,7 +113,8 @@ export function infoReply(metrics: ClusterMetrics, argv: readonly Uint8Array[]):
           const avgUs = count === 0 ? 0 : Math.round((node.latency.sum / count) * 1e6);
           return [
             `node_${node.node}`,
-            `up=${node.up},ejected=${node.ejected},requests=${count},avg_latency_us=${avgUs}`,
+            `up=${node.up},ejected=${node.ejected},requests=${count},avg_latency_us=${avgUs},` +
+            `pinned=${node.pinned}`,
           ];
         }),
       ),

@@ -19,18 +19,31 @@ export function localReply(spec: CommandSpec, argv: readonly Uint8Array[]): Uint
       return argv.length === 2 ? encodeBulk(argv[1]) : PONG_REPLY;
     case "echo":
       return encodeBulk(argv[1]);
-    case "select": {
-      const text = decoder.decode(argv[1]);
-      if (!/^-?(0|[1-9][0-9]{0,17})$/.test(text)) {
-        return encodeError("ERR value is not an integer or out of range");
-      }
-      return text === "0"
-        ? OK_REPLY
-        : encodeError("ERR DB index is out of range (aster serves database 0 only)");
-    }
+    case "select":
+      return selectReply(argv[1], 0);
     default:
       return encodeError(`ERR command '${spec.name}' has no local answer`);
   }
+}
+
+/** Whether SELECT's argument names `database` (Redis's integer syntax), or why not. */
+export function selectsDatabase(arg: Uint8Array, database: number): boolean | "nan" {
+  const text = decoder.decode(arg);
+  if (!/^-?(0|[1-9][0-9]{0,17})$/.test(text)) return "nan";
+  return Number(text) === database;
+}
+
+/**
+ * SELECT as Aster answers it: OK for the database every backend connection has selected
+ * (`database`, 0 in redis_cluster), refused for any other (a connection is shared by many
+ * clients, and goes back to a pool).
+ */
+export function selectReply(arg: Uint8Array, database: number): Uint8Array {
+  const selects = selectsDatabase(arg, database);
+  if (selects === "nan") return encodeError("ERR value is not an integer or out of range");
+  return selects
+    ? OK_REPLY
+    : encodeError(`ERR DB index is out of range (aster serves database ${database} only)`);
 }
 
 /** Redis's wording for a bad argument count. */

@@ -33,6 +33,8 @@ export class ReplySlot implements ReplyTarget {
   argStart = -1;
   argEnd = -1;
   bufferEpoch = 0;
+  /** For SLOWLOG: how long the request may wait by its own timeout (a BLPOP's), not counted. */
+  waitAllowedMs = 0;
   readonly #owner: SlotOwner;
 
   constructor(owner: SlotOwner) {

@@ -85,6 +85,12 @@ const MAX_IN_FLIGHT = 4096;
  * burst puts at most 16 requests in flight; small replies bring the mean down within tens.
  */
 const FIRST_REPLY_ESTIMATE = 64 * 1024;
+/**
+ * Unread request bytes a client may send while a request waits for the ones in flight on
+ * another backend connection (see waitForInFlight; a BLPOP's client is blocked): reading goes
+ * on up to this, so that a client that leaves is seen at once, then pauses.
+ */
+const HELD_READ_LIMIT = 64 * 1024;
 
 /** Counters a worker keeps over its sessions. */
 export interface SessionStats {
@@ -134,6 +140,10 @@ export class Session implements SessionClient, SlotOwner {
 
   /** The counters of this session's cluster in this worker. */
   readonly metrics: ClusterMetrics;
+  /** Its cluster's gauges of clients per state (the plan runner counts blocked clients). */
+  get clientStates(): ClusterMetrics["clientStates"] {
+    return this.metrics.clientStates;
+  }
   /** The client's `host:port` (its PROXY header's with `proxy_protocol`), "" when unknown. */
   readonly peer: string;
 
@@ -193,7 +203,8 @@ export class Session implements SessionClient, SlotOwner {
 
   /**
    * Stops handling requests until every one in flight is answered; then the runner sends the
-   * request it holds (`PlanRunner.sendHeld`) and handling goes on.
+   * request it holds (`PlanRunner.sendHeld`) and handling goes on. Reading goes on meanwhile,
+   * up to HELD_READ_LIMIT, so a client that leaves is seen (and its BLPOP's connection closed).
    */
   waitForInFlight(): void {
     this.#ordering = true;
@@ -247,7 +258,8 @@ export class Session implements SessionClient, SlotOwner {
 
   #recordSlow(slot: ReplySlot): void {
     const slowlog = this.metrics.slowlog;
-    const micros = (turnNow() - slot.startedAt) * 1000;
+    const waited = turnNow() - slot.startedAt;
+    const micros = Math.max(0, waited - slot.waitAllowedMs) * 1000;
     if (micros >= slowlog.slowerThanUs) {
       const argv = slot.bufferEpoch === this.#buffer.epoch
         ? this.#runner.requestArgs(this.#buffer.data, slot.argStart, slot.argEnd)
@@ -313,6 +325,7 @@ export class Session implements SessionClient, SlotOwner {
       this.#heldCount++;
       this.#checkHardLimit();
       if (this.#paused) this.#resumeWhenDue();
+      if (this.#ordering && this.inFlight === 0) this.#scheduleFeed();
       return;
     }
     this.#slots.shift();
@@ -342,7 +355,56 @@ export class Session implements SessionClient, SlotOwner {
     if (this.#draining && this.#slots.size === 0) this.#finish();
     this.#checkHardLimit();
     if (this.#paused) this.#resumeWhenDue();
+    if (this.#ordering && this.inFlight === 0) this.#scheduleFeed();
   }
+
+  /** The held request's send is on its way (one microtask, see #onFeedDue). */
+  #feedScheduled = false;
+  /** Reading paused at HELD_READ_LIMIT while a request is held: no read in flight. */
+  #heldPaused = false;
+
+  /** The last reply in flight came in while a request is held: it may go now. */
+  #scheduleFeed(): void {
+    if (this.#feedScheduled || this.#closed) return;
+    this.#feedScheduled = true;
+    // Not from inside a backend's reply loop.
+    queueMicrotask(this.#onFeedDue);
+  }
+
+  /**
+   * Sends the held request and plans the requests read meanwhile. Reading went on meanwhile
+   * (a read may be in flight): this only consumes what is buffered, and lends nothing of the
+   * buffer to the backends. After the client's end of input, the held request is dropped,
+   * as redis-server drops what a client that closed had not run yet.
+   */
+  readonly #onFeedDue = () => {
+    this.#feedScheduled = false;
+    if (this.#closed || !this.#ordering || this.inFlight > 0) return;
+    this.#ordering = false;
+    if (this.#draining) {
+      this.#runner.dropHeld();
+      if (this.#slots.size === 0) this.#finish();
+      return;
+    }
+    this.#runner.sendHeld();
+    const buffer = this.#buffer;
+    try {
+      buffer.start += this.#runner.feed(buffer.data, buffer.start, buffer.end);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) {
+        this.#stopOnError(err);
+        return;
+      }
+      logDebug(`client ${this.id}: protocol error: ${err.message}`);
+      this.metrics.error("protocol");
+      this.answerAndClose(this.protocol.protocolErrorReply(err.message));
+    }
+    // Reading stopped at HELD_READ_LIMIT: on again (or to its end, after a protocol error).
+    if (this.#heldPaused && (!this.#ordering || this.#draining)) {
+      this.#heldPaused = false;
+      this.#readNext();
+    }
+  };
 
   /**
    * While reading is paused: schedules the resume once it is due. Over the soft limit,
@@ -359,7 +421,6 @@ export class Session implements SessionClient, SlotOwner {
       return;
     }
     if (this.#full && this.#overBudget(true)) return;
-    if (this.#ordering && this.inFlight > 0) return;
     this.#resumeScheduled = true;
     queueMicrotask(this.#onCaughtUp);
   }
@@ -392,10 +453,6 @@ export class Session implements SessionClient, SlotOwner {
     if (!this.#paused) return; // one resume per pause: never two reads at once
     this.#paused = false;
     if (this.#full && !this.#overBudget(true)) this.#full = false;
-    if (this.#ordering && this.inFlight === 0 && !this.#closed) {
-      this.#ordering = false;
-      this.#runner.sendHeld();
-    }
     // Requests read before the pause come first: the client may send nothing more.
     if (
       !this.draining && !this.#closed && this.#buffer.length > 0 &&
@@ -412,8 +469,17 @@ export class Session implements SessionClient, SlotOwner {
       this.#endOfInput();
       return;
     }
+    if (
+      this.#ordering &&
+      (this.#buffer.length >= HELD_READ_LIMIT || this.#buffer.tailSpace().length === 0)
+    ) {
+      // Held back and enough read (or no tail left: the held request's views must not
+      // move): #onFeedDue reads on once the request is sent.
+      this.#heldPaused = true;
+      return;
+    }
     if (this.#full && !this.#overBudget(true)) this.#full = false;
-    if (this.owedBytes > this.#limits.softLimit || this.#full || this.#ordering) {
+    if (this.owedBytes > this.#limits.softLimit || this.#full) {
       // Backpressure: wait until the writer has written what is owed, or until replies in
       // flight come back. When the bytes are replies held behind a slower one (the writer
       // is idle), fill() resumes instead: waiting on an idle writer would resume at once
@@ -429,12 +495,17 @@ export class Session implements SessionClient, SlotOwner {
     }
     let pending: Promise<number | null>;
     try {
-      pending = conn.read(this.#buffer.freeSpace());
+      pending = conn.read(this.#readSpace());
     } catch (err) {
       this.#stopOnError(err);
       return;
     }
     pending.then(this.#onRead, this.#onReadFailed);
+  }
+
+  /** Where the next read goes: only the free tail while a held request views the buffer. */
+  #readSpace(): Uint8Array {
+    return this.#ordering ? this.#buffer.tailSpace() : this.#buffer.freeSpace();
   }
 
   readonly #onReadable = () => this.#readNext();
@@ -449,7 +520,7 @@ export class Session implements SessionClient, SlotOwner {
   #readNow(conn: ProxyConn): void {
     let n: number | null | undefined;
     try {
-      n = conn.tryRead!(this.#buffer.freeSpace());
+      n = conn.tryRead!(this.#readSpace());
     } catch (err) {
       this.#stopOnError(err);
       return;
@@ -577,6 +648,10 @@ export class Session implements SessionClient, SlotOwner {
     this.#runner.close();
     // A paused read loop ends too, so run() resolves.
     if (this.#paused) queueMicrotask(this.#onCaughtUp);
+    else if (this.#heldPaused) {
+      this.#heldPaused = false;
+      queueMicrotask(() => this.#readNext());
+    }
     try {
       this.conn.close();
     } catch {

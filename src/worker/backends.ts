@@ -117,10 +117,15 @@ function _backendAuth(cluster: ClusterConfig): Uint8Array[] {
   ];
 }
 
+/** SELECT of `database` for every backend connection (shared, pinned, health), when not 0. */
+function _select(cluster: ClusterConfig): Uint8Array[] {
+  return cluster.database === 0 ? [] : [encodeCommandText("SELECT", String(cluster.database))];
+}
+
 /** What the Redis sessions of a cluster route with, and its AUTH and allowed commands. */
 function _redisSettings(cluster: ClusterConfig, routing: RedisRouting): RedisSettings {
   const password = cluster.password === null ? null : new TextEncoder().encode(cluster.password);
-  return { routing, password, allowed: new Set(cluster.allowCommands) };
+  return { routing, password, allowed: new Set(cluster.allowCommands), database: cluster.database };
 }
 
 /** A ring mode's generation, before the mode adds its settings. */
@@ -135,7 +140,7 @@ function _ring(cluster: ClusterConfig, wire: BackendProtocol, context: BackendCo
   }));
   const pool = new NodePool(nodes, {
     ..._poolOptions(cluster, wire),
-    handshake: wire === RESP_BACKEND ? _backendAuth(cluster) : [],
+    handshake: wire === RESP_BACKEND ? [..._backendAuth(cluster), ..._select(cluster)] : [],
     laneHandshakes: wire === RESP_BACKEND ? RESP3_LANES : [],
   }, context.previous);
   const router = new RingRouter(
@@ -166,7 +171,7 @@ function _ring(cluster: ClusterConfig, wire: BackendProtocol, context: BackendCo
     pins,
     subscriptions,
     stop: () => health?.stop(),
-    nodes: () => _nodeSnapshots(cluster.name, pool, (node) => router.isLive(node) ? 0 : 1),
+    nodes: () => _nodeSnapshots(cluster.name, pool, pins, (node) => router.isLive(node) ? 0 : 1),
     applyShared: (state: SharedState) => {
       if (state.kind !== "health" || state.live.length !== nodes.length) return;
       state.live.forEach((live, node) => router.setLive(node, live));
@@ -186,6 +191,7 @@ function _subscriptionPool(cluster: ClusterConfig, pool: NodePool): PinnedPool {
 function _nodeSnapshots(
   cluster: string,
   pool: NodePool,
+  pins: PinnedPool,
   ejected: (node: number) => number,
 ): NodeSnapshot[] {
   const out: NodeSnapshot[] = [];
@@ -203,6 +209,7 @@ function _nodeSnapshots(
       up: conns.some((conn) => conn.state === "up") ? 1 : 0,
       ejected: ejected(node),
       pending: conns.reduce((sum, conn) => sum + conn.pendingCount, 0),
+      pinned: pins.inUseCount(node),
       latency,
     });
   });
@@ -265,7 +272,7 @@ function _redisCluster(cluster: ClusterConfig, context: BackendContext): Backend
     ready: topology.refresh(),
     nodes: () => {
       metrics.topologyRefreshes = topology.refreshes;
-      return _nodeSnapshots(cluster.name, pool, () => 0);
+      return _nodeSnapshots(cluster.name, pool, pins, () => 0);
     },
     applyShared: (state) => {
       if (state.kind === "slots") topology.applyShared(state.map);

@@ -447,6 +447,8 @@ const _TRANSACTION: readonly _Row[] = [
 const _SERVER: readonly _Row[] = [
   ["command", -1, 0, 0, 0, RW],
   ["function", -2, 0, 0, 0, RW],
+  // LOAD, EXISTS over every node, merged (resp_planner.ts): EVALSHA works on every shard.
+  ["script", -2, 0, 0, 0, RW],
   // Over every node, merged (resp_planner.ts): the keyspace as one server's.
   ["dbsize", 1, 0, 0, 0, RO],
   ["randomkey", 1, 0, 0, 0, RO],
@@ -463,7 +465,6 @@ const R_DATABASES = "multiple databases are not supported";
 const R_SERVER = "server commands are not supported";
 const R_REPLICATION = "replication commands are not supported";
 const R_CLUSTER = "cluster commands are not supported";
-const R_SCRIPTS = "scripts are managed on each backend, not through the proxy";
 const R_CONNECTION = "connection state commands are not supported";
 const R_NOT_YET = "not supported by the proxy yet";
 
@@ -477,8 +478,6 @@ const _UNSUPPORTED: readonly _Refused[] = [
   ["keys", 2, 0, 0, 0, RO, R_KEYSPACE],
   ["move", 3, 1, 1, 1, RW, R_DATABASES],
   ["swapdb", 3, 0, 0, 0, RW, R_DATABASES],
-  // scripting management (FUNCTION is of kind "server")
-  ["script", -2, 0, 0, 0, RW, R_SCRIPTS],
   // server
   ["acl", -2, 0, 0, 0, RW, R_SERVER],
   ["bgrewriteaof", 1, 0, 0, 0, RW, R_SERVER],
@@ -878,4 +877,34 @@ export function isBlockingRequest(spec: CommandSpec, argv: readonly Uint8Array[]
     return _sawBlock;
   }
   return _ALWAYS_BLOCKING.has(spec);
+}
+
+const _latin1 = new TextDecoder("latin1");
+
+/** A timeout argument as Redis reads it, in ms: Infinity for 0 (forever), -1 when invalid. */
+function _timeoutMs(arg: Uint8Array, unitMs: number): number {
+  const text = _latin1.decode(arg);
+  const value = unitMs === 1 ? _parseInteger(arg) : text.trim() === text ? Number(text) : NaN;
+  if (text === "" || !Number.isFinite(value) || value < 0) return -1;
+  return value === 0 ? Infinity : value * unitMs;
+}
+
+/**
+ * How long a blocking request (see isBlockingRequest) may block by its own timeout, in ms:
+ * its timeout argument (seconds, a float; XREAD/XREADGROUP's BLOCK in ms), Infinity for 0
+ * (it waits forever), 0 when the argument is invalid (the backend refuses it at once).
+ */
+export function blockingTimeoutMs(spec: CommandSpec, argv: readonly Uint8Array[]): number {
+  const argc = argv.length;
+  let timeout = -1;
+  if (spec.keysFrom === "streams") {
+    // The last BLOCK before STREAMS counts, as Redis reads the options in order.
+    for (let i = 1; i + 1 < argc && !_isKeyword(argv[i], _KW_STREAMS); i++) {
+      if (_isKeyword(argv[i], _KW_BLOCK)) timeout = _timeoutMs(argv[++i], 1);
+      else if (_isKeyword(argv[i], _KW_COUNT)) i++;
+      else if (_isKeyword(argv[i], _KW_GROUP)) i += 2;
+    }
+  } else if (spec.keysFrom === "numkeys") timeout = _timeoutMs(argv[1], 1000);
+  else timeout = _timeoutMs(argv[argc - 1], 1000);
+  return timeout < 0 ? 0 : timeout;
 }

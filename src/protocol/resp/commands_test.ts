@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  blockingTimeoutMs,
   commandKeyIndexes,
   COMMANDS,
   type CommandSpec,
@@ -130,6 +131,7 @@ Deno.test("every kind is represented", () => {
   const server = [
     "command",
     "function",
+    "script",
     "dbsize",
     "randomkey",
     "scan",
@@ -164,7 +166,6 @@ Deno.test("every kind is represented", () => {
     "wait",
     "client",
     "cluster",
-    "script",
     "acl",
     "module",
     "latency",
@@ -332,6 +333,23 @@ Deno.test("isBlockingRequest() spots XREAD BLOCK and the blocking commands", () 
   assert.equal(isBlockingRequest(spec("bzmpop"), argv("BZMPOP 0 1 a MIN")), true);
   assert.equal(isBlockingRequest(spec("lpop"), argv("LPOP a")), false);
   assert.equal(isBlockingRequest(spec("get"), argv("GET block")), false);
+});
+
+Deno.test("blockingTimeoutMs() reads each blocking command's own timeout", () => {
+  const ms = (line: string) => blockingTimeoutMs(spec(line.split(" ")[0]), argv(line));
+  assert.equal(ms("BLPOP a b 1.5"), 1500);
+  assert.equal(ms("BRPOP a 0"), Infinity);
+  assert.equal(ms("BZPOPMIN a 2"), 2000);
+  assert.equal(ms("BLMOVE a b LEFT RIGHT 0.25"), 250);
+  assert.equal(ms("BRPOPLPUSH a b 3"), 3000);
+  assert.equal(ms("BLMPOP 4 2 a b LEFT"), 4000);
+  assert.equal(ms("BZMPOP 0 1 a MIN"), Infinity);
+  assert.equal(ms("XREAD COUNT 1 BLOCK 700 STREAMS a 0"), 700);
+  assert.equal(ms("XREADGROUP GROUP g c BLOCK 0 STREAMS a >"), Infinity);
+  // Invalid: the backend refuses it at once, so no wait of its own.
+  assert.equal(ms("BLPOP a -1"), 0);
+  assert.equal(ms("BLPOP a x"), 0);
+  assert.equal(ms("XREAD BLOCK 1.5 STREAMS a 0"), 0);
 });
 
 Deno.test("sortPatternIndexes() finds the BY/GET patterns that read other keys, as Redis parses", () => {

@@ -2,6 +2,7 @@
 import { encodeBulk, encodeCommand, encodeError, OK_REPLY, resp3Reply } from "./encoder.ts";
 import { RespRequestDecoder } from "./request_decoder.ts";
 import {
+  blockingTimeoutMs,
   commandKeyIndexes,
   type CommandSpec,
   isBlockingRequest,
@@ -9,7 +10,7 @@ import {
   sortPatternIndexes,
 } from "./commands.ts";
 import { describeBytes } from "./bytes.ts";
-import { clientReply, type ClientState, localReply } from "../../proxy/redis_local.ts";
+import { clientReply, type ClientState, localReply, selectReply } from "../../proxy/redis_local.ts";
 import type { ClusterMetrics } from "../../metrics/worker_metrics.ts";
 import { type Plan, PlanKind, type RequestPlanner } from "../protocol.ts";
 import {
@@ -55,6 +56,8 @@ export interface RedisSettings {
   password: Uint8Array | null;
   /** Refused commands the operator allowed: sent to every backend (`allow_commands`). */
   allowed: ReadonlySet<string>;
+  /** The database every backend connection selects (`database`; 0 in redis_cluster). */
+  database: number;
 }
 
 const decoder = new TextDecoder();
@@ -64,6 +67,18 @@ const FUNCTION_FLUSH_REFUSED = encodeError(
 );
 const FUNCTION_KILL_REFUSED = encodeError(
   "ERR FUNCTION KILL is not supported by aster: a function runs on one backend",
+);
+
+const SCRIPT_FLUSH_REFUSED = encodeError(
+  "ERR SCRIPT FLUSH is not allowed by aster: it empties every backend's script cache; " +
+    "add 'script' to allow_commands to allow it",
+);
+const SCRIPT_KILL_REFUSED = encodeError(
+  "ERR SCRIPT KILL is not allowed by aster: a script runs on one backend; " +
+    "add 'script' to allow_commands to send it to every backend",
+);
+const SCRIPT_DEBUG_REFUSED = encodeError(
+  "ERR SCRIPT DEBUG is not supported by aster: the debugger needs the client's own backend connection",
 );
 
 /** Where a refusal sends the reader: the list of refused commands and why. */
@@ -137,6 +152,8 @@ export class RespPlanner implements RequestPlanner {
   #clientState: ClientState | null = null;
   /** MULTI/WATCH state, made on the client's first transaction command. */
   #tx: RespTransaction | null = null;
+  /** Counted in the cluster's `in_transaction` gauge. */
+  #inTransaction = false;
   /** CLIENT REPLY OFF: replies are not written until CLIENT REPLY ON. */
   #replyOff = false;
   /** CLIENT REPLY SKIP: how many requests from this one on get no reply written. */
@@ -156,12 +173,24 @@ export class RespPlanner implements RequestPlanner {
     else {
       const raw = request.inline ? null : buf.subarray(start, start + request.size);
       this.#plan(request.argv, raw, plan);
+      if (this.#tx !== null) this.#countTransaction(this.#tx.active);
       if ((this.#replyOff || this.#skipReplies > 0) && plan.kind !== PlanKind.none) {
         plan.silent = true;
         if (this.#skipReplies > 0) this.#skipReplies--;
       }
     }
     return request.size;
+  }
+
+  clientGone(): void {
+    this.#countTransaction(false);
+  }
+
+  /** Keeps the client counted in `transaction_clients` while it is in one. */
+  #countTransaction(active: boolean): void {
+    if (active === this.#inTransaction) return;
+    this.#inTransaction = active;
+    this.#client.metrics.clientStates.in_transaction += active ? 1 : -1;
   }
 
   requestArgs(buf: Uint8Array, start: number, end: number): readonly Uint8Array[] | null {
@@ -224,7 +253,7 @@ export class RespPlanner implements RequestPlanner {
     }
     if (spec.kind === "transaction") {
       this.#tx ??= new RespTransaction(
-        () => this.#settings.routing,
+        () => this.#settings,
         client.metrics.facts.cacheType === "redis_cluster",
       );
       this.#tx.command(spec, argv, raw ?? encodeCommand(argv), plan);
@@ -262,6 +291,7 @@ export class RespPlanner implements RequestPlanner {
     switch (spec.kind) {
       case "local":
         if (spec.name === "quit") plan.local(OK_REPLY, true);
+        else if (spec.name === "select") plan.local(selectReply(argv[1], this.#settings.database));
         else plan.local(localReply(spec, argv));
         return;
       case "server":
@@ -341,6 +371,14 @@ export class RespPlanner implements RequestPlanner {
           return;
       }
     }
+    if (spec.name === "script" && argv[1].length <= 6) {
+      const refusal = this.#script(spec, argv, decoder.decode(argv[1]).toLowerCase(), plan);
+      if (refusal !== null) {
+        metrics.error("refused");
+        plan.local(refusal);
+      }
+      if (plan.kind !== PlanKind.none) return;
+    }
     const group = this.#settings.routing.broadcastGroups()[0];
     if (group === undefined) {
       plan.local(encodeError("ERR no backend available"));
@@ -411,6 +449,34 @@ export class RespPlanner implements RequestPlanner {
     this.#broadcast(spec, argv, plan, kind);
   }
 
+  /**
+   * SCRIPT LOAD and EXISTS go to every backend (every master), so EVALSHA works wherever
+   * its keys land: LOAD answers the SHA once every node has it, EXISTS 1 only where every
+   * node has the script. FLUSH and KILL go everywhere when `allow_commands` has "script",
+   * else they are refused, as DEBUG always is. Returns the refusal, or null once `plan` is
+   * filled (left empty: HELP and the rest go to one backend).
+   */
+  #script(spec: CommandSpec, argv: Uint8Array[], sub: string, plan: Plan): Uint8Array | null {
+    switch (sub) {
+      case "load":
+        this.#broadcast(spec, argv, plan);
+        return null;
+      case "exists":
+        this.#broadcast(spec, argv, plan, "every");
+        return null;
+      case "flush":
+      case "kill":
+        if (!this.#settings.allowed.has("script")) {
+          return sub === "flush" ? SCRIPT_FLUSH_REFUSED : SCRIPT_KILL_REFUSED;
+        }
+        this.#broadcast(spec, argv, plan);
+        return null;
+      case "debug":
+        return SCRIPT_DEBUG_REFUSED;
+    }
+    return null;
+  }
+
   /** This client's CLIENT state, made on first use. */
   #state(): ClientState {
     return this.#client.connState ??= { id: this.#client.id, name: null };
@@ -427,12 +493,14 @@ export class RespPlanner implements RequestPlanner {
     const sub = decoder.decode(argv[1]).toLowerCase();
     switch (sub) {
       case "list":
-        return clientListReply(argv, client.peers, coarseClock.now);
+        return clientListReply(argv, client.peers, coarseClock.now, this.#settings.database);
       case "info":
         if (argv.length !== 2) {
           return encodeError("ERR wrong number of arguments for 'client|info' command");
         }
-        return encodeBulk(clientLine(client, coarseClock.now, "client|info") + "\n");
+        return encodeBulk(
+          clientLine(client, coarseClock.now, "client|info", this.#settings.database) + "\n",
+        );
       case "kill":
         if (argv.length < 3) {
           return encodeError("ERR wrong number of arguments for 'client|kill' command");
@@ -557,14 +625,18 @@ export class RespPlanner implements RequestPlanner {
   }
 
   /** Sends an allowed server-wide command to every backend and merges the replies. */
-  #broadcast(spec: CommandSpec, argv: Uint8Array[], plan: Plan, merge?: MergeKind): void {
+  #broadcast(
+    spec: CommandSpec,
+    argv: Uint8Array[],
+    plan: Plan,
+    kind: MergeKind = BROADCAST_MERGE[spec.name] ?? "first",
+  ): void {
     const groups = this.#settings.routing.broadcastGroups();
     if (groups.length === 0) {
       plan.local(encodeError("ERR no backend available"));
       return;
     }
     const parts = groups.map((group) => ({ group, keyIndexes: [] }));
-    const kind = merge ?? BROADCAST_MERGE[spec.name] ?? "first";
     const strategy = new RespSplit({
       kind,
       argv,
@@ -612,6 +684,7 @@ export class RespPlanner implements RequestPlanner {
       // reply (the watched keys' connection when on it: a BLPOP in a watching client is there).
       const release = this.#tx === null || this.#tx.group !== first;
       plan.pin(first, raw ?? encodeCommand(argv), release);
+      plan.blockMs = blockingTimeoutMs(spec, argv);
       return;
     }
     if (groups === null) {

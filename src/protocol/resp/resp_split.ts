@@ -29,7 +29,8 @@ export { groupKeys, type SplitPart } from "../split_merge.ts";
  * How part replies merge: the split kinds of multi-key commands, plus those of commands
  * broadcast to every backend: `concat` joins array replies (KEYS), `first` answers the
  * first part's reply once no part failed (FLUSHALL, CONFIG SET, SCRIPT LOAD...), `random`
- * a random non-nil reply (RANDOMKEY), `keyspace` the summed `INFO keyspace`.
+ * a random non-nil reply (RANDOMKEY), `keyspace` the summed `INFO keyspace`, `every` the
+ * arrays of 0/1 anded element by element (SCRIPT EXISTS: 1 only where every node has it).
  */
 export type MergeKind =
   | SplitKind
@@ -42,7 +43,9 @@ export type MergeKind =
   /** PUBSUB NUMSUB: [name, count...] pairs, counts summed per name (in the first reply's order). */
   | "numsub"
   /** The largest integer reply (PUBSUB NUMPAT where every node has every pattern). */
-  | "max";
+  | "max"
+  /** Arrays of integers anded element by element (SCRIPT EXISTS over every node). */
+  | "every";
 
 /** The argv of one part: the command name, then its keys (and MSET values). */
 export function partArgv(
@@ -205,6 +208,8 @@ export class RespSplit implements SplitStrategy {
         }
         return encodeArray(all);
       }
+      case "every":
+        return _mergeEvery(replies);
       case "union": {
         const seen = new Set<string>();
         const all: Uint8Array[] = [];
@@ -301,4 +306,18 @@ function _mergeNumsub(replies: readonly Uint8Array[]): Uint8Array {
     out.push(encodeBulk(name), encodeInteger(counts[i]));
   });
   return encodeArray(out);
+}
+
+/** Arrays of integers anded element by element (SCRIPT EXISTS over every node). */
+function _mergeEvery(replies: readonly Uint8Array[]): Uint8Array {
+  let merged: number[] | null = null;
+  for (const reply of replies) {
+    const { value } = decodeReplyValue(reply);
+    if (!Array.isArray(value) || (merged !== null && value.length !== merged.length)) {
+      return encodeError("ERR unexpected reply from backend");
+    }
+    const flags = value.map((element) => element === 1 ? 1 : 0);
+    merged = merged === null ? flags : merged.map((flag, i) => flag & flags[i]);
+  }
+  return encodeArray((merged ?? []).map(encodeInteger));
 }

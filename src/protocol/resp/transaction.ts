@@ -17,6 +17,7 @@ import { encodeCommandText, encodeError, OK_REPLY } from "./encoder.ts";
 import { commandKeyIndexes, type CommandSpec } from "./commands.ts";
 import type { BoundSink, Plan, ReplyTarget } from "../protocol.ts";
 import type { RedisRouting } from "../../proxy/routing.ts";
+import { selectsDatabase } from "../../proxy/redis_local.ts";
 
 const encoder = new TextEncoder();
 const MULTI = encodeCommandText("MULTI");
@@ -100,7 +101,7 @@ class RedirectRefused implements BoundSink {
 
 /** The transaction state of one RESP client. */
 export class RespTransaction {
-  readonly #routing: () => RedisRouting;
+  readonly #settings: () => { routing: RedisRouting; database: number };
   /** The group the client's pinned connection serves, or -1 when not pinned. */
   group = -1;
   /** Between MULTI and EXEC or DISCARD. */
@@ -113,9 +114,9 @@ export class RespTransaction {
   /** Whether MOVED/ASK can come (redis_cluster): keyed requests then get a RedirectRefused. */
   readonly #cluster: boolean;
 
-  /** `routing` is read at each use: a reload replaces it. */
-  constructor(routing: () => RedisRouting, cluster: boolean) {
-    this.#routing = routing;
+  /** `settings` (the routing, the database) are read at each use: a reload replaces them. */
+  constructor(settings: () => { routing: RedisRouting; database: number }, cluster: boolean) {
+    this.#settings = settings;
     this.#cluster = cluster;
   }
 
@@ -169,7 +170,7 @@ export class RespTransaction {
           plan.local(EMPTY_ARRAY_REPLY);
           this.#reset();
         } else {
-          const group = this.#routing().broadcastGroups()[0];
+          const group = this.#settings().routing.broadcastGroups()[0];
           if (group === undefined) {
             plan.local(NO_BACKEND_REPLY);
             this.#reset();
@@ -196,14 +197,18 @@ export class RespTransaction {
    * (keyless, no node yet), or refused (keys elsewhere: the transaction is then aborted).
    */
   queue(spec: CommandSpec, argv: Uint8Array[], raw: Uint8Array, plan: Plan): void {
-    if (spec.kind === "unsupported" || spec.name === "select") {
-      // Refused by Aster (SELECT too: the connection goes back to a pool, in database 0):
-      // the transaction fails as with a command Redis refuses.
+    const database = this.#settings().database;
+    if (
+      spec.kind === "unsupported" ||
+      (spec.name === "select" && selectsDatabase(argv[1], database) !== true)
+    ) {
+      // Refused by Aster (SELECT of another database too: the connection goes back to a
+      // pool, in its database): the transaction fails as with a command Redis refuses.
       this.abort();
       plan.local(
         encodeError(
           `ERR command '${spec.name}' is not supported by aster inside MULTI: ${
-            spec.reason ?? "the pinned connection stays in database 0"
+            spec.reason ?? `the pinned connection stays in database ${database}`
           }`,
         ),
       );
@@ -276,7 +281,7 @@ export class RespTransaction {
     plan: Plan,
     keys: readonly number[] | null = null,
   ): void {
-    const routing = this.#routing();
+    const routing = this.#settings().routing;
     const indexes = keys ?? commandKeyIndexes(spec, argv);
     if (typeof indexes === "string") {
       this.abort();
