@@ -96,7 +96,11 @@ export class PinnedPool {
 
   /** Connections to `node` held by clients now (open and not idle). */
   inUseCount(node: number): number {
-    return this.openCount(node) - (this.#idle.get(node)?.length ?? 0);
+    let idle = 0;
+    for (let lane = 0; lane < LANES; lane++) {
+      idle += this.#idle.get(_idleKey(node, lane))?.length ?? 0;
+    }
+    return this.openCount(node) - idle;
   }
 
   /**

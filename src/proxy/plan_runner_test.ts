@@ -362,6 +362,7 @@ Deno.test("a client on lane 1 uses that lane's connections, shared and pinned, o
     assert.equal(b.conn.text(), "w\n");
     // At the cap (1), a lane-0 pin closes the idle lane-1 connection rather than fail.
     assert.equal(pins.openCount(0), 1);
+    assert.equal(pins.inUseCount(0), 0, "an idle connection of lane 1 is not in use");
     b.conn.push("pin watch\n");
     await settle();
     assert.ok(lanePinned.closed, "the idle connection of the other lane is closed");
