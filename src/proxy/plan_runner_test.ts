@@ -20,7 +20,8 @@ const latin1 = new TextDecoder("latin1");
 
 /**
  * Lines: "pin ..." is sent pinned, "release ..." pinned then released, others shared;
- * "lane1" (answered "OK") moves the client to the pool's lane 1, as HELLO 3 does.
+ * "lane1" (answered "OK") moves the client to the pool's lane 1, as HELLO 3 does; "quit" is
+ * answered "OK" and closes the client after it.
  */
 class PinPlanner implements RequestPlanner {
   next(buf: Uint8Array, start: number, end: number, plan: Plan): number {
@@ -29,7 +30,8 @@ class PinPlanner implements RequestPlanner {
     const bytes = buf.subarray(start, start + nl + 1);
     const line = latin1.decode(bytes);
     const block = line.match(/^t?block (\d+|forever) /);
-    if (line === "lane1\n") {
+    if (line === "quit\n") plan.local(encoder.encode("OK\n"), true);
+    else if (line === "lane1\n") {
       plan.lane = 1;
       plan.local(encoder.encode("OK\n"));
     } else if (block !== null) {
@@ -477,5 +479,59 @@ Deno.test("a blocked client's held-back requests go on after its reply, read pas
     assert.equal(a.conn.text(), "popped\n" + "v\n".repeat(gets));
     a.session.close();
     await a.done;
+  });
+});
+
+Deno.test("a QUIT after a WATCH and an EXEC gets every reply in order, then the client is closed", async () => {
+  await _withNode(4, async ({ fake, pins, client }) => {
+    const a = client(1);
+    a.conn.push("pin watch\nquit\n");
+    await settle();
+    const dedicated = fake.opened[1];
+    assert.equal(dedicated.text(), "pin watch\n");
+    assert.ok(!a.conn.closed, "the WATCH's reply is owed");
+    dedicated.push("OK\n");
+    await a.done;
+    await settle();
+    assert.equal(a.conn.text(), "OK\nOK\n");
+    assert.ok(a.conn.closed);
+    assert.ok(dedicated.closed, "its watching connection is closed with the client");
+    assert.equal(pins.openCount(0), 0);
+
+    const b = client(2);
+    b.conn.push("pin multi\nrelease exec\nquit\n");
+    await settle();
+    const second = fake.opened[2];
+    second.push("OK\nQUEUED-RESULTS\n");
+    await b.done;
+    await settle();
+    assert.equal(b.conn.text(), "OK\nQUEUED-RESULTS\nOK\n");
+    assert.ok(b.conn.closed);
+  });
+});
+
+Deno.test("a blocked client's QUIT waits for the reply; a client that leaves meanwhile is seen", async () => {
+  await _withNode(4, async ({ fake, pins, client, metrics }) => {
+    const a = client(1);
+    a.conn.push("block 0 blpop\nquit\n");
+    await settle();
+    const dedicated = fake.opened[1];
+    assert.ok(!dedicated.closed && !a.conn.closed, "blocked, as in redis-server");
+    dedicated.push("popped\n");
+    await a.done;
+    await settle();
+    assert.equal(a.conn.text(), "popped\nOK\n");
+    assert.ok(a.conn.closed);
+
+    const b = client(2);
+    b.conn.push("block 0 blpop\nquit\n");
+    await settle();
+    const second = fake.opened[fake.opened.length - 1];
+    assert.ok(!second.closed);
+    b.conn.end();
+    await b.done;
+    assert.ok(second.closed, "its BLPOP pops nothing for a client that is gone");
+    assert.equal(pins.openCount(0), 0);
+    assert.equal(metrics.clientStates.blocked, 0);
   });
 });

@@ -111,6 +111,13 @@ export class Session implements SessionClient, SlotOwner {
   #closed = false;
   /** No more requests will be read: close once every reply is out. */
   #draining = false;
+  /** A reply closes the client after it (QUIT, a protocol error): see #endOfInput. */
+  #closing = false;
+  /**
+   * Draining after QUIT while a dedicated connection's reply is owed: reading goes on, its
+   * bytes dropped, only to see the client leave (as redis-server reads a blocked client).
+   */
+  #readingToEnd = false;
   readonly #limits: OutputLimits;
   /** Bytes of replies kept in slots until the slots ahead of them are answered. */
   #heldBytes = 0;
@@ -307,6 +314,7 @@ export class Session implements SessionClient, SlotOwner {
     const slot = this.reserve();
     slot.closeAfter = true;
     this.#draining = true;
+    this.#closing = true;
     this.fill(slot, reply, false);
   }
 
@@ -465,8 +473,8 @@ export class Session implements SessionClient, SlotOwner {
   };
 
   #readNext(): void {
-    if (this.#closed || this.#draining) {
-      this.#endOfInput();
+    if (this.#closed || (this.#draining && !this.#readingToEnd)) {
+      this.#endOfInput(false);
       return;
     }
     if (
@@ -543,7 +551,13 @@ export class Session implements SessionClient, SlotOwner {
 
   #handleRead(n: number | null): void {
     if (n === null || this.#draining || this.#closed) {
-      this.#endOfInput();
+      if (n !== null && this.#readingToEnd && !this.#closed) {
+        // After QUIT: what the client sends is not run, only its leaving matters.
+        this.metrics.bytesIn += n;
+        this.#readNext();
+        return;
+      }
+      this.#endOfInput(n === null);
       return;
     }
     const buffer = this.#buffer;
@@ -580,7 +594,7 @@ export class Session implements SessionClient, SlotOwner {
       logDebug(`client ${this.id}: protocol error: ${err.message}`);
       this.metrics.error("protocol");
       this.answerAndClose(this.protocol.protocolErrorReply(err.message));
-      this.#endLoop();
+      this.#endOfInput(false);
       return;
     }
     this.#readNext();
@@ -602,9 +616,18 @@ export class Session implements SessionClient, SlotOwner {
     this.#endLoop();
   }
 
-  /** The client sent EOF (or QUIT) or is being closed: send what is owed, then close. */
-  #endOfInput(): void {
+  /**
+   * The client sent EOF (`eof`) or QUIT, or is being closed: send what is owed, then close.
+   */
+  #endOfInput(eof: boolean): void {
     if (!this.#closed && this.#runner.holdsDedicated) {
+      if (!eof && this.#closing) {
+        // QUIT (or a protocol error) after a WATCH, an EXEC or a BLPOP: their replies come
+        // first, as in redis-server; reading goes on to see the client leave meanwhile.
+        this.#readingToEnd = true;
+        this.#readNext();
+        return;
+      }
       // A closed client cannot be told apart from a half-closed one: waiting for a BLPOP's
       // reply would let Redis pop an element for a client that is gone. Closed at once, with
       // its dedicated connections (its transaction is dropped).
