@@ -21,7 +21,7 @@ const latin1 = new TextDecoder("latin1");
 /**
  * Lines: "pin ..." is sent pinned, "release ..." pinned then released, others shared;
  * "lane1" (answered "OK") moves the client to the pool's lane 1, as HELLO 3 does; "quit" is
- * answered "OK" and closes the client after it.
+ * answered "OK" and closes the client after it; "silent ..." is forwarded, its reply unwritten.
  */
 class PinPlanner implements RequestPlanner {
   next(buf: Uint8Array, start: number, end: number, plan: Plan): number {
@@ -41,7 +41,11 @@ class PinPlanner implements RequestPlanner {
       plan.blockMs = block[1] === "forever" ? Infinity : Number(block[1]);
     } else if (line.startsWith("pin ")) plan.pin(0, bytes, false);
     else if (line.startsWith("release ")) plan.pin(0, bytes, true);
-    else plan.forward(0, bytes, false);
+    else if (line.startsWith("silent ")) {
+      // Its reply is not written (as under CLIENT REPLY OFF).
+      plan.forward(0, bytes, false);
+      plan.silent = true;
+    } else plan.forward(0, bytes, false);
     return nl + 1;
   }
 }
@@ -533,5 +537,24 @@ Deno.test("a blocked client's QUIT waits for the reply; a client that leaves mea
     assert.ok(second.closed, "its BLPOP pops nothing for a client that is gone");
     assert.equal(pins.openCount(0), 0);
     assert.equal(metrics.clientStates.blocked, 0);
+  });
+});
+
+Deno.test("a message delivered while a silenced request is held is written, and that reply is not", async () => {
+  await _withNode(4, async ({ fake, shared, client }) => {
+    const a = client(1);
+    a.conn.push("get a\nlane1\nsilent get b\n");
+    await settle();
+    assert.equal(fake.opened.length, 1, "the lane-1 request waits for the lane-0 one");
+    a.session.deliver(encoder.encode("message\n"), false);
+    shared.push("A\n");
+    await settle();
+    const lane = fake.opened[1];
+    assert.equal(lane.text(), "hello 3\nsilent get b\n");
+    lane.push("HI\nB\n");
+    await settle();
+    assert.equal(a.conn.text(), "A\nOK\nmessage\n");
+    a.conn.end();
+    await a.done;
   });
 });

@@ -143,6 +143,8 @@ export class Session implements SessionClient, SlotOwner {
   #nextStart = 0;
   #nextEnd = -1;
   #nextStartedAt = 0;
+  /** The read buffer's epoch that `#nextStart`/`#nextEnd` refer to (-1: none, args gone). */
+  #nextEpoch = -1;
   readonly #buffer = new ReadBuffer(CLIENT_READ_CAPACITY);
 
   /** The counters of this session's cluster in this worker. */
@@ -242,7 +244,7 @@ export class Session implements SessionClient, SlotOwner {
       slot.argStart = this.#nextStart;
       slot.argEnd = this.#nextEnd;
       slot.startedAt = this.#nextStartedAt;
-      slot.bufferEpoch = this.#buffer.epoch;
+      slot.bufferEpoch = this.#nextEpoch;
       this.#nextEnd = -1;
     }
     this.#slots.push(slot);
@@ -252,15 +254,16 @@ export class Session implements SessionClient, SlotOwner {
 
   /**
    * Times the request about to take a slot, for SLOWLOG (when enabled); it lies at
-   * `[start, end)` of the buffer handed to the planner. Its arguments are decoded again and copied
-   * only if it turns out slow, and only while the read buffer still holds them (no copy per
-   * request on the hot path).
+   * `[start, end)` of `buf`, the buffer handed to the planner. Its arguments are decoded again and
+   * copied only if it turns out slow, and only while the read buffer still holds them (no copy
+   * per request on the hot path; a request held while the buffer was detached has lost them).
    */
-  noteRequest(start: number, end: number): void {
+  noteRequest(buf: Uint8Array, start: number, end: number): void {
     if (!this.metrics.slowlog.enabled) return;
     this.#nextStart = start;
     this.#nextEnd = end;
     this.#nextStartedAt = turnNow();
+    this.#nextEpoch = buf === this.#buffer.data ? this.#buffer.epoch : -1;
   }
 
   #recordSlow(slot: ReplySlot): void {
