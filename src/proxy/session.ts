@@ -397,18 +397,12 @@ export class Session implements SessionClient, SlotOwner {
       if (this.#slots.size === 0) this.#finish();
       return;
     }
-    this.#runner.sendHeld();
     const buffer = this.#buffer;
     try {
+      this.#runner.sendHeld();
       buffer.start += this.#runner.feed(buffer.data, buffer.start, buffer.end);
     } catch (err) {
-      if (!(err instanceof ProtocolError)) {
-        this.#stopOnError(err);
-        return;
-      }
-      logDebug(`client ${this.id}: protocol error: ${err.message}`);
-      this.metrics.error("protocol");
-      this.answerAndClose(this.protocol.protocolErrorReply(err.message));
+      if (!this.#answerPlanError(err)) return;
     }
     // Reading stopped at HELD_READ_LIMIT: on again (or to its end, after a protocol error).
     if (this.#heldPaused && (!this.#ordering || this.#draining)) {
@@ -590,17 +584,26 @@ export class Session implements SessionClient, SlotOwner {
         }
       }
     } catch (err) {
-      if (!(err instanceof ProtocolError)) {
-        this.#stopOnError(err);
-        return;
-      }
-      logDebug(`client ${this.id}: protocol error: ${err.message}`);
-      this.metrics.error("protocol");
-      this.answerAndClose(this.protocol.protocolErrorReply(err.message));
-      this.#endOfInput(false);
+      if (this.#answerPlanError(err)) this.#endOfInput(false);
       return;
     }
     this.#readNext();
+  }
+
+  /**
+   * Planning or sending failed: a protocol error is answered, after the replies owed, and the
+   * client closed after it (true); anything else closes the client and ends the read loop
+   * at once (false).
+   */
+  #answerPlanError(err: unknown): boolean {
+    if (!(err instanceof ProtocolError)) {
+      this.#stopOnError(err);
+      return false;
+    }
+    logDebug(`client ${this.id}: protocol error: ${err.message}`);
+    this.metrics.error("protocol");
+    this.answerAndClose(this.protocol.protocolErrorReply(err.message));
+    return true;
   }
 
   /**
