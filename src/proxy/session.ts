@@ -292,7 +292,11 @@ export class Session implements SessionClient, SlotOwner {
   deliver(frame: Uint8Array, isView: boolean): void {
     if (this.#closed) return;
     if (this.#slots.size > 0) {
-      this.fill(this.reserve(), frame, isView);
+      // A slot of its own, not reserve()'s: answered at once, it is no request in flight
+      // (it must not stop the requests read next) and takes no request's SLOWLOG note or silence.
+      const slot = new ReplySlot(this);
+      this.#slots.push(slot);
+      this.fill(slot, frame, isView);
       return;
     }
     if (isView) this.#writer.append(frame);

@@ -232,3 +232,24 @@ Deno.test("Session.deliver writes a pushed message at a reply boundary, after th
   conn.releaseWrites();
   await done;
 });
+
+Deno.test("Session.deliver while the in-flight budget is nearly used leaves the next request unheld", async () => {
+  const { conn, session, handler, done } = _start();
+  // 16 requests: as many as the first burst may have in flight (see IN_FLIGHT_BYTES).
+  conn.push(Array.from({ length: 16 }, (_, i) => `r${i}\n`).join(""));
+  await settle();
+  assert.equal(handler.slots.length, 16);
+  // A message owed behind them is answered already: it is not a request in flight.
+  session.deliver(encoder.encode("m\n"), false);
+  for (const sent of handler.slots) _reply(sent.slot, "R\n");
+  await settle();
+  assert.equal(conn.text(), "R\n".repeat(16) + "m\n");
+  conn.push("next\n");
+  await settle();
+  assert.deepEqual(handler.slots.slice(16).map((s) => s.line), ["next"]);
+  _reply(handler.slots[16].slot, "N\n");
+  await settle();
+  assert.equal(conn.text(), "R\n".repeat(16) + "m\nN\n");
+  conn.end();
+  await done;
+});
