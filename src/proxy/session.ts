@@ -487,7 +487,15 @@ export class Session implements SessionClient, SlotOwner {
       this.#heldPaused = true;
       return;
     }
-    if (this.#full && !this.#overBudget(true)) this.#full = false;
+    if (this.#full && !this.#overBudget(true)) {
+      this.#full = false;
+      // Requests read before the budget filled come first: the client may send nothing more
+      // (a local reply alone can fill it, and be answered at once).
+      if (!this.draining && this.#buffer.length > 0 && this.owedBytes <= this.#limits.softLimit) {
+        this.#handleBuffered();
+        return;
+      }
+    }
     if (this.owedBytes > this.#limits.softLimit || this.#full) {
       // Backpressure: wait until the writer has written what is owed, or until replies in
       // flight come back. When the bytes are replies held behind a slower one (the writer
