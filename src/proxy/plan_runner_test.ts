@@ -558,3 +558,38 @@ Deno.test("a message delivered while a silenced request is held is written, and 
     await a.done;
   });
 });
+
+Deno.test("a blocking request behind a slow one on its connection counts its wait from its turn", async () => {
+  await _withNode(4, async ({ fake, pins, client }) => {
+    const a = client(1);
+    a.conn.push("pin watch\n");
+    await settle();
+    const dedicated = fake.opened[1];
+    dedicated.push("OK\n");
+    await settle();
+    // A slow request (a long EVAL) on the watching client's connection, a blocking one behind
+    // it: the backend runs the blocking one only after the slow one.
+    a.conn.push("pin slow\ntblock 500 blpop\n");
+    await settle();
+    const within = 500 + BLOCKING_TIMEOUT_MARGIN_MS;
+    const start = coarseClock.now;
+    try {
+      pins.checkTimeouts(start + 3 * within);
+      await settle();
+      assert.equal(dedicated.closed, false, "the blocking request has not started");
+      coarseClock.now = start + 3 * within;
+      dedicated.push("done\n");
+      await settle();
+      pins.checkTimeouts(start + 3 * within + within - 10);
+      assert.equal(dedicated.closed, false, "within its own timeout since its turn");
+      pins.checkTimeouts(start + 4 * within + 10);
+      await settle();
+      assert.ok(dedicated.closed);
+      assert.match(a.conn.text(), /^OK\ndone\nERR backend n1: timed out/);
+    } finally {
+      coarseClock.now = performance.now();
+    }
+    a.conn.end();
+    await a.done;
+  });
+});
