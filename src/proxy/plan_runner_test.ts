@@ -593,3 +593,26 @@ Deno.test("a blocking request behind a slow one on its connection counts its wai
     await a.done;
   });
 });
+
+Deno.test("requests held behind a blocked one go on past the in-flight budget after its reply", async () => {
+  await _withNode(4, async ({ fake, shared, client }) => {
+    const a = client(1);
+    // More requests than a new client may have in flight (16), fewer bytes than stop reading.
+    const gets = 20;
+    a.conn.push("block 0 blpop\n" + "get k\n".repeat(gets));
+    await settle();
+    fake.opened[1].push("popped\n");
+    let answered = 0;
+    for (let round = 0; round < 20 && answered < gets; round++) {
+      await settle();
+      const sent = shared.text().length / 6;
+      shared.push("v\n".repeat(sent - answered));
+      answered = sent;
+    }
+    assert.equal(shared.text().length, gets * 6, "every GET is sent, the client sending nothing");
+    await settle();
+    assert.equal(a.conn.text(), "popped\n" + "v\n".repeat(gets));
+    a.conn.end();
+    await a.done;
+  });
+});

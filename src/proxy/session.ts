@@ -340,7 +340,7 @@ export class Session implements SessionClient, SlotOwner {
       this.#heldCount++;
       this.#checkHardLimit();
       if (this.#paused) this.#resumeWhenDue();
-      if (this.#ordering && this.inFlight === 0) this.#scheduleFeed();
+      this.#feedWhenDue();
       return;
     }
     this.#slots.shift();
@@ -370,11 +370,26 @@ export class Session implements SessionClient, SlotOwner {
     if (this.#draining && this.#slots.size === 0) this.#finish();
     this.#checkHardLimit();
     if (this.#paused) this.#resumeWhenDue();
-    if (this.#ordering && this.inFlight === 0) this.#scheduleFeed();
+    this.#feedWhenDue();
   }
 
   /** The held request's send is on its way (one microtask, see #onFeedDue). */
   #feedScheduled = false;
+  /**
+   * #onFeedDue stopped at the in-flight budget while a read was in flight: the requests left
+   * in the buffer are planned once replies made room, not at the next read (the client may
+   * send nothing more until they are answered).
+   */
+  #feedOnRoom = false;
+
+  /** After a fill: the held request, or the requests left at the budget, may go now. */
+  #feedWhenDue(): void {
+    if (
+      (this.#ordering && this.inFlight === 0) || (this.#feedOnRoom && !this.#overBudget(true))
+    ) {
+      this.#scheduleFeed();
+    }
+  }
   /** Reading paused at HELD_READ_LIMIT while a request is held: no read in flight. */
   #heldPaused = false;
 
@@ -387,20 +402,26 @@ export class Session implements SessionClient, SlotOwner {
   }
 
   /**
-   * Sends the held request and plans the requests read meanwhile. Reading went on meanwhile
+   * Sends the held request and plans the requests read meanwhile (or, `#feedOnRoom`, plans
+   * those left at the in-flight budget once replies made room). Reading went on meanwhile
    * (a read may be in flight): this only consumes what is buffered, and lends nothing of the
    * buffer to the backends. After the client's end of input, the held request is dropped,
    * as redis-server drops what a client that closed had not run yet.
    */
   readonly #onFeedDue = () => {
     this.#feedScheduled = false;
-    if (this.#closed || !this.#ordering || this.inFlight > 0) return;
-    this.#ordering = false;
-    if (this.#draining) {
-      this.#runner.dropHeld();
-      if (this.#slots.size === 0) this.#finish();
-      return;
-    }
+    if (this.#closed) return;
+    if (this.#ordering) {
+      if (this.inFlight > 0) return;
+      this.#ordering = false;
+      if (this.#draining) {
+        this.#runner.dropHeld();
+        if (this.#slots.size === 0) this.#finish();
+        return;
+      }
+    } else if (this.#feedOnRoom && !this.#overBudget(true)) this.#full = false;
+    else return;
+    this.#feedOnRoom = false;
     const buffer = this.#buffer;
     try {
       this.#runner.sendHeld();
@@ -412,7 +433,7 @@ export class Session implements SessionClient, SlotOwner {
     if (this.#heldPaused && (!this.#ordering || this.#draining)) {
       this.#heldPaused = false;
       this.#readNext();
-    }
+    } else if (this.#full && !this.#paused && !this.#heldPaused) this.#feedOnRoom = true;
   };
 
   /**
