@@ -66,3 +66,46 @@ testBothIo(
     }
   },
 );
+
+testBothIo(
+  "an MGET of large values over 2 shards answers every value in key order (merged as pieces)",
+  async () => {
+    await using redis1 = await startRedis();
+    await using redis2 = await startRedis();
+    await using aster = await startAster([{
+      servers: [`127.0.0.1:${redis1.port}:1 redis-1`, `127.0.0.1:${redis2.port}:1 redis-2`],
+      read_timeout: 10_000,
+    }]);
+    await using client = await RespClient.connect(aster.ports[0]);
+    client.timeoutMs = 20_000;
+    // k0, k1, k2 and k10, k11 fall on different servers (ketama, fnv1a_64).
+    const keys = ["k0", "k10", "k1", "k11", "k2"];
+    const values = keys.map((_, i) => new Uint8Array(MB + i).fill(0x61 + i));
+    const sets = await client.pipeline(keys.map((key, i) => ["SET", key, values[i]]));
+    assert.deepStrictEqual(sets.map(text), ["OK", "OK", "OK", "OK", "OK"]);
+    for (const key of ["k0", "k10"]) {
+      await using direct1 = await RespClient.connect(redis1.port);
+      await using direct2 = await RespClient.connect(redis2.port);
+      const on = [await direct1.command("EXISTS", key), await direct2.command("EXISTS", key)];
+      assert.equal(on.filter((n) => n === 1).length, 1, `${key} on one server`);
+    }
+    const mgetKeys = ["k0", "k10", "missing", "k1", "k11", "k2"];
+    // Behind a large GET and before a small one: the merge is next in line or waits its turn.
+    const replies = await client.pipeline([
+      ["GET", "k11"],
+      ["MGET", ...mgetKeys],
+      ["GET", "k0"],
+      ["MGET", ...mgetKeys],
+    ]);
+    assert.deepStrictEqual(replies[0], values[3]);
+    assert.deepStrictEqual(replies[2], values[0]);
+    for (const reply of [replies[1], replies[3]]) {
+      assert.ok(Array.isArray(reply) && reply.length === 6);
+      assert.equal(reply[2], null);
+      for (const [i, key] of mgetKeys.entries()) {
+        if (key === "missing") continue;
+        assert.deepStrictEqual(reply[i], values[keys.indexOf(key)], key);
+      }
+    }
+  },
+);

@@ -33,6 +33,11 @@ export interface ReplyTarget extends ReplySink {
   answer(reply: Uint8Array): void;
   /** Answers with a reply that may be a view into a reused buffer (`isView`): copied if kept. */
   fill(reply: Uint8Array, isView: boolean): void;
+  /**
+   * Answers with a reply given as consecutive pieces that stay valid (a merge of large
+   * values, written from where they lie instead of copied into one buffer).
+   */
+  fillPieces?(pieces: readonly Uint8Array[]): void;
 }
 
 /**

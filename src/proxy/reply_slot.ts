@@ -8,6 +8,8 @@ export interface SlotOwner {
    * if it keeps them).
    */
   fill(slot: ReplySlot, reply: Uint8Array, isView: boolean): void;
+  /** Fills a slot with a reply in pieces that stay valid (ReplyTarget.fillPieces). */
+  fillPieces(slot: ReplySlot, pieces: readonly Uint8Array[]): void;
   /** Fills a slot with the protocol's error reply for `message`. */
   fail(slot: ReplySlot, message: string): void;
 }
@@ -53,5 +55,9 @@ export class ReplySlot implements ReplyTarget {
 
   fill(reply: Uint8Array, isView: boolean): void {
     this.#owner.fill(this, reply, isView);
+  }
+
+  fillPieces(pieces: readonly Uint8Array[]): void {
+    this.#owner.fillPieces(this, pieces);
   }
 }

@@ -278,6 +278,32 @@ export class Session implements SessionClient, SlotOwner {
       else this.#writer.appendOwned(reply);
       this.metrics.bytesOut += reply.length;
     }
+    this.#afterHead(slot);
+  }
+
+  /**
+   * Fills a slot with a reply in pieces that stay valid (a large MGET merge): next in line,
+   * each piece is queued where it lies (large ones uncopied); else they are joined into one
+   * reply the slot keeps.
+   */
+  fillPieces(slot: ReplySlot, pieces: readonly Uint8Array[]): void {
+    if (this.#closed) return;
+    if (this.#slots.peek() !== slot || slot.silent) {
+      this.fill(slot, _join(pieces), false);
+      return;
+    }
+    let size = 0;
+    for (const piece of pieces) size += piece.length;
+    if (slot.argEnd >= 0) this.#recordSlow(slot);
+    this.#replyEstimate += (size - this.#replyEstimate) / 8;
+    this.#slots.shift();
+    for (const piece of pieces) this.#writer.appendOwned(piece);
+    this.metrics.bytesOut += size;
+    this.#afterHead(slot);
+  }
+
+  /** The head slot was written: writes the replies that waited behind it, in order. */
+  #afterHead(slot: ReplySlot): void {
     if (slot.closeAfter) {
       this.#finish();
       return;
@@ -533,4 +559,17 @@ export class Session implements SessionClient, SlotOwner {
       // already closed
     }
   }
+}
+
+/** The pieces of a reply copied into one buffer. */
+function _join(pieces: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const piece of pieces) size += piece.length;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.length;
+  }
+  return out;
 }
