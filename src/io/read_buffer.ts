@@ -68,6 +68,15 @@ export class ReadBuffer {
    * to the front when that frees enough space; otherwise the buffer doubles.
    */
   freeSpace(): Uint8Array {
+    if (this.#expected > 0) {
+      const expected = this.#expected;
+      this.#expected = 0;
+      if (expected > this.data.length) {
+        // The unread request is known to need `expected` bytes: one step, one copy.
+        this.#grow = false;
+        this.#replace(expected + this.#minFree);
+      }
+    }
     const grown = this.data.length > this.#initialCapacity;
     if (
       this.start === this.end && grown && !this.#grow &&
@@ -101,6 +110,17 @@ export class ReadBuffer {
     this.start = this.end = 0;
     this.epoch++;
     this.#grow = false;
+  }
+
+  /** Bytes the unread data at `start` is known to need in all, for the next freeSpace(). */
+  #expected = 0;
+
+  /**
+   * Says the unread bytes begin a request of `bytes` in all (0: unknown): the next
+   * freeSpace() makes room for all of it at once instead of growing step by step.
+   */
+  expect(bytes: number): void {
+    this.#expected = bytes;
   }
 
   /** Records `n` bytes just read into the free tail. */

@@ -183,6 +183,11 @@ export interface RequestPlanner {
    * took, or -1 when more bytes are needed. Throws ProtocolError when the input is malformed.
    */
   next(buf: Uint8Array, start: number, end: number, plan: Plan): number;
+  /**
+   * Bytes the partial request left by next() is known to need from its start (a bulk
+   * length read already), or 0: the session's read buffer grows to it in one step.
+   */
+  readonly neededBytes?: number;
   /** The arguments of the request at `buf[start, end)`, decoded again (for SLOWLOG). */
   requestArgs?(buf: Uint8Array, start: number, end: number): readonly Uint8Array[] | null;
 }

@@ -2,6 +2,9 @@
 import { lentInput, ReadBuffer } from "../io/read_buffer.ts";
 import { RingQueue } from "../io/ring_queue.ts";
 import { OWN_FROM, WriteBatcher } from "../io/write_batcher.ts";
+
+/** Unread bytes from which a partial request's announced size is asked for (ReadBuffer.expect). */
+const EXPECT_FROM = 64 * 1024;
 import { copies } from "../io/copy_slab.ts";
 import { logDebug, logWarn } from "../log.ts";
 import { coarseClock, turnNow } from "../io/coarse_clock.ts";
@@ -470,6 +473,9 @@ export class Session implements SessionClient, SlotOwner {
       }
       try {
         buffer.start += this.#runner.feed(buffer.data, buffer.start, buffer.end);
+        // A large value announced: the buffer grows to hold it at once, not 4x at a time
+        // (each step copied what had arrived and faulted in a fresh buffer).
+        if (buffer.end - buffer.start >= EXPECT_FROM) buffer.expect(this.#runner.neededBytes);
       } finally {
         if (lend) {
           lentInput.open = false;
