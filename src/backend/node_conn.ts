@@ -1,5 +1,6 @@
 /** One pipelined connection to a backend node: a write batch out, a FIFO of waiting sinks back. */
-import { lentInput, ReadBuffer } from "../io/read_buffer.ts";
+import { LEND_FROM, lentInput, ReadBuffer } from "../io/read_buffer.ts";
+import { BufferLease } from "../io/buffer_pool.ts";
 import { RingQueue } from "../io/ring_queue.ts";
 import { OWN_FROM, WriteBatcher } from "../io/write_batcher.ts";
 import { type ProxyConn, sockets, type TlsClientOptions, tlsSockets } from "../io/sockets.ts";
@@ -137,10 +138,11 @@ export class NodeConn {
       sink.onError(`backend ${this.options.name} is unavailable: ${this.#lastError}`);
       return;
     }
-    if (lentInput.open && bytes.length >= OWN_FROM) {
-      // A large request in a session's read buffer, which it will not reuse: no copy.
+    if (lentInput.open && bytes.length >= LEND_FROM) {
+      // A large request in a session's read buffer, which it will not reuse until the
+      // lease says every lent request was written: no copy.
       lentInput.taken = true;
-      this.#writer.appendOwned(bytes);
+      this.#writer.appendLent(bytes, lentInput.lease ??= new BufferLease());
     } else this.#writer.append(bytes);
     this.#pending.push({ sink, at: coarseClock.now, kind, batch: this.#batch });
   }

@@ -131,3 +131,32 @@ Deno.test("WriteBatcher: large owned buffers go out uncopied, in order with copi
   assert.equal(written, flushes, "each flush reports once when wholly written");
   assert.equal(batcher.queuedBytes, 0);
 });
+
+Deno.test("WriteBatcher: lent bytes go out in order, and their lease is told once written or dropped", async () => {
+  const { BufferLease, pooledBytes, takeBuffer, trimBufferPool } = await import("./buffer_pool.ts");
+  trimBufferPool(0);
+  trimBufferPool(1e9);
+  const socket = new SlowSocket(1, 50_000);
+  const batcher = new WriteBatcher(socket, (err) => assert.fail(String(err)));
+  const lent = takeBuffer(128 * 1024);
+  lent.set(_bytes(7, 100_000));
+  const lease = new BufferLease();
+  batcher.append(_bytes(0, 7));
+  batcher.appendLent(lent.subarray(0, 100_000), lease);
+  batcher.append(_bytes(100_007 & 0xff, 3));
+  lease.seal(lent);
+  assert.equal(pooledBytes(), 0, "queued: not given back");
+  await batcher.idle();
+  assert.deepEqual(socket.received, [..._bytes(0, 100_010)]);
+  assert.equal(pooledBytes(), 128 * 1024, "written: back in the pool");
+  // Dropped unwritten (the connection is gone): the lease is told too.
+  const other = takeBuffer(128 * 1024);
+  const dropped = new BufferLease();
+  const gone = new WriteBatcher(null, () => {});
+  gone.appendLent(other.subarray(0, 70_000), dropped);
+  dropped.seal(other);
+  gone.discard();
+  assert.equal(pooledBytes(), 128 * 1024);
+  trimBufferPool(1e9 + 1);
+  trimBufferPool(1e9 + 5000);
+});

@@ -1,10 +1,8 @@
 /** One client connection: reads requests, keeps reply slots in request order, writes replies. */
-import { lentInput, ReadBuffer } from "../io/read_buffer.ts";
+import { LEND_FROM, lentInput, ReadBuffer } from "../io/read_buffer.ts";
 import { RingQueue } from "../io/ring_queue.ts";
-import { OWN_FROM, WriteBatcher } from "../io/write_batcher.ts";
+import { WriteBatcher } from "../io/write_batcher.ts";
 
-/** Unread bytes from which a partial request's announced size is asked for (ReadBuffer.expect). */
-const EXPECT_FROM = 64 * 1024;
 import { copies } from "../io/copy_slab.ts";
 import { logDebug, logWarn } from "../log.ts";
 import { coarseClock, turnNow } from "../io/coarse_clock.ts";
@@ -465,7 +463,7 @@ export class Session implements SessionClient, SlotOwner {
   #handleBuffered(): void {
     const buffer = this.#buffer;
     // A buffer large enough to hold a large request lends it to the backends uncopied.
-    const lend = buffer.data.length >= OWN_FROM;
+    const lend = buffer.data.length >= LEND_FROM;
     try {
       if (lend) {
         lentInput.open = true;
@@ -475,12 +473,20 @@ export class Session implements SessionClient, SlotOwner {
         buffer.start += this.#runner.feed(buffer.data, buffer.start, buffer.end);
         // A large value announced: the buffer grows to hold it at once, not 4x at a time
         // (each step copied what had arrived and faulted in a fresh buffer).
-        if (buffer.end - buffer.start >= EXPECT_FROM) buffer.expect(this.#runner.neededBytes);
+        if (buffer.end > buffer.start) {
+          const needed = this.#runner.neededBytes;
+          if (needed > buffer.data.length - buffer.start) buffer.expect(needed);
+        }
       } finally {
         if (lend) {
           lentInput.open = false;
-          // Lent bytes stay as they are: reading goes on in a new buffer.
-          if (lentInput.taken) buffer.detach();
+          // Lent bytes stay as they are: reading goes on in a new buffer, and the old one
+          // goes to the pool once the backends wrote them.
+          if (lentInput.taken) {
+            const old = buffer.detach();
+            lentInput.lease?.seal(old);
+            lentInput.lease = null;
+          }
         }
       }
     } catch (err) {
