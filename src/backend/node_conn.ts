@@ -271,12 +271,18 @@ export class NodeConn {
           // A large reply is handed on in the buffer it was read into, not copied: the
           // connection reads on in a new buffer.
           const owned = size >= OWN_FROM;
-          if (owned) buffer.detach();
+          // The sink holds the buffer until it drops the lease (or GC, if it never does).
+          let lease: BufferLease | undefined;
+          if (owned) {
+            lease = new BufferLease();
+            lease.hold();
+            lease.seal(buffer.detach());
+          }
           this.#pending.shift();
           replied = true;
           if (head.batch.sentAt >= 0) this.latency.observeMs(readAt - head.batch.sentAt);
           try {
-            head.sink.onReply(reply, owned);
+            head.sink.onReply(reply, owned, lease);
           } catch (err) {
             logWarn(`reply handler failed: ${_message(err)}`);
           }

@@ -5,14 +5,18 @@
  * do; the session carries it out (src/proxy/session.ts). Routing (ring, slots) is not here:
  * it is the same for every protocol (src/proxy/routing.ts).
  */
+import type { BufferLease } from "../io/buffer_pool.ts";
 
 /** Where a backend reply goes: a client's reply slot, a split's part, a health ping. */
 export interface ReplySink {
   /**
    * The complete reply: a view into the connection's buffer, valid only during the call;
    * unless `owned`: then the connection gave the buffer up and the sink may keep the bytes.
+   * An owned reply may come with a `lease` on its buffer: a sink that drops it once nothing
+   * it made reads the bytes any more (ReplySlot: once queued on the client's writer) lets
+   * the buffer go back to the pool; a sink that ignores it leaves the buffer to GC.
    */
-  onReply(reply: Uint8Array, owned?: boolean): void;
+  onReply(reply: Uint8Array, owned?: boolean, lease?: BufferLease): void;
   /** The request failed (connection lost, timeout, node down): no reply will come. */
   onError(message: string): void;
 }

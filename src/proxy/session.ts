@@ -2,6 +2,7 @@
 import { LEND_FROM, lentInput, ReadBuffer } from "../io/read_buffer.ts";
 import { RingQueue } from "../io/ring_queue.ts";
 import { WriteBatcher } from "../io/write_batcher.ts";
+import type { BufferLease } from "../io/buffer_pool.ts";
 
 import { copies } from "../io/copy_slab.ts";
 import { logDebug, logWarn } from "../log.ts";
@@ -258,7 +259,7 @@ export class Session implements SessionClient, SlotOwner {
    * Fills a slot. `isView` says the bytes live in a reused buffer: they are copied, into
    * the output when the slot is next in line, else into a slab (`copies`) for the slot.
    */
-  fill(slot: ReplySlot, reply: Uint8Array, isView: boolean): void {
+  fill(slot: ReplySlot, reply: Uint8Array, isView: boolean, lease?: BufferLease): void {
     if (this.#closed) return;
     if (slot.argEnd >= 0) this.#recordSlow(slot);
     // A mean over about the last 8 replies: no state per reply.
@@ -276,7 +277,11 @@ export class Session implements SessionClient, SlotOwner {
     // CLIENT REPLY OFF or SKIP: the request ran and its slot is done, unwritten.
     if (!slot.silent) {
       if (isView) this.#writer.append(reply);
-      else this.#writer.appendOwned(reply);
+      else if (lease !== undefined) {
+        // Written from the backend's buffer, which goes back to the pool once written.
+        this.#writer.appendLent(reply, lease);
+        lease.drop();
+      } else this.#writer.appendOwned(reply);
       this.metrics.bytesOut += reply.length;
     }
     this.#afterHead(slot);
