@@ -478,7 +478,8 @@ export class Session implements SessionClient, SlotOwner {
         buffer.start += this.#runner.feed(buffer.data, buffer.start, buffer.end);
         // A large value announced: the buffer grows to hold it at once, not 4x at a time
         // (each step copied what had arrived and faulted in a fresh buffer).
-        if (buffer.end > buffer.start) {
+        // (Asked only when the last read filled the buffer: only then does it grow.)
+        if (buffer.end > buffer.start && buffer.end === buffer.data.length) {
           const needed = this.#runner.neededBytes;
           if (needed > buffer.data.length - buffer.start) buffer.expect(needed);
         }
