@@ -276,7 +276,7 @@ export class Session implements SessionClient, SlotOwner {
     // Bytes the session may keep are queued as they are when large (no copy of a big value).
     // CLIENT REPLY OFF or SKIP: the request ran and its slot is done, unwritten.
     if (!slot.silent) {
-      if (isView) this.#writer.append(reply);
+      if (isView) this.#writer.appendView(reply);
       else if (lease !== undefined) {
         // Written from the backend's buffer, which goes back to the pool once written.
         this.#writer.appendLent(reply, lease);
