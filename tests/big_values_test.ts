@@ -7,6 +7,14 @@ import { startAster, testBothIo } from "./helpers/aster.ts";
 import { RespClient, text } from "./helpers/resp_client.ts";
 import { startRedis } from "./helpers/servers.ts";
 
+/** Equal bytes, or a short message naming the first difference (a diff of 1 MB is slow). */
+function _assertBytes(got: unknown, want: Uint8Array, label: string): void {
+  assert.ok(got instanceof Uint8Array, `${label}: not bytes`);
+  assert.equal(got.length, want.length, `${label}: length`);
+  const at = got.findIndex((byte, i) => byte !== want[i]);
+  assert.equal(at, -1, `${label}: first difference at byte ${at}`);
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const MB = 2 ** 20;
 
@@ -106,6 +114,51 @@ testBothIo(
         if (key === "missing") continue;
         assert.deepStrictEqual(reply[i], values[keys.indexOf(key)], key);
       }
+    }
+  },
+);
+
+testBothIo(
+  "clients pipelining 100 KB-1 MB values at once over 2 shards each read back exactly their own (buffers reused across clients)",
+  async () => {
+    await using redis1 = await startRedis();
+    await using redis2 = await startRedis();
+    await using aster = await startAster([{
+      servers: [`127.0.0.1:${redis1.port}:1 redis-1`, `127.0.0.1:${redis2.port}:1 redis-2`],
+      read_timeout: 10_000,
+    }]);
+    // Each client's values differ from every other's in every byte position that matters:
+    // a buffer handed to the pool too early would show another client's bytes.
+    const sizes = [100_000, 300_000, 70_000, 1_000_000, 150_000];
+    const valueOf = (client: number, i: number) => {
+      const value = new Uint8Array(sizes[i % sizes.length]);
+      for (let j = 0; j < value.length; j += 997) value[j] = (client * 31 + i * 7 + j) & 0xff;
+      value[value.length - 1] = client;
+      return value;
+    };
+    const clients = Promise.all([0, 1, 2, 3, 4, 5].map(async (client) => {
+      await using conn = await RespClient.connect(aster.ports[0]);
+      conn.timeoutMs = 10_000;
+      const keys = Array.from({ length: 10 }, (_, i) => `c${client}:k${i}`);
+      const sets = await conn.pipeline(keys.map((key, i) => ["SET", key, valueOf(client, i)]));
+      assert.deepStrictEqual(sets.map(text), keys.map(() => "OK"));
+      const gets = await conn.pipeline(keys.map((key) => ["GET", key]));
+      for (const [i, got] of gets.entries()) {
+        _assertBytes(got, valueOf(client, i), `c${client} k${i}`);
+      }
+      const mget = await conn.command("MGET", ...keys);
+      assert.ok(Array.isArray(mget));
+      for (const [i, got] of mget.entries()) _assertBytes(got, valueOf(client, i), `MGET k${i}`);
+    }));
+    // Bounded: bytes of a buffer reused too early can leave a backend waiting for more.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("no answer within 30 s")), 30_000);
+    });
+    try {
+      await Promise.race([clients, late]);
+    } finally {
+      clearTimeout(timer);
     }
   },
 );
