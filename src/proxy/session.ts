@@ -415,6 +415,7 @@ export class Session implements SessionClient, SlotOwner {
     this.#ordering = false;
     if (this.#draining) {
       this.#runner.dropHeld();
+      if (this.#detachPending) this.#detachLent();
       if (this.#slots.size === 0) this.#finish();
       return;
     }
@@ -431,6 +432,7 @@ export class Session implements SessionClient, SlotOwner {
       this.metrics.error("protocol");
       this.answerAndClose(this.protocol.protocolErrorReply(err.message));
     }
+    if (this.#detachPending && !this.#ordering) this.#detachLent();
     // Reading stopped at HELD_READ_LIMIT: on again (or to its end, after a protocol error).
     if (this.#heldPaused && (!this.#ordering || this.#draining)) {
       this.#heldPaused = false;
@@ -585,6 +587,23 @@ export class Session implements SessionClient, SlotOwner {
     this.#handleBuffered();
   }
 
+  /** The buffer lent requests were taken from waits for a held request too (see #detachLent). */
+  #detachPending = false;
+  #lentLease: BufferLease | null = null;
+
+  /**
+   * Reading goes on in a new buffer; the old one, which requests were lent from, goes to
+   * their lease (to the pool once the backends wrote them). Not while a held request views
+   * it (`#detachPending`): reads go to its free tail meanwhile, so nothing in it moves.
+   */
+  #detachLent(): void {
+    const lease = this.#lentLease;
+    this.#detachPending = false;
+    this.#lentLease = null;
+    const old = this.#buffer.detach();
+    lease?.seal(old);
+  }
+
   /** Handles the complete requests in the read buffer, then reads on. */
   #handleBuffered(): void {
     const buffer = this.#buffer;
@@ -610,9 +629,11 @@ export class Session implements SessionClient, SlotOwner {
           // Lent bytes stay as they are: reading goes on in a new buffer, and the old one
           // goes to the pool once the backends wrote them.
           if (lentInput.taken) {
-            const old = buffer.detach();
-            lentInput.lease?.seal(old);
+            this.#lentLease = lentInput.lease;
             lentInput.lease = null;
+            // A held request may view this buffer too: detached once it is sent.
+            if (!this.#ordering) this.#detachLent();
+            else this.#detachPending = true;
           }
         }
       }
@@ -635,6 +656,8 @@ export class Session implements SessionClient, SlotOwner {
    * a GC, which an idle worker may not run for long (clients vanishing in a burst).
    */
   #endLoop(): void {
+    // Lent bytes may still wait to be written: their buffer goes to their lease, not back.
+    if (this.#detachPending) this.#detachLent();
     this.#buffer.release();
     this.#loopEnded();
   }
