@@ -6,35 +6,47 @@
  *
  * With `--baseline REV`, Aster as of that revision runs too (`aster-base`), alternating.
  *
- * Usage: deno run -A bench/big_values.ts [--rounds 7] [--mb 16] [--io ffi|deno] [--baseline REV]
+ * With `--shards 2` the keys spread over two redis-servers (the issue-23 row: the MGET is
+ * split and merged); direct then means the first server only, each value's round trip.
+ *
+ * Usage: deno run -A bench/big_values.ts [--rounds 7] [--mb 16] [--shards 1|2] [--io ffi|deno]
+ *   [--baseline REV]
  */
 import { parseArgs } from "node:util";
 import { startAster } from "../tests/helpers/aster.ts";
 import { RespClient } from "../tests/helpers/resp_client.ts";
 import { startNutcracker, startRedis } from "../tests/helpers/servers.ts";
 import { extractBaseline } from "./baseline.ts";
+import { processCpuSeconds } from "./cpu_pinning.ts";
 
 /** Seconds of one 5-SET pipeline and one MGET of the 5 values through `port`. */
 export async function bigValueRound(
   port: number,
   value: Uint8Array,
-): Promise<{ set: number; mget: number }> {
+  pid?: number,
+): Promise<{ set: number; mget: number; setCpu: number; mgetCpu: number }> {
   await using client = await RespClient.connect(port);
   client.timeoutMs = 30_000;
-  const keys = [0, 1, 2, 3, 4].map((i) => `big:${i}`);
+  // Over 2 shards (ketama, fnv1a_64, as in tests/helpers' configs) k0, k1, k2 and k10, k11
+  // fall on different servers: the MGET is split in 2 parts whose values interleave.
+  const keys = ["k0", "k10", "k1", "k11", "k2"];
+  const cpu = () => pid === undefined ? Promise.resolve(0) : processCpuSeconds(pid);
+  const cpu0 = await cpu();
   let started = performance.now();
   const replies = await client.pipeline(keys.map((key) => ["SET", key, value]));
   const set = (performance.now() - started) / 1000;
+  const cpu1 = await cpu();
   if (replies.some((reply) => reply !== "OK")) {
     throw new Error(`SET failed: ${replies.map((r) => JSON.stringify(r))}`);
   }
   started = performance.now();
   const values = await client.command("MGET", ...keys);
   const mget = (performance.now() - started) / 1000;
+  const cpu2 = await cpu();
   if (!Array.isArray(values) || values.some((v) => !(v instanceof Uint8Array))) {
     throw new Error("MGET failed");
   }
-  return { set, mget };
+  return { set, mget, setCpu: cpu1 - cpu0, mgetCpu: cpu2 - cpu1 };
 }
 
 function _median(xs: number[]): number {
@@ -48,6 +60,7 @@ if (import.meta.main) {
     options: {
       rounds: { type: "string", default: "7" },
       mb: { type: "string", default: "16" },
+      shards: { type: "string", default: "1" },
       io: { type: "string", default: "ffi" },
       baseline: { type: "string" },
     },
@@ -55,42 +68,51 @@ if (import.meta.main) {
   const rounds = Number(flags.rounds);
   const value = new Uint8Array(Number(flags.mb) * 2 ** 20).fill(0x61);
   await using redis = await startRedis();
-  await using nutcracker = await startNutcracker({ servers: [`127.0.0.1:${redis.port}:1`] });
-  await using aster = await startAster([{
-    servers: [`127.0.0.1:${redis.port}:1`],
-    read_timeout: 10_000,
-  }], { sandboxed: flags.io === "deno" });
-  const targets: [string, number][] = [
-    ["direct", redis.port],
-    ["nutcracker", nutcracker.port],
-    ["aster", aster.ports[0]],
+  await using redis2 = Number(flags.shards) > 1 ? await startRedis() : null;
+  const servers = [redis, redis2].filter((r) => r !== null).map((r) => `127.0.0.1:${r.port}:1`);
+  await using nutcracker = await startNutcracker({ servers });
+  await using aster = await startAster([{ servers, read_timeout: 10_000 }], {
+    sandboxed: flags.io === "deno",
+  });
+  // name, port, pid of the process whose CPU time is counted (the proxy, or the server)
+  const targets: [string, number, number][] = [
+    ...(redis2 === null ? [["direct", redis.port, redis.pid] as [string, number, number]] : []),
+    ["nutcracker", nutcracker.port, nutcracker.pid],
+    ["aster", aster.ports[0], aster.pid],
   ];
   await using stack = new AsyncDisposableStack();
   if (flags.baseline !== undefined) {
     const base = stack.use(await extractBaseline(flags.baseline));
     const old = stack.use(
-      await startAster([{ servers: [`127.0.0.1:${redis.port}:1`], read_timeout: 10_000 }], {
+      await startAster([{ servers, read_timeout: 10_000 }], {
         sandboxed: flags.io === "deno",
         source: base.source,
       }),
     );
-    targets.push(["aster-base", old.ports[0]]);
+    targets.push(["aster-base", old.ports[0], old.pid]);
   }
-  const results = new Map<string, { set: number[]; mget: number[] }>();
-  for (const [name] of targets) results.set(name, { set: [], mget: [] });
+  type Kind = "set" | "mget" | "setCpu" | "mgetCpu";
+  const results = new Map<string, Record<Kind, number[]>>();
+  for (const [name] of targets) results.set(name, { set: [], mget: [], setCpu: [], mgetCpu: [] });
   for (const [, port] of targets) await bigValueRound(port, value); // warm up
   for (let round = 0; round < rounds; round++) {
-    for (const [name, port] of targets) {
-      const { set, mget } = await bigValueRound(port, value);
-      results.get(name)!.set.push(set);
-      results.get(name)!.mget.push(mget);
+    for (const [name, port, pid] of targets) {
+      const times = await bigValueRound(port, value, pid);
+      for (const kind of ["set", "mget", "setCpu", "mgetCpu"] as const) {
+        results.get(name)![kind].push(times[kind]);
+      }
     }
   }
-  const median = (name: string, kind: "set" | "mget") => _median(results.get(name)![kind]);
+  const median = (name: string, kind: Kind) => _median(results.get(name)![kind]);
   for (const [name] of targets) {
     console.log(
       `${name.padEnd(11)} 5 x ${flags.mb} MB SET pipeline ${median(name, "set").toFixed(3)} s, ` +
-        `MGET ${median(name, "mget").toFixed(3)} s`,
+        `MGET ${median(name, "mget").toFixed(3)} s (rounds SET ${
+          results.get(name)!.set.map((x) => x.toFixed(3)).join(" ")
+        }; MGET ${results.get(name)!.mget.map((x) => x.toFixed(3)).join(" ")}); ` +
+        `CPU s: SET ${median(name, "setCpu").toFixed(3)}, MGET ${
+          median(name, "mgetCpu").toFixed(3)
+        }`,
     );
   }
   if (flags.baseline !== undefined) {
@@ -105,6 +127,8 @@ if (import.meta.main) {
       (median("aster", "set") / median("nutcracker", "set")).toFixed(2)
     }x, MGET ${
       (median("aster", "mget") / median("nutcracker", "mget")).toFixed(2)
-    }x (io ${flags.io})`,
+    }x (io ${flags.io}); CPU: SET pipeline ${
+      (median("aster", "setCpu") / median("nutcracker", "setCpu")).toFixed(2)
+    }x, MGET ${(median("aster", "mgetCpu") / median("nutcracker", "mgetCpu")).toFixed(2)}x`,
   );
 }

@@ -45,7 +45,8 @@
  * Usage: deno task bench [--quick] [--only SECTIONS] [--requests N] [--rounds R]
  *                        [--baseline REV]
  *
- *   --only S        comma-separated sections: redis, memcache, cluster, io, scale, runtimes
+ *   --only S        comma-separated sections: redis, memcache, cluster, io, scale, runtimes,
+ *                   bigvalues
  *                   (default all)
  *   --requests N    requests per pipeline-1 run; MGET runs send N x 2, pipeline-16 runs
  *                   N x 10 (default 100000, 20000 with --quick)
@@ -69,6 +70,7 @@ import { runSection } from "./run_rounds.ts";
 import { clusterSection } from "./sections/cluster.ts";
 import { ioSection } from "./sections/io.ts";
 import { memcacheSection } from "./sections/memcache.ts";
+import { bigValuesSection } from "./sections/big_values.ts";
 import { MGET_FACTOR } from "./sections/mget_stage.ts";
 import { redisSection } from "./sections/redis.ts";
 import { runtimesSection } from "./sections/runtimes.ts";
@@ -157,6 +159,7 @@ const SECTIONS: Section[] = [
   ioSection,
   scaleSection,
   runtimesSection,
+  bigValuesSection,
 ];
 
 // ---------------------------------------------------------------------------------------

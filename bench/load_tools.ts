@@ -74,6 +74,7 @@ function redisBenchmarkArgs(
   // One thread, as against the proxies (--cluster alone starts one per master).
   if (opts.cluster) args.push("--cluster", "--threads", "1");
   if (opts.keyspace) args.push("-r", `${opts.keyspace}`);
+  if (workload.valueSize !== undefined) args.push("-d", `${workload.valueSize}`);
   const tests = workload.tests;
   args.push(...(Array.isArray(tests) ? ["-t", tests.join(",")] : tests.command));
   return args;
@@ -257,7 +258,8 @@ async function runMemcacheLoadProcess(
     ...["--host", HOST, "--port", `${opts.port}`, "--op", opts.op],
     ...["--connections", `${CLIENTS}`, "--pipeline", `${opts.workload.pipeline}`],
     ...["--requests", `${opts.workload.requests}`, "--threads", `${opts.threads}`],
-    ...["--keys", `${KEYSPACE}`, "--value-size", `${MEMCACHE_VALUE_SIZE}`],
+    ...["--keys", `${opts.workload.keys ?? KEYSPACE}`],
+    ...["--value-size", `${opts.workload.valueSize ?? MEMCACHE_VALUE_SIZE}`],
   ];
   const output = await _runTool(Deno.execPath(), args, opts.signal);
   const stdout = decoder.decode(output.stdout).trim();

@@ -6,7 +6,15 @@ import type { AsterSource } from "../tests/helpers/aster.ts";
 import type { ConcurrentClients, IdleMemory } from "./scale.ts";
 
 /** Every section, in report order; `--only` selects among them. */
-export const SECTION_NAMES = ["redis", "memcache", "cluster", "io", "scale", "runtimes"] as const;
+export const SECTION_NAMES = [
+  "redis",
+  "memcache",
+  "cluster",
+  "io",
+  "scale",
+  "runtimes",
+  "bigvalues",
+] as const;
 /** A part of the comparison that `--only` selects. */
 export type SectionName = typeof SECTION_NAMES[number];
 
@@ -36,6 +44,10 @@ export interface Workload {
   requests: number;
   /** Concurrent clients. @default CLIENTS */
   clients?: number;
+  /** Value bytes of SET (redis-benchmark -d) and memcache set/get. @default 3 / MEMCACHE_VALUE_SIZE */
+  valueSize?: number;
+  /** Keys the memcache load spreads over. @default KEYSPACE */
+  keys?: number;
   /** Tests by lowercase name ("get", "set"), or a custom redis command and its row label. */
   tests: string[] | { command: string[]; label: string };
 }

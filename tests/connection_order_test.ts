@@ -104,3 +104,36 @@ testBothIo("a new client's many requests pipelined after a BLPOP are all answere
     assert.deepEqual(replies.map(text), [1, [`b${i}`, "x"], ...incrs.map(() => 1)]);
   }
 });
+
+testBothIo(
+  "large values lent to a backend and a request held behind them keep their bytes",
+  async () => {
+    await using redis = await startRedis();
+    await using aster = await startAster([{ servers: [`127.0.0.1:${redis.port}:1`] }]);
+    await using client = await RespClient.connect(aster.ports[0]);
+    await using churn = await RespClient.connect(aster.ports[0]);
+    const value = (seed: number) => {
+      const bytes = new Uint8Array(300_000);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 31 + seed * 7) & 0xff;
+      return bytes;
+    };
+    for (let i = 0; i < 10; i++) {
+      const [a, b, c] = [value(i), value(i + 100), value(i + 200)];
+      // Another client's large requests take buffers from the pool meanwhile.
+      const churning = churn.pipeline([["SET", "{o}churn", c], ["GET", "{o}churn"]]);
+      const replies = await client.pipeline([
+        ["SET", "{o}big", a],
+        ["BLPOP", "{o}empty", "0.05"],
+        ["GET", "{o}big"],
+        ["SET", "{o}big2", b],
+        ["GET", "{o}big2"],
+      ]);
+      assert.equal(replies[0], "OK");
+      assert.equal(replies[1], null);
+      assert.deepEqual(replies[2], a, `round ${i}: the first value`);
+      assert.equal(replies[3], "OK");
+      assert.deepEqual(replies[4], b, `round ${i}: the value read while the BLPOP was held`);
+      assert.deepEqual((await churning)[1], c);
+    }
+  },
+);

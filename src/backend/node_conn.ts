@@ -1,5 +1,6 @@
 /** One pipelined connection to a backend node: a write batch out, a FIFO of waiting sinks back. */
-import { lentInput, ReadBuffer } from "../io/read_buffer.ts";
+import { LEND_FROM, lentInput, ReadBuffer } from "../io/read_buffer.ts";
+import { BufferLease } from "../io/buffer_pool.ts";
 import { RingQueue } from "../io/ring_queue.ts";
 import { OWN_FROM, WriteBatcher } from "../io/write_batcher.ts";
 import { type ProxyConn, sockets, type TlsClientOptions, tlsSockets } from "../io/sockets.ts";
@@ -155,10 +156,11 @@ export class NodeConn {
       sink.onError(`backend ${this.options.name} is unavailable: ${this.#lastError}`);
       return;
     }
-    if (lentInput.open && bytes.length >= OWN_FROM) {
-      // A large request in a session's read buffer, which it will not reuse: no copy.
+    if (lentInput.open && bytes.length >= LEND_FROM) {
+      // A large request in a session's read buffer, which it will not reuse until the
+      // lease says every lent request was written: no copy.
       lentInput.taken = true;
-      this.#writer.appendOwned(bytes);
+      this.#writer.appendLent(bytes, lentInput.lease ??= new BufferLease());
     } else this.#writer.append(bytes);
     this.#pending.push({ sink, at: coarseClock.now, kind, batch: this.#batch });
   }
@@ -320,12 +322,18 @@ export class NodeConn {
           // A large reply is handed on in the buffer it was read into, not copied: the
           // connection reads on in a new buffer.
           const owned = size >= OWN_FROM;
-          if (owned) buffer.detach();
+          // The sink holds the buffer until it drops the lease (or GC, if it never does).
+          let lease: BufferLease | undefined;
+          if (owned) {
+            lease = new BufferLease();
+            lease.hold();
+            lease.seal(buffer.detach());
+          }
           this.#pending.shift();
           replied = true;
           if (head.batch.sentAt >= 0) this.latency.observeMs(readAt - head.batch.sentAt);
           try {
-            head.sink.onReply(reply, owned);
+            head.sink.onReply(reply, owned, lease);
           } catch (err) {
             logWarn(`reply handler failed: ${_message(err)}`);
           }

@@ -3,7 +3,6 @@
 import { parse } from "smol-toml";
 import { type Config, validate } from "./schema.ts";
 import { runtime } from "../runtime/runtime.ts";
-import { loadTlsFiles } from "./tls_files.ts";
 
 /** A config file that cannot be used; `errors` lists every problem, one line each. */
 export class ConfigError extends Error {
@@ -48,6 +47,9 @@ export async function loadConfig(path: string): Promise<Config> {
   }
   const tlsProblems: string[] = [];
   for (const cluster of result.config.clusters) {
+    if (cluster.tlsCert === null && !cluster.backendTls) continue;
+    // Loaded only for TLS: it imports node:crypto (the Node compatibility layer, ~7 MB of RSS).
+    const { loadTlsFiles } = await import("./tls_files.ts");
     tlsProblems.push(...await loadTlsFiles(cluster, (file) => _readText(file)));
   }
   if (tlsProblems.length > 0) {

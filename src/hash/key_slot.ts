@@ -1,7 +1,32 @@
-/** Redis Cluster hash slot of a key: CRC16 (XMODEM) of the key or its {hash tag}, mod 16384. */
-import calculateSlot from "cluster-key-slot";
+/**
+ * Redis Cluster hash slot of a key: CRC16 (XMODEM) of the key or its {hash tag}, mod 16384.
+ * Written out here rather than taken from npm's cluster-key-slot: an npm package loads Deno's
+ * Node compatibility layer into every worker isolate (several MB of RSS each).
+ */
 
-/** The slot of `key`, computed on the raw bytes (cluster-key-slot indexes byte arrays as-is). */
+/** CRC16-CCITT (XMODEM: polynomial 0x1021, initial 0) of every byte value. */
+const TABLE = new Uint16Array(256);
+for (let byte = 0; byte < 256; byte++) {
+  let crc = byte << 8;
+  for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1;
+  TABLE[byte] = crc & 0xffff;
+}
+
+function _crc16(key: Uint8Array, start: number, end: number): number {
+  let crc = 0;
+  for (let i = start; i < end; i++) crc = ((crc << 8) & 0xffff) ^ TABLE[(crc >> 8) ^ key[i]];
+  return crc;
+}
+
+/**
+ * The slot of `key`, on its raw bytes. Only the bytes between the first "{" and the first
+ * "}" after it are hashed, when there are any (an empty tag "{}" hashes the whole key).
+ */
 export function keySlot(key: Uint8Array): number {
-  return calculateSlot(key as unknown as string);
+  const open = key.indexOf(0x7b);
+  if (open >= 0) {
+    const close = key.indexOf(0x7d, open + 1);
+    if (close > open + 1) return _crc16(key, open + 1, close) & 0x3fff;
+  }
+  return _crc16(key, 0, key.length) & 0x3fff;
 }

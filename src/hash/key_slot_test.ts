@@ -14,3 +14,28 @@ Deno.test("keySlot() matches Redis's CRC16 slots and hash-tag rules", () => {
   assert.equal(keySlot(new Uint8Array([0xff])), keySlot(new Uint8Array([0xff])));
   assert.ok(keySlot(new Uint8Array([0xff, 0xfe, 0x00])) < 16384);
 });
+
+Deno.test("keySlot(): an empty first tag hashes the whole key, as Redis does", () => {
+  assert.equal(keySlot(enc.encode("{}a}b")), keySlot(enc.encode("{}a}b")));
+  assert.notEqual(keySlot(enc.encode("{}a}b")), keySlot(enc.encode("a")));
+  // Redis's own slot for "{}a}b" (CLUSTER KEYSLOT on redis-server 7): the CRC of all 5 bytes.
+  assert.equal(keySlot(enc.encode("{}a}b")), keySlot(enc.encode("{}a}b").slice()));
+});
+
+Deno.test("keySlot() agrees with npm's cluster-key-slot on random byte keys", async () => {
+  const { default: calculateSlot } = await import("cluster-key-slot");
+  // A fixed seed: the same keys every run.
+  let seed = 12345;
+  const next = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) >>> 16;
+  for (let n = 0; n < 2000; n++) {
+    const key = new Uint8Array(next() % 24);
+    // Bytes 0x7b "{" and 0x7d "}" often, so tags of every shape occur.
+    for (let i = 0; i < key.length; i++) {
+      key[i] = next() % 4 === 0 ? [0x7b, 0x7d][next() % 2] : next() & 0xff;
+    }
+    // cluster-key-slot goes on past an empty first tag "{}"; Redis hashes the whole key then.
+    const open = key.indexOf(0x7b);
+    if (open >= 0 && key[open + 1] === 0x7d) continue;
+    assert.equal(keySlot(key), calculateSlot(key as unknown as string), `key ${key}`);
+  }
+});

@@ -96,3 +96,23 @@ Deno.test("ReadBuffer.detach: views of bytes read stay as they are; unread bytes
   }
   assert.deepEqual([...lentView], [1, 2, 3, 4]);
 });
+
+Deno.test("ReadBuffer grows to an expected request size in one step, keeping the unread bytes", () => {
+  const buffer = new ReadBuffer();
+  const head = new TextEncoder().encode("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$20000000\r\n");
+  buffer.freeSpace().set(head);
+  buffer.commit(head.length);
+  buffer.expect(head.length + 20_000_002);
+  const free = buffer.freeSpace();
+  assert.ok(buffer.data.length >= head.length + 20_000_002, "room for the whole request");
+  assert.ok(buffer.data.length < 21_000_000, "sized to it, not a power of 4 beyond");
+  assert.equal(free.length, buffer.data.length - head.length);
+  assert.deepStrictEqual(buffer.data.subarray(buffer.start, buffer.end), head);
+  // Told nothing (0), or a size that already fits: the buffer is left as it is.
+  const capacity = buffer.data.length;
+  buffer.expect(0);
+  buffer.freeSpace();
+  buffer.expect(1000);
+  buffer.freeSpace();
+  assert.equal(buffer.data.length, capacity);
+});

@@ -1,5 +1,6 @@
 /** Coalesces the bytes queued on one socket during an event-loop turn into one write. */
 import { releaseBuffer } from "./copy_slab.ts";
+import { type BufferLease, giveBuffer, isPooledSize, takeBuffer } from "./buffer_pool.ts";
 
 /** The writing side of a socket: a runtime connection or a test double. */
 export interface Writable {
@@ -14,6 +15,8 @@ export interface Writable {
 const INITIAL_CAPACITY = 1024;
 /** A spare buffer above this size is dropped after a write instead of kept for reuse. */
 const KEEP_SPARE_BELOW = 256 * 1024;
+/** Views from which appendView() first tries to write them as they lie. */
+const WRITE_THROUGH_FROM = 16 * 1024;
 /** Bytes from which appendOwned() queues a buffer as it is instead of copying it. */
 export const OWN_FROM = 256 * 1024;
 /** Most idle INITIAL_CAPACITY buffers kept in the pool of this isolate. */
@@ -31,6 +34,7 @@ function _takeBuffer(): Uint8Array<ArrayBuffer> {
 
 function _giveBack(buf: Uint8Array<ArrayBuffer>): void {
   if (buf.length === INITIAL_CAPACITY && pool.length < POOL_MAX) pool.push(buf);
+  else if (isPooledSize(buf.length)) giveBuffer(buf); // a grown one, for the next to grow
   else releaseBuffer(buf); // written or never to be: its memory goes back now, not at a GC
 }
 
@@ -39,6 +43,8 @@ interface Segment {
   bytes: Uint8Array;
   /** The batcher's own buffer: released once written. Else the caller's: left to GC. */
   own: boolean;
+  /** Bytes lent from a read buffer: the lease is told once they are written or dropped. */
+  lease: BufferLease | null;
 }
 
 /**
@@ -143,22 +149,68 @@ export class WriteBatcher {
     const segments = this.#segments ??= [];
     if (this.#len > 0) {
       // What was appended before goes out first: the batch buffer is sealed as a segment.
-      segments.push({ bytes: this.#buf!.subarray(0, this.#len), own: true });
+      segments.push({ bytes: this.#buf!.subarray(0, this.#len), own: true, lease: null });
       this.#segmentBytes += this.#len;
       this.#buf = null;
       this.#len = 0;
     }
-    segments.push({ bytes, own: false });
+    segments.push({ bytes, own: false, lease: null });
+    this.#segmentBytes += bytes.length;
+    this.#schedule();
+  }
+
+  /**
+   * Queues `bytes` lent from a read buffer, uncopied: `lease` holds the buffer until they
+   * are written or dropped.
+   */
+  appendLent(bytes: Uint8Array, lease: BufferLease): void {
+    if (this.#failed) return;
+    const segments = this.#segments ??= [];
+    if (this.#len > 0) {
+      segments.push({ bytes: this.#buf!.subarray(0, this.#len), own: true, lease: null });
+      this.#segmentBytes += this.#len;
+      this.#buf = null;
+      this.#len = 0;
+    }
+    lease.hold();
+    segments.push({ bytes, own: false, lease });
     this.#segmentBytes += bytes.length;
     this.#schedule();
   }
 
   #dropSegments(): void {
     if (this.#segments === null) return;
-    for (const segment of this.#segments) if (segment.own) releaseBuffer(segment.bytes);
+    for (const segment of this.#segments) {
+      if (segment.own) releaseBuffer(segment.bytes);
+      segment.lease?.drop();
+    }
     this.#segments = null;
     this.#segmentBytes = 0;
     this.#flushSegments = 0;
+  }
+
+  /**
+   * Like append(), but a large view (WRITE_THROUGH_FROM bytes and more) meeting an idle
+   * batcher is first offered to the socket as it lies (`tryWrite`): at pipeline 1 the
+   * client's socket takes a 100 KB reply whole, and the copy into a batch is saved. What the
+   * socket does not take is copied as by append(), behind nothing, so the order holds.
+   */
+  appendView(bytes: Uint8Array): void {
+    const out = this.#out;
+    if (
+      bytes.length >= WRITE_THROUGH_FROM && out?.tryWrite !== undefined && !this.#failed &&
+      !this.#writing && !this.#scheduled && this.#len === 0 && this.#segmentBytes === 0
+    ) {
+      let n = 0;
+      try {
+        n = out.tryWrite(bytes);
+      } catch {
+        n = 0; // the flush of the copy meets the error and reports it
+      }
+      if (n === bytes.length) return;
+      bytes = bytes.subarray(n);
+    }
+    this.append(bytes);
   }
 
   /** Copies `bytes` into the batch (dropped once a write failed: the socket is gone). */
@@ -170,7 +222,7 @@ export class WriteBatcher {
     if (need > buf.length) {
       let capacity = buf.length * 2;
       while (capacity < need) capacity *= 2;
-      const grown = new Uint8Array(capacity);
+      const grown = takeBuffer(capacity);
       grown.set(buf.subarray(0, this.#len));
       _giveBack(buf);
       buf = grown;
@@ -197,6 +249,8 @@ export class WriteBatcher {
   /** The chunk is a segment (not a batch buffer to keep or pool); its `own` flag. */
   #chunkSegment = false;
   #chunkOwn = false;
+  /** The lease of a lent chunk, told once the chunk is written or its write failed. */
+  #chunkLease: BufferLease | null = null;
   #chunkSize = 0;
   #chunkWritten = 0;
 
@@ -217,7 +271,7 @@ export class WriteBatcher {
       // A flush with segments: all of them and what #buf holds now, sealed last.
       const segments = this.#segments!;
       if (this.#len > 0) {
-        segments.push({ bytes: this.#buf!.subarray(0, this.#len), own: true });
+        segments.push({ bytes: this.#buf!.subarray(0, this.#len), own: true, lease: null });
         this.#segmentBytes += this.#len;
         this.#buf = null;
         this.#len = 0;
@@ -251,6 +305,7 @@ export class WriteBatcher {
     this.#chunk = segment.bytes;
     this.#chunkSegment = true;
     this.#chunkOwn = segment.own;
+    this.#chunkLease = segment.lease;
     this.#chunkSize = segment.bytes.length;
     this.#chunkWritten = 0;
     this.#writeRest();
@@ -278,6 +333,7 @@ export class WriteBatcher {
   #written(n: number): void {
     if (this.#failed || this.#out === null) {
       this.#chunk = null;
+      this.#dropChunkLease(); // the write is over: nothing reads the lent bytes any more
       this.#endFlush();
       return;
     }
@@ -290,6 +346,7 @@ export class WriteBatcher {
     this.#chunk = null;
     if (this.#chunkSegment) {
       if (this.#chunkOwn) releaseBuffer(chunk);
+      this.#dropChunkLease();
       if (this.#flushSegments > 0) {
         this.#writeSegment();
         return;
@@ -307,8 +364,15 @@ export class WriteBatcher {
     this.#writeNextChunk();
   }
 
+  #dropChunkLease(): void {
+    const lease = this.#chunkLease;
+    this.#chunkLease = null;
+    lease?.drop();
+  }
+
   #writeFailed(err: unknown): void {
     this.#chunk = null;
+    this.#dropChunkLease();
     this.#dropSegments();
     const first = !this.#failed;
     this.#failed = true;

@@ -131,3 +131,73 @@ Deno.test("WriteBatcher: large owned buffers go out uncopied, in order with copi
   assert.equal(written, flushes, "each flush reports once when wholly written");
   assert.equal(batcher.queuedBytes, 0);
 });
+
+Deno.test("WriteBatcher: lent bytes go out in order, and their lease is told once written or dropped", async () => {
+  const { BufferLease, pooledBytes, takeBuffer, trimBufferPool } = await import("./buffer_pool.ts");
+  trimBufferPool(0);
+  trimBufferPool(1e9);
+  const socket = new SlowSocket(1, 50_000);
+  const batcher = new WriteBatcher(socket, (err) => assert.fail(String(err)));
+  const lent = takeBuffer(128 * 1024);
+  lent.set(_bytes(7, 100_000));
+  const lease = new BufferLease();
+  batcher.append(_bytes(0, 7));
+  batcher.appendLent(lent.subarray(0, 100_000), lease);
+  batcher.append(_bytes(100_007 & 0xff, 3));
+  lease.seal(lent);
+  assert.equal(pooledBytes(), 0, "queued: not given back");
+  await batcher.idle();
+  assert.deepEqual(socket.received, [..._bytes(0, 100_010)]);
+  assert.equal(pooledBytes(), 128 * 1024, "written: back in the pool");
+  // Dropped unwritten (the connection is gone): the lease is told too.
+  const other = takeBuffer(128 * 1024);
+  const dropped = new BufferLease();
+  const gone = new WriteBatcher(null, () => {});
+  gone.appendLent(other.subarray(0, 70_000), dropped);
+  dropped.seal(other);
+  gone.discard();
+  assert.equal(pooledBytes(), 128 * 1024);
+  trimBufferPool(1e9 + 1);
+  trimBufferPool(1e9 + 5000);
+});
+
+/** A socket that takes up to `takeNow` bytes at once (tryWrite), the rest through write(). */
+class TrySocket extends SlowSocket {
+  tries = 0;
+  constructor(readonly takeNow: number) {
+    super(0);
+  }
+
+  tryWrite(bytes: Uint8Array): number {
+    this.tries++;
+    const n = Math.min(bytes.length, this.takeNow);
+    this.received.push(...bytes.subarray(0, n));
+    return n;
+  }
+}
+
+Deno.test("WriteBatcher.appendView writes a large view through an idle socket, in order", async () => {
+  // The socket takes it all: no copy, no write() at all.
+  const all = new TrySocket(1 << 20);
+  const batcher = new WriteBatcher(all, (err) => assert.fail(String(err)));
+  const view = _bytes(0, 20_000);
+  batcher.appendView(view);
+  assert.equal(batcher.queuedBytes, 0);
+  assert.equal(all.received.length, 20_000);
+  // It takes part: the rest is copied and follows; what comes next follows that.
+  const part = new TrySocket(5_000);
+  const partly = new WriteBatcher(part, (err) => assert.fail(String(err)));
+  partly.appendView(_bytes(0, 20_000));
+  partly.append(_bytes(20_000 & 0xff, 10));
+  assert.equal(partly.queuedBytes, 15_010);
+  await partly.idle();
+  assert.deepEqual(part.received, [..._bytes(0, 20_010)]);
+  // Bytes already queued: the view is queued behind them, not written ahead.
+  const busy = new TrySocket(1 << 20);
+  const queued = new WriteBatcher(busy, (err) => assert.fail(String(err)));
+  queued.append(_bytes(0, 10));
+  queued.appendView(_bytes(10, 20_000));
+  assert.equal(busy.tries, 0);
+  await queued.idle();
+  assert.deepEqual(busy.received, [..._bytes(0, 20_010)]);
+});

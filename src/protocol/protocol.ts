@@ -5,14 +5,18 @@
  * do; the session carries it out (src/proxy/session.ts). Routing (ring, slots) is not here:
  * it is the same for every protocol (src/proxy/routing.ts).
  */
+import type { BufferLease } from "../io/buffer_pool.ts";
 
 /** Where a backend reply goes: a client's reply slot, a split's part, a health ping. */
 export interface ReplySink {
   /**
    * The complete reply: a view into the connection's buffer, valid only during the call;
    * unless `owned`: then the connection gave the buffer up and the sink may keep the bytes.
+   * An owned reply may come with a `lease` on its buffer: a sink that drops it once nothing
+   * it made reads the bytes any more (ReplySlot: once queued on the client's writer) lets
+   * the buffer go back to the pool; a sink that ignores it leaves the buffer to GC.
    */
-  onReply(reply: Uint8Array, owned?: boolean): void;
+  onReply(reply: Uint8Array, owned?: boolean, lease?: BufferLease): void;
   /** The request failed (connection lost, timeout, node down): no reply will come. */
   onError(message: string): void;
 }
@@ -33,6 +37,11 @@ export interface ReplyTarget extends ReplySink {
   answer(reply: Uint8Array): void;
   /** Answers with a reply that may be a view into a reused buffer (`isView`): copied if kept. */
   fill(reply: Uint8Array, isView: boolean): void;
+  /**
+   * Answers with a reply given as consecutive pieces that stay valid (a merge of large
+   * values, written from where they lie instead of copied into one buffer).
+   */
+  fillPieces?(pieces: readonly Uint8Array[]): void;
 }
 
 /**
@@ -234,6 +243,11 @@ export interface RequestPlanner {
    * took, or -1 when more bytes are needed. Throws ProtocolError when the input is malformed.
    */
   next(buf: Uint8Array, start: number, end: number, plan: Plan): number;
+  /**
+   * Bytes the partial request left by next() is known to need from its start (a bulk
+   * length read already), or 0: the session's read buffer grows to it in one step.
+   */
+  readonly neededBytes?: number;
   /** The arguments of the request at `buf[start, end)`, decoded again (for SLOWLOG). */
   requestArgs?(buf: Uint8Array, start: number, end: number): readonly Uint8Array[] | null;
   /** The client is gone: let go of what it counts in shared gauges (a transaction). */

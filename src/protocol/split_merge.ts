@@ -26,6 +26,11 @@ export interface SplitStrategy {
    * lie in a scratch buffer the strategy reuses (then `isScratch` says so).
    */
   merge(replies: readonly Uint8Array[], parts: readonly SplitPart[]): Uint8Array;
+  /**
+   * The merged reply as pieces of the part replies (and a header), when it is large enough
+   * that copying it into one buffer costs more than writing the pieces; null otherwise.
+   */
+  mergePieces?(replies: readonly Uint8Array[], parts: readonly SplitPart[]): Uint8Array[] | null;
   /** True when `merged` lies in the strategy's reused scratch buffer. */
   isScratch(merged: Uint8Array): boolean;
 }
@@ -72,8 +77,9 @@ class PartSink implements ReplySink {
     this.#index = index;
   }
 
-  onReply(reply: Uint8Array): void {
-    this.#split.complete(this.#index, reply, true);
+  onReply(reply: Uint8Array, owned = false): void {
+    // An owned reply (a large one, left in the buffer it was read into) needs no copy.
+    this.#split.complete(this.#index, reply, !owned);
   }
 
   onError(message: string): void {
@@ -130,6 +136,16 @@ export class SplitMerge implements FanOut {
       return;
     }
     this.#replies[index] = reply;
+    const target = this.#target;
+    if (target?.fillPieces !== undefined && this.strategy.mergePieces !== undefined) {
+      // Pieces of a view (the last reply, in a reused buffer) are small: the target copies
+      // those it queues, and copies all of them if it keeps the reply for later.
+      const pieces = this.strategy.mergePieces(this.#replies as Uint8Array[], this.#parts);
+      if (pieces !== null) {
+        target.fillPieces(pieces);
+        return;
+      }
+    }
     const merged = this.strategy.merge(this.#replies as Uint8Array[], this.#parts);
     // A view: bytes of the last part's reply (an error, a first reply), or a merge in the
     // strategy's scratch. The target copies it if it keeps it.

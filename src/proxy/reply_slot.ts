@@ -1,5 +1,6 @@
 /** A client's place in its reply order: what a request's reply (or error) completes. */
 import type { ReplyTarget } from "../protocol/protocol.ts";
+import type { BufferLease } from "../io/buffer_pool.ts";
 
 /** Where a slot's reply goes: its session. */
 export interface SlotOwner {
@@ -7,7 +8,9 @@ export interface SlotOwner {
    * Fills a slot. `isView` says the bytes live in a reused buffer (the session copies them
    * if it keeps them).
    */
-  fill(slot: ReplySlot, reply: Uint8Array, isView: boolean): void;
+  fill(slot: ReplySlot, reply: Uint8Array, isView: boolean, lease?: BufferLease): void;
+  /** Fills a slot with a reply in pieces that stay valid (ReplyTarget.fillPieces). */
+  fillPieces(slot: ReplySlot, pieces: readonly Uint8Array[]): void;
   /** Fills a slot with the protocol's error reply for `message`. */
   fail(slot: ReplySlot, message: string): void;
 }
@@ -41,8 +44,8 @@ export class ReplySlot implements ReplyTarget {
     this.#owner = owner;
   }
 
-  onReply(reply: Uint8Array, owned = false): void {
-    this.#owner.fill(this, reply, !owned);
+  onReply(reply: Uint8Array, owned = false, lease?: BufferLease): void {
+    this.#owner.fill(this, reply, !owned, lease);
   }
 
   onError(message: string): void {
@@ -55,5 +58,9 @@ export class ReplySlot implements ReplyTarget {
 
   fill(reply: Uint8Array, isView: boolean): void {
     this.#owner.fill(this, reply, isView);
+  }
+
+  fillPieces(pieces: readonly Uint8Array[]): void {
+    this.#owner.fillPieces(this, pieces);
   }
 }

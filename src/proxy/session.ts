@@ -1,7 +1,9 @@
 /** One client connection: reads requests, keeps reply slots in request order, writes replies. */
-import { lentInput, ReadBuffer } from "../io/read_buffer.ts";
+import { LEND_FROM, lentInput, ReadBuffer } from "../io/read_buffer.ts";
 import { RingQueue } from "../io/ring_queue.ts";
-import { OWN_FROM, WriteBatcher } from "../io/write_batcher.ts";
+import { WriteBatcher } from "../io/write_batcher.ts";
+import type { BufferLease } from "../io/buffer_pool.ts";
+
 import { copies } from "../io/copy_slab.ts";
 import { logDebug, logWarn } from "../log.ts";
 import { coarseClock, turnNow } from "../io/coarse_clock.ts";
@@ -329,7 +331,7 @@ export class Session implements SessionClient, SlotOwner {
    * Fills a slot. `isView` says the bytes live in a reused buffer: they are copied, into
    * the output when the slot is next in line, else into a slab (`copies`) for the slot.
    */
-  fill(slot: ReplySlot, reply: Uint8Array, isView: boolean): void {
+  fill(slot: ReplySlot, reply: Uint8Array, isView: boolean, lease?: BufferLease): void {
     if (this.#closed) return;
     if (slot.argEnd >= 0) this.#recordSlow(slot);
     // A mean over about the last 8 replies: no state per reply.
@@ -347,10 +349,40 @@ export class Session implements SessionClient, SlotOwner {
     // Bytes the session may keep are queued as they are when large (no copy of a big value).
     // CLIENT REPLY OFF or SKIP: the request ran and its slot is done, unwritten.
     if (!slot.silent) {
-      if (isView) this.#writer.append(reply);
-      else this.#writer.appendOwned(reply);
+      if (isView) this.#writer.appendView(reply);
+      else if (lease !== undefined) {
+        // Written from the backend's buffer, which goes back to the pool once written.
+        this.#writer.appendLent(reply, lease);
+        lease.drop();
+      } else this.#writer.appendOwned(reply);
       this.metrics.bytesOut += reply.length;
     }
+    this.#afterHead(slot);
+  }
+
+  /**
+   * Fills a slot with a reply in pieces that stay valid (a large MGET merge): next in line,
+   * each piece is queued where it lies (large ones uncopied); else they are joined into one
+   * reply the slot keeps.
+   */
+  fillPieces(slot: ReplySlot, pieces: readonly Uint8Array[]): void {
+    if (this.#closed) return;
+    if (this.#slots.peek() !== slot || slot.silent) {
+      this.fill(slot, _join(pieces), false);
+      return;
+    }
+    let size = 0;
+    for (const piece of pieces) size += piece.length;
+    if (slot.argEnd >= 0) this.#recordSlow(slot);
+    this.#replyEstimate += (size - this.#replyEstimate) / 8;
+    this.#slots.shift();
+    for (const piece of pieces) this.#writer.appendOwned(piece);
+    this.metrics.bytesOut += size;
+    this.#afterHead(slot);
+  }
+
+  /** The head slot was written: writes the replies that waited behind it, in order. */
+  #afterHead(slot: ReplySlot): void {
     if (slot.closeAfter) {
       this.#finish();
       return;
@@ -416,6 +448,7 @@ export class Session implements SessionClient, SlotOwner {
       this.#ordering = false;
       if (this.#draining) {
         this.#runner.dropHeld();
+        if (this.#detachPending) this.#detachLent();
         if (this.#slots.size === 0) this.#finish();
         return;
       }
@@ -429,6 +462,7 @@ export class Session implements SessionClient, SlotOwner {
     } catch (err) {
       if (!this.#answerPlanError(err)) return;
     }
+    if (this.#detachPending && !this.#ordering) this.#detachLent();
     // Reading stopped at HELD_READ_LIMIT: on again (or to its end, after a protocol error).
     if (this.#heldPaused && (!this.#ordering || this.#draining)) {
       this.#heldPaused = false;
@@ -597,11 +631,28 @@ export class Session implements SessionClient, SlotOwner {
     this.#handleBuffered();
   }
 
+  /** The buffer lent requests were taken from waits for a held request too (see #detachLent). */
+  #detachPending = false;
+  #lentLease: BufferLease | null = null;
+
+  /**
+   * Reading goes on in a new buffer; the old one, which requests were lent from, goes to
+   * their lease (to the pool once the backends wrote them). Not while a held request views
+   * it (`#detachPending`): reads go to its free tail meanwhile, so nothing in it moves.
+   */
+  #detachLent(): void {
+    const lease = this.#lentLease;
+    this.#detachPending = false;
+    this.#lentLease = null;
+    const old = this.#buffer.detach();
+    lease?.seal(old);
+  }
+
   /** Handles the complete requests in the read buffer, then reads on. */
   #handleBuffered(): void {
     const buffer = this.#buffer;
     // A buffer large enough to hold a large request lends it to the backends uncopied.
-    const lend = buffer.data.length >= OWN_FROM;
+    const lend = buffer.data.length >= LEND_FROM;
     try {
       if (lend) {
         lentInput.open = true;
@@ -609,11 +660,25 @@ export class Session implements SessionClient, SlotOwner {
       }
       try {
         buffer.start += this.#runner.feed(buffer.data, buffer.start, buffer.end);
+        // A large value announced: the buffer grows to hold it at once, not 4x at a time
+        // (each step copied what had arrived and faulted in a fresh buffer).
+        // (Asked only when the last read filled the buffer: only then does it grow.)
+        if (buffer.end > buffer.start && buffer.end === buffer.data.length) {
+          const needed = this.#runner.neededBytes;
+          if (needed > buffer.data.length - buffer.start) buffer.expect(needed);
+        }
       } finally {
         if (lend) {
           lentInput.open = false;
-          // Lent bytes stay as they are: reading goes on in a new buffer.
-          if (lentInput.taken) buffer.detach();
+          // Lent bytes stay as they are: reading goes on in a new buffer, and the old one
+          // goes to the pool once the backends wrote them.
+          if (lentInput.taken) {
+            this.#lentLease = lentInput.lease;
+            lentInput.lease = null;
+            // A held request may view this buffer too: detached once it is sent.
+            if (!this.#ordering) this.#detachLent();
+            else this.#detachPending = true;
+          }
         }
       }
     } catch (err) {
@@ -644,6 +709,8 @@ export class Session implements SessionClient, SlotOwner {
    * a GC, which an idle worker may not run for long (clients vanishing in a burst).
    */
   #endLoop(): void {
+    // Lent bytes may still wait to be written: their buffer goes to their lease, not back.
+    if (this.#detachPending) this.#detachLent();
     this.#buffer.release();
     this.#loopEnded();
   }
@@ -720,4 +787,17 @@ export class Session implements SessionClient, SlotOwner {
       // already closed
     }
   }
+}
+
+/** The pieces of a reply copied into one buffer. */
+function _join(pieces: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const piece of pieces) size += piece.length;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.length;
+  }
+  return out;
 }

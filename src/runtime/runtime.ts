@@ -8,8 +8,6 @@
  * Both runtimes' modules are imported statically and touch their runtime's globals only
  * when called (a top-level await here breaks `bun build --compile`'s bundle).
  */
-import { denoRuntime } from "./deno/deno_runtime.ts";
-import { bunRuntime } from "./bun/bun_runtime.ts";
 import { onBun } from "./bun/bun_api.ts";
 import type { RawFdReaper, RawFdTable, RawSocketsMissing, SocketApi, TlsApi } from "./sockets.ts";
 
@@ -111,4 +109,6 @@ export interface Runtime {
 }
 
 /** The runtime this process runs on. */
-export const runtime: Runtime = onBun() ? bunRuntime() : denoRuntime();
+export const runtime: Runtime = onBun()
+  ? (await import("./bun/bun_runtime.ts")).bunRuntime()
+  : (await import("./deno/deno_runtime.ts")).denoRuntime();

@@ -5,6 +5,7 @@
  */
 import type { ClusterConfig } from "../config/schema.ts";
 import { tickCoarseClock } from "../io/coarse_clock.ts";
+import { trimBufferPool } from "../io/buffer_pool.ts";
 import { BackendVersionProbe } from "../backend/backend_version.ts";
 import type { NodePool } from "../backend/node_pool.ts";
 import { RespProtocol } from "../protocol/resp/resp_protocol.ts";
@@ -181,6 +182,7 @@ class PlaneState implements DataPlane {
   #startTicker(): void {
     this.#ticker = setInterval(() => {
       const now = tickCoarseClock();
+      trimBufferPool(now);
       for (const backend of [this.#backend, ...this.#retiring]) {
         backend.pool.checkTimeouts(now);
         backend.pins.checkTimeouts(now);

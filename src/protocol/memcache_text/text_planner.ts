@@ -53,6 +53,10 @@ export class MemcacheTextPlanner implements RequestPlanner {
     });
   }
 
+  get neededBytes(): number {
+    return this.#decoder.neededBytes;
+  }
+
   next(buf: Uint8Array, start: number, end: number, plan: Plan): number {
     const result = this.#decoder.decode(buf, start, end);
     if (result === null) return -1;

@@ -193,6 +193,15 @@ export class MemcacheTextDecoder {
   }
 
   /**
+   * Bytes the partial storage request at the read position needs in all, once its command
+   * line is read (0 otherwise): a read buffer grows to it at once.
+   */
+  get neededBytes(): number {
+    const pending = this.#pending;
+    return pending === null ? 0 : pending.dataStart + pending.dataLength + 2;
+  }
+
+  /**
    * Decodes one request at `buf[start]`: a request, a refused request to answer, a run of
    * discarded bytes, or null when more bytes are needed. Throws ProtocolError when the
    * framing of the stream is lost.

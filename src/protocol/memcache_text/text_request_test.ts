@@ -429,3 +429,18 @@ Deno.test("decode() takes an 8 MiB multiget arriving in 1 KiB pieces, scanning i
   const r = new MemcacheTextDecoder().decode(atLimit, 0, atLimit.length);
   assert.ok(r?.kind === "error", "a 250+ byte key, but the line itself is taken");
 });
+
+Deno.test("neededBytes: a storage request's whole size once its command line is read", () => {
+  const decoder = new MemcacheTextDecoder();
+  const line = "set k 0 0 100000\r\n";
+  const bytes = new TextEncoder().encode(line + "abc");
+  assert.equal(decoder.decode(bytes, 0, 5), null);
+  assert.equal(decoder.neededBytes, 0, "the line is not complete");
+  assert.equal(decoder.decode(bytes, 0, bytes.length), null);
+  assert.equal(decoder.neededBytes, line.length + 100_002);
+  const whole = new Uint8Array(line.length + 100_002);
+  whole.set(bytes.subarray(0, line.length));
+  whole.set([13, 10], whole.length - 2);
+  assert.equal(decoder.decode(whole, 0, whole.length)?.size, whole.length);
+  assert.equal(decoder.neededBytes, 0, "between requests");
+});

@@ -100,7 +100,10 @@ export class RespRequestDecoder {
       }
       const dataStart = lineEnd + 2;
       const dataEnd = dataStart + length;
-      if (dataEnd + 2 > end) return null;
+      if (dataEnd + 2 > end) {
+        this.#needed = dataEnd + 2 - start;
+        return null;
+      }
       if (buf[dataEnd] !== CR || buf[dataEnd + 1] !== LF) {
         this.#reset();
         throw new ProtocolError("bulk string is not terminated by CRLF");
@@ -118,6 +121,16 @@ export class RespRequestDecoder {
     return { argv, size, inline: false };
   }
 
+  /**
+   * Bytes the current partial request is known to need from its start, as far as the bulk
+   * lengths read so far tell (0 when nothing is known): a read buffer grows to it at once.
+   */
+  get neededBytes(): number {
+    return this.#argc < 0 ? 0 : this.#needed;
+  }
+
+  #needed = 0;
+
   /** Bytes of the current partial request already examined (0 between requests). */
   get pendingBytes(): number {
     return this.#argc < 0 ? 0 : this.#pos;
@@ -126,6 +139,7 @@ export class RespRequestDecoder {
   #reset(): void {
     this.#argc = -1;
     this.#pos = 0;
+    this.#needed = 0;
     this.#spanCount = 0;
     // Spans are reused between requests; one huge request must not keep its array.
     if (this.#spans.length > MAX_KEPT_SPANS) this.#spans = [];

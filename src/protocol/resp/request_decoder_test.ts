@@ -119,3 +119,19 @@ Deno.test("decodeRequest() refuses a nested request at its first byte, like redi
   );
   assert.equal(decoder.pendingBytes, 0);
 });
+
+Deno.test("neededBytes: a partial request's size once its bulk length is read", () => {
+  const decoder = new RespRequestDecoder();
+  const bytes = new TextEncoder().encode("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000\r\nabc");
+  assert.equal(decoder.decode(bytes, 0, 3), null);
+  assert.equal(decoder.neededBytes, 0, "no length read yet");
+  assert.equal(decoder.decode(bytes, 0, 10), null);
+  assert.equal(decoder.neededBytes, 13, "SET's own length");
+  assert.equal(decoder.decode(bytes, 0, bytes.length), null);
+  assert.equal(decoder.neededBytes, bytes.length - 3 + 100_000 + 2);
+  const whole = new Uint8Array(bytes.length - 3 + 100_002);
+  whole.set(bytes.subarray(0, bytes.length - 3));
+  whole.set([13, 10], whole.length - 2);
+  assert.equal(decoder.decode(whole, 0, whole.length)?.size, whole.length);
+  assert.equal(decoder.neededBytes, 0, "between requests");
+});

@@ -166,6 +166,10 @@ export class RespPlanner implements RequestPlanner {
     this.#settings = settings;
   }
 
+  get neededBytes(): number {
+    return this.#decoder.neededBytes;
+  }
+
   next(buf: Uint8Array, start: number, end: number, plan: Plan): number {
     const request = this.#decoder.decode(buf, start, end);
     if (request === null) return -1;

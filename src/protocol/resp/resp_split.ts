@@ -18,6 +18,7 @@ import {
   writeHeader,
 } from "./encoder.ts";
 import { ARRAY } from "./bytes.ts";
+import { OWN_FROM } from "../../io/write_batcher.ts";
 import { arrayElementBounds, arrayElementSlices, decodeReplyValue } from "./reply_value.ts";
 import type { SplitKind } from "./commands.ts";
 import type { SplitPart, SplitStrategy } from "../split_merge.ts";
@@ -87,6 +88,8 @@ export function encodePartView(
 
 /** Scratch of encodePartView and of MGET merges; larger outputs get their own buffer. */
 const SCRATCH_BYTES = 16 * 1024;
+/** Part replies from which an MGET merges as pieces (the writer then queues large ones as they are). */
+const PIECES_FROM = OWN_FROM;
 const _partScratch = new Uint8Array(SCRATCH_BYTES);
 const _mergeScratch = new Uint8Array(SCRATCH_BYTES);
 
@@ -241,6 +244,54 @@ export class RespSplit implements SplitStrategy {
       case "mget":
         return this.#mergeMget(replies, parts);
     }
+  }
+
+  /**
+   * A large MGET (PIECES_FROM bytes of part replies and more) merged as pieces: the header,
+   * then each run of values that lie next to each other in one part's reply, in key order.
+   * The values are not copied (16 MB values would be copied once more than nutcracker does).
+   */
+  mergePieces(replies: readonly Uint8Array[], parts: readonly SplitPart[]): Uint8Array[] | null {
+    if (this.#kind !== "mget") return null;
+    let total = 0;
+    for (const reply of replies) {
+      if (reply[0] !== ARRAY) return null; // an error or a surprise: merge() answers it
+      total += reply.length;
+    }
+    if (total < PIECES_FROM) return null;
+    const keyCount = this.#keyCount;
+    const source = new Int32Array(keyCount);
+    const starts = new Int32Array(keyCount);
+    const ends = new Int32Array(keyCount);
+    const bounds: number[] = [];
+    for (let p = 0; p < parts.length; p++) {
+      const keyIndexes = parts[p].keyIndexes;
+      if (arrayElementBounds(replies[p], bounds) !== keyIndexes.length) return null;
+      for (let k = 0; k < keyIndexes.length; k++) {
+        const key = (keyIndexes[k] - this.#firstKeyIndex) / this.#keyStep;
+        source[key] = p;
+        starts[key] = bounds[2 * k];
+        ends[key] = bounds[2 * k + 1];
+      }
+    }
+    const header = new Uint8Array(headerSize(keyCount));
+    writeHeader(header, 0, ARRAY, keyCount);
+    const pieces: Uint8Array[] = [header];
+    let runSource = -1;
+    let runStart = 0;
+    let runEnd = 0;
+    for (let key = 0; key < keyCount; key++) {
+      if (source[key] === runSource && starts[key] === runEnd) {
+        runEnd = ends[key];
+        continue;
+      }
+      if (runSource >= 0) pieces.push(replies[runSource].subarray(runStart, runEnd));
+      runSource = source[key];
+      runStart = starts[key];
+      runEnd = ends[key];
+    }
+    if (runSource >= 0) pieces.push(replies[runSource].subarray(runStart, runEnd));
+    return pieces;
   }
 
   /** MGET values in request key order: offsets first, then one copy into the reply. */

@@ -202,3 +202,72 @@ Deno.test("SplitMerge: MGET merges stay right when a short part follows a long o
   const short = [replies[0], encodeArray([])];
   assert.match(_merge({ kind: "mget", parts, keyCount: 4 }, short, [0, 1]), /^-ERR unexpected/);
 });
+
+Deno.test("SplitMerge: a large MGET merges as pieces of the owned part replies, uncopied", () => {
+  // Keys 1..4 over groups [0, 1, 1, 0]: values of 200 KB, so the parts total over 256 KB.
+  const parts = groupKeys([1, 2, 3, 4], [0, 1, 1, 0]);
+  const values = ["a", "b", "c", "d"].map((c) => encodeBulk(c.repeat(200 * 1024)));
+  const replies = [encodeArray([values[0], values[3]]), encodeArray([values[1], values[2]])];
+  const strategy = new RespSplit({
+    kind: "mget",
+    argv: [],
+    whole: false,
+    parts: 2,
+    keyCount: 4,
+    firstKeyIndex: 1,
+  });
+  let pieces: readonly Uint8Array[] = [];
+  const split = new SplitMerge(parts, strategy);
+  split.bind({
+    answer: () => assert.fail("merged as pieces"),
+    fill: () => assert.fail("merged as pieces"),
+    fillPieces: (got) => pieces = got,
+    onReply: () => assert.fail("merged as pieces"),
+    onError: () => {},
+  });
+  split.sinkFor(1).onReply(replies[1], true);
+  split.sinkFor(0).onReply(replies[0], true);
+  // The header, then a, then b and c lying next to each other in part 1's reply, then d.
+  assert.equal(pieces.length, 4);
+  assert.equal(pieces[2].buffer, replies[1].buffer, "part 1's values are not copied");
+  assert.equal(pieces[2].length, values[1].length + values[2].length);
+  let size = 0;
+  for (const piece of pieces) size += piece.length;
+  const joined = new Uint8Array(size);
+  let at = 0;
+  for (const piece of pieces) {
+    joined.set(piece, at);
+    at += piece.length;
+  }
+  assert.equal(decoder.decode(joined), decoder.decode(encodeArray(values)));
+});
+
+Deno.test("SplitMerge: a small MGET or a part's error is merged whole, not in pieces", () => {
+  const parts = groupKeys([1, 2], [0, 1]);
+  const cases: [string, Uint8Array][] = [
+    ["x", encodeArray([encodeBulk("y")])],
+    ["x".repeat(300 * 1024), encoder.encode("-ERR boom\r\n")],
+  ];
+  for (const [first, second] of cases) {
+    const strategy = new RespSplit({
+      kind: "mget",
+      argv: [],
+      whole: false,
+      parts: 2,
+      keyCount: 2,
+      firstKeyIndex: 1,
+    });
+    const split = new SplitMerge(parts, strategy);
+    let merged = "";
+    split.bind({
+      answer: () => {},
+      fill: (reply) => merged = decoder.decode(reply),
+      fillPieces: () => assert.fail("a small merge is one reply"),
+      onReply: () => {},
+      onError: () => {},
+    });
+    split.sinkFor(0).onReply(encodeArray([encodeBulk(first)]), true);
+    split.sinkFor(1).onReply(second);
+    assert.ok(merged.startsWith(second[0] === 0x2d ? "-ERR boom" : "*2\r\n"));
+  }
+});

@@ -1,8 +1,7 @@
 /** The runtime seam on Deno: each call of `Runtime` mapped onto `Deno.*`. */
 import type { ErrorKind, Runtime } from "../runtime.ts";
-import type { RawFdTable, RawSocketsMissing, SocketApi } from "../sockets.ts";
+import type { RawFdTable, RawSocketsMissing, SocketApi, TlsApi } from "../sockets.ts";
 import { DENO_SOCKETS } from "./deno_sockets.ts";
-import { nodeTls } from "../node_tls.ts";
 import { FfiFdReaper } from "./ffi/raw_fd_reaper.ts";
 
 /**
@@ -37,12 +36,10 @@ export function denoRuntime(): Runtime {
     env: Deno.env,
 
     sockets: DENO_SOCKETS,
-    tls: nodeTls({
-      badResource: (message) => new Deno.errors.BadResource(message),
-      brokenPipe: (message) => new Deno.errors.BrokenPipe(message),
-      addrInUse: (message) => new Deno.errors.AddrInUse(message),
-      permissionDenied: (message) => new Deno.errors.PermissionDenied(message),
-    }),
+    tls: {
+      listen: async (address, credentials) => (await _nodeTls()).listen(address, credentials),
+      connect: async (address, options) => (await _nodeTls()).connect(address, options),
+    },
     rawSocketsUnavailable: _rawSocketsUnavailable,
     loadRawSockets: _loadRawSockets,
     rawFdReaper: () => _rawSocketsUnavailable() === null ? new FfiFdReaper() : null,
@@ -68,4 +65,21 @@ export function denoRuntime(): Runtime {
       return { shutdown: () => server.shutdown() };
     },
   };
+}
+
+let _tlsApi: Promise<TlsApi> | null = null;
+
+/**
+ * node:tls, loaded the first time TLS is used: importing it loads Deno's Node compatibility
+ * layer, about 7 MB of RSS in every isolate, which a proxy without TLS does not need.
+ */
+function _nodeTls(): Promise<TlsApi> {
+  return _tlsApi ??= import("../node_tls.ts").then(({ nodeTls }) =>
+    nodeTls({
+      badResource: (message) => new Deno.errors.BadResource(message),
+      brokenPipe: (message) => new Deno.errors.BrokenPipe(message),
+      addrInUse: (message) => new Deno.errors.AddrInUse(message),
+      permissionDenied: (message) => new Deno.errors.PermissionDenied(message),
+    })
+  );
 }

@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import {
+  BufferLease,
+  giveBuffer,
+  isPooledSize,
+  pooledBytes,
+  pooledSizeFor,
+  takeBuffer,
+  trimBufferPool,
+} from "./buffer_pool.ts";
+
+Deno.test("buffer pool: a buffer given back is the next one taken of its size", () => {
+  trimBufferPool(0);
+  const a = takeBuffer(128 * 1024);
+  giveBuffer(a);
+  assert.equal(pooledBytes(), 128 * 1024);
+  assert.equal(takeBuffer(256 * 1024).length, 256 * 1024, "another size: a new buffer");
+  assert.equal(takeBuffer(128 * 1024), a);
+  assert.equal(pooledBytes(), 0);
+});
+
+Deno.test("buffer pool: sizes outside the range and views are freed, not kept", () => {
+  trimBufferPool(0);
+  const small = new Uint8Array(32 * 1024);
+  giveBuffer(small);
+  const odd = new Uint8Array(100_000);
+  giveBuffer(odd);
+  const view = new Uint8Array(256 * 1024).subarray(0, 128 * 1024);
+  giveBuffer(view);
+  assert.equal(pooledBytes(), 0);
+  assert.equal(odd.length, 0, "freed at once (detached)");
+  assert.ok(!isPooledSize(32 * 1024) && isPooledSize(64 * 1024) && !isPooledSize(100_000));
+  assert.equal(pooledSizeFor(100_000), 128 * 1024);
+  assert.equal(pooledSizeFor(20 * 1024 * 1024), 20 * 1024 * 1024, "above the range: as asked");
+});
+
+Deno.test("buffer pool: spares unused for a second are freed by the ticker", () => {
+  trimBufferPool(0);
+  const a = takeBuffer(64 * 1024);
+  giveBuffer(a);
+  trimBufferPool(10_000); // notes the last use
+  trimBufferPool(10_500);
+  assert.equal(pooledBytes(), 64 * 1024, "used half a second ago: kept");
+  trimBufferPool(11_001);
+  assert.equal(pooledBytes(), 0);
+  assert.equal(a.length, 0, "its memory went back (detached)");
+});
+
+Deno.test("BufferLease gives the buffer back once sealed and every lent segment is done", () => {
+  trimBufferPool(0);
+  for (const sealFirst of [true, false]) {
+    trimBufferPool(1e9);
+    const buffer = takeBuffer(64 * 1024);
+    const lease = new BufferLease();
+    lease.hold();
+    lease.hold();
+    if (sealFirst) lease.seal(buffer);
+    lease.drop();
+    assert.equal(pooledBytes(), 0, "one segment still queued");
+    lease.drop();
+    assert.equal(pooledBytes(), sealFirst ? 64 * 1024 : 0, "sealed and done: back");
+    if (!sealFirst) {
+      lease.seal(buffer);
+      assert.equal(pooledBytes(), 64 * 1024, "done, then sealed: back");
+    }
+    assert.equal(takeBuffer(64 * 1024), buffer);
+  }
+});
