@@ -616,3 +616,31 @@ Deno.test("requests held behind a blocked one go on past the in-flight budget af
     await a.done;
   });
 });
+
+Deno.test("bytes read while a request is held behind a lent large one are kept once it is sent", async () => {
+  await _withNode(4, async ({ fake, shared, client }) => {
+    const a = client(1);
+    // A large request lent to the shared connection (its buffer detached later), and a
+    // blocking one held behind it; a read is in flight into the buffer's free tail meanwhile.
+    const big = "set " + "x".repeat(100_000) + "\n";
+    a.conn.push(big + "block 0 blpop\n");
+    await settle(20);
+    assert.equal(fake.opened.length, 1, "the blocking request waits for the SET");
+    shared.push("OK\n");
+    await settle();
+    const dedicated = fake.opened[1];
+    assert.equal(dedicated.text(), "block 0 blpop\n");
+    // Bytes the client sends now land in the read in flight.
+    a.conn.push("get k\n");
+    await settle();
+    dedicated.push("popped\n");
+    await settle();
+    assert.equal(shared.text().length, big.length + 6);
+    assert.equal(shared.text().slice(big.length), "get k\n");
+    shared.push("v\n");
+    await settle();
+    assert.equal(a.conn.text(), "OK\npopped\nv\n");
+    a.conn.end();
+    await a.done;
+  });
+});

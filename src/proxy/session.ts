@@ -448,7 +448,6 @@ export class Session implements SessionClient, SlotOwner {
       this.#ordering = false;
       if (this.#draining) {
         this.#runner.dropHeld();
-        if (this.#detachPending) this.#detachLent();
         if (this.#slots.size === 0) this.#finish();
         return;
       }
@@ -462,7 +461,8 @@ export class Session implements SessionClient, SlotOwner {
     } catch (err) {
       if (!this.#answerPlanError(err)) return;
     }
-    if (this.#detachPending && !this.#ordering) this.#detachLent();
+    // A read may be in flight into the lent buffer's tail: it is detached once that read is in
+    // (#handleBuffered) or before the next one (#readNext), never under a read.
     // Reading stopped at HELD_READ_LIMIT: on again (or to its end, after a protocol error).
     if (this.#heldPaused && (!this.#ordering || this.#draining)) {
       this.#heldPaused = false;
@@ -533,6 +533,7 @@ export class Session implements SessionClient, SlotOwner {
       this.#endOfInput(false);
       return;
     }
+    if (this.#detachPending && !this.#ordering) this.#detachLent();
     if (
       this.#ordering &&
       (this.#buffer.length >= HELD_READ_LIMIT || this.#buffer.tailSpace().length === 0)
@@ -575,9 +576,14 @@ export class Session implements SessionClient, SlotOwner {
     pending.then(this.#onRead, this.#onReadFailed);
   }
 
-  /** Where the next read goes: only the free tail while a held request views the buffer. */
+  /**
+   * Where the next read goes: only the free tail while a held request views the buffer or
+   * lent requests wait for its detach (nothing in it may move).
+   */
   #readSpace(): Uint8Array {
-    return this.#ordering ? this.#buffer.tailSpace() : this.#buffer.freeSpace();
+    return this.#ordering || this.#detachPending
+      ? this.#buffer.tailSpace()
+      : this.#buffer.freeSpace();
   }
 
   readonly #onReadable = () => this.#readNext();
@@ -650,6 +656,8 @@ export class Session implements SessionClient, SlotOwner {
 
   /** Handles the complete requests in the read buffer, then reads on. */
   #handleBuffered(): void {
+    // No read in flight now: lent requests' buffer goes (a read into its tail is committed).
+    if (this.#detachPending && !this.#ordering) this.#detachLent();
     const buffer = this.#buffer;
     // A buffer large enough to hold a large request lends it to the backends uncopied.
     const lend = buffer.data.length >= LEND_FROM;
