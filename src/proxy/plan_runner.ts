@@ -160,12 +160,12 @@ export class PlanRunner {
     this.#timed = planner.requestArgs !== undefined;
   }
 
-  /** The planner's view of a request's arguments (for SLOWLOG). */
   /** Bytes the partial request left in the buffer is known to need (RequestPlanner.neededBytes). */
   get neededBytes(): number {
     return this.#planner.neededBytes ?? 0;
   }
 
+  /** The planner's view of a request's arguments (for SLOWLOG). */
   requestArgs(buf: Uint8Array, start: number, end: number): readonly Uint8Array[] | null {
     return this.#planner.requestArgs?.(buf, start, end) ?? null;
   }
