@@ -57,11 +57,26 @@ export function loadGeneratorCpus(): string | null {
  */
 export function redisBenchmarkTarget(
   name: string,
-  opts: { port: number; cluster?: boolean; keyspace?: number; log?: () => string; pid?: number },
+  opts: {
+    port: number;
+    cluster?: boolean;
+    keyspace?: number;
+    log?: () => string;
+    pid?: number;
+    /** `-3`: the clients say HELLO 3 and read RESP3 replies. */
+    resp3?: boolean;
+    /** Put before each test's name in its row ("RESP3 vs 2: " + "GET"). */
+    rowPrefix?: string;
+  },
 ): Target {
   return {
     name,
-    run: (workload, signal) => runRedisBenchmark({ ...opts, workload, signal }),
+    run: async (workload, signal) => {
+      const samples = await runRedisBenchmark({ ...opts, workload, signal });
+      const prefix = opts.rowPrefix;
+      if (prefix === undefined) return samples;
+      return new Map([...samples].map(([test, sample]) => [prefix + test, sample]));
+    },
     log: opts.log,
     pid: opts.pid,
   };
@@ -69,7 +84,7 @@ export function redisBenchmarkTarget(
 
 /** The redis-benchmark arguments for one run. */
 function redisBenchmarkArgs(
-  opts: { port: number; workload: Workload; cluster?: boolean; keyspace?: number },
+  opts: { port: number; workload: Workload; cluster?: boolean; keyspace?: number; resp3?: boolean },
 ): string[] {
   const { workload } = opts;
   const args = ["-h", HOST, "-p", `${opts.port}`, "-c", `${workload.clients ?? CLIENTS}`];
@@ -77,6 +92,7 @@ function redisBenchmarkArgs(
   // One thread, as against the proxies (--cluster alone starts one per master).
   if (opts.cluster) args.push("--cluster", "--threads", "1");
   if (opts.keyspace) args.push("-r", `${opts.keyspace}`);
+  if (opts.resp3) args.push("-3");
   const tests = workload.tests;
   args.push(...(Array.isArray(tests) ? ["-t", tests.join(",")] : tests.command));
   return args;
@@ -92,6 +108,7 @@ async function runRedisBenchmark(
     workload: Workload;
     cluster?: boolean;
     keyspace?: number;
+    resp3?: boolean;
     signal: AbortSignal;
   },
 ): Promise<Map<string, Sample>> {

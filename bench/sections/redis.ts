@@ -5,7 +5,8 @@
  * Aster kept in Deno's sandbox (`aster-deno`: `io = "deno"`, no --allow-ffi; no targets);
  * then an MGET of ten fixed keys spread over three redis-servers behind both proxies; then
  * a PUBLISH fan-out to 100 subscribers, Aster against redis-server directly;
- * LPUSH/BLPOP ping-pong and MULTI/EXEC of 3 commands, direct and behind Aster.
+ * LPUSH/BLPOP ping-pong and MULTI/EXEC of 3 commands, direct and behind Aster; GET/SET at
+ * pipeline 16 through Aster from RESP3 clients against RESP2 clients.
  */
 import { startRedis } from "../../tests/helpers/servers.ts";
 import { redisBenchmarkTarget } from "../load_tools.ts";
@@ -23,6 +24,7 @@ import type { Results, Section, Stage, TargetCheck } from "../types.ts";
 import { MGET_KEYS, mgetStage } from "./mget_stage.ts";
 import { FAN_OUT_LABEL, pubsubStage } from "./pubsub_stage.ts";
 import { statefulStage } from "./stateful_stage.ts";
+import { RESP3_PIPELINE, RESP3_ROW_PREFIX, RESP3_TARGET, resp3Stage } from "./resp3_stage.ts";
 import { STATEFUL_TESTS } from "../load_tools.ts";
 
 /**
@@ -82,6 +84,13 @@ function redisChecks(results: Results, target: string): TargetCheck[] {
       }),
     );
   }
+  if (target === "aster") {
+    for (const test of ["GET", "SET"]) {
+      const row = rowLabel(RESP3_ROW_PREFIX + test, RESP3_PIPELINE);
+      const ratio = ratioOf(results, row, { target: RESP3_TARGET, base: target, field: "rps" });
+      checks.push(ratioCheck(`redis ${row} req/s, RESP3/RESP2 clients`, ratio, { min: 0.95 }));
+    }
+  }
   for (const test of Object.values(STATEFUL_TESTS)) {
     const row = rowLabel(test, 1);
     const ratio = ratioOf(results, row, { target, base: "direct", field: "rps" });
@@ -98,9 +107,9 @@ function redisChecks(results: Results, target: string): TargetCheck[] {
 export const redisSection: Section = {
   name: "redis",
   title: "redis: redis-benchmark, one redis-server (MGET: three)",
-  columns: PROXY_COLUMNS,
-  ratios: PROXY_RATIOS,
-  stages: [redisSingleStage, mgetStage({ inIo: false }), pubsubStage, statefulStage],
+  columns: [...PROXY_COLUMNS, { target: RESP3_TARGET, label: "aster RESP3" }],
+  ratios: [...PROXY_RATIOS, [RESP3_TARGET, "aster"]],
+  stages: [redisSingleStage, mgetStage({ inIo: false }), pubsubStage, statefulStage, resp3Stage],
   pinned: true,
   checks: (run) => [
     ...redisChecks(run.results, "aster"),
