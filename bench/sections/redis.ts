@@ -6,7 +6,8 @@
  * then an MGET of ten fixed keys spread over three redis-servers behind both proxies; then
  * a PUBLISH fan-out to 100 subscribers, Aster against redis-server directly;
  * LPUSH/BLPOP ping-pong and MULTI/EXEC of 3 commands, direct and behind Aster; GET/SET at
- * pipeline 16 through Aster from RESP3 clients against RESP2 clients.
+ * pipeline 16 through Aster from RESP3 clients against RESP2 clients; GET/SET at pipeline 1
+ * with 1,000 clients, direct, behind nutcracker and behind Aster.
  */
 import { startRedis } from "../../tests/helpers/servers.ts";
 import { redisBenchmarkTarget } from "../load_tools.ts";
@@ -24,6 +25,7 @@ import type { Results, Section, Stage, TargetCheck } from "../types.ts";
 import { MGET_KEYS, mgetStage } from "./mget_stage.ts";
 import { FAN_OUT_LABEL, pubsubStage } from "./pubsub_stage.ts";
 import { statefulStage } from "./stateful_stage.ts";
+import { MANY_CLIENTS_ROW_PREFIX, manyClientsStage } from "./many_clients_stage.ts";
 import { RESP3_PIPELINE, RESP3_ROW_PREFIX, RESP3_TARGET, resp3Stage } from "./resp3_stage.ts";
 import { STATEFUL_TESTS } from "../load_tools.ts";
 
@@ -68,6 +70,13 @@ function redisChecks(results: Results, target: string): TargetCheck[] {
     checks.push(ratioCheck(`redis ${row} p99, ${target}/nutcracker`, ratio, { max: 1.5 }));
   }
   checks.push(...proxyCpuChecks("redis", results, target));
+  for (const test of ["GET", "SET"]) {
+    const row = rowLabel(MANY_CLIENTS_ROW_PREFIX + test, 1);
+    const rps = ratioOf(results, row, { ...base, field: "rps" });
+    checks.push(ratioCheck(`redis ${row} req/s, ${target}/nutcracker`, rps, { min: 1.0 }));
+    const p99 = ratioOf(results, row, { ...base, field: "p99Ms" });
+    checks.push(ratioCheck(`redis ${row} p99, ${target}/nutcracker`, p99, { max: 1.2 }));
+  }
   const mget = rowLabel(`MGET x${MGET_KEYS.length}`, 1);
   const ratio = ratioOf(results, mget, { ...base, field: "rps" });
   checks.push(
@@ -109,7 +118,14 @@ export const redisSection: Section = {
   title: "redis: redis-benchmark, one redis-server (MGET: three)",
   columns: [...PROXY_COLUMNS, { target: RESP3_TARGET, label: "aster RESP3" }],
   ratios: [...PROXY_RATIOS, [RESP3_TARGET, "aster"]],
-  stages: [redisSingleStage, mgetStage({ inIo: false }), pubsubStage, statefulStage, resp3Stage],
+  stages: [
+    redisSingleStage,
+    manyClientsStage,
+    mgetStage({ inIo: false }),
+    pubsubStage,
+    statefulStage,
+    resp3Stage,
+  ],
   pinned: true,
   checks: (run) => [
     ...redisChecks(run.results, "aster"),
