@@ -99,6 +99,10 @@ function redisChecks(results: Results, target: string): TargetCheck[] {
       const ratio = ratioOf(results, row, { target: RESP3_TARGET, base: target, field: "rps" });
       checks.push(ratioCheck(`redis ${row} req/s, RESP3/RESP2 clients`, ratio, { min: 0.95 }));
     }
+    // redis-benchmark -3 spends more per reply than without: the proxy's CPU tells more.
+    const row = rowLabel(RESP3_ROW_PREFIX + "GET", RESP3_PIPELINE);
+    const cpu = ratioOf(results, row, { target: RESP3_TARGET, base: target, field: "targetCpuUs" });
+    checks.push(ratioCheck(`redis ${row}+SET proxy CPU per request, RESP3/RESP2`, cpu, {}));
   }
   for (const test of Object.values(STATEFUL_TESTS)) {
     const row = rowLabel(test, 1);
