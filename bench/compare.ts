@@ -43,7 +43,7 @@
  * and medians), `report.ts` (tables and notes) and `targets.ts` (ratio checks).
  *
  * Usage: deno task bench [--quick] [--only SECTIONS] [--requests N] [--rounds R]
- *                        [--baseline REV]
+ *                        [--stage WORD] [--baseline REV]
  *
  *   --only S        comma-separated sections: redis, memcache, cluster, io, scale, runtimes,
  *                   bigvalues
@@ -57,6 +57,8 @@
  *   --no-pin        let the scheduler place every process (by default the load generators
  *                   get the last core and everything else the others, `bench/cpu_pinning.ts`;
  *                   the scale section always runs unpinned)
+ *   --stage WORD    only the stages whose title contains WORD (case-insensitive), e.g.
+ *                   `--only redis --stage publish`: one row's short before/after
  *   --baseline REV  also run Aster of git revision REV (`aster-base`) in the redis, memcache
  *                   and cluster sections, alternating with this checkout, and end with their
  *                   ratios: a change's before/after in one run (`bench/baseline.ts`)
@@ -113,6 +115,7 @@ function parseOptions(args: string[]): Options {
       "mc-threads": { type: "string" },
       "no-pin": { type: "boolean" },
       baseline: { type: "string" },
+      stage: { type: "string" },
     },
   });
   const base = values.quick ? QUICK : DEFAULTS;
@@ -124,6 +127,7 @@ function parseOptions(args: string[]): Options {
       ? null
       : _positiveInt("--mc-threads", values["mc-threads"], 1),
     pin: !values["no-pin"],
+    stage: values.stage?.toLowerCase() ?? null,
     baselineRevision: values.baseline ?? null,
     baseline: null,
   };

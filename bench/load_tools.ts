@@ -4,6 +4,7 @@
  * and stopped when the user interrupts; their output parsed into samples.
  */
 import type { LoadResult } from "./memcache_load.ts";
+import type { FanOutResult } from "./fan_out_load.ts";
 import type { StatefulResult } from "./stateful_load.ts";
 import { onCpus } from "./cpu_pinning.ts";
 import { CLIENTS, HOST, KEYSPACE, MEMCACHE_VALUE_SIZE } from "./settings.ts";
@@ -12,6 +13,8 @@ import type { Sample, Target, Workload } from "./types.ts";
 const decoder = new TextDecoder();
 /** The stateful load generator (BLPOP ping-pong, MULTI/EXEC), one process per run. */
 const STATEFUL_LOAD = new URL("./stateful_load.ts", import.meta.url).pathname;
+/** The Pub/Sub fan-out load generator. */
+const FAN_OUT_LOAD = new URL("./fan_out_load.ts", import.meta.url).pathname;
 /** The memcache load generator, run as its own process per run like redis-benchmark. */
 const MEMCACHE_LOAD = new URL("./memcache_load.ts", import.meta.url).pathname;
 /** Its modules, which its worker threads load (Deno checks read access for a worker's). */
@@ -54,11 +57,26 @@ export function loadGeneratorCpus(): string | null {
  */
 export function redisBenchmarkTarget(
   name: string,
-  opts: { port: number; cluster?: boolean; keyspace?: number; log?: () => string; pid?: number },
+  opts: {
+    port: number;
+    cluster?: boolean;
+    keyspace?: number;
+    log?: () => string;
+    pid?: number;
+    /** `-3`: the clients say HELLO 3 and read RESP3 replies. */
+    resp3?: boolean;
+    /** Put before each test's name in its row ("RESP3 vs 2: " + "GET"). */
+    rowPrefix?: string;
+  },
 ): Target {
   return {
     name,
-    run: (workload, signal) => runRedisBenchmark({ ...opts, workload, signal }),
+    run: async (workload, signal) => {
+      const samples = await runRedisBenchmark({ ...opts, workload, signal });
+      const prefix = opts.rowPrefix;
+      if (prefix === undefined) return samples;
+      return new Map([...samples].map(([test, sample]) => [prefix + test, sample]));
+    },
     log: opts.log,
     pid: opts.pid,
   };
@@ -66,7 +84,7 @@ export function redisBenchmarkTarget(
 
 /** The redis-benchmark arguments for one run. */
 function redisBenchmarkArgs(
-  opts: { port: number; workload: Workload; cluster?: boolean; keyspace?: number },
+  opts: { port: number; workload: Workload; cluster?: boolean; keyspace?: number; resp3?: boolean },
 ): string[] {
   const { workload } = opts;
   const args = ["-h", HOST, "-p", `${opts.port}`, "-c", `${workload.clients ?? CLIENTS}`];
@@ -75,6 +93,7 @@ function redisBenchmarkArgs(
   if (opts.cluster) args.push("--cluster", "--threads", "1");
   if (opts.keyspace) args.push("-r", `${opts.keyspace}`);
   if (workload.valueSize !== undefined) args.push("-d", `${workload.valueSize}`);
+  if (opts.resp3) args.push("-3");
   const tests = workload.tests;
   args.push(...(Array.isArray(tests) ? ["-t", tests.join(",")] : tests.command));
   return args;
@@ -90,6 +109,7 @@ async function runRedisBenchmark(
     workload: Workload;
     cluster?: boolean;
     keyspace?: number;
+    resp3?: boolean;
     signal: AbortSignal;
   },
 ): Promise<Map<string, Sample>> {
@@ -213,6 +233,47 @@ export function statefulTarget(
         });
       }
       return samples;
+    },
+  };
+}
+
+/**
+ * A target driven by `bench/fan_out_load.ts` (one process per run): `workload.clients`
+ * subscribers, `workload.requests` PUBLISHes; the sample's rate is messages delivered per
+ * second, under the workload's label.
+ */
+export function fanOutTarget(
+  name: string,
+  opts: { port: number; log?: () => string; pid?: number },
+): Target {
+  return {
+    name,
+    log: opts.log,
+    pid: opts.pid,
+    run: async (workload, signal) => {
+      const tests = workload.tests;
+      if (Array.isArray(tests)) throw new Error("fan_out_load needs a labelled workload");
+      const args = [
+        ...["run", "--allow-net", FAN_OUT_LOAD, "--json", "--port", `${opts.port}`],
+        ...["--messages", `${workload.requests}`, "--subscribers", `${workload.clients ?? 100}`],
+      ];
+      const output = await _runTool(Deno.execPath(), args, signal);
+      const stdout = decoder.decode(output.stdout).trim();
+      if (!output.success) {
+        const stderr = decoder.decode(output.stderr).trim();
+        throw new Error(`fan_out_load on port ${opts.port} failed: ${stderr || stdout}`);
+      }
+      const result = JSON.parse(stdout) as FanOutResult;
+      const sample: Sample = {
+        rps: result.rps,
+        p50Ms: null,
+        p99Ms: null,
+        cpu: null,
+        targetCpuUs: null,
+        elapsedMs: result.elapsedMs,
+        tickMs: null,
+      };
+      return new Map([[tests.label, sample]]);
     },
   };
 }

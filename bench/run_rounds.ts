@@ -119,12 +119,15 @@ export async function runSection(
   const results: Results = new Map();
   const notes: string[] = [];
   let probe: ProbeRun | null = null;
-  if (section.probe) {
+  const wanted = opts.options.stage;
+  const picked = (title: string) => wanted === null || title.toLowerCase().includes(wanted);
+  if (section.probe && picked(section.probe.title)) {
     await using stack = new AsyncDisposableStack();
     console.error(`${section.name}: ${section.probe.title}`);
     probe = await section.probe.run(stack, opts);
   }
   for (const stage of section.stages) {
+    if (!picked(stage.title)) continue;
     await using stack = new AsyncDisposableStack();
     console.error(`${section.name}: ${stage.title}`);
     const plan = await stage.start(stack, opts.options);

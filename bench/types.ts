@@ -30,6 +30,11 @@ export interface Options {
   mcThreads: number | null;
   /** Load generators on their own core (`--no-pin` turns it off). */
   pin: boolean;
+  /**
+   * `--stage WORD`: only the stages whose title contains WORD (case-insensitive), for a
+   * short run of one row; null: every stage.
+   */
+  stage: string | null;
   /** `--baseline REV`: the revision to measure beside this checkout, or null. */
   baselineRevision: string | null;
   /** That revision's files once extracted (null until then, or without one). */

@@ -11,6 +11,7 @@ import { coreBusyShares, coreTicks, onCpus, processCpuSeconds } from "../bench/c
 import { extractBaseline } from "../bench/baseline.ts";
 import { allocationSites, sampleHeap } from "../bench/heap_profile.ts";
 import { startOneMasterClusters } from "../bench/one_master_clusters.ts";
+import { runFanOut } from "../bench/fan_out_load.ts";
 import { runStatefulLoad } from "../bench/stateful_load.ts";
 import { startAster } from "./helpers/aster.ts";
 import { RespClient, text } from "./helpers/resp_client.ts";
@@ -244,4 +245,22 @@ Deno.test("stateful_load: BLPOP ping-pong and MULTI/EXEC round trips through Ast
   let increments = 0;
   for (let c = 0; c < 8; c++) increments += Number(text(await direct.command("GET", `{m${c}}n`)));
   assert.ok(increments >= 400, `${increments} transactions`);
+});
+
+Deno.test("fan_out_load: every subscriber gets every message, through Aster as directly", async () => {
+  await using redis = await startRedis();
+  await using aster = await startAster([{ servers: [`127.0.0.1:${redis.port}:1`] }]);
+  for (const port of [redis.port, aster.ports[0]]) {
+    // Bytes are counted exactly: a missing message would hang until the run's timeout.
+    const result = await runFanOut({ port, messages: 250, subscribers: 5 });
+    assert.ok(result.rps > 0 && result.elapsedMs > 0, JSON.stringify(result));
+  }
+  // Each subscription connection is gone once the run closed its client.
+  await using direct = await RespClient.connect(redis.port);
+  for (let i = 0; i < 50; i++) {
+    const numsub = text(await direct.command("PUBSUB", "NUMSUB", "bench-fan-out")) as unknown[];
+    if (numsub[1] === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.fail("subscribers left on redis-server after the runs");
 });

@@ -140,7 +140,11 @@ const clusterStage: Stage = {
   },
 };
 
-/** The cluster section's targets: slot routing within 0.9x of ring routing; direct as info. */
+/**
+ * The cluster section's targets: slot routing within 5% of ring routing (issue 23; round 1
+ * asked 0.9x), Aster's CPU per request in both modes (the steadiest figure) and direct as
+ * info.
+ */
 function clusterChecks(run: SectionRun): TargetCheck[] {
   const checks: TargetCheck[] = [];
   for (const pipeline of PIPELINES) {
@@ -152,7 +156,7 @@ function clusterChecks(run: SectionRun): TargetCheck[] {
         field: "rps",
       });
       checks.push(
-        ratioCheck(`cluster ${row} req/s, aster/aster-redis`, ring, { min: 0.9 }),
+        ratioCheck(`cluster ${row} req/s, aster/aster-redis`, ring, { min: CLUSTER_MIN }),
       );
       const direct = ratioOf(run.results, row, {
         target: "aster",
@@ -161,9 +165,19 @@ function clusterChecks(run: SectionRun): TargetCheck[] {
       });
       checks.push(ratioCheck(`cluster ${row} req/s, aster/direct --cluster`, direct, {}));
     }
+    const cpu = ratioOf(run.results, rowLabel("GET", pipeline), {
+      target: "aster",
+      base: "aster-redis",
+      field: "targetCpuUs",
+    });
+    const what = `cluster GET+SET P${pipeline} proxy CPU per request, aster/aster-redis`;
+    checks.push(ratioCheck(what, cpu, {}));
   }
   return checks;
 }
+
+/** redis_cluster mode's req/s against redis mode's on the same load, at least. */
+const CLUSTER_MIN = 0.95;
 
 /** The `cluster` section (slot routing against ring routing and redis-server direct). */
 export const clusterSection: Section = {

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { NodeConn, type NodeConnOptions, type ReplyFramer } from "./node_conn.ts";
 import type { ReplySink } from "../protocol/protocol.ts";
 import { FakeConn, settle, withFakeSockets } from "../../tests/helpers/fake_conn.ts";
+import { messageRunLength } from "../protocol/resp/pubsub.ts";
 import { RespReplyFramer } from "../protocol/resp/reply_framer.ts";
 import { respHandshakeRefusal } from "../protocol/resp/resp_protocol.ts";
 
@@ -229,6 +230,44 @@ Deno.test("NodeConn in push mode: the handshake's reply first, then every frame 
     assert.equal(node.sendPush(encoder.encode("sub b\n")), false);
     node.close();
     assert.equal(downs.length, 1);
+  });
+});
+
+Deno.test("NodeConn in push mode: runs the handler takes whole, never past a frame the framer began", async () => {
+  await withFakeSockets(async (fake) => {
+    const node = new NodeConn(_options({ newFramer: () => new RespReplyFramer() }));
+    const got: string[] = [];
+    const message = (payload: string) =>
+      `*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$${payload.length}\r\n${payload}\r\n`;
+    node.setPushHandler({
+      onFrame: (frame) => got.push(`frame ${latin1.decode(frame)}`),
+      onDown: () => {},
+      takeRun: (data, start, end) => {
+        const length = messageRunLength(data, start, end);
+        if (length > 0) got.push(`run ${latin1.decode(data.subarray(start, start + length))}`);
+        return length;
+      },
+    });
+    node.connect();
+    await settle();
+    const backend = fake.opened[0];
+    const confirmation = "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n";
+    backend.push(confirmation + message("a") + message("b"));
+    await settle();
+    // A message cut short: the framer begins it, so it ends in onFrame, not in a run.
+    const cut = message("c");
+    backend.push(cut.slice(0, 20));
+    await settle();
+    backend.push(cut.slice(20) + message("d") + "+PONG\r\n");
+    await settle();
+    assert.deepEqual(got, [
+      `frame ${confirmation}`,
+      `run ${message("a")}${message("b")}`,
+      `frame ${cut}`,
+      `run ${message("d")}`,
+      "frame +PONG\r\n",
+    ]);
+    node.close();
   });
 });
 

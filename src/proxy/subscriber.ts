@@ -14,11 +14,13 @@
  */
 import type { NodeConn, PushHandler } from "../backend/node_conn.ts";
 import type { PinnedPool } from "../backend/pinned_pool.ts";
+import { OWN_FROM } from "../io/write_batcher.ts";
 import { logDebug, logWarn } from "../log.ts";
 import type { ReplyTarget, SubscriptionChange, Subscriptions } from "../protocol/protocol.ts";
 import {
   keyBytes,
   MARKER_PING,
+  messageRunLength,
   messageSubscription,
   notificationPlacement,
   PushKind,
@@ -87,6 +89,10 @@ class SubConn implements PushHandler {
 
   onDown(reason: string): void {
     this.owner.onDown(this, reason);
+  }
+
+  takeRun(data: Uint8Array, start: number, end: number): number {
+    return this.owner.takeRun(this, data, start, end);
   }
 }
 
@@ -205,6 +211,19 @@ export class Subscriber {
     for (const placed of this.#placed) placed.clear();
     this.#subs = null;
     this.#report();
+  }
+
+  /**
+   * The messages at `start` of a subscription connection's buffer, written to the client as
+   * one run (one copy); none while an unsubscription is on its way (each message's name is
+   * checked then, in onFrame) or from a connection no longer in use.
+   */
+  takeRun(sub: SubConn, data: Uint8Array, start: number, end: number): number {
+    if (this.#unsubscribing > 0 || this.#conns.get(sub.node) !== sub) return 0;
+    // A frame of OWN_FROM bytes or more goes through onFrame, handed on without a copy.
+    const length = messageRunLength(data, start, end, OWN_FROM);
+    if (length > 0) this.#host.deliver(data.subarray(start, start + length), true);
+    return length;
   }
 
   /** A frame from a subscription connection. */

@@ -221,6 +221,8 @@ export const PushKind = {
 export type PushKindValue = typeof PushKind[keyof typeof PushKind];
 
 const MESSAGE_WORDS = ["message", "pmessage", "smessage"].map((w) => encoder.encode(w));
+/** What pmessage and smessage share after their first letter. */
+const MESSAGE_TAIL = encoder.encode("message");
 const CONFIRM_WORDS = [...SUBSCRIBE_WORDS, ...UNSUBSCRIBE_WORDS].map((w) => encoder.encode(w));
 const PONG = encoder.encode("pong");
 const PONG_SIMPLE = encoder.encode("+PONG\r\n");
@@ -278,6 +280,69 @@ export function pushKind(frame: Uint8Array): PushKindValue {
     if (bytesAre(frame, start, end, word)) return PushKind.confirmation;
   }
   return PushKind.other;
+}
+
+/**
+ * The bytes at `start` of `buf` (up to `end`) that are complete message frames in a row
+ * (message, pmessage, smessage; RESP2 arrays or RESP3 pushes of bulk strings): 0 when the
+ * first frame is anything else or incomplete. Frames them and classifies them in one pass
+ * over their headers, without looking at their names or payloads: a subscription
+ * connection's messages go to the client as one run (one copy, one call), not one by one.
+ * A run is at most `maxLength` bytes (a frame that alone is longer: 0).
+ */
+export function messageRunLength(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  maxLength = Infinity,
+): number {
+  const limit = Math.min(end, start + maxLength);
+  let at = start;
+  for (;;) {
+    const next = _messageEnd(buf, at, limit);
+    if (next < 0) return at - start;
+    at = next;
+  }
+}
+
+/** The end of the message frame at `at`, or -1 when none is complete there. */
+function _messageEnd(buf: Uint8Array, at: number, end: number): number {
+  // `*3\r\n$7\r\nmessage\r\n`, `*4\r\n$8\r\npmessage\r\n`, `*3\r\n$8\r\nsmessage\r\n` (or `>`)
+  if (at + 18 > end || (buf[at] !== 0x2a && buf[at] !== 0x3e)) return -1;
+  const count = buf[at + 1] - 0x30;
+  if (buf[at + 2] !== 0x0d || buf[at + 3] !== 0x0a || buf[at + 4] !== 0x24) return -1;
+  const wordLength = buf[at + 5] - 0x30;
+  if (buf[at + 6] !== 0x0d || buf[at + 7] !== 0x0a) return -1;
+  const word = at + 8;
+  let tail = word;
+  if (wordLength === 7) {
+    if (count !== 3) return -1;
+  } else if (wordLength === 8) {
+    const first = buf[word];
+    if (count !== (first === 0x70 /* p */ ? 4 : first === 0x73 /* s */ ? 3 : -1)) return -1;
+    tail++;
+  } else return -1;
+  for (let i = 0; i < 7; i++) if (buf[tail + i] !== MESSAGE_TAIL[i]) return -1;
+  at = word + wordLength;
+  if (buf[at] !== 0x0d || buf[at + 1] !== 0x0a) return -1;
+  at += 2;
+  for (let element = 1; element < count; element++) {
+    if (at >= end || buf[at] !== 0x24) return -1;
+    let length = 0;
+    let i = at + 1;
+    for (; i < end && buf[i] !== 0x0d; i++) {
+      const digit = buf[i] - 0x30;
+      if (digit < 0 || digit > 9) return -1;
+      length = length * 10 + digit;
+    }
+    if (i === at + 1) return -1;
+    at = i + 2 + length; // past `\r\n` and the bytes
+    if (at + 2 > end || buf[i + 1] !== 0x0a || buf[at] !== 0x0d || buf[at + 1] !== 0x0a) {
+      return -1;
+    }
+    at += 2;
+  }
+  return at;
 }
 
 /**

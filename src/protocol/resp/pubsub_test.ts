@@ -4,6 +4,7 @@ import {
   ClientSubscriptions,
   confirmation,
   keyBytes,
+  messageRunLength,
   messageSubscription,
   nameKey,
   notificationPlacement,
@@ -15,6 +16,7 @@ import {
   subscribedRefusal,
   subscriptionCommand,
 } from "./pubsub.ts";
+import { RespReplyFramer } from "./reply_framer.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -88,6 +90,61 @@ Deno.test("subscription connections' frames are told apart, RESP2 and RESP3 alik
   assert.equal(bulkElement(b("*3\r\n$9\r\nsubscribe\r\n$-1\r\n:0\r\n"), 1, bounds), false);
   assert.equal(bulkElement(message, 2, bounds), true);
   assert.equal(s(message.subarray(bounds[0], bounds[1])), "hello");
+});
+
+Deno.test("a run of messages is framed as the reply framer and pushKind frame it", () => {
+  const frames = [
+    "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nhello\r\n",
+    ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$0\r\n\r\n",
+    "*4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nch\r\n$12\r\n\r\n\r\n\r\n$7\r\n\r\n\r\n",
+    ">4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$1\r\nc\r\n$1\r\nx\r\n",
+    "*3\r\n$8\r\nsmessage\r\n$1\r\ns\r\n$10\r\n0123456789\r\n",
+    "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n",
+    "*2\r\n$4\r\npong\r\n$0\r\n\r\n",
+    "+PONG\r\n",
+    "-MOVED 1 127.0.0.1:7000\r\n",
+    "*3\r\n$8\r\nxmessage\r\n$1\r\ns\r\n$1\r\nx\r\n",
+  ].map(b);
+  // Shapes redis-server never sends as messages stay out of a run (the frame-by-frame
+  // path takes them).
+  for (
+    const odd of [
+      "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$-1\r\n",
+      "*4\r\n$8\r\nsmessage\r\n$1\r\ns\r\n$1\r\nx\r\n$1\r\ny\r\n",
+    ]
+  ) {
+    assert.equal(messageRunLength(b(odd), 0, odd.length), 0);
+  }
+  /** The reference: leading complete frames that pushKind calls messages. */
+  const expected = (buf: Uint8Array): number => {
+    const framer = new RespReplyFramer(); // it resumes a partial frame: a new one per buffer
+    let at = 0;
+    for (;;) {
+      const size = framer.frame(buf, at, buf.length);
+      if (size < 0 || pushKind(buf.subarray(at, at + size)) !== PushKind.message) return at;
+      at += size;
+    }
+  };
+  let seed = 7;
+  const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  for (let trial = 0; trial < 300; trial++) {
+    const parts = Array.from({ length: 1 + random(6) }, () => frames[random(frames.length)]);
+    const buf = new Uint8Array(parts.reduce((size, part) => size + part.length, 0));
+    parts.reduce((at, part) => (buf.set(part, at), at + part.length), 0);
+    // Every cut: a run ends at the last complete message before it.
+    for (let end = 0; end <= buf.length; end++) {
+      const view = buf.subarray(0, end);
+      assert.equal(messageRunLength(view, 0, end), expected(view), s(view));
+    }
+    // From an offset into a larger buffer.
+    const padded = new Uint8Array(buf.length + 5);
+    padded.set(buf, 3);
+    assert.equal(messageRunLength(padded, 3, 3 + buf.length), expected(buf));
+    // At most maxLength bytes, ending where a frame ends.
+    const max = random(buf.length + 1);
+    const run = messageRunLength(buf, 0, buf.length, max);
+    assert.equal(run, expected(buf.subarray(0, max)));
+  }
 });
 
 Deno.test("a subscription connection's commands", () => {
