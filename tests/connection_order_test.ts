@@ -88,6 +88,23 @@ testBothIo("requests pipelined after HELLO 3 and HELLO 2 run after the ones befo
   }
 });
 
+testBothIo("a new client's many requests pipelined after a BLPOP are all answered", async () => {
+  await using redis = await startRedis();
+  await using aster = await startAster([{ servers: [`127.0.0.1:${redis.port}:1`] }]);
+  // More requests than a new client may have in flight (about 20) wait for the BLPOP's reply,
+  // in fewer bytes than one read takes; the client then waits for their replies.
+  for (let i = 0; i < 3; i++) {
+    await using client = await RespClient.connect(aster.ports[0]);
+    const incrs = Array.from({ length: 28 }, (_, j) => ["INCR", `${i}:${j}`]);
+    const replies = await client.pipeline([
+      ["RPUSH", `b${i}`, "x"],
+      ["BLPOP", `b${i}`, "1"],
+      ...incrs,
+    ]);
+    assert.deepEqual(replies.map(text), [1, [`b${i}`, "x"], ...incrs.map(() => 1)]);
+  }
+});
+
 testBothIo(
   "large values lent to a backend and a request held behind them keep their bytes",
   async () => {

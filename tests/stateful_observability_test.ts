@@ -103,6 +103,25 @@ async function _suite(t: Deno.TestContext, port: number, metricsPort: number): P
     assert.equal((entry[3] as string[])[0], "EVAL");
     assert.ok((entry[2] as number) >= 300_000, `${entry[2]} µs`);
   });
+
+  await t.step(
+    "SLOWLOG times a request that waited for the client's slow one from its send",
+    async () => {
+      await using client = await RespClient.connect(port);
+      assert.equal(await client.command("SLOWLOG", "RESET"), "OK");
+      // MULTI and BLPOP go over other connections than the EVAL: they wait for its reply, as
+      // redis-server runs them after it; that wait is not theirs.
+      const replies = await client.pipeline([
+        ["EVAL", BUSY_SCRIPT, "0", "400"],
+        ["MULTI"],
+        ["EXEC"],
+        ["BLPOP", "{q}empty", "0.1"],
+      ]);
+      assert.deepEqual(replies, [1, "OK", [], null]);
+      const entries = text(await client.command("SLOWLOG", "GET")) as unknown[][];
+      assert.deepEqual(entries.map((entry) => (entry[3] as string[])[0]), ["EVAL"]);
+    },
+  );
 }
 
 /** 0.3 s: a BLPOP 1 waits longer, by its own timeout; the busy EVAL takes 0.4 s. */

@@ -121,6 +121,25 @@ async function _pipelined(asterPort: number, directPort: number): Promise<void> 
     ]);
     assert.deepStrictEqual(got, want, `round ${round}`);
   }
+  // QUIT right after a WATCH, a transaction, a BLPOP (on an empty list: it times out): their
+  // replies come first, then the close.
+  for (
+    const quitting of [
+      [["WATCH", "{t}q"], ["GET", "{t}q"], ["QUIT"]],
+      [["MULTI"], ["INCR", "{t}q"], ["EXEC"], ["QUIT"]],
+      [["BLPOP", "{t}qe", "0.2"], ["QUIT"]],
+    ]
+  ) {
+    await using quitProxied = await RespClient.connect(asterPort);
+    await using quitDirect = await RespClient.connect(directPort);
+    const [want, got] = await Promise.all([
+      quitDirect.rawPipeline(quitting),
+      quitProxied.rawPipeline(quitting),
+    ]);
+    const text = (replies: Uint8Array[]) => replies.map((reply) => decoder.decode(reply));
+    assert.deepStrictEqual(text(got), text(want), quitting.join(" "));
+    assert.ok(await quitProxied.closedWithin(2000), "closed after QUIT");
+  }
 }
 
 /** What every mode must do; `other` is a key on another node than `{t}`'s. */

@@ -126,6 +126,11 @@ export class NodeConn {
     return this.#pending.size;
   }
 
+  /** The sink of the request the backend answers next (undefined when none waits). */
+  get headSink(): ReplySink | undefined {
+    return this.#pending.peek()?.sink;
+  }
+
   /** True when this connection can serve a pool with `options` as it is (same node, same handshake). */
   canServe(options: NodeConnOptions): boolean {
     const mine = this.options;

@@ -36,7 +36,10 @@ class ReplyDeadline implements ReplySink {
 /** The deadlines of one connection's requests, in the order they were sent. */
 class DeadlineQueue {
   readonly entries: ReplyDeadline[] = [];
-  /** When the head's predecessor was answered: the head has waited since then at most. */
+  /**
+   * When the head's predecessor was answered, or when it was last seen behind another request
+   * of its connection: the head has waited since then at most.
+   */
   since = 0;
 
   met(entry: ReplyDeadline): void {
@@ -46,10 +49,18 @@ class DeadlineQueue {
     this.since = coarseClock.now;
   }
 
-  /** How long the head is past its deadline at `now` (> 0: late), or -Infinity when none. */
-  lateBy(now: number): number {
+  /**
+   * How long the head is past its deadline at `now` (> 0: late), or -Infinity when none or
+   * when `conn` still has a request ahead of it (a slow EVAL before a BLPOP: the backend runs
+   * the BLPOP after it, so its wait has not begun).
+   */
+  lateBy(conn: NodeConn, now: number): number {
     const head = this.entries[0];
     if (head === undefined) return -Infinity;
+    if (conn.headSink !== head) {
+      this.since = now;
+      return -Infinity;
+    }
     return now - Math.max(head.queuedAt, this.since) - head.within;
   }
 }
@@ -196,7 +207,7 @@ export class PinnedPool {
     let late: [NodeConn, number][] | null = null;
     for (const [conn, queue] of this.#deadlines) {
       if (queue.entries.length === 0 && conn.state === "closed") this.#deadlines.delete(conn);
-      else if (queue.lateBy(now) > 0) (late ??= []).push([conn, queue.entries[0].within]);
+      else if (queue.lateBy(conn, now) > 0) (late ??= []).push([conn, queue.entries[0].within]);
     }
     for (const [conn, within] of late ?? []) {
       this.#deadlines.delete(conn);

@@ -2,7 +2,7 @@
  * Byte helpers of the fuzz generators: protocol bytes, ascii/concat, a text frame builder that
  * remembers its length fields, and random payloads, texts and memcached keys.
  */
-import { MAX_KEY_LENGTH } from "../protocol/bytes.ts";
+import { concatBytes, MAX_KEY_LENGTH } from "../protocol/bytes.ts";
 import type { LengthField } from "./fuzz_types.ts";
 import type { Prng } from "./prng.ts";
 
@@ -24,17 +24,7 @@ export function ascii(text: string): Uint8Array {
 }
 
 /** Joins byte arrays. */
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const part of parts) size += part.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
+export const concat = concatBytes;
 
 /** Accumulates a text frame and the offsets of its decimal length fields. */
 export class TextFrame {

@@ -25,6 +25,19 @@ export function ascii(text: string): Uint8Array {
   return out;
 }
 
+/** The bytes of `parts`, one after the other, in a new array. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const part of parts) size += part.length;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
 /** Index of the next "\n" in `buf[from, end)`, or -1. */
 export function findLf(buf: Uint8Array, from: number, end: number): number {
   // A plain loop: indexOf would run past `end` into stale bytes of a large buffer.

@@ -41,8 +41,11 @@ export interface PlanHost {
   silenceNext(): void;
   /** Answers the next slot with a local reply, then closes the client after it. */
   answerAndClose(reply: Uint8Array): void;
-  /** Times the request at `[start, end)` for SLOWLOG (see Session.noteRequest). */
-  noteRequest(start: number, end: number): void;
+  /**
+   * Times the request at `[start, end)` of `buf` for SLOWLOG from now (see
+   * Session.noteRequest).
+   */
+  noteRequest(buf: Uint8Array, start: number, end: number): void;
   /** Writes a Pub/Sub message to the client after the replies owed before it. */
   deliver(frame: Uint8Array, isView: boolean): void;
   /** The worker's Pub/Sub gauges. */
@@ -145,6 +148,10 @@ export class PlanRunner {
   #lastConn: number | NodeConn = 0;
   /** `#plan` holds a request waiting for that (see PlanHost.waitForInFlight). */
   #holding = false;
+  /** Where the held request lies, for SLOWLOG: its buffer and `[start, end)` in it. */
+  #heldBuf: Uint8Array | null = null;
+  #heldStart = 0;
+  #heldEnd = 0;
 
   constructor(host: PlanHost, planner: RequestPlanner, upstream: Upstream) {
     this.#host = host;
@@ -153,12 +160,12 @@ export class PlanRunner {
     this.#timed = planner.requestArgs !== undefined;
   }
 
-  /** The planner's view of a request's arguments (for SLOWLOG). */
   /** Bytes the partial request left in the buffer is known to need (RequestPlanner.neededBytes). */
   get neededBytes(): number {
     return this.#planner.neededBytes ?? 0;
   }
 
+  /** The planner's view of a request's arguments (for SLOWLOG). */
   requestArgs(buf: Uint8Array, start: number, end: number): readonly Uint8Array[] | null {
     return this.#planner.requestArgs?.(buf, start, end) ?? null;
   }
@@ -185,16 +192,17 @@ export class PlanRunner {
       const size = this.#planner.next(buf, at, end, plan);
       if (size < 0) break;
       if (plan.kind !== PlanKind.none) {
-        if (this.#timed) host.noteRequest(at, at + size);
-        if (plan.silent) host.silenceNext();
         if (host.inFlight > 0 && this.#changesConnection(plan)) {
-          // The plan's views stay valid: the session reads nothing until sendHeld().
+          // The plan's views stay valid: the session reads nothing until sendHeld(). Its
+          // SLOWLOG time starts then, as redis-server's starts once the ones before ran.
           this.#holding = true;
+          this.#heldBuf = buf;
+          this.#heldStart = at;
+          this.#heldEnd = at + size;
           host.waitForInFlight();
           return at + size - start;
         }
-        this.#run(plan);
-        plan.clear();
+        this.#start(plan, buf, at, at + size);
       }
       at += size;
     }
@@ -205,14 +213,25 @@ export class PlanRunner {
   sendHeld(): void {
     if (!this.#holding) return;
     this.#holding = false;
-    this.#run(this.#plan);
-    this.#plan.clear();
+    const buf = this.#heldBuf!;
+    this.#heldBuf = null;
+    this.#start(this.#plan, buf, this.#heldStart, this.#heldEnd);
   }
 
   /** Drops the held request unsent (its client is gone). */
   dropHeld(): void {
     this.#holding = false;
+    this.#heldBuf = null;
     this.#plan.clear();
+  }
+
+  /** Times, silences if it must, and runs the request at `[start, end)` of `buf`. */
+  #start(plan: Plan, buf: Uint8Array, start: number, end: number): void {
+    const host = this.#host;
+    if (this.#timed) host.noteRequest(buf, start, end);
+    if (plan.silent) host.silenceNext();
+    this.#run(plan);
+    plan.clear();
   }
 
   /** True when `plan` goes over another backend connection than the last request. */

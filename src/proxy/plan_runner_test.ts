@@ -20,7 +20,8 @@ const latin1 = new TextDecoder("latin1");
 
 /**
  * Lines: "pin ..." is sent pinned, "release ..." pinned then released, others shared;
- * "lane1" (answered "OK") moves the client to the pool's lane 1, as HELLO 3 does.
+ * "lane1" (answered "OK") moves the client to the pool's lane 1, as HELLO 3 does; "quit" is
+ * answered "OK" and closes the client after it; "silent ..." is forwarded, its reply unwritten.
  */
 class PinPlanner implements RequestPlanner {
   next(buf: Uint8Array, start: number, end: number, plan: Plan): number {
@@ -29,7 +30,8 @@ class PinPlanner implements RequestPlanner {
     const bytes = buf.subarray(start, start + nl + 1);
     const line = latin1.decode(bytes);
     const block = line.match(/^t?block (\d+|forever) /);
-    if (line === "lane1\n") {
+    if (line === "quit\n") plan.local(encoder.encode("OK\n"), true);
+    else if (line === "lane1\n") {
       plan.lane = 1;
       plan.local(encoder.encode("OK\n"));
     } else if (block !== null) {
@@ -39,7 +41,11 @@ class PinPlanner implements RequestPlanner {
       plan.blockMs = block[1] === "forever" ? Infinity : Number(block[1]);
     } else if (line.startsWith("pin ")) plan.pin(0, bytes, false);
     else if (line.startsWith("release ")) plan.pin(0, bytes, true);
-    else plan.forward(0, bytes, false);
+    else if (line.startsWith("silent ")) {
+      // Its reply is not written (as under CLIENT REPLY OFF).
+      plan.forward(0, bytes, false);
+      plan.silent = true;
+    } else plan.forward(0, bytes, false);
     return nl + 1;
   }
 }
@@ -476,6 +482,165 @@ Deno.test("a blocked client's held-back requests go on after its reply, read pas
     await settle();
     assert.equal(a.conn.text(), "popped\n" + "v\n".repeat(gets));
     a.session.close();
+    await a.done;
+  });
+});
+
+Deno.test("a QUIT after a WATCH and an EXEC gets every reply in order, then the client is closed", async () => {
+  await _withNode(4, async ({ fake, pins, client }) => {
+    const a = client(1);
+    a.conn.push("pin watch\nquit\n");
+    await settle();
+    const dedicated = fake.opened[1];
+    assert.equal(dedicated.text(), "pin watch\n");
+    assert.ok(!a.conn.closed, "the WATCH's reply is owed");
+    dedicated.push("OK\n");
+    await a.done;
+    await settle();
+    assert.equal(a.conn.text(), "OK\nOK\n");
+    assert.ok(a.conn.closed);
+    assert.ok(dedicated.closed, "its watching connection is closed with the client");
+    assert.equal(pins.openCount(0), 0);
+
+    const b = client(2);
+    b.conn.push("pin multi\nrelease exec\nquit\n");
+    await settle();
+    const second = fake.opened[2];
+    second.push("OK\nQUEUED-RESULTS\n");
+    await b.done;
+    await settle();
+    assert.equal(b.conn.text(), "OK\nQUEUED-RESULTS\nOK\n");
+    assert.ok(b.conn.closed);
+  });
+});
+
+Deno.test("a blocked client's QUIT waits for the reply; a client that leaves meanwhile is seen", async () => {
+  await _withNode(4, async ({ fake, pins, client, metrics }) => {
+    const a = client(1);
+    a.conn.push("block 0 blpop\nquit\n");
+    await settle();
+    const dedicated = fake.opened[1];
+    assert.ok(!dedicated.closed && !a.conn.closed, "blocked, as in redis-server");
+    dedicated.push("popped\n");
+    await a.done;
+    await settle();
+    assert.equal(a.conn.text(), "popped\nOK\n");
+    assert.ok(a.conn.closed);
+
+    const b = client(2);
+    b.conn.push("block 0 blpop\nquit\n");
+    await settle();
+    const second = fake.opened[fake.opened.length - 1];
+    assert.ok(!second.closed);
+    b.conn.end();
+    await b.done;
+    assert.ok(second.closed, "its BLPOP pops nothing for a client that is gone");
+    assert.equal(pins.openCount(0), 0);
+    assert.equal(metrics.clientStates.blocked, 0);
+  });
+});
+
+Deno.test("a message delivered while a silenced request is held is written, and that reply is not", async () => {
+  await _withNode(4, async ({ fake, shared, client }) => {
+    const a = client(1);
+    a.conn.push("get a\nlane1\nsilent get b\n");
+    await settle();
+    assert.equal(fake.opened.length, 1, "the lane-1 request waits for the lane-0 one");
+    a.session.deliver(encoder.encode("message\n"), false);
+    shared.push("A\n");
+    await settle();
+    const lane = fake.opened[1];
+    assert.equal(lane.text(), "hello 3\nsilent get b\n");
+    lane.push("HI\nB\n");
+    await settle();
+    assert.equal(a.conn.text(), "A\nOK\nmessage\n");
+    a.conn.end();
+    await a.done;
+  });
+});
+
+Deno.test("a blocking request behind a slow one on its connection counts its wait from its turn", async () => {
+  await _withNode(4, async ({ fake, pins, client }) => {
+    const a = client(1);
+    a.conn.push("pin watch\n");
+    await settle();
+    const dedicated = fake.opened[1];
+    dedicated.push("OK\n");
+    await settle();
+    // A slow request (a long EVAL) on the watching client's connection, a blocking one behind
+    // it: the backend runs the blocking one only after the slow one.
+    a.conn.push("pin slow\ntblock 500 blpop\n");
+    await settle();
+    const within = 500 + BLOCKING_TIMEOUT_MARGIN_MS;
+    const start = coarseClock.now;
+    try {
+      pins.checkTimeouts(start + 3 * within);
+      await settle();
+      assert.equal(dedicated.closed, false, "the blocking request has not started");
+      coarseClock.now = start + 3 * within;
+      dedicated.push("done\n");
+      await settle();
+      pins.checkTimeouts(start + 3 * within + within - 10);
+      assert.equal(dedicated.closed, false, "within its own timeout since its turn");
+      pins.checkTimeouts(start + 4 * within + 10);
+      await settle();
+      assert.ok(dedicated.closed);
+      assert.match(a.conn.text(), /^OK\ndone\nERR backend n1: timed out/);
+    } finally {
+      coarseClock.now = performance.now();
+    }
+    a.conn.end();
+    await a.done;
+  });
+});
+
+Deno.test("requests held behind a blocked one go on past the in-flight budget after its reply", async () => {
+  await _withNode(4, async ({ fake, shared, client }) => {
+    const a = client(1);
+    // More requests than a new client may have in flight (16), fewer bytes than stop reading.
+    const gets = 20;
+    a.conn.push("block 0 blpop\n" + "get k\n".repeat(gets));
+    await settle();
+    fake.opened[1].push("popped\n");
+    let answered = 0;
+    for (let round = 0; round < 20 && answered < gets; round++) {
+      await settle();
+      const sent = shared.text().length / 6;
+      shared.push("v\n".repeat(sent - answered));
+      answered = sent;
+    }
+    assert.equal(shared.text().length, gets * 6, "every GET is sent, the client sending nothing");
+    await settle();
+    assert.equal(a.conn.text(), "popped\n" + "v\n".repeat(gets));
+    a.conn.end();
+    await a.done;
+  });
+});
+
+Deno.test("bytes read while a request is held behind a lent large one are kept once it is sent", async () => {
+  await _withNode(4, async ({ fake, shared, client }) => {
+    const a = client(1);
+    // A large request lent to the shared connection (its buffer detached later), and a
+    // blocking one held behind it; a read is in flight into the buffer's free tail meanwhile.
+    const big = "set " + "x".repeat(100_000) + "\n";
+    a.conn.push(big + "block 0 blpop\n");
+    await settle(20);
+    assert.equal(fake.opened.length, 1, "the blocking request waits for the SET");
+    shared.push("OK\n");
+    await settle();
+    const dedicated = fake.opened[1];
+    assert.equal(dedicated.text(), "block 0 blpop\n");
+    // Bytes the client sends now land in the read in flight.
+    a.conn.push("get k\n");
+    await settle();
+    dedicated.push("popped\n");
+    await settle();
+    assert.equal(shared.text().length, big.length + 6);
+    assert.equal(shared.text().slice(big.length), "get k\n");
+    shared.push("v\n");
+    await settle();
+    assert.equal(a.conn.text(), "OK\npopped\nv\n");
+    a.conn.end();
     await a.done;
   });
 });

@@ -113,6 +113,13 @@ export class Session implements SessionClient, SlotOwner {
   #closed = false;
   /** No more requests will be read: close once every reply is out. */
   #draining = false;
+  /** A reply closes the client after it (QUIT, a protocol error): see #endOfInput. */
+  #closing = false;
+  /**
+   * Draining after QUIT while a dedicated connection's reply is owed: reading goes on, its
+   * bytes dropped, only to see the client leave (as redis-server reads a blocked client).
+   */
+  #readingToEnd = false;
   readonly #limits: OutputLimits;
   /** Bytes of replies kept in slots until the slots ahead of them are answered. */
   #heldBytes = 0;
@@ -138,6 +145,8 @@ export class Session implements SessionClient, SlotOwner {
   #nextStart = 0;
   #nextEnd = -1;
   #nextStartedAt = 0;
+  /** The read buffer's epoch that `#nextStart`/`#nextEnd` refer to (-1: none, args gone). */
+  #nextEpoch = -1;
   readonly #buffer = new ReadBuffer(CLIENT_READ_CAPACITY);
 
   /** The counters of this session's cluster in this worker. */
@@ -237,7 +246,7 @@ export class Session implements SessionClient, SlotOwner {
       slot.argStart = this.#nextStart;
       slot.argEnd = this.#nextEnd;
       slot.startedAt = this.#nextStartedAt;
-      slot.bufferEpoch = this.#buffer.epoch;
+      slot.bufferEpoch = this.#nextEpoch;
       this.#nextEnd = -1;
     }
     this.#slots.push(slot);
@@ -247,15 +256,16 @@ export class Session implements SessionClient, SlotOwner {
 
   /**
    * Times the request about to take a slot, for SLOWLOG (when enabled); it lies at
-   * `[start, end)` of the buffer handed to the planner. Its arguments are decoded again and copied
-   * only if it turns out slow, and only while the read buffer still holds them (no copy per
-   * request on the hot path).
+   * `[start, end)` of `buf`, the buffer handed to the planner. Its arguments are decoded again and
+   * copied only if it turns out slow, and only while the read buffer still holds them (no copy
+   * per request on the hot path; a request held while the buffer was detached has lost them).
    */
-  noteRequest(start: number, end: number): void {
+  noteRequest(buf: Uint8Array, start: number, end: number): void {
     if (!this.metrics.slowlog.enabled) return;
     this.#nextStart = start;
     this.#nextEnd = end;
     this.#nextStartedAt = turnNow();
+    this.#nextEpoch = buf === this.#buffer.data ? this.#buffer.epoch : -1;
   }
 
   #recordSlow(slot: ReplySlot): void {
@@ -284,7 +294,11 @@ export class Session implements SessionClient, SlotOwner {
   deliver(frame: Uint8Array, isView: boolean): void {
     if (this.#closed) return;
     if (this.#slots.size > 0) {
-      this.fill(this.reserve(), frame, isView);
+      // A slot of its own, not reserve()'s: answered at once, it is no request in flight
+      // (it must not stop the requests read next) and takes no request's SLOWLOG note or silence.
+      const slot = new ReplySlot(this);
+      this.#slots.push(slot);
+      this.fill(slot, frame, isView);
       return;
     }
     if (isView) this.#writer.append(frame);
@@ -309,6 +323,7 @@ export class Session implements SessionClient, SlotOwner {
     const slot = this.reserve();
     slot.closeAfter = true;
     this.#draining = true;
+    this.#closing = true;
     this.fill(slot, reply, false);
   }
 
@@ -327,7 +342,7 @@ export class Session implements SessionClient, SlotOwner {
       this.#heldCount++;
       this.#checkHardLimit();
       if (this.#paused) this.#resumeWhenDue();
-      if (this.#ordering && this.inFlight === 0) this.#scheduleFeed();
+      this.#feedWhenDue();
       return;
     }
     this.#slots.shift();
@@ -387,11 +402,26 @@ export class Session implements SessionClient, SlotOwner {
     if (this.#draining && this.#slots.size === 0) this.#finish();
     this.#checkHardLimit();
     if (this.#paused) this.#resumeWhenDue();
-    if (this.#ordering && this.inFlight === 0) this.#scheduleFeed();
+    this.#feedWhenDue();
   }
 
   /** The held request's send is on its way (one microtask, see #onFeedDue). */
   #feedScheduled = false;
+  /**
+   * #onFeedDue stopped at the in-flight budget while a read was in flight: the requests left
+   * in the buffer are planned once replies made room, not at the next read (the client may
+   * send nothing more until they are answered).
+   */
+  #feedOnRoom = false;
+
+  /** After a fill: the held request, or the requests left at the budget, may go now. */
+  #feedWhenDue(): void {
+    if (
+      (this.#ordering && this.inFlight === 0) || (this.#feedOnRoom && !this.#overBudget(true))
+    ) {
+      this.#scheduleFeed();
+    }
+  }
   /** Reading paused at HELD_READ_LIMIT while a request is held: no read in flight. */
   #heldPaused = false;
 
@@ -404,40 +434,40 @@ export class Session implements SessionClient, SlotOwner {
   }
 
   /**
-   * Sends the held request and plans the requests read meanwhile. Reading went on meanwhile
+   * Sends the held request and plans the requests read meanwhile (or, `#feedOnRoom`, plans
+   * those left at the in-flight budget once replies made room). Reading went on meanwhile
    * (a read may be in flight): this only consumes what is buffered, and lends nothing of the
    * buffer to the backends. After the client's end of input, the held request is dropped,
    * as redis-server drops what a client that closed had not run yet.
    */
   readonly #onFeedDue = () => {
     this.#feedScheduled = false;
-    if (this.#closed || !this.#ordering || this.inFlight > 0) return;
-    this.#ordering = false;
-    if (this.#draining) {
-      this.#runner.dropHeld();
-      if (this.#detachPending) this.#detachLent();
-      if (this.#slots.size === 0) this.#finish();
-      return;
-    }
-    this.#runner.sendHeld();
-    const buffer = this.#buffer;
-    try {
-      buffer.start += this.#runner.feed(buffer.data, buffer.start, buffer.end);
-    } catch (err) {
-      if (!(err instanceof ProtocolError)) {
-        this.#stopOnError(err);
+    if (this.#closed) return;
+    if (this.#ordering) {
+      if (this.inFlight > 0) return;
+      this.#ordering = false;
+      if (this.#draining) {
+        this.#runner.dropHeld();
+        if (this.#slots.size === 0) this.#finish();
         return;
       }
-      logDebug(`client ${this.id}: protocol error: ${err.message}`);
-      this.metrics.error("protocol");
-      this.answerAndClose(this.protocol.protocolErrorReply(err.message));
+    } else if (this.#feedOnRoom && !this.#overBudget(true)) this.#full = false;
+    else return;
+    this.#feedOnRoom = false;
+    const buffer = this.#buffer;
+    try {
+      this.#runner.sendHeld();
+      buffer.start += this.#runner.feed(buffer.data, buffer.start, buffer.end);
+    } catch (err) {
+      if (!this.#answerPlanError(err)) return;
     }
-    if (this.#detachPending && !this.#ordering) this.#detachLent();
+    // A read may be in flight into the lent buffer's tail: it is detached once that read is in
+    // (#handleBuffered) or before the next one (#readNext), never under a read.
     // Reading stopped at HELD_READ_LIMIT: on again (or to its end, after a protocol error).
     if (this.#heldPaused && (!this.#ordering || this.#draining)) {
       this.#heldPaused = false;
       this.#readNext();
-    }
+    } else if (this.#full && !this.#paused && !this.#heldPaused) this.#feedOnRoom = true;
   };
 
   /**
@@ -499,10 +529,11 @@ export class Session implements SessionClient, SlotOwner {
   };
 
   #readNext(): void {
-    if (this.#closed || this.#draining) {
-      this.#endOfInput();
+    if (this.#closed || (this.#draining && !this.#readingToEnd)) {
+      this.#endOfInput(false);
       return;
     }
+    if (this.#detachPending && !this.#ordering) this.#detachLent();
     if (
       this.#ordering &&
       (this.#buffer.length >= HELD_READ_LIMIT || this.#buffer.tailSpace().length === 0)
@@ -512,7 +543,15 @@ export class Session implements SessionClient, SlotOwner {
       this.#heldPaused = true;
       return;
     }
-    if (this.#full && !this.#overBudget(true)) this.#full = false;
+    if (this.#full && !this.#overBudget(true)) {
+      this.#full = false;
+      // Requests read before the budget filled come first: the client may send nothing more
+      // (a local reply alone can fill it, and be answered at once).
+      if (!this.draining && this.#buffer.length > 0 && this.owedBytes <= this.#limits.softLimit) {
+        this.#handleBuffered();
+        return;
+      }
+    }
     if (this.owedBytes > this.#limits.softLimit || this.#full) {
       // Backpressure: wait until the writer has written what is owed, or until replies in
       // flight come back. When the bytes are replies held behind a slower one (the writer
@@ -537,9 +576,14 @@ export class Session implements SessionClient, SlotOwner {
     pending.then(this.#onRead, this.#onReadFailed);
   }
 
-  /** Where the next read goes: only the free tail while a held request views the buffer. */
+  /**
+   * Where the next read goes: only the free tail while a held request views the buffer or
+   * lent requests wait for its detach (nothing in it may move).
+   */
   #readSpace(): Uint8Array {
-    return this.#ordering ? this.#buffer.tailSpace() : this.#buffer.freeSpace();
+    return this.#ordering || this.#detachPending
+      ? this.#buffer.tailSpace()
+      : this.#buffer.freeSpace();
   }
 
   readonly #onReadable = () => this.#readNext();
@@ -577,7 +621,13 @@ export class Session implements SessionClient, SlotOwner {
 
   #handleRead(n: number | null): void {
     if (n === null || this.#draining || this.#closed) {
-      this.#endOfInput();
+      if (n !== null && this.#readingToEnd && !this.#closed) {
+        // After QUIT: what the client sends is not run, only its leaving matters.
+        this.metrics.bytesIn += n;
+        this.#readNext();
+        return;
+      }
+      this.#endOfInput(n === null);
       return;
     }
     const buffer = this.#buffer;
@@ -606,6 +656,8 @@ export class Session implements SessionClient, SlotOwner {
 
   /** Handles the complete requests in the read buffer, then reads on. */
   #handleBuffered(): void {
+    // No read in flight now: lent requests' buffer goes (a read into its tail is committed).
+    if (this.#detachPending && !this.#ordering) this.#detachLent();
     const buffer = this.#buffer;
     // A buffer large enough to hold a large request lends it to the backends uncopied.
     const lend = buffer.data.length >= LEND_FROM;
@@ -638,17 +690,26 @@ export class Session implements SessionClient, SlotOwner {
         }
       }
     } catch (err) {
-      if (!(err instanceof ProtocolError)) {
-        this.#stopOnError(err);
-        return;
-      }
-      logDebug(`client ${this.id}: protocol error: ${err.message}`);
-      this.metrics.error("protocol");
-      this.answerAndClose(this.protocol.protocolErrorReply(err.message));
-      this.#endLoop();
+      if (this.#answerPlanError(err)) this.#endOfInput(false);
       return;
     }
     this.#readNext();
+  }
+
+  /**
+   * Planning or sending failed: a protocol error is answered, after the replies owed, and the
+   * client closed after it (true); anything else closes the client and ends the read loop
+   * at once (false).
+   */
+  #answerPlanError(err: unknown): boolean {
+    if (!(err instanceof ProtocolError)) {
+      this.#stopOnError(err);
+      return false;
+    }
+    logDebug(`client ${this.id}: protocol error: ${err.message}`);
+    this.metrics.error("protocol");
+    this.answerAndClose(this.protocol.protocolErrorReply(err.message));
+    return true;
   }
 
   /**
@@ -669,9 +730,18 @@ export class Session implements SessionClient, SlotOwner {
     this.#endLoop();
   }
 
-  /** The client sent EOF (or QUIT) or is being closed: send what is owed, then close. */
-  #endOfInput(): void {
+  /**
+   * The client sent EOF (`eof`) or QUIT, or is being closed: send what is owed, then close.
+   */
+  #endOfInput(eof: boolean): void {
     if (!this.#closed && this.#runner.holdsDedicated) {
+      if (!eof && this.#closing) {
+        // QUIT (or a protocol error) after a WATCH, an EXEC or a BLPOP: their replies come
+        // first, as in redis-server; reading goes on to see the client leave meanwhile.
+        this.#readingToEnd = true;
+        this.#readNext();
+        return;
+      }
       // A closed client cannot be told apart from a half-closed one: waiting for a BLPOP's
       // reply would let Redis pop an element for a client that is gone. Closed at once, with
       // its dedicated connections (its transaction is dropped).

@@ -37,7 +37,8 @@ class RecordingRouting implements Routing {
 
 /**
  * A line protocol for the tests: each "\n"-terminated line is a request; "bad" is malformed;
- * "quit" is answered locally and closes; everything else is forwarded.
+ * "quit" is answered locally and closes; "local" is answered locally; everything else is
+ * forwarded.
  */
 class LinePlanner implements RequestPlanner {
   next(buf: Uint8Array, start: number, end: number, plan: Plan): number {
@@ -46,6 +47,7 @@ class LinePlanner implements RequestPlanner {
     const line = latin1.decode(buf.subarray(start, start + nl));
     if (line === "bad") throw new ProtocolError("bad line");
     if (line === "quit") plan.local(encoder.encode("bye\n"), true);
+    else if (line === "local") plan.local(encoder.encode("here\n"));
     else plan.forward(0, buf.subarray(start, start + nl + 1), false);
     return nl + 1;
   }
@@ -230,5 +232,43 @@ Deno.test("Session.deliver writes a pushed message at a reply boundary, after th
   }
   assert.ok(session.closed);
   conn.releaseWrites();
+  await done;
+});
+
+Deno.test("Session.deliver while the in-flight budget is nearly used leaves the next request unheld", async () => {
+  const { conn, session, handler, done } = _start();
+  // 16 requests: as many as the first burst may have in flight (see IN_FLIGHT_BYTES).
+  conn.push(Array.from({ length: 16 }, (_, i) => `r${i}\n`).join(""));
+  await settle();
+  assert.equal(handler.slots.length, 16);
+  // A message owed behind them is answered already: it is not a request in flight.
+  session.deliver(encoder.encode("m\n"), false);
+  for (const sent of handler.slots) _reply(sent.slot, "R\n");
+  await settle();
+  assert.equal(conn.text(), "R\n".repeat(16) + "m\n");
+  conn.push("next\n");
+  await settle();
+  assert.deepEqual(handler.slots.slice(16).map((s) => s.line), ["next"]);
+  _reply(handler.slots[16].slot, "N\n");
+  await settle();
+  assert.equal(conn.text(), "R\n".repeat(16) + "m\nN\n");
+  conn.end();
+  await done;
+});
+
+Deno.test("Session plans the requests after a local reply that alone went over the in-flight budget", async () => {
+  const { conn, handler, done } = _start();
+  conn.push("big\n");
+  await settle();
+  // A reply of 9 MB: the client's replies are now expected to be over 1 MB each.
+  handler.slots[0].slot.onReply(new Uint8Array(9 * 2 ** 20));
+  await settle();
+  conn.push("local\nget k\n");
+  await settle();
+  assert.deepEqual(handler.slots.map((s) => s.line), ["big", "get k"]);
+  _reply(handler.slots[1].slot, "V\n");
+  await settle();
+  assert.ok(conn.text().endsWith("here\nV\n"));
+  conn.end();
   await done;
 });

@@ -6,6 +6,7 @@
  * src/proxy/subscriber.ts's.
  */
 import { encodeCommand, encodeError } from "./encoder.ts";
+import { bytesAre, concatBytes } from "../bytes.ts";
 
 /** What a name is subscribed as: SUBSCRIBE's channel, PSUBSCRIBE's pattern, SSUBSCRIBE's. */
 export const SubKind = { channel: 0, pattern: 1, shard: 2 } as const;
@@ -78,7 +79,7 @@ export class ClientSubscriptions {
       }
       frames.push(confirmation(SUBSCRIBE_WORDS[kind], name, this.count(kind), push));
     }
-    return { kind, changed, subscribe: true, reply: _concat(frames) };
+    return { kind, changed, subscribe: true, reply: concatBytes(frames) };
   }
 
   /**
@@ -98,7 +99,7 @@ export class ClientSubscriptions {
       frames.push(confirmation(word, name, this.count(kind), push));
     }
     if (all && frames.length === 0) frames.push(confirmation(word, null, this.count(kind), push));
-    return { kind, changed, subscribe: false, reply: _concat(frames) };
+    return { kind, changed, subscribe: false, reply: concatBytes(frames) };
   }
 
   /** RESET: every subscription dropped, no reply of its own. */
@@ -148,13 +149,13 @@ export function confirmation(
     }\r\n`,
   );
   const tail = encoder.encode(`${name === null ? "" : "\r\n"}:${count}\r\n`);
-  return _concat(name === null ? [head, tail] : [head, name, tail]);
+  return concatBytes(name === null ? [head, tail] : [head, name, tail]);
 }
 
 /** PING in the subscribed state: `*2 $4 pong $<arg>`, the argument or empty. */
 export function subscribedPong(arg: Uint8Array | undefined): Uint8Array {
   const value = arg ?? new Uint8Array(0);
-  return _concat([
+  return concatBytes([
     encoder.encode(`*2\r\n$4\r\npong\r\n$${value.length}\r\n`),
     value,
     encoder.encode("\r\n"),
@@ -270,13 +271,13 @@ const _bounds = [0, 0];
 /** Classifies a frame read on a subscription connection. */
 export function pushKind(frame: Uint8Array): PushKindValue {
   if (frame[0] === 0x2d) return PushKind.error;
-  if (_equals(frame, 0, frame.length, PONG_SIMPLE)) return PushKind.pong;
+  if (bytesAre(frame, 0, frame.length, PONG_SIMPLE)) return PushKind.pong;
   if (!bulkElement(frame, 0, _bounds)) return PushKind.other;
   const [start, end] = _bounds;
-  for (const word of MESSAGE_WORDS) if (_equals(frame, start, end, word)) return PushKind.message;
-  if (_equals(frame, start, end, PONG)) return PushKind.pong;
+  for (const word of MESSAGE_WORDS) if (bytesAre(frame, start, end, word)) return PushKind.message;
+  if (bytesAre(frame, start, end, PONG)) return PushKind.pong;
   for (const word of CONFIRM_WORDS) {
-    if (_equals(frame, start, end, word)) return PushKind.confirmation;
+    if (bytesAre(frame, start, end, word)) return PushKind.confirmation;
   }
   return PushKind.other;
 }
@@ -366,25 +367,7 @@ export function messageSubscription(frame: Uint8Array): { kind: SubKindValue; ke
  */
 export function shardUnsubscribed(frame: Uint8Array): string | null {
   if (!bulkElement(frame, 0, _bounds)) return null;
-  if (!_equals(frame, _bounds[0], _bounds[1], CONFIRM_WORDS[5])) return null;
+  if (!bytesAre(frame, _bounds[0], _bounds[1], CONFIRM_WORDS[5])) return null;
   if (!bulkElement(frame, 1, _bounds)) return null;
   return nameKey(frame.subarray(_bounds[0], _bounds[1]));
-}
-
-function _equals(buf: Uint8Array, start: number, end: number, word: Uint8Array): boolean {
-  if (end - start !== word.length) return false;
-  for (let i = 0; i < word.length; i++) if (buf[start + i] !== word[i]) return false;
-  return true;
-}
-
-function _concat(parts: readonly Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const part of parts) size += part.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
