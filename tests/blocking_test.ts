@@ -171,7 +171,9 @@ testBothIo(
     const waited = performance.now() - started;
     assert.ok(reply instanceof RespErrorReply, Deno.inspect(reply));
     assert.match(reply.message, /^ERR backend stuck: timed out/);
-    assert.ok(waited >= 200 + BLOCKING_TIMEOUT_MARGIN_MS - 50, `${waited} ms`);
+    // Deadlines run on the coarse clock, which lags a busy event loop by up to a few ticks:
+    // the margin absorbs that, so the command's own timeout is never cut short.
+    assert.ok(waited >= 200 + BLOCKING_TIMEOUT_MARGIN_MS - 250, `${waited} ms`);
     assert.ok(waited < 200 + BLOCKING_TIMEOUT_MARGIN_MS + 1500, `${waited} ms`);
     // Its dedicated connection was closed, not returned to the pool.
     for (let i = 0; i < 50 && fake.closed === closedBefore; i++) await sleep(20);

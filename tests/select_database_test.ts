@@ -55,6 +55,16 @@ Deno.test("redis mode, database = 3: every backend connection is in database 3; 
   assert.ok(aborted[1] instanceof RespErrorReply, Deno.inspect(aborted));
   assert.ok(aborted[3] instanceof RespErrorReply && /^EXECABORT/.test(aborted[3].message));
   await client.sendRaw(encodeCommandText("BLPOP", "{q}l", "5"));
+  // The BLPOP's dedicated connection is dialled first: wait until a backend shows it blocked.
+  for (let round = 0; round < 50; round++) {
+    let blocked = false;
+    for (const server of [a, b]) {
+      await using direct = await RespClient.connect(server.port);
+      if (/ cmd=blpop /.test(String(text(await direct.command("CLIENT", "LIST"))))) blocked = true;
+    }
+    if (blocked) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 
   // Every key is in database 3 of its backend, none in database 0.
   let inThree = 0;

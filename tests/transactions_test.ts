@@ -260,8 +260,8 @@ for (const sandboxed of [false, true]) {
     await using client = await RespClient.connect(aster.ports[0]);
     // A key on the other server than {t}'s (retried: the ring may not have both servers yet).
     let other = "";
-    for (let round = 0; other === "" && round < 5; round++) {
-      if (round > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let round = 0; other === "" && round < 20; round++) {
+      if (round > 0) await new Promise((resolve) => setTimeout(resolve, 250));
       assert.equal(await client.command("SET", "{t}probe", "1"), "OK");
       const tagOnA = (await probe.command("EXISTS", "{t}probe")) === 1;
       await client.command("DEL", "{t}probe");

@@ -5,8 +5,10 @@
  * (tests/layers_test.ts checks it); a second runtime adds a folder beside `deno/` and a
  * line here. Resolved once, when this module loads: callers hold plain objects, and the
  * sockets it opens are the runtime's own (no call or promise added per read on Deno).
- * Both runtimes' modules are imported statically and touch their runtime's globals only
- * when called (a top-level await here breaks `bun build --compile`'s bundle).
+ * Only this runtime's module is loaded (a dynamic import, awaited at the top level: the other
+ * runtime's would load Deno's Node compatibility layer, megabytes per isolate). A worker
+ * evaluates this before it sets its message handler, so it says "ready" first (see
+ * src/worker/messages.ts).
  */
 import { onBun } from "./bun/bun_api.ts";
 import type { RawFdReaper, RawFdTable, RawSocketsMissing, SocketApi, TlsApi } from "./sockets.ts";

@@ -2,7 +2,13 @@
 import type { ClusterConfig, Config } from "../config/schema.ts";
 import { logError, logInfo, type LogLevel, logWarn } from "../log.ts";
 import { type MetricsSnapshot } from "../metrics/worker_metrics.ts";
-import type { FromWorker, RawFdTable, SharedState, ToWorker } from "../worker/messages.ts";
+import type {
+  FromWorker,
+  RawFdTable,
+  SharedState,
+  StartMessage,
+  ToWorker,
+} from "../worker/messages.ts";
 import { runtime } from "../runtime/runtime.ts";
 import type { RawFdReaper } from "../runtime/sockets.ts";
 
@@ -247,9 +253,24 @@ export class Supervisor {
     const label = `cluster ${cluster.name}: worker ${index}`;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${label} did not start`)), START_TIMEOUT_MS);
+      const start: StartMessage = {
+        type: "start",
+        cluster,
+        workerIndex: index,
+        ...this.#options,
+        leader: index === 0,
+        reusePort: !this.#singleWorker,
+        fds: slot.fds,
+        shared: [],
+      };
       worker.onmessage = (event: MessageEvent<FromWorker>) => {
         const message = event.data;
         switch (message.type) {
+          case "ready":
+            // The leader's decisions as they are now, not when the worker was made.
+            start.shared = [...(this.#shared.get(cluster.name)?.values() ?? [])];
+            worker.postMessage(start);
+            return;
           case "listening":
             clearTimeout(timer);
             slot.listening = true;
@@ -294,17 +315,6 @@ export class Supervisor {
         slot.reconfigured?.resolve();
         if (!slot.stopping) this.#restart(slot);
       };
-      const start: ToWorker = {
-        type: "start",
-        cluster,
-        workerIndex: index,
-        ...this.#options,
-        leader: index === 0,
-        reusePort: !this.#singleWorker,
-        fds: slot.fds,
-        shared: [...(this.#shared.get(cluster.name)?.values() ?? [])],
-      };
-      worker.postMessage(start);
     });
   }
 

@@ -78,6 +78,15 @@ export type ToWorker =
   | CrashMessage
   | ReconfigureMessage;
 
+/**
+ * Worker -> supervisor: its message handler is set (its modules, some loaded by a top-level
+ * await, are evaluated); the supervisor sends StartMessage only then, so no runtime can drop
+ * it for want of a handler.
+ */
+export interface ReadyMessage {
+  type: "ready";
+}
+
 /** Worker -> supervisor: the listener is up. */
 export interface ListeningMessage {
   type: "listening";
@@ -117,6 +126,7 @@ export interface RefreshWantedMessage {
 export type FromWorker =
   | SharedMessage
   | RefreshWantedMessage
+  | ReadyMessage
   | ListeningMessage
   | FailedMessage
   | StoppedMessage

@@ -86,3 +86,5 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       return;
   }
 };
+
+_post({ type: "ready" });
