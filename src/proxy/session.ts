@@ -171,6 +171,11 @@ export class Session implements SessionClient, SlotOwner {
     this.#runner = new PlanRunner(this, options.protocol.newPlanner(this), options.upstream);
   }
 
+  /** Bytes of read buffer held now: none while idle on a socket that reads without a promise. */
+  get readBufferBytes(): number {
+    return this.#buffer.capacity;
+  }
+
   /** Bytes of replies owed to the client and not yet handed to the socket. */
   get owedBytes(): number {
     return this.#writer.queuedBytes + this.#heldBytes;
@@ -384,7 +389,13 @@ export class Session implements SessionClient, SlotOwner {
         return;
       }
     }
-    if (this.#draining && this.#slots.size === 0) this.#finish();
+    if (this.#slots.size === 0) {
+      if (this.#draining) this.#finish();
+      // The last reply owed is out and the socket has nothing to read: idle until it has.
+      else if (this.#awaitingReadable && !this.#ordering && !this.#detachPending) {
+        this.#buffer.park();
+      }
+    }
     this.#checkHardLimit();
     if (this.#paused) this.#resumeWhenDue();
     if (this.#ordering && this.inFlight === 0) this.#scheduleFeed();
@@ -542,7 +553,12 @@ export class Session implements SessionClient, SlotOwner {
     return this.#ordering ? this.#buffer.tailSpace() : this.#buffer.freeSpace();
   }
 
-  readonly #onReadable = () => this.#readNext();
+  readonly #onReadable = () => {
+    this.#awaitingReadable = false;
+    this.#readNext();
+  };
+  /** The socket calls #onReadable when the client sends: no read holds the buffer. */
+  #awaitingReadable = false;
   /** The socket reads without a promise (`tryRead` and `whenReadable`, as `io = "ffi"`'s do). */
   readonly #readsNow: boolean;
 
@@ -561,6 +577,9 @@ export class Session implements SessionClient, SlotOwner {
     }
     if (n === undefined) {
       this.#syncReads = 0;
+      this.#awaitingReadable = true;
+      // Idle (nothing unread, nothing owed): the buffer goes until the client sends again.
+      if (this.#slots.size === 0 && !this.#ordering && !this.#detachPending) this.#buffer.park();
       conn.whenReadable!(this.#onReadable);
       return;
     }
