@@ -300,15 +300,21 @@ export class Listener {
     logDebug(`client ${session.id} from ${peer || "?"}`);
     metrics.clientsTotal++;
     metrics.clientsCurrent++;
-    session.run().catch((err) => {
+    try {
+      session.serve(this.#sessionEnded);
+    } catch (err) {
       logWarn(`client ${session.id} failed: ${err instanceof Error ? err.stack : err}`);
       session.close();
-    }).finally(() => {
-      this.#sessions.delete(session);
-      metrics.clientsCurrent--;
-      logDebug(`client ${session.id} left (${peer || "?"})`);
-    });
+      this.#sessionEnded(session);
+    }
   }
+
+  /** A session's read loop ended (once; one function for all: no closure per client). */
+  readonly #sessionEnded = (session: Session): void => {
+    if (!this.#sessions.delete(session)) return;
+    this.#options.metrics.clientsCurrent--;
+    logDebug(`client ${session.id} left (${session.peer || "?"})`);
+  };
 
   /**
    * Graceful stop: stops accepting, lets every client receive the replies it is owed (no

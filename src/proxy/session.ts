@@ -411,7 +411,7 @@ export class Session implements SessionClient, SlotOwner {
     if (this.#feedScheduled || this.#closed) return;
     this.#feedScheduled = true;
     // Not from inside a backend's reply loop.
-    queueMicrotask(this.#onFeedDue);
+    queueMicrotask(() => this.#onFeedDue());
   }
 
   /**
@@ -420,7 +420,7 @@ export class Session implements SessionClient, SlotOwner {
    * buffer to the backends. After the client's end of input, the held request is dropped,
    * as redis-server drops what a client that closed had not run yet.
    */
-  readonly #onFeedDue = () => {
+  #onFeedDue(): void {
     this.#feedScheduled = false;
     if (this.#closed || !this.#ordering || this.inFlight > 0) return;
     this.#ordering = false;
@@ -449,7 +449,7 @@ export class Session implements SessionClient, SlotOwner {
       this.#heldPaused = false;
       this.#readNext();
     }
-  };
+  }
 
   /**
    * While reading is paused: schedules the resume once it is due. Over the soft limit,
@@ -462,12 +462,12 @@ export class Session implements SessionClient, SlotOwner {
     if (this.owedBytes > this.#limits.softLimit) {
       if (!this.#writer.busy) return;
       this.#resumeScheduled = true;
-      this.#writer.idle().then(this.#onCaughtUp);
+      this.#writer.idle().then(() => this.#onCaughtUp());
       return;
     }
     if (this.#full && this.#overBudget(true)) return;
     this.#resumeScheduled = true;
-    queueMicrotask(this.#onCaughtUp);
+    queueMicrotask(() => this.#onCaughtUp());
   }
 
   /** A resume is on its way (one promise or microtask per pause, not one per reply). */
@@ -475,25 +475,37 @@ export class Session implements SessionClient, SlotOwner {
 
   /**
    * Reads and handles requests until the client leaves or is closed; resolves then (replies
-   * still owed are written after). The loop runs on callbacks made once per session, not
-   * an async function: no frame kept per idle client, no extra promise hop per read.
+   * still owed are written after). See `serve`.
    */
   run(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#loopEnded = resolve;
-      this.#readNext();
-    });
+    return new Promise((resolve) => this.serve(() => resolve()));
   }
 
-  #loopEnded: () => void = () => {};
-  readonly #onRead = (n: number | null) => this.#handleRead(n);
-  readonly #onReadFailed = (err: unknown) => this.#stopOnError(err);
+  /**
+   * Reads and handles requests until the client leaves or is closed, then calls `onEnd`
+   * once, with this session (replies still owed are written after). The loop runs on
+   * callbacks made once per session, not an async function: no frame kept per idle client,
+   * no extra promise hop per read; a listener passes one `onEnd` for all its clients.
+   */
+  serve(onEnd: (session: Session) => void): void {
+    this.#loopEnded = onEnd;
+    this.#readNext();
+  }
+
+  #loopEnded: ((session: Session) => void) | null = null;
+  /**
+   * Callbacks of the promise reads (`io = "deno"`) and of the socket's readiness (`io =
+   * "ffi"`): made at the first read that needs them, so a session makes only its path's.
+   */
+  #onRead: ((n: number | null) => void) | null = null;
+  #onReadFailed: ((err: unknown) => void) | null = null;
+  #onReadable: (() => void) | null = null;
   /**
    * Reading waits for the client to take its replies (owed bytes over the soft limit) or
    * for replies in flight to come back.
    */
   #paused = false;
-  readonly #onCaughtUp = () => {
+  #onCaughtUp(): void {
     this.#resumeScheduled = false;
     if (!this.#paused) return; // one resume per pause: never two reads at once
     this.#paused = false;
@@ -507,7 +519,7 @@ export class Session implements SessionClient, SlotOwner {
       return;
     }
     this.#readNext();
-  };
+  }
 
   #readNext(): void {
     if (this.#closed || this.#draining) {
@@ -545,7 +557,10 @@ export class Session implements SessionClient, SlotOwner {
       this.#stopOnError(err);
       return;
     }
-    pending.then(this.#onRead, this.#onReadFailed);
+    pending.then(
+      this.#onRead ??= (n) => this.#handleRead(n),
+      this.#onReadFailed ??= (err) => this.#stopOnError(err),
+    );
   }
 
   /** Where the next read goes: only the free tail while a held request views the buffer. */
@@ -553,10 +568,6 @@ export class Session implements SessionClient, SlotOwner {
     return this.#ordering ? this.#buffer.tailSpace() : this.#buffer.freeSpace();
   }
 
-  readonly #onReadable = () => {
-    this.#awaitingReadable = false;
-    this.#readNext();
-  };
   /** The socket calls #onReadable when the client sends: no read holds the buffer. */
   #awaitingReadable = false;
   /** The socket reads without a promise (`tryRead` and `whenReadable`, as `io = "ffi"`'s do). */
@@ -580,7 +591,12 @@ export class Session implements SessionClient, SlotOwner {
       this.#awaitingReadable = true;
       // Idle (nothing unread, nothing owed): the buffer goes until the client sends again.
       if (this.#slots.size === 0 && !this.#ordering && !this.#detachPending) this.#buffer.park();
-      conn.whenReadable!(this.#onReadable);
+      conn.whenReadable!(
+        this.#onReadable ??= () => {
+          this.#awaitingReadable = false;
+          this.#readNext();
+        },
+      );
       return;
     }
     if (++this.#syncReads >= SYNC_READS) {
@@ -678,7 +694,9 @@ export class Session implements SessionClient, SlotOwner {
     // Lent bytes may still wait to be written: their buffer goes to their lease, not back.
     if (this.#detachPending) this.#detachLent();
     this.#buffer.release();
-    this.#loopEnded();
+    const ended = this.#loopEnded;
+    this.#loopEnded = null;
+    ended?.(this);
   }
 
   /** A read or a plan failed: the client is closed. */
@@ -733,7 +751,7 @@ export class Session implements SessionClient, SlotOwner {
     // A dedicated backend connection is closed, not returned: its state is this client's.
     this.#runner.close();
     // A paused read loop ends too, so run() resolves.
-    if (this.#paused) queueMicrotask(this.#onCaughtUp);
+    if (this.#paused) queueMicrotask(() => this.#onCaughtUp());
     else if (this.#heldPaused) {
       this.#heldPaused = false;
       queueMicrotask(() => this.#readNext());
