@@ -15,6 +15,7 @@ import type { ProxyConn } from "../io/sockets.ts";
 import type { ClientState } from "./redis_local.ts";
 import { PlanRunner, type Upstream } from "./plan_runner.ts";
 import { ReplySlot, type SlotOwner } from "./reply_slot.ts";
+import { socketPeer } from "./proxy_protocol.ts";
 import type { PubsubGauges } from "./subscriber.ts";
 
 export { ReplySlot } from "./reply_slot.ts";
@@ -147,7 +148,11 @@ export class Session implements SessionClient, SlotOwner {
     return this.metrics.clientStates;
   }
   /** The client's `host:port` (its PROXY header's with `proxy_protocol`), "" when unknown. */
-  readonly peer: string;
+  get peer(): string {
+    return this.#peer ??= socketPeer(this.conn);
+  }
+  /** null until asked for when the socket knows it: no string kept per idle client. */
+  #peer: string | null;
 
   constructor(
     id: number,
@@ -155,14 +160,15 @@ export class Session implements SessionClient, SlotOwner {
     options: SessionMode & {
       limits?: OutputLimits;
       metrics?: ClusterMetrics;
-      peer?: string;
+      /** Default: the socket's, when first asked for. */
+      peer?: string | null;
       peers?: Iterable<SessionClient>;
     },
   ) {
     this.id = id;
     this.peers = options.peers ?? [this];
     this.protocol = options.protocol;
-    this.peer = options.peer ?? "";
+    this.#peer = options.peer ?? null;
     this.conn = conn;
     this.#readsNow = conn.tryRead !== undefined && conn.whenReadable !== undefined;
     this.#limits = options.limits ?? DEFAULT_LIMITS;
