@@ -186,7 +186,13 @@ class PlaneState implements DataPlane {
     this.#ticker = setInterval(() => {
       const now = tickCoarseClock();
       trimBufferPool(now);
-      if (burst.observe(this.metrics.clientsCurrent, now)) runtime.releaseMemory();
+      if (burst.observe(this.metrics.clientsCurrent, now)) {
+        runtime.releaseMemory();
+        logInfo(
+          `cluster ${this.#config.name}: a burst of clients left, memory given back ` +
+            `(${Math.round(performance.now() - now)} ms)`,
+        );
+      }
       for (const backend of [this.#backend, ...this.#retiring]) {
         backend.pool.checkTimeouts(now);
         backend.pins.checkTimeouts(now);
