@@ -73,16 +73,40 @@ async function _debuggerUrl(port: number): Promise<string> {
   }
 }
 
-/** Samples `port`'s process for `seconds` and returns its profile's head node. */
-export async function sampleHeap(port: number, seconds: number): Promise<HeapProfileNode> {
+/** A DevTools protocol session with one process's inspector. */
+export interface Inspector {
+  /** Calls `method` and resolves with its result (rejects with the inspector's error). */
+  send(method: string, params?: Record<string, unknown>): Promise<Record<string, unknown>>;
+  /** Events the inspector sends (e.g. `HeapProfiler.addHeapSnapshotChunk`) go here. */
+  onEvent: ((method: string, params: Record<string, unknown>) => void) | null;
+  close(): void;
+}
+
+/** Opens a session with the inspector of the process on `port` (started with `--inspect`). */
+export async function openInspector(port: number): Promise<Inspector> {
   const socket = new WebSocket(await _debuggerUrl(port));
   const opened = Promise.withResolvers<void>();
   socket.onopen = () => opened.resolve();
   socket.onerror = () => opened.reject(new Error(`no inspector session on port ${port}`));
   await opened.promise;
   const waiting = new Map<number, PromiseWithResolvers<Record<string, unknown>>>();
+  let nextId = 0;
+  const inspector: Inspector = {
+    send(method, params = {}) {
+      const call = Promise.withResolvers<Record<string, unknown>>();
+      waiting.set(++nextId, call);
+      socket.send(JSON.stringify({ id: nextId, method, params }));
+      return call.promise;
+    },
+    onEvent: null,
+    close: () => socket.close(),
+  };
   socket.onmessage = (event) => {
     const message = JSON.parse(event.data);
+    if (message.id === undefined) {
+      inspector.onEvent?.(message.method, message.params);
+      return;
+    }
     const call = waiting.get(message.id);
     if (call === undefined) return;
     waiting.delete(message.id);
@@ -92,25 +116,24 @@ export async function sampleHeap(port: number, seconds: number): Promise<HeapPro
   socket.onclose = () => {
     for (const call of waiting.values()) call.reject(new Error("inspector closed the session"));
   };
-  let nextId = 0;
-  const send = (method: string, params: Record<string, unknown> = {}) => {
-    const call = Promise.withResolvers<Record<string, unknown>>();
-    waiting.set(++nextId, call);
-    socket.send(JSON.stringify({ id: nextId, method, params }));
-    return call.promise;
-  };
+  return inspector;
+}
+
+/** Samples `port`'s process for `seconds` and returns its profile's head node. */
+export async function sampleHeap(port: number, seconds: number): Promise<HeapProfileNode> {
+  const inspector = await openInspector(port);
   try {
-    await send("HeapProfiler.enable");
-    await send("HeapProfiler.startSampling", {
+    await inspector.send("HeapProfiler.enable");
+    await inspector.send("HeapProfiler.startSampling", {
       samplingInterval: 512,
       includeObjectsCollectedByMajorGC: true,
       includeObjectsCollectedByMinorGC: true,
     });
     await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-    const { profile } = await send("HeapProfiler.stopSampling");
+    const { profile } = await inspector.send("HeapProfiler.stopSampling");
     return (profile as { head: HeapProfileNode }).head;
   } finally {
-    socket.close();
+    inspector.close();
   }
 }
 

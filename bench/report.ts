@@ -3,7 +3,12 @@
  * per request, the scale probes), the notes on the load generator, and one section's
  * printout.
  */
-import type { ConcurrentClients, IdleMemory } from "./scale.ts";
+import {
+  BURST_SETTLE_MS,
+  type BurstMemory,
+  type ConcurrentClients,
+  type IdleMemory,
+} from "./scale.ts";
 import { median, medianOf } from "./results.ts";
 import type { Results, Section, SectionRun } from "./types.ts";
 
@@ -131,6 +136,29 @@ export function memoryTable(memory: IdleMemory[]): string {
     `${m.closedKiB}`,
     formatFixed(m.perConnKiB, 2),
     formatFixed(m.perConnKB, 2),
+  ]);
+  return formatTable(headers, rows);
+}
+
+/** RSS at start, before a burst of clients, with them connected, and after they left. */
+export function burstTable(burst: BurstMemory[]): string {
+  const headers = [
+    "proxy",
+    "RSS at start KiB",
+    "clients",
+    "RSS before KiB",
+    "RSS with them KiB",
+    `RSS ${BURST_SETTLE_MS / 1000} s after KiB`,
+    "after / before",
+  ];
+  const rows = burst.map((b) => [
+    b.name,
+    `${b.startKiB}`,
+    `${b.served}/${b.count}`,
+    `${b.beforeKiB}`,
+    `${b.peakKiB}`,
+    `${b.afterKiB}`,
+    `${formatFixed(b.afterRatio, 3)}x`,
   ]);
   return formatTable(headers, rows);
 }

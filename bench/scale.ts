@@ -6,6 +6,8 @@
  *   did one PING round trip, so the proxy accepted it and its session exists).
  * - `runConcurrentClients`: many clients connected at once, each doing `SET key:i v:i` then
  *   `GET key:i` and checking it reads its own value back.
+ * - `measureBurstMemory`: the proxy's RSS before a burst of clients (each connects and does
+ *   one PING, all at once), and `BURST_SETTLE_MS` after they all closed.
  *
  * Every loop is bounded in count and time; every connection opened is closed before a
  * probe returns.
@@ -61,6 +63,75 @@ export interface IdleMemory {
   perConnKiB: number;
   /** The same in KB (1000 bytes). */
   perConnKB: number;
+}
+
+/** How long after a burst's clients closed its RSS is taken (issue 23: 10 s). */
+export const BURST_SETTLE_MS = 10_000;
+
+/** What `measureBurstMemory` measured for one proxy. */
+export interface BurstMemory {
+  name: string;
+  /** RSS before any client connected (its start, as far as the probe can tell), KiB. */
+  startKiB: number;
+  /** Connections asked for. */
+  count: number;
+  /** Connections that completed their PING round trip. */
+  served: number;
+  /** RSS after the warm-up, before the burst (its idle level), KiB. */
+  beforeKiB: number;
+  /** RSS with all the burst's connections open, KiB. */
+  peakKiB: number;
+  /** RSS `BURST_SETTLE_MS` after they all closed, KiB. */
+  afterKiB: number;
+  /** after / before. */
+  afterRatio: number;
+}
+
+/**
+ * The proxy's RSS first (`startKiB`: call it before any other probe), then after a warm-up
+ * (`WARM_UP_CLIENTS` PINGs); opens `count` connections (in batches) each doing one PING,
+ * takes the RSS, closes them all and takes it again `BURST_SETTLE_MS` later.
+ */
+export async function measureBurstMemory(
+  target: ProbeTarget,
+  opts: { count: number; signal: AbortSignal },
+): Promise<BurstMemory> {
+  const startKiB = await _rss(target.pid);
+  const warm = await openConnections(target.port, { count: WARM_UP_CLIENTS, signal: opts.signal });
+  try {
+    const deadline = Date.now() + ROUND_TRIPS_TIMEOUT_MS;
+    await Promise.all(warm.conns.map((conn) => roundTrip(conn, PING, PONG, deadline)));
+  } finally {
+    closeAll(warm.conns);
+  }
+  await _sleep(SETTLE_MS);
+  const beforeKiB = await _rss(target.pid);
+  const burst = await openConnections(target.port, { count: opts.count, signal: opts.signal });
+  let served = 0;
+  let peakKiB: number;
+  try {
+    const deadline = Date.now() + ROUND_TRIPS_TIMEOUT_MS;
+    const pongs = await Promise.all(
+      burst.conns.map((conn) => roundTrip(conn, PING, PONG, deadline)),
+    );
+    served = pongs.filter((ok) => ok).length;
+    peakKiB = await _rss(target.pid);
+  } finally {
+    closeAll(burst.conns);
+  }
+  await _sleep(BURST_SETTLE_MS);
+  opts.signal.throwIfAborted();
+  const afterKiB = await _rss(target.pid);
+  return {
+    name: target.name,
+    startKiB,
+    count: opts.count,
+    served,
+    beforeKiB,
+    peakKiB,
+    afterKiB,
+    afterRatio: afterKiB / beforeKiB,
+  };
 }
 
 /** What `runConcurrentClients` measured for one proxy. */

@@ -3,7 +3,7 @@
  * workloads and their samples, targets, stages, probes, sections and target checks.
  */
 import type { AsterSource } from "../tests/helpers/aster.ts";
-import type { ConcurrentClients, IdleMemory } from "./scale.ts";
+import type { BurstMemory, ConcurrentClients, IdleMemory } from "./scale.ts";
 
 /** Every section, in report order; `--only` selects among them. */
 export const SECTION_NAMES = [
@@ -120,6 +120,8 @@ export interface ProbeRun {
   notes: string[];
   memory: IdleMemory[];
   concurrent: ConcurrentClients[];
+  /** RSS at start and after a burst of clients (the scale section; absent elsewhere). */
+  burst?: BurstMemory[];
 }
 
 /** A measurement outside the rounds: its own processes on `stack`, its own tables. */

@@ -1,21 +1,25 @@
 /**
  * The `scale` section: against one redis-server behind nutcracker and Aster (`redis`,
- * `thread = 1`; both I/O modes), the RSS growth per idle client connection (5,000
- * connections, each after one PING) and 10,000 concurrent clients each doing SET then GET of
- * its own key (`bench/scale.ts`); then `redis-benchmark -c 200 -P 16` GET and SET through
+ * `thread = 1`; both I/O modes), the RSS at start and 10 s after a burst of 10,000 clients
+ * (each one PING) closed, the RSS growth per idle client connection (5,000 connections, each
+ * after one PING) and 10,000 concurrent clients each doing SET then GET of its own key
+ * (`bench/scale.ts`); then `redis-benchmark -c 200 -P 16` GET and SET through
  * Aster with `thread = 1` and with `thread = 2`. Runs unpinned.
  */
 import { type ClusterToml, startAster } from "../../tests/helpers/aster.ts";
 import { startRedis } from "../../tests/helpers/servers.ts";
 import { redisBenchmarkTarget } from "../load_tools.ts";
 import { commandReply, serverEntry, startProxies } from "../proxies.ts";
-import { concurrentTable, formatFixed, memoryTable } from "../report.ts";
+import { burstTable, concurrentTable, formatFixed, memoryTable } from "../report.ts";
 import { rowLabel } from "../results.ts";
 import {
+  BURST_SETTLE_MS,
+  type BurstMemory,
   type ConcurrentClients,
   CONNECT_BATCH,
   IDLE_MS,
   type IdleMemory,
+  measureBurstMemory,
   measureIdleMemory,
   openFileLimit,
   RSS_SAMPLES,
@@ -28,8 +32,15 @@ import type { Probe, Section, SectionRun, Stage, Target, TargetCheck } from "../
 
 /** Idle client connections of the memory probe. */
 const IDLE_CLIENTS = 5_000;
-/** Clients connected at once in the concurrency probe. */
+/** Clients connected at once in the concurrency probe, and in the burst. */
 const CONCURRENT_CLIENTS = 10_000;
+/** Wait after starting the burst's proxies before their RSS at start is taken, ms. */
+const START_SETTLE_MS = 2000;
+/** Issue 23's memory goals for Aster (`thread = 1`). */
+const START_GOAL_MB = 40;
+const IDLE_GOAL_KB = 4;
+/** RSS after the burst over RSS before it. */
+const BURST_GOAL = 1.1;
 /** Aster's `max_clients` in the scale probes: room above `CONCURRENT_CLIENTS`. */
 const SCALE_MAX_CLIENTS = 12_000;
 /** redis-benchmark clients of the thread = 1 / thread = 2 rows. */
@@ -39,7 +50,8 @@ const SPARE_FDS = 200;
 
 /**
  * One redis-server behind nutcracker and Aster (`thread = 1`): RSS growth per idle client
- * connection, then `CONCURRENT_CLIENTS` clients at once, each on each proxy in turn.
+ * connection, then `CONCURRENT_CLIENTS` clients at once, each on each proxy in turn; then,
+ * on fresh processes, RSS at start and after a burst of `CONCURRENT_CLIENTS` clients.
  */
 const scaleProbe: Probe = {
   title: `${IDLE_CLIENTS} idle clients, ${CONCURRENT_CLIENTS} concurrent clients, ` +
@@ -71,7 +83,32 @@ const scaleProbe: Probe = {
           `${Math.round(c.totalMs)} ms`,
       );
     }
+    // On processes of their own, started now: RSS at start before any client, and the
+    // burst's "before" not raised by the probes above.
+    const fresh = await startProxies(stack, {
+      servers: [serverEntry(redis.port, 0)],
+      maxClients: SCALE_MAX_CLIENTS,
+      sandboxed: true,
+    });
+    await new Promise((resolve) => setTimeout(resolve, START_SETTLE_MS));
+    const burst: BurstMemory[] = [];
+    for (const target of fresh) {
+      const b = await measureBurstMemory(target, { count: CONCURRENT_CLIENTS, signal });
+      burst.push(b);
+      console.error(
+        `  burst       ${target.name.padEnd(11)} start ${b.startKiB} KiB, ${b.served}/${b.count} ` +
+          `served, RSS ${b.beforeKiB} -> ${b.peakKiB} -> ${b.afterKiB} KiB ` +
+          `(${formatFixed(b.afterRatio, 3)}x)`,
+      );
+    }
     const notes = [
+      `Burst (fresh processes, after the probes above): RSS at start, ` +
+      `${
+        START_SETTLE_MS / 1000
+      } s after the proxies started, before any client; then after a warm-up of ${WARM_UP_CLIENTS} ` +
+      `PING clients (before), with ${CONCURRENT_CLIENTS} clients connected ${CONNECT_BATCH} ` +
+      `at a time, each after one PING, and ${BURST_SETTLE_MS / 1000} s after they all ` +
+      `closed (after).`,
       `Idle clients: ${IDLE_CLIENTS} connections opened ${CONNECT_BATCH} at a time, each did ` +
       `one PING round trip, then idle for ${IDLE_MS / 1000} s; RSS from ps (median of ` +
       `${RSS_SAMPLES} readings), the baseline after a warm-up of ${WARM_UP_CLIENTS} PING ` +
@@ -92,6 +129,10 @@ const scaleProbe: Probe = {
     return {
       tables: [
         {
+          heading: `RSS at start and after a burst of ${CONCURRENT_CLIENTS} clients`,
+          table: burstTable(burst),
+        },
+        {
           heading: `Memory, ${IDLE_CLIENTS} idle clients (lower is better)`,
           table: memoryTable(memory),
         },
@@ -103,6 +144,7 @@ const scaleProbe: Probe = {
       notes,
       memory,
       concurrent,
+      burst,
     };
   },
 };
@@ -142,20 +184,38 @@ const threadStage: Stage = {
 };
 
 /**
- * The scale section's targets: at most 10 KB per idle client and every concurrent client
- * served (Aster; the others as info); thread = 2 must not lose throughput against
- * thread = 1 on this machine's cores (issue 23), its CPU per request as info.
+ * The scale section's targets (issue 23; Aster, the others as info): RSS at start at most
+ * 40 MB, back within 10% of its level 10 s after a burst, at most 4 KB per idle client;
+ * every concurrent client served; thread = 2 must not lose throughput against thread = 1
+ * on this machine's cores, its CPU per request as info.
  */
 function scaleChecks(run: SectionRun): TargetCheck[] {
   const checks: TargetCheck[] = [];
+  for (const b of run.probe?.burst ?? []) {
+    const aster = b.name === "aster";
+    const startMB = b.startKiB * 1024 / 1e6;
+    checks.push({
+      what: `RSS at start (thread = 1), ${b.name}`,
+      value: `${startMB.toFixed(1)} MB`,
+      goal: aster ? `<= ${START_GOAL_MB} MB` : "-",
+      status: !aster ? "info" : startMB <= START_GOAL_MB ? "PASS" : "FAIL",
+    });
+    const measured = Number.isFinite(b.afterRatio) && b.served > 0;
+    checks.push({
+      what: `RSS ${BURST_SETTLE_MS / 1000} s after ${b.count} clients left / before, ${b.name}`,
+      value: measured ? `${b.afterRatio.toFixed(3)}x` : "-",
+      goal: aster ? `<= ${BURST_GOAL}x` : "-",
+      status: !measured ? "n/a" : !aster ? "info" : b.afterRatio <= BURST_GOAL ? "PASS" : "FAIL",
+    });
+  }
   for (const m of run.probe?.memory ?? []) {
     const measured = Number.isFinite(m.perConnKB);
     const aster = m.name === "aster";
     checks.push({
       what: `memory per idle client (${m.count}), ${m.name}`,
       value: measured ? `${m.perConnKB.toFixed(2)} KB` : "-",
-      goal: aster ? "<= 10 KB" : "-",
-      status: !measured ? "n/a" : !aster ? "info" : m.perConnKB <= 10 ? "PASS" : "FAIL",
+      goal: aster ? `<= ${IDLE_GOAL_KB} KB` : "-",
+      status: !measured ? "n/a" : !aster ? "info" : m.perConnKB <= IDLE_GOAL_KB ? "PASS" : "FAIL",
     });
   }
   for (const c of run.probe?.concurrent ?? []) {

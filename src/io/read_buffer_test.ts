@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { INITIAL_READ_CAPACITY, ReadBuffer } from "./read_buffer.ts";
+import { INITIAL_READ_CAPACITY, ReadBuffer, spareReadBuffers } from "./read_buffer.ts";
 
 Deno.test("ReadBuffer keeps unread bytes while growing and compacting", () => {
   const buffer = new ReadBuffer();
@@ -115,4 +115,25 @@ Deno.test("ReadBuffer grows to an expected request size in one step, keeping the
   buffer.expect(1000);
   buffer.freeSpace();
   assert.equal(buffer.data.length, capacity);
+});
+
+Deno.test("ReadBuffer holds no memory before its first read and while parked", () => {
+  const buffer = new ReadBuffer();
+  assert.equal(buffer.capacity, 0, "nothing allocated at construction");
+  const free = buffer.freeSpace();
+  assert.equal(buffer.capacity, INITIAL_READ_CAPACITY);
+  free.set([1, 2, 3]);
+  buffer.commit(3);
+  buffer.park();
+  assert.equal(buffer.capacity, INITIAL_READ_CAPACITY, "unread bytes keep the buffer");
+  buffer.start = buffer.end;
+  const spares = spareReadBuffers();
+  const epoch = buffer.epoch;
+  buffer.park();
+  assert.equal(buffer.capacity, 0);
+  assert.equal(buffer.length, 0);
+  assert.notEqual(buffer.epoch, epoch, "views of the parked bytes are stale");
+  assert.equal(spareReadBuffers(), spares + 1, "the buffer is kept for the next read");
+  assert.equal(buffer.freeSpace().length, INITIAL_READ_CAPACITY);
+  assert.equal(spareReadBuffers(), spares, "the next read takes the spare");
 });

@@ -68,7 +68,8 @@ export class WriteBatcher {
   readonly #onError: (err: unknown) => void;
   /** Called as each batch starts its write, with the time (the batcher's clock). */
   onFlush: ((startedAt: number) => void) | null = null;
-  #idleWaiters: (() => void)[] = [];
+  /** Callers of idle() waiting (null until the first: most batchers never have one). */
+  #idleWaiters: (() => void)[] | null = null;
   /**
    * Large buffers queued whole, in order, ahead of #buf (null until the first: only big
    * values use them, and then the queue is `#segments`, then `#buf`).
@@ -113,7 +114,7 @@ export class WriteBatcher {
   /** Resolves once nothing is queued or in flight (at once when already idle, or after a failure). */
   idle(): Promise<void> {
     if (!this.busy || this.#failed) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+    return new Promise((resolve) => (this.#idleWaiters ??= []).push(resolve));
   }
 
   /** Attaches the socket once connected and flushes what queued meanwhile. */
@@ -133,7 +134,7 @@ export class WriteBatcher {
     this.#len = 0;
     this.#out = null;
     this.#failed = true;
-    for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    this.#wakeIdleWaiters();
   }
 
   /**
@@ -236,14 +237,15 @@ export class WriteBatcher {
   #schedule(): void {
     if (this.#scheduled || this.#writing || this.#out === null) return;
     this.#scheduled = true;
-    queueMicrotask(this.#flushTask);
+    queueMicrotask(this.#flushTask ??= () => this.#flush());
   }
 
   // Callbacks made once per batcher: a flush runs per request at pipeline 1, so it makes
   // no closure, async frame or clock op call of its own.
-  readonly #flushTask = () => this.#flush();
-  readonly #onWritten = (n: number) => this.#written(n);
-  readonly #onWriteFailed = (err: unknown) => this.#writeFailed(err);
+  /** Callbacks made at their first use (a batcher whose writes complete at once needs no promise's). */
+  #flushTask: (() => void) | null = null;
+  #onWritten: ((n: number) => void) | null = null;
+  #onWriteFailed: ((err: unknown) => void) | null = null;
   /** The chunk being written, its size and how much of it the socket took so far. */
   #chunk: Uint8Array | null = null;
   /** The chunk is a segment (not a batch buffer to keep or pool); its `own` flag. */
@@ -327,7 +329,10 @@ export class WriteBatcher {
       this.#writeFailed(err);
       return;
     }
-    pending.then(this.#onWritten, this.#onWriteFailed);
+    pending.then(
+      this.#onWritten ??= (n) => this.#written(n),
+      this.#onWriteFailed ??= (err) => this.#writeFailed(err),
+    );
   }
 
   #written(n: number): void {
@@ -392,10 +397,16 @@ export class WriteBatcher {
     this.#writing = false;
     this.writeStartedAt = -1;
     if (
-      this.#idleWaiters.length > 0 &&
+      this.#idleWaiters !== null &&
       ((this.#len === 0 && this.#segmentBytes === 0) || this.#failed)
     ) {
-      for (const resolve of this.#idleWaiters.splice(0)) resolve();
+      this.#wakeIdleWaiters();
     }
+  }
+
+  #wakeIdleWaiters(): void {
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = null;
+    if (waiters !== null) { for (const resolve of waiters) resolve(); }
   }
 }

@@ -1,5 +1,5 @@
 /** Accepts clients on one address and runs a Session for each. */
-import { logDebug, logWarn } from "../log.ts";
+import { logDebug, logEnabled, logWarn } from "../log.ts";
 import { type OutputLimits, Session, type SessionMode } from "./session.ts";
 import { coarseClock } from "../io/coarse_clock.ts";
 import type { ClusterMetrics } from "../metrics/worker_metrics.ts";
@@ -12,7 +12,7 @@ import {
   tlsSockets,
 } from "../io/sockets.ts";
 import { runtime } from "../runtime/runtime.ts";
-import { formatPeer, parseProxyHeader } from "./proxy_protocol.ts";
+import { formatPeer, parseProxyHeader, socketPeer } from "./proxy_protocol.ts";
 
 /** What a listener needs: where to listen and how to serve a new client. */
 export interface ListenerOptions {
@@ -66,13 +66,6 @@ function _afterHeader(conn: ProxyConn, rest: Uint8Array): ProxyConn {
       pending !== null ? queueMicrotask(callback) : conn.whenReadable!(callback);
   }
   return wrapped;
-}
-
-/** The socket's peer as `host:port` when the socket knows it (Deno's do), else "". */
-function _socketPeer(conn: ProxyConn): string {
-  const addr = (conn as { remoteAddr?: { transport: string; hostname: string; port: number } })
-    .remoteAddr;
-  return addr?.transport === "tcp" ? formatPeer({ address: addr.hostname, port: addr.port }) : "";
 }
 
 /** Listening sockets per worker when the port is shared (SO_REUSEPORT). */
@@ -203,7 +196,7 @@ export class Listener {
       // the client may already be gone
     }
     if (!this.#options.proxyProtocol) {
-      this.#open(conn, _socketPeer(conn));
+      this.#open(conn, null);
       return;
     }
     // The header is read and removed before the session exists, so the session, its
@@ -233,7 +226,7 @@ export class Listener {
    * or the client left.
    */
   async #readProxyHeader(conn: ProxyConn): Promise<{ conn: ProxyConn; peer: string } | null> {
-    const socketPeer = _socketPeer(conn);
+    const peerOfSocket = socketPeer(conn);
     const buf = new Uint8Array(PROXY_HEADER_BUFFER);
     let filled = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -245,7 +238,7 @@ export class Listener {
       while (filled < buf.length) {
         const n = await Promise.race([conn.read(buf.subarray(filled)), late]);
         if (n === "late") {
-          this.#badHeader(socketPeer, `no PROXY header within ${PROXY_HEADER_TIMEOUT_MS} ms`);
+          this.#badHeader(peerOfSocket, `no PROXY header within ${PROXY_HEADER_TIMEOUT_MS} ms`);
           return null;
         }
         if (n === null) return null;
@@ -253,17 +246,17 @@ export class Listener {
         const parsed = parseProxyHeader(buf, filled);
         if (parsed.kind === "more") continue;
         if (parsed.kind === "error") {
-          this.#badHeader(socketPeer, parsed.message);
+          this.#badHeader(peerOfSocket, parsed.message);
           return null;
         }
         const rest = buf.slice(parsed.length, filled);
-        const peer = parsed.source === null ? socketPeer : formatPeer(parsed.source);
+        const peer = parsed.source === null ? peerOfSocket : formatPeer(parsed.source);
         return { conn: rest.length > 0 ? _afterHeader(conn, rest) : conn, peer };
       }
-      this.#badHeader(socketPeer, "PROXY header too long");
+      this.#badHeader(peerOfSocket, "PROXY header too long");
       return null;
     } catch (err) {
-      logDebug(`client ${socketPeer}: ${err instanceof Error ? err.message : err}`);
+      logDebug(`client ${peerOfSocket}: ${err instanceof Error ? err.message : err}`);
       return null;
     } finally {
       clearTimeout(timer);
@@ -276,8 +269,11 @@ export class Listener {
     logWarn(`client ${peer || "?"}: bad PROXY protocol header (${why}): closed`);
   }
 
-  /** Starts a session for a client whose address is `peer` ("" when unknown). */
-  #open(conn: ProxyConn, peer: string): void {
+  /**
+   * Starts a session for a client whose address is `peer` ("" when unknown; null: the
+   * socket's, formatted when first asked for, not kept per idle client).
+   */
+  #open(conn: ProxyConn, peer: string | null): void {
     const metrics = this.#options.metrics;
     const session = new Session(++this.#nextId, conn, {
       limits: this.#options.outputLimits,
@@ -291,24 +287,30 @@ export class Listener {
       metrics.error("max_clients");
       logWarn(
         `max_clients reached (${this.#options.maxClients} in this worker): client ` +
-          `${peer || session.id} refused`,
+          `${session.peer || session.id} refused`,
       );
       session.answerAndClose(session.protocol.errorReply("max number of clients reached"));
       return;
     }
     this.#sessions.add(session);
-    logDebug(`client ${session.id} from ${peer || "?"}`);
+    if (logEnabled("debug")) logDebug(`client ${session.id} from ${session.peer || "?"}`);
     metrics.clientsTotal++;
     metrics.clientsCurrent++;
-    session.run().catch((err) => {
+    try {
+      session.serve(this.#sessionEnded);
+    } catch (err) {
       logWarn(`client ${session.id} failed: ${err instanceof Error ? err.stack : err}`);
       session.close();
-    }).finally(() => {
-      this.#sessions.delete(session);
-      metrics.clientsCurrent--;
-      logDebug(`client ${session.id} left (${peer || "?"})`);
-    });
+      this.#sessionEnded(session);
+    }
   }
+
+  /** A session's read loop ended (once; one function for all: no closure per client). */
+  readonly #sessionEnded = (session: Session): void => {
+    if (!this.#sessions.delete(session)) return;
+    this.#options.metrics.clientsCurrent--;
+    if (logEnabled("debug")) logDebug(`client ${session.id} left (${session.peer || "?"})`);
+  };
 
   /**
    * Graceful stop: stops accepting, lets every client receive the replies it is owed (no

@@ -3,6 +3,7 @@
  * balancer sends before the client's own bytes, so the proxy behind it learns the client's real
  * address. Pure: parses bytes, opens nothing. Spec: haproxy.org/download/2.6/doc/proxy-protocol.txt
  */
+import type { ProxyConn } from "../io/sockets.ts";
 
 /** The client address a header carried, as a printable `host:port` (`[v6]:port`). */
 export interface ProxySource {
@@ -221,4 +222,11 @@ export function formatPeer(source: { address: string; port: number }): string {
   return source.address.includes(":")
     ? `[${source.address}]:${source.port}`
     : `${source.address}:${source.port}`;
+}
+
+/** The socket's peer as `host:port` when the socket knows it (Deno's do), else "". */
+export function socketPeer(conn: ProxyConn): string {
+  const addr = (conn as { remoteAddr?: { transport: string; hostname: string; port: number } })
+    .remoteAddr;
+  return addr?.transport === "tcp" ? formatPeer({ address: addr.hostname, port: addr.port }) : "";
 }

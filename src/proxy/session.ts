@@ -15,6 +15,7 @@ import type { ProxyConn } from "../io/sockets.ts";
 import type { ClientState } from "./redis_local.ts";
 import { PlanRunner, type Upstream } from "./plan_runner.ts";
 import { ReplySlot, type SlotOwner } from "./reply_slot.ts";
+import { socketPeer } from "./proxy_protocol.ts";
 import type { PubsubGauges } from "./subscriber.ts";
 
 export { ReplySlot } from "./reply_slot.ts";
@@ -156,7 +157,11 @@ export class Session implements SessionClient, SlotOwner {
     return this.metrics.clientStates;
   }
   /** The client's `host:port` (its PROXY header's with `proxy_protocol`), "" when unknown. */
-  readonly peer: string;
+  get peer(): string {
+    return this.#peer ??= socketPeer(this.conn);
+  }
+  /** null until asked for when the socket knows it: no string kept per idle client. */
+  #peer: string | null;
 
   constructor(
     id: number,
@@ -164,20 +169,26 @@ export class Session implements SessionClient, SlotOwner {
     options: SessionMode & {
       limits?: OutputLimits;
       metrics?: ClusterMetrics;
-      peer?: string;
+      /** Default: the socket's, when first asked for. */
+      peer?: string | null;
       peers?: Iterable<SessionClient>;
     },
   ) {
     this.id = id;
     this.peers = options.peers ?? [this];
     this.protocol = options.protocol;
-    this.peer = options.peer ?? "";
+    this.#peer = options.peer ?? null;
     this.conn = conn;
     this.#readsNow = conn.tryRead !== undefined && conn.whenReadable !== undefined;
     this.#limits = options.limits ?? DEFAULT_LIMITS;
     this.metrics = options.metrics ?? new ClusterMetrics("");
     this.#writer = new WriteBatcher(conn, () => this.close(), { clock: _coarseNow });
     this.#runner = new PlanRunner(this, options.protocol.newPlanner(this), options.upstream);
+  }
+
+  /** Bytes of read buffer held now: none while idle on a socket that reads without a promise. */
+  get readBufferBytes(): number {
+    return this.#buffer.capacity;
   }
 
   /** Bytes of replies owed to the client and not yet handed to the socket. */
@@ -399,7 +410,13 @@ export class Session implements SessionClient, SlotOwner {
         return;
       }
     }
-    if (this.#draining && this.#slots.size === 0) this.#finish();
+    if (this.#slots.size === 0) {
+      if (this.#draining) this.#finish();
+      // The last reply owed is out and the socket has nothing to read: idle until it has.
+      else if (this.#awaitingReadable && !this.#ordering && !this.#detachPending) {
+        this.#buffer.park();
+      }
+    }
     this.#checkHardLimit();
     if (this.#paused) this.#resumeWhenDue();
     this.#feedWhenDue();
@@ -430,7 +447,7 @@ export class Session implements SessionClient, SlotOwner {
     if (this.#feedScheduled || this.#closed) return;
     this.#feedScheduled = true;
     // Not from inside a backend's reply loop.
-    queueMicrotask(this.#onFeedDue);
+    queueMicrotask(() => this.#onFeedDue());
   }
 
   /**
@@ -440,7 +457,7 @@ export class Session implements SessionClient, SlotOwner {
    * buffer to the backends. After the client's end of input, the held request is dropped,
    * as redis-server drops what a client that closed had not run yet.
    */
-  readonly #onFeedDue = () => {
+  #onFeedDue(): void {
     this.#feedScheduled = false;
     if (this.#closed) return;
     if (this.#ordering) {
@@ -468,7 +485,7 @@ export class Session implements SessionClient, SlotOwner {
       this.#heldPaused = false;
       this.#readNext();
     } else if (this.#full && !this.#paused && !this.#heldPaused) this.#feedOnRoom = true;
-  };
+  }
 
   /**
    * While reading is paused: schedules the resume once it is due. Over the soft limit,
@@ -481,12 +498,12 @@ export class Session implements SessionClient, SlotOwner {
     if (this.owedBytes > this.#limits.softLimit) {
       if (!this.#writer.busy) return;
       this.#resumeScheduled = true;
-      this.#writer.idle().then(this.#onCaughtUp);
+      this.#writer.idle().then(() => this.#onCaughtUp());
       return;
     }
     if (this.#full && this.#overBudget(true)) return;
     this.#resumeScheduled = true;
-    queueMicrotask(this.#onCaughtUp);
+    queueMicrotask(() => this.#onCaughtUp());
   }
 
   /** A resume is on its way (one promise or microtask per pause, not one per reply). */
@@ -494,25 +511,37 @@ export class Session implements SessionClient, SlotOwner {
 
   /**
    * Reads and handles requests until the client leaves or is closed; resolves then (replies
-   * still owed are written after). The loop runs on callbacks made once per session, not
-   * an async function: no frame kept per idle client, no extra promise hop per read.
+   * still owed are written after). See `serve`.
    */
   run(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#loopEnded = resolve;
-      this.#readNext();
-    });
+    return new Promise((resolve) => this.serve(() => resolve()));
   }
 
-  #loopEnded: () => void = () => {};
-  readonly #onRead = (n: number | null) => this.#handleRead(n);
-  readonly #onReadFailed = (err: unknown) => this.#stopOnError(err);
+  /**
+   * Reads and handles requests until the client leaves or is closed, then calls `onEnd`
+   * once, with this session (replies still owed are written after). The loop runs on
+   * callbacks made once per session, not an async function: no frame kept per idle client,
+   * no extra promise hop per read; a listener passes one `onEnd` for all its clients.
+   */
+  serve(onEnd: (session: Session) => void): void {
+    this.#loopEnded = onEnd;
+    this.#readNext();
+  }
+
+  #loopEnded: ((session: Session) => void) | null = null;
+  /**
+   * Callbacks of the promise reads (`io = "deno"`) and of the socket's readiness (`io =
+   * "ffi"`): made at the first read that needs them, so a session makes only its path's.
+   */
+  #onRead: ((n: number | null) => void) | null = null;
+  #onReadFailed: ((err: unknown) => void) | null = null;
+  #onReadable: (() => void) | null = null;
   /**
    * Reading waits for the client to take its replies (owed bytes over the soft limit) or
    * for replies in flight to come back.
    */
   #paused = false;
-  readonly #onCaughtUp = () => {
+  #onCaughtUp(): void {
     this.#resumeScheduled = false;
     if (!this.#paused) return; // one resume per pause: never two reads at once
     this.#paused = false;
@@ -526,7 +555,7 @@ export class Session implements SessionClient, SlotOwner {
       return;
     }
     this.#readNext();
-  };
+  }
 
   #readNext(): void {
     if (this.#closed || (this.#draining && !this.#readingToEnd)) {
@@ -573,7 +602,10 @@ export class Session implements SessionClient, SlotOwner {
       this.#stopOnError(err);
       return;
     }
-    pending.then(this.#onRead, this.#onReadFailed);
+    pending.then(
+      this.#onRead ??= (n) => this.#handleRead(n),
+      this.#onReadFailed ??= (err) => this.#stopOnError(err),
+    );
   }
 
   /**
@@ -586,7 +618,8 @@ export class Session implements SessionClient, SlotOwner {
       : this.#buffer.freeSpace();
   }
 
-  readonly #onReadable = () => this.#readNext();
+  /** The socket calls #onReadable when the client sends: no read holds the buffer. */
+  #awaitingReadable = false;
   /** The socket reads without a promise (`tryRead` and `whenReadable`, as `io = "ffi"`'s do). */
   readonly #readsNow: boolean;
 
@@ -605,7 +638,15 @@ export class Session implements SessionClient, SlotOwner {
     }
     if (n === undefined) {
       this.#syncReads = 0;
-      conn.whenReadable!(this.#onReadable);
+      this.#awaitingReadable = true;
+      // Idle (nothing unread, nothing owed): the buffer goes until the client sends again.
+      if (this.#slots.size === 0 && !this.#ordering && !this.#detachPending) this.#buffer.park();
+      conn.whenReadable!(
+        this.#onReadable ??= () => {
+          this.#awaitingReadable = false;
+          this.#readNext();
+        },
+      );
       return;
     }
     if (++this.#syncReads >= SYNC_READS) {
@@ -720,7 +761,9 @@ export class Session implements SessionClient, SlotOwner {
     // Lent bytes may still wait to be written: their buffer goes to their lease, not back.
     if (this.#detachPending) this.#detachLent();
     this.#buffer.release();
-    this.#loopEnded();
+    const ended = this.#loopEnded;
+    this.#loopEnded = null;
+    ended?.(this);
   }
 
   /** A read or a plan failed: the client is closed. */
@@ -784,7 +827,7 @@ export class Session implements SessionClient, SlotOwner {
     // A dedicated backend connection is closed, not returned: its state is this client's.
     this.#runner.close();
     // A paused read loop ends too, so run() resolves.
-    if (this.#paused) queueMicrotask(this.#onCaughtUp);
+    if (this.#paused) queueMicrotask(() => this.#onCaughtUp());
     else if (this.#heldPaused) {
       this.#heldPaused = false;
       queueMicrotask(() => this.#readNext());

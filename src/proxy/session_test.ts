@@ -64,9 +64,9 @@ const LINE_PROTOCOL: Protocol = {
 };
 
 function _start(
-  options: { limits?: { softLimit: number; hardLimit: number } } = {},
+  options: { limits?: { softLimit: number; hardLimit: number }; readsNow?: boolean } = {},
 ): { conn: FakeConn; session: Session; handler: RecordingRouting; done: Promise<void> } {
-  const conn = new FakeConn();
+  const conn = new FakeConn({ readsNow: options.readsNow });
   const handler = new RecordingRouting();
   const session = new Session(1, conn, {
     ...options,
@@ -269,6 +269,42 @@ Deno.test("Session plans the requests after a local reply that alone went over t
   _reply(handler.slots[1].slot, "V\n");
   await settle();
   assert.ok(conn.text().endsWith("here\nV\n"));
+  conn.end();
+  await done;
+});
+
+Deno.test("Session on a socket that reads without a promise holds no read buffer while idle", async () => {
+  const { conn, session, handler, done } = _start({ readsNow: true });
+  await settle();
+  assert.equal(session.readBufferBytes, 0, "a client that sent nothing holds no buffer");
+  conn.push("a\nb");
+  await settle();
+  assert.deepEqual(handler.slots.map((s) => s.line), ["a"]);
+  assert.ok(session.readBufferBytes > 0, "a partial request stays buffered");
+  conn.push("\n");
+  await settle();
+  assert.ok(session.readBufferBytes > 0, "replies owed: the buffer stays");
+  _reply(handler.slots[0].slot, "A\n");
+  await settle();
+  assert.ok(session.readBufferBytes > 0, "one reply still owed");
+  _reply(handler.slots[1].slot, "B\n");
+  await settle();
+  assert.equal(session.readBufferBytes, 0, "idle again: the buffer is given up");
+  assert.equal(conn.text(), "A\nB\n");
+  conn.push("c\n");
+  await settle();
+  assert.deepEqual(handler.slots.map((s) => s.line), ["a", "b", "c"]);
+  _reply(handler.slots[2].slot, "C\n");
+  conn.end();
+  await done;
+  await settle();
+  assert.equal(conn.text(), "A\nB\nC\n");
+});
+
+Deno.test("Session on a promise read holds its buffer while the read waits", async () => {
+  const { conn, session, done } = _start();
+  await settle();
+  assert.ok(session.readBufferBytes > 0, "the pending read needs somewhere to go");
   conn.end();
   await done;
 });

@@ -79,6 +79,13 @@ export interface Runtime {
   loadRawSockets(fds: RawFdTable | undefined): Promise<SocketApi>;
   /** A reaper for the raw descriptors of ended workers, or null where there are none. */
   rawFdReaper(): RawFdReaper | null;
+  /**
+   * Gives freed memory back to the system after a burst of clients left: a full GC where
+   * the runtime allows one (Deno: `--expose-gc`, as `deno task start` runs it), then
+   * malloc's free pages (glibc `malloc_trim`, once this isolate has opened libc). Costs a
+   * full GC: call it rarely (`src/worker/burst_release.ts`).
+   */
+  releaseMemory(): void;
 
   /** Starts a module worker (a thread with its own isolate) named `name`. */
   newWorker(url: URL, name: string): Worker;

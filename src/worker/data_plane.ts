@@ -6,6 +6,8 @@
 import type { ClusterConfig } from "../config/schema.ts";
 import { tickCoarseClock } from "../io/coarse_clock.ts";
 import { trimBufferPool } from "../io/buffer_pool.ts";
+import { runtime } from "../runtime/runtime.ts";
+import { BurstRelease } from "./burst_release.ts";
 import { BackendVersionProbe } from "../backend/backend_version.ts";
 import type { NodePool } from "../backend/node_pool.ts";
 import { RespProtocol } from "../protocol/resp/resp_protocol.ts";
@@ -180,9 +182,17 @@ class PlaneState implements DataPlane {
 
   /** Moves the coarse clock and fails late requests, on every generation still in use. */
   #startTicker(): void {
+    const burst = new BurstRelease();
     this.#ticker = setInterval(() => {
       const now = tickCoarseClock();
       trimBufferPool(now);
+      if (burst.observe(this.metrics.clientsCurrent, now)) {
+        runtime.releaseMemory();
+        logInfo(
+          `cluster ${this.#config.name}: a burst of clients left, memory given back ` +
+            `(${Math.round(performance.now() - now)} ms)`,
+        );
+      }
       for (const backend of [this.#backend, ...this.#retiring]) {
         backend.pool.checkTimeouts(now);
         backend.pins.checkTimeouts(now);

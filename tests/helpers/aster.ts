@@ -51,9 +51,10 @@ export function renderToml(clusters: ClusterToml[], metricsAddr?: string): strin
 /**
  * V8 flags `deno task start` and `deno task compile` give Aster: a young generation of at
  * most 4 MiB per semi-space, so a burst of new connections does not grow every worker's
- * heap by tens of MiB of short-lived garbage (bench/README.md, idle-client memory).
+ * heap by tens of MiB of short-lived garbage (bench/README.md, idle-client memory); and
+ * `gc` exposed, for the one full GC after a burst of clients left (`Runtime.releaseMemory`).
  */
-export const ASTER_V8_FLAGS = "--v8-flags=--max-semi-space-size=4";
+export const ASTER_V8_FLAGS = "--v8-flags=--max-semi-space-size=4,--expose-gc";
 
 /** Whether Aster runs sandboxed when a test does not say (set by `testBothIo`). */
 let sandboxedByDefault = false;

@@ -25,6 +25,37 @@ export class FakeConn implements ProxyConn {
     | null = null;
   #stalled: { bytes: Uint8Array; resolve: (n: number) => void }[] = [];
   #written = 0;
+  /** Set by whenReadable(): called once the peer sends, ends or fails (or on close). */
+  #onReadable: (() => void) | null = null;
+  /** Reads without a promise (`tryRead`, `whenReadable`), as `io = "ffi"`'s sockets do. */
+  tryRead?: (buf: Uint8Array) => number | null | undefined;
+  whenReadable?: (callback: () => void) => void;
+
+  /** `readsNow`: also reads as raw sockets do (tryRead and whenReadable), not only read(). */
+  constructor(options: { readsNow?: boolean } = {}) {
+    if (!options.readsNow) return;
+    this.tryRead = (buf) => {
+      if (this.closed) throw new Error("BadResource: closed");
+      if (this.#inbox.length > 0) return this.#take(buf);
+      if (this.#failure !== null) throw this.#failure;
+      return this.#eof ? null : undefined;
+    };
+    this.whenReadable = (callback) => {
+      if (this.closed || this.#inbox.length > 0 || this.#eof || this.#failure !== null) {
+        queueMicrotask(callback);
+      } else this.#onReadable = callback;
+    };
+  }
+
+  /** Moves the oldest bytes sent into `buf`; returns how many. */
+  #take(buf: Uint8Array): number {
+    const head = this.#inbox[0];
+    const n = Math.min(head.length, buf.length);
+    buf.set(head.subarray(0, n));
+    if (n === head.length) this.#inbox.shift();
+    else this.#inbox[0] = head.subarray(n);
+    return n;
+  }
 
   /** The peer sends `data` (a string is sent as Latin-1 bytes). */
   push(data: string | Uint8Array): void {
@@ -85,6 +116,9 @@ export class FakeConn implements ProxyConn {
   close(): void {
     if (this.closed) throw new Error("BadResource: already closed");
     this.closed = true;
+    const callback = this.#onReadable;
+    this.#onReadable = null;
+    if (callback !== null) queueMicrotask(callback);
     const reader = this.#reader;
     this.#reader = null;
     reader?.reject(new Error("Interrupted: closed"));
@@ -96,16 +130,16 @@ export class FakeConn implements ProxyConn {
   }
 
   #serve(): void {
+    const callback = this.#onReadable;
+    if (callback !== null) {
+      this.#onReadable = null;
+      queueMicrotask(callback);
+    }
     const reader = this.#reader;
     if (reader === null) return;
     if (this.#inbox.length > 0) {
       this.#reader = null;
-      const head = this.#inbox[0];
-      const n = Math.min(head.length, reader.buf.length);
-      reader.buf.set(head.subarray(0, n));
-      if (n === head.length) this.#inbox.shift();
-      else this.#inbox[0] = head.subarray(n);
-      reader.resolve(n);
+      reader.resolve(this.#take(reader.buf));
     } else if (this.#failure !== null) {
       this.#reader = null;
       reader.reject(this.#failure);

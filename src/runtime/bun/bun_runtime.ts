@@ -97,6 +97,8 @@ export function bunRuntime(): Runtime {
     rawSocketsUnavailable: () => "not deno",
     loadRawSockets: () => Promise.reject(new Error("raw sockets through FFI run on Deno only")),
     rawFdReaper: () => null,
+    // Not measured on Bun (its GC runs on a timer of its own): nothing forced here.
+    releaseMemory: () => {},
 
     newWorker: (url, name) => new Worker(_workerSpecifier(url), { type: "module", name }),
     onSignal: (signal, listener) => {

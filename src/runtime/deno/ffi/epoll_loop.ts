@@ -42,10 +42,13 @@ export interface FdOwnership {
   owner: number;
 }
 
-/** A watched descriptor's handler and the generation its events carry. */
-interface Watch {
-  generation: number;
-  handler: EventHandler;
+/**
+ * What hears a watched descriptor's events, and the generation they carry (set by watch).
+ * A connection is its own watcher: no record or closure per socket (idle-client memory).
+ */
+export interface Watcher {
+  watchGeneration: number;
+  onEpollEvent(flags: number): void;
 }
 
 /**
@@ -58,7 +61,7 @@ interface Watch {
  */
 export class EpollLoop {
   readonly #epoll: number;
-  readonly #handlers = new Map<number, Watch>();
+  readonly #handlers = new Map<number, Watcher>();
   #generation = 0;
   readonly #ownership: FdOwnership | null;
   readonly #event = new Uint8Array(EVENT_SIZE);
@@ -99,7 +102,7 @@ export class EpollLoop {
    * Edge-triggered: a descriptor hears once per change of readiness, in or out. Throws when
    * epoll refuses it: the caller fails that socket, which would otherwise never hear again.
    */
-  watch(fd: number, handler: EventHandler): void {
+  watch(fd: number, handler: EventHandler | Watcher): void {
     const generation = this.#generation = (this.#generation + 1) >>> 0 || 1;
     this.#eventView.setUint32(0, (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) >>> 0, true);
     this.#eventView.setUint32(EVENT_DATA_AT, fd, true);
@@ -107,7 +110,11 @@ export class EpollLoop {
     if (c.epoll_ctl(this.#epoll, EPOLL_CTL_ADD, fd, this.#event) !== 0) {
       throw osError(errno(), "epoll_ctl(ADD) failed: ");
     }
-    this.#handlers.set(fd, { generation, handler });
+    const watcher = typeof handler === "function"
+      ? { watchGeneration: 0, onEpollEvent: handler }
+      : handler;
+    watcher.watchGeneration = generation;
+    this.#handlers.set(fd, watcher);
     if (!this.#running) {
       this.#running = true;
       // Not from inside watch(): no handler runs before its caller has finished.
@@ -136,12 +143,13 @@ export class EpollLoop {
       // A descriptor closed earlier in this batch has no handler any more, or one of a new
       // socket with the same number and another generation.
       if (
-        watch === undefined || watch.generation !== view.getUint32(at + EVENT_DATA_AT + 4, true)
+        watch === undefined ||
+        watch.watchGeneration !== view.getUint32(at + EVENT_DATA_AT + 4, true)
       ) {
         continue;
       }
       try {
-        watch.handler(view.getUint32(at, true));
+        watch.onEpollEvent(view.getUint32(at, true));
       } catch (err) {
         // Readers run from here (whenReadable): a bug in one must not stop the loop.
         logError(`socket event handler failed: ${err instanceof Error ? err.stack : err}`);

@@ -3,7 +3,7 @@
  * else wait for its next epoll event; whenReadable, setNoDelay, close.
  */
 import type { ProxyConn } from "../../sockets.ts";
-import type { EpollLoop } from "./epoll_loop.ts";
+import type { EpollLoop, Watcher } from "./epoll_loop.ts";
 import {
   EAGAIN,
   EINTR,
@@ -33,7 +33,7 @@ export interface Waiter<T> {
 export type Attempt<T> = T | Error | undefined;
 
 /** A connected non-blocking socket. */
-export class FfiConn implements ProxyConn {
+export class FfiConn implements ProxyConn, Watcher {
   readonly #loop: EpollLoop;
   readonly #fd: number;
   #readable = false;
@@ -45,16 +45,44 @@ export class FfiConn implements ProxyConn {
   /** Set by whenReadable(): called on the next readiness change (or close), then cleared. */
   #onReadable: (() => void) | null = null;
   #write: (Waiter<number> & { buf: Uint8Array }) | null = null;
+  /**
+   * The peer's IPv4 address in two 16-bit halves (small integers, no heap number) and port,
+   * when the listener learned them at accept (-1: unknown); `remoteAddr` builds the object.
+   */
+  #peerHigh = -1;
+  #peerLow = 0;
+  #peerPort = 0;
+
+  /** Records the peer accept4 gave: an IPv4 address in two 16-bit halves, and the port. */
+  setPeer(high: number, low: number, port: number): void {
+    this.#peerHigh = high;
+    this.#peerLow = low;
+    this.#peerPort = port;
+  }
+
   /** The peer, as Deno's sockets give it, when the listener learned it at accept. */
-  remoteAddr: { transport: "tcp"; hostname: string; port: number } | undefined = undefined;
+  get remoteAddr(): { transport: "tcp"; hostname: string; port: number } | undefined {
+    if (this.#peerHigh < 0) return undefined;
+    const high = this.#peerHigh;
+    const low = this.#peerLow;
+    return {
+      transport: "tcp",
+      hostname: `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`,
+      port: this.#peerPort,
+    };
+  }
 
   constructor(loop: EpollLoop, fd: number) {
     this.#loop = loop;
     this.#fd = fd;
-    loop.watch(fd, (flags) => this.#onEvent(flags));
+    loop.watch(fd, this);
   }
 
-  #onEvent(flags: number): void {
+  /** The generation of this socket's events (see EpollLoop.watch). */
+  watchGeneration = 0;
+
+  /** The socket's readiness changed (called by its EpollLoop only). */
+  onEpollEvent(flags: number): void {
     if (flags & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
       this.#readable = true;
       if (flags & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) this.#inputEnded = true;

@@ -33,14 +33,10 @@ const PEER_LENGTH = new Int32Array(1);
 /** Their pointers, taken at the first accept (not at import: FFI may be off then). */
 let _peerPointers: [Deno.PointerValue, Deno.PointerValue] | null = null;
 
-/** The peer accept4 wrote into PEER, as Deno's sockets give it (CLIENT LIST, logs). */
-function _peer(): { transport: "tcp"; hostname: string; port: number } | undefined {
-  if (PEER_LENGTH[0] < 8 || (PEER[0] | (PEER[1] << 8)) !== AF_INET) return undefined;
-  return {
-    transport: "tcp",
-    hostname: `${PEER[4]}.${PEER[5]}.${PEER[6]}.${PEER[7]}`,
-    port: (PEER[2] << 8) | PEER[3],
-  };
+/** Gives `conn` the peer accept4 wrote into PEER, when IPv4 (CLIENT LIST, logs). */
+function _setPeer(conn: FfiConn): void {
+  if (PEER_LENGTH[0] < 8 || (PEER[0] | (PEER[1] << 8)) !== AF_INET) return;
+  conn.setPeer((PEER[4] << 8) | PEER[5], (PEER[6] << 8) | PEER[7], (PEER[2] << 8) | PEER[3]);
 }
 
 /** A listening non-blocking socket. */
@@ -75,7 +71,7 @@ class FfiListener implements ProxyListener {
         this.#loop.adopt(fd);
         try {
           const conn = new FfiConn(this.#loop, fd);
-          conn.remoteAddr = _peer();
+          _setPeer(conn);
           return conn;
         } catch (err) {
           // Not on the epoll set, it would never be served: the client sees it closed.

@@ -36,11 +36,17 @@ const libc = Deno.dlopen("libc.so.6", {
   send: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   malloc: { parameters: ["usize"], result: "pointer" },
+  malloc_trim: { parameters: ["usize"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
   // Error paths only: the text of an errno, as Deno's own socket errors give it.
   strerror: { parameters: ["i32"], result: "pointer" },
 });
 export const c = libc.symbols;
+
+/** Gives malloc's free pages back to the system (after a burst of clients left). */
+export function mallocTrim(): void {
+  libc.symbols.malloc_trim(0n);
+}
 /**
  * The libc calls above: what the raw sockets call through (`socket_libc.ts`, where a fault
  * injector can wrap them).
