@@ -9,6 +9,7 @@ import { logDebug, logWarn } from "../log.ts";
 import { coarseClock, turnNow } from "../io/coarse_clock.ts";
 import { ClusterMetrics } from "../metrics/worker_metrics.ts";
 import { Slowlog } from "../metrics/slowlog.ts";
+import { concatBytes } from "../protocol/bytes.ts";
 import { ProtocolError } from "../protocol/protocol_error.ts";
 import type { Protocol } from "../protocol/protocol.ts";
 import type { ProxyConn } from "../io/sockets.ts";
@@ -379,7 +380,7 @@ export class Session implements SessionClient, SlotOwner {
   fillPieces(slot: ReplySlot, pieces: readonly Uint8Array[]): void {
     if (this.#closed) return;
     if (this.#slots.peek() !== slot || slot.silent) {
-      this.fill(slot, _join(pieces), false);
+      this.fill(slot, concatBytes(pieces), false);
       return;
     }
     let size = 0;
@@ -838,17 +839,4 @@ export class Session implements SessionClient, SlotOwner {
       // already closed
     }
   }
-}
-
-/** The pieces of a reply copied into one buffer. */
-function _join(pieces: readonly Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const piece of pieces) size += piece.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const piece of pieces) {
-    out.set(piece, at);
-    at += piece.length;
-  }
-  return out;
 }

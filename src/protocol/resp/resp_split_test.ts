@@ -17,6 +17,7 @@ import {
   type SplitPart,
 } from "./resp_split.ts";
 import { SplitMerge } from "../split_merge.ts";
+import { concatBytes } from "../bytes.ts";
 
 /**
  * A RESP split over `parts` (as the planner makes one), whose merged reply goes to
@@ -231,15 +232,7 @@ Deno.test("SplitMerge: a large MGET merges as pieces of the owned part replies, 
   assert.equal(pieces.length, 4);
   assert.equal(pieces[2].buffer, replies[1].buffer, "part 1's values are not copied");
   assert.equal(pieces[2].length, values[1].length + values[2].length);
-  let size = 0;
-  for (const piece of pieces) size += piece.length;
-  const joined = new Uint8Array(size);
-  let at = 0;
-  for (const piece of pieces) {
-    joined.set(piece, at);
-    at += piece.length;
-  }
-  assert.equal(decoder.decode(joined), decoder.decode(encodeArray(values)));
+  assert.equal(decoder.decode(concatBytes(pieces)), decoder.decode(encodeArray(values)));
 });
 
 Deno.test("SplitMerge: a small MGET or a part's error is merged whole, not in pieces", () => {
