@@ -25,11 +25,21 @@ export interface ServerProcess extends AsyncDisposable {
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
 export function freePort(): Promise<number> {
-  const listener = Deno.listen({ hostname: HOST, port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return Promise.resolve(port);
+  // The kernel may hand the same ephemeral port out again once it is closed: a port this
+  // process already handed out is skipped (two "free" ports for one test must differ).
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const listener = Deno.listen({ hostname: HOST, port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    if (_handedOut.has(port)) continue;
+    _handedOut.add(port);
+    return Promise.resolve(port);
+  }
+  return Promise.reject(new Error("no free port not handed out before in 100 tries"));
 }
+
+/** Ports freePort() returned in this process. */
+const _handedOut = new Set<number>();
 
 /** Resolves once 127.0.0.1:`port` accepts a connection; throws after `timeoutMs`. */
 export async function waitForPort(port: number, timeoutMs = 5000): Promise<void> {
