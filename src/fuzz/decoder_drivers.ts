@@ -52,19 +52,7 @@ const _DRIVERS: Record<FuzzTarget, FuzzDriver> = {
     },
     expect: expectOutcome,
   },
-  "resp-reply": {
-    create() {
-      const framer = new RespReplyFramer();
-      return {
-        decode(buf, start, end) {
-          const size = framer.frame(buf, start, end);
-          if (size === -1) return null;
-          return { size, text: frameText(size), fault: _checkRespValue(buf, start, size) };
-        },
-      };
-    },
-    expect: expectOutcome,
-  },
+  "resp-reply": _framerTarget(() => new RespReplyFramer(), _checkRespValue),
   "memcache-text-request": {
     create() {
       // The generators' multiget lines sit around 64 KiB: keep that the limit here, so its
@@ -137,20 +125,34 @@ const _DRIVERS: Record<FuzzTarget, FuzzDriver> = {
     },
     expect: expectOutcome,
   },
-  "memcache-binary-response": {
+  "memcache-binary-response": _framerTarget(
+    () => new MemcacheBinaryResponseFramer(),
+    _checkBinaryPacket,
+  ),
+};
+
+/**
+ * A target over a reply framer that needs no request kind: each frame's size, and what
+ * `check` finds wrong with the frame's bytes (a proxy reads them next).
+ */
+function _framerTarget(
+  newFramer: () => { frame(buf: Uint8Array, start: number, end: number): number },
+  check: (buf: Uint8Array, start: number, size: number) => string | undefined,
+): FuzzDriver {
+  return {
     create() {
-      const framer = new MemcacheBinaryResponseFramer();
+      const framer = newFramer();
       return {
         decode(buf, start, end) {
           const size = framer.frame(buf, start, end);
           if (size === -1) return null;
-          return { size, text: frameText(size), fault: _checkBinaryPacket(buf, start, size) };
+          return { size, text: frameText(size), fault: check(buf, start, size) };
         },
       };
     },
     expect: expectOutcome,
-  },
-};
+  };
+}
 
 /**
  * A proxy forwards a noreply / quiet request as withoutNoreply() makes it and drops the
