@@ -69,7 +69,10 @@ if (import.meta.main) {
   const value = new Uint8Array(Number(flags.mb) * 2 ** 20).fill(0x61);
   await using redis = await startRedis();
   await using redis2 = Number(flags.shards) > 1 ? await startRedis() : null;
-  const servers = [redis, redis2].filter((r) => r !== null).map((r) => `127.0.0.1:${r.port}:1`);
+  // Named, so that ketama places the keys by name, the same in every run (not by port).
+  const servers = [redis, redis2].filter((r) => r !== null).map((r, i) =>
+    `127.0.0.1:${r.port}:1 shard-${i}`
+  );
   await using nutcracker = await startNutcracker({ servers });
   await using aster = await startAster([{ servers, read_timeout: 10_000 }], {
     sandboxed: flags.io === "deno",

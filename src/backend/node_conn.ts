@@ -330,7 +330,12 @@ export class NodeConn {
           }
           const size = framer.frame(buffer.data, buffer.start, buffer.end, head.kind);
           this.#midFrame = size < 0;
-          if (size < 0) break;
+          if (size < 0) {
+            // A large reply under way: room for all of it at once, not 4x at a time.
+            const needed = framer.neededBytes ?? 0;
+            if (needed > buffer.data.length - buffer.start) buffer.expect(needed);
+            break;
+          }
           const reply = buffer.data.subarray(buffer.start, buffer.start + size);
           buffer.start += size;
           // A large reply is handed on in the buffer it was read into, not copied: the
@@ -341,7 +346,8 @@ export class NodeConn {
           if (owned) {
             lease = new BufferLease();
             lease.hold();
-            lease.seal(buffer.detach());
+            // A framer that announces reply sizes lets the next one grow from the pool.
+            lease.seal(buffer.detach(framer.neededBytes === undefined));
           }
           this.#pending.shift();
           replied = true;

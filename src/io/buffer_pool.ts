@@ -15,9 +15,9 @@ import { releaseBuffer } from "./copy_slab.ts";
 
 /** Smallest and largest pooled capacity (powers of two). */
 export const POOLED_FROM = 64 * 1024;
-export const POOLED_UP_TO = 16 * 1024 * 1024;
+export const POOLED_UP_TO = 128 * 1024 * 1024;
 /** Most bytes kept spare in all. */
-const POOL_MAX_BYTES = 32 * 1024 * 1024;
+const POOL_MAX_BYTES = 256 * 1024 * 1024;
 /** A spare buffer unused this long is freed. */
 const IDLE_MS = 1000;
 
@@ -57,15 +57,31 @@ export function takeBuffer(capacity: number): Uint8Array<ArrayBuffer> {
 export function giveBuffer(buffer: Uint8Array<ArrayBuffer>): void {
   const capacity = buffer.length;
   if (
-    !isPooledSize(capacity) || buffer.byteOffset !== 0 || buffer.buffer.byteLength !== capacity ||
-    _pooledBytes + capacity > POOL_MAX_BYTES
+    !isPooledSize(capacity) || buffer.byteOffset !== 0 || buffer.buffer.byteLength !== capacity
   ) {
     releaseBuffer(buffer);
     return;
   }
+  // The newest buffer is the likeliest to be asked for again: older spares make room for it.
+  _evictFor(capacity);
   _lastUse = 0;
   (_spares[Math.log2(capacity)] ??= []).push(buffer);
   _pooledBytes += capacity;
+}
+
+/** Frees spares, those of other sizes first, until `capacity` more bytes fit under the cap. */
+function _evictFor(capacity: number): void {
+  const own = Math.log2(capacity);
+  for (let pass = 0; pass < 2 && _pooledBytes + capacity > POOL_MAX_BYTES; pass++) {
+    for (let size = _spares.length - 1; size >= 0; size--) {
+      const spares = _spares[size];
+      if (spares === undefined || (pass === 0 && size === own)) continue;
+      while (spares.length > 0 && _pooledBytes + capacity > POOL_MAX_BYTES) {
+        _pooledBytes -= 2 ** size;
+        releaseBuffer(spares.pop()!);
+      }
+    }
+  }
 }
 
 /** Bytes held spare now (tests, metrics). */
@@ -101,6 +117,15 @@ export class BufferLease {
   #refs = 0;
   #buffer: Uint8Array<ArrayBuffer> | null = null;
   #sealed = false;
+  /** Leases this one stands for (a merged reply written from several read buffers). */
+  #parts: readonly BufferLease[] = [];
+
+  /** A lease whose release drops `parts` (each once), as one lease over their segments. */
+  static over(parts: readonly BufferLease[]): BufferLease {
+    const lease = new BufferLease();
+    lease.#parts = parts;
+    return lease;
+  }
 
   /** A segment of the buffer was queued. */
   hold(): void {
@@ -112,8 +137,11 @@ export class BufferLease {
     if (--this.#refs === 0 && this.#sealed) this.#giveBack();
   }
 
-  /** The reader detached `buffer` and reads on in another: nothing but the segments holds it. */
-  seal(buffer: Uint8Array<ArrayBuffer>): void {
+  /**
+   * The reader detached `buffer` and reads on in another: nothing but the segments holds it.
+   * (null: a lease `over` others, sealed once all its segments are queued.)
+   */
+  seal(buffer: Uint8Array<ArrayBuffer> | null): void {
     this.#buffer = buffer;
     this.#sealed = true;
     if (this.#refs === 0) this.#giveBack();
@@ -123,5 +151,8 @@ export class BufferLease {
     const buffer = this.#buffer;
     this.#buffer = null;
     if (buffer !== null) giveBuffer(buffer);
+    const parts = this.#parts;
+    this.#parts = [];
+    for (const part of parts) part.drop();
   }
 }

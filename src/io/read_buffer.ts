@@ -204,13 +204,19 @@ export class ReadBuffer {
    * Gives the bytes read so far away: views of them stay valid, as the buffer is never
    * written again; the unread bytes move to a new buffer (a large reply handed on uncopied).
    * Returns the old buffer (for a lease to give back once its lent views are written).
+   *
+   * `keepSize`: the new buffer is as large as the old one, so the next large reply or request
+   * needs no growth again (its pages are mapped only once written; the buffer shrinks once it
+   * is empty after a small read). Without it the new buffer holds twice the unread bytes: a
+   * reader that announces sizes (expect) grows it to the next large one in a step, from the
+   * pool, whose warm pages a fresh buffer of the old size would not reuse.
    */
-  detach(): Uint8Array<ArrayBuffer> {
+  detach(keepSize = true): Uint8Array<ArrayBuffer> {
     const old = this.data as Uint8Array<ArrayBuffer>;
     const unread = this.end - this.start;
-    // As large as the old one: the next large reply or request needs no growth again (its
-    // pages are mapped only once written; the buffer shrinks once it is empty after a small read).
-    const capacity = Math.max(this.data.length, unread * 2);
+    const capacity = keepSize
+      ? Math.max(this.data.length, unread * 2)
+      : pooledSizeFor(Math.max(this.#initialCapacity, unread * 2));
     const fresh = takeBuffer(capacity);
     fresh.set(this.data.subarray(this.start, this.end));
     this.data = fresh;

@@ -29,6 +29,11 @@ export interface ReplyFramer {
    * like memcached's text protocol, use it).
    */
   frame(buf: Uint8Array, start: number, end: number, kind: number): number;
+  /**
+   * After frame() returned -1: the bytes the partial reply is expected to need from its
+   * start (0 when unknown); the read buffer grows to it at once.
+   */
+  readonly neededBytes?: number;
 }
 
 /** A client's reply slot as a plan's sinks see it: one reply, in request order. */
@@ -39,9 +44,10 @@ export interface ReplyTarget extends ReplySink {
   fill(reply: Uint8Array, isView: boolean): void;
   /**
    * Answers with a reply given as consecutive pieces that stay valid (a merge of large
-   * values, written from where they lie instead of copied into one buffer).
+   * values, written from where they lie instead of copied into one buffer). `leases` hold
+   * the read buffers the pieces lie in: each is dropped once the pieces are written or copied.
    */
-  fillPieces?(pieces: readonly Uint8Array[]): void;
+  fillPieces?(pieces: readonly Uint8Array[], leases: readonly BufferLease[]): void;
 }
 
 /**

@@ -6,6 +6,7 @@
  * only a SplitStrategy (how a part's request is encoded, how replies merge).
  */
 import { copies } from "../io/copy_slab.ts";
+import type { BufferLease } from "../io/buffer_pool.ts";
 import type { FanOut, ReplySink, ReplyTarget } from "./protocol.ts";
 
 /** One sub-request: the group (node or slot) it goes to and the indexes of its keys. */
@@ -77,9 +78,9 @@ class PartSink implements ReplySink {
     this.#index = index;
   }
 
-  onReply(reply: Uint8Array, owned = false): void {
+  onReply(reply: Uint8Array, owned = false, lease?: BufferLease): void {
     // An owned reply (a large one, left in the buffer it was read into) needs no copy.
-    this.#split.complete(this.#index, reply, !owned);
+    this.#split.complete(this.#index, reply, !owned, lease);
   }
 
   onError(message: string): void {
@@ -97,6 +98,8 @@ export class SplitMerge implements FanOut {
   readonly #replies: (Uint8Array | null)[];
   #remaining: number;
   #target: ReplyTarget | null = null;
+  /** Leases of the owned part replies (large ones handed on in their read buffers). */
+  #leases: BufferLease[] | null = null;
 
   constructor(parts: readonly SplitPart[], strategy: SplitStrategy) {
     this.#parts = parts;
@@ -129,8 +132,14 @@ export class SplitMerge implements FanOut {
    * Records part `index`'s reply; `isView` says it lives in a reused read buffer. The last
    * part's reply is merged at once, so only the parts before it need a copy.
    */
-  complete(index: number, reply: Uint8Array, isView: boolean): void {
-    if (this.#replies[index] !== null) return;
+  complete(index: number, reply: Uint8Array, isView: boolean, lease?: BufferLease): void {
+    if (this.#replies[index] !== null) {
+      lease?.drop();
+      return;
+    }
+    // An owned reply's buffer goes back to the pool once its pieces are written; a reply
+    // merged into one buffer instead leaves it to the GC (the merge may be a view of it).
+    if (lease !== undefined) (this.#leases ??= []).push(lease);
     if (--this.#remaining > 0) {
       this.#replies[index] = isView ? copies.copy(reply) : reply;
       return;
@@ -142,10 +151,12 @@ export class SplitMerge implements FanOut {
       // those it queues, and copies all of them if it keeps the reply for later.
       const pieces = this.strategy.mergePieces(this.#replies as Uint8Array[], this.#parts);
       if (pieces !== null) {
-        target.fillPieces(pieces);
+        target.fillPieces(pieces, this.#leases ?? []);
+        this.#leases = null;
         return;
       }
     }
+    this.#leases = null;
     const merged = this.strategy.merge(this.#replies as Uint8Array[], this.#parts);
     // A view: bytes of the last part's reply (an error, a first reply), or a merge in the
     // strategy's scratch. The target copies it if it keeps it.

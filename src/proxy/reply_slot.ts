@@ -10,7 +10,7 @@ export interface SlotOwner {
    */
   fill(slot: ReplySlot, reply: Uint8Array, isView: boolean, lease?: BufferLease): void;
   /** Fills a slot with a reply in pieces that stay valid (ReplyTarget.fillPieces). */
-  fillPieces(slot: ReplySlot, pieces: readonly Uint8Array[]): void;
+  fillPieces(slot: ReplySlot, pieces: readonly Uint8Array[], leases: readonly BufferLease[]): void;
   /** Fills a slot with the protocol's error reply for `message`. */
   fail(slot: ReplySlot, message: string): void;
 }
@@ -60,7 +60,7 @@ export class ReplySlot implements ReplyTarget {
     this.#owner.fill(this, reply, isView);
   }
 
-  fillPieces(pieces: readonly Uint8Array[]): void {
-    this.#owner.fillPieces(this, pieces);
+  fillPieces(pieces: readonly Uint8Array[], leases: readonly BufferLease[]): void {
+    this.#owner.fillPieces(this, pieces, leases);
   }
 }

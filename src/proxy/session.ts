@@ -1,8 +1,8 @@
 /** One client connection: reads requests, keeps reply slots in request order, writes replies. */
 import { LEND_FROM, lentInput, ReadBuffer } from "../io/read_buffer.ts";
 import { RingQueue } from "../io/ring_queue.ts";
-import { WriteBatcher } from "../io/write_batcher.ts";
-import type { BufferLease } from "../io/buffer_pool.ts";
+import { OWN_FROM, WriteBatcher } from "../io/write_batcher.ts";
+import { BufferLease } from "../io/buffer_pool.ts";
 
 import { copies } from "../io/copy_slab.ts";
 import { logDebug, logWarn } from "../log.ts";
@@ -377,10 +377,10 @@ export class Session implements SessionClient, SlotOwner {
    * each piece is queued where it lies (large ones uncopied); else they are joined into one
    * reply the slot keeps.
    */
-  fillPieces(slot: ReplySlot, pieces: readonly Uint8Array[]): void {
-    if (this.#closed) return;
-    if (this.#slots.peek() !== slot || slot.silent) {
-      this.fill(slot, concatBytes(pieces), false);
+  fillPieces(slot: ReplySlot, pieces: readonly Uint8Array[], leases: readonly BufferLease[]): void {
+    if (this.#closed || this.#slots.peek() !== slot || slot.silent) {
+      if (!this.#closed) this.fill(slot, concatBytes(pieces), false);
+      for (const lease of leases) lease.drop();
       return;
     }
     let size = 0;
@@ -388,7 +388,19 @@ export class Session implements SessionClient, SlotOwner {
     if (slot.argEnd >= 0) this.#recordSlow(slot);
     this.#replyEstimate += (size - this.#replyEstimate) / 8;
     this.#slots.shift();
-    for (const piece of pieces) this.#writer.appendOwned(piece);
+    if (leases.length === 0) {
+      for (const piece of pieces) this.#writer.appendOwned(piece);
+    } else {
+      // One lease over the pieces: the part replies' buffers go back once all are written.
+      const group = BufferLease.over(leases);
+      // Small pieces are copied (one may be a view of a reused buffer); large ones lie in
+      // the owned part replies.
+      for (const piece of pieces) {
+        if (piece.length < OWN_FROM) this.#writer.append(piece);
+        else this.#writer.appendLent(piece, group);
+      }
+      group.seal(null);
+    }
     this.metrics.bytesOut += size;
     this.#afterHead(slot);
   }

@@ -28,6 +28,8 @@ import {
 const MAX_LINE = 64 * 1024;
 /** Open arrays past which the count stack is dropped after the reply (not kept grown). */
 const KEPT_DEPTH = 256;
+/** A partial bulk this long or longer makes the framer estimate the reply's whole size. */
+const ESTIMATE_FROM = 64 * 1024;
 
 /**
  * Finds reply boundaries without copying. Progress inside a reply (position and the
@@ -55,6 +57,18 @@ export class RespReplyFramer {
   #owed: number[] = [];
   /** The stack grew past KEPT_DEPTH during this reply. */
   #deep = false;
+  #needed = 0;
+
+  /**
+   * After frame() returned -1 inside a large bulk string: the bytes the reply is expected to
+   * need from its start, counting the rest of the array it is in as more strings of the same
+   * size (an MGET of similar values); 0 when nothing is known. A backend's read buffer grows
+   * to it in one step instead of 4x at a time (each step copied the partial reply and faulted
+   * in a fresh buffer). An estimate only: a wrong one costs one more growth.
+   */
+  get neededBytes(): number {
+    return this.#needed;
+  }
 
   /**
    * Returns the size of the complete reply at `buf[start]`, or -1 when more bytes are
@@ -92,7 +106,10 @@ export class RespReplyFramer {
           if (Number.isNaN(length) || length < 0 || length > MAX_BULK_LENGTH) {
             throw this.#fail(_lengthError(buf, at, "bulk length"));
           }
-          if (next + length + 2 > end) return -1;
+          if (next + length + 2 > end) {
+            this.#needed = length < ESTIMATE_FROM ? 0 : this.#estimate(start, at, next, length);
+            return -1;
+          }
           if (buf[next + length] !== CR || buf[next + length + 1] !== LF) {
             throw this.#fail("bulk reply is not terminated by CRLF");
           }
@@ -146,14 +163,24 @@ export class RespReplyFramer {
       if (owed.length === 0) {
         const size = this.#pos;
         this.#pos = 0;
+        this.#needed = 0;
         if (this.#deep) this.#dropStack();
         return size;
       }
     }
   }
 
+  /** The reply's size if the values still owed after the bulk at `at` are as long as it. */
+  #estimate(start: number, at: number, body: number, length: number): number {
+    const owed = this.#owed;
+    const later = owed.length === 0 ? 0 : owed[owed.length - 1] - 1;
+    const each = body - at + length + 2;
+    return body - start + length + 2 + later * each;
+  }
+
   #fail(message: string): ProtocolError {
     this.#pos = 0;
+    this.#needed = 0;
     this.#scanned = 1;
     this.#dropStack();
     return new ProtocolError(message);

@@ -196,3 +196,42 @@ Deno.test("frame() waits on an array of more elements than any request may carry
   const small = enc.encode("*3\r\n:1\r\n:2\r\n:3\r\n");
   assert.equal(new RespReplyFramer().frame(small, 0, small.length), small.length);
 });
+
+Deno.test("neededBytes estimates a large partial reply as values of the size seen so far", () => {
+  const framer = new RespReplyFramer();
+  const big = 1_000_000;
+  const element = `$${big}\r\n`.length + big + 2;
+  // An MGET of 3 large values, its first one under way: 3 elements of the first's size.
+  const head = enc.encode(`*3\r\n$${big}\r\nxyz`);
+  assert.equal(framer.frame(head, 0, head.length), -1);
+  assert.equal(framer.neededBytes, 4 + 3 * element);
+  // Further along (the second value), counted from the reply's start.
+  const reply = new Uint8Array(4 + 2 * element + 100);
+  reply.set(enc.encode(`*3\r\n`));
+  for (let i = 0; i < 3; i++) {
+    const at = 4 + i * element;
+    reply.set(enc.encode(`$${big}\r\n`), at);
+    if (i < 2) reply.set(enc.encode("\r\n"), at + element - 2);
+  }
+  const later = new RespReplyFramer();
+  assert.equal(later.frame(reply, 0, reply.length), -1);
+  assert.equal(later.neededBytes, 4 + 3 * element);
+  // A single large bulk string: its own size; small ones and complete replies: unknown (0).
+  const single = new RespReplyFramer();
+  assert.equal(single.frame(enc.encode(`$${big}\r\nab`), 0, 12), -1);
+  assert.equal(single.neededBytes, element);
+  const small = new RespReplyFramer();
+  assert.equal(small.frame(enc.encode("*2\r\n$5\r\nab"), 0, 10), -1);
+  assert.equal(small.neededBytes, 0);
+  const done = new RespReplyFramer();
+  assert.equal(done.frame(head, 0, head.length), -1);
+  const rest = new Uint8Array(4 + 3 * element);
+  rest.set(head);
+  for (let i = 0; i < 3; i++) {
+    const at = 4 + i * element;
+    rest.set(enc.encode(`$${big}\r\n`), at);
+    rest.set(enc.encode("\r\n"), at + element - 2);
+  }
+  assert.equal(done.frame(rest, 0, rest.length), rest.length);
+  assert.equal(done.neededBytes, 0, "a complete reply leaves no estimate");
+});

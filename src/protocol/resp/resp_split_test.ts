@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { BufferLease } from "../../io/buffer_pool.ts";
 import {
   encodeArray,
   encodeBulk,
@@ -218,16 +219,21 @@ Deno.test("SplitMerge: a large MGET merges as pieces of the owned part replies, 
     firstKeyIndex: 1,
   });
   let pieces: readonly Uint8Array[] = [];
+  let leases: readonly BufferLease[] = [];
   const split = new SplitMerge(parts, strategy);
   split.bind({
     answer: () => assert.fail("merged as pieces"),
     fill: () => assert.fail("merged as pieces"),
-    fillPieces: (got) => pieces = got,
+    fillPieces: (got, held) => [pieces, leases] = [got, held],
     onReply: () => assert.fail("merged as pieces"),
     onError: () => {},
   });
-  split.sinkFor(1).onReply(replies[1], true);
-  split.sinkFor(0).onReply(replies[0], true);
+  // The read buffers of owned replies come with leases: passed on with the pieces, so the
+  // buffers go back to the pool once the pieces are written.
+  const partLeases = [new BufferLease(), new BufferLease()];
+  split.sinkFor(1).onReply(replies[1], true, partLeases[1]);
+  split.sinkFor(0).onReply(replies[0], true, partLeases[0]);
+  assert.deepStrictEqual(leases, [partLeases[1], partLeases[0]]);
   // The header, then a, then b and c lying next to each other in part 1's reply, then d.
   assert.equal(pieces.length, 4);
   assert.equal(pieces[2].buffer, replies[1].buffer, "part 1's values are not copied");
