@@ -119,7 +119,7 @@ class BlockedUntilReply implements ReplySink {
   }
 }
 
-/** Drops the replies of a pinned plan's prelude (its client already had them answered). */
+/** Drops the replies of a plan's prelude (its client already had them answered). */
 const DROP_REPLY: ReplySink = { onReply() {}, onError() {} };
 
 /** `#lastConn` when the last request went over the client's subscription connections. */
@@ -264,6 +264,15 @@ export class PlanRunner {
         const slot = host.reserve();
         const sink = plan.sink;
         const routing = this.#upstream.routing;
+        const prelude = plan.prelude;
+        if (prelude !== null) {
+          // A transaction's MULTI and queued commands, their replies dropped: sent in this
+          // one synchronous step with the request after them, so nothing else on the shared
+          // connection comes between (it appends to one write batch, in order).
+          for (const bytes of prelude) {
+            routing.send(plan.group, bytes, DROP_REPLY, host.id, false, 0, plan.lane);
+          }
+        }
         if (sink === null) {
           routing.send(
             plan.group,

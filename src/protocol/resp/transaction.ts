@@ -1,15 +1,23 @@
 /**
- * One client's transaction (MULTI, EXEC, DISCARD, WATCH, UNWATCH) over a pinned connection.
+ * One client's transaction (MULTI, EXEC, DISCARD, WATCH, UNWATCH).
  *
- * The first key (of WATCH, or of the first queued command) picks the group (ring node or
- * cluster slot) and pins the client to a dedicated connection to its node until EXEC,
- * DISCARD, or UNWATCH outside MULTI. MULTI itself is answered `+OK` at once: the node is
- * not known yet. Keyless commands queued before the first key are answered `+QUEUED` and
- * kept, then sent after a MULTI on the connection once a key picks the node (their backend
- * replies are dropped); an EXEC with only keyless commands queued runs them on the first
- * live group. A queued command whose keys are elsewhere is refused with the mode's
- * cross-group error and the transaction ends as Redis ends one with a refused command:
- * DISCARD is sent and EXEC answers EXECABORT, nothing applied.
+ * Without WATCH (nothing pinned), MULTI is answered `+OK` at once and every command queued
+ * after it is checked (command table, keys in one group) and answered `+QUEUED` by Aster and
+ * kept; the first key picks the group. EXEC sends `MULTI`, the kept commands and `EXEC` as
+ * one contiguous batch on the group's shared connection (a forward plan with a `prelude`:
+ * the backend's replies to MULTI and the queued commands are dropped, its EXEC reply is the
+ * client's); an EXEC with only keyless commands queued runs them on the first live group.
+ * DISCARD, RESET or a client that goes drop the kept commands: nothing was sent.
+ *
+ * WATCH pins: its first key picks the group and the client gets a dedicated connection to
+ * its node until EXEC, DISCARD, or UNWATCH outside MULTI; a transaction after WATCH goes on
+ * that connection. A transaction also moves to a pinned connection (MULTI and the kept
+ * commands sent first, their replies dropped) once its kept commands pass KEPT_BYTES_MAX or
+ * KEPT_COMMANDS_MAX, and always in `redis_cluster` mode (there the first key pins, as a
+ * MOVED for one queued command cannot be followed without replaying the batch). A queued
+ * command whose keys are elsewhere is refused with the mode's cross-group error and the
+ * transaction ends as Redis ends one with a refused command: nothing applied, EXEC answers
+ * EXECABORT (on a pinned connection DISCARD is sent first).
  *
  * Made only for clients that send one of these commands: nothing on the ordinary path.
  */
@@ -34,6 +42,14 @@ const WATCH_IN_MULTI_REPLY = encodeError("ERR WATCH inside MULTI is not allowed"
 const EXEC_WITHOUT_REPLY = encodeError("ERR EXEC without MULTI");
 const DISCARD_WITHOUT_REPLY = encodeError("ERR DISCARD without MULTI");
 const NO_BACKEND_REPLY = encodeError("ERR no backend available: every node is ejected");
+
+/**
+ * Bounds of what a transaction without WATCH keeps until EXEC (the queued commands' request
+ * bytes, their number): the command that would pass either moves the transaction to a
+ * pinned connection, where the rest is sent as it comes.
+ */
+export const KEPT_BYTES_MAX = 64 * 1024;
+export const KEPT_COMMANDS_MAX = 1000;
 
 /** The names this module plans (kind "transaction" in the command table). */
 export type TransactionCommand = "multi" | "exec" | "discard" | "watch" | "unwatch";
@@ -108,8 +124,15 @@ export class RespTransaction {
   inMulti = false;
   /** A queued command was refused: EXEC discards and answers EXECABORT. */
   #aborted = false;
-  /** MULTI and keyless commands not sent yet (no node chosen): sent before the first key. */
+  /**
+   * MULTI and the commands queued after it, not sent yet (nothing pinned): sent before EXEC
+   * on the shared connection, or before the command that pins.
+   */
   #queued: Uint8Array[] = [];
+  /** The request bytes of the queued commands kept in `#queued` (MULTI not counted). */
+  #keptBytes = 0;
+  /** The group the first key of a transaction without WATCH picked (-1: none yet). */
+  #target = -1;
 
   /** Whether MOVED/ASK can come (redis_cluster): keyed requests then get a RedirectRefused. */
   readonly #cluster: boolean;
@@ -170,13 +193,18 @@ export class RespTransaction {
           plan.local(EMPTY_ARRAY_REPLY);
           this.#reset();
         } else {
-          const group = this.#settings().routing.broadcastGroups()[0];
+          const group = this.#target >= 0
+            ? this.#target
+            : this.#settings().routing.broadcastGroups()[0];
           if (group === undefined) {
             plan.local(NO_BACKEND_REPLY);
             this.#reset();
             return;
           }
-          plan.pin(group, raw, true);
+          // The whole transaction in one step on the shared connection (keyless ones in
+          // cluster mode on a pinned one, as before: no redirect to follow there).
+          if (this.#cluster) plan.pin(group, raw, true);
+          else plan.forward(group, raw, false);
           plan.prelude = this.#queued;
           this.#reset();
         }
@@ -194,7 +222,7 @@ export class RespTransaction {
 
   /**
    * Plans a command queued between MULTI and EXEC: sent on the pinned connection, or kept
-   * (keyless, no node yet), or refused (keys elsewhere: the transaction is then aborted).
+   * until EXEC (nothing pinned), or refused (keys elsewhere: the transaction is then aborted).
    */
   queue(spec: CommandSpec, argv: Uint8Array[], raw: Uint8Array, plan: Plan): void {
     const database = this.#settings().database;
@@ -222,16 +250,49 @@ export class RespTransaction {
       plan.local(encodeError(keys));
       return;
     }
-    if (keys.length > 0) {
+    if (keys.length > 0 && (this.group >= 0 || this.#cluster)) {
       this.#keyed(spec, argv, raw, plan, keys);
       return;
     }
-    if (this.group >= 0) plan.pin(this.group, raw, false);
-    else {
-      // Kept (a copy: raw is a view into the client's read buffer) until a key picks the node.
-      this.#queued.push(raw.slice());
-      plan.local(QUEUED_REPLY);
+    if (this.group >= 0) {
+      plan.pin(this.group, raw, false);
+      return;
     }
+    if (keys.length > 0) {
+      const group = this.#groupOf(spec, argv, keys, this.#target, plan);
+      if (group < 0) return;
+      this.#target = group;
+    }
+    this.#keep(raw, plan);
+  }
+
+  /**
+   * Keeps a queued command until EXEC and answers `+QUEUED`; past the bounds, pins to the
+   * transaction's group instead (MULTI and the kept commands go first, replies dropped).
+   */
+  #keep(raw: Uint8Array, plan: Plan): void {
+    if (this.#aborted) {
+      // Doomed already: EXEC answers EXECABORT, nothing will be sent.
+      plan.local(QUEUED_REPLY);
+      return;
+    }
+    const target = this.#target;
+    if (
+      target >= 0 && (this.#keptBytes + raw.length > KEPT_BYTES_MAX ||
+        this.#queued.length > KEPT_COMMANDS_MAX)
+    ) {
+      plan.pin(target, raw, false);
+      plan.prelude = this.#queued;
+      this.#queued = [];
+      this.#keptBytes = 0;
+      this.#target = -1;
+      this.group = target;
+      return;
+    }
+    // A copy: raw is a view into the client's read buffer.
+    this.#queued.push(raw.slice());
+    this.#keptBytes += raw.length;
+    plan.local(QUEUED_REPLY);
   }
 
   /**
@@ -263,6 +324,8 @@ export class RespTransaction {
     this.inMulti = false;
     this.#aborted = false;
     this.#queued = [];
+    this.#keptBytes = 0;
+    this.#target = -1;
   }
 
   /** Sends the ending command (EXEC, DISCARD, UNWATCH) and releases the pin after its reply. */
@@ -281,28 +344,14 @@ export class RespTransaction {
     plan: Plan,
     keys: readonly number[] | null = null,
   ): void {
-    const routing = this.#settings().routing;
     const indexes = keys ?? commandKeyIndexes(spec, argv);
     if (typeof indexes === "string") {
       this.abort();
       plan.local(encodeError(indexes));
       return;
     }
-    const group = routing.groupOf(argv[indexes[0]]);
-    let same = group >= 0;
-    for (let i = 1; same && i < indexes.length; i++) {
-      if (routing.groupOf(argv[indexes[i]]) !== group) same = false;
-    }
-    if (group < 0) {
-      this.abort();
-      plan.local(NO_BACKEND_REPLY);
-      return;
-    }
-    if (!same || (this.group >= 0 && group !== this.group)) {
-      this.abort();
-      plan.local(routing.crossGroupError(spec));
-      return;
-    }
+    const group = this.#groupOf(spec, argv, indexes, this.group, plan);
+    if (group < 0) return;
     if (this.#aborted && this.group < 0) {
       // Doomed already and nothing sent: no node to pin to, EXEC answers EXECABORT.
       plan.local(QUEUED_REPLY);
@@ -312,6 +361,37 @@ export class RespTransaction {
     if (this.#cluster) plan.sink = new RedirectRefused();
     if (this.group < 0 && this.inMulti) plan.prelude = this.#queued;
     this.#queued = [];
+    this.#keptBytes = 0;
     this.group = group;
+  }
+
+  /**
+   * The group of a command's keys (`indexes` into argv), which must be `current`'s when that
+   * is set (>= 0); else -1 with the plan made: a refusal, the transaction aborted.
+   */
+  #groupOf(
+    spec: CommandSpec,
+    argv: Uint8Array[],
+    indexes: readonly number[],
+    current: number,
+    plan: Plan,
+  ): number {
+    const routing = this.#settings().routing;
+    const group = routing.groupOf(argv[indexes[0]]);
+    let same = group >= 0;
+    for (let i = 1; same && i < indexes.length; i++) {
+      if (routing.groupOf(argv[indexes[i]]) !== group) same = false;
+    }
+    if (group < 0) {
+      this.abort();
+      plan.local(NO_BACKEND_REPLY);
+      return -1;
+    }
+    if (!same || (current >= 0 && group !== current)) {
+      this.abort();
+      plan.local(routing.crossGroupError(spec));
+      return -1;
+    }
+    return group;
   }
 }
