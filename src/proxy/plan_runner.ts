@@ -143,7 +143,7 @@ export class PlanRunner {
    * The backend connection the last request went over: a shared lane (its number) or a
    * dedicated NodeConn. Redis runs one connection's requests in order, not two connections';
    * so a request for another connection waits until the ones in flight are answered (a GET
-   * after MULTI/SET/EXEC must see the SET, a BLPOP after an RPUSH must find the element).
+   * after WATCH/MULTI/SET/EXEC must see the SET, a BLPOP after an RPUSH must find the element).
    */
   #lastConn: number | NodeConn = 0;
   /** `#plan` holds a request waiting for that (see PlanHost.waitForInFlight). */
