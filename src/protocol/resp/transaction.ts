@@ -50,6 +50,10 @@ const NO_BACKEND_REPLY = encodeError("ERR no backend available: every node is ej
  */
 export const KEPT_BYTES_MAX = 64 * 1024;
 export const KEPT_COMMANDS_MAX = 1000;
+/** The kept commands' first buffer, and the largest one a client keeps between transactions. */
+const KEPT_FIRST_BYTES = 512;
+const KEPT_REUSED_BYTES = 16 * 1024;
+const NOTHING = new Uint8Array(0);
 
 /** The names this module plans (kind "transaction" in the command table). */
 export type TransactionCommand = "multi" | "exec" | "discard" | "watch" | "unwatch";
@@ -125,12 +129,16 @@ export class RespTransaction {
   /** A queued command was refused: EXEC discards and answers EXECABORT. */
   #aborted = false;
   /**
-   * MULTI and the commands queued after it, not sent yet (nothing pinned): sent before EXEC
-   * on the shared connection, or before the command that pins.
+   * The commands queued after MULTI and not sent yet (nothing pinned), one after another in
+   * one buffer (a copy: a request is a view into the client's read buffer), reused by the
+   * client's next transaction while small: sent after a MULTI before EXEC on the shared
+   * connection, or before the command that pins.
    */
-  #queued: Uint8Array[] = [];
-  /** The request bytes of the queued commands kept in `#queued` (MULTI not counted). */
+  #kept: Uint8Array = NOTHING;
+  /** The bytes used in `#kept`. */
   #keptBytes = 0;
+  /** Where each kept command ends in `#kept`. */
+  #keptEnds: number[] = [];
   /** The group the first key of a transaction without WATCH picked (-1: none yet). */
   #target = -1;
 
@@ -160,7 +168,6 @@ export class RespTransaction {
         this.inMulti = true;
         if (this.group >= 0) plan.pin(this.group, raw, false);
         else {
-          this.#queued = [MULTI];
           plan.local(OK_REPLY);
         }
         return;
@@ -189,7 +196,7 @@ export class RespTransaction {
           } else plan.local(EXECABORT_REPLY);
           this.#reset();
         } else if (this.group >= 0) this.#end(raw, plan);
-        else if (this.#queued.length <= 1) {
+        else if (this.#keptEnds.length === 0) {
           plan.local(EMPTY_ARRAY_REPLY);
           this.#reset();
         } else {
@@ -205,7 +212,7 @@ export class RespTransaction {
           // cluster mode on a pinned one, as before: no redirect to follow there).
           if (this.#cluster) plan.pin(group, raw, true);
           else plan.forward(group, raw, false);
-          plan.prelude = this.#queued;
+          plan.prelude = this.#prelude();
           this.#reset();
         }
         return;
@@ -279,20 +286,54 @@ export class RespTransaction {
     const target = this.#target;
     if (
       target >= 0 && (this.#keptBytes + raw.length > KEPT_BYTES_MAX ||
-        this.#queued.length > KEPT_COMMANDS_MAX)
+        this.#keptEnds.length >= KEPT_COMMANDS_MAX)
     ) {
       plan.pin(target, raw, false);
-      plan.prelude = this.#queued;
-      this.#queued = [];
-      this.#keptBytes = 0;
+      plan.prelude = this.#prelude();
+      this.#dropKept();
       this.#target = -1;
       this.group = target;
       return;
     }
-    // A copy: raw is a view into the client's read buffer.
-    this.#queued.push(raw.slice());
-    this.#keptBytes += raw.length;
+    const used = this.#keptBytes;
+    const end = used + raw.length;
+    if (end > this.#kept.length) {
+      const grown = new Uint8Array(Math.max(KEPT_FIRST_BYTES, end, this.#kept.length * 2));
+      grown.set(this.#kept.subarray(0, used));
+      this.#kept = grown;
+    }
+    this.#kept.set(raw, used);
+    this.#keptBytes = end;
+    this.#keptEnds.push(end);
     plan.local(QUEUED_REPLY);
+  }
+
+  /**
+   * MULTI and the kept commands, to send before the request that ends or pins the
+   * transaction. Views into `#kept`: valid until the client's next request is planned,
+   * which comes after the plan was carried out (sending copies them).
+   */
+  #prelude(): Uint8Array[] {
+    const ends = this.#keptEnds;
+    const prelude = new Array<Uint8Array>(ends.length + 1);
+    prelude[0] = MULTI;
+    let start = 0;
+    for (let i = 0; i < ends.length; i++) {
+      prelude[i + 1] = this.#kept.subarray(start, ends[i]);
+      start = ends[i];
+    }
+    return prelude;
+  }
+
+  /**
+   * Forgets the kept commands; their buffer is kept for the client's next transaction while
+   * small (a command of it is then far below the size that a backend connection would send
+   * from where it lies rather than copy, LEND_FROM: no view of it outlives the send).
+   */
+  #dropKept(): void {
+    if (this.#kept.length > KEPT_REUSED_BYTES) this.#kept = NOTHING;
+    this.#keptBytes = 0;
+    this.#keptEnds.length = 0;
   }
 
   /**
@@ -323,8 +364,7 @@ export class RespTransaction {
     this.group = -1;
     this.inMulti = false;
     this.#aborted = false;
-    this.#queued = [];
-    this.#keptBytes = 0;
+    this.#dropKept();
     this.#target = -1;
   }
 
@@ -359,9 +399,8 @@ export class RespTransaction {
     }
     plan.pin(group, raw, false);
     if (this.#cluster) plan.sink = new RedirectRefused();
-    if (this.group < 0 && this.inMulti) plan.prelude = this.#queued;
-    this.#queued = [];
-    this.#keptBytes = 0;
+    if (this.group < 0 && this.inMulti) plan.prelude = this.#prelude();
+    this.#dropKept();
     this.group = group;
   }
 
