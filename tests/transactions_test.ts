@@ -8,7 +8,7 @@
  * commands moves to a pinned connection, and concurrent clients' transactions stay atomic.
  */
 import assert from "node:assert/strict";
-import { startAster } from "./helpers/aster.ts";
+import { type ClusterToml, renderToml, startAster } from "./helpers/aster.ts";
 import { ioredisClient, within } from "./helpers/ioredis_client.ts";
 import { RespClient, RespErrorReply, text } from "./helpers/resp_client.ts";
 import { freePort, startRedis } from "./helpers/servers.ts";
@@ -602,4 +602,48 @@ Deno.test("transactions in redis_cluster mode: ioredis, WATCH, refusals, byte fo
   await t.step("pipelined around a transaction and a BLPOP: the client's order", async () => {
     await _pipelined(aster.ports[0], direct.port);
   });
+});
+
+Deno.test("a reload between a transaction's first key and EXEC: its keys pick the server again", async () => {
+  await using first = await startRedis();
+  await using second = await startRedis();
+  const port = await freePort();
+  const cluster = (servers: string[]): ClusterToml => ({
+    name: "cache",
+    cache_type: "redis",
+    listen_addr: `127.0.0.1:${port}`,
+    servers,
+  });
+  const a = `127.0.0.1:${first.port}:1 a`;
+  const b = `127.0.0.1:${second.port}:1 b`;
+  await using aster = await startAster([cluster([a])], { env: { ASTER_LOG: "info" } });
+  const reload = async (servers: string[], count: number) => {
+    await Deno.writeTextFile(aster.configPath, renderToml([cluster(servers)]));
+    aster.kill("SIGHUP");
+    const done = () => (aster.log().match(/reloaded: reconfigured cache/g) ?? []).length >= count;
+    for (let i = 0; i < 100 && !done(); i++) await sleep(50);
+    assert.ok(done(), aster.log());
+  };
+  await using client = await RespClient.connect(port);
+  await using onFirst = await RespClient.connect(first.port);
+  await using onSecond = await RespClient.connect(second.port);
+  // Moved to another server: the transaction runs there, as one begun after the reload.
+  assert.equal(await client.command("MULTI"), "OK");
+  assert.equal(await client.command("SET", "{r}k", "1"), "QUEUED");
+  await reload([b], 1);
+  assert.equal(await client.command("INCR", "{r}k"), "QUEUED");
+  assert.deepEqual(await client.command("EXEC"), ["OK", 2]);
+  assert.equal(text(await onSecond.command("GET", "{r}k")), "2");
+  assert.equal(await onFirst.command("GET", "{r}k"), null);
+  // Spread over two servers by the reload: discarded, nothing applied.
+  const keys = Array.from({ length: 20 }, (_, i) => `spread${i}`);
+  assert.equal(await client.command("MULTI"), "OK");
+  for (const key of keys) assert.equal(await client.command("SET", key, "1"), "QUEUED");
+  await reload([a, b], 2);
+  const exec = await client.command("EXEC");
+  assert.ok(exec instanceof RespErrorReply, Deno.inspect(exec));
+  assert.match(exec.message, /^EXECABORT .*reloaded/);
+  for (const direct of [onFirst, onSecond]) {
+    assert.equal(await direct.command("EXISTS", ...keys), 0, "nothing applied");
+  }
 });

@@ -22,7 +22,8 @@
  * Made only for clients that send one of these commands: nothing on the ordinary path.
  */
 import { encodeCommandText, encodeError, OK_REPLY } from "./encoder.ts";
-import { commandKeyIndexes, type CommandSpec } from "./commands.ts";
+import { commandKeyIndexes, type CommandSpec, lookupCommand } from "./commands.ts";
+import { RespRequestDecoder } from "./request_decoder.ts";
 import type { BoundSink, Plan, ReplyTarget } from "../protocol.ts";
 import type { RedisRouting } from "../../proxy/routing.ts";
 import { selectsDatabase } from "../../proxy/redis_local.ts";
@@ -42,6 +43,15 @@ const WATCH_IN_MULTI_REPLY = encodeError("ERR WATCH inside MULTI is not allowed"
 const EXEC_WITHOUT_REPLY = encodeError("ERR EXEC without MULTI");
 const DISCARD_WITHOUT_REPLY = encodeError("ERR DISCARD without MULTI");
 const NO_BACKEND_REPLY = encodeError("ERR no backend available: every node is ejected");
+/** A reload came between a transaction's first key and its EXEC and split its keys. */
+const RELOADED_EXEC_REPLY = encodeError(
+  "EXECABORT Transaction discarded because aster's backends were reloaded during it " +
+    "and its keys are no longer on one server.",
+);
+const RELOADED_QUEUE_REPLY = encodeError(
+  "ERR aster's backends were reloaded during the transaction and its keys are no longer " +
+    "on one server: it is discarded",
+);
 
 /**
  * Bounds of what a transaction without WATCH keeps until EXEC (the queued commands' request
@@ -141,6 +151,8 @@ export class RespTransaction {
   #keptEnds: number[] = [];
   /** The group the first key of a transaction without WATCH picked (-1: none yet). */
   #target = -1;
+  /** The routing `#target` is a group of (a reload replaces it: the group may mean another node). */
+  #targetRouting: RedisRouting | null = null;
 
   /** Whether MOVED/ASK can come (redis_cluster): keyed requests then get a RedirectRefused. */
   readonly #cluster: boolean;
@@ -198,6 +210,9 @@ export class RespTransaction {
         } else if (this.group >= 0) this.#end(raw, plan);
         else if (this.#keptEnds.length === 0) {
           plan.local(EMPTY_ARRAY_REPLY);
+          this.#reset();
+        } else if (!this.#retarget()) {
+          plan.local(RELOADED_EXEC_REPLY);
           this.#reset();
         } else {
           const group = this.#target >= 0
@@ -266,8 +281,14 @@ export class RespTransaction {
       return;
     }
     if (keys.length > 0) {
+      if (!this.#retarget()) {
+        this.abort();
+        plan.local(RELOADED_QUEUE_REPLY);
+        return;
+      }
       const group = this.#groupOf(spec, argv, keys, this.#target, plan);
       if (group < 0) return;
+      if (this.#target < 0) this.#targetRouting = this.#settings().routing;
       this.#target = group;
     }
     this.#keep(raw, plan);
@@ -288,11 +309,18 @@ export class RespTransaction {
       target >= 0 && (this.#keptBytes + raw.length > KEPT_BYTES_MAX ||
         this.#keptEnds.length >= KEPT_COMMANDS_MAX)
     ) {
-      plan.pin(target, raw, false);
+      if (!this.#retarget()) {
+        this.abort();
+        plan.local(RELOADED_QUEUE_REPLY);
+        return;
+      }
+      const group = this.#target;
+      plan.pin(group, raw, false);
       plan.prelude = this.#prelude();
       this.#dropKept();
       this.#target = -1;
-      this.group = target;
+      this.#targetRouting = null;
+      this.group = group;
       return;
     }
     const used = this.#keptBytes;
@@ -366,6 +394,41 @@ export class RespTransaction {
     this.#aborted = false;
     this.#dropKept();
     this.#target = -1;
+    this.#targetRouting = null;
+  }
+
+  /**
+   * After a reload replaced the routing since the first key picked `#target` (its group may
+   * now be another node, or none), picks the group again from the kept commands' keys, as
+   * a transaction begun now would: false when they are no longer on one live group (the
+   * transaction is then discarded, nothing sent). True at once without a reload.
+   */
+  #retarget(): boolean {
+    if (this.#target < 0) return true;
+    const routing = this.#settings().routing;
+    if (routing === this.#targetRouting) return true;
+    // Rare: the kept commands are framed again to find their keys.
+    const decoder = new RespRequestDecoder();
+    let group = -1;
+    let start = 0;
+    for (const end of this.#keptEnds) {
+      const request = decoder.decode(this.#kept, start, end);
+      start = end;
+      if (request === null) return false;
+      const spec = lookupCommand(request.argv[0]);
+      if (spec === undefined || spec.kind === "local" || spec.kind === "server") continue;
+      const keys = commandKeyIndexes(spec, request.argv);
+      if (typeof keys === "string") return false;
+      for (const at of keys) {
+        const keyGroup = routing.groupOf(request.argv[at]);
+        if (keyGroup < 0 || (group >= 0 && keyGroup !== group)) return false;
+        group = keyGroup;
+      }
+    }
+    if (group < 0) return false;
+    this.#target = group;
+    this.#targetRouting = routing;
+    return true;
   }
 
   /** Sends the ending command (EXEC, DISCARD, UNWATCH) and releases the pin after its reply. */
