@@ -60,9 +60,12 @@ const RELOADED_QUEUE_REPLY = encodeError(
  */
 export const KEPT_BYTES_MAX = 64 * 1024;
 export const KEPT_COMMANDS_MAX = 1000;
-/** The kept commands' first buffer, and the largest one a client keeps between transactions. */
-const KEPT_FIRST_BYTES = 512;
-const KEPT_REUSED_BYTES = 16 * 1024;
+/**
+ * The kept commands' first buffer, and the largest one a client keeps between transactions
+ * (small: an idle client that once ran a transaction holds no more than this).
+ */
+const KEPT_FIRST_BYTES = 256;
+const KEPT_REUSED_BYTES = 1024;
 const NOTHING = new Uint8Array(0);
 
 /** The names this module plans (kind "transaction" in the command table). */
