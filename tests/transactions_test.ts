@@ -1,17 +1,21 @@
 /**
- * MULTI/EXEC/DISCARD/WATCH/UNWATCH through Aster on a pinned connection, in `redis` mode (two
- * redis-servers on a ring) and `redis_cluster` mode (a real Redis Cluster): ioredis's
- * multi/exec and watch, a refused cross-node command (EXECABORT, nothing applied), a client
- * that vanishes mid-transaction, and the raw replies of a sequence compared byte for byte
- * with a plain redis-server's.
+ * MULTI/EXEC/DISCARD/WATCH/UNWATCH through Aster, in `redis` mode (two redis-servers on a
+ * ring) and `redis_cluster` mode (a real Redis Cluster): ioredis's multi/exec and watch, a
+ * refused cross-node command (EXECABORT, nothing applied), a client that vanishes
+ * mid-transaction, and the raw replies of a sequence compared byte for byte with a plain
+ * redis-server's. In `redis` mode a transaction without WATCH goes over the shared
+ * connection at EXEC (nothing pinned: the gauges say so), one past the bound of kept
+ * commands moves to a pinned connection, and concurrent clients' transactions stay atomic.
  */
 import assert from "node:assert/strict";
-import { startAster } from "./helpers/aster.ts";
+import { type ClusterToml, renderToml, startAster } from "./helpers/aster.ts";
 import { ioredisClient, within } from "./helpers/ioredis_client.ts";
-import { RespClient, RespErrorReply } from "./helpers/resp_client.ts";
-import { startRedis } from "./helpers/servers.ts";
+import { RespClient, RespErrorReply, text } from "./helpers/resp_client.ts";
+import { freePort, startRedis } from "./helpers/servers.ts";
 import { startRedisCluster } from "./helpers/redis_cluster.ts";
 import { keySlot } from "../src/hash/key_slot.ts";
+import { encodeCommandText } from "../src/protocol/resp/encoder.ts";
+import { KEPT_BYTES_MAX, KEPT_COMMANDS_MAX } from "../src/protocol/resp/transaction.ts";
 import { createClient } from "redis";
 
 const decoder = new TextDecoder();
@@ -142,6 +146,289 @@ async function _pipelined(asterPort: number, directPort: number): Promise<void> 
   }
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const texts = (replies: Uint8Array[]) => replies.map((reply) => decoder.decode(reply));
+
+/** Pinned connections and clients in a transaction, as INFO and /metrics say them now. */
+async function _gauges(
+  client: RespClient,
+  metricsPort: number,
+): Promise<{ pinned: number; inTransaction: number; metricPinned: number }> {
+  const info = String(text(await client.command("INFO")));
+  const pinned = [...info.matchAll(/,pinned=(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+  const inTransaction = Number(info.match(/^transaction_clients:(\d+)/m)?.[1]);
+  const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const metricPinned = body.split("\n").filter((l) => l.startsWith("aster_pinned_connections{"))
+    .reduce((sum, line) => sum + Number(line.split(" ")[1]), 0);
+  return { pinned, inTransaction, metricPinned };
+}
+
+/** Polls until the gauges are `want` (/metrics gathers the workers' snapshots). */
+async function _expectGauges(
+  client: RespClient,
+  metricsPort: number,
+  want: { pinned: number; inTransaction: number },
+): Promise<void> {
+  let seen = null;
+  for (let i = 0; i < 40; i++) {
+    seen = await _gauges(client, metricsPort);
+    if (
+      seen.pinned === want.pinned && seen.metricPinned === want.pinned &&
+      seen.inTransaction === want.inTransaction
+    ) return;
+    await sleep(50);
+  }
+  assert.fail(`wanted ${JSON.stringify(want)}, saw ${JSON.stringify(seen)}`);
+}
+
+/** Writes `commands` in one write and reads `replies` raw replies (some may be silenced). */
+async function _exchange(
+  client: RespClient,
+  commands: string[][],
+  replies: number,
+): Promise<string[]> {
+  const parts = commands.map((args) => encodeCommandText(...args));
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  await client.sendRaw(out);
+  const got: Uint8Array[] = [];
+  for (let i = 0; i < replies; i++) got.push(await client.readRawReply());
+  return texts(got);
+}
+
+/** Pipelined transactions of every shape, each key its own: replies compared byte for byte. */
+const PIPELINED_TRANSACTIONS: string[][] = [
+  ["SET", "{s}a", "1"],
+  ["MULTI"],
+  ["SET", "{s}a", "2"],
+  ["INCR", "{s}a"],
+  ["GET", "{s}a"],
+  ["EXEC"],
+  ["GET", "{s}a"],
+  // A run-time error inside: the others apply, the error is in EXEC's array.
+  ["SET", "{s}str", "x"],
+  ["MULTI"],
+  ["INCR", "{s}str"],
+  ["LPUSH", "{s}l", "1"],
+  ["EXEC"],
+  // Queue-time errors: EXECABORT, nothing applied.
+  ["MULTI"],
+  ["SET", "{s}n", "1"],
+  ["NOSUCHCOMMAND"],
+  ["EXEC"],
+  ["MULTI"],
+  ["SET", "{s}n", "1"],
+  ["GET"],
+  ["EXEC"],
+  ["GET", "{s}n"],
+  // Nested MULTI, EXEC and DISCARD without MULTI, DISCARD.
+  ["MULTI"],
+  ["MULTI"],
+  ["INCR", "{s}a"],
+  ["EXEC"],
+  ["EXEC"],
+  ["DISCARD"],
+  ["MULTI"],
+  ["INCR", "{s}a"],
+  ["DISCARD"],
+  ["GET", "{s}a"],
+  // Keyless only, empty, a blocking command (it does not block inside MULTI).
+  ["MULTI"],
+  ["PING"],
+  ["ECHO", "e"],
+  ["EXEC"],
+  ["MULTI"],
+  ["EXEC"],
+  ["MULTI"],
+  ["BLPOP", "{s}empty", "0"],
+  ["RPUSH", "{s}q", "v"],
+  ["BLPOP", "{s}q", "0"],
+  ["EXEC"],
+  // RESET in a transaction: nothing applied.
+  ["MULTI"],
+  ["SET", "{s}r", "1"],
+  ["RESET"],
+  ["GET", "{s}r"],
+  ["DEL", "{s}a", "{s}str", "{s}l", "{s}q"],
+];
+
+/**
+ * A transaction without WATCH through Aster's `redis` mode: byte for byte as redis-server
+ * (pipelined and one command at a time), nothing pinned (pinned with WATCH), DISCARD, an
+ * error inside it, the fallback past the bound, RESP3, CLIENT REPLY, and atomicity under
+ * concurrent clients. `port` is a cluster of one server, `metricsPort` Aster's /metrics.
+ */
+async function _shared(
+  t: Deno.TestContext,
+  port: number,
+  directPort: number,
+  metricsPort: number,
+): Promise<void> {
+  await t.step("a pipelined transaction's replies are redis-server's, byte for byte", async () => {
+    await using proxied = await RespClient.connect(port);
+    await using direct = await RespClient.connect(directPort);
+    for (let round = 0; round < 3; round++) {
+      const [want, got] = await Promise.all([
+        direct.rawPipeline(PIPELINED_TRANSACTIONS),
+        proxied.rawPipeline(PIPELINED_TRANSACTIONS),
+      ]);
+      assert.deepStrictEqual(texts(got), texts(want), `round ${round}`);
+    }
+  });
+
+  await t.step("a transaction sent one command at a time: byte for byte", async () => {
+    await using proxied = await RespClient.connect(port);
+    await using direct = await RespClient.connect(directPort);
+    for (const args of PIPELINED_TRANSACTIONS) {
+      const want = decoder.decode(await direct.rawCommand(...args));
+      const got = decoder.decode(await proxied.rawCommand(...args));
+      assert.equal(got, want, args.join(" "));
+    }
+  });
+
+  await t.step("RESP3 and CLIENT REPLY around a transaction: byte for byte", async () => {
+    await using proxied = await RespClient.connect(port);
+    await using direct = await RespClient.connect(directPort);
+    // CLIENT REPLY SKIP silences MULTI's +OK; OFF silences the whole transaction.
+    const silenced: [string[][], number] = [[
+      ["CLIENT", "REPLY", "SKIP"],
+      ["MULTI"],
+      ["SET", "{s}cr", "1"],
+      ["INCR", "{s}cr"],
+      ["EXEC"],
+      ["CLIENT", "REPLY", "OFF"],
+      ["MULTI"],
+      ["INCR", "{s}cr"],
+      ["EXEC"],
+      ["CLIENT", "REPLY", "ON"],
+      ["GET", "{s}cr"],
+      ["DEL", "{s}cr"],
+    ], 6];
+    assert.deepStrictEqual(
+      await _exchange(proxied, ...silenced),
+      await _exchange(direct, ...silenced),
+    );
+    // HELLO's own reply is Aster's (server, version): only what follows is compared.
+    await proxied.rawCommand("HELLO", "3");
+    await direct.rawCommand("HELLO", "3");
+    const resp3 = [
+      ["MULTI"],
+      ["HSET", "{s}h", "f", "v"],
+      ["HGETALL", "{s}h"],
+      ["GET", "{s}missing"],
+      ["EXEC"],
+      ["DEL", "{s}h"],
+    ];
+    assert.deepStrictEqual(
+      texts(await proxied.rawPipeline(resp3)),
+      texts(await direct.rawPipeline(resp3)),
+    );
+  });
+
+  await t.step("no pinned connection without WATCH; one with WATCH", async () => {
+    await using observer = await RespClient.connect(port);
+    await _expectGauges(observer, metricsPort, { pinned: 0, inTransaction: 0 });
+    await using client = await RespClient.connect(port);
+    assert.equal(await client.command("MULTI"), "OK");
+    assert.equal(await client.command("SET", "{s}g", "1"), "QUEUED");
+    assert.equal(await client.command("INCR", "{s}g"), "QUEUED");
+    await _expectGauges(observer, metricsPort, { pinned: 0, inTransaction: 1 });
+    // Nothing sent yet: the key is not set until EXEC.
+    assert.equal(await observer.command("GET", "{s}g"), null);
+    assert.deepEqual(await client.command("EXEC"), ["OK", 2]);
+    await _expectGauges(observer, metricsPort, { pinned: 0, inTransaction: 0 });
+    // After WATCH the transaction stays on the pinned connection.
+    assert.equal(await client.command("WATCH", "{s}g"), "OK");
+    assert.equal(await client.command("MULTI"), "OK");
+    assert.equal(await client.command("INCR", "{s}g"), "QUEUED");
+    await _expectGauges(observer, metricsPort, { pinned: 1, inTransaction: 1 });
+    assert.deepEqual(await client.command("EXEC"), [3]);
+    await _expectGauges(observer, metricsPort, { pinned: 0, inTransaction: 0 });
+    await observer.command("DEL", "{s}g");
+  });
+
+  await t.step("DISCARD drops the queued commands; nothing was sent", async () => {
+    await using client = await RespClient.connect(port);
+    assert.equal(await client.command("MULTI"), "OK");
+    assert.equal(await client.command("SET", "{s}d", "1"), "QUEUED");
+    assert.equal(await client.command("DISCARD"), "OK");
+    assert.equal(await client.command("GET", "{s}d"), null);
+    assert.ok(await client.command("EXEC") instanceof RespErrorReply, "EXEC without MULTI");
+  });
+
+  await t.step("an error inside MULTI: EXECABORT, nothing applied", async () => {
+    await using client = await RespClient.connect(port);
+    assert.equal(await client.command("MULTI"), "OK");
+    assert.equal(await client.command("SET", "{s}e", "1"), "QUEUED");
+    assert.ok(await client.command("SET", "{s}e") instanceof RespErrorReply, "arity");
+    assert.equal(await client.command("INCR", "{s}e"), "QUEUED");
+    const exec = await client.command("EXEC");
+    assert.ok(exec instanceof RespErrorReply);
+    assert.equal(exec.message, "EXECABORT Transaction discarded because of previous errors.");
+    assert.equal(await client.command("GET", "{s}e"), null, "nothing applied");
+  });
+
+  await t.step(
+    "past the bound of kept commands the transaction moves to a pinned connection",
+    async () => {
+      await using observer = await RespClient.connect(port);
+      await using proxied = await RespClient.connect(port);
+      await using direct = await RespClient.connect(directPort);
+      // By count: KEPT_COMMANDS_MAX kept, the next one pins.
+      const kept = Array.from({ length: KEPT_COMMANDS_MAX }, () => ["INCR", "{s}b"]);
+      const both = async (commands: string[][]) => {
+        const [want, got] = await Promise.all([
+          direct.rawPipeline(commands),
+          proxied.rawPipeline(commands),
+        ]);
+        assert.deepStrictEqual(texts(got), texts(want));
+      };
+      await both([["MULTI"], ...kept]);
+      await _expectGauges(observer, metricsPort, { pinned: 0, inTransaction: 1 });
+      await both([["INCR", "{s}b"], ["INCR", "{s}b"]]);
+      await _expectGauges(observer, metricsPort, { pinned: 1, inTransaction: 1 });
+      await both([["EXEC"], ["GET", "{s}b"]]);
+      await _expectGauges(observer, metricsPort, { pinned: 0, inTransaction: 0 });
+      // By bytes: two values that fit, a third that passes KEPT_BYTES_MAX.
+      const value = "v".repeat(Math.floor(KEPT_BYTES_MAX / 3));
+      await both([["MULTI"], ["APPEND", "{s}big", value], ["APPEND", "{s}big", value]]);
+      await _expectGauges(observer, metricsPort, { pinned: 0, inTransaction: 1 });
+      await both([["APPEND", "{s}big", value], ["STRLEN", "{s}big"]]);
+      await _expectGauges(observer, metricsPort, { pinned: 1, inTransaction: 1 });
+      await both([["EXEC"], ["STRLEN", "{s}big"], ["DEL", "{s}b", "{s}big"]]);
+      await _expectGauges(observer, metricsPort, { pinned: 0, inTransaction: 0 });
+    },
+  );
+
+  await t.step("20 clients' concurrent transactions on one key stay atomic", async () => {
+    const clients = 20;
+    const rounds = 200;
+    await using setup = await RespClient.connect(port);
+    await setup.command("DEL", "{s}atomic");
+    const run = async () => {
+      await using client = await RespClient.connect(port);
+      for (let i = 0; i < rounds; i++) {
+        const replies = await client.pipeline([
+          ["MULTI"],
+          ["INCR", "{s}atomic"],
+          ["INCR", "{s}atomic"],
+          ["EXEC"],
+        ]);
+        assert.deepEqual(replies.slice(0, 3), ["OK", "QUEUED", "QUEUED"]);
+        const [first, second] = replies[3] as number[];
+        assert.equal(second, first + 1, `not consecutive: ${first}, ${second}`);
+      }
+    };
+    await Promise.all(Array.from({ length: clients }, run));
+    assert.equal(await setup.command("GET", "{s}atomic").then(text), String(clients * rounds * 2));
+    await setup.command("DEL", "{s}atomic");
+  });
+}
+
 /** What every mode must do; `other` is a key on another node than `{t}`'s. */
 async function _suite(t: Deno.TestContext, port: number, other: string): Promise<void> {
   await t.step("ioredis multi().set().get().exec()", async () => {
@@ -251,10 +538,11 @@ for (const sandboxed of [false, true]) {
     await using b = await startRedis();
     await using single = await startRedis();
     await using direct = await startRedis();
+    const metricsPort = await freePort();
     await using aster = await startAster([
       { servers: [`127.0.0.1:${a.port}:1`, `127.0.0.1:${b.port}:1`], hash_tag: "{}" },
       { servers: [`127.0.0.1:${single.port}:1`] },
-    ], { sandboxed });
+    ], { sandboxed, args: ["-m", String(metricsPort)] });
     // A key on the other server than {t}'s.
     await using probe = await RespClient.connect(a.port);
     await using client = await RespClient.connect(aster.ports[0]);
@@ -280,6 +568,8 @@ for (const sandboxed of [false, true]) {
     await t.step("pipelined around a transaction and a BLPOP: the client's order", async () => {
       await _pipelined(aster.ports[1], direct.port);
     });
+
+    await _shared(t, aster.ports[1], direct.port, metricsPort);
   });
 }
 
@@ -312,4 +602,48 @@ Deno.test("transactions in redis_cluster mode: ioredis, WATCH, refusals, byte fo
   await t.step("pipelined around a transaction and a BLPOP: the client's order", async () => {
     await _pipelined(aster.ports[0], direct.port);
   });
+});
+
+Deno.test("a reload between a transaction's first key and EXEC: its keys pick the server again", async () => {
+  await using first = await startRedis();
+  await using second = await startRedis();
+  const port = await freePort();
+  const cluster = (servers: string[]): ClusterToml => ({
+    name: "cache",
+    cache_type: "redis",
+    listen_addr: `127.0.0.1:${port}`,
+    servers,
+  });
+  const a = `127.0.0.1:${first.port}:1 a`;
+  const b = `127.0.0.1:${second.port}:1 b`;
+  await using aster = await startAster([cluster([a])], { env: { ASTER_LOG: "info" } });
+  const reload = async (servers: string[], count: number) => {
+    await Deno.writeTextFile(aster.configPath, renderToml([cluster(servers)]));
+    aster.kill("SIGHUP");
+    const done = () => (aster.log().match(/reloaded: reconfigured cache/g) ?? []).length >= count;
+    for (let i = 0; i < 100 && !done(); i++) await sleep(50);
+    assert.ok(done(), aster.log());
+  };
+  await using client = await RespClient.connect(port);
+  await using onFirst = await RespClient.connect(first.port);
+  await using onSecond = await RespClient.connect(second.port);
+  // Moved to another server: the transaction runs there, as one begun after the reload.
+  assert.equal(await client.command("MULTI"), "OK");
+  assert.equal(await client.command("SET", "{r}k", "1"), "QUEUED");
+  await reload([b], 1);
+  assert.equal(await client.command("INCR", "{r}k"), "QUEUED");
+  assert.deepEqual(await client.command("EXEC"), ["OK", 2]);
+  assert.equal(text(await onSecond.command("GET", "{r}k")), "2");
+  assert.equal(await onFirst.command("GET", "{r}k"), null);
+  // Spread over two servers by the reload: discarded, nothing applied.
+  const keys = Array.from({ length: 20 }, (_, i) => `spread${i}`);
+  assert.equal(await client.command("MULTI"), "OK");
+  for (const key of keys) assert.equal(await client.command("SET", key, "1"), "QUEUED");
+  await reload([a, b], 2);
+  const exec = await client.command("EXEC");
+  assert.ok(exec instanceof RespErrorReply, Deno.inspect(exec));
+  assert.match(exec.message, /^EXECABORT .*reloaded/);
+  for (const direct of [onFirst, onSecond]) {
+    assert.equal(await direct.command("EXISTS", ...keys), 0, "nothing applied");
+  }
 });

@@ -128,8 +128,8 @@ export class Plan {
   /** pinned: give the dedicated connection back once this request's reply is in. */
   release = false;
   /**
-   * pinned: requests sent first on the dedicated connection, their replies dropped (a MULTI
-   * and the keyless commands a client queued before its transaction had a node); null: none.
+   * forward, pinned: requests sent first on the same connection, their replies dropped (a
+   * MULTI and the commands a client queued before its transaction was sent); null: none.
    */
   prelude: readonly Uint8Array[] | null = null;
   /**

@@ -119,7 +119,7 @@ class BlockedUntilReply implements ReplySink {
   }
 }
 
-/** Drops the replies of a pinned plan's prelude (its client already had them answered). */
+/** Drops the replies of a plan's prelude (its client already had them answered). */
 const DROP_REPLY: ReplySink = { onReply() {}, onError() {} };
 
 /** `#lastConn` when the last request went over the client's subscription connections. */
@@ -143,7 +143,7 @@ export class PlanRunner {
    * The backend connection the last request went over: a shared lane (its number) or a
    * dedicated NodeConn. Redis runs one connection's requests in order, not two connections';
    * so a request for another connection waits until the ones in flight are answered (a GET
-   * after MULTI/SET/EXEC must see the SET, a BLPOP after an RPUSH must find the element).
+   * after WATCH/MULTI/SET/EXEC must see the SET, a BLPOP after an RPUSH must find the element).
    */
   #lastConn: number | NodeConn = 0;
   /** `#plan` holds a request waiting for that (see PlanHost.waitForInFlight). */
@@ -264,6 +264,15 @@ export class PlanRunner {
         const slot = host.reserve();
         const sink = plan.sink;
         const routing = this.#upstream.routing;
+        const prelude = plan.prelude;
+        if (prelude !== null) {
+          // A transaction's MULTI and queued commands, their replies dropped: sent in this
+          // one synchronous step with the request after them, so nothing else on the shared
+          // connection comes between (it appends to one write batch, in order).
+          for (const bytes of prelude) {
+            routing.send(plan.group, bytes, DROP_REPLY, host.id, false, 0, plan.lane);
+          }
+        }
         if (sink === null) {
           routing.send(
             plan.group,

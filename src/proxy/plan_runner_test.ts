@@ -1,7 +1,7 @@
 /**
  * Pinned plans on in-memory sockets: a client pinned to a dedicated backend connection
- * (what MULTI/WATCH and BLPOP use), its release, the per-node cap, and a client
- * that vanishes while pinned.
+ * (what WATCH and BLPOP use), its release, the per-node cap, and a client that vanishes
+ * while pinned; and a forward plan with a prelude (a transaction without WATCH at EXEC).
  */
 import assert from "node:assert/strict";
 import { Session } from "./session.ts";
@@ -19,7 +19,8 @@ const encoder = new TextEncoder();
 const latin1 = new TextDecoder("latin1");
 
 /**
- * Lines: "pin ..." is sent pinned, "release ..." pinned then released, others shared;
+ * Lines: "pin ..." is sent pinned, "release ..." pinned then released, "tx a b" as a
+ * transaction on the shared connection (multi, a, b, exec: only exec's reply answered), others shared;
  * "lane1" (answered "OK") moves the client to the pool's lane 1, as HELLO 3 does; "quit" is
  * answered "OK" and closes the client after it; "silent ..." is forwarded, its reply unwritten.
  */
@@ -39,6 +40,12 @@ class PinPlanner implements RequestPlanner {
       // kept, as on a watching client's connection).
       plan.pin(0, bytes, !line.startsWith("t"));
       plan.blockMs = block[1] === "forever" ? Infinity : Number(block[1]);
+    } else if (line.startsWith("tx ")) {
+      // A transaction sent at EXEC on the shared connection: "multi", each word, "exec".
+      plan.forward(0, encoder.encode("exec\n"), false);
+      plan.prelude = ["multi", ...line.slice(3, -1).split(" ")].map((w) =>
+        encoder.encode(`${w}\n`)
+      );
     } else if (line.startsWith("pin ")) plan.pin(0, bytes, false);
     else if (line.startsWith("release ")) plan.pin(0, bytes, true);
     else if (line.startsWith("silent ")) {
@@ -179,6 +186,36 @@ Deno.test("a pinned client gets a dedicated connection, kept until it releases i
     a.conn.end();
     b.conn.end();
     await Promise.all([a.done, b.done]);
+  });
+});
+
+Deno.test("a transaction's prelude and EXEC go on the shared connection as one run, replies dropped", async () => {
+  await _withNode(4, async ({ fake, shared, client }) => {
+    const a = client(1);
+    const b = client(2);
+    const c = client(3);
+    // In one turn: two clients' transactions and another client's requests between them.
+    a.conn.push("get a\ntx set1 incr1\nget a\n");
+    b.conn.push("get b\ntx set2 incr2 get2\n");
+    c.conn.push("get c\nget c\n");
+    await settle();
+    assert.equal(fake.opened.length, 1, "nothing pinned");
+    const lines = shared.text().split("\n").slice(0, -1);
+    const run = (words: string[]) => {
+      const at = lines.indexOf(words[1]) - 1;
+      assert.ok(at >= 0, `${words[1]} sent`);
+      assert.deepEqual(lines.slice(at, at + words.length), words, lines.join(" "));
+    };
+    run(["multi", "set1", "incr1", "exec", "get a"]);
+    run(["multi", "set2", "incr2", "get2", "exec"]);
+    // Each line's reply is its own text in upper case ("exec" answers "EXEC").
+    shared.push(lines.map((line) => `${line.toUpperCase()}\n`).join(""));
+    await settle();
+    assert.equal(a.conn.text(), "GET A\nEXEC\nGET A\n", "MULTI's and queued replies dropped");
+    assert.equal(b.conn.text(), "GET B\nEXEC\n");
+    assert.equal(c.conn.text(), "GET C\nGET C\n");
+    for (const x of [a, b, c]) x.conn.end();
+    await Promise.all([a.done, b.done, c.done]);
   });
 });
 
