@@ -64,6 +64,7 @@
  *                   ratios: a change's before/after in one run (`bench/baseline.ts`)
  */
 import { parseArgs } from "node:util";
+import { BUN_BINARY } from "../tests/helpers/aster.ts";
 import { type Baseline, extractBaseline } from "./baseline.ts";
 import { coreBusyShares, type CpuLayout, detectCpuLayout, setOwnCpus } from "./cpu_pinning.ts";
 import { Interrupted, placeLoadGenerators } from "./load_tools.ts";
@@ -346,6 +347,9 @@ async function main(): Promise<number> {
   const controller = new AbortController();
   const removeListeners = _abortOnSignal(controller);
   try {
+    // The runtimes section runs the Bun-built binary: built now if missing, not found
+    // missing half an hour into a full run (which then prints no Targets table).
+    if (options.sections.includes("runtimes")) await _ensureBinary();
     await compare(options, controller.signal);
     return 0;
   } catch (err) {
@@ -354,6 +358,26 @@ async function main(): Promise<number> {
     return 1;
   } finally {
     removeListeners();
+  }
+}
+
+/** Builds dist/aster-proxy (`deno task build:bun`) when it is not there. */
+async function _ensureBinary(): Promise<void> {
+  try {
+    await Deno.stat(BUN_BINARY);
+    return;
+  } catch {
+    // built below
+  }
+  console.log("  building dist/aster-proxy for the runtimes section (deno task build:bun)");
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "build:bun"],
+    cwd: new URL("..", import.meta.url).pathname,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(`deno task build:bun failed:\n${new TextDecoder().decode(stderr)}`);
   }
 }
 
