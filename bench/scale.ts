@@ -97,14 +97,7 @@ export async function measureBurstMemory(
   opts: { count: number; signal: AbortSignal },
 ): Promise<BurstMemory> {
   const startKiB = await _rss(target.pid);
-  const warm = await openConnections(target.port, { count: WARM_UP_CLIENTS, signal: opts.signal });
-  try {
-    const deadline = Date.now() + ROUND_TRIPS_TIMEOUT_MS;
-    await Promise.all(warm.conns.map((conn) => roundTrip(conn, PING, PONG, deadline)));
-  } finally {
-    closeAll(warm.conns);
-  }
-  await _sleep(SETTLE_MS);
+  await _warmUp(target.port, opts.signal);
   const beforeKiB = await _rss(target.pid);
   const burst = await openConnections(target.port, { count: opts.count, signal: opts.signal });
   let served = 0;
@@ -134,6 +127,18 @@ export async function measureBurstMemory(
   };
 }
 
+/** `WARM_UP_CLIENTS` PINGs on fresh connections, closed, then `SETTLE_MS` for the RSS to settle. */
+async function _warmUp(port: number, signal: AbortSignal): Promise<void> {
+  const warm = await openConnections(port, { count: WARM_UP_CLIENTS, signal });
+  try {
+    const deadline = Date.now() + ROUND_TRIPS_TIMEOUT_MS;
+    await Promise.all(warm.conns.map((conn) => roundTrip(conn, PING, PONG, deadline)));
+  } finally {
+    closeAll(warm.conns);
+  }
+  await _sleep(SETTLE_MS);
+}
+
 /** What `runConcurrentClients` measured for one proxy. */
 export interface ConcurrentClients {
   name: string;
@@ -159,14 +164,7 @@ export async function measureIdleMemory(
   target: ProbeTarget,
   opts: { count: number; signal: AbortSignal },
 ): Promise<IdleMemory> {
-  const warm = await openConnections(target.port, { count: WARM_UP_CLIENTS, signal: opts.signal });
-  try {
-    const deadline = Date.now() + ROUND_TRIPS_TIMEOUT_MS;
-    await Promise.all(warm.conns.map((conn) => roundTrip(conn, PING, PONG, deadline)));
-  } finally {
-    closeAll(warm.conns);
-  }
-  await _sleep(SETTLE_MS);
+  await _warmUp(target.port, opts.signal);
   const beforeKiB = await _rss(target.pid);
   const conns: Deno.TcpConn[] = [];
   let idle = 0;

@@ -305,6 +305,9 @@ export class NodeConn {
   async #readLoop(conn: ProxyConn, generation: number): Promise<void> {
     const buffer = new ReadBuffer(BACKEND_READ_CAPACITY, { keepGrown: true });
     const framer = this.options.newFramer();
+    // A framer that announces reply sizes lets a large reply grow its buffer from the pool in
+    // one step: after one is handed on, the connection reads on in a small buffer.
+    const announcesSizes = framer.neededBytes !== undefined;
     this.#midFrame = false;
     try {
       for (;;) {
@@ -332,8 +335,10 @@ export class NodeConn {
           this.#midFrame = size < 0;
           if (size < 0) {
             // A large reply under way: room for all of it at once, not 4x at a time.
-            const needed = framer.neededBytes ?? 0;
-            if (needed > buffer.data.length - buffer.start) buffer.expect(needed);
+            if (announcesSizes) {
+              const needed = framer.neededBytes!;
+              if (needed > buffer.data.length - buffer.start) buffer.expect(needed);
+            }
             break;
           }
           const reply = buffer.data.subarray(buffer.start, buffer.start + size);
@@ -346,8 +351,7 @@ export class NodeConn {
           if (owned) {
             lease = new BufferLease();
             lease.hold();
-            // A framer that announces reply sizes lets the next one grow from the pool.
-            lease.seal(buffer.detach(framer.neededBytes === undefined));
+            lease.seal(buffer.detach(!announcesSizes));
           }
           this.#pending.shift();
           replied = true;

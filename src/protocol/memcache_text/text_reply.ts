@@ -16,6 +16,7 @@ import { ProtocolError } from "../protocol_error.ts";
 import {
   ascii,
   bytesAre,
+  concatBytes,
   CR,
   DEFAULT_MAX_VALUE_BYTES,
   findLf,
@@ -247,16 +248,8 @@ export function mergeRetrieval(keys: Uint8Array[], parts: RetrievalPart[]): Uint
     const partTail = split[p].tail;
     if (tail === END_LINE && !startsWith(partTail, 0, partTail.length, END_LINE)) tail = partTail;
   }
-  let size = tail.length;
-  for (const block of chosen) size += block.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const block of chosen) {
-    out.set(block, at);
-    at += block.length;
-  }
-  out.set(tail, at);
-  return out;
+  chosen.push(tail);
+  return concatBytes(chosen);
 }
 
 /** Encodes a reply line (a local answer such as an error): `line` + "\r\n". */
