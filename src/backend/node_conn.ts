@@ -61,6 +61,11 @@ const BACKOFF_MIN = 50;
 const BACKOFF_MAX = 2000;
 /** Read buffer of a backend connection: few of them, each carrying many clients' replies. */
 const BACKEND_READ_CAPACITY = 16 * 1024;
+/**
+ * Replies expected to be this large are shown to their sink while they arrive (onPartial):
+ * a client then reads a 16 MB value while the rest of it is still coming from the backend.
+ */
+export const STREAM_FROM = 1024 * 1024;
 
 interface Pending {
   sink: ReplySink;
@@ -334,22 +339,27 @@ export class NodeConn {
           const size = framer.frame(buffer.data, buffer.start, buffer.end, head.kind);
           this.#midFrame = size < 0;
           if (size < 0) {
-            // A large reply under way: room for all of it at once, not 4x at a time.
             if (announcesSizes) {
+              // A large reply under way: room for all of it at once, not 4x at a time.
               const needed = framer.neededBytes!;
               if (needed > buffer.data.length - buffer.start) buffer.expect(needed);
+              if (needed >= STREAM_FROM && head.sink.onPartial !== undefined) {
+                this.#offerPartial(head.sink, buffer);
+                if (generation !== this.#generation) return;
+              }
             }
             break;
           }
           const reply = buffer.data.subarray(buffer.start, buffer.start + size);
           buffer.start += size;
           // A large reply is handed on in the buffer it was read into, not copied: the
-          // connection reads on in a new buffer.
-          const owned = size >= OWN_FROM;
+          // connection reads on in a new buffer. So is one whose start was lent already.
+          const owned = size >= OWN_FROM || buffer.lease !== null;
           // The sink holds the buffer until it drops the lease (or GC, if it never does).
           let lease: BufferLease | undefined;
           if (owned) {
-            lease = new BufferLease();
+            lease = buffer.lease ?? new BufferLease();
+            buffer.lease = null;
             lease.hold();
             lease.seal(buffer.detach(!announcesSizes));
           }
@@ -367,6 +377,19 @@ export class NodeConn {
       }
     } catch (err) {
       if (generation === this.#generation) this.#fail(_osMessage(err));
+    }
+  }
+
+  /**
+   * Shows the head's sink the large reply read so far, for it to write on what it can
+   * (cut-through); views it keeps are lent under the buffer's lease.
+   */
+  #offerPartial(sink: ReplySink, buffer: ReadBuffer): void {
+    const lease = buffer.lease ??= new BufferLease();
+    try {
+      sink.onPartial!(buffer.data, buffer.start, buffer.end, lease);
+    } catch (err) {
+      logWarn(`reply handler failed: ${_message(err)}`);
     }
   }
 

@@ -8,6 +8,8 @@ import type { ReplySink } from "../protocol/protocol.ts";
 import { FakeConn, settle, withFakeSockets } from "../../tests/helpers/fake_conn.ts";
 import { messageRunLength } from "../protocol/resp/pubsub.ts";
 import { RespReplyFramer } from "../protocol/resp/reply_framer.ts";
+import { BufferLease } from "../io/buffer_pool.ts";
+import { concatBytes } from "../protocol/bytes.ts";
 import { respHandshakeRefusal } from "../protocol/resp/resp_protocol.ts";
 
 const encoder = new TextEncoder();
@@ -299,6 +301,89 @@ Deno.test("NodeConn over RESP3: an attribute and its reply complete one request,
     await settle();
     assert.deepEqual(outcomes.got, replies.slice(1).map((reply) => [reply]));
     assert.equal(node.state, "up", "the connection stays usable");
+    node.close();
+  });
+});
+
+Deno.test("NodeConn shows a large reply to its sink while it arrives; what the sink took stays put", async () => {
+  await withFakeSockets(async (fake) => {
+    const node = new NodeConn(_options({ newFramer: () => new RespReplyFramer() }));
+    node.connect();
+    await settle();
+    const value = new Uint8Array(3 * 1024 * 1024).map((_, i) => i % 251);
+    const reply = concatBytes([
+      encoder.encode(`$${value.length}\r\n`),
+      value,
+      encoder.encode("\r\n"),
+    ]);
+    /** Each partial's first byte and size; a view of the first one, held under its lease. */
+    const partials: { size: number; first: number }[] = [];
+    let firstView: Uint8Array | null = null;
+    let firstLease: BufferLease | null = null;
+    let done: { reply: Uint8Array; owned: boolean; lease: BufferLease | undefined } | null = null;
+    const after = new Outcomes();
+    node.send(encoder.encode("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"), {
+      onReply: (got, owned = false, lease) => done = { reply: got, owned, lease },
+      onError: (message) => assert.fail(message),
+      onPartial: (data, start, end, lease) => {
+        partials.push({ size: end - start, first: data[start] });
+        if (firstView === null) {
+          firstView = data.subarray(start, end);
+          firstLease = lease;
+          lease.hold();
+        }
+      },
+    });
+    node.send(encoder.encode("*1\r\n$4\r\nPING\r\n"), after.sink());
+    await settle();
+    const backend = fake.opened[0];
+    // Small chunks first (the buffer then grows to the announced size), then large ones.
+    const chunks = [4096, 60_000, 1_000_000, 1_000_000, 1_000_000];
+    let at = 0;
+    for (const size of chunks) {
+      backend.push(reply.subarray(at, at + size));
+      at += size;
+      await settle();
+    }
+    assert.equal(done, null, "not complete yet");
+    backend.push(concatBytes([reply.subarray(at), encoder.encode("+PONG\r\n")]));
+    await settle();
+    assert.ok(partials.length >= 2, `shown while it arrived: ${JSON.stringify(partials)}`);
+    assert.ok(partials.every((p, i) => i === 0 || p.size > partials[i - 1].size), "growing");
+    assert.ok(partials.every((p) => p.first === 0x24));
+    const complete = done as unknown as { reply: Uint8Array; owned: boolean };
+    assert.equal(complete.owned, true);
+    assert.deepEqual(complete.reply, reply);
+    assert.deepEqual(after.got, [["+PONG\r\n"]]);
+    // The view taken from the first partial still holds its bytes: its buffer was left to
+    // the lease when the connection grew or detached it, not reused.
+    const view = firstView as unknown as Uint8Array;
+    assert.deepEqual(view, reply.subarray(0, view.length));
+    (firstLease as unknown as BufferLease).drop();
+    node.close();
+  });
+});
+
+Deno.test("NodeConn shows small replies to no one before they are complete", async () => {
+  await withFakeSockets(async (fake) => {
+    const node = new NodeConn(_options({ newFramer: () => new RespReplyFramer() }));
+    node.connect();
+    await settle();
+    let partials = 0;
+    let got = "";
+    node.send(encoder.encode("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"), {
+      onReply: (reply) => got = latin1.decode(reply),
+      onError: (message) => assert.fail(message),
+      onPartial: () => partials++,
+    });
+    await settle();
+    const reply = `$200000\r\n${"v".repeat(200_000)}\r\n`;
+    for (let at = 0; at < reply.length; at += 50_000) {
+      fake.opened[0].push(reply.slice(at, at + 50_000));
+      await settle();
+    }
+    assert.equal(got, reply);
+    assert.equal(partials, 0, "under STREAM_FROM: the reply goes whole");
     node.close();
   });
 });

@@ -75,6 +75,12 @@ export class ReadBuffer {
   #grow = false;
   /** Bytes the last read brought: a small one after a grown buffer means the burst is over. */
   #lastRead = 0;
+  /**
+   * Views of the unread bytes are lent under this lease (a large reply written on while it
+   * arrives): they must not be moved or written over. A growth leaves the old buffer to the
+   * lease (back to the pool once its views are written) and clears this.
+   */
+  lease: BufferLease | null = null;
 
   /** A large buffer stays while reads fill it (see constructor). */
   readonly #keepGrown: boolean;
@@ -151,7 +157,10 @@ export class ReadBuffer {
       // Read bytes are kept until the tail runs short, so views stay valid meanwhile.
       const unread = this.end - this.start;
       const capacity = this.data.length;
-      if (unread === 0 || capacity - unread >= Math.max(this.#minFree, capacity / 2)) {
+      if (
+        this.lease === null &&
+        (unread === 0 || capacity - unread >= Math.max(this.#minFree, capacity / 2))
+      ) {
         this.epoch++;
         this.data.copyWithin(0, this.start, this.end);
         this.start = 0;
@@ -175,7 +184,7 @@ export class ReadBuffer {
 
   #shrink(): void {
     // No view reads the old bytes again (a lent buffer was detached): it goes to the pool.
-    giveBuffer(this.data as Uint8Array<ArrayBuffer>);
+    this.#retire(this.data);
     this.data = _newBuffer(this.#initialCapacity);
     this.start = this.end = 0;
     this.epoch++;
@@ -234,11 +243,19 @@ export class ReadBuffer {
    * A buffer no larger than it started is left to GC.
    */
   release(): void {
-    if (this.data.length <= this.#initialCapacity) return;
+    if (this.data.length <= this.#initialCapacity || this.lease !== null) return;
     releaseBuffer(this.data);
     this.data = new Uint8Array(0);
     this.start = this.end = 0;
     this.epoch++;
+  }
+
+  /** A replaced buffer goes to the pool, or to the lease its views are lent under. */
+  #retire(old: Uint8Array): void {
+    const lease = this.lease;
+    this.lease = null;
+    if (lease !== null) lease.seal(old as Uint8Array<ArrayBuffer>);
+    else giveBuffer(old as Uint8Array<ArrayBuffer>);
   }
 
   /** Moves the unread bytes into a new buffer of `capacity`. */
@@ -249,7 +266,7 @@ export class ReadBuffer {
     this.start = 0;
     // Nothing reads the old bytes again (views of them lived only during the calls that got
     // them; lent ones were detached): a pooled size goes back for the next connection.
-    giveBuffer(this.data as Uint8Array<ArrayBuffer>);
+    this.#retire(this.data);
     this.data = grown;
     this.epoch++;
   }

@@ -19,6 +19,14 @@ export interface ReplySink {
   onReply(reply: Uint8Array, owned?: boolean, lease?: BufferLease): void;
   /** The request failed (connection lost, timeout, node down): no reply will come. */
   onError(message: string): void;
+  /**
+   * Optional: a large reply is under way, its bytes so far at `data[start, end)` (more
+   * follow; onReply then brings all of it, from `start`). A sink that writes some of them on
+   * now (cut-through) may keep views of them while it holds `lease` (hold() per view, drop()
+   * once written): the connection neither moves nor reuses them meanwhile. Called after each
+   * read that leaves the reply incomplete.
+   */
+  onPartial?(data: Uint8Array, start: number, end: number, lease: BufferLease): void;
 }
 
 /** Frames replies on a backend stream; throws ProtocolError when it is not the protocol. */
@@ -48,6 +56,18 @@ export interface ReplyTarget extends ReplySink {
    * the read buffers the pieces lie in: each is dropped once the pieces are written or copied.
    */
   fillPieces?(pieces: readonly Uint8Array[], leases: readonly BufferLease[]): void;
+  /**
+   * Writes part of a reply now (a large merge written while its parts still arrive): each
+   * piece lent under its lease (null: the bytes stay valid). False, with nothing written,
+   * when the reply cannot start now (not next in line, or not written at all). Once it
+   * started the reply is ended by a call with `last`, or cut by onError, which closes the
+   * client.
+   */
+  stream?(
+    pieces: readonly Uint8Array[],
+    leases: readonly (BufferLease | null)[],
+    last: boolean,
+  ): boolean;
 }
 
 /**

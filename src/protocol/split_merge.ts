@@ -8,6 +8,7 @@
 import { copies } from "../io/copy_slab.ts";
 import type { BufferLease } from "../io/buffer_pool.ts";
 import type { FanOut, ReplySink, ReplyTarget } from "./protocol.ts";
+import { MergeStream, type StreamOrder } from "./merge_stream.ts";
 
 /** One sub-request: the group (node or slot) it goes to and the indexes of its keys. */
 export interface SplitPart {
@@ -34,6 +35,11 @@ export interface SplitStrategy {
   mergePieces?(replies: readonly Uint8Array[], parts: readonly SplitPart[]): Uint8Array[] | null;
   /** True when `merged` lies in the strategy's reused scratch buffer. */
   isScratch(merged: Uint8Array): boolean;
+  /**
+   * How the merge can be written while the parts arrive (a large MGET), or null when it
+   * cannot (it waits for every part). Asked once, when a part's large reply is under way.
+   */
+  streamOrder?(parts: readonly SplitPart[]): StreamOrder | null;
 }
 
 /** Parts up to which groupKeys finds a key's part by a scan, without a Map per request. */
@@ -86,6 +92,10 @@ class PartSink implements ReplySink {
   onError(message: string): void {
     this.#split.complete(this.#index, this.#split.strategy.failure(message), false);
   }
+
+  onPartial(data: Uint8Array, start: number, end: number, lease: BufferLease): void {
+    this.#split.progress(this.#index, data, start, end, lease);
+  }
 }
 
 /**
@@ -100,11 +110,16 @@ export class SplitMerge implements FanOut {
   #target: ReplyTarget | null = null;
   /** Leases of the owned part replies (large ones handed on in their read buffers). */
   #leases: BufferLease[] | null = null;
+  /** Writing the merge as parts arrive: undefined until a large part is under way, null if not. */
+  #stream: MergeStream | null | undefined = undefined;
+  /** Per part: the lease its owned reply came with, if any (for a stream that starts later). */
+  readonly #leaseOf: (BufferLease | null)[];
 
   constructor(parts: readonly SplitPart[], strategy: SplitStrategy) {
     this.#parts = parts;
     this.strategy = strategy;
     this.#replies = parts.map(() => null);
+    this.#leaseOf = parts.map(() => null);
     this.#remaining = parts.length;
   }
 
@@ -139,12 +154,24 @@ export class SplitMerge implements FanOut {
     }
     // An owned reply's buffer goes back to the pool once its pieces are written; a reply
     // merged into one buffer instead leaves it to the GC (the merge may be a view of it).
-    if (lease !== undefined) (this.#leases ??= []).push(lease);
-    if (--this.#remaining > 0) {
-      this.#replies[index] = isView ? copies.copy(reply) : reply;
-      return;
+    if (lease !== undefined) {
+      (this.#leases ??= []).push(lease);
+      this.#leaseOf[index] = lease;
     }
-    this.#replies[index] = reply;
+    const last = --this.#remaining === 0;
+    const kept = isView && !last ? copies.copy(reply) : reply;
+    this.#replies[index] = kept;
+    const stream = this.#stream;
+    if (stream) {
+      stream.capture(index, kept, 0, kept.length, lease ?? null);
+      if (stream.started) {
+        if (!last) stream.flush(this.#target!);
+        else this.#finishStream(stream);
+        return;
+      }
+      if (last) stream.release(); // never started: merged below, as without streaming
+    }
+    if (!last) return;
     const target = this.#target;
     if (target?.fillPieces !== undefined && this.strategy.mergePieces !== undefined) {
       // Pieces of a view (the last reply, in a reused buffer) are small: the target copies
@@ -162,5 +189,36 @@ export class SplitMerge implements FanOut {
     // strategy's scratch. The target copies it if it keeps it.
     const mergedIsView = merged.buffer === reply.buffer ? isView : this.strategy.isScratch(merged);
     this.#target?.fill(merged, mergedIsView);
+  }
+
+  /**
+   * Part `index`'s large reply is under way in `data[start, end)`: the elements complete so
+   * far are written on if the merge can be streamed and its turn has come.
+   */
+  progress(index: number, data: Uint8Array, start: number, end: number, lease: BufferLease): void {
+    if (this.#replies[index] !== null) return;
+    let stream = this.#stream;
+    if (stream === undefined) {
+      const order = this.#target?.stream !== undefined
+        ? this.strategy.streamOrder?.(this.#parts) ?? null
+        : null;
+      stream = this.#stream = order === null ? null : new MergeStream(order, this.#parts.length);
+      // Parts already in are taken first (an earlier part may hold the first values).
+      this.#replies.forEach((reply, part) => {
+        if (reply !== null) stream!.capture(part, reply, 0, reply.length, this.#leaseOf[part]);
+      });
+    }
+    if (stream === null) return;
+    stream.capture(index, data, start, end, lease);
+    stream.flush(this.#target!);
+  }
+
+  /** Every part is in and the reply is under way: its rest, then the leases go. */
+  #finishStream(stream: MergeStream): void {
+    const failed = this.#replies.find((reply) => reply?.[0] === 0x2d /* "-" */);
+    const why = failed === undefined ? "a part reply of an unexpected shape" : "a part failed";
+    stream.finish(this.#target!, `merged reply cut: ${why}`);
+    for (const lease of this.#leases ?? []) lease.drop();
+    this.#leases = null;
   }
 }

@@ -2,6 +2,7 @@
 import { keySlot } from "../hash/key_slot.ts";
 import type { NodePool } from "../backend/node_pool.ts";
 import type { ReplySink } from "../protocol/protocol.ts";
+import type { BufferLease } from "../io/buffer_pool.ts";
 import type { ClusterTopology } from "../cluster/topology.ts";
 import { parseRedirect, SLOT_COUNT } from "../cluster/slot_table.ts";
 import type { CommandSpec } from "../protocol/resp/commands.ts";
@@ -346,10 +347,10 @@ class ClusterRequest implements ReplySink {
     this.lane = lane;
   }
 
-  onReply(reply: Uint8Array): void {
+  onReply(reply: Uint8Array, owned?: boolean, lease?: BufferLease): void {
     if (reply[0] !== MINUS) {
       this.#leave();
-      this.#sink.onReply(reply);
+      this.#sink.onReply(reply, owned, lease);
       return;
     }
     const message = latin1.decode(reply.subarray(1, reply.length - 2));
@@ -394,6 +395,11 @@ class ClusterRequest implements ReplySink {
         send: () => this.#resend(-1, redirect.addr),
       });
     }
+  }
+
+  /** A large reply under way is no redirect (those are one line): its sink may stream it. */
+  onPartial(data: Uint8Array, start: number, end: number, lease: BufferLease): void {
+    this.#sink.onPartial?.(data, start, end, lease);
   }
 
   onError(message: string): void {

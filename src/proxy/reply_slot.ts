@@ -13,6 +13,21 @@ export interface SlotOwner {
   fillPieces(slot: ReplySlot, pieces: readonly Uint8Array[], leases: readonly BufferLease[]): void;
   /** Fills a slot with the protocol's error reply for `message`. */
   fail(slot: ReplySlot, message: string): void;
+  /** Writes part of a slot's reply now (ReplyTarget.stream). */
+  stream(
+    slot: ReplySlot,
+    pieces: readonly Uint8Array[],
+    leases: readonly (BufferLease | null)[],
+    last: boolean,
+  ): boolean;
+  /** Writes on the part of a large reply that arrived (ReplySink.onPartial). */
+  streamPartial(
+    slot: ReplySlot,
+    data: Uint8Array,
+    start: number,
+    end: number,
+    lease: BufferLease,
+  ): void;
 }
 
 /**
@@ -38,6 +53,8 @@ export class ReplySlot implements ReplyTarget {
   bufferEpoch = 0;
   /** For SLOWLOG: how long the request may wait by its own timeout (a BLPOP's), not counted. */
   waitAllowedMs = 0;
+  /** Bytes of its reply already written while the rest arrives (0: none yet). */
+  streamed = 0;
   readonly #owner: SlotOwner;
 
   constructor(owner: SlotOwner) {
@@ -62,5 +79,17 @@ export class ReplySlot implements ReplyTarget {
 
   fillPieces(pieces: readonly Uint8Array[], leases: readonly BufferLease[]): void {
     this.#owner.fillPieces(this, pieces, leases);
+  }
+
+  stream(
+    pieces: readonly Uint8Array[],
+    leases: readonly (BufferLease | null)[],
+    last: boolean,
+  ): boolean {
+    return this.#owner.stream(this, pieces, leases, last);
+  }
+
+  onPartial(data: Uint8Array, start: number, end: number, lease: BufferLease): void {
+    this.#owner.streamPartial(this, data, start, end, lease);
   }
 }

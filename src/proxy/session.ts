@@ -327,6 +327,13 @@ export class Session implements SessionClient, SlotOwner {
   /** A request failed at the backend: its slot gets the protocol's error reply. */
   fail(slot: ReplySlot, message: string): void {
     this.metrics.error("backend");
+    if (slot.streamed > 0) {
+      // Part of its reply is out already: no error can follow it, the client is closed
+      // (as when a backend closes in the middle of a reply nutcracker forwards).
+      logDebug(`client ${this.id}: reply cut after ${slot.streamed} bytes: ${message}`);
+      this.close();
+      return;
+    }
     this.fill(slot, this.protocol.errorReply(message), false);
   }
 
@@ -358,9 +365,16 @@ export class Session implements SessionClient, SlotOwner {
       return;
     }
     this.#slots.shift();
-    // Bytes the session may keep are queued as they are when large (no copy of a big value).
-    // CLIENT REPLY OFF or SKIP: the request ran and its slot is done, unwritten.
-    if (!slot.silent) {
+    if (slot.streamed > 0) {
+      // Its start was written as it arrived (streamPartial): the rest follows.
+      const rest = reply.subarray(slot.streamed);
+      if (isView) this.#writer.append(rest);
+      else this.#writeLent(rest, lease ?? null);
+      lease?.drop();
+      this.metrics.bytesOut += reply.length - slot.streamed;
+    } else if (!slot.silent) {
+      // Bytes the session may keep are queued as they are when large (no copy of a big
+      // value). CLIENT REPLY OFF or SKIP: the request ran and its slot is done, unwritten.
       if (isView) this.#writer.appendView(reply);
       else if (lease !== undefined) {
         // Written from the backend's buffer, which goes back to the pool once written.
@@ -403,6 +417,64 @@ export class Session implements SessionClient, SlotOwner {
     }
     this.metrics.bytesOut += size;
     this.#afterHead(slot);
+  }
+
+  /**
+   * Writes part of a slot's reply now, if it is next in line (or already under way): each
+   * piece lent under its lease (null: bytes that stay valid). With `last` the reply is
+   * complete. False when it cannot start now; nothing was written then.
+   */
+  stream(
+    slot: ReplySlot,
+    pieces: readonly Uint8Array[],
+    leases: readonly (BufferLease | null)[],
+    last: boolean,
+  ): boolean {
+    if (this.#closed) return true; // dropped, as every late reply of a closed client
+    if (slot.streamed === 0 && (this.#slots.peek() !== slot || slot.silent)) return false;
+    let size = 0;
+    for (let i = 0; i < pieces.length; i++) {
+      this.#writeLent(pieces[i], leases[i]);
+      size += pieces[i].length;
+    }
+    slot.streamed += size;
+    this.metrics.bytesOut += size;
+    if (!last) {
+      this.#checkHardLimit();
+      return true;
+    }
+    if (slot.argEnd >= 0) this.#recordSlow(slot);
+    this.#replyEstimate += (slot.streamed - this.#replyEstimate) / 8;
+    this.#slots.shift();
+    this.#afterHead(slot);
+    return true;
+  }
+
+  /**
+   * Cut-through: the bytes of a large reply that arrived since the last call are written
+   * now when its slot is next in line; fill() then writes the rest.
+   */
+  streamPartial(
+    slot: ReplySlot,
+    data: Uint8Array,
+    start: number,
+    end: number,
+    lease: BufferLease,
+  ): void {
+    const from = start + slot.streamed;
+    if (this.#closed || end <= from) return;
+    if (slot.streamed === 0 && (this.#slots.peek() !== slot || slot.silent)) return;
+    this.#writeLent(data.subarray(from, end), lease);
+    slot.streamed = end - start;
+    this.metrics.bytesOut += end - from;
+    this.#checkHardLimit();
+  }
+
+  /** Queues bytes lent under `lease` (uncopied when large), or that stay valid (null). */
+  #writeLent(bytes: Uint8Array, lease: BufferLease | null): void {
+    if (bytes.length < OWN_FROM) this.#writer.append(bytes);
+    else if (lease === null) this.#writer.appendOwned(bytes);
+    else this.#writer.appendLent(bytes, lease);
   }
 
   /** The head slot was written: writes the replies that waited behind it, in order. */

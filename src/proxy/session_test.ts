@@ -4,6 +4,7 @@ import type { Routing } from "./routing.ts";
 import { ProtocolError } from "../protocol/protocol_error.ts";
 import type { Plan, Protocol, ReplySink, RequestPlanner } from "../protocol/protocol.ts";
 import { FakeConn, settle } from "../../tests/helpers/fake_conn.ts";
+import { BufferLease } from "../io/buffer_pool.ts";
 
 const encoder = new TextEncoder();
 const latin1 = new TextDecoder("latin1");
@@ -307,4 +308,49 @@ Deno.test("Session on a promise read holds its buffer while the read waits", asy
   assert.ok(session.readBufferBytes > 0, "the pending read needs somewhere to go");
   conn.end();
   await done;
+});
+
+/** Shows `slot` the first `end` bytes of `reply` as a large reply under way. */
+function _partial(slot: ReplySink, reply: string, end: number): void {
+  slot.onPartial!(encoder.encode(reply), 0, end, new BufferLease());
+}
+
+Deno.test("Session writes a large reply on while it arrives, and the replies behind it after", async () => {
+  const { conn, handler, done } = _start();
+  conn.push("a\nb\nc\n");
+  await settle();
+  const [a, b, c] = handler.slots.map((s) => s.slot);
+  const reply = "AAAAAAAAAA\n";
+  // b is not next in line: shown its reply so far, it writes nothing yet.
+  _partial(b, "BBBBBBB\n", 3);
+  _partial(a, reply, 4);
+  _reply(c, "C\n");
+  await settle();
+  assert.equal(conn.text(), "AAAA", "a's start is out before the rest of it arrived");
+  _partial(a, reply, 7);
+  await settle();
+  assert.equal(conn.text(), "AAAAAAA");
+  _reply(a, reply);
+  await settle();
+  assert.equal(conn.text(), reply, "then the rest of a, once");
+  _reply(b, "BBBBBBB\n");
+  await settle();
+  assert.equal(conn.text(), `${reply}BBBBBBB\nC\n`);
+  conn.end();
+  await done;
+});
+
+Deno.test("Session closes a client whose reply was cut after its start went out", async () => {
+  const { conn, handler, done } = _start();
+  conn.push("a\nb\n");
+  await settle();
+  const [a, b] = handler.slots.map((s) => s.slot);
+  _partial(a, "AAAAAAAAAA\n", 4);
+  _reply(b, "B\n");
+  await settle();
+  a.onError("backend n1: connection closed by backend");
+  await done;
+  await settle();
+  assert.equal(conn.text(), "AAAA", "no error reply inside a reply, nor b's after it");
+  assert.ok(conn.closed);
 });

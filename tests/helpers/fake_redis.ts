@@ -6,8 +6,12 @@
  */
 import { RespRequestDecoder } from "../../src/protocol/resp/request_decoder.ts";
 
-/** Decides the reply to one request (argv[0] the command name, as text); null: never. */
-export type FakeAnswer = (argv: string[]) => Uint8Array | null;
+/**
+ * Decides the reply to one request (argv[0] the command name, as text); null: never. An
+ * async iterable is written chunk by chunk as it yields (a reply that arrives in parts);
+ * if it throws, the connection is closed there (a backend lost in the middle of a reply).
+ */
+export type FakeAnswer = (argv: string[]) => Uint8Array | null | AsyncIterable<Uint8Array>;
 
 export interface FakeRedis extends AsyncDisposable {
   readonly port: number;
@@ -46,7 +50,10 @@ export function startFakeRedis(answer: FakeAnswer): FakeRedis {
           if (request === null) break;
           at += request.size;
           const reply = answer(request.argv.map((arg) => decoder.decode(arg)));
-          if (reply !== null) await conn.write(reply);
+          if (reply instanceof Uint8Array) await _writeAll(conn, reply);
+          else if (reply !== null) {
+            for await (const chunk of reply) await _writeAll(conn, chunk);
+          }
         }
         buf.copyWithin(0, at, end);
         end -= at;
@@ -80,4 +87,8 @@ export function startFakeRedis(answer: FakeAnswer): FakeRedis {
       await Promise.all(serving);
     },
   };
+}
+
+async function _writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
 }

@@ -22,6 +22,8 @@ import { OWN_FROM } from "../../io/write_batcher.ts";
 import { arrayElementBounds, arrayElementSlices, decodeReplyValue } from "./reply_value.ts";
 import type { SplitKind } from "./commands.ts";
 import type { SplitPart, SplitStrategy } from "../split_merge.ts";
+import type { StreamOrder } from "../merge_stream.ts";
+import { ArrayElementScanner } from "./array_scanner.ts";
 import { mergeKeyspace } from "./info_keyspace.ts";
 
 export { groupKeys, type SplitPart } from "../split_merge.ts";
@@ -292,6 +294,28 @@ export class RespSplit implements SplitStrategy {
     }
     if (runSource >= 0) pieces.push(replies[runSource].subarray(runStart, runEnd));
     return pieces;
+  }
+
+  /**
+   * A large MGET written while its parts arrive (only asked once a part's reply is large):
+   * the header, then each key's value from its part, in request key order.
+   */
+  streamOrder(parts: readonly SplitPart[]): StreamOrder | null {
+    if (this.#kind !== "mget") return null;
+    const keyCount = this.#keyCount;
+    const partOf = new Int32Array(keyCount);
+    const indexInPart = new Int32Array(keyCount);
+    for (let p = 0; p < parts.length; p++) {
+      const keyIndexes = parts[p].keyIndexes;
+      for (let k = 0; k < keyIndexes.length; k++) {
+        const key = (keyIndexes[k] - this.#firstKeyIndex) / this.#keyStep;
+        partOf[key] = p;
+        indexInPart[key] = k;
+      }
+    }
+    const header = new Uint8Array(headerSize(keyCount));
+    writeHeader(header, 0, ARRAY, keyCount);
+    return { header, partOf, indexInPart, newScanner: () => new ArrayElementScanner() };
   }
 
   /** MGET values in request key order: offsets first, then one copy into the reply. */
