@@ -96,6 +96,9 @@ const FIRST_REPLY_ESTIMATE = 64 * 1024;
  */
 const HELD_READ_LIMIT = 64 * 1024;
 
+/** Lent bytes from which the writer queues them where they lie rather than copying them. */
+const LENT_WRITE_FROM = 16 * 1024;
+
 /** Counters a worker keeps over its sessions. */
 export interface SessionStats {
   open: number;
@@ -470,11 +473,14 @@ export class Session implements SessionClient, SlotOwner {
     this.#checkHardLimit();
   }
 
-  /** Queues bytes lent under `lease` (uncopied when large), or that stay valid (null). */
+  /**
+   * Queues bytes lent under `lease`, uncopied unless small (a reply streamed as it arrives
+   * comes a read at a time, often 64 KB), or bytes that stay valid (null).
+   */
   #writeLent(bytes: Uint8Array, lease: BufferLease | null): void {
-    if (bytes.length < OWN_FROM) this.#writer.append(bytes);
+    if (lease !== null && bytes.length >= LENT_WRITE_FROM) this.#writer.appendLent(bytes, lease);
     else if (lease === null) this.#writer.appendOwned(bytes);
-    else this.#writer.appendLent(bytes, lease);
+    else this.#writer.append(bytes);
   }
 
   /** The head slot was written: writes the replies that waited behind it, in order. */
