@@ -8,14 +8,8 @@
 
 import assert from "node:assert/strict";
 import { type AsterProcess, startAster, testBothIo } from "./helpers/aster.ts";
-import {
-  latin1,
-  MemcacheClient,
-  spreadKeys,
-  useMemcached,
-  utf8,
-  valuesOn,
-} from "./helpers/memcache_client.ts";
+import { latin1, MemcacheClient, useMemcached, utf8, valuesOn } from "./helpers/memcache_client.ts";
+import { spreadKeys } from "./helpers/keys.ts";
 import { Random, testSeed } from "./helpers/random.ts";
 import type { ServerProcess } from "./helpers/servers.ts";
 import {

@@ -6,7 +6,8 @@
 
 import assert from "node:assert/strict";
 import { startAster } from "./helpers/aster.ts";
-import { MemcacheClient, spreadKeys, useMemcached, valuesOn } from "./helpers/memcache_client.ts";
+import { spreadKeys } from "./helpers/keys.ts";
+import { MemcacheClient, useMemcached, valuesOn } from "./helpers/memcache_client.ts";
 import { startNutcracker } from "./helpers/servers.ts";
 
 const HOST = "127.0.0.1";

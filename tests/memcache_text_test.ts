@@ -12,11 +12,11 @@ import {
   latin1,
   MemcacheClient,
   parseValues,
-  spreadKeys,
   useMemcached,
   utf8,
   valuesOn,
 } from "./helpers/memcache_client.ts";
+import { spreadKeys } from "./helpers/keys.ts";
 import { Random, testSeed } from "./helpers/random.ts";
 import { freePort, type ServerProcess, waitForPort } from "./helpers/servers.ts";
 

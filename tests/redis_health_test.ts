@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { type AsterProcess, type ClusterToml, startAster } from "./helpers/aster.ts";
+import { spreadKeys } from "./helpers/keys.ts";
 import { RespClient, RespErrorReply, type RespValue, text } from "./helpers/resp_client.ts";
 import { type ServerProcess, startRedis } from "./helpers/servers.ts";
 
@@ -25,7 +26,7 @@ Deno.test("ping_fail_limit ejects a stopped node, moves its keys, and takes it b
   const client = stack.use(await RespClient.connect(aster.ports[0]));
   client.timeoutMs = 2000;
 
-  const keys = _keys("eject", 300);
+  const keys = spreadKeys("eject", 300);
   const owners = await _writeAndLocate(client, redis, keys, (key) => `v1-${key}`);
   const victim = 1;
   const deadKeys = keys.filter((_, i) => owners[i] === victim);
@@ -110,7 +111,7 @@ Deno.test("without ping_fail_limit a dead node fails fast, the others work, and 
   const client = stack.use(await RespClient.connect(aster.ports[0]));
   client.timeoutMs = 2000;
 
-  const keys = _keys("noeject", 150);
+  const keys = spreadKeys("noeject", 150);
   const owners = await _writeAndLocate(client, redis, keys, (key) => `v1-${key}`);
   const victim = 2;
   const deadKeys = keys.filter((_, i) => owners[i] === victim);
@@ -164,7 +165,7 @@ Deno.test("read_timeout fails every request to a stalled backend in order, and n
   const client = stack.use(await RespClient.connect(aster.ports[0]));
   client.timeoutMs = 3000;
 
-  const keys = _keys("stall", 60);
+  const keys = spreadKeys("stall", 60);
   const owners = await _writeAndLocate(client, redis, keys, (key) => `v1-${key}`);
   const victim = 0;
   assert.ok(owners.filter((o) => o === victim).length >= 5, "the stalled node owns some keys");
@@ -229,7 +230,7 @@ Deno.test("a backend killed under a pipeline: every request gets exactly one rep
   const client = stack.use(await RespClient.connect(aster.ports[0]));
   client.timeoutMs = 4000;
 
-  const keys = _keys("kill", 90);
+  const keys = spreadKeys("kill", 90);
   const owners = await _writeAndLocate(client, redis, keys, (key) => `v1-${key}`);
   const victim = 1;
 
@@ -262,7 +263,7 @@ Deno.test("a backend killed in the middle of a long pipeline: one reply per requ
   const client = stack.use(await RespClient.connect(aster.ports[0]));
   client.timeoutMs = 4000;
 
-  const keys = _keys("midkill", 200);
+  const keys = spreadKeys("midkill", 200);
   const owners = await _writeAndLocate(client, redis, keys, (key) => `v1-${key}`);
   const victim = 0;
   const rounds = 40; // 8000 requests
@@ -299,18 +300,6 @@ function _startAster(redis: ServerProcess[], extra: ClusterToml): Promise<AsterP
   return startAster([{ servers: redis.map((r) => `${HOST}:${r.port}:1`), ...extra }], {
     env: { ASTER_LOG: "info" },
   });
-}
-
-/**
- * `count` distinct keys spread over the ring. twemproxy's fnv1a_64 keeps 32 bits and mixes
- * trailing bytes weakly, so `prefix:0..n` would crowd onto one node; a scrambled suffix
- * (a bijection of i) spreads them.
- */
-function _keys(prefix: string, count: number): string[] {
-  return Array.from(
-    { length: count },
-    (_, i) => `${prefix}:${(Math.imul(i + 1, 2654435761) >>> 0).toString(36)}`,
-  );
 }
 
 /**

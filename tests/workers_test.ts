@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { startAster } from "./helpers/aster.ts";
+import { spreadKeys } from "./helpers/keys.ts";
 import { RespClient, type RespValue, text } from "./helpers/resp_client.ts";
 import { type ServerProcess, startRedis } from "./helpers/servers.ts";
 
@@ -90,10 +91,7 @@ Deno.test("thread = 4 serves one port from four workers, each with its own backe
 });
 
 function _keys(client: number): string[] {
-  return Array.from(
-    { length: KEYS_PER_CLIENT },
-    (_, i) => `w${client}:${(Math.imul(i + 1, 2654435761) >>> 0).toString(36)}`,
-  );
+  return spreadKeys(`w${client}`, KEYS_PER_CLIENT);
 }
 
 function _value(client: number, key: string): string {

@@ -229,18 +229,6 @@ export function utf8(text: string): Uint8Array {
   return encoder.encode(text);
 }
 
-/**
- * `count` distinct keys spread over a ketama ring. fnv1a_64 as twemproxy uses it mixes
- * trailing bytes weakly, so `prefix:0..n` would crowd onto one node; a scrambled suffix
- * (a bijection of i) spreads them.
- */
-export function spreadKeys(prefix: string, count: number): string[] {
-  return Array.from(
-    { length: count },
-    (_, i) => `${prefix}:${(Math.imul(i + 1, 2654435761) >>> 0).toString(36)}`,
-  );
-}
-
 /** The values of `keys` that the memcached on `port` holds (text gets of 100 keys at a time). */
 export async function valuesOn(port: number, keys: string[]): Promise<Map<string, string>> {
   await using client = await MemcacheClient.connect(port);
