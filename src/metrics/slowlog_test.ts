@@ -33,3 +33,16 @@ Deno.test("Slowlog.summarize() copies and truncates arguments like Redis", () =>
   assert.notEqual(kept[0].buffer, buffer.buffer, "a copy, not a view");
   assert.equal(new TextDecoder().decode(kept[31]), "... (9 more arguments)");
 });
+
+Deno.test("Slowlog wraps around its ring: newest first, ids in order, any count", () => {
+  const log = new Slowlog(0, 4);
+  for (let i = 0; i < 11; i++) log.record(i, [enc.encode(`cmd${i}`)]);
+  assert.equal(log.length, 4);
+  assert.deepEqual(log.get(10).map((e) => e.id), [10, 9, 8, 7]);
+  assert.deepEqual(log.get(2).map((e) => new TextDecoder().decode(e.args[0])), ["cmd10", "cmd9"]);
+  assert.deepEqual(log.get(0), []);
+  assert.deepEqual(log.get(-1), []);
+  log.reset();
+  log.record(5, []);
+  assert.deepEqual(log.get(5).map((e) => e.id), [11], "ids go on after a reset, as in Redis");
+});

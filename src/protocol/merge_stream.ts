@@ -18,6 +18,8 @@ export interface ElementScanner {
   scan(data: Uint8Array, start: number, end: number, bounds: number[]): boolean;
   /** Elements found so far. */
   readonly seen: number;
+  /** Where the element under way starts, from the reply's start; -1 when none is. */
+  readonly pendingFrom: number;
 }
 
 /** How a strategy's merge is streamed (SplitStrategy.streamOrder). */
@@ -53,6 +55,16 @@ export class MergeStream {
   started = false;
   /** A part's reply cannot be streamed: nothing more is captured. */
   broken = false;
+  /**
+   * The bytes so far of the element under way in the part captured last, valid only until
+   * the write that follows the capture (its buffer is not held): if that element is next in
+   * line, they are written at once (a 16 MB value goes on while it arrives).
+   */
+  #tailPosition = -1;
+  #tail: Uint8Array | null = null;
+  #tailLease: BufferLease | null = null;
+  /** Bytes of the element at `#next` written before it was complete. */
+  #nextSent = 0;
 
   constructor(order: StreamOrder, parts: number) {
     this.#order = order;
@@ -98,6 +110,12 @@ export class MergeStream {
       this.#leases[position] = lease;
       lease?.hold();
     }
+    const pending = scanner.pendingFrom;
+    if (pending >= 0 && start + pending < end) {
+      this.#tailPosition = positions[scanner.seen];
+      this.#tail = data.subarray(start + pending, end);
+      this.#tailLease = lease;
+    }
   }
 
   /** Writes the elements ready in order, if the target can take them now. */
@@ -136,11 +154,25 @@ export class MergeStream {
     }
     let position = this.#next;
     while (position < this.#pieces.length && this.#pieces[position] !== null) {
-      pieces.push(this.#pieces[position]!);
+      // The element's start may have gone out while it arrived.
+      const skip = position === this.#next ? this.#nextSent : 0;
+      pieces.push(this.#pieces[position]!.subarray(skip));
       leases.push(this.#leases[position]);
       position++;
     }
-    if (position === this.#next && !last) return;
+    // The start of the element under way, when it is next in line.
+    const tail = this.#tail;
+    const tailLease = this.#tailLease;
+    const sentBefore = position === this.#next ? this.#nextSent : 0;
+    let tailBytes = 0;
+    if (!last && tail !== null && this.#tailPosition === position && tail.length > sentBefore) {
+      pieces.push(tail.subarray(sentBefore));
+      leases.push(tailLease);
+      tailBytes = tail.length - sentBefore;
+    }
+    this.#tail = this.#tailLease = null;
+    this.#tailPosition = -1;
+    if (position === this.#next && tailBytes === 0 && !last) return;
     if (!target.stream!(pieces, leases, last)) return;
     this.started = true;
     for (let i = this.#next; i < position; i++) {
@@ -148,6 +180,11 @@ export class MergeStream {
       this.#leases[i] = null;
       this.#pieces[i] = null;
     }
+    this.#nextSent = tailBytes > 0
+      ? sentBefore + tailBytes
+      : position === this.#next
+      ? this.#nextSent
+      : 0;
     this.#next = position;
   }
 }

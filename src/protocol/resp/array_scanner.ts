@@ -32,6 +32,10 @@ export class ArrayElementScanner implements ElementScanner {
     return this.#seen;
   }
 
+  get pendingFrom(): number {
+    return this.#count >= 0 && this.#seen < this.#count ? this.#at : -1;
+  }
+
   scan(data: Uint8Array, start: number, end: number, bounds: number[]): boolean {
     if (this.#count < 0) {
       if (start >= end) return true;

@@ -79,13 +79,16 @@ Deno.test("MGET stream: the first values go out while the parts still arrive, in
   // Part 1 (keys 2, 4) is half in: key 1 (part 0) is not, so nothing can go yet.
   _partial(split, 1, replies[1], 1200);
   assert.equal(target.text(), "");
-  // Part 0's first value is in: the header, a, then b (part 1's first value) go out.
+  // Part 0's first value is in: the header, a, then b (part 1's first value) go out, then
+  // what part 0 has of c, which is next in line.
   _partial(split, 0, replies[0], 1100);
-  const [a, b] = ["a", "b"].map((c) => latin1.decode(encodeBulk(c.repeat(1000))));
-  assert.equal(target.text(), `*5\r\n${a}${b}`);
-  // Part 1 completes: c (part 0) is not in yet, so d waits.
+  const [a, b, c] = ["a", "b", "c"].map((c) => latin1.decode(encodeBulk(c.repeat(1000))));
+  const cSoFar = 1100 - 4 - a.length;
+  assert.equal(target.text(), `*5\r\n${a}${b}${c.slice(0, cSoFar)}`);
+  // More of c goes on as it arrives; part 1 completes, but d waits for the rest of c.
+  _partial(split, 0, replies[0], 1500);
   split.sinkFor(1).onReply(replies[1], true);
-  assert.equal(target.text(), `*5\r\n${a}${b}`);
+  assert.equal(target.text(), `*5\r\n${a}${b}${c.slice(0, cSoFar + 400)}`);
   assert.equal(target.ended, false);
   split.sinkFor(0).onReply(replies[0], true);
   assert.equal(target.ended, true);
@@ -104,6 +107,7 @@ Deno.test("MGET stream: a slot not yet next in line starts once it is, with noth
   target.head = true;
   _partial(split, 1, replies[1], 1500);
   assert.ok(target.text().startsWith("*5\r\n$1000\r\n"), "a, b and c are out");
+  assert.ok(target.text().length > 4 + 3 * 1007, "and the start of d");
   split.sinkFor(0).onReply(replies[0], true);
   split.sinkFor(1).onReply(replies[1], true);
   assert.equal(target.text(), latin1.decode(merged));
