@@ -180,11 +180,7 @@ export class MergeStream {
       this.#leases[i] = null;
       this.#pieces[i] = null;
     }
-    this.#nextSent = tailBytes > 0
-      ? sentBefore + tailBytes
-      : position === this.#next
-      ? this.#nextSent
-      : 0;
+    this.#nextSent = sentBefore + tailBytes;
     this.#next = position;
   }
 }

@@ -112,14 +112,16 @@ export class SplitMerge implements FanOut {
   #leases: BufferLease[] | null = null;
   /** Writing the merge as parts arrive: undefined until a large part is under way, null if not. */
   #stream: MergeStream | null | undefined = undefined;
-  /** Per part: the lease its owned reply came with, if any (for a stream that starts later). */
-  readonly #leaseOf: (BufferLease | null)[];
+  /**
+   * Per part: the lease its owned reply came with (for a stream that starts later); made
+   * when the first one comes, so a split of small replies allocates none.
+   */
+  #leaseOf: (BufferLease | null)[] | null = null;
 
   constructor(parts: readonly SplitPart[], strategy: SplitStrategy) {
     this.#parts = parts;
     this.strategy = strategy;
     this.#replies = parts.map(() => null);
-    this.#leaseOf = parts.map(() => null);
     this.#remaining = parts.length;
   }
 
@@ -156,7 +158,7 @@ export class SplitMerge implements FanOut {
     // merged into one buffer instead leaves it to the GC (the merge may be a view of it).
     if (lease !== undefined) {
       (this.#leases ??= []).push(lease);
-      this.#leaseOf[index] = lease;
+      (this.#leaseOf ??= this.#parts.map(() => null))[index] = lease;
     }
     const last = --this.#remaining === 0;
     const kept = isView && !last ? copies.copy(reply) : reply;
@@ -205,7 +207,8 @@ export class SplitMerge implements FanOut {
       stream = this.#stream = order === null ? null : new MergeStream(order, this.#parts.length);
       // Parts already in are taken first (an earlier part may hold the first values).
       this.#replies.forEach((reply, part) => {
-        if (reply !== null) stream!.capture(part, reply, 0, reply.length, this.#leaseOf[part]);
+        if (reply === null) return;
+        stream!.capture(part, reply, 0, reply.length, this.#leaseOf?.[part] ?? null);
       });
     }
     if (stream === null) return;
@@ -215,9 +218,7 @@ export class SplitMerge implements FanOut {
 
   /** Every part is in and the reply is under way: its rest, then the leases go. */
   #finishStream(stream: MergeStream): void {
-    const failed = this.#replies.find((reply) => reply?.[0] === 0x2d /* "-" */);
-    const why = failed === undefined ? "a part reply of an unexpected shape" : "a part failed";
-    stream.finish(this.#target!, `merged reply cut: ${why}`);
+    stream.finish(this.#target!, "merged reply cut: a part failed or answered unexpectedly");
     for (const lease of this.#leases ?? []) lease.drop();
     this.#leases = null;
   }

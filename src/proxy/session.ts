@@ -434,7 +434,7 @@ export class Session implements SessionClient, SlotOwner {
     last: boolean,
   ): boolean {
     if (this.#closed) return true; // dropped, as every late reply of a closed client
-    if (slot.streamed === 0 && (this.#slots.peek() !== slot || slot.silent)) return false;
+    if (!this.#mayStream(slot)) return false;
     let size = 0;
     for (let i = 0; i < pieces.length; i++) {
       this.#writeLent(pieces[i], leases[i]);
@@ -465,12 +465,16 @@ export class Session implements SessionClient, SlotOwner {
     lease: BufferLease,
   ): void {
     const from = start + slot.streamed;
-    if (this.#closed || end <= from) return;
-    if (slot.streamed === 0 && (this.#slots.peek() !== slot || slot.silent)) return;
+    if (this.#closed || end <= from || !this.#mayStream(slot)) return;
     this.#writeLent(data.subarray(from, end), lease);
     slot.streamed = end - start;
     this.metrics.bytesOut += end - from;
     this.#checkHardLimit();
+  }
+
+  /** A slot's reply may go out in parts now: it is under way, or next in line and written. */
+  #mayStream(slot: ReplySlot): boolean {
+    return slot.streamed > 0 || (this.#slots.peek() === slot && !slot.silent);
   }
 
   /**

@@ -276,9 +276,7 @@ export class RespSplit implements SplitStrategy {
         ends[key] = bounds[2 * k + 1];
       }
     }
-    const header = new Uint8Array(headerSize(keyCount));
-    writeHeader(header, 0, ARRAY, keyCount);
-    const pieces: Uint8Array[] = [header];
+    const pieces: Uint8Array[] = [_arrayHeader(keyCount)];
     let runSource = -1;
     let runStart = 0;
     let runEnd = 0;
@@ -313,8 +311,7 @@ export class RespSplit implements SplitStrategy {
         indexInPart[key] = k;
       }
     }
-    const header = new Uint8Array(headerSize(keyCount));
-    writeHeader(header, 0, ARRAY, keyCount);
+    const header = _arrayHeader(keyCount);
     return { header, partOf, indexInPart, newScanner: () => new ArrayElementScanner() };
   }
 
@@ -357,6 +354,13 @@ export class RespSplit implements SplitStrategy {
     }
     return out === _mergeScratch ? out.subarray(0, size) : out;
   }
+}
+
+/** An array header of `count` elements on its own (the first piece of a merged MGET). */
+function _arrayHeader(count: number): Uint8Array {
+  const header = new Uint8Array(headerSize(count));
+  writeHeader(header, 0, ARRAY, count);
+  return header;
 }
 
 /** PUBSUB NUMSUB's [channel, count, ...] replies of every node: counts summed per channel. */
