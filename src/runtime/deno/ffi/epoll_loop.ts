@@ -33,6 +33,20 @@ const WAIT_MS = 100;
 const WAIT_FAILED_MAX_MS = 1000;
 /** Busy turns in a row after which the loop lets timers and Deno's own ops run. */
 const TURNS_BEFORE_YIELD = 64;
+/**
+ * How long the loop keeps polling after a batch before it waits on the helper thread, ms.
+ * A backend's reply to what the batch sent usually comes within this; the hand-off to the
+ * helper thread and back costs more (about 45 us of CPU and as much latency per wait).
+ */
+export const SPIN_MS = 0.05;
+/**
+ * Brief polls pay only while they catch something: each that does earns a credit, each that
+ * does not costs two, and with no credit left only every `PROBE_EVERY`th quiet gap is polled
+ * (pipelined load, where the backend takes longer than SPIN_MS and the core is better left
+ * to it).
+ */
+const SPIN_CREDIT_MAX = 8;
+const PROBE_EVERY = 16;
 
 type EventHandler = (flags: number) => void;
 
@@ -73,9 +87,16 @@ export class EpollLoop {
   #running = false;
   /** epoll_wait failures in a row. */
   #waitFailures = 0;
+  /** How long to poll after a batch before waiting off-thread (0: not at all), ms. */
+  readonly #spinMs: number;
+  /** See SPIN_CREDIT_MAX. */
+  #spinCredit = SPIN_CREDIT_MAX;
+  /** Quiet gaps after a batch while out of credit. */
+  #gapsWithoutCredit = 0;
 
-  constructor(ownership: FdOwnership | null) {
+  constructor(ownership: FdOwnership | null, spinMs = SPIN_MS) {
     this.#ownership = ownership;
+    this.#spinMs = spinMs;
     const bytes = EVENT_SIZE * MAX_EVENTS;
     const at = c.malloc(BigInt(bytes));
     if (at === null) throw new Error("malloc failed");
@@ -166,6 +187,7 @@ export class EpollLoop {
    */
   async #pollWhileWatched(): Promise<void> {
     let busyTurns = 0;
+    let dispatched = false;
     for (;;) {
       // Nothing left to watch: stop, so an isolate whose sockets are all closed can exit
       // (a pending off-thread wait keeps its event loop alive). watch() starts it again.
@@ -176,6 +198,12 @@ export class EpollLoop {
       let ready = busyTurns < TURNS_BEFORE_YIELD
         ? c.epoll_wait(this.#epoll, this.#events, MAX_EVENTS, 0)
         : 0;
+      if (ready === 0 && dispatched && busyTurns < TURNS_BEFORE_YIELD && this.#mayPoll()) {
+        ready = await this.#pollBriefly();
+        this.#spinCredit = ready > 0
+          ? Math.min(this.#spinCredit + 1, SPIN_CREDIT_MAX)
+          : Math.max(this.#spinCredit - 2, 0);
+      }
       if (ready > 0) busyTurns++;
       else {
         if (ready < 0 && errno() !== EINTR) {
@@ -193,9 +221,33 @@ export class EpollLoop {
         }
       }
       if (ready >= 0) this.#waitFailures = 0;
-      if (ready > 0) this.#dispatch(ready);
+      dispatched = ready > 0;
+      if (dispatched) this.#dispatch(ready);
       await null; // the reactions of what this batch settled
     }
+  }
+
+  /** Whether to poll briefly in this quiet gap after a batch (see SPIN_CREDIT_MAX). */
+  #mayPoll(): boolean {
+    if (this.#spinMs <= 0) return false;
+    if (this.#spinCredit > 0) return true;
+    return ++this.#gapsWithoutCredit % PROBE_EVERY === 0;
+  }
+
+  /**
+   * Polls for up to `#spinMs`, letting promise reactions run between polls (what the last batch
+   * queued, such as its writes, goes out first). At pipeline 1 this halves a request's CPU
+   * and latency: the reply is caught here rather than through two thread hand-offs.
+   */
+  async #pollBriefly(): Promise<number> {
+    const until = performance.now() + this.#spinMs;
+    let ready = 0;
+    do {
+      await null;
+      ready = c.epoll_wait(this.#epoll, this.#events, MAX_EVENTS, 0);
+    } while (ready === 0 && performance.now() < until);
+    // A failure is left to the wait that follows, which reports it with its errno.
+    return ready > 0 ? ready : 0;
   }
 
   /**

@@ -27,11 +27,11 @@ export { useLibc } from "./socket_libc.ts";
 
 /**
  * Raw sockets on one epoll loop of this isolate; hosts that are not IPv4 literals go to
- * Deno's sockets.
+ * Deno's sockets. `spinMs`: how long the loop polls after a batch (tests).
  */
-export function ffiSockets(ownership: FdOwnership | null = null): SocketApi {
+export function ffiSockets(ownership: FdOwnership | null = null, spinMs?: number): SocketApi {
   faultsFromEnv();
-  const loop = new EpollLoop(ownership);
+  const loop = new EpollLoop(ownership, spinMs);
   return {
     name: "ffi",
     rawSockets: () => loop.watched,

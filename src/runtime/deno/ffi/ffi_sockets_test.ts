@@ -17,6 +17,7 @@ if (!FFI) {
         "--allow-net",
         "--allow-env",
         "--allow-read",
+        "--allow-run",
         import.meta.filename!,
       ],
       stdin: "null",
@@ -400,6 +401,65 @@ ffiTest(
     } finally {
       lib.useLibc(previous);
       for (const fd of fds) lib.c.close(fd);
+    }
+  },
+);
+
+/** An echo server in another process (it answers while this isolate's loop polls). */
+const ECHO_SERVER = `
+const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+console.log(listener.addr.port);
+for await (const conn of listener) {
+  (async () => {
+    const buf = new Uint8Array(1024);
+    for (let n; (n = await conn.read(buf)) !== null;) await conn.write(buf.subarray(0, n));
+  })().catch(() => {});
+}`;
+
+ffiTest(
+  "after a batch the loop polls a while: a quick reply needs no wait on the helper thread",
+  async () => {
+    const lib = await _load();
+    const echo = new Deno.Command(Deno.execPath(), {
+      args: ["eval", ECHO_SERVER],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const lines = echo.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let offThreadWaits = 0;
+    const previous = lib.useLibc({
+      ...lib.c,
+      epoll_wait_off_thread: (epoll, eventsAt, max, timeout) => {
+        offThreadWaits++;
+        return lib.c.epoll_wait_off_thread(epoll, eventsAt, max, timeout);
+      },
+    });
+    try {
+      const port = Number((await _within(lines.read(), 10_000, "echo server")).value);
+      const rounds = 200;
+      const waits = new Map<number, number>();
+      // 0: no polling after a batch; 20 ms: far longer than the echo takes, even on a busy host.
+      for (const spinMs of [0, 20]) {
+        const conn = await lib.ffiSockets(null, spinMs).connect({ hostname: "127.0.0.1", port });
+        const buf = new Uint8Array(16);
+        offThreadWaits = 0;
+        for (let i = 0; i < rounds; i++) {
+          await conn.write(new Uint8Array([i & 0xff]));
+          const read = await _within(conn.read(buf), 2000, `echo ${i}`);
+          assert.equal(read, 1);
+          assert.equal(buf[0], i & 0xff);
+        }
+        waits.set(spinMs, offThreadWaits);
+        conn.close();
+      }
+      assert.ok(waits.get(0)! >= rounds / 2, `without polling: ${waits.get(0)} waits`);
+      assert.ok(waits.get(20)! <= rounds / 10, `polling 20 ms: ${waits.get(20)} waits`);
+    } finally {
+      lib.useLibc(previous);
+      await lines.cancel().catch(() => {});
+      echo.kill();
+      await echo.status;
     }
   },
 );
