@@ -7,7 +7,7 @@
  * a PUBLISH fan-out to 100 subscribers, Aster against redis-server directly;
  * LPUSH/BLPOP ping-pong and MULTI/EXEC of 3 commands, direct and behind Aster; GET/SET at
  * pipeline 16 through Aster from RESP3 clients against RESP2 clients; GET/SET at pipeline 1
- * with 1,000 clients, direct, behind nutcracker and behind Aster.
+ * with 1,000 clients and with one, direct, behind nutcracker and behind Aster.
  */
 import { startRedis } from "../../tests/helpers/servers.ts";
 import { redisBenchmarkTarget } from "../load_tools.ts";
@@ -25,7 +25,12 @@ import type { Results, Section, Stage, TargetCheck } from "../types.ts";
 import { MGET_KEYS, mgetStage } from "./mget_stage.ts";
 import { FAN_OUT_LABEL, pubsubStage } from "./pubsub_stage.ts";
 import { statefulStage } from "./stateful_stage.ts";
-import { MANY_CLIENTS_ROW_PREFIX, manyClientsStage } from "./many_clients_stage.ts";
+import {
+  MANY_CLIENTS_ROW_PREFIX,
+  manyClientsStage,
+  ONE_CLIENT_ROW_PREFIX,
+  oneClientStage,
+} from "./many_clients_stage.ts";
 import { RESP3_PIPELINE, RESP3_ROW_PREFIX, RESP3_TARGET, resp3Stage } from "./resp3_stage.ts";
 import { STATEFUL_TESTS } from "../load_tools.ts";
 
@@ -70,12 +75,14 @@ function redisChecks(results: Results, target: string): TargetCheck[] {
     checks.push(ratioCheck(`redis ${row} p99, ${target}/nutcracker`, ratio, { max: 1.5 }));
   }
   checks.push(...proxyCpuChecks("redis", results, target));
-  for (const test of ["GET", "SET"]) {
-    const row = rowLabel(MANY_CLIENTS_ROW_PREFIX + test, 1);
-    const rps = ratioOf(results, row, { ...base, field: "rps" });
-    checks.push(ratioCheck(`redis ${row} req/s, ${target}/nutcracker`, rps, { min: 1.0 }));
-    const p99 = ratioOf(results, row, { ...base, field: "p99Ms" });
-    checks.push(ratioCheck(`redis ${row} p99, ${target}/nutcracker`, p99, { max: 1.2 }));
+  for (const prefix of [MANY_CLIENTS_ROW_PREFIX, ONE_CLIENT_ROW_PREFIX]) {
+    for (const test of ["GET", "SET"]) {
+      const row = rowLabel(prefix + test, 1);
+      const rps = ratioOf(results, row, { ...base, field: "rps" });
+      checks.push(ratioCheck(`redis ${row} req/s, ${target}/nutcracker`, rps, { min: 1.0 }));
+      const p99 = ratioOf(results, row, { ...base, field: "p99Ms" });
+      checks.push(ratioCheck(`redis ${row} p99, ${target}/nutcracker`, p99, { max: 1.2 }));
+    }
   }
   const mget = rowLabel(`MGET x${MGET_KEYS.length}`, 1);
   const ratio = ratioOf(results, mget, { ...base, field: "rps" });
@@ -125,6 +132,7 @@ export const redisSection: Section = {
   stages: [
     redisSingleStage,
     manyClientsStage,
+    oneClientStage,
     mgetStage({ inIo: false }),
     pubsubStage,
     statefulStage,
