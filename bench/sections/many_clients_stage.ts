@@ -47,7 +47,7 @@ function clientCountStage(clients: number, rowPrefix: string, share: number): St
           ),
         ],
         workloads: [workload(requests)],
-        warmUp: workload(Math.min(20_000, requests)),
+        warmUp: workload(Math.round(20_000 * share)),
         notes: [
           `${rowPrefix}redis-benchmark -c ${clients} -P 1, ${requests} requests per test, ` +
           "every client connected for the whole run.",

@@ -34,19 +34,19 @@ const WAIT_FAILED_MAX_MS = 1000;
 /** Busy turns in a row after which the loop lets timers and Deno's own ops run. */
 const TURNS_BEFORE_YIELD = 64;
 /**
- * How long the loop keeps polling after a batch before it waits on the helper thread, ms.
- * A backend's reply to what the batch sent usually comes within this; the hand-off to the
- * helper thread and back costs more (about 45 us of CPU and as much latency per wait).
+ * How long the loop keeps polling once a batch left nothing ready, before it waits on the
+ * helper thread, ms. A backend's reply to what the batch sent usually comes within this; the
+ * hand-off to the helper thread and back costs more (about 45 us of CPU and as much latency).
  */
-export const SPIN_MS = 0.05;
+const POLL_MS = 0.05;
 /**
- * Brief polls pay only while they catch something: each that does earns a credit, each that
- * does not costs two, and with no credit left only every `PROBE_EVERY`th quiet gap is polled
- * (pipelined load, where the backend takes longer than SPIN_MS and the core is better left
- * to it).
+ * A poll that catches an event earns a credit (up to this many), one that catches nothing
+ * costs two: under pipelined load the backend takes longer than POLL_MS, and a core it
+ * shares with the proxy is better left to it.
  */
-const SPIN_CREDIT_MAX = 8;
-const PROBE_EVERY = 16;
+const POLL_CREDIT_MAX = 8;
+/** With no credit left, one quiet gap in this many is still polled, to notice a change. */
+const POLL_PROBE_EVERY = 16;
 
 type EventHandler = (flags: number) => void;
 
@@ -88,15 +88,15 @@ export class EpollLoop {
   /** epoll_wait failures in a row. */
   #waitFailures = 0;
   /** How long to poll after a batch before waiting off-thread (0: not at all), ms. */
-  readonly #spinMs: number;
-  /** See SPIN_CREDIT_MAX. */
-  #spinCredit = SPIN_CREDIT_MAX;
+  readonly #pollMs: number;
+  /** See POLL_CREDIT_MAX. */
+  #pollCredit = POLL_CREDIT_MAX;
   /** Quiet gaps after a batch while out of credit. */
   #gapsWithoutCredit = 0;
 
-  constructor(ownership: FdOwnership | null, spinMs = SPIN_MS) {
+  constructor(ownership: FdOwnership | null, pollMs = POLL_MS) {
     this.#ownership = ownership;
-    this.#spinMs = spinMs;
+    this.#pollMs = pollMs;
     const bytes = EVENT_SIZE * MAX_EVENTS;
     const at = c.malloc(BigInt(bytes));
     if (at === null) throw new Error("malloc failed");
@@ -182,7 +182,9 @@ export class EpollLoop {
    * Polls without blocking while sockets are ready, letting the promise reactions of each
    * batch run in between; waits on a helper thread when none is, so the event loop (timers,
    * worker messages, Deno's own ops) stays free. Every `TURNS_BEFORE_YIELD` busy turns one
-   * wait goes through the helper thread anyway, so those still run under constant load.
+   * wait goes through the helper thread anyway, so those still run under constant load (a
+   * turn that polled after its batch counts as busy when the poll caught something: at
+   * pipeline 1 timers wait up to 64 round trips, as they did under load before).
    * Ends once no descriptor is watched.
    */
   async #pollWhileWatched(): Promise<void> {
@@ -200,10 +202,10 @@ export class EpollLoop {
         : 0;
       if (ready === 0 && dispatched && busyTurns < TURNS_BEFORE_YIELD && this.#mayPoll()) {
         ready = await this.#pollBriefly();
-        this.#spinCredit = ready > 0
-          ? Math.min(this.#spinCredit + 1, SPIN_CREDIT_MAX)
-          : Math.max(this.#spinCredit - 2, 0);
+        // The last socket closed while polling: stop (above) rather than wait off-thread.
+        if (this.#handlers.size === 0) continue;
       }
+      dispatched = false;
       if (ready > 0) busyTurns++;
       else {
         if (ready < 0 && errno() !== EINTR) {
@@ -227,25 +229,30 @@ export class EpollLoop {
     }
   }
 
-  /** Whether to poll briefly in this quiet gap after a batch (see SPIN_CREDIT_MAX). */
+  /** Whether to poll in this quiet gap after a batch (see POLL_CREDIT_MAX). */
   #mayPoll(): boolean {
-    if (this.#spinMs <= 0) return false;
-    if (this.#spinCredit > 0) return true;
-    return ++this.#gapsWithoutCredit % PROBE_EVERY === 0;
+    if (this.#pollMs <= 0) return false;
+    if (this.#pollCredit > 0) return true;
+    return ++this.#gapsWithoutCredit % POLL_PROBE_EVERY === 0;
   }
 
   /**
-   * Polls for up to `#spinMs`, letting promise reactions run between polls (what the last batch
-   * queued, such as its writes, goes out first). At pipeline 1 this halves a request's CPU
-   * and latency: the reply is caught here rather than through two thread hand-offs.
+   * Polls for up to `#pollMs`, letting promise reactions run between polls (what the last
+   * batch queued, such as its writes, goes out first), and keeps the credit. At pipeline 1
+   * this halves a request's CPU and latency: the reply is caught here rather than through
+   * two thread hand-offs. Stops early when nothing is watched any more.
    */
   async #pollBriefly(): Promise<number> {
-    const until = performance.now() + this.#spinMs;
+    const until = performance.now() + this.#pollMs;
     let ready = 0;
     do {
       await null;
       ready = c.epoll_wait(this.#epoll, this.#events, MAX_EVENTS, 0);
-    } while (ready === 0 && performance.now() < until);
+      if (ready < 0 && errno() === EINTR) ready = 0;
+    } while (ready === 0 && this.#handlers.size > 0 && performance.now() < until);
+    this.#pollCredit = ready > 0
+      ? Math.min(this.#pollCredit + 1, POLL_CREDIT_MAX)
+      : Math.max(this.#pollCredit - 2, 0);
     // A failure is left to the wait that follows, which reports it with its errno.
     return ready > 0 ? ready : 0;
   }

@@ -27,11 +27,11 @@ export { useLibc } from "./socket_libc.ts";
 
 /**
  * Raw sockets on one epoll loop of this isolate; hosts that are not IPv4 literals go to
- * Deno's sockets. `spinMs`: how long the loop polls after a batch (tests).
+ * Deno's sockets. `pollMs`: how long the loop polls after a batch (tests).
  */
-export function ffiSockets(ownership: FdOwnership | null = null, spinMs?: number): SocketApi {
+export function ffiSockets(ownership: FdOwnership | null = null, pollMs?: number): SocketApi {
   faultsFromEnv();
-  const loop = new EpollLoop(ownership, spinMs);
+  const loop = new EpollLoop(ownership, pollMs);
   return {
     name: "ffi",
     rawSockets: () => loop.watched,

@@ -406,60 +406,109 @@ ffiTest(
 );
 
 /** An echo server in another process (it answers while this isolate's loop polls). */
-const ECHO_SERVER = `
+function _echoServer(delayMs: number): string {
+  return `
 const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
 console.log(listener.addr.port);
+const pause = () => new Promise((resolve) => setTimeout(resolve, ${delayMs}));
 for await (const conn of listener) {
   (async () => {
     const buf = new Uint8Array(1024);
-    for (let n; (n = await conn.read(buf)) !== null;) await conn.write(buf.subarray(0, n));
+    for (let n; (n = await conn.read(buf)) !== null;) {
+      if (${delayMs} > 0) await pause();
+      await conn.write(buf.subarray(0, n));
+    }
   })().catch(() => {});
 }`;
+}
+
+/**
+ * Runs `body` against an echo server in another process answering after `delayMs`, with
+ * the raw-socket layer's epoll_wait calls counted: off-thread waits for events (not the
+ * timeout-0 yields to timers), and polls that found nothing.
+ */
+async function _withCountedEcho(
+  delayMs: number,
+  body: (lib: Lib, port: number, counts: { waits: number; emptyPolls: number }) => Promise<void>,
+): Promise<void> {
+  const lib = await _load();
+  const echo = new Deno.Command(Deno.execPath(), {
+    args: ["eval", _echoServer(delayMs)],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = echo.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const counts = { waits: 0, emptyPolls: 0 };
+  const previous = lib.useLibc({
+    ...lib.c,
+    epoll_wait: (epoll, events, max, timeout) => {
+      const ready = lib.c.epoll_wait(epoll, events, max, timeout);
+      if (ready === 0 && timeout === 0) counts.emptyPolls++;
+      return ready;
+    },
+    epoll_wait_off_thread: (epoll, eventsAt, max, timeout) => {
+      if (timeout > 0) counts.waits++;
+      return lib.c.epoll_wait_off_thread(epoll, eventsAt, max, timeout);
+    },
+  });
+  try {
+    const port = Number((await _within(lines.read(), 10_000, "echo server")).value);
+    await body(lib, port, counts);
+  } finally {
+    lib.useLibc(previous);
+    await lines.cancel().catch(() => {});
+    echo.kill();
+    await echo.status;
+  }
+}
+
+/** One byte to the echo and back. */
+async function _echoOnce(
+  conn: { write(b: Uint8Array): Promise<number>; read(b: Uint8Array): Promise<number | null> },
+  i: number,
+) {
+  const buf = new Uint8Array(16);
+  await conn.write(new Uint8Array([i & 0xff]));
+  assert.equal(await _within(conn.read(buf), 2000, `echo ${i}`), 1);
+  assert.equal(buf[0], i & 0xff);
+}
 
 ffiTest(
   "after a batch the loop polls a while: a quick reply needs no wait on the helper thread",
-  async () => {
-    const lib = await _load();
-    const echo = new Deno.Command(Deno.execPath(), {
-      args: ["eval", ECHO_SERVER],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    const lines = echo.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let offThreadWaits = 0;
-    const previous = lib.useLibc({
-      ...lib.c,
-      epoll_wait_off_thread: (epoll, eventsAt, max, timeout) => {
-        offThreadWaits++;
-        return lib.c.epoll_wait_off_thread(epoll, eventsAt, max, timeout);
-      },
-    });
-    try {
-      const port = Number((await _within(lines.read(), 10_000, "echo server")).value);
+  () =>
+    _withCountedEcho(0, async (lib, port, counts) => {
       const rounds = 200;
       const waits = new Map<number, number>();
       // 0: no polling after a batch; 20 ms: far longer than the echo takes, even on a busy host.
-      for (const spinMs of [0, 20]) {
-        const conn = await lib.ffiSockets(null, spinMs).connect({ hostname: "127.0.0.1", port });
-        const buf = new Uint8Array(16);
-        offThreadWaits = 0;
-        for (let i = 0; i < rounds; i++) {
-          await conn.write(new Uint8Array([i & 0xff]));
-          const read = await _within(conn.read(buf), 2000, `echo ${i}`);
-          assert.equal(read, 1);
-          assert.equal(buf[0], i & 0xff);
-        }
-        waits.set(spinMs, offThreadWaits);
+      for (const pollMs of [0, 20]) {
+        const conn = await lib.ffiSockets(null, pollMs).connect({ hostname: "127.0.0.1", port });
+        counts.waits = 0;
+        for (let i = 0; i < rounds; i++) await _echoOnce(conn, i);
+        waits.set(pollMs, counts.waits);
         conn.close();
       }
       assert.ok(waits.get(0)! >= rounds / 2, `without polling: ${waits.get(0)} waits`);
       assert.ok(waits.get(20)! <= rounds / 10, `polling 20 ms: ${waits.get(20)} waits`);
-    } finally {
-      lib.useLibc(previous);
-      await lines.cancel().catch(() => {});
-      echo.kill();
-      await echo.status;
-    }
-  },
+    }),
+);
+
+ffiTest(
+  "polls that catch nothing use up their credit: a slow backend's gaps are mostly not polled",
+  () =>
+    _withCountedEcho(15, async (lib, port, counts) => {
+      // Each reply takes 15 ms, longer than the 3 ms of polling: without the credit every
+      // round would poll (hundreds of empty polls); with it, a few rounds and then one in 16.
+      const conn = await lib.ffiSockets(null, 3).connect({ hostname: "127.0.0.1", port });
+      const rounds = 48;
+      let polledRounds = 0;
+      for (let i = 0; i < rounds; i++) {
+        const before = counts.emptyPolls;
+        await _echoOnce(conn, i);
+        if (counts.emptyPolls - before > 50) polledRounds++;
+      }
+      conn.close();
+      assert.ok(polledRounds >= 1, "no round was polled");
+      assert.ok(polledRounds <= 12, `${polledRounds} of ${rounds} rounds polled`);
+    }),
 );
