@@ -197,13 +197,14 @@ export class EpollLoop {
         this.#running = false;
         return;
       }
-      let ready = busyTurns < TURNS_BEFORE_YIELD
-        ? c.epoll_wait(this.#epoll, this.#events, MAX_EVENTS, 0)
-        : 0;
-      if (ready === 0 && dispatched && busyTurns < TURNS_BEFORE_YIELD && this.#mayPoll()) {
-        ready = await this.#pollBriefly();
-        // The last socket closed while polling: stop (above) rather than wait off-thread.
-        if (this.#handlers.size === 0) continue;
+      let ready = 0;
+      if (busyTurns < TURNS_BEFORE_YIELD) {
+        ready = c.epoll_wait(this.#epoll, this.#events, MAX_EVENTS, 0);
+        if (ready === 0 && dispatched && this.#mayPoll()) {
+          ready = await this.#pollBriefly();
+          // The last socket closed while polling: stop (above) rather than wait off-thread.
+          if (this.#handlers.size === 0) continue;
+        }
       }
       dispatched = false;
       if (ready > 0) busyTurns++;

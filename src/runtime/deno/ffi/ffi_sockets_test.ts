@@ -4,6 +4,7 @@
  * which `deno task test` does not grant: then one test runs this file again with it.
  */
 import assert from "node:assert/strict";
+import type { ProxyConn } from "../../sockets.ts";
 
 const FFI = Deno.permissions.querySync({ name: "ffi" }).state === "granted";
 const decoder = new TextDecoder();
@@ -464,10 +465,7 @@ async function _withCountedEcho(
 }
 
 /** One byte to the echo and back. */
-async function _echoOnce(
-  conn: { write(b: Uint8Array): Promise<number>; read(b: Uint8Array): Promise<number | null> },
-  i: number,
-) {
+async function _echoOnce(conn: ProxyConn, i: number) {
   const buf = new Uint8Array(16);
   await conn.write(new Uint8Array([i & 0xff]));
   assert.equal(await _within(conn.read(buf), 2000, `echo ${i}`), 1);
