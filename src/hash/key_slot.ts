@@ -12,8 +12,8 @@ for (let byte = 0; byte < 256; byte++) {
   TABLE[byte] = crc & 0xffff;
 }
 
-function _crc16(key: Uint8Array, start: number, end: number): number {
-  let crc = 0;
+/** CRC16 of `key[start, end)`, continuing from `crc`. */
+function _crc16(crc: number, key: Uint8Array, start: number, end: number): number {
   for (let i = start; i < end; i++) crc = ((crc << 8) & 0xffff) ^ TABLE[(crc >> 8) ^ key[i]];
   return crc;
 }
@@ -21,12 +21,23 @@ function _crc16(key: Uint8Array, start: number, end: number): number {
 /**
  * The slot of `key`, on its raw bytes. Only the bytes between the first "{" and the first
  * "}" after it are hashed, when there are any (an empty tag "{}" hashes the whole key).
+ * One pass finds the "{" and hashes up to it (no indexOf: a call per key cost more than
+ * the hash of a short key), so a key without a tag is read once.
  */
 export function keySlot(key: Uint8Array): number {
-  const open = key.indexOf(0x7b);
-  if (open >= 0) {
-    const close = key.indexOf(0x7d, open + 1);
-    if (close > open + 1) return _crc16(key, open + 1, close) & 0x3fff;
+  const end = key.length;
+  let crc = 0;
+  for (let i = 0; i < end; i++) {
+    const byte = key[i];
+    if (byte === 0x7b) {
+      for (let close = i + 1; close < end; close++) {
+        if (key[close] !== 0x7d) continue;
+        if (close > i + 1) return _crc16(0, key, i + 1, close) & 0x3fff;
+        break;
+      }
+      return _crc16(crc, key, i, end) & 0x3fff;
+    }
+    crc = ((crc << 8) & 0xffff) ^ TABLE[(crc >> 8) ^ byte];
   }
-  return _crc16(key, 0, key.length) & 0x3fff;
+  return crc & 0x3fff;
 }

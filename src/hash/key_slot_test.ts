@@ -39,3 +39,39 @@ Deno.test("keySlot() agrees with npm's cluster-key-slot on random byte keys", as
     assert.equal(keySlot(key), calculateSlot(key as unknown as string), `key ${key}`);
   }
 });
+
+/** Redis's keyHashSlot() written out plainly: bitwise CRC16, first "{" and first "}" after it. */
+function _referenceSlot(key: Uint8Array): number {
+  let from = 0;
+  let to = key.length;
+  const open = key.indexOf(0x7b);
+  if (open >= 0) {
+    const close = key.indexOf(0x7d, open + 1);
+    if (close > open + 1) [from, to] = [open + 1, close];
+  }
+  let crc = 0;
+  for (let i = from; i < to; i++) {
+    crc ^= key[i] << 8;
+    for (let bit = 0; bit < 8; bit++) {
+      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+    }
+  }
+  return crc & 0x3fff;
+}
+
+Deno.test("keySlot() agrees with Redis's keyHashSlot written out, empty tags included", () => {
+  let seed = 777;
+  const next = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) >>> 16;
+  for (let n = 0; n < 5000; n++) {
+    const key = new Uint8Array(next() % 20);
+    for (let i = 0; i < key.length; i++) {
+      key[i] = next() % 3 === 0 ? [0x7b, 0x7d][next() % 2] : next() & 0xff;
+    }
+    assert.equal(keySlot(key), _referenceSlot(key), `key ${key}`);
+  }
+  for (
+    const text of ["", "{", "}", "{}", "{}{a}", "a{", "a{}", "{a", "}{a}", "{{a}}", "a{b}c{d}"]
+  ) {
+    assert.equal(keySlot(enc.encode(text)), _referenceSlot(enc.encode(text)), text);
+  }
+});
