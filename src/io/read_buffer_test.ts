@@ -76,6 +76,22 @@ Deno.test("ReadBuffer gives a burst's growth back once reads are small again", (
   assert.equal(buffer.data.length, 1024);
 });
 
+Deno.test("ReadBuffer: full reads grow a backend's buffer to 1 MB, a client's to 64 KB", () => {
+  const grownBy = (buffer: ReadBuffer) => {
+    // Each read fills the free space and leaves a partial reply behind, as a backend
+    // streaming 100 KB replies does.
+    for (let i = 0; i < 40; i++) {
+      buffer.commit(buffer.freeSpace().length);
+      buffer.start = buffer.end - 100;
+    }
+    return buffer.data.length;
+  };
+  // Past 64 KB a full read still means more is queued: a larger buffer takes several replies
+  // per read, and the partial one moves to the front once per read rather than per reply.
+  assert.equal(grownBy(new ReadBuffer(16 * 1024, { keepGrown: true })), 1024 * 1024);
+  assert.equal(grownBy(new ReadBuffer(1024)), 64 * 1024);
+});
+
 Deno.test("ReadBuffer.detach: views of bytes read stay as they are; unread bytes move on", () => {
   const buffer = new ReadBuffer(16);
   const space = buffer.freeSpace();
