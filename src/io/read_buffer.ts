@@ -54,6 +54,16 @@ function _newBuffer(capacity: number): Uint8Array {
     new Uint8Array(capacity);
 }
 
+/**
+ * Keeps a buffer no view reads again for the next connection: one of INITIAL_READ_CAPACITY
+ * as a spare (while there is room), a pooled size in the pool, any other to GC.
+ */
+function _recycle(buffer: Uint8Array): void {
+  if (buffer.length === INITIAL_READ_CAPACITY) {
+    if (_spares.length < SPARE_MAX) _spares.push(buffer);
+  } else giveBuffer(buffer as Uint8Array<ArrayBuffer>);
+}
+
 /** Spare buffers held now (tests). */
 export function spareReadBuffers(): number {
   return _spares.length;
@@ -124,9 +134,7 @@ export class ReadBuffer {
     this.epoch++;
     this.#grow = false;
     this.#expected = 0;
-    if (data.length === INITIAL_READ_CAPACITY) {
-      if (_spares.length < SPARE_MAX) _spares.push(data);
-    } else giveBuffer(data as Uint8Array<ArrayBuffer>);
+    _recycle(data);
   }
 
   /** Unread byte count. */
@@ -265,7 +273,10 @@ export class ReadBuffer {
     const lease = this.lease;
     this.lease = null;
     if (lease !== null) lease.seal(old as Uint8Array<ArrayBuffer>);
-    else giveBuffer(old as Uint8Array<ArrayBuffer>);
+    // A client's first buffer replaced by a large request's goes back to the spares: each
+    // 100 KB SET at pipeline 1 took one there and returned none, so every later request
+    // made a new ArrayBuffer (3 us of its 30 us of user time).
+    else _recycle(old);
   }
 
   /** Moves the unread bytes into a new buffer of `capacity`. */

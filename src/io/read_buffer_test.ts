@@ -153,3 +153,20 @@ Deno.test("ReadBuffer holds no memory before its first read and while parked", (
   assert.equal(buffer.freeSpace().length, INITIAL_READ_CAPACITY);
   assert.equal(spareReadBuffers(), spares, "the next read takes the spare");
 });
+
+Deno.test("ReadBuffer: a large request's growth gives the first buffer back to the spares", () => {
+  // A client at pipeline 1 sending 100 KB values: each request starts in a spare buffer and
+  // grows; the spares must not run dry one buffer per request.
+  const idle = new ReadBuffer();
+  idle.freeSpace();
+  idle.park(); // one spare at least
+  const spares = spareReadBuffers();
+  for (let i = 0; i < 3; i++) {
+    const buffer = new ReadBuffer();
+    buffer.commit(buffer.freeSpace().length); // the first KB of a large request, in a spare
+    assert.equal(spareReadBuffers(), spares - 1);
+    buffer.expect(100 * 1024);
+    assert.ok(buffer.freeSpace().length >= 99 * 1024, "grown to the request at once");
+    assert.equal(spareReadBuffers(), spares, `request ${i}: the first buffer is a spare again`);
+  }
+});
