@@ -141,7 +141,7 @@ export async function runSection(
     });
     notes.push(...plan.notes);
   }
-  return { results, notes, probe };
+  return { results, notes, probe, pinned: opts.options.pin && section.pinned };
 }
 
 /** One progress line per run: the round, the target and its req/s per test. */

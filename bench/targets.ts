@@ -77,8 +77,16 @@ export function throughputChecks(
   );
 }
 
-/** Aster's CPU per request against nutcracker's at each depth (GET and SET share a run). */
-export function proxyCpuChecks(section: string, results: Results, target = "aster"): TargetCheck[] {
+/**
+ * Aster's CPU per request against nutcracker's at each depth (GET and SET share a run), with
+ * the most it may be at each (`maxAt`; none: info rows).
+ */
+export function proxyCpuChecks(
+  section: string,
+  results: Results,
+  target = "aster",
+  maxAt: (pipeline: number) => number | undefined = () => undefined,
+): TargetCheck[] {
   return PIPELINES.map((pipeline) => {
     const ratio = ratioOf(results, rowLabel("GET", pipeline), {
       target,
@@ -86,7 +94,7 @@ export function proxyCpuChecks(section: string, results: Results, target = "aste
       field: "targetCpuUs",
     });
     const what = `${section} GET+SET P${pipeline} proxy CPU per request, ${target}/nutcracker`;
-    return ratioCheck(what, ratio, {});
+    return ratioCheck(what, ratio, { max: maxAt(pipeline) });
   });
 }
 

@@ -156,6 +156,8 @@ export interface SectionRun {
   results: Results;
   notes: string[];
   probe: ProbeRun | null;
+  /** The load generators had a core of their own (`pin` and the section's `pinned`). */
+  pinned: boolean;
 }
 
 /** One performance target with what this run measured for it. */
