@@ -36,6 +36,26 @@ export interface NodeConnOptions {
   handshakeRefusal?: (reply: Uint8Array) => string | null;
 }
 
+/** What a connection is for, fixed for its life (reloads replace its options, not these). */
+export interface NodeConnTraits {
+  /**
+   * How large full reads may grow its read buffer: SHARED_READ_BUFFER_GROWS_TO for a pool's
+   * shared connections; by default 64 KB (a dedicated or subscription connection: there may
+   * be thousands, each keeping its buffer while idle).
+   */
+  readBufferGrowsTo?: number;
+}
+
+/**
+ * A shared connection's read buffer doubles on full reads up to this. At 64 KB a backend
+ * carrying 50 clients' 100 KB replies read about one reply per read and moved the partial
+ * next one to the front each time (28 KB copied per reply); at 1 MB a read takes several
+ * replies, with a sixth of the reads and a twelfth of the copying. A node pool has a few
+ * shared connections per node and worker.
+ */
+export const SHARED_READ_BUFFER_GROWS_TO = 1024 * 1024;
+const DEDICATED_READ_BUFFER_GROWS_TO = 64 * 1024;
+
 type State = "connecting" | "up" | "down" | "closed";
 
 /**
@@ -117,8 +137,12 @@ export class NodeConn {
    */
   #midFrame = false;
 
-  constructor(options: NodeConnOptions) {
+  /** How large full reads may grow the read buffer (see `NodeConnTraits`). */
+  readonly #readBufferGrowsTo: number;
+
+  constructor(options: NodeConnOptions, traits: NodeConnTraits = {}) {
     this.options = options;
+    this.#readBufferGrowsTo = traits.readBufferGrowsTo ?? DEDICATED_READ_BUFFER_GROWS_TO;
   }
 
   /** Current state, for health checks and metrics. */
@@ -308,7 +332,10 @@ export class NodeConn {
   }
 
   async #readLoop(conn: ProxyConn, generation: number): Promise<void> {
-    const buffer = new ReadBuffer(BACKEND_READ_CAPACITY, { keepGrown: true });
+    const buffer = new ReadBuffer(BACKEND_READ_CAPACITY, {
+      keepGrown: true,
+      growsTo: this.#readBufferGrowsTo,
+    });
     const framer = this.options.newFramer();
     // A framer that announces reply sizes lets a large reply grow its buffer from the pool in
     // one step: after one is handed on, the connection reads on in a small buffer.

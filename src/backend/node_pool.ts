@@ -1,5 +1,13 @@
 /** The backend connections of one worker: `node_connections` NodeConns per node. */
-import { NodeConn, type NodeConnOptions } from "./node_conn.ts";
+import {
+  NodeConn,
+  type NodeConnOptions,
+  type NodeConnTraits,
+  SHARED_READ_BUFFER_GROWS_TO,
+} from "./node_conn.ts";
+
+/** The pool's shared connections carry many clients' replies: larger reads (see the constant). */
+const SHARED: NodeConnTraits = { readBufferGrowsTo: SHARED_READ_BUFFER_GROWS_TO };
 
 /** One backend node as the pool knows it. */
 export interface PoolNode {
@@ -113,7 +121,7 @@ export class NodePool {
     if (this.#conns[index] === null) {
       const conns = Array.from(
         { length: this.#options.connectionsPerNode },
-        () => new NodeConn(this.#connOptions(node)),
+        () => new NodeConn(this.#connOptions(node), SHARED),
       );
       this.#conns[index] = conns;
       for (const conn of conns) conn.connect();
@@ -152,7 +160,10 @@ export class NodePool {
     let conns = byNode[node];
     if (conns == null) {
       const options = this.#connOptions(this.#nodes[node], lane);
-      conns = Array.from({ length: this.#options.connectionsPerNode }, () => new NodeConn(options));
+      conns = Array.from(
+        { length: this.#options.connectionsPerNode },
+        () => new NodeConn(options, SHARED),
+      );
       byNode[node] = conns;
       for (const conn of conns) conn.connect();
     }

@@ -26,15 +26,11 @@ const GROW_4X_FROM = 1024 * 1024;
 
 /** Capacity a new buffer starts with unless told otherwise. */
 export const INITIAL_READ_CAPACITY = 1024;
-/** Idle buffers larger than this are given back after use. */
-const SHRINK_ABOVE = 64 * 1024;
 /**
- * A kept-grown buffer (a backend connection's) still doubles on full reads below this size.
- * At 64 KB a backend carrying 50 clients' 100 KB replies read about one reply per read and
- * moved the partial next one to the front each time (28 KB copied per reply); at 1 MB a read
- * takes several replies, with a sixth of the reads and a twelfth of the copying.
+ * Idle buffers larger than this are given back after use; full reads double a buffer up to
+ * this size unless told otherwise (`growsTo`).
  */
-const KEEP_GROWN_MAX = 1024 * 1024;
+const SHRINK_ABOVE = 64 * 1024;
 /** Below this much free space a read would be too small to be worth it. */
 const MIN_FREE = 512;
 
@@ -59,7 +55,7 @@ function _newBuffer(capacity: number): Uint8Array {
  * as a spare (while there is room), a pooled size in the pool, any other to GC.
  */
 function _recycle(buffer: Uint8Array): void {
-  if (buffer.length === INITIAL_READ_CAPACITY) {
+  if (buffer.length === INITIAL_READ_CAPACITY && buffer.byteLength === buffer.buffer.byteLength) {
     if (_spares.length < SPARE_MAX) _spares.push(buffer);
   } else giveBuffer(buffer as Uint8Array<ArrayBuffer>);
 }
@@ -72,7 +68,7 @@ export function spareReadBuffers(): number {
 /**
  * The read side of a connection: one buffer owned by it, grown geometrically, shrunk when
  * idle. A read that fills the free space doubles the buffer for the next read (up to 64 KB,
- * or KEEP_GROWN_MAX for a backend's), so a connection that starts small grows in a few reads
+ * or `growsTo`), so a connection that starts small grows in a few reads
  * once it streams; once everything is consumed and a read used under a quarter of a grown
  * buffer, it goes back to its initial size (an idle client must not keep what one burst grew).
  */
@@ -101,15 +97,24 @@ export class ReadBuffer {
 
   /** A large buffer stays while reads fill it (see constructor). */
   readonly #keepGrown: boolean;
+  /** Full reads double the buffer while it is smaller than this. */
+  readonly #growsTo: number;
 
   /**
    * `keepGrown`: once empty, a large buffer shrinks only after a small read (the burst is
    * over), not at once: a backend connection carrying large replies one after another would
    * otherwise grow it anew for each. (After a large reply is handed on, detach() leaves a
    * fresh buffer whose pages are not mapped until written.)
+   *
+   * `growsTo` (default 64 KB): how large full reads may grow it (announced sizes, expect(),
+   * may grow it further).
    */
-  constructor(capacity = INITIAL_READ_CAPACITY, options: { keepGrown?: boolean } = {}) {
+  constructor(
+    capacity = INITIAL_READ_CAPACITY,
+    options: { keepGrown?: boolean; growsTo?: number } = {},
+  ) {
     this.#keepGrown = options.keepGrown ?? false;
+    this.#growsTo = options.growsTo ?? SHRINK_ABOVE;
     this.#initialCapacity = capacity;
     this.#minFree = Math.min(MIN_FREE, capacity >> 1);
     // Allocated by the first freeSpace(): a connection that never sends holds none.
@@ -221,10 +226,7 @@ export class ReadBuffer {
   commit(n: number): void {
     this.end += n;
     this.#lastRead = n;
-    if (
-      n === this.#offered && n > 0 &&
-      this.data.length < (this.#keepGrown ? KEEP_GROWN_MAX : SHRINK_ABOVE)
-    ) this.#grow = true;
+    if (n === this.#offered && n > 0 && this.data.length < this.#growsTo) this.#grow = true;
   }
 
   /**

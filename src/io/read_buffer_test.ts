@@ -76,7 +76,7 @@ Deno.test("ReadBuffer gives a burst's growth back once reads are small again", (
   assert.equal(buffer.data.length, 1024);
 });
 
-Deno.test("ReadBuffer: full reads grow a backend's buffer to 1 MB, a client's to 64 KB", () => {
+Deno.test("ReadBuffer: full reads grow it up to growsTo (a shared backend's 1 MB), else 64 KB", () => {
   const grownBy = (buffer: ReadBuffer) => {
     // Each read fills the free space and leaves a partial reply behind, as a backend
     // streaming 100 KB replies does.
@@ -88,7 +88,9 @@ Deno.test("ReadBuffer: full reads grow a backend's buffer to 1 MB, a client's to
   };
   // Past 64 KB a full read still means more is queued: a larger buffer takes several replies
   // per read, and the partial one moves to the front once per read rather than per reply.
-  assert.equal(grownBy(new ReadBuffer(16 * 1024, { keepGrown: true })), 1024 * 1024);
+  const shared = new ReadBuffer(16 * 1024, { keepGrown: true, growsTo: 1024 * 1024 });
+  assert.equal(grownBy(shared), 1024 * 1024);
+  assert.equal(grownBy(new ReadBuffer(16 * 1024, { keepGrown: true })), 64 * 1024);
   assert.equal(grownBy(new ReadBuffer(1024)), 64 * 1024);
 });
 
