@@ -106,8 +106,8 @@ export class ReadBuffer {
    * otherwise grow it anew for each. (After a large reply is handed on, detach() leaves a
    * fresh buffer whose pages are not mapped until written.)
    *
-   * `growsTo` (default 64 KB): how large full reads may grow it (announced sizes, expect(),
-   * may grow it further).
+   * `growsTo` (default 64 KB): how large full reads may grow it once an announced large frame
+   * grew it past 64 KB (expect(); announced sizes may grow it further).
    */
   constructor(
     capacity = INITIAL_READ_CAPACITY,
@@ -226,7 +226,11 @@ export class ReadBuffer {
   commit(n: number): void {
     this.end += n;
     this.#lastRead = n;
-    if (n === this.#offered && n > 0 && this.data.length < this.#growsTo) this.#grow = true;
+    // Past 64 KB only a buffer an announced large frame grew (expect) doubles on: small frames
+    // need no more, and a larger buffer freed raises glibc's mmap threshold, after which a
+    // burst's write batches come from the heap and keep their pages (tests/faults_test.ts).
+    const limit = this.data.length > SHRINK_ABOVE ? this.#growsTo : SHRINK_ABOVE;
+    if (n === this.#offered && n > 0 && this.data.length < limit) this.#grow = true;
   }
 
   /**

@@ -76,22 +76,25 @@ Deno.test("ReadBuffer gives a burst's growth back once reads are small again", (
   assert.equal(buffer.data.length, 1024);
 });
 
-Deno.test("ReadBuffer: full reads grow it up to growsTo (a shared backend's 1 MB), else 64 KB", () => {
-  const grownBy = (buffer: ReadBuffer) => {
-    // Each read fills the free space and leaves a partial reply behind, as a backend
-    // streaming 100 KB replies does.
+Deno.test("ReadBuffer: past 64 KB only large frames' full reads grow it, up to growsTo", () => {
+  const grownBy = (buffer: ReadBuffer, frame: number) => {
+    // Each read fills the free space and leaves a partial frame behind, as a backend
+    // streaming replies of `frame` bytes does (announcing the size of a large one).
     for (let i = 0; i < 40; i++) {
       buffer.commit(buffer.freeSpace().length);
       buffer.start = buffer.end - 100;
+      if (frame > buffer.data.length - buffer.start) buffer.expect(frame);
     }
     return buffer.data.length;
   };
-  // Past 64 KB a full read still means more is queued: a larger buffer takes several replies
-  // per read, and the partial one moves to the front once per read rather than per reply.
-  const shared = new ReadBuffer(16 * 1024, { keepGrown: true, growsTo: 1024 * 1024 });
-  assert.equal(grownBy(shared), 1024 * 1024);
-  assert.equal(grownBy(new ReadBuffer(16 * 1024, { keepGrown: true })), 64 * 1024);
-  assert.equal(grownBy(new ReadBuffer(1024)), 64 * 1024);
+  // 100 KB replies: a larger buffer takes several per read, and the partial one moves to the
+  // front once per read rather than per reply.
+  const shared = () => new ReadBuffer(16 * 1024, { keepGrown: true, growsTo: 1024 * 1024 });
+  assert.equal(grownBy(shared(), 100 * 1024), 1024 * 1024);
+  // 4 KB replies: 64 KB, as for any buffer (tests/faults_test.ts: RSS after a burst).
+  assert.equal(grownBy(shared(), 4096), 64 * 1024);
+  assert.equal(grownBy(new ReadBuffer(16 * 1024, { keepGrown: true }), 100 * 1024), 128 * 1024);
+  assert.equal(grownBy(new ReadBuffer(1024), 4096), 64 * 1024);
 });
 
 Deno.test("ReadBuffer.detach: views of bytes read stay as they are; unread bytes move on", () => {
