@@ -40,8 +40,8 @@ export interface NodeConnOptions {
 export interface NodeConnTraits {
   /**
    * How large full reads may grow its read buffer: SHARED_READ_BUFFER_GROWS_TO for a pool's
-   * shared connections; by default 64 KB (a dedicated or subscription connection: there may
-   * be thousands, each keeping its buffer while idle).
+   * shared connections; by default ReadBuffer's 64 KB (a dedicated or subscription
+   * connection: there may be thousands, each keeping its buffer while idle).
    */
   readBufferGrowsTo?: number;
 }
@@ -54,7 +54,6 @@ export interface NodeConnTraits {
  * shared connections per node and worker.
  */
 export const SHARED_READ_BUFFER_GROWS_TO = 1024 * 1024;
-const DEDICATED_READ_BUFFER_GROWS_TO = 64 * 1024;
 
 type State = "connecting" | "up" | "down" | "closed";
 
@@ -137,12 +136,11 @@ export class NodeConn {
    */
   #midFrame = false;
 
-  /** How large full reads may grow the read buffer (see `NodeConnTraits`). */
-  readonly #readBufferGrowsTo: number;
+  readonly #traits: NodeConnTraits;
 
   constructor(options: NodeConnOptions, traits: NodeConnTraits = {}) {
     this.options = options;
-    this.#readBufferGrowsTo = traits.readBufferGrowsTo ?? DEDICATED_READ_BUFFER_GROWS_TO;
+    this.#traits = traits;
   }
 
   /** Current state, for health checks and metrics. */
@@ -334,7 +332,7 @@ export class NodeConn {
   async #readLoop(conn: ProxyConn, generation: number): Promise<void> {
     const buffer = new ReadBuffer(BACKEND_READ_CAPACITY, {
       keepGrown: true,
-      growsTo: this.#readBufferGrowsTo,
+      growsTo: this.#traits.readBufferGrowsTo,
     });
     const framer = this.options.newFramer();
     // A framer that announces reply sizes lets a large reply grow its buffer from the pool in

@@ -55,7 +55,7 @@ function _newBuffer(capacity: number): Uint8Array {
  * as a spare (while there is room), a pooled size in the pool, any other to GC.
  */
 function _recycle(buffer: Uint8Array): void {
-  if (buffer.length === INITIAL_READ_CAPACITY && buffer.byteLength === buffer.buffer.byteLength) {
+  if (buffer.length === INITIAL_READ_CAPACITY) {
     if (_spares.length < SPARE_MAX) _spares.push(buffer);
   } else giveBuffer(buffer as Uint8Array<ArrayBuffer>);
 }
@@ -68,9 +68,10 @@ export function spareReadBuffers(): number {
 /**
  * The read side of a connection: one buffer owned by it, grown geometrically, shrunk when
  * idle. A read that fills the free space doubles the buffer for the next read (up to 64 KB,
- * or `growsTo`), so a connection that starts small grows in a few reads
- * once it streams; once everything is consumed and a read used under a quarter of a grown
- * buffer, it goes back to its initial size (an idle client must not keep what one burst grew).
+ * or `growsTo` once a large frame grew it past that), so a connection that starts small grows
+ * in a few reads once it streams; once everything is consumed and a read used under a quarter
+ * of a grown buffer, it goes back to its initial size (an idle client must not keep what one
+ * burst grew).
  */
 export class ReadBuffer {
   data: Uint8Array;
