@@ -145,6 +145,7 @@ export function burstTable(burst: BurstMemory[]): string {
   const headers = [
     "proxy",
     "RSS at start KiB",
+    "anonymous / files KiB",
     "clients",
     "RSS before KiB",
     "RSS with them KiB",
@@ -154,6 +155,7 @@ export function burstTable(burst: BurstMemory[]): string {
   const rows = burst.map((b) => [
     b.name,
     `${b.startKiB}`,
+    `${b.startParts.anonKiB} / ${b.startParts.fileKiB}`,
     `${b.served}/${b.count}`,
     `${b.beforeKiB}`,
     `${b.peakKiB}`,

@@ -12,7 +12,7 @@
  * Every loop is bounded in count and time; every connection opened is closed before a
  * probe returns.
  */
-import { rssKiB } from "../tests/helpers/process_stats.ts";
+import { rssKiB, type RssParts, rssParts } from "../tests/helpers/process_stats.ts";
 
 const HOST = "127.0.0.1";
 const encoder = new TextEncoder();
@@ -73,6 +73,8 @@ export interface BurstMemory {
   name: string;
   /** RSS before any client connected (its start, as far as the probe can tell), KiB. */
   startKiB: number;
+  /** The same RSS by kind: private memory against the executable's (shared) pages. */
+  startParts: RssParts;
   /** Connections asked for. */
   count: number;
   /** Connections that completed their PING round trip. */
@@ -97,6 +99,7 @@ export async function measureBurstMemory(
   opts: { count: number; signal: AbortSignal },
 ): Promise<BurstMemory> {
   const startKiB = await _rss(target.pid);
+  const startParts = await rssParts(target.pid);
   await _warmUp(target.port, opts.signal);
   const beforeKiB = await _rss(target.pid);
   const burst = await openConnections(target.port, { count: opts.count, signal: opts.signal });
@@ -118,6 +121,7 @@ export async function measureBurstMemory(
   return {
     name: target.name,
     startKiB,
+    startParts,
     count: opts.count,
     served,
     beforeKiB,

@@ -4,7 +4,8 @@
  * (bench/one_master_clusters.ts), the forwarders of its io section (bench/io_floor/) and
  * the allocation sampler (bench/heap_profile.ts), the baseline revision
  * (bench/baseline.ts), the memcache load generator (bench/memcache_load.ts) and the
- * stateful one (bench/stateful_load.ts), against real processes and a real Aster.
+ * stateful one (bench/stateful_load.ts), the RSS split of the scale section
+ * (tests/helpers/process_stats.ts), against real processes and a real Aster.
  */
 import assert from "node:assert/strict";
 import { coreBusyShares, coreTicks, onCpus, processCpuSeconds } from "../bench/cpu_pinning.ts";
@@ -14,6 +15,7 @@ import { startOneMasterClusters } from "../bench/one_master_clusters.ts";
 import { runFanOut } from "../bench/fan_out_load.ts";
 import { runStatefulLoad } from "../bench/stateful_load.ts";
 import { startAster } from "./helpers/aster.ts";
+import { parseRssParts, rssKiB, rssParts } from "./helpers/process_stats.ts";
 import { RespClient, text } from "./helpers/resp_client.ts";
 import { freePort, startListeningProcess, startMemcached, startRedis } from "./helpers/servers.ts";
 
@@ -42,6 +44,35 @@ Deno.test("processCpuSeconds grows while a process computes; NaN once it is gone
   // Spinning for 400 ms on a shared core still shows: 10 ms ticks, a low bar on purpose.
   assert.ok(later - first >= 0.05, `CPU ${first} s then ${later} s`);
   assert.ok(Number.isNaN(await processCpuSeconds(busy.pid)), "a reaped process has no figure");
+});
+
+Deno.test("rssParts: private memory a process fills counts as anonymous, and the parts add up to its RSS", async () => {
+  const filling = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      "const b = new Uint8Array(64 << 20).fill(7); console.log('full'); " +
+      "setTimeout(() => console.log(b[0]), 5000);",
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  try {
+    const reader = filling.stdout.getReader();
+    const { value } = await reader.read();
+    assert.match(new TextDecoder().decode(value), /full/);
+    const parts = await rssParts(filling.pid);
+    const total = await rssKiB(filling.pid);
+    assert.ok(parts.anonKiB >= 64 * 1024, `anonymous ${parts.anonKiB} KiB`);
+    assert.ok(parts.fileKiB > 0);
+    const sum = parts.anonKiB + parts.fileKiB + parts.shmemKiB;
+    assert.ok(Math.abs(sum - total) <= total * 0.05, `parts ${sum} KiB, ps ${total} KiB`);
+    reader.releaseLock();
+  } finally {
+    filling.kill();
+    await filling.status;
+    await filling.stdout.cancel().catch(() => {});
+  }
+  assert.throws(() => parseRssParts("VmRSS:\t  100 kB\nRssAnon:\t  60 kB\n"), /RssFile/);
 });
 
 Deno.test("coreTicks reads one core's busy and total ticks; null for a core that does not exist", async () => {
