@@ -155,7 +155,7 @@ export function burstTable(burst: BurstMemory[]): string {
   const rows = burst.map((b) => [
     b.name,
     `${b.startKiB}`,
-    `${b.startParts.anonKiB} / ${b.startParts.fileKiB}`,
+    b.startParts ? `${b.startParts.anonKiB} / ${b.startParts.fileKiB}` : "-",
     `${b.served}/${b.count}`,
     `${b.beforeKiB}`,
     `${b.peakKiB}`,

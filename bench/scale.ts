@@ -73,8 +73,9 @@ export interface BurstMemory {
   name: string;
   /** RSS before any client connected (its start, as far as the probe can tell), KiB. */
   startKiB: number;
-  /** The same RSS by kind: private memory against the executable's (shared) pages. */
-  startParts: RssParts;
+  /** The same RSS by kind: private memory against mapped files' (shared) pages; null when
+   * `/proc/PID/status` does not say. */
+  startParts: RssParts | null;
   /** Connections asked for. */
   count: number;
   /** Connections that completed their PING round trip. */
@@ -99,7 +100,7 @@ export async function measureBurstMemory(
   opts: { count: number; signal: AbortSignal },
 ): Promise<BurstMemory> {
   const startKiB = await _rss(target.pid);
-  const startParts = await rssParts(target.pid);
+  const startParts = await rssParts(target.pid).catch(() => null);
   await _warmUp(target.port, opts.signal);
   const beforeKiB = await _rss(target.pid);
   const burst = await openConnections(target.port, { count: opts.count, signal: opts.signal });

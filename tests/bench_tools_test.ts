@@ -56,8 +56,8 @@ Deno.test("rssParts: private memory a process fills counts as anonymous, and the
     stdout: "piped",
     stderr: "null",
   }).spawn();
+  const reader = filling.stdout.getReader();
   try {
-    const reader = filling.stdout.getReader();
     const { value } = await reader.read();
     assert.match(new TextDecoder().decode(value), /full/);
     const parts = await rssParts(filling.pid);
@@ -66,11 +66,10 @@ Deno.test("rssParts: private memory a process fills counts as anonymous, and the
     assert.ok(parts.fileKiB > 0);
     const sum = parts.anonKiB + parts.fileKiB + parts.shmemKiB;
     assert.ok(Math.abs(sum - total) <= total * 0.05, `parts ${sum} KiB, ps ${total} KiB`);
-    reader.releaseLock();
   } finally {
     filling.kill();
     await filling.status;
-    await filling.stdout.cancel().catch(() => {});
+    await reader.cancel();
   }
   assert.throws(() => parseRssParts("VmRSS:\t  100 kB\nRssAnon:\t  60 kB\n"), /RssFile/);
 });
