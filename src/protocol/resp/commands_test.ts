@@ -338,6 +338,10 @@ Deno.test("isBlockingRequest() spots XREAD BLOCK and the blocking commands", () 
 Deno.test("blockingTimeoutMs() reads each blocking command's own timeout", () => {
   const ms = (line: string) => blockingTimeoutMs(spec(line.split(" ")[0]), argv(line));
   assert.equal(ms("BLPOP a b 1.5"), 1500);
+  assert.equal(ms("BLPOP a 10"), 10000);
+  assert.equal(ms("BLPOP a 007"), 7000);
+  assert.equal(ms("BLPOP a -0"), Infinity);
+  assert.equal(ms("BLPOP a 1e1"), 10000);
   assert.equal(ms("BRPOP a 0"), Infinity);
   assert.equal(ms("BZPOPMIN a 2"), 2000);
   assert.equal(ms("BLMOVE a b LEFT RIGHT 0.25"), 250);
@@ -349,6 +353,7 @@ Deno.test("blockingTimeoutMs() reads each blocking command's own timeout", () =>
   // Invalid: the backend refuses it at once, so no wait of its own.
   assert.equal(ms("BLPOP a -1"), 0);
   assert.equal(ms("BLPOP a x"), 0);
+  assert.equal(ms("XREAD BLOCK 07 STREAMS a 0"), 0);
   assert.equal(ms("XREAD BLOCK 1.5 STREAMS a 0"), 0);
 });
 
