@@ -218,6 +218,16 @@ testBothIo(
       const refused = await _call(client, opcode, { opaque: 23 });
       _expect(refused, opcode, Status.unknownCommand, 23);
     }
+    // A stat group is refused too: memcached answers it with a packet per statistic and an
+    // empty one to end, which would be taken for the replies of the requests after it.
+    await client.send(_concat([
+      _req(Op.stat, { key: "items", opaque: 26 }),
+      _req(Op.get, { key: "nothing", opaque: 27 }),
+      _req(Op.noop, { opaque: 28 }),
+    ]));
+    _expect(await client.readPacket(), Op.stat, Status.unknownCommand, 26);
+    _expect(await client.readPacket(), Op.get, Status.keyNotFound, 27);
+    _expect(await client.readPacket(), Op.noop, Status.ok, 28);
 
     await client.send(_req(Op.quit, { opaque: 24 }));
     _expect(await client.readPacket(), Op.quit, Status.ok, 24);

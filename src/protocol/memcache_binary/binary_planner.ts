@@ -75,8 +75,10 @@ export class MemcacheBinaryPlanner implements RequestPlanner {
         plan.local(EMPTY, true);
         return;
     }
-    if (key.length === 0) {
-      // flush, stat, verbosity... would reach one server only.
+    if (key.length === 0 || opcode === BinaryOpcode.stat) {
+      // flush, stat, verbosity... would reach one server only. A keyed stat (a group such
+      // as "items") too, and memcached answers it with many packets, not the one a request
+      // here is matched with.
       plan.local(
         binaryResponse(opcode, opaque, {
           status: BinaryStatus.unknownCommand,
