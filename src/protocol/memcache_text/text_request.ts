@@ -159,6 +159,14 @@ const ZERO = ascii("0");
 const QUIET_FLAG = ascii("q");
 /** memcached's answer to a meta request with a flag given twice. */
 const DUPLICATE_FLAG = "CLIENT_ERROR duplicate flag";
+/** memcached's answer to a meta request of more tokens than it reads (see MAX_META_TOKENS). */
+const FLAGS_TOO_LONG = "CLIENT_ERROR options flags too long";
+/**
+ * Most tokens memcached reads in a meta request, command and key included (its
+ * MFLAG_MAX_OPT_LENGTH counts one more, an empty last token). Past it an `ms` is refused
+ * before its data is read, so memcached would take the data line for a command.
+ */
+const MAX_META_TOKENS = 19;
 const BASE64_FLAG = ascii("b");
 
 /** Long retrieval lines memcached keeps reading: these prefixes after leading spaces. */
@@ -323,6 +331,7 @@ export class MemcacheTextDecoder {
     // Meta errors are answered even in quiet mode.
     let problem: string | null = null;
     if (!isValidKey(buf, t[2], t[3])) problem = BAD_FORMAT;
+    else if (count > MAX_META_TOKENS) problem = FLAGS_TOO_LONG;
     else if (_flagCount(buf, t, 3, QUIET_FLAG) > 1) problem = DUPLICATE_FLAG;
     else if (length > this.#maxValueBytes) problem = TOO_LARGE;
     if (problem !== null) {

@@ -122,6 +122,8 @@ const requests: [string, string][] = [
   ["mg aw== b v\r\n", "mg [aw==] b64"],
   ["ms k 3 T0 q b\r\nabc\r\n", 'ms [k] noreply b64 data="abc"'],
   ["ms k 2\r\n\r\n\r\n", 'ms [k] data="\\r\\n"'],
+  // 16 flags: 19 tokens, the most memcached reads in a meta request.
+  [`ms k 3 ${Array(16).fill("T1").join(" ")}\r\nabc\r\n`, 'ms [k] data="abc"'],
   ["md k q\r\n", "md [k] noreply"],
   ["ma k D2\r\n", "ma [k]"],
   ["mn\r\n", "mn []"],
@@ -216,6 +218,10 @@ Deno.test("decode() refuses a bad storage header and discards its data block", (
     ["add k 0 9223372036854775808 5\r\n", "! add: CLIENT_ERROR bad command line format"],
     ["cas k 0 0 5 x\r\n", "! cas: CLIENT_ERROR bad command line format"],
     [`ms ${"k".repeat(251)} 5 q\r\n`, "! ms: CLIENT_ERROR bad command line format"],
+    // memcached reads 19 tokens of a meta request; it would answer these twice (the data
+    // line as a command), so Aster answers them.
+    [`ms k 5 ${Array(17).fill("T1").join(" ")}\r\n`, "! ms: CLIENT_ERROR options flags too long"],
+    [`ms k 5 q ${Array(30).fill("F0").join(" ")}\r\n`, "! ms: CLIENT_ERROR options flags too long"],
   ];
   for (const [line, expected] of cases) {
     const got = decodeEverySplit(bytes(line + "hello\r\nget z\r\n"));
