@@ -29,7 +29,7 @@
  *   only for oversize values; for the other header errors it reads the data block as a
  *   command line, which a proxy must not imitate.
  * - Framing lost: ProtocolError (the session answers `CLIENT_ERROR <message>` and closes):
- *   a data block not followed by "\r\n" ("bad data chunk"), a storage line whose
+ *   a data block not followed by "\r\n" ("bad data chunk"), a storage or `ms` line whose
  *   `<bytes>` does not parse (memcached answers and then reads the data as commands), and
  *   an over-long line.
  */
@@ -326,7 +326,7 @@ export class MemcacheTextDecoder {
     const length = parseLength(buf, t[4], t[5]);
     if (length < 0) {
       this.#reset();
-      throw new ProtocolError("bad data chunk");
+      throw new ProtocolError("bad command line format");
     }
     // Meta errors are answered even in quiet mode.
     let problem: string | null = null;

@@ -275,8 +275,8 @@ Deno.test("decode() throws when framing is lost", () => {
   assertFramingLost("set k 0 0 -1\r\nhello\r\n", /bad command line format/);
   assertFramingLost("set k 0 0 noreply\r\nhello\r\n", /bad command line format/);
   assertFramingLost("set k 0 0 2147483646\r\n", /bad command line format/);
-  assertFramingLost("ms k -1\r\nhello\r\n", /bad data chunk/);
-  assertFramingLost("ms k x q\r\nhello\r\n", /bad data chunk/);
+  assertFramingLost("ms k -1\r\nhello\r\n", /bad command line format/);
+  assertFramingLost("ms k x q\r\nhello\r\n", /bad command line format/);
   assertFramingLost("set k 0 0 3\r\nabcde\r\n", /bad data chunk/);
   assertFramingLost("set k 0 0 3\r\nabc\nget k\r\n", /bad data chunk/);
   assertFramingLost("ms k 1\r\nab\r\n", /bad data chunk/);
