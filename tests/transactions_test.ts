@@ -77,6 +77,21 @@ const SEQUENCE: string[][] = [
   ["SET", "{t}a", "in-tx"],
   ["EXEC"],
   ["GET", "{t}a"],
+  // A bad key count is Redis's to answer: queued in MULTI and failed inside EXEC's reply,
+  // the rest applied (before a key chose the node, and after); outside MULTI, NOSCRIPT or
+  // "Function not found" comes first.
+  ["MULTI"],
+  ["EVAL", "return 1", "5", "{t}k"],
+  ["SET", "{t}n", "applied"],
+  ["ZUNIONSTORE", "{t}z", "x", "{t}a"],
+  ["XREAD", "STREAMS", "{t}s1", "{t}s2", "0"],
+  ["LMPOP", "0", "{t}l", "LEFT"],
+  ["EXEC"],
+  ["GET", "{t}n"],
+  ["EVALSHA", "ffffffffffffffffffffffffffffffffffffffff", "3", "{t}a"],
+  ["FCALL", "nosuchfunction", "x"],
+  ["EVAL", "return 1", "-1"],
+  ["MSET", "{t}a", "1", "{t}b"],
 ];
 
 /** Runs SEQUENCE on both ports, one command at a time, and compares the raw replies. */

@@ -859,6 +859,23 @@ export function commandKeyIndexes(
 /** The key list of a request whose only key is argv[1]. */
 const _FIRST_ARG_ONLY: readonly number[] = Object.freeze([1]);
 
+const _NO_KEYS: readonly number[] = Object.freeze([]);
+
+/**
+ * The keys to route a request by: commandKeyIndexes(), or none when its key arguments are
+ * malformed (a bad numkeys, unbalanced STREAMS). Redis checks those when it runs the
+ * command, after the arity: it answers with its own error (NOSCRIPT or "Function not found"
+ * first, where they apply), touches no key, and inside MULTI queues the command and fails
+ * it in EXEC's reply. So such a request goes to a backend like a keyless one.
+ */
+export function routingKeyIndexes(
+  spec: CommandSpec,
+  argv: readonly Uint8Array[],
+): readonly number[] {
+  const keys = commandKeyIndexes(spec, argv);
+  return typeof keys === "string" ? _NO_KEYS : keys;
+}
+
 /** Blocking commands whatever their arguments. */
 const _ALWAYS_BLOCKING = new Set(
   ["blmove", "blmpop", "blpop", "brpop", "brpoplpush", "bzmpop", "bzpopmax", "bzpopmin"].map(

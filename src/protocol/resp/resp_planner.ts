@@ -3,10 +3,10 @@ import { encodeBulk, encodeCommand, encodeError, OK_REPLY, resp3Reply } from "./
 import { RespRequestDecoder } from "./request_decoder.ts";
 import {
   blockingTimeoutMs,
-  commandKeyIndexes,
   type CommandSpec,
   isBlockingRequest,
   lookupCommand,
+  routingKeyIndexes,
   sortPatternIndexes,
 } from "./commands.ts";
 import { describeBytes } from "./bytes.ts";
@@ -654,11 +654,7 @@ export class RespPlanner implements RequestPlanner {
 
   #route(spec: CommandSpec, argv: Uint8Array[], raw: Uint8Array | null, plan: Plan): void {
     const blocking = isBlockingRequest(spec, argv);
-    const keyIndexes = commandKeyIndexes(spec, argv);
-    if (typeof keyIndexes === "string") {
-      plan.local(encodeError(keyIndexes));
-      return;
-    }
+    const keyIndexes = routingKeyIndexes(spec, argv);
     const routing = this.#settings.routing;
     // One group for every key (or the command name when there is no key) sends the
     // request whole: no array of groups is made for the common single-key request.

@@ -22,7 +22,7 @@
  * Made only for clients that send one of these commands: nothing on the ordinary path.
  */
 import { encodeCommandText, encodeError, OK_REPLY } from "./encoder.ts";
-import { commandKeyIndexes, type CommandSpec, lookupCommand } from "./commands.ts";
+import { type CommandSpec, lookupCommand, routingKeyIndexes } from "./commands.ts";
 import { RespRequestDecoder } from "./request_decoder.ts";
 import type { BoundSink, Plan, ReplyTarget } from "../protocol.ts";
 import type { RedisRouting } from "../../proxy/routing.ts";
@@ -269,12 +269,7 @@ export class RespTransaction {
     }
     const keys = spec.kind === "local" || spec.kind === "server"
       ? []
-      : commandKeyIndexes(spec, argv);
-    if (typeof keys === "string") {
-      this.abort();
-      plan.local(encodeError(keys));
-      return;
-    }
+      : routingKeyIndexes(spec, argv);
     if (keys.length > 0 && (this.group >= 0 || this.#cluster)) {
       this.#keyed(spec, argv, raw, plan, keys);
       return;
@@ -420,8 +415,7 @@ export class RespTransaction {
       if (request === null) return false;
       const spec = lookupCommand(request.argv[0]);
       if (spec === undefined || spec.kind === "local" || spec.kind === "server") continue;
-      const keys = commandKeyIndexes(spec, request.argv);
-      if (typeof keys === "string") return false;
+      const keys = routingKeyIndexes(spec, request.argv);
       for (const at of keys) {
         const keyGroup = routing.groupOf(request.argv[at]);
         if (keyGroup < 0 || (group >= 0 && keyGroup !== group)) return false;
@@ -450,12 +444,7 @@ export class RespTransaction {
     plan: Plan,
     keys: readonly number[] | null = null,
   ): void {
-    const indexes = keys ?? commandKeyIndexes(spec, argv);
-    if (typeof indexes === "string") {
-      this.abort();
-      plan.local(encodeError(indexes));
-      return;
-    }
+    const indexes = keys ?? routingKeyIndexes(spec, argv);
     const group = this.#groupOf(spec, argv, indexes, this.group, plan);
     if (group < 0) return;
     if (this.#aborted && this.group < 0) {
