@@ -89,6 +89,8 @@ const AUTH_SESSIONS_WITH_PASSWORD: string[][][] = [
     ["CLUSTER", "SLOTS"],
     ["SUBSCRIBE", "ch"],
     ["MULTI"],
+    // EXEC refused before AUTH: EXECABORT because of NOAUTH, as Redis rejects an EXEC.
+    ["EXEC"],
     ["BLPOP", "list", "1"],
     ["KEYS", "*"],
     ["GET"],

@@ -92,6 +92,18 @@ const SEQUENCE: string[][] = [
   ["FCALL", "nosuchfunction", "x"],
   ["EVAL", "return 1", "-1"],
   ["MSET", "{t}a", "1", "{t}b"],
+  // EXEC refused before it runs (its arity) ends the transaction: EXECABORT because of it,
+  // nothing applied, the client out of MULTI; outside MULTI the same words.
+  ["MULTI"],
+  ["SET", "{t}x", "queued"],
+  ["EXEC", "extra"],
+  ["GET", "{t}x"],
+  ["EXEC"],
+  ["MULTI"],
+  ["PING"],
+  ["EXEC", "extra"],
+  ["EXEC"],
+  ["EXEC", "extra"],
 ];
 
 /** Runs SEQUENCE on both ports, one command at a time, and compares the raw replies. */

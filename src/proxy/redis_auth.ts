@@ -14,7 +14,9 @@ const decoder = new TextDecoder();
 const DEFAULT_USER = encoder.encode("default");
 
 /** The error a client gets before it authenticates. */
-export const NOAUTH_REPLY = encodeError("NOAUTH Authentication required.");
+/** redis-server's refusal of a command before AUTH. */
+export const NOAUTH_ERROR = "NOAUTH Authentication required.";
+export const NOAUTH_REPLY = encodeError(NOAUTH_ERROR);
 const WRONGPASS_REPLY = encodeError(
   "WRONGPASS invalid username-password pair or user is disabled.",
 );

@@ -183,14 +183,17 @@ const CONTAINERS = new Set([
 
 /** redis-server's refusal of any other command in the RESP2 subscribed state. */
 export function subscribedRefusal(name: string, argv: readonly Uint8Array[]): Uint8Array {
+  return encodeError(subscribedError(name, argv));
+}
+
+/** The text of subscribedRefusal(). */
+export function subscribedError(name: string, argv: readonly Uint8Array[]): string {
   let full = name;
   if (CONTAINERS.has(name) && argv.length > 1) {
     full += "|" + new TextDecoder().decode(argv[1]).toLowerCase();
   }
-  return encodeError(
-    `ERR Can't execute '${full}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET ` +
-      "are allowed in this context",
-  );
+  return `ERR Can't execute '${full}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / ` +
+    "RESET are allowed in this context";
 }
 
 /** The command that (un)subscribes `names` of `kind` on a subscription connection. */

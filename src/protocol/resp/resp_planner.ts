@@ -26,6 +26,7 @@ import {
   allowedBeforeAuth,
   answerAuth,
   answerHello,
+  NOAUTH_ERROR,
   NOAUTH_REPLY,
 } from "../../proxy/redis_auth.ts";
 import { CLASSIC_PUBSUB_GROUP, type RedisRouting } from "../../proxy/routing.ts";
@@ -35,6 +36,7 @@ import {
   ClientSubscriptions,
   SubKind,
   type SubKindValue,
+  subscribedError,
   subscribedPong,
   subscribedRefusal,
 } from "./pubsub.ts";
@@ -218,8 +220,13 @@ export class RespPlanner implements RequestPlanner {
     metrics.command(spec.name);
     if (spec.arity > 0 ? argv.length !== spec.arity : argv.length < -spec.arity) {
       metrics.error("refused");
+      const error = `ERR wrong number of arguments for '${spec.name}' command`;
+      if (spec.name === "exec") {
+        this.#refuseExec(error, plan);
+        return;
+      }
       tx?.abort();
-      plan.local(encodeError(`ERR wrong number of arguments for '${spec.name}' command`));
+      plan.local(encodeError(error));
       return;
     }
     const { password, routing } = this.#settings;
@@ -238,6 +245,10 @@ export class RespPlanner implements RequestPlanner {
     }
     if (password !== null && !this.#authenticated && !allowedBeforeAuth(spec.name)) {
       metrics.error("noauth");
+      if (spec.name === "exec") {
+        this.#refuseExec(NOAUTH_ERROR, plan);
+        return;
+      }
       tx?.abort();
       plan.local(NOAUTH_REPLY);
       return;
@@ -408,9 +419,23 @@ export class RespPlanner implements RequestPlanner {
       default:
         if (spec.kind === "pubsub" && spec.name !== "pubsub") return false;
         this.#client.metrics.error("refused");
-        plan.local(subscribedRefusal(spec.name, argv));
+        if (spec.name === "exec") this.#refuseExec(subscribedError(spec.name, argv), plan);
+        else plan.local(subscribedRefusal(spec.name, argv));
         return true;
     }
+  }
+
+  /**
+   * EXEC refused before it runs (its arity, NOAUTH, the subscribed state): Redis answers
+   * EXECABORT "because of" the refusal and discards the transaction and the watches, even
+   * outside MULTI (rejectCommand in its server.c).
+   */
+  #refuseExec(error: string, plan: Plan): void {
+    const reply = encodeError(
+      `EXECABORT Transaction discarded because of: ${error.replace(/^ERR /, "")}`,
+    );
+    if (this.#tx !== null) this.#tx.reset(plan, reply);
+    else plan.local(reply);
   }
 
   /** (P|S)(UN)SUBSCRIBE: the client's subscriptions change, confirmed once the backends did. */
