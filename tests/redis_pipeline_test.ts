@@ -465,6 +465,20 @@ testBothIo(
       assert.match(fromRedis.message, /wrong number of arguments/);
       assert.deepStrictEqual(reply, fromRedis, command.join(" "));
     }
+    // An unknown command's error, byte for byte: the arguments while under 128 bytes, each
+    // up to a NUL, "\r" and "\n" as spaces, other bytes as sent.
+    const bytes = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
+    for (
+      const command of [
+        ["FOO", "a", "b", "c", "d", "e"],
+        ["FOO", "x".repeat(100), "y".repeat(100), "z"],
+        ["F\x00OO", "a\rb", "c\nd", "\tz", "\xe9\xff", "n\x00ul"],
+        ["N".repeat(200)],
+      ].map((args) => args.map(bytes))
+    ) {
+      const want = await direct.rawCommand(...command);
+      assert.deepStrictEqual(await client.rawCommand(...command), want, Deno.inspect(want));
+    }
     // MSET with a key but no value is an arity error too, not a split.
     const msetOdd = await client.command("MSET", "a", "1", "b");
     assert.ok(msetOdd instanceof RespErrorReply);

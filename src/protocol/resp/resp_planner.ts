@@ -9,7 +9,6 @@ import {
   routingKeyIndexes,
   sortPatternIndexes,
 } from "./commands.ts";
-import { describeBytes } from "./bytes.ts";
 import { clientReply, type ClientState, localReply, selectReply } from "../../proxy/redis_local.ts";
 import type { ClusterMetrics } from "../../metrics/worker_metrics.ts";
 import { type Plan, PlanKind, type RequestPlanner } from "../protocol.ts";
@@ -798,8 +797,29 @@ function _isWord(arg: Uint8Array, word: Uint8Array): boolean {
 
 /** Redis's own wording for an unknown command. */
 function _unknownCommand(argv: readonly Uint8Array[]): Uint8Array {
-  const name = describeBytes(argv[0], 0, argv[0].length, 128);
-  const args = argv.slice(1, 4).map((arg) => `'${describeBytes(arg, 0, arg.length, 64)}' `)
-    .join("");
-  return encodeError(`ERR unknown command '${name}', with args beginning with: ${args}`);
+  // redis-server's bytes (processCommand, rejectCommandFormat): the name and then quoted
+  // arguments while they come to under 128 bytes, each as C's "%.*s" prints it (up to a
+  // NUL, at most what is left of the 128), "\r" and "\n" as spaces, other bytes as they are.
+  const out: number[] = [..._UNKNOWN_HEAD];
+  _pushCString(out, argv[0], 128);
+  out.push(..._UNKNOWN_ARGS);
+  let argsLength = 0;
+  for (let i = 1; i < argv.length && argsLength < 128; i++) {
+    const from = out.length;
+    out.push(0x27);
+    _pushCString(out, argv[i], 128 - argsLength);
+    out.push(0x27, 0x20);
+    argsLength += out.length - from;
+  }
+  for (let i = 1; i < out.length; i++) if (out[i] === 0x0d || out[i] === 0x0a) out[i] = 0x20;
+  out.push(0x0d, 0x0a);
+  return Uint8Array.from(out);
+}
+
+const _UNKNOWN_HEAD = new TextEncoder().encode("-ERR unknown command '");
+const _UNKNOWN_ARGS = new TextEncoder().encode("', with args beginning with: ");
+
+/** Appends `bytes` as C's "%.*s" prints them: up to the first NUL, at most `max`. */
+function _pushCString(out: number[], bytes: Uint8Array, max: number): void {
+  for (let i = 0; i < bytes.length && i < max && bytes[i] !== 0; i++) out.push(bytes[i]);
 }
