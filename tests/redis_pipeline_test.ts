@@ -384,6 +384,12 @@ testBothIo(
     assert.equal(await client.readReply(), "PONG");
     await client.sendRaw("MGET inline:key 0:nothing 'inline quoted'\r\n");
     assert.deepStrictEqual(text(await client.readReply()), ["hello", null, "a b\r\n"]);
+    // A quote inside a word opens a quoted part of that argument, as in redis-server.
+    await client.sendRaw(`SET inline:a"b c" v\r\nGET "inline:ab c"\r\nECHO x"y" pre'a b'\r\n`);
+    assert.equal(await client.readReply(), "OK");
+    assert.deepStrictEqual(text(await client.readReply()), "v");
+    const echoed = await client.readReply();
+    assert.ok(echoed instanceof RespErrorReply && /wrong number of arguments/.test(echoed.message));
     // Blank lines and empty multibulks are skipped without a reply, as Redis does.
     await client.sendRaw("\r\n\n*0\r\n*-1\r\nECHO after-blanks\r\n");
     assert.deepStrictEqual(text(await client.readReply()), "after-blanks");

@@ -173,56 +173,64 @@ export class RespRequestDecoder {
   }
 }
 
-function _isBlank(byte: number): boolean {
+/** C's isspace(): the blanks sdssplitargs skips between arguments. */
+function _isSpace(byte: number): boolean {
+  return byte === SPACE || (byte >= TAB && byte <= CR);
+}
+
+/** What ends an unquoted run of an argument in sdssplitargs (not a vertical tab or form feed). */
+function _endsWord(byte: number): boolean {
   return byte === SPACE || byte === TAB || byte === CR || byte === LF;
 }
 
-/** Splits an inline line into arguments like Redis's sdssplitargs (quotes and escapes). */
+/**
+ * Splits an inline line into arguments as Redis's sdssplitargs does: a quote anywhere in a
+ * word opens a quoted part of that argument ("a\"b c\"" is one argument, "ab c"), a closing
+ * quote ends the argument and must be followed by a blank or the end of the line, and an
+ * unclosed quote is an error. Double quotes take escapes (\n, \xHH...), single quotes \'.
+ */
 function _splitInline(buf: Uint8Array, start: number, end: number): Uint8Array[] {
   const argv: Uint8Array[] = [];
   let i = start;
-  while (i < end) {
-    while (i < end && _isBlank(buf[i])) i++;
-    if (i >= end) break;
-    const quote = buf[i];
-    if (quote !== DQUOTE && quote !== SQUOTE) {
-      const from = i;
-      while (i < end && !_isBlank(buf[i])) i++;
-      argv.push(buf.subarray(from, i));
+  for (;;) {
+    while (i < end && _isSpace(buf[i])) i++;
+    if (i >= end) return argv;
+    const from = i;
+    while (i < end && !_endsWord(buf[i]) && buf[i] !== DQUOTE && buf[i] !== SQUOTE) i++;
+    if (i >= end || _endsWord(buf[i])) {
+      argv.push(buf.subarray(from, i)); // a plain word: a view
       continue;
     }
-    // Quoted argument: unescape into a fresh array (rare path, telnet users).
-    const out: number[] = [];
-    i++;
-    let closed = false;
-    while (i < end) {
-      const byte = buf[i];
-      if (byte === BACKSLASH && quote === DQUOTE && i + 1 < end) {
-        i++;
-        out.push(_unescape(buf, i, end));
-        if (buf[i] === 0x78 /* "x" */ && _isHexPair(buf, i + 1, end)) i += 2;
-        i++;
-        continue;
-      }
-      if (byte === BACKSLASH && quote === SQUOTE && i + 1 < end && buf[i + 1] === SQUOTE) {
-        out.push(SQUOTE);
-        i += 2;
-        continue;
-      }
-      if (byte === quote) {
-        closed = true;
-        i++;
-        break;
-      }
-      out.push(byte);
-      i++;
-    }
-    if (!closed || (i < end && !_isBlank(buf[i]))) {
-      throw new ProtocolError("unbalanced quotes in request");
-    }
+    // A quote in the word: the argument is built (rare path, telnet users).
+    const out = Array.from(buf.subarray(from, i));
+    i = _quotedPart(buf, i, end, out);
     argv.push(Uint8Array.from(out));
   }
-  return argv;
+}
+
+/** Reads the quoted part opening at `at` into `out`; returns where the argument ends. */
+function _quotedPart(buf: Uint8Array, at: number, end: number, out: number[]): number {
+  const quote = buf[at];
+  let i = at + 1;
+  for (;;) {
+    if (i >= end) throw new ProtocolError("unbalanced quotes in request");
+    const byte = buf[i];
+    if (byte === quote) {
+      if (i + 1 < end && !_isSpace(buf[i + 1])) {
+        throw new ProtocolError("unbalanced quotes in request");
+      }
+      return i + 1;
+    }
+    if (byte === BACKSLASH && quote === DQUOTE && i + 1 < end) {
+      i++;
+      out.push(_unescape(buf, i, end));
+      if (buf[i] === 0x78 /* "x" */ && _isHexPair(buf, i + 1, end)) i += 2;
+    } else if (byte === BACKSLASH && quote === SQUOTE && i + 1 < end && buf[i + 1] === SQUOTE) {
+      out.push(SQUOTE);
+      i++;
+    } else out.push(byte);
+    i++;
+  }
 }
 
 function _isHexPair(buf: Uint8Array, at: number, end: number): boolean {

@@ -67,6 +67,27 @@ Deno.test("decodeRequest() handles inline quotes and escapes", () => {
   assert.equal(req?.inline, true);
 });
 
+Deno.test("decodeRequest() splits inline lines exactly as Redis's sdssplitargs", () => {
+  const split = (line: string) => {
+    const input = enc.encode(line + "\r\n");
+    return new RespRequestDecoder().decode(input, 0, input.length)?.argv.map((a) => dec.decode(a));
+  };
+  // A quote inside a word opens a quoted part of the same argument.
+  assert.deepEqual(split('SET a"b c" v'), ["SET", "ab c", "v"]);
+  assert.deepEqual(split('ECHO x"y"'), ["ECHO", "xy"]);
+  assert.deepEqual(split("ECHO pre'a b'"), ["ECHO", "prea b"]);
+  assert.deepEqual(split('ECHO ""'), ["ECHO", ""]);
+  // Blanks between arguments are C's isspace(), a vertical tab and a form feed too; inside an
+  // unquoted word only space, tab, CR and LF end it.
+  assert.deepEqual(split("\x0bECHO\x0ca\tb"), ["ECHO\x0ca", "b"]);
+  assert.deepEqual(split('ECHO "a"\x0bb'), ["ECHO", "a", "b"]);
+  // A closing quote must end the argument; an unclosed one is an error.
+  assertProtocolError("ECHO it's\r\n", /unbalanced quotes/);
+  assertProtocolError('ECHO "ab"c\r\n', /unbalanced quotes/);
+  assertProtocolError("ECHO x'y'z\r\n", /unbalanced quotes/);
+  assertProtocolError('ECHO "a\\\r\n', /unbalanced quotes/);
+});
+
 function assertProtocolError(text: string | Uint8Array, pattern: RegExp) {
   const input = typeof text === "string" ? enc.encode(text) : text;
   assert.throws(
