@@ -398,6 +398,17 @@ async function _shared(
     assert.ok(exec instanceof RespErrorReply);
     assert.equal(exec.message, "EXECABORT Transaction discarded because of previous errors.");
     assert.equal(await client.command("GET", "{s}e"), null, "nothing applied");
+    // Commands Aster answers itself are refused inside MULTI, saying why (docs/commands.md).
+    for (const own of [["INFO"], ["HELLO"], ["AUTH", "x"], ["SLOWLOG", "LEN"]]) {
+      assert.equal(await client.command("MULTI"), "OK");
+      const refused = await client.command(...own);
+      assert.ok(refused instanceof RespErrorReply, own.join(" "));
+      assert.match(refused.message, /not supported by aster inside MULTI/, own.join(" "));
+      assert.match((await client.command("EXEC") as RespErrorReply).message, /^EXECABORT /);
+    }
+    const info = await client.command("MULTI").then(() => client.command("INFO"));
+    assert.match((info as RespErrorReply).message, /Aster answers it itself, outside transactions/);
+    assert.equal(await client.command("DISCARD"), "OK");
   });
 
   await t.step(

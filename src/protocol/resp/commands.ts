@@ -466,7 +466,8 @@ const R_SERVER = "server commands are not supported";
 const R_REPLICATION = "replication commands are not supported";
 const R_CLUSTER = "cluster commands are not supported";
 const R_CONNECTION = "connection state commands are not supported";
-const R_NOT_YET = "not supported by the proxy yet";
+/** AUTH, HELLO, INFO: Aster answers them itself, which it cannot inside a transaction. */
+const R_OWN_ANSWER = "Aster answers it itself, outside transactions only";
 
 /** name, arity, firstKey, lastKey, keyStep, readonly, reason */
 type _Refused = readonly [string, number, number, number, number, boolean, string];
@@ -512,10 +513,10 @@ const _UNSUPPORTED: readonly _Refused[] = [
   // connection state
   ["client", -2, 0, 0, 0, RW, R_CONNECTION],
   ["reset", 1, 0, 0, 0, RW, R_CONNECTION],
-  // to become local later
-  ["auth", -2, 0, 0, 0, RW, R_NOT_YET],
-  ["hello", -1, 0, 0, 0, RW, R_NOT_YET],
-  ["info", -1, 0, 0, 0, RW, R_NOT_YET],
+  // answered by Aster (src/proxy/redis_auth.ts, redis_admin.ts); refused inside MULTI
+  ["auth", -2, 0, 0, 0, RW, R_OWN_ANSWER],
+  ["hello", -1, 0, 0, 0, RW, R_OWN_ANSWER],
+  ["info", -1, 0, 0, 0, RW, R_OWN_ANSWER],
 ];
 
 /**
