@@ -33,8 +33,18 @@ Deno.test("redis mode, database = 3: every backend connection is in database 3; 
   // CLIENT INFO and LIST say which database the client is in, as redis-server does.
   assert.match(String(text(await client.command("CLIENT", "INFO"))), / db=3 /);
   assert.match(String(text(await client.command("CLIENT", "LIST"))), / db=3 /);
-  const bad = await client.command("SELECT", "x");
-  assert.ok(bad instanceof RespErrorReply && /not an integer/.test(bad.message));
+  // Redis's int syntax and range, in its words: not "-0", nor 2^31.
+  for (const arg of ["x", "-0", "03", "2147483648", "99999999999"]) {
+    const bad = await client.command("SELECT", arg);
+    assert.ok(bad instanceof RespErrorReply, arg);
+    assert.equal(
+      bad.message,
+      arg.length > 3
+        ? "ERR value is out of range, value must between -2147483648 and 2147483647"
+        : "ERR value is not an integer or out of range",
+      arg,
+    );
+  }
 
   // Shared connections: plain writes.
   const keys = Array.from({ length: 20 }, (_, i) => `k${i}:${"abcdefghij"[i % 10]}`);

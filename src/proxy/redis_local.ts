@@ -8,6 +8,7 @@ import {
   PONG_REPLY,
 } from "../protocol/resp/encoder.ts";
 import type { CommandSpec } from "../protocol/resp/commands.ts";
+import { parseLongLong } from "../protocol/resp/bytes.ts";
 
 const decoder = new TextDecoder();
 
@@ -27,10 +28,16 @@ export function localReply(spec: CommandSpec, argv: readonly Uint8Array[]): Uint
 }
 
 /** Whether SELECT's argument names `database` (Redis's integer syntax), or why not. */
-export function selectsDatabase(arg: Uint8Array, database: number): boolean | "nan" {
-  const text = decoder.decode(arg);
-  if (!/^-?(0|[1-9][0-9]{0,17})$/.test(text)) return "nan";
-  return Number(text) === database;
+export function selectsDatabase(
+  arg: Uint8Array,
+  database: number,
+): boolean | "nan" | "range" {
+  // Redis reads it as an int (getIntFromObjectOrReply): its integer syntax ("-0" is none),
+  // then 32 bits.
+  const value = parseLongLong(arg);
+  if (value === null) return "nan";
+  if (value > 2147483647n || value < -2147483648n) return "range";
+  return value === BigInt(database);
 }
 
 /**
@@ -41,6 +48,9 @@ export function selectsDatabase(arg: Uint8Array, database: number): boolean | "n
 export function selectReply(arg: Uint8Array, database: number): Uint8Array {
   const selects = selectsDatabase(arg, database);
   if (selects === "nan") return encodeError("ERR value is not an integer or out of range");
+  if (selects === "range") {
+    return encodeError("ERR value is out of range, value must between -2147483648 and 2147483647");
+  }
   return selects
     ? OK_REPLY
     : encodeError(`ERR DB index is out of range (aster serves database ${database} only)`);
