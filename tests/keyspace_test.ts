@@ -32,6 +32,23 @@ async function _checkKeyspace(port: number): Promise<void> {
   assert.ok(KEYS.includes(random), `RANDOMKEY gave ${random}`);
   const info = String(text(await raw.command("INFO", "keyspace")));
   assert.match(info, new RegExp(`^# Keyspace\\r\\ndb0:keys=${KEYS.length},expires=1,avg_ttl=\\d+`));
+  // With other sections: Aster's own first (in its order, as Redis 7 orders several), then
+  // the backends' summed keyspace, sections once each.
+  for (const args of [["keyspace", "server"], ["SERVER", "keyspace", "server", "clients"]]) {
+    const both = String(text(await raw.command("INFO", ...args)));
+    const titles = [...both.matchAll(/^# (\w+)\r$/gm)].map((m) => m[1]);
+    assert.deepEqual(
+      titles,
+      args.length === 2 ? ["Server", "Keyspace"] : [
+        "Server",
+        "Clients",
+        "Keyspace",
+      ],
+      both,
+    );
+    assert.match(both, new RegExp(`\\r\\n\\r\\n# Keyspace\\r\\ndb0:keys=${KEYS.length},`));
+  }
+  assert.equal(text(await raw.command("INFO", "nosuch")), "");
   const time = text(await raw.command("TIME")) as string[];
   assert.equal(time.length, 2);
   const bad = await raw.command("SCAN", "abc");

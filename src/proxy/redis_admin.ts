@@ -44,9 +44,30 @@ function _clusterSection(cacheType: string): string {
   return _section("Cluster", [["cluster_enabled", cacheType === "redis_cluster" ? 1 : 0]]);
 }
 
-/** INFO [section]: server, clients, stats, backends (this worker's view; never secrets). */
+/** INFO [section ...]: server, clients, stats, backends (this worker's view; never secrets). */
 export function infoReply(metrics: ClusterMetrics, argv: readonly Uint8Array[]): Uint8Array {
-  const wanted = argv.length > 1 ? decoder.decode(argv[1]).toLowerCase() : "default";
+  return encodeBulk(infoText(metrics, argv));
+}
+
+/** The sections INFO's arguments name (lower case; "default" with none), as Redis 7 reads them. */
+function _infoWords(argv: readonly Uint8Array[]): string[] {
+  return argv.length > 1
+    ? argv.slice(1).map((arg) => decoder.decode(arg).toLowerCase())
+    : ["default"];
+}
+
+/** Whether INFO's arguments ask for `keyspace`: the backends' section (summed), not Aster's. */
+export function infoWantsKeyspace(argv: readonly Uint8Array[]): boolean {
+  return _infoWords(argv).includes("keyspace");
+}
+
+/**
+ * Aster's sections INFO's arguments ask for, in Aster's order whatever theirs (as Redis 7
+ * does with several), each once; "default", "all" and "everything" ask for every one.
+ * Empty when none (`keyspace` alone, an unknown name).
+ */
+export function infoText(metrics: ClusterMetrics, argv: readonly Uint8Array[]): string {
+  const words = new Set(_infoWords(argv));
   const facts = metrics.facts;
   const sections: Record<string, () => string> = {
     server: () => {
@@ -120,13 +141,11 @@ export function infoReply(metrics: ClusterMetrics, argv: readonly Uint8Array[]):
       ),
     cluster: () => _clusterSection(facts.cacheType),
   };
-  const names = wanted === "default" || wanted === "all" || wanted === "everything"
-    ? Object.keys(sections)
-    : [wanted];
-  const text = names.filter((name) => name in sections).map((name) => sections[name]()).join(
-    "\r\n",
-  );
-  return encodeBulk(text);
+  const every = words.has("default") || words.has("all") || words.has("everything");
+  return Object.keys(sections)
+    .filter((name) => every || words.has(name))
+    .map((name) => sections[name]())
+    .join("\r\n");
 }
 
 /** SLOWLOG GET [count] | LEN | RESET | HELP. */

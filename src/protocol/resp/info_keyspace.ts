@@ -16,9 +16,10 @@ interface _Db {
 /**
  * The merged `# Keyspace` section from the backends' `INFO keyspace` bulk replies (or RESP3
  * verbatim strings, "txt:" first: then the merged one is verbatim too): keys, expires (and
- * any other count) summed, avg_ttl the expires-weighted mean of the nodes'.
+ * any other count) summed, avg_ttl the expires-weighted mean of the nodes'. `before`: Aster's
+ * own sections INFO asked for too, which come first.
  */
-export function mergeKeyspace(replies: readonly Uint8Array[]): Uint8Array {
+export function mergeKeyspace(replies: readonly Uint8Array[], before = ""): Uint8Array {
   const dbs = new Map<string, _Db>();
   const verbatim = replies[0]?.[0] === 0x3d; /* "=" */
   for (const reply of replies) {
@@ -59,6 +60,6 @@ export function mergeKeyspace(replies: readonly Uint8Array[]): Uint8Array {
     );
     lines.push(`${name}:${fields.join(",")}`);
   }
-  const merged = encodeBulk(lines.join("\r\n") + "\r\n");
+  const merged = encodeBulk((before === "" ? "" : before + "\r\n") + lines.join("\r\n") + "\r\n");
   return verbatim ? resp3Reply(merged, true) : merged;
 }

@@ -20,7 +20,7 @@ import {
 } from "../../proxy/client_list.ts";
 import { coarseClock } from "../../io/coarse_clock.ts";
 import { SplitMerge } from "../split_merge.ts";
-import { infoReply, slowlogReply } from "../../proxy/redis_admin.ts";
+import { infoReply, infoText, infoWantsKeyspace, slowlogReply } from "../../proxy/redis_admin.ts";
 import {
   allowedBeforeAuth,
   answerAuth,
@@ -86,7 +86,8 @@ const SCRIPT_DEBUG_REFUSED = encodeError(
 const REFUSED_DOC = "(see docs/commands.md#refused-commands)";
 
 const CLIENT = new TextEncoder().encode("client");
-const KEYSPACE = new TextEncoder().encode("keyspace");
+/** What a backend is asked for INFO's keyspace section. */
+const INFO_KEYSPACE = ["info", "keyspace"].map((word) => new TextEncoder().encode(word));
 const SETNAME = new TextEncoder().encode("setname");
 const LIST = new TextEncoder().encode("list");
 const INFO = new TextEncoder().encode("info");
@@ -279,8 +280,9 @@ export class RespPlanner implements RequestPlanner {
     }
     if (spec.name === "info") {
       // INFO keyspace is the backends' (summed); the other sections are Aster's own.
-      if (argv.length === 2 && _isWord(argv[1], KEYSPACE)) this.#broadcast(spec, argv, plan);
-      else plan.local(this.#text(infoReply(metrics, argv)));
+      if (infoWantsKeyspace(argv)) {
+        this.#broadcast(spec, INFO_KEYSPACE, plan, "keyspace", infoText(metrics, argv));
+      } else plan.local(this.#text(infoReply(metrics, argv)));
       return;
     }
     if (spec.name === "slowlog") {
@@ -658,6 +660,7 @@ export class RespPlanner implements RequestPlanner {
     argv: Uint8Array[],
     plan: Plan,
     kind: MergeKind = BROADCAST_MERGE[spec.name] ?? "first",
+    before?: string,
   ): void {
     const groups = this.#settings.routing.broadcastGroups();
     if (groups.length === 0) {
@@ -672,6 +675,7 @@ export class RespPlanner implements RequestPlanner {
       parts: parts.length,
       keyCount: 0,
       firstKeyIndex: 0,
+      before,
     });
     plan.split(new SplitMerge(parts, strategy));
   }

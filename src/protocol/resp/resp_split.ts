@@ -145,6 +145,7 @@ export class RespSplit implements SplitStrategy {
   /** A broadcast's request, encoded once for every part. */
   #whole: Uint8Array | null = null;
   readonly #broadcast: boolean;
+  readonly #before: string;
 
   constructor(
     request: {
@@ -155,9 +156,12 @@ export class RespSplit implements SplitStrategy {
       parts: number;
       keyCount: number;
       firstKeyIndex: number;
+      /** `keyspace`: Aster's own INFO sections, placed before the merged one. */
+      before?: string;
     },
   ) {
     this.#kind = request.kind;
+    this.#before = request.before ?? "";
     this.#argv = request.argv;
     this.#parts = request.parts;
     this.#keyCount = request.keyCount;
@@ -203,7 +207,7 @@ export class RespSplit implements SplitStrategy {
         return keys[Math.floor(Math.random() * keys.length)];
       }
       case "keyspace":
-        return mergeKeyspace(replies);
+        return mergeKeyspace(replies, this.#before);
       case "concat": {
         const all: Uint8Array[] = [];
         for (const reply of replies) {
