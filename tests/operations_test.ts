@@ -1,7 +1,7 @@
 /** Operations: /metrics that move with traffic, /healthz, a crashed worker restarted. */
 import assert from "node:assert/strict";
 import { asterCommand, startAster, UNDER_TEST } from "./helpers/aster.ts";
-import { RespClient, text } from "./helpers/resp_client.ts";
+import { RespClient, RespErrorReply, text } from "./helpers/resp_client.ts";
 import { freePort, startRedis } from "./helpers/servers.ts";
 
 async function scrape(port: number, path = "/metrics"): Promise<{ status: number; body: string }> {
@@ -187,4 +187,23 @@ Deno.test("SLOWLOG GET, LEN and RESET follow slowlog_slower_than and slowlog_max
   assert.ok(typeof newest[2] === "number" && newest[2] >= 0);
   assert.equal(await client.command("SLOWLOG", "RESET"), "OK");
   assert.equal(await client.command("SLOWLOG", "LEN"), 1, "only the LEN after the reset");
+  // Wrong arguments get redis-server's own errors (checked against it).
+  await using direct = await RespClient.connect(redis.port);
+  for (
+    const args of [
+      ["LEN", "x"],
+      ["RESET", "x"],
+      ["HELP", "x"],
+      ["GET", "1", "2"],
+      ["GET", "x"],
+      ["GET", "01"],
+      ["GET", "-2"],
+      ["Foo"],
+      ["constructor", "x"],
+    ]
+  ) {
+    const want = await direct.command("SLOWLOG", ...args);
+    assert.ok(want instanceof RespErrorReply, args.join(" "));
+    assert.deepEqual(await client.command("SLOWLOG", ...args), want, args.join(" "));
+  }
 });

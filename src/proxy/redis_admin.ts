@@ -8,6 +8,7 @@ import {
   OK_REPLY,
 } from "../protocol/resp/encoder.ts";
 import { VERSION } from "../version.ts";
+import { parseLongLong } from "../protocol/resp/bytes.ts";
 import { sockets } from "../io/sockets.ts";
 import { runtime } from "../runtime/runtime.ts";
 
@@ -150,17 +151,27 @@ export function infoText(metrics: ClusterMetrics, argv: readonly Uint8Array[]): 
 
 /** SLOWLOG GET [count] | LEN | RESET | HELP. */
 export function slowlogReply(metrics: ClusterMetrics, argv: readonly Uint8Array[]): Uint8Array {
-  const sub = argv.length > 1 ? decoder.decode(argv[1]).toLowerCase() : "";
+  const sub = argv.length > 1 ? decoder.decode(argv[1]) : "";
   const log = metrics.slowlog;
-  switch (sub) {
+  const lower = sub.toLowerCase();
+  // Redis's arity of each subcommand, and its words for a wrong one.
+  if (_SLOWLOG_NO_ARGUMENT.has(lower) && argv.length !== 2) {
+    return encodeError(`ERR wrong number of arguments for 'slowlog|${lower}' command`);
+  }
+  switch (lower) {
     case "get": {
+      if (argv.length > 3) {
+        return encodeError(
+          `ERR unknown subcommand or wrong number of arguments for '${sub}'. Try SLOWLOG HELP.`,
+        );
+      }
       let count = 10;
       if (argv.length > 2) {
-        count = Number(decoder.decode(argv[2]));
-        if (!Number.isInteger(count) || count < -1) {
+        const asked = parseLongLong(argv[2]);
+        if (asked === null || asked < -1n) {
           return encodeError("ERR count should be greater than or equal to -1");
         }
-        if (count === -1) count = log.length;
+        count = asked === -1n ? log.length : Number(asked);
       }
       return encodeArray(
         log.get(count).map((entry) =>
@@ -193,3 +204,6 @@ export function slowlogReply(metrics: ClusterMetrics, argv: readonly Uint8Array[
       return encodeError(`ERR unknown subcommand '${sub}'. Try SLOWLOG HELP.`);
   }
 }
+
+/** The SLOWLOG subcommands that take no argument (GET takes an optional count). */
+const _SLOWLOG_NO_ARGUMENT = new Set(["len", "reset", "help"]);
