@@ -71,6 +71,21 @@ testBothIo(
     assert.equal(await raw.command("PING"), "PONG");
     await using direct = await RespClient.connect(redis.port);
     assert.equal(text(await direct.command("GET", "b")), "2", "SET b ran");
+
+    // (Un)subscribe confirmations and messages are pushes: written whatever CLIENT REPLY
+    // says, as redis-server does.
+    const session = async (port: number) => {
+      await using sub = await RespClient.connect(port);
+      await using pub = await RespClient.connect(port);
+      await sub.sendRaw("CLIENT REPLY OFF\r\nSET c 1\r\nSUBSCRIBE ch\r\n");
+      const frames = [await sub.readRawReply()];
+      assert.equal(await pub.command("PUBLISH", "ch", "hello"), 1);
+      frames.push(await sub.readRawReply());
+      await sub.sendRaw("UNSUBSCRIBE ch\r\n");
+      frames.push(await sub.readRawReply());
+      return frames.map((frame) => new TextDecoder().decode(frame));
+    };
+    assert.deepEqual(await session(aster.ports[0]), await session(redis.port));
   },
 );
 

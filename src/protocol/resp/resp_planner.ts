@@ -181,7 +181,9 @@ export class RespPlanner implements RequestPlanner {
       this.#plan(request.argv, raw, plan);
       if (this.#tx !== null) this.#countTransaction(this.#tx.active);
       if ((this.#replyOff || this.#skipReplies > 0) && plan.kind !== PlanKind.none) {
-        plan.silent = true;
+        // (Un)subscribe confirmations are pushes, which Redis writes whatever CLIENT REPLY
+        // says (as it does the messages).
+        if (plan.kind !== PlanKind.subscribe) plan.silent = true;
         if (this.#skipReplies > 0) this.#skipReplies--;
       }
     }
