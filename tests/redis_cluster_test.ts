@@ -448,7 +448,7 @@ function _assertOneSlotUnlessSplit(cmd: Cmd): void {
   const spec = lookupCommand(argv[0]);
   if (spec === undefined || spec.kind === "multi") return;
   const keys = commandKeyIndexes(spec, argv);
-  if (typeof keys === "string") return;
+  if (keys === null) return;
   const slots = new Set(keys.map((index) => keySlot(argv[index])));
   assert.ok(slots.size <= 1, `generated ${JSON.stringify(cmd.args)} spans slots ${[...slots]}`);
 }

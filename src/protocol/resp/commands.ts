@@ -466,7 +466,7 @@ const R_SERVER = "server commands are not supported";
 const R_REPLICATION = "replication commands are not supported";
 const R_CLUSTER = "cluster commands are not supported";
 const R_CONNECTION = "connection state commands are not supported";
-/** AUTH, HELLO, INFO: Aster answers them itself, which it cannot inside a transaction. */
+/** AUTH, HELLO, INFO, SLOWLOG: Aster answers them, which it cannot inside a transaction. */
 const R_OWN_ANSWER = "Aster answers it itself, outside transactions only";
 
 /** name, arity, firstKey, lastKey, keyStep, readonly, reason */
@@ -493,7 +493,7 @@ const _UNSUPPORTED: readonly _Refused[] = [
   ["pfselftest", 1, 0, 0, 0, RW, R_SERVER],
   ["save", 1, 0, 0, 0, RW, R_SERVER],
   ["shutdown", -1, 0, 0, 0, RW, R_SERVER],
-  ["slowlog", -2, 0, 0, 0, RW, R_SERVER],
+  ["slowlog", -2, 0, 0, 0, RW, R_OWN_ANSWER],
   // replication
   ["failover", -1, 0, 0, 0, RW, R_REPLICATION],
   ["psync", -3, 0, 0, 0, RW, R_REPLICATION],
@@ -513,7 +513,8 @@ const _UNSUPPORTED: readonly _Refused[] = [
   // connection state
   ["client", -2, 0, 0, 0, RW, R_CONNECTION],
   ["reset", 1, 0, 0, 0, RW, R_CONNECTION],
-  // answered by Aster (src/proxy/redis_auth.ts, redis_admin.ts); refused inside MULTI
+  // answered by Aster (src/proxy/redis_auth.ts, redis_admin.ts); refused inside MULTI, as
+  // SLOWLOG above
   ["auth", -2, 0, 0, 0, RW, R_OWN_ANSWER],
   ["hello", -1, 0, 0, 0, RW, R_OWN_ANSWER],
   ["info", -1, 0, 0, 0, RW, R_OWN_ANSWER],
@@ -642,11 +643,6 @@ export function lookupCommand(name: Uint8Array): CommandSpec | undefined {
 // ---------------------------------------------------------------------------
 // Key extraction.
 
-const ERR_NOT_INTEGER = "ERR value is not an integer or out of range";
-const ERR_SYNTAX = "ERR syntax error";
-const ERR_UNBALANCED_STREAMS =
-  "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.";
-
 const _KW_ALPHA = _ascii("alpha");
 const _KW_ASC = _ascii("asc");
 const _KW_BLOCK = _ascii("block");
@@ -702,38 +698,6 @@ function _parseInteger(bytes: Uint8Array): number {
     }
   }
   return negative ? -value : value;
-}
-
-/** The error Redis 7.0 gives for a bad key count of `spec`. */
-function _numkeysError(spec: CommandSpec, problem: "nan" | "low" | "high"): string {
-  switch (spec.name) {
-    case "eval":
-    case "eval_ro":
-    case "evalsha":
-    case "evalsha_ro":
-    case "fcall":
-    case "fcall_ro":
-      return problem === "nan"
-        ? ERR_NOT_INTEGER
-        : problem === "low"
-        ? "ERR Number of keys can't be negative"
-        : "ERR Number of keys can't be greater than number of args";
-    case "sintercard":
-      return problem === "high"
-        ? "ERR Number of keys can't be greater than number of args"
-        : "ERR numkeys should be greater than 0";
-    case "lmpop":
-    case "zmpop":
-    case "blmpop":
-    case "bzmpop":
-      return problem === "high" ? ERR_SYNTAX : "ERR numkeys should be greater than 0";
-    default: // zunion, zinter, zdiff, their *store forms, zintercard
-      return problem === "nan"
-        ? ERR_NOT_INTEGER
-        : problem === "low"
-        ? `ERR at least 1 input key is needed for '${spec.name}' command`
-        : ERR_SYNTAX;
-  }
 }
 
 /** Set by {@link _streamsIndex}: whether a BLOCK option came before STREAMS. */
@@ -803,10 +767,10 @@ export function sortPatternIndexes(spec: CommandSpec, argv: readonly Uint8Array[
 
 /**
  * The argv indexes of the keys of a request (argv[0] is the name), in argv
- * order, or an error string (a Redis-style "ERR ..." message) when the
- * arguments are malformed for key extraction: a bad numkeys count, an odd
- * number of XREAD stream arguments, a missing STREAMS option, or MSET without
- * a value for its last key.
+ * order, or null when the arguments are malformed for key extraction: a bad
+ * numkeys count, an odd number of XREAD stream arguments, a missing STREAMS
+ * option, or MSET without a value for its last key (routingKeyIndexes() says
+ * what then).
  *
  * Check the arity first; this never returns an index outside `argv`. The list
  * may be empty: EVAL with numkeys 0, OBJECT HELP, XINFO HELP, keyless commands.
@@ -814,7 +778,7 @@ export function sortPatternIndexes(spec: CommandSpec, argv: readonly Uint8Array[
 export function commandKeyIndexes(
   spec: CommandSpec,
   argv: readonly Uint8Array[],
-): readonly number[] | string {
+): readonly number[] | null {
   const argc = argv.length;
   const first = spec.firstKey;
   // GET, SET, INCR...: one shared list, not an array per request (it was the largest
@@ -828,9 +792,7 @@ export function commandKeyIndexes(
     const lastKey = spec.lastKey;
     const last = lastKey < 0 ? argc + lastKey : lastKey;
     const step = spec.keyStep;
-    if (step > 1 && lastKey < 0 && last >= first && (last - first + 1) % step !== 0) {
-      return `ERR wrong number of arguments for '${spec.name}' command`;
-    }
+    if (step > 1 && lastKey < 0 && last >= first && (last - first + 1) % step !== 0) return null;
     for (let i = first; i <= last && i < argc; i += step) keys.push(i);
   }
   const from = spec.keysFrom;
@@ -840,19 +802,17 @@ export function commandKeyIndexes(
   }
   if (from === "numkeys") {
     const at = spec.numkeysIndex ?? 0;
-    if (at < 1 || at >= argc) return `ERR wrong number of arguments for '${spec.name}' command`;
+    if (at < 1 || at >= argc) return null;
     const count = _parseInteger(argv[at]);
     const min = spec.kind === "eval" ? 0 : 1;
-    if (Number.isNaN(count)) return _numkeysError(spec, "nan");
-    if (count < min) return _numkeysError(spec, "low");
-    if (count > argc - at - 1) return _numkeysError(spec, "high");
+    if (Number.isNaN(count) || count < min || count > argc - at - 1) return null;
     for (let i = at + 1; i <= at + count; i++) keys.push(i);
     return keys;
   }
   const streams = _streamsIndex(argv);
-  if (streams < 0 || streams === argc - 1) return ERR_SYNTAX;
+  if (streams < 0 || streams === argc - 1) return null;
   const rest = argc - streams - 1;
-  if (rest % 2 !== 0) return ERR_UNBALANCED_STREAMS;
+  if (rest % 2 !== 0) return null;
   for (let i = streams + 1; i <= streams + rest / 2; i++) keys.push(i);
   return keys;
 }
@@ -865,16 +825,15 @@ const _NO_KEYS: readonly number[] = Object.freeze([]);
 /**
  * The keys to route a request by: commandKeyIndexes(), or none when its key arguments are
  * malformed (a bad numkeys, unbalanced STREAMS). Redis checks those when it runs the
- * command, after the arity: it answers with its own error (NOSCRIPT or "Function not found"
- * first, where they apply), touches no key, and inside MULTI queues the command and fails
- * it in EXEC's reply. So such a request goes to a backend like a keyless one.
+ * command, after the arity: it answers with its own error (for FCALL, "Function not found"
+ * first), touches no key, and inside MULTI queues the command and fails it in EXEC's reply.
+ * So such a request goes to a backend like a keyless one.
  */
 export function routingKeyIndexes(
   spec: CommandSpec,
   argv: readonly Uint8Array[],
 ): readonly number[] {
-  const keys = commandKeyIndexes(spec, argv);
-  return typeof keys === "string" ? _NO_KEYS : keys;
+  return commandKeyIndexes(spec, argv) ?? _NO_KEYS;
 }
 
 /** Blocking commands whatever their arguments. */

@@ -26,7 +26,7 @@ function argv(line: string): Uint8Array[] {
   return line.split(" ").map(bytes);
 }
 
-function keysOf(line: string): readonly number[] | string {
+function keysOf(line: string): readonly number[] | null {
   const args = argv(line);
   return commandKeyIndexes(spec(line.split(" ")[0]), args);
 }
@@ -226,34 +226,24 @@ Deno.test("commandKeyIndexes() finds the key of subcommands at argv[2]", () => {
   assert.deepEqual(keysOf("OBJECT HELP"), []);
 });
 
-Deno.test("commandKeyIndexes() refuses MSET with a key and no value", () => {
-  assert.equal(keysOf("MSET a 1 b"), "ERR wrong number of arguments for 'mset' command");
-  assert.equal(keysOf("MSETNX a 1 b"), "ERR wrong number of arguments for 'msetnx' command");
+Deno.test("commandKeyIndexes() finds no keys in MSET with a key and no value", () => {
+  assert.equal(keysOf("MSET a 1 b"), null);
+  assert.equal(keysOf("MSETNX a 1 b"), null);
 });
 
 Deno.test("commandKeyIndexes() reads EVAL keys from numkeys", () => {
   assert.deepEqual(keysOf("EVAL script 2 a b arg"), [3, 4]);
   assert.deepEqual(keysOf("EVALSHA sha 1 a"), [3]);
   assert.deepEqual(keysOf("FCALL_RO fn 0 arg"), []);
-  assert.equal(
-    keysOf("EVAL script 3 a b"),
-    "ERR Number of keys can't be greater than number of args",
-  );
-  assert.equal(
-    keysOf("EVAL script 9223372036854775807 a"),
-    "ERR Number of keys can't be greater than number of args",
-  );
-  assert.equal(keysOf("EVAL script -1 a"), "ERR Number of keys can't be negative");
+  assert.equal(keysOf("EVAL script 3 a b"), null);
+  assert.equal(keysOf("EVAL script 9223372036854775807 a"), null);
+  assert.equal(keysOf("EVAL script -1 a"), null);
   for (const bad of ["x", "01", "+1", "1.0", "-0", "-", "9223372036854775808"]) {
-    assert.equal(
-      keysOf(`EVAL script ${bad} a`),
-      "ERR value is not an integer or out of range",
-      bad,
-    );
+    assert.equal(keysOf(`EVAL script ${bad} a`), null, bad);
   }
   assert.equal(
     commandKeyIndexes(spec("eval"), [bytes("EVAL"), bytes("s"), new Uint8Array(0), bytes("a")]),
-    "ERR value is not an integer or out of range",
+    null,
   );
 });
 
@@ -265,20 +255,14 @@ Deno.test("commandKeyIndexes() reads numkeys of sorted set, list and set command
   assert.deepEqual(keysOf("ZMPOP 1 a MIN"), [2]);
   assert.deepEqual(keysOf("LMPOP 2 a b LEFT"), [2, 3]);
   assert.deepEqual(keysOf("SINTERCARD 2 a b LIMIT 1"), [2, 3]);
-  assert.equal(
-    keysOf("ZUNIONSTORE dest 0 a"),
-    "ERR at least 1 input key is needed for 'zunionstore' command",
-  );
-  assert.equal(keysOf("ZUNIONSTORE dest 3 a b"), "ERR syntax error");
-  assert.equal(keysOf("ZINTER x a"), "ERR value is not an integer or out of range");
-  assert.equal(keysOf("LMPOP 0 a LEFT"), "ERR numkeys should be greater than 0");
-  assert.equal(keysOf("LMPOP x a LEFT"), "ERR numkeys should be greater than 0");
-  assert.equal(keysOf("LMPOP 3 a LEFT"), "ERR syntax error");
-  assert.equal(
-    keysOf("SINTERCARD 3 a b"),
-    "ERR Number of keys can't be greater than number of args",
-  );
-  assert.equal(keysOf("SINTERCARD -1 a"), "ERR numkeys should be greater than 0");
+  assert.equal(keysOf("ZUNIONSTORE dest 0 a"), null);
+  assert.equal(keysOf("ZUNIONSTORE dest 3 a b"), null);
+  assert.equal(keysOf("ZINTER x a"), null);
+  assert.equal(keysOf("LMPOP 0 a LEFT"), null);
+  assert.equal(keysOf("LMPOP x a LEFT"), null);
+  assert.equal(keysOf("LMPOP 3 a LEFT"), null);
+  assert.equal(keysOf("SINTERCARD 3 a b"), null);
+  assert.equal(keysOf("SINTERCARD -1 a"), null);
 });
 
 Deno.test("commandKeyIndexes() reads XREAD keys after STREAMS", () => {
@@ -287,11 +271,9 @@ Deno.test("commandKeyIndexes() reads XREAD keys after STREAMS", () => {
   assert.deepEqual(keysOf("XREAD COUNT 1 STREAMS streams 0"), [4]);
   assert.deepEqual(keysOf("XREADGROUP GROUP streams c NOACK STREAMS a >"), [6]);
   assert.deepEqual(keysOf("XREADGROUP GROUP g c COUNT 2 STREAMS a b > >"), [7, 8]);
-  const unbalanced =
-    "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.";
-  assert.equal(keysOf("XREAD COUNT 1 STREAMS a b 0"), unbalanced);
-  assert.equal(keysOf("XREAD COUNT 1 STREAMS"), "ERR syntax error");
-  assert.equal(keysOf("XREAD COUNT 1 a 0"), "ERR syntax error");
+  assert.equal(keysOf("XREAD COUNT 1 STREAMS a b 0"), null);
+  assert.equal(keysOf("XREAD COUNT 1 STREAMS"), null);
+  assert.equal(keysOf("XREAD COUNT 1 a 0"), null);
 });
 
 Deno.test("commandKeyIndexes() adds STORE destinations of SORT and GEORADIUS", () => {
@@ -310,12 +292,8 @@ Deno.test("commandKeyIndexes() never returns an index outside argv", () => {
   for (const command of COMMANDS) {
     for (let argc = 1; argc <= 9; argc++) {
       const args = Array.from({ length: argc }, (_, i) => bytes(i === 0 ? command.name : "1"));
-      const keys = commandKeyIndexes(command, args);
-      if (typeof keys === "string") {
-        assert.match(keys, /^ERR /, command.name);
-      } else {
-        for (const index of keys) assert.ok(index >= 1 && index < argc, command.name);
-      }
+      const keys = commandKeyIndexes(command, args) ?? [];
+      for (const index of keys) assert.ok(index >= 1 && index < argc, command.name);
     }
   }
 });

@@ -188,6 +188,7 @@ function _endsWord(byte: number): boolean {
  * word opens a quoted part of that argument ("a\"b c\"" is one argument, "ab c"), a closing
  * quote ends the argument and must be followed by a blank or the end of the line, and an
  * unclosed quote is an error. Double quotes take escapes (\n, \xHH...), single quotes \'.
+ * A NUL byte is an ordinary byte here (Redis never gets past one in an inline line).
  */
 function _splitInline(buf: Uint8Array, start: number, end: number): Uint8Array[] {
   const argv: Uint8Array[] = [];

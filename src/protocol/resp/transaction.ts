@@ -253,7 +253,8 @@ export class RespTransaction {
     const database = this.#settings().database;
     if (
       spec.kind === "unsupported" ||
-      (spec.name === "select" && selectsDatabase(argv[1], database) !== true)
+      // No index at all is Redis's to refuse, in EXEC's reply: queued as it is.
+      (spec.name === "select" && selectsDatabase(argv[1], database) === false)
     ) {
       // Refused by Aster (SELECT of another database too: the connection goes back to a
       // pool, in its database): the transaction fails as with a command Redis refuses.
@@ -276,6 +277,9 @@ export class RespTransaction {
     }
     if (this.group >= 0) {
       plan.pin(this.group, raw, false);
+      // Keyless here may still be keyed to a cluster node (an MSET without its last value
+      // names keys there): a redirect is refused, never shown.
+      if (this.#cluster) plan.sink = new RedirectRefused();
       return;
     }
     if (keys.length > 0) {
