@@ -304,11 +304,14 @@ export class Session implements SessionClient, SlotOwner {
   /**
    * Writes a Pub/Sub message at a reply boundary: at once when no reply is owed, else
    * after the replies owed now (a confirmation still waiting for a backend comes first).
+   * An `outOfBand` one (a RESP3 push, which a client reads between any two replies) does
+   * not wait when the one reply owed is a blocked request's, as Redis writes pushes to a
+   * blocked client (behind any other owed reply or message it keeps its place: the order holds).
    * Bounded by the output limits like any reply: past the hard limit the client is closed.
    */
-  deliver(frame: Uint8Array, isView: boolean): void {
+  deliver(frame: Uint8Array, isView: boolean, outOfBand = false): void {
     if (this.#closed) return;
-    if (this.#slots.size > 0) {
+    if (this.#slots.size > 0 && !(outOfBand && this.#onlyBlocked())) {
       // A slot of its own, not reserve()'s: answered at once, it is no request in flight
       // (it must not stop the requests read next) and takes no request's SLOWLOG note or silence.
       const slot = new ReplySlot(this);
@@ -320,6 +323,13 @@ export class Session implements SessionClient, SlotOwner {
     else this.#writer.appendOwned(frame);
     this.metrics.bytesOut += frame.length;
     this.#checkHardLimit();
+  }
+
+  /** The one reply owed is a blocked request's (BLPOP...), none of it written yet. */
+  #onlyBlocked(): boolean {
+    const head = this.#slots.peek();
+    return this.#slots.size === 1 && head !== undefined && head.waitAllowedMs > 0 &&
+      head.streamed === 0;
   }
 
   /** Answers a slot with bytes the session may keep (a local reply or an error). */

@@ -1,3 +1,4 @@
+import { ReplySlot } from "./reply_slot.ts";
 import assert from "node:assert/strict";
 import { Session } from "./session.ts";
 import type { Routing } from "./routing.ts";
@@ -233,6 +234,38 @@ Deno.test("Session.deliver writes a pushed message at a reply boundary, after th
   }
   assert.ok(session.closed);
   conn.releaseWrites();
+  await done;
+});
+
+Deno.test("Session.deliver writes an out-of-band push ahead of a blocked request's reply only", async () => {
+  const { conn, session, handler, done } = _start();
+  conn.push("blpop\n");
+  await settle();
+  const blocked = handler.slots[0].slot;
+  assert.ok(blocked instanceof ReplySlot);
+  blocked.waitAllowedMs = Infinity; // what the plan runner sets for a BLPOP
+  // The one reply owed is blocked: a push goes out at once, a RESP2 message waits for it.
+  session.deliver(encoder.encode("p1\n"), true, true);
+  await settle();
+  assert.equal(conn.text(), "p1\n");
+  session.deliver(encoder.encode("m\n"), true);
+  // Behind a waiting message a push keeps its place: messages stay in order.
+  session.deliver(encoder.encode("p2\n"), true, true);
+  await settle();
+  assert.equal(conn.text(), "p1\n");
+  _reply(blocked, "B\n");
+  await settle();
+  assert.equal(conn.text(), "p1\nB\nm\np2\n");
+  // A reply owed that is not blocked: a push waits for it, as any message.
+  conn.push("get\n");
+  await settle();
+  session.deliver(encoder.encode("p3\n"), true, true);
+  await settle();
+  assert.equal(conn.text(), "p1\nB\nm\np2\n");
+  _reply(handler.slots[1].slot, "G\n");
+  await settle();
+  assert.equal(conn.text(), "p1\nB\nm\np2\nG\np3\n");
+  conn.end();
   await done;
 });
 

@@ -34,8 +34,11 @@ import { CLASSIC_PUBSUB_GROUP, type Routing } from "./routing.ts";
 
 /** Where the subscriber writes and counts. */
 export interface SubscriberHost {
-  /** Writes a message frame to the client after the replies it is owed already. */
-  deliver(frame: Uint8Array, isView: boolean): void;
+  /**
+   * Writes a message frame to the client after the replies it is owed already; an
+   * `outOfBand` one (RESP3) not after a blocked request's.
+   */
+  deliver(frame: Uint8Array, isView: boolean, outOfBand: boolean): void;
   /** The worker's gauges of subscribed clients, channels, patterns, shard channels. */
   readonly gauges: PubsubGauges;
 }
@@ -222,7 +225,9 @@ export class Subscriber {
     if (this.#unsubscribing > 0 || this.#conns.get(sub.node) !== sub) return 0;
     // A frame of OWN_FROM bytes or more goes through onFrame, handed on without a copy.
     const length = messageRunLength(data, start, end, OWN_FROM);
-    if (length > 0) this.#host.deliver(data.subarray(start, start + length), true);
+    if (length > 0) {
+      this.#host.deliver(data.subarray(start, start + length), true, this.#lane === 1);
+    }
     return length;
   }
 
@@ -238,7 +243,7 @@ export class Subscriber {
           const target = messageSubscription(frame);
           if (subs === null || target === null || !subs.sets[target.kind].has(target.key)) return;
         }
-        this.#host.deliver(frame, !owned);
+        this.#host.deliver(frame, !owned, this.#lane === 1);
         return;
       }
       case PushKind.pong: {
