@@ -46,7 +46,11 @@ const ARITY = new Map([
   ["getkeysinslot", 4],
 ]);
 
-/** Redis 7.0's other CLUSTER subcommands: refused by name (they would change the cluster). */
+/**
+ * Redis 7.0's other CLUSTER subcommands: refused by name. They would change the cluster, or
+ * describe links, replicas and failure reports of nodes Aster does not present (LINKS,
+ * REPLICAS, SLAVES, COUNT-FAILURE-REPORTS: it is a one-node cluster to its clients).
+ */
 const REFUSED = new Set([
   "addslots",
   "addslotsrange",
