@@ -13,10 +13,8 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const DEFAULT_USER = encoder.encode("default");
 
-/** The error a client gets before it authenticates. */
-/** redis-server's refusal of a command before AUTH. */
+/** The error a client gets before it authenticates, as redis-server words it. */
 export const NOAUTH_ERROR = "NOAUTH Authentication required.";
-export const NOAUTH_REPLY = encodeError(NOAUTH_ERROR);
 const WRONGPASS_REPLY = encodeError(
   "WRONGPASS invalid username-password pair or user is disabled.",
 );

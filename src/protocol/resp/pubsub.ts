@@ -5,7 +5,7 @@
  * back (RESP2 arrays `*` and RESP3 pushes `>` alike). The connections are
  * src/proxy/subscriber.ts's.
  */
-import { encodeCommand, encodeError } from "./encoder.ts";
+import { encodeCommand } from "./encoder.ts";
 import { bytesAre, concatBytes } from "../bytes.ts";
 
 /** What a name is subscribed as: SUBSCRIBE's channel, PSUBSCRIBE's pattern, SSUBSCRIBE's. */
@@ -181,12 +181,7 @@ const CONTAINERS = new Set([
   "xinfo",
 ]);
 
-/** redis-server's refusal of any other command in the RESP2 subscribed state. */
-export function subscribedRefusal(name: string, argv: readonly Uint8Array[]): Uint8Array {
-  return encodeError(subscribedError(name, argv));
-}
-
-/** The text of subscribedRefusal(). */
+/** redis-server's refusal (its text) of any other command in the RESP2 subscribed state. */
 export function subscribedError(name: string, argv: readonly Uint8Array[]): string {
   let full = name;
   if (CONTAINERS.has(name) && argv.length > 1) {

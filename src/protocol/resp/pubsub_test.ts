@@ -12,11 +12,12 @@ import {
   pushKind,
   shardUnsubscribed,
   SubKind,
+  subscribedError,
   subscribedPong,
-  subscribedRefusal,
   subscriptionCommand,
 } from "./pubsub.ts";
 import { RespReplyFramer } from "./reply_framer.ts";
+import { encodeError } from "./encoder.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -61,11 +62,11 @@ Deno.test("the subscribed state's PING reply and refusal are redis-server's", ()
   assert.equal(s(subscribedPong(undefined)), "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
   assert.equal(s(subscribedPong(b("hi"))), "*2\r\n$4\r\npong\r\n$2\r\nhi\r\n");
   assert.equal(
-    s(subscribedRefusal("pubsub", [b("PUBSUB"), b("NUMPAT")])),
+    s(encodeError(subscribedError("pubsub", [b("PUBSUB"), b("NUMPAT")]))),
     "-ERR Can't execute 'pubsub|numpat': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / " +
       "RESET are allowed in this context\r\n",
   );
-  assert.match(s(subscribedRefusal("get", [b("GET"), b("k")])), /'get'/);
+  assert.match(s(encodeError(subscribedError("get", [b("GET"), b("k")]))), /'get'/);
 });
 
 Deno.test("subscription connections' frames are told apart, RESP2 and RESP3 alike", () => {

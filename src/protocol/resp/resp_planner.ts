@@ -26,7 +26,6 @@ import {
   answerAuth,
   answerHello,
   NOAUTH_ERROR,
-  NOAUTH_REPLY,
 } from "../../proxy/redis_auth.ts";
 import { CLASSIC_PUBSUB_GROUP, type RedisRouting } from "../../proxy/routing.ts";
 import { groupKeys, type MergeKind, RespSplit } from "./resp_split.ts";
@@ -37,7 +36,6 @@ import {
   type SubKindValue,
   subscribedError,
   subscribedPong,
-  subscribedRefusal,
 } from "./pubsub.ts";
 import {
   invalidCursorReply,
@@ -222,13 +220,7 @@ export class RespPlanner implements RequestPlanner {
     metrics.command(spec.name);
     if (spec.arity > 0 ? argv.length !== spec.arity : argv.length < -spec.arity) {
       metrics.error("refused");
-      const error = `ERR wrong number of arguments for '${spec.name}' command`;
-      if (spec.name === "exec") {
-        this.#refuseExec(error, plan);
-        return;
-      }
-      tx?.abort();
-      plan.local(encodeError(error));
+      this.#reject(spec, `ERR wrong number of arguments for '${spec.name}' command`, plan);
       return;
     }
     const { password, routing } = this.#settings;
@@ -247,12 +239,7 @@ export class RespPlanner implements RequestPlanner {
     }
     if (password !== null && !this.#authenticated && !allowedBeforeAuth(spec.name)) {
       metrics.error("noauth");
-      if (spec.name === "exec") {
-        this.#refuseExec(NOAUTH_ERROR, plan);
-        return;
-      }
-      tx?.abort();
-      plan.local(NOAUTH_REPLY);
+      this.#reject(spec, NOAUTH_ERROR, plan);
       return;
     }
     // RESP3 has no subscribed state: a RESP3 client runs any command while subscribed.
@@ -422,22 +409,28 @@ export class RespPlanner implements RequestPlanner {
       default:
         if (spec.kind === "pubsub" && spec.name !== "pubsub") return false;
         this.#client.metrics.error("refused");
-        if (spec.name === "exec") this.#refuseExec(subscribedError(spec.name, argv), plan);
-        else plan.local(subscribedRefusal(spec.name, argv));
+        this.#reject(spec, subscribedError(spec.name, argv), plan);
         return true;
     }
   }
 
   /**
-   * EXEC refused before it runs (its arity, NOAUTH, the subscribed state): Redis answers
-   * EXECABORT "because of" the refusal and discards the transaction and the watches, even
-   * outside MULTI (rejectCommand in its server.c).
+   * A command refused before it runs (its arity, NOAUTH, the subscribed state), as Redis's
+   * rejectCommand (server.c): it fails a transaction it was queued in, and EXEC itself
+   * answers EXECABORT "because of" the refusal and ends the transaction and the watches,
+   * even outside MULTI.
    */
-  #refuseExec(error: string, plan: Plan): void {
+  #reject(spec: CommandSpec, error: string, plan: Plan): void {
+    const tx = this.#tx;
+    if (spec.name !== "exec") {
+      tx?.abort();
+      plan.local(encodeError(error));
+      return;
+    }
     const reply = encodeError(
       `EXECABORT Transaction discarded because of: ${error.replace(/^ERR /, "")}`,
     );
-    if (this.#tx !== null) this.#tx.reset(plan, reply);
+    if (tx !== null) tx.reset(plan, reply);
     else plan.local(reply);
   }
 
