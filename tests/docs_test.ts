@@ -420,6 +420,10 @@ Deno.test("docs/commands.md lists every memcache text command and binary opcode"
   assert.ok(shapes, "src/protocol/memcache_text/text_commands.ts has its _SHAPES table");
   const text = [...shapes[1].matchAll(/\["([a-z_]+)", [A-Z_]+\]/g)].map((m) => m[1]);
   assert.ok(text.length >= 20);
+  // And the aliases memcached still reads (`bget`).
+  const aliases = source.match(/const _ALIASES[^=]*= \[(.*)\];/);
+  assert.ok(aliases, "src/protocol/memcache_text/text_commands.ts has its _ALIASES table");
+  text.push(...[...aliases[1].matchAll(/\["([a-z_]+)", "[a-z_]+"\]/g)].map((m) => m[1]));
   assert.deepEqual(_names("memcache-text-protocol", "command").sort(), text.sort());
   assert.deepEqual(
     _names("memcache_binary-binary-protocol", "opcodes").sort(),

@@ -370,6 +370,51 @@ testBothIo(
 );
 
 testBothIo(
+  "binary: a SET or SETQ too large drops the key's old value as memcached does, an ADD keeps it",
+  async () => {
+    await using stack = new AsyncDisposableStack();
+    const direct = await useMemcached(stack);
+    const { aster } = await _fixture(stack);
+    const big = new Uint8Array(2_000_000).fill(0x61); // over memcached's and Aster's 1 MiB
+    const old = { value: "abc", extras: _storage(5, 0) };
+    const script = _concat([
+      _req(Op.set, { key: "a", ...old, opaque: 1 }),
+      _req(Op.set, { key: "a", value: big, extras: _storage(0, 0), opaque: 2 }),
+      _req(Op.getk, { key: "a", opaque: 3 }),
+      _req(Op.set, { key: "b", ...old, opaque: 4 }),
+      _req(Op.setq, { key: "b", value: big, extras: _storage(0, 0), opaque: 5 }),
+      _req(Op.getk, { key: "b", opaque: 6 }),
+      _req(Op.set, { key: "c", ...old, opaque: 7 }),
+      _req(Op.add, { key: "c", value: big, extras: _storage(0, 0), opaque: 8 }),
+      _req(Op.getk, { key: "c", opaque: 9 }),
+      _req(Op.noop, { opaque: 10 }),
+    ]);
+    const [want, got] = await Promise.all([direct.port, aster.ports[0]].map(async (port) => {
+      await using client = await MemcacheClient.connect(port);
+      await client.send(script);
+      return (await _readUntilNoop(client, 10)).map(_comparable);
+    }));
+    assert.deepEqual(
+      want.map(([opcode, status, opaque]) => [opcode, status, opaque]),
+      [
+        [Op.set, Status.ok, 1],
+        [Op.set, Status.valueTooLarge, 2],
+        [Op.getk, Status.keyNotFound, 3],
+        [Op.set, Status.ok, 4],
+        [Op.setq, Status.valueTooLarge, 5],
+        [Op.getk, Status.keyNotFound, 6],
+        [Op.set, Status.ok, 7],
+        [Op.add, Status.valueTooLarge, 8],
+        [Op.getk, Status.ok, 9],
+        [Op.noop, Status.ok, 10],
+      ],
+      "memcached's own answers",
+    );
+    assert.deepEqual(got, want);
+  },
+);
+
+testBothIo(
   "binary differential: a seeded packet stream gets the same responses through Aster as from one memcached",
   async () => {
     await using stack = new AsyncDisposableStack();

@@ -147,29 +147,31 @@ export function memcacheBinaryRequestFrame(rng: Prng): Frame {
     status = BinaryStatus.valueTooLarge;
     value = rng.chance(0.001) ? payloadBytes(rng, DEFAULT_MAX_VALUE_BYTES + 1) : new Uint8Array(0);
     if (value.length === 0) {
-      // Only the header: the body is discarded as it arrives, so a cut is fine.
+      // Only the header, extras and key: the value is discarded as it arrives, so a cut is fine.
       const bytes = encodeBinaryRequest({ opcode, status: vbucket, opaque, cas, extras, key });
       const body = extras.length + key.length + DEFAULT_MAX_VALUE_BYTES + 1;
       new DataView(bytes.buffer).setUint32(8, body);
       return {
         bytes,
-        expected: [
-          { type: "bin-error", opcode, opaque, status, size: BINARY_HEADER_BYTES },
-          { type: "skip", size: bytes.length - BINARY_HEADER_BYTES },
-        ],
+        expected: [{ type: "bin-error", opcode, opaque, status, size: _refusedSize(extras, key) }],
         lengths: _binaryLengths(),
         open: true,
       };
     }
   }
   const bytes = encodeBinaryRequest({ opcode, status: vbucket, opaque, cas, extras, key, value });
-  const expected: Expected[] = [
-    { type: "bin-error", opcode, opaque, status, size: BINARY_HEADER_BYTES },
-  ];
-  if (bytes.length > BINARY_HEADER_BYTES) {
-    expected.push({ type: "skip", size: bytes.length - BINARY_HEADER_BYTES });
-  }
+  // A SET too large is read up to its key (the old value is deleted); other refusals, the header.
+  const size = status === BinaryStatus.valueTooLarge
+    ? _refusedSize(extras, key)
+    : BINARY_HEADER_BYTES;
+  const expected: Expected[] = [{ type: "bin-error", opcode, opaque, status, size }];
+  if (bytes.length > size) expected.push({ type: "skip", size: bytes.length - size });
   return { bytes, expected, lengths: _binaryLengths() };
+}
+
+/** What the decoder consumes of a SET too large: through its key, when it has one. */
+function _refusedSize(extras: Uint8Array, key: Uint8Array): number {
+  return BINARY_HEADER_BYTES + (key.length > 0 ? extras.length + key.length : 0);
 }
 
 const _STATUSES = Object.values(BinaryStatus);

@@ -16,7 +16,8 @@
  * | 16-23 | cas                | cas                |
  *
  * All multi-byte fields are big-endian. Limits are checked from the header alone, so the
- * decoder never waits for a body it would refuse. Error kinds:
+ * decoder never waits for a body it would refuse (only for the key of a SET too large,
+ * whose old value memcached deletes). Error kinds:
  * - Framing lost (ProtocolError; the session closes): a bad magic byte, a body shorter
  *   than its key and extras.
  * - Framing kept (`{ kind: "error" }`: answer with encodeBinaryResponse(), then the body
@@ -115,8 +116,13 @@ export interface BinaryRequestError {
   status: number;
   /** memcached's text for the status, sent as the response value. */
   message: string;
-  /** Bytes consumed: the header; the body follows as "skip" results. */
+  /** Bytes consumed: the header (and extras and key with `staleKey`); the rest follows as "skip" results. */
   size: number;
+  /**
+   * The key of a SET or SETQ too large to store, as a view: memcached deletes its old
+   * value while refusing it ("avoid stale data persisting"). Else absent.
+   */
+  staleKey?: Uint8Array;
 }
 
 /** Body bytes of a refused request, discarded as they arrive: consume, answer nothing. */
@@ -255,8 +261,20 @@ export class MemcacheBinaryDecoder {
       message = "Invalid arguments";
     }
     if (status !== BinaryStatus.ok) {
-      this.#skip = body;
       const opaque = _u32(buf, start + 12);
+      if (
+        status === BinaryStatus.valueTooLarge && keyLength > 0 &&
+        (opcode === BinaryOpcode.set || opcode === BinaryOpcode.setq)
+      ) {
+        // Wait for the key (at most 250 bytes after the header and extras), not the value.
+        const keyStart = start + BINARY_HEADER_BYTES + extrasLength;
+        if (end < keyStart + keyLength) return null;
+        this.#skip = valueLength;
+        const staleKey = buf.subarray(keyStart, keyStart + keyLength);
+        const size = BINARY_HEADER_BYTES + extrasLength + keyLength;
+        return { kind: "error", opcode, opaque, status, message, size, staleKey };
+      }
+      this.#skip = body;
       return { kind: "error", opcode, opaque, status, message, size: BINARY_HEADER_BYTES };
     }
     if (end - start < BINARY_HEADER_BYTES + body) return null;

@@ -3,6 +3,7 @@ import type { BoundSink, Plan, ReplyTarget, RequestPlanner } from "../protocol.t
 import {
   BinaryOpcode,
   BinaryStatus,
+  encodeBinaryRequest,
   encodeBinaryResponse,
   isQuiet,
   isSuppressedByQuietBinary,
@@ -10,6 +11,7 @@ import {
   MemcacheBinaryDecoder,
 } from "./binary.ts";
 import type { MemcacheClient, MemcacheSettings } from "../memcache_text/text_planner.ts";
+import { FixedReplySink } from "../memcache_text/text_sinks.ts";
 import { VERSION } from "../../version.ts";
 import { copies } from "../../io/copy_slab.ts";
 
@@ -43,12 +45,24 @@ export class MemcacheBinaryPlanner implements RequestPlanner {
     if (result.kind === "skip") plan.skip();
     else if (result.kind === "error") {
       this.#client.metrics.error("refused");
-      plan.local(
-        binaryResponse(result.opcode, result.opaque, {
-          status: result.status,
-          message: result.message,
-        }),
-      );
+      const answer = binaryResponse(result.opcode, result.opaque, {
+        status: result.status,
+        message: result.message,
+      });
+      const group = result.staleKey === undefined
+        ? -1
+        : this.#settings.routing.groupOf(result.staleKey);
+      if (group < 0) plan.local(answer);
+      else {
+        // A SET too large: memcached deletes the key's old value as it refuses the value,
+        // and the client gets the refusal once that delete is done.
+        plan.forward(
+          group,
+          encodeBinaryRequest({ opcode: BinaryOpcode.delete, key: result.staleKey }),
+          false,
+        );
+        plan.sink = new FixedReplySink(answer);
+      }
     } else {this.#plan(
         result.opcode,
         result.opaque,

@@ -239,7 +239,11 @@ Deno.test("decode() refuses bad packets it can skip, and keeps framing", () => {
   for (const [packet, expected] of cases) {
     const got = decodeEverySplit(concat(packet, noop), opts);
     assert.equal(got.error, null, expected);
-    const body = packet.length - BINARY_HEADER_BYTES;
+    // A SET too large is read through its key (1 byte here), the rest skipped.
+    const read = expected.startsWith("! op=1 status=3")
+      ? BINARY_HEADER_BYTES + 8 + 1
+      : BINARY_HEADER_BYTES;
+    const body = packet.length - read;
     const skip = body > 0 ? [`skip ${body}`] : [];
     assert.deepEqual(got.out, [expected, ...skip, "op=a opaque=1"], expected);
   }
@@ -251,7 +255,7 @@ Deno.test("decode() refuses bad packets it can skip, and keeps framing", () => {
 
 Deno.test("decode() checks limits from the header alone, without waiting for the body", () => {
   const decoder = new MemcacheBinaryDecoder();
-  const header = raw({ opcode: Op.set, key: "k", extras: flagsAndExpiry, body: 0xffffffff })
+  const header = raw({ opcode: Op.append, key: "k", body: 0xffffffff })
     .subarray(0, BINARY_HEADER_BYTES);
   const r = decoder.decode(header, 0, header.length);
   assert.ok(r?.kind === "error");
@@ -260,6 +264,15 @@ Deno.test("decode() checks limits from the header alone, without waiting for the
   const chunk = new Uint8Array(4096);
   assert.deepEqual(decoder.decode(chunk, 0, chunk.length), { kind: "skip", size: 4096 });
   assert.equal(decoder.pendingSkip, 0xffffffff - 4096);
+  // A SET too large waits for its key only (its old value is to be deleted), then skips.
+  const set = raw({ opcode: Op.set, key: "key", extras: flagsAndExpiry, body: 0xffffffff });
+  const setDecoder = new MemcacheBinaryDecoder();
+  assert.equal(setDecoder.decode(set, 0, BINARY_HEADER_BYTES + 8 + 2), null);
+  const refused = setDecoder.decode(set, 0, BINARY_HEADER_BYTES + 8 + 3);
+  assert.ok(refused?.kind === "error");
+  assert.equal(refused.size, BINARY_HEADER_BYTES + 8 + 3);
+  assert.equal(new TextDecoder().decode(refused.staleKey), "key");
+  assert.equal(setDecoder.pendingSkip, 0xffffffff - 8 - 3);
   // A header within the limits waits for its body.
   const ok = raw({ opcode: Op.get, key: "abc" });
   assert.equal(new MemcacheBinaryDecoder().decode(ok, 0, ok.length - 1), null);

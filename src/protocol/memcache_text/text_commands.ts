@@ -93,17 +93,23 @@ const _SHAPES: [MemcacheCommand, number][] = [
   ["watch", ADMIN],
 ];
 
+/** Other names memcached still reads as a command: `bget`, an old alias of `get`. */
+const _ALIASES: [string, MemcacheCommand][] = [["bget", "get"]];
+
 /** Name lookup without decoding: candidates keyed by length and first byte, compared as bytes. */
 const _entries = new Map<number, CommandEntry[]>();
 /** Each command name as bytes. */
 export const commandWords = new Map<MemcacheCommand, Uint8Array>();
-for (const [name, shape] of _SHAPES) {
-  const word = ascii(name);
-  commandWords.set(name, word);
+for (const [name, shape] of _SHAPES) commandWords.set(name, _addEntry(name, name, shape));
+for (const [alias, name] of _ALIASES) _addEntry(alias, name, _SHAPES.find(([n]) => n === name)![1]);
+
+function _addEntry(text: string, name: MemcacheCommand, shape: number): Uint8Array {
+  const word = ascii(text);
   const slot = word.length * 256 + word[0];
   const list = _entries.get(slot) ?? [];
   list.push({ name, word, shape });
   _entries.set(slot, list);
+  return word;
 }
 
 /** The command whose name is `buf[from, to)`, or null. */

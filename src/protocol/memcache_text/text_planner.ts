@@ -1,13 +1,14 @@
 /** memcache text's planner: frames a client's requests and plans each one (answer, forward, split). */
 import {
   MemcacheTextDecoder,
+  type MemcacheTextError,
   type MemcacheTextRequest,
   type RetrievalHead,
   withoutNoreply,
 } from "./text_request.ts";
 import { replyKind, textLine } from "./text_reply.ts";
 import { KIND_NUMBER, MN_REQUEST, QUIET_META } from "./text_node_framer.ts";
-import { DroppedReplySink, QuietMetaSink, RetrievalSplit, serverErrorLine } from "./text_sinks.ts";
+import { FixedReplySink, QuietMetaSink, RetrievalSplit, serverErrorLine } from "./text_sinks.ts";
 import type { Plan, RequestPlanner } from "../protocol.ts";
 import { groupKeys, SplitMerge, type SplitPart } from "../split_merge.ts";
 import type { Routing } from "../../proxy/routing.ts";
@@ -63,8 +64,11 @@ export class MemcacheTextPlanner implements RequestPlanner {
     if (result.kind === "skip") plan.skip();
     else if (result.kind === "error") {
       this.#client.metrics.error("refused");
-      if (result.noreply) plan.skip();
-      else plan.local(textLine(result.error));
+      const answer = result.noreply ? EMPTY : textLine(result.error);
+      if (result.close === true) plan.local(EMPTY, true);
+      else if (result.staleKey !== undefined) this.#dropStale(result, answer, plan);
+      else if (result.noreply) plan.skip();
+      else plan.local(answer);
     } else this.#plan(result, buf.subarray(start, start + result.size), plan);
     return result.size;
   }
@@ -119,7 +123,25 @@ export class MemcacheTextPlanner implements RequestPlanner {
     // Text noreply: memcached sends nothing, even for most errors. The request goes without
     // its noreply (so every request has a reply to match) and the reply is dropped.
     plan.forward(group, withoutNoreply(raw, req), false, kind);
-    plan.sink = new DroppedReplySink();
+    plan.sink = new FixedReplySink();
+  }
+
+  /**
+   * A store refused as too large: the key's old value is deleted on its server, as
+   * memcached does, and the client gets the refusal once the delete is done (so its next
+   * request of that key, on the same backend connection, finds nothing).
+   */
+  #dropStale(refused: MemcacheTextError, answer: Uint8Array, plan: Plan): void {
+    const key = refused.staleKey!;
+    const base64 = refused.staleKeyBase64 === true;
+    const group = this.#settings.routing.groupOf(base64 ? _decodedBase64(key) : key);
+    if (group < 0) {
+      plan.local(answer);
+      return;
+    }
+    const request = base64 ? _line("md ", key, " b") : _line("delete ", key, "");
+    plan.forward(group, request, false, KIND_NUMBER[base64 ? "meta" : "line"]);
+    plan.sink = new FixedReplySink(answer);
   }
 
   /** get/gets/gat/gats: whole when every key is on one server, else split and merged. */
@@ -201,7 +223,23 @@ function _shortExptime(req: MemcacheTextRequest): Uint8Array {
 /** The bytes a key is hashed by: meta requests with the "b" flag carry base64 keys. */
 function _routingKey(req: MemcacheTextRequest): Uint8Array {
   const key = req.keys[0];
-  if (!req.base64Key) return key;
+  return req.base64Key ? _decodedBase64(key) : key;
+}
+
+/** `<head><key><tail>\r\n`, a request of its own (the key is a view of the client's buffer). */
+function _line(head: string, key: Uint8Array, tail: string): Uint8Array {
+  const encoder = new TextEncoder();
+  const headBytes = encoder.encode(head);
+  const tailBytes = encoder.encode(`${tail}\r\n`);
+  const line = new Uint8Array(headBytes.length + key.length + tailBytes.length);
+  line.set(headBytes);
+  line.set(key, headBytes.length);
+  line.set(tailBytes, headBytes.length + key.length);
+  return line;
+}
+
+/** A base64 key's bytes (memcached hashes those), or the text as it is when it does not decode. */
+function _decodedBase64(key: Uint8Array): Uint8Array {
   try {
     return Uint8Array.from(atob(new TextDecoder().decode(key)), (c) => c.charCodeAt(0));
   } catch {

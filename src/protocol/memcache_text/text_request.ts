@@ -114,6 +114,15 @@ export interface MemcacheTextError {
   noreply: boolean;
   /** Bytes consumed: the command line only; a data block follows as "skip" results. */
   size: number;
+  /**
+   * A key memcached deletes while refusing the request (a `set` or `ms` too large: "avoid
+   * stale data persisting"), as a view; else absent.
+   */
+  staleKey?: Uint8Array;
+  /** `staleKey` is base64 text (`ms` with the `b` flag). */
+  staleKeyBase64?: boolean;
+  /** Close the connection without a reply (an HTTP request line, as memcached does). */
+  close?: boolean;
 }
 
 /** Bytes of a refused request's data block, discarded as they arrive: consume, answer nothing. */
@@ -157,8 +166,10 @@ const TOO_LARGE = "SERVER_ERROR object too large for cache";
 const NOREPLY = ascii("noreply");
 const ZERO = ascii("0");
 const QUIET_FLAG = ascii("q");
-/** memcached's answer to a meta request with a flag given twice. */
+/** memcached's answer to an mg or ms with a flag given twice. */
 const DUPLICATE_FLAG = "CLIENT_ERROR duplicate flag";
+/** memcached's answer to an md or ma with a flag given twice. */
+const INVALID_FLAG = "CLIENT_ERROR invalid or duplicate flag";
 /** memcached's answer to a meta request of more tokens than it reads (see MAX_META_TOKENS). */
 const FLAGS_TOO_LONG = "CLIENT_ERROR options flags too long";
 /**
@@ -168,6 +179,8 @@ const FLAGS_TOO_LONG = "CLIENT_ERROR options flags too long";
  */
 const MAX_META_TOKENS = 19;
 const BASE64_FLAG = ascii("b");
+/** How an HTTP request line's last token starts. */
+const HTTP_VERSION = ascii("HTTP/");
 
 /** Long retrieval lines memcached keeps reading: these prefixes after leading spaces. */
 const _RETRIEVAL_PREFIXES = ["get ", "gets ", "gat ", "gats "].map(ascii);
@@ -236,7 +249,13 @@ export class MemcacheTextDecoder {
     const t = tokenize(buf, start, textEnd, this.#tokens);
     if (t.length === 0) return _error(null, ERROR, lineSize);
     const entry = lookupCommand(buf, t[0], t[1]);
-    if (entry === null) return _error(null, ERROR, lineSize);
+    if (entry === null) {
+      const refused = _error(null, ERROR, lineSize);
+      // An HTTP request line: memcached closes without a word (a browser or a proxy is
+      // talking to it), rather than answer ERROR to every header line.
+      if (startsWith(buf, t[t.length - 2], t[t.length - 1], HTTP_VERSION)) refused.close = true;
+      return refused;
+    }
     const line: _Line = { buf, start, size: lineSize, t, entry };
     switch (entry.shape) {
       case STORAGE:
@@ -302,7 +321,19 @@ export class MemcacheTextDecoder {
     }
     if (problem !== null) {
       this.#skip = length + 2;
-      return { kind: "error", command: entry.name, error: problem, noreply, size: line.size };
+      const refused: MemcacheTextError = {
+        kind: "error",
+        command: entry.name,
+        error: problem,
+        noreply,
+        size: line.size,
+      };
+      // memcached drops the old value of a `set` it cannot store (only `set`, not add,
+      // replace, append, prepend or cas), so a client never reads it after the refusal.
+      if (problem === TOO_LARGE && entry.name === "set") {
+        refused.staleKey = buf.subarray(t[2], t[3]);
+      }
+      return refused;
     }
     this.#pending = {
       command: entry.name,
@@ -336,7 +367,13 @@ export class MemcacheTextDecoder {
     else if (length > this.#maxValueBytes) problem = TOO_LARGE;
     if (problem !== null) {
       this.#skip = length + 2;
-      return _error(entry.name, problem, line.size);
+      const refused = _error(entry.name, problem, line.size);
+      // memcached drops the old value of any `ms` too large to store, whatever its mode.
+      if (problem === TOO_LARGE) {
+        refused.staleKey = buf.subarray(t[2], t[3]);
+        refused.staleKeyBase64 = _findFlag(buf, t, 3, BASE64_FLAG) >= 0;
+      }
+      return refused;
     }
     const quiet = _findFlagByLetter(buf, t, 3, QUIET_FLAG);
     this.#pending = {
@@ -492,10 +529,19 @@ function _meta(line: _Line): MemcacheTextDecoded {
   const { buf, t, entry } = line;
   if (t.length < 4) return _error(entry.name, entry.name === "me" ? BAD_FORMAT : ERROR, line.size);
   if (!isValidKey(buf, t[2], t[3])) return _error(entry.name, BAD_FORMAT, line.size);
-  // memcached refuses a repeated flag; a repeated q would also survive withoutNoreply().
-  if (_flagCount(buf, t, 2, QUIET_FLAG) > 1) return _error(entry.name, DUPLICATE_FLAG, line.size);
-  const quiet = entry.name === "me" ? -1 : _findFlagByLetter(buf, t, 2, QUIET_FLAG);
-  const req = _request(line, [buf.subarray(t[2], t[3])], quiet);
+  const key = [buf.subarray(t[2], t[3])];
+  if (entry.name === "me") {
+    // me reads no flags but a `b` right after the key; memcached answers the rest.
+    const req = _request(line, key, -1);
+    req.base64Key = t.length >= 6 && bytesAre(buf, t[4], t[5], BASE64_FLAG);
+    return req;
+  }
+  // memcached refuses a repeated flag, after a line of too many tokens (which it answers
+  // itself); a repeated q would also survive withoutNoreply().
+  if (t.length / 2 <= MAX_META_TOKENS && _flagCount(buf, t, 2, QUIET_FLAG) > 1) {
+    return _error(entry.name, entry.name === "mg" ? DUPLICATE_FLAG : INVALID_FLAG, line.size);
+  }
+  const req = _request(line, key, _findFlagByLetter(buf, t, 2, QUIET_FLAG));
   req.base64Key = _findFlag(buf, t, 2, BASE64_FLAG) >= 0;
   return req;
 }

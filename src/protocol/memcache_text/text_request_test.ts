@@ -375,12 +375,21 @@ Deno.test("decode() reports offsets relative to the request start", () => {
 });
 
 Deno.test("meta flags are read by their first letter, like memcached: a repeated q is refused", () => {
-  for (const line of ["mg k q q\r\n", "md k q\r q\r\n", "ms k 1 q qq\r\nx\r\n"]) {
+  const cases = [
+    ["mg k q q\r\n", "CLIENT_ERROR duplicate flag"],
+    ["md k q\r q\r\n", "CLIENT_ERROR invalid or duplicate flag"],
+    ["ma k q qq\r\n", "CLIENT_ERROR invalid or duplicate flag"],
+    ["ms k 1 q qq\r\nx\r\n", "CLIENT_ERROR duplicate flag"],
+  ];
+  for (const [line, error] of cases) {
     const raw = bytes(line);
     const decoded = new MemcacheTextDecoder().decode(raw, 0, raw.length);
     assert.equal(decoded?.kind, "error", line);
-    assert.equal(decoded?.kind === "error" && decoded.error, "CLIENT_ERROR duplicate flag");
+    assert.equal(decoded?.kind === "error" && decoded.error, error);
   }
+  // me reads no flags: forwarded whatever they are.
+  const me = bytes("me k q q\r\n");
+  assert.equal(new MemcacheTextDecoder().decode(me, 0, me.length)?.kind, "request");
   const quiet = bytes("mg k v q\r\n");
   const decoded = new MemcacheTextDecoder().decode(quiet, 0, quiet.length);
   assert.ok(decoded?.kind === "request" && decoded.noreply);

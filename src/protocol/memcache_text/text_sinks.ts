@@ -15,20 +15,28 @@ export function serverErrorLine(message: string): Uint8Array {
   return textLine(`SERVER_ERROR ${message.replace(/[\r\n]+/g, " ")}`);
 }
 
-/** A text noreply request: the client gets nothing, whatever the backend answered. */
-export class DroppedReplySink implements BoundSink {
+/**
+ * The client gets `reply` whatever the backend answered: nothing for a text noreply
+ * request, the refusal of a store whose stale value the backend was told to delete.
+ */
+export class FixedReplySink implements BoundSink {
+  readonly #reply: Uint8Array;
   #target: ReplyTarget | null = null;
+
+  constructor(reply: Uint8Array = EMPTY) {
+    this.#reply = reply;
+  }
 
   bind(target: ReplyTarget): void {
     this.#target = target;
   }
 
   onReply(): void {
-    this.#target!.answer(EMPTY);
+    this.#target!.answer(this.#reply);
   }
 
   onError(): void {
-    this.#target!.answer(EMPTY);
+    this.#target!.answer(this.#reply);
   }
 }
 
