@@ -55,6 +55,8 @@ export class ReplySlot implements ReplyTarget {
   waitAllowedMs = 0;
   /** Bytes of its reply already written while the rest arrives (0: none yet). */
   streamed = 0;
+  /** A Pub/Sub message's slot (Session.deliver), not a request's. */
+  message = false;
   readonly #owner: SlotOwner;
 
   constructor(owner: SlotOwner) {

@@ -130,6 +130,8 @@ export class Session implements SessionClient, SlotOwner {
   #heldBytes = 0;
   /** Slots answered and kept behind an unanswered one (the rest of #slots is in flight). */
   #heldCount = 0;
+  /** Pub/Sub messages among #slots, waiting for the replies ahead of them. */
+  #queuedMessages = 0;
   /** Running mean of this client's reply sizes: what a request in flight will likely bring. */
   #replyEstimate = FIRST_REPLY_ESTIMATE;
   /** Too many replies in flight: requests are not handled until enough come back. */
@@ -305,16 +307,20 @@ export class Session implements SessionClient, SlotOwner {
    * Writes a Pub/Sub message at a reply boundary: at once when no reply is owed, else
    * after the replies owed now (a confirmation still waiting for a backend comes first).
    * An `outOfBand` one (a RESP3 push, which a client reads between any two replies) does
-   * not wait when the one reply owed is a blocked request's, as Redis writes pushes to a
-   * blocked client (behind any other owed reply or message it keeps its place: the order holds).
-   * Bounded by the output limits like any reply: past the hard limit the client is closed.
+   * not wait when the first reply owed is a blocked request's, as Redis writes pushes to a
+   * blocked client: the requests behind it are ones Redis would run only after it, even
+   * those Aster answered already. Behind a message still queued it keeps its place: the
+   * order holds. Bounded by the output limits like any reply: past the hard limit the
+   * client is closed.
    */
   deliver(frame: Uint8Array, isView: boolean, outOfBand = false): void {
     if (this.#closed) return;
-    if (this.#slots.size > 0 && !(outOfBand && this.#onlyBlocked())) {
+    if (this.#slots.size > 0 && !(outOfBand && this.#headBlocked())) {
       // A slot of its own, not reserve()'s: answered at once, it is no request in flight
       // (it must not stop the requests read next) and takes no request's SLOWLOG note or silence.
       const slot = new ReplySlot(this);
+      slot.message = true;
+      this.#queuedMessages++;
       this.#slots.push(slot);
       this.fill(slot, frame, isView);
       return;
@@ -325,11 +331,11 @@ export class Session implements SessionClient, SlotOwner {
     this.#checkHardLimit();
   }
 
-  /** The one reply owed is a blocked request's (BLPOP...), none of it written yet. */
-  #onlyBlocked(): boolean {
+  /** The first reply owed is a blocked request's (BLPOP...), none of it written, no message queued. */
+  #headBlocked(): boolean {
     const head = this.#slots.peek();
-    return this.#slots.size === 1 && head !== undefined && head.waitAllowedMs > 0 &&
-      head.streamed === 0;
+    return head !== undefined && head.waitAllowedMs > 0 && head.streamed === 0 &&
+      this.#queuedMessages === 0;
   }
 
   /** Answers a slot with bytes the session may keep (a local reply or an error). */
@@ -505,6 +511,7 @@ export class Session implements SessionClient, SlotOwner {
     }
     for (let next = this.#slots.peek(); next?.data; next = this.#slots.peek()) {
       this.#slots.shift();
+      if (next.message) this.#queuedMessages--;
       if (next.data !== SILENT) this.#writer.appendOwned(next.data);
       this.metrics.bytesOut += next.data.length;
       this.#heldBytes -= next.data.length;

@@ -239,12 +239,15 @@ Deno.test("Session.deliver writes a pushed message at a reply boundary, after th
 
 Deno.test("Session.deliver writes an out-of-band push ahead of a blocked request's reply only", async () => {
   const { conn, session, handler, done } = _start();
-  conn.push("blpop\n");
+  conn.push("blpop\nping\n");
   await settle();
   const blocked = handler.slots[0].slot;
   assert.ok(blocked instanceof ReplySlot);
   blocked.waitAllowedMs = Infinity; // what the plan runner sets for a BLPOP
-  // The one reply owed is blocked: a push goes out at once, a RESP2 message waits for it.
+  // Behind it a request answered already (a PING Aster answers): Redis would run it only
+  // after the blocked one, so it does not hold a push back.
+  _reply(handler.slots[1].slot, "P\n");
+  // The first reply owed is blocked: a push goes out at once, a RESP2 message waits for it.
   session.deliver(encoder.encode("p1\n"), true, true);
   await settle();
   assert.equal(conn.text(), "p1\n");
@@ -255,16 +258,26 @@ Deno.test("Session.deliver writes an out-of-band push ahead of a blocked request
   assert.equal(conn.text(), "p1\n");
   _reply(blocked, "B\n");
   await settle();
-  assert.equal(conn.text(), "p1\nB\nm\np2\n");
+  assert.equal(conn.text(), "p1\nB\nP\nm\np2\n");
   // A reply owed that is not blocked: a push waits for it, as any message.
   conn.push("get\n");
   await settle();
   session.deliver(encoder.encode("p3\n"), true, true);
   await settle();
-  assert.equal(conn.text(), "p1\nB\nm\np2\n");
-  _reply(handler.slots[1].slot, "G\n");
+  assert.equal(conn.text(), "p1\nB\nP\nm\np2\n");
+  _reply(handler.slots[2].slot, "G\n");
   await settle();
-  assert.equal(conn.text(), "p1\nB\nm\np2\nG\np3\n");
+  assert.equal(conn.text(), "p1\nB\nP\nm\np2\nG\np3\n");
+  // Once the queued messages are out, a push goes ahead of a blocked reply again.
+  conn.push("blpop\n");
+  await settle();
+  const blockedAgain = handler.slots[3].slot;
+  assert.ok(blockedAgain instanceof ReplySlot);
+  blockedAgain.waitAllowedMs = Infinity;
+  session.deliver(encoder.encode("p4\n"), true, true);
+  await settle();
+  assert.equal(conn.text(), "p1\nB\nP\nm\np2\nG\np3\np4\n");
+  _reply(blockedAgain, "B2\n");
   conn.end();
   await done;
 });
