@@ -253,3 +253,60 @@ function _comparable(raw: string): string {
     }),
   );
 }
+
+Deno.test("before AUTH a request is limited as redis-server limits it; after, Redis 7's limits", async () => {
+  await using redis = await startRedis({ args: ["--requirepass", "front-secret"] });
+  await using aster = await startAster([{
+    servers: [`127.0.0.1:${redis.port}`],
+    password: "front-secret",
+    backend_password: "front-secret",
+  }]);
+  const request = (...args: string[]) => _request(args);
+  await using admin = await RespClient.connect(redis.port);
+  assert.equal(await admin.command("AUTH", "front-secret"), "OK");
+  const members = (count: number, prefix: string) =>
+    Array.from({ length: count }, (_, i) => `${prefix}${i}`);
+  const auth = request("AUTH", "front-secret");
+  // Each session: its bytes, the replies it gets, and whether the server closes after them.
+  const sessions: [string, string, number, boolean][] = [
+    ["11 arguments before AUTH", _request(["SADD", "s", ...members(9, "m")]), 1, true],
+    ["a 16,385-byte argument before AUTH", request("ECHO", "x".repeat(16_385)), 1, true],
+    [
+      "10 arguments, 16 KB each, before AUTH",
+      _request(["SADD", "v", ...members(8, "x".repeat(16_380))]),
+      1,
+      false,
+    ],
+    // AUTH lifts the limits for the very next request of the same write.
+    ["after AUTH in one write", auth + _request(["SADD", "t", ...members(20, "m")]), 2, false],
+    // Redis 7 takes more than 1,048,576 arguments (6.2 did not).
+    ["1,100,000 arguments", auth + _request(["SADD", "u", ...members(1_100_000, "")]), 2, false],
+  ];
+  for (const [what, bytes, count, closes] of sessions) {
+    const replies: string[][] = [];
+    for (const port of [redis.port, aster.ports[0]]) {
+      await using client = await RespClient.connect(port);
+      client.timeoutMs = 20_000;
+      await client.sendRaw(bytes);
+      const got: string[] = [];
+      for (let i = 0; i < count; i++) {
+        got.push(new TextDecoder().decode(await client.readRawReply()));
+      }
+      assert.equal(
+        await client.closedWithin(closes ? 2000 : 200),
+        closes,
+        `${what} (port ${port})`,
+      );
+      replies.push(got);
+      assert.equal(await admin.command("FLUSHALL"), "OK"); // the same keys, anew, for the next
+    }
+    assert.deepEqual(replies[1], replies[0], what);
+  }
+});
+
+/** A RESP request of `args` (ASCII), for arrays of any length. */
+function _request(args: string[]): string {
+  const parts = [`*${args.length}\r\n`];
+  for (const arg of args) parts.push(`$${arg.length}\r\n${arg}\r\n`);
+  return parts.join("");
+}

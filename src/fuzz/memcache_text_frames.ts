@@ -167,7 +167,8 @@ export function memcacheTextRequestFrame(rng: Prng): Frame {
       ? ascii(btoa(String.fromCharCode(...rng.bytes(rng.range(1, 30)))))
       : memcacheKey(rng);
     const flags = _flags(rng, _META_FLAGS, command !== "me");
-    if (base64) flags.splice(rng.int(flags.length + 1), 0, "b");
+    // me reads a `b` only as its first flag, as memcached does; the others anywhere.
+    if (base64) flags.splice(command === "me" ? 0 : rng.int(flags.length + 1), 0, "b");
     t.add(command + _sp(rng)).add(key);
     for (const flag of flags) t.add(" " + flag);
     t.add(_eol(rng));

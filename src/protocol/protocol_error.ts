@@ -1,7 +1,11 @@
 /** Malformed input from a peer: the framing of that connection is lost. */
 export class ProtocolError extends Error {
-  constructor(message: string) {
+  /** Close without an error reply (as redis-server closes a client past its query buffer limit). */
+  readonly silent: boolean;
+
+  constructor(message: string, options: { silent?: boolean } = {}) {
     super(message);
     this.name = "ProtocolError";
+    this.silent = options.silent ?? false;
   }
 }

@@ -27,8 +27,13 @@ export const BACKSLASH = 0x5c; // "\\"
 
 /** Largest bulk string Redis accepts (proto-max-bulk-len): 512 MB. */
 export const MAX_BULK_LENGTH = 512 * 1024 * 1024;
-/** Most arguments Redis accepts in one multibulk request. */
-export const MAX_ARGUMENTS = 1024 * 1024;
+/** Most arguments Redis 7 accepts in one multibulk request (INT_MAX; 6.2 took 1024 * 1024). */
+export const MAX_ARGUMENTS = 2 ** 31 - 1;
+/** Largest request Redis buffers (client-query-buffer-limit): past it the client is closed. */
+export const MAX_REQUEST_BYTES = 1024 * 1024 * 1024;
+/** Most arguments, and longest argument, of a request before AUTH where a password is set. */
+export const MAX_UNAUTHENTICATED_ARGUMENTS = 10;
+export const MAX_UNAUTHENTICATED_BULK_LENGTH = 16 * 1024;
 /** Longest inline request or header line Redis accepts (PROTO_INLINE_MAX_SIZE). */
 export const MAX_INLINE_LENGTH = 64 * 1024;
 

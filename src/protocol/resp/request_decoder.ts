@@ -12,6 +12,9 @@ import {
   MAX_ARGUMENTS,
   MAX_BULK_LENGTH,
   MAX_INLINE_LENGTH,
+  MAX_REQUEST_BYTES,
+  MAX_UNAUTHENTICATED_ARGUMENTS,
+  MAX_UNAUTHENTICATED_BULK_LENGTH,
   parseInteger,
   SPACE,
   SQUOTE,
@@ -41,6 +44,11 @@ export class RespRequestDecoder {
   #argc = -1;
   /** Offset from the request start of the next unread byte. */
   #pos = 0;
+  /**
+   * The client has not authenticated where a password is set: at most 10 arguments of 16 KB
+   * each per request, as redis-server limits such a client (set by the planner per request).
+   */
+  authRequired = false;
   /** Relative [start, end) pairs of the arguments read so far: #spanCount numbers. */
   #spans: number[] = [];
   #spanCount = 0;
@@ -70,6 +78,9 @@ export class RespRequestDecoder {
       if (Number.isNaN(argc) || argc > MAX_ARGUMENTS) {
         throw new ProtocolError("invalid multibulk length");
       }
+      if (argc > MAX_UNAUTHENTICATED_ARGUMENTS && this.authRequired) {
+        throw new ProtocolError("unauthenticated multibulk length");
+      }
       if (argc <= 0) return { argv: [], size: headerEnd + 2 - start, inline: false };
       this.#argc = argc;
       this.#pos = headerEnd + 2 - start;
@@ -98,8 +109,18 @@ export class RespRequestDecoder {
         this.#reset();
         throw new ProtocolError("invalid bulk length");
       }
+      if (length > MAX_UNAUTHENTICATED_BULK_LENGTH && this.authRequired) {
+        this.#reset();
+        throw new ProtocolError("unauthenticated bulk length");
+      }
       const dataStart = lineEnd + 2;
       const dataEnd = dataStart + length;
+      if (dataEnd + 2 - start > MAX_REQUEST_BYTES) {
+        // redis-server closes such a client without a reply once its query buffer is past
+        // the limit; here the announced lengths tell before the bytes arrive.
+        this.#reset();
+        throw new ProtocolError("max query buffer length reached", { silent: true });
+      }
       if (dataEnd + 2 > end) {
         this.#needed = dataEnd + 2 - start;
         return null;

@@ -116,16 +116,47 @@ Deno.test("decodeRequest() rejects malformed multibulk input", () => {
 });
 
 Deno.test("decodeRequest() refuses over-limit lengths at once, without waiting for bytes", () => {
-  assertProtocolError("*1048577\r\n", /invalid multibulk length/);
+  assertProtocolError("*2147483648\r\n", /invalid multibulk length/);
   assertProtocolError("*1\r\n$536870913\r\n", /invalid bulk length/);
   assertProtocolError(new Uint8Array(70 * 1024).fill(0x61), /too big inline request/);
   assertProtocolError("*" + "1".repeat(70 * 1024), /too big mbulk count string/);
-  // At the limits: accepted, waiting for more bytes.
+  // At the limits: accepted, waiting for more bytes (Redis 7 takes up to INT_MAX arguments).
   const decoder = new RespRequestDecoder();
-  const many = enc.encode("*1048576\r\n");
+  const many = enc.encode("*2147483647\r\n");
   assert.equal(decoder.decode(many, 0, many.length), null);
   const big = enc.encode("*1\r\n$536870912\r\n");
   assert.equal(new RespRequestDecoder().decode(big, 0, big.length), null);
+});
+
+Deno.test("decodeRequest() closes silently on a request past 1 GiB, as redis-server past its query buffer limit", () => {
+  const input = enc.encode("*3\r\n$4\r\nMSET\r\n$536870912\r\n");
+  const decoder = new RespRequestDecoder();
+  assert.equal(decoder.decode(input, 0, input.length), null, "512 MB: waits");
+  // The same request with the first value in and a second of 512 MB announced.
+  const head = "*3\r\n$4\r\nMSET\r\n$536870912\r\n";
+  const next = "\r\n$536870912\r\n";
+  const bytes = new Uint8Array(head.length + 536870912 + next.length);
+  bytes.set(enc.encode(head));
+  bytes.set(enc.encode(next), head.length + 536870912);
+  assert.throws(
+    () => new RespRequestDecoder().decode(bytes, 0, bytes.length),
+    (err) => err instanceof ProtocolError && err.silent,
+  );
+});
+
+Deno.test("decodeRequest() limits a client that has not authenticated as redis-server does", () => {
+  const limited = (text: string) => {
+    const decoder = new RespRequestDecoder();
+    decoder.authRequired = true;
+    const bytes = enc.encode(text);
+    return () => decoder.decode(bytes, 0, bytes.length);
+  };
+  assert.throws(limited("*11\r\n"), /unauthenticated multibulk length/);
+  assert.throws(limited("*1\r\n$16385\r\n"), /unauthenticated bulk length/);
+  // The general limits come first, as in Redis.
+  assert.throws(limited("*2147483648\r\n"), /invalid multibulk length/);
+  assert.throws(limited("*1\r\n$536870913\r\n"), /invalid bulk length/);
+  assert.equal(limited("*10\r\n$16384\r\n")(), null);
 });
 
 Deno.test("decodeRequest() refuses a nested request at its first byte, like redis-server", () => {

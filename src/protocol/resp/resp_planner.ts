@@ -171,7 +171,10 @@ export class RespPlanner implements RequestPlanner {
   }
 
   next(buf: Uint8Array, start: number, end: number, plan: Plan): number {
-    const request = this.#decoder.decode(buf, start, end);
+    const decoder = this.#decoder;
+    // Read as the request before it left the client (an AUTH just planned lifts the limits).
+    decoder.authRequired = !this.#authenticated && this.#settings.password !== null;
+    const request = decoder.decode(buf, start, end);
     if (request === null) return -1;
     if (request.argv.length === 0) plan.skip();
     else {
