@@ -110,6 +110,13 @@ const SEQUENCE: string[][] = [
   ["SET", "{t}sel", "1"],
   ["EXEC"],
   ["GET", "{t}sel"],
+  // An unsubscribe with no subscription is queued and answered in EXEC's reply, as Redis does.
+  ["MULTI"],
+  ["UNSUBSCRIBE"],
+  ["PUNSUBSCRIBE", "p*"],
+  ["SUNSUBSCRIBE", "{t}sh"],
+  ["SET", "{t}u", "1"],
+  ["EXEC"],
 ];
 
 /** Runs SEQUENCE on both ports, one command at a time, and compares the raw replies. */

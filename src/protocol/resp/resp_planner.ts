@@ -128,9 +128,18 @@ const PUBSUB_MERGE: Record<string, MergeKind> = {
   shardnumsub: "numsub",
   numpat: "sum",
 };
-const SUBSCRIBE_IN_MULTI = encodeError(
-  "ERR (P|S)SUBSCRIBE inside MULTI is not supported by aster: subscribe outside the transaction",
-);
+/** The refusal of a subscription change inside MULTI (an unsubscribe only while subscribed). */
+function _subscriptionInMulti(name: string): Uint8Array {
+  const what = name.toUpperCase();
+  return SUBSCRIBE_KINDS[name][1]
+    ? encodeError(
+      `ERR ${what} inside MULTI is not supported by aster: subscribe outside the transaction`,
+    )
+    : encodeError(
+      `ERR ${what} inside MULTI is not supported by aster while subscribed: ` +
+        "unsubscribe outside the transaction",
+    );
+}
 const CLIENT_KILL_REFUSED = encodeError(
   "ERR CLIENT KILL is not allowed by aster: it closes Aster's own clients only; " +
     'add "client-kill" to allow_commands to allow it',
@@ -250,9 +259,15 @@ export class RespPlanner implements RequestPlanner {
     if (subscribed && !this.#resp3 && this.#subscribed(spec, argv, plan)) return;
     if (spec.kind === "pubsub" && spec.name !== "pubsub") {
       if (tx !== null && tx.inMulti) {
+        if (!subscribed && !SUBSCRIBE_KINDS[spec.name][1]) {
+          // Nothing to unsubscribe: queued, the transaction's connection answers it as
+          // redis-server does for a client with no subscription.
+          tx.queue(spec, argv, raw ?? encodeCommand(argv), plan);
+          return;
+        }
         metrics.error("refused");
         tx.abort();
-        plan.local(SUBSCRIBE_IN_MULTI);
+        plan.local(_subscriptionInMulti(spec.name));
         return;
       }
       this.#subscribe(spec, argv, plan);
