@@ -55,6 +55,67 @@ testBothIo("CLIENT LIST and INFO show Aster's clients with their names and libra
   }
 });
 
+testBothIo("CLIENT LIST TYPE and ID, and a subscriber's line, as redis-server 7.0", async () => {
+  // Its own redis-server behind Aster: Aster's subscription connection is a client there.
+  await using backend = await startRedis();
+  await using redis = await startRedis();
+  await using aster = await startAster([{ servers: [`127.0.0.1:${backend.port}:1`] }]);
+  // A RESP3 subscriber (it may run CLIENT LIST while subscribed) on each side.
+  const subscriber = async (port: number) => {
+    const client = await RespClient.connect(port);
+    await client.sendRaw("HELLO 3\r\nSUBSCRIBE a\r\nPSUBSCRIBE b*\r\n");
+    for (let i = 0; i < 3; i++) await client.readRawReply();
+    return client;
+  };
+  await using directSub = await subscriber(redis.port);
+  await using asterSub = await subscriber(aster.ports[0]);
+  await using direct = await RespClient.connect(redis.port);
+  await using proxied = await RespClient.connect(aster.ports[0]);
+  const decoder = new TextDecoder();
+  // The fields that do not depend on the server's own ids, addresses and buffers.
+  const shown = (line: string) =>
+    line.split(/\s+/).filter((field) => /^(flags|db|sub|psub|ssub|resp)=/.test(field)).join(" ");
+  const list = async (client: RespClient, ...args: string[]) => {
+    const reply = await client.command("CLIENT", "LIST", ...args);
+    if (reply instanceof RespErrorReply) return `error: ${reply.message}`;
+    const lines = String(text(reply)).split("\n").filter((line) => line !== "");
+    return lines.map(shown).sort().join("\n");
+  };
+  for (
+    const args of [
+      ["TYPE", "pubsub"],
+      ["TYPE", "NORMAL"],
+      ["TYPE", "master"],
+      ["TYPE", "replica"],
+      ["TYPE", "slave"],
+      ["TYPE", "x"],
+      ["TYPE"],
+      ["TYPE", "normal", "extra"],
+      ["ID", "0"],
+      ["ID", "-1"],
+      ["ID", "+1"],
+      ["ID", "1.0"],
+      ["ID", "01"],
+      ["ID", " 5"],
+      ["ID", "99999999999999999999"],
+      ["NOPE", "1"],
+    ]
+  ) {
+    assert.equal(await list(proxied, ...args), await list(direct, ...args), args.join(" "));
+  }
+  // The subscriber's own line: flag P, its channel and pattern counted.
+  const own = async (client: RespClient) =>
+    shown(decoder.decode(await client.rawCommand("CLIENT", "INFO")));
+  assert.equal(await own(asterSub), await own(directSub));
+  assert.match(await own(asterSub), /^flags=P db=0 sub=1 psub=1 ssub=0 /);
+  // An ID given twice is listed twice, in the order given.
+  const proxiedId = await proxied.command("CLIENT", "ID") as number;
+  const twice = String(
+    text(await proxied.command("CLIENT", "LIST", "ID", `${proxiedId}`, `${proxiedId}`)),
+  );
+  assert.equal(twice.split("\n").filter((line) => line.startsWith(`id=${proxiedId} `)).length, 2);
+});
+
 testBothIo(
   "CLIENT REPLY OFF and SKIP: the requests run, their replies are not written",
   async () => {

@@ -3,6 +3,7 @@
  * worker: the lines in redis-server's format, with Aster's ids and addresses.
  */
 import { encodeBulk, encodeError, encodeInteger, OK_REPLY } from "../protocol/resp/encoder.ts";
+import { parseLongLong } from "../protocol/resp/bytes.ts";
 import type { ClientState } from "./redis_local.ts";
 
 const decoder = new TextDecoder();
@@ -34,7 +35,10 @@ export function clientLine(
 ): string {
   const state = client.connState;
   const name = state?.name ? decoder.decode(state.name) : "";
-  const flags = (state?.noEvict ? "e" : "") + (state?.noTouch ? "T" : "");
+  const sets = state?.subs?.sets;
+  // In redis-server's order: P (subscribed), then e and T.
+  const flags = (_isPubsub(client) ? "P" : "") + (state?.noEvict ? "e" : "") +
+    (state?.noTouch ? "T" : "");
   const fields: [string, string | number][] = [
     ["id", client.id],
     ["addr", client.peer],
@@ -45,9 +49,9 @@ export function clientLine(
     ["idle", Math.max(0, Math.floor((now - client.lastActiveAt) / 1000))],
     ["flags", flags === "" ? "N" : flags],
     ["db", database],
-    ["sub", 0],
-    ["psub", 0],
-    ["ssub", 0],
+    ["sub", sets?.[0].size ?? 0],
+    ["psub", sets?.[1].size ?? 0],
+    ["ssub", sets?.[2].size ?? 0],
     ["multi", -1],
     ["watch", 0],
     ["qbuf", 0],
@@ -71,32 +75,55 @@ export function clientLine(
   return fields.map(([key, value]) => `${key}=${value}`).join(" ");
 }
 
-/** CLIENT LIST [ID id ...]: a line per client, each ending in "\n", as redis-server. */
+/**
+ * CLIENT LIST [TYPE type | ID id ...]: a line per client, each ending in "\n", as redis-server
+ * 7.0 (with ID, one line per ID given that names a client, in their order).
+ */
 export function clientListReply(
   argv: readonly Uint8Array[],
   clients: Iterable<ListedClient>,
   now: number,
   database = 0,
 ): Uint8Array {
-  let ids: Set<number> | null = null;
-  if (argv.length > 2) {
-    if (argv.length < 4 || decoder.decode(argv[2]).toLowerCase() !== "id") {
-      return encodeError("ERR syntax error");
-    }
-    ids = new Set();
+  const option = argv.length > 2 ? decoder.decode(argv[2]).toLowerCase() : "";
+  let listed: ListedClient[];
+  if (argv.length === 2) listed = [...clients];
+  else if (argv.length === 4 && option === "type") {
+    const type = decoder.decode(argv[3]);
+    const match = _TYPES[type.toLowerCase()];
+    if (match === undefined) return encodeError(`ERR Unknown client type '${type}'`);
+    listed = [...clients].filter(match);
+  } else if (argv.length > 3 && option === "id") {
+    const ids: number[] = [];
     for (const arg of argv.slice(3)) {
-      const id = Number(decoder.decode(arg));
-      if (!Number.isSafeInteger(id) || id <= 0) return encodeError("ERR Invalid client ID");
-      ids.add(id);
+      const id = parseLongLong(arg);
+      if (id === null) return encodeError("ERR Invalid client ID");
+      ids.push(Number(id)); // no client has an id past 2^53: no match either way
     }
-  }
+    const byId = new Map<number, ListedClient>();
+    for (const client of clients) byId.set(client.id, client);
+    listed = ids.flatMap((id) => byId.get(id) ?? []);
+  } else return encodeError("ERR syntax error");
   let text = "";
-  for (const client of clients) {
-    if (!client.closed && (ids === null || ids.has(client.id))) {
-      text += clientLine(client, now, "client|list", database) + "\n";
-    }
+  for (const client of listed) {
+    if (!client.closed) text += clientLine(client, now, "client|list", database) + "\n";
   }
   return encodeBulk(text);
+}
+
+/** CLIENT LIST TYPE's types (Redis's names): which of Aster's clients each one lists. */
+const _TYPES: Record<string, (client: ListedClient) => boolean> = {
+  normal: (client) => !_isPubsub(client),
+  pubsub: _isPubsub,
+  master: () => false,
+  replica: () => false,
+  slave: () => false,
+};
+
+/** Subscribed to something (redis-server's CLIENT_PUBSUB flag). */
+function _isPubsub(client: ListedClient): boolean {
+  const subs = client.connState?.subs;
+  return subs !== undefined && subs.total > 0;
 }
 
 /**

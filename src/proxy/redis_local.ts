@@ -1,4 +1,5 @@
 /** Commands Aster answers itself in Redis modes: PING, ECHO, SELECT, some of CLIENT (COMMAND is forwarded). */
+import type { ClientSubscriptions } from "../protocol/resp/pubsub.ts";
 import {
   encodeBulk,
   encodeError,
@@ -73,6 +74,8 @@ export interface ClientState {
   noTouch?: boolean;
   /** The protocol HELLO chose (CLIENT LIST's `resp`); absent: 2. */
   resp?: number;
+  /** Its subscriptions (CLIENT LIST's `sub`, `psub`, `ssub`, flag `P`), once it subscribed. */
+  subs?: ClientSubscriptions;
 }
 
 const ON_OFF_ERROR = encodeError("ERR syntax error");

@@ -468,7 +468,12 @@ export class RespPlanner implements RequestPlanner {
         return;
       }
     }
-    const subs = this.#subs ??= new ClientSubscriptions();
+    let subs = this.#subs;
+    if (subs === null) {
+      // Shown by CLIENT LIST (sub, psub, ssub, the P flag) to every client of the listener.
+      subs = this.#subs = new ClientSubscriptions();
+      this.#state().subs = subs;
+    }
     const delta = subscribe
       ? subs.subscribe(kind, names, this.#resp3)
       : subs.unsubscribe(kind, names, this.#resp3);
