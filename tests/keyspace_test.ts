@@ -51,8 +51,17 @@ async function _checkKeyspace(port: number): Promise<void> {
   assert.equal(text(await raw.command("INFO", "nosuch")), "");
   const time = text(await raw.command("TIME")) as string[];
   assert.equal(time.length, 2);
-  const bad = await raw.command("SCAN", "abc");
-  assert.ok(bad instanceof RespErrorReply && bad.message === "ERR invalid cursor");
+  for (const malformed of ["abc", " 1", "-", "18446744073709551616"]) {
+    const bad = await raw.command("SCAN", malformed);
+    assert.ok(bad instanceof RespErrorReply && bad.message === "ERR invalid cursor", malformed);
+  }
+  // What redis-server's strtoul takes: "" and "+0" start a scan, a cursor from past the last
+  // node (a negative one wraps past 2^63) ends it.
+  for (const start of ["", "+0"]) {
+    const reply = text(await raw.command("SCAN", start, "COUNT", "1000")) as [string, string[]];
+    assert.ok(reply[1].length > 0, `SCAN "${start}" starts the scan`);
+  }
+  assert.deepEqual(text(await raw.command("SCAN", "-1")), ["0", []]);
 
   // A scan by hand: cursors move from node to node and end at 0.
   const seen = new Set<string>();

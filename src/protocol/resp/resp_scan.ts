@@ -38,19 +38,33 @@ const BAD_REPLY = encodeError("ERR unexpected reply from backend");
 /** The reply of a scan whose node index is past the last node: the iteration is over. */
 export const SCAN_DONE_REPLY: Uint8Array = encoder.encode("*2\r\n$1\r\n0\r\n*0\r\n");
 
-/** An Aster cursor split in its node index and that node's cursor; null when malformed. */
+/**
+ * An Aster cursor split in its node index and that node's cursor; null when malformed. Read
+ * as redis-server reads a cursor (C's strtoul): an optional sign, digits up to 2^64 - 1, a
+ * negative one wrapped, the empty string 0; no leading space. A cursor from past the last
+ * node (any above 2^53) ends the scan.
+ */
 export function parseScanCursor(bytes: Uint8Array): { node: number; cursor: number } | null {
-  // Digits only, below 2^53: what encodeScanCursor makes (redis-server rejects the rest).
-  if (bytes.length === 0 || bytes.length > 16) return null;
-  let value = 0;
-  for (const byte of bytes) {
-    if (byte < 0x30 || byte > 0x39) return null;
-    value = value * 10 + (byte - 0x30);
+  if (bytes.length > 0 && bytes.length <= 15 && bytes[0] >= 0x30 && bytes[0] <= 0x39) {
+    // The usual form, what encodeScanCursor makes: digits only, below 2^53.
+    let value = 0;
+    for (const byte of bytes) {
+      if (byte < 0x30 || byte > 0x39) return null;
+      value = value * 10 + (byte - 0x30);
+    }
+    const node = Math.floor(value / NODE_UNIT);
+    return { node, cursor: value - node * NODE_UNIT };
   }
-  if (!Number.isSafeInteger(value)) return null;
-  const node = Math.floor(value / NODE_UNIT);
-  return { node, cursor: value - node * NODE_UNIT };
+  const match = /^([+-]?)([0-9]*)$/.exec(new TextDecoder("latin1").decode(bytes));
+  if (match === null || (match[1] !== "" && match[2] === "")) return null;
+  let value = match[2] === "" ? 0n : BigInt(match[2]);
+  if (value > _MAX_U64) return null;
+  if (match[1] === "-") value = (_MAX_U64 + 1n - value) & _MAX_U64;
+  const unit = BigInt(NODE_UNIT);
+  return { node: Number(value / unit), cursor: Number(value % unit) };
 }
+
+const _MAX_U64 = (1n << 64n) - 1n;
 
 /** The Aster cursor for `cursor` on node `node`. */
 export function encodeScanCursor(node: number, cursor: number): string {

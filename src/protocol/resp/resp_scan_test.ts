@@ -25,9 +25,26 @@ Deno.test("scan cursors carry the node index above bit 40 and stay exact as numb
     cursor: 12345,
   });
   assert.ok(Number.isSafeInteger(Number(encodeScanCursor(4095, 2 ** SCAN_NODE_SHIFT - 1))));
-  for (const bad of ["", "-1", "1.5", "abc", "99999999999999999"]) {
+  // Malformed as redis-server's strtoul reads it.
+  for (const bad of ["-", "+", " 5", "5 ", "1.5", "abc", "0x10", "18446744073709551616"]) {
     assert.equal(parseScanCursor(encoder.encode(bad)), null, bad);
   }
+  // Accepted as it does: the empty string and "+0", "-0" are 0; a negative one wraps;
+  // a big one names a node past the last (the scan is over).
+  for (const zero of ["", "+0", "-0", "00"]) {
+    assert.deepEqual(parseScanCursor(encoder.encode(zero)), { node: 0, cursor: 0 }, zero);
+  }
+  assert.deepEqual(parseScanCursor(encoder.encode("+17")), { node: 0, cursor: 17 });
+  const unit = 2 ** SCAN_NODE_SHIFT;
+  assert.deepEqual(parseScanCursor(encoder.encode("-1")), {
+    node: 2 ** (64 - SCAN_NODE_SHIFT) - 1,
+    cursor: unit - 1,
+  });
+  assert.deepEqual(parseScanCursor(encoder.encode("-18446744073709551615")), {
+    node: 0,
+    cursor: 1,
+  });
+  assert.ok(parseScanCursor(encoder.encode("9007199254740993"))!.node >= 2 ** 13);
 });
 
 Deno.test("a node's scan reply gets Aster's cursor: the same node, the next, or the end", () => {
