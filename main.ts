@@ -31,7 +31,11 @@ function _tlsSummary(c: Config["clusters"][number]): string {
  * Reloads one at a time: the file is read and validated first; an invalid one is logged
  * and the running config keeps serving.
  */
-function _reloader(path: string, supervisor: Supervisor): (why: string) => void {
+function _reloader(
+  path: string,
+  supervisor: Supervisor,
+  metricsAddr: Config["metricsAddr"],
+): (why: string) => void {
   let running: Promise<void> = Promise.resolve();
   return (why) => {
     running = running.then(async () => {
@@ -43,6 +47,9 @@ function _reloader(path: string, supervisor: Supervisor): (why: string) => void 
         const message = err instanceof ConfigError ? err.message : String(err);
         logError(`reload rejected, the running config stays: ${message}`);
         return;
+      }
+      if (JSON.stringify(config.metricsAddr) !== JSON.stringify(metricsAddr)) {
+        logWarn("metrics_addr changed: the metrics endpoint stays as it is until a restart");
       }
       try {
         const changes = await supervisor.reload(config);
@@ -117,6 +124,17 @@ async function main(): Promise<number> {
   configureLog(level);
   if (!isLogLevel(levelName)) logWarn(`ASTER_LOG=${levelName} is not a level; using info`);
 
+  // SIGHUP's default action ends the process: until the workers run, a reload asked for
+  // (a config tool firing right after start) is kept and done once they do.
+  let reload: ((why: string) => void) | null = null;
+  let reloadAsked = false;
+  if (request.action === "run") {
+    runtime.onSignal("SIGHUP", () => {
+      if (reload !== null) reload("SIGHUP");
+      else reloadAsked = true;
+    });
+  }
+
   let config: Config;
   try {
     config = await loadConfig(request.configPath);
@@ -188,9 +206,9 @@ async function main(): Promise<number> {
     return 1;
   }
   for (const line of _summary(config)) logInfo(`serving ${line}`);
-  const reload = _reloader(request.configPath, supervisor);
-  runtime.onSignal("SIGHUP", () => reload("SIGHUP"));
-  if (request.watch) _watch(request.configPath, () => reload("config file changed"));
+  const reloadNow = reload = _reloader(request.configPath, supervisor, config.metricsAddr);
+  if (reloadAsked) reloadNow("SIGHUP during start");
+  if (request.watch) _watch(request.configPath, () => reloadNow("config file changed"));
   // One line on stdout once every worker listens, for scripts and process managers.
   console.log(`aster-proxy ${VERSION} ready`);
   const code = await stopped.promise;

@@ -260,6 +260,56 @@ Deno.test("SIGTERM and SIGINT stop a running proxy with exit 0", async () => {
   }
 });
 
+Deno.test("--ip takes only what the config takes: a dotted quad or an RFC 4291 IPv6 address", async () => {
+  for (const ip of ["010.0.0.1", "127.1", ":::", "1::2::3", "fe80::1%eth0"]) {
+    const run = await _run(["--ip", ip, "--check"]);
+    assert.equal(run.code, 2, `${ip}: ${run.stderr}`);
+    assert.match(run.stderr, /--ip needs an IPv4 or IPv6 address/);
+  }
+});
+
+Deno.test("a SIGHUP while the workers start is a reload once they run, not the end", async () => {
+  await using redis = await startRedis();
+  await using dir = await _tempDir();
+  const port = await freePort();
+  const config = await dir.write(
+    "hup.toml",
+    renderToml([{
+      name: "hup",
+      listen_addr: `127.0.0.1:${port}`,
+      cache_type: "redis",
+      servers: [`127.0.0.1:${redis.port}`],
+      thread: 8, // a start long enough to send the signal into
+    }]),
+  );
+  const child = asterCommand(["--config", config], { ASTER_LOG: "info" }).spawn();
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const collect = async (stream: ReadableStream<Uint8Array>, into: string[]) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) into.push(chunk);
+  };
+  const reading = Promise.all([collect(child.stdout, stdout), collect(child.stderr, stderr)]);
+  try {
+    const waitFor = async (what: RegExp, lines: string[]) => {
+      for (let i = 0; i < 300 && !what.test(lines.join("")); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.match(lines.join(""), what);
+    };
+    await waitFor(/starting with/, stderr);
+    child.kill("SIGHUP");
+    await waitFor(/ready/, stdout);
+    await waitFor(/SIGHUP during start: reloading/, stderr);
+    await waitFor(/reloaded: nothing changed/, stderr);
+    await using client = await RespClient.connect(port);
+    assert.equal(await client.command("PING"), "PONG");
+  } finally {
+    child.kill("SIGTERM");
+    assert.equal((await child.status).code, 0, stderr.join(""));
+    await reading;
+  }
+});
+
 /** Runs main.ts with `args`; kills it (and fails) if it outlives RUN_TIMEOUT_MS. */
 async function _run(args: string[], env: Record<string, string> = {}): Promise<Run> {
   const start = Date.now();

@@ -122,3 +122,35 @@ Deno.test("--reload: an added cluster starts listening, a removed one drains and
   await assert.rejects(() => Deno.connect({ hostname: "127.0.0.1", port: portA }));
   assert.equal(await clientB.command("PING"), "PONG");
 });
+
+Deno.test("a removed cluster still finishing a request holds up no later reload", async () => {
+  await using redis = await startRedis();
+  const [portA, portB, portC] = [await freePort(), await freePort(), await freePort()];
+  const a: ClusterToml = {
+    name: "a",
+    cache_type: "redis",
+    listen_addr: `127.0.0.1:${portA}`,
+    servers: [`127.0.0.1:${redis.port}`],
+    shutdown_timeout: 60_000,
+  };
+  const b: ClusterToml = { ...a, name: "b", listen_addr: `127.0.0.1:${portB}` };
+  const c: ClusterToml = { ...a, name: "c", listen_addr: `127.0.0.1:${portC}` };
+  await using aster = await startAster([a, b], { args: ["--reload"], env: { ASTER_LOG: "info" } });
+  await using blocked = await RespClient.connect(portA);
+  await blocked.sendRaw("*3\r\n$5\r\nBLPOP\r\n$5\r\nqueue\r\n$1\r\n0\r\n");
+  await using other = await RespClient.connect(portB);
+  assert.equal(await other.command("PING"), "PONG");
+
+  await Deno.writeTextFile(aster.configPath, renderToml([b]));
+  assert.ok(await eventually(() => /reloaded: removed a/.test(aster.log())), aster.log());
+  await assert.rejects(() => Deno.connect({ hostname: "127.0.0.1", port: portA }));
+  // a drains (its client waits in BLPOP) while the next reload goes on.
+  await Deno.writeTextFile(aster.configPath, renderToml([b, c]));
+  assert.ok(await eventually(() => /reloaded: added c/.test(aster.log())), aster.log());
+  await using third = await RespClient.connect(portC);
+  assert.equal(await third.command("PING"), "PONG");
+  // The blocked request is still served, then its client closed.
+  assert.equal(await other.command("RPUSH", "queue", "job"), 1);
+  assert.deepEqual(text(await blocked.readReply()), ["queue", "job"]);
+  assert.ok(await blocked.closedWithin(5000), "a's client closed once drained");
+});

@@ -316,8 +316,9 @@ export class Listener {
    * Graceful stop: stops accepting, lets every client receive the replies it is owed (no
    * new requests are read) for up to `timeoutMs`, then closes whoever is left.
    */
-  async drain(timeoutMs: number): Promise<void> {
+  async drain(timeoutMs: number, stoppedAccepting: () => void = () => {}): Promise<void> {
     this.#stopAccepting();
+    stoppedAccepting();
     for (const session of this.#sessions) session.shutdown();
     const deadline = performance.now() + timeoutMs;
     while (this.#sessions.size > 0 && performance.now() < deadline) {

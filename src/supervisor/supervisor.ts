@@ -102,6 +102,8 @@ interface WorkerSlot {
   worker: Worker;
   /** True between "listening" and a crash or stop. */
   listening: boolean;
+  /** Once asked to stop: its listeners are closed (or it stopped). */
+  stoppedAccepting: PromiseWithResolvers<void>;
   stopped: PromiseWithResolvers<void>;
   restartDelay: number;
   /** Set while a reconfigure is applied. */
@@ -173,6 +175,9 @@ export class Supervisor {
   /** The latest state each cluster's leader decided, by cluster name and kind. */
   readonly #shared = new Map<string, Map<string, SharedState>>();
   #stopping = false;
+  /** Workers a reload took out, finishing their requests; and the drains under way. */
+  readonly #retiring = new Set<WorkerSlot>();
+  readonly #retired = new Set<Promise<void>>();
   /** Closes the raw sockets a worker that ended left open (null: no FFI in this process). */
   readonly #reaper = runtime.rawFdReaper();
   /** Without SO_REUSEPORT only one worker can accept on a port. */
@@ -242,6 +247,7 @@ export class Supervisor {
       worker,
       fds: this.#reaper?.newTable(),
       listening: false,
+      stoppedAccepting: Promise.withResolvers<void>(),
       stopped: Promise.withResolvers<void>(),
       restartDelay: 0,
     };
@@ -276,7 +282,11 @@ export class Supervisor {
             slot.listening = true;
             resolve();
             return;
+          case "stopped-accepting":
+            slot.stoppedAccepting.resolve();
+            return;
           case "stopped":
+            slot.stoppedAccepting.resolve();
             slot.stopped.resolve();
             return;
           case "metrics":
@@ -391,8 +401,9 @@ export class Supervisor {
     }
 
     const changes: string[] = [];
-    // Removed clusters (and those moving to another port or mode) drain first, which also
-    // frees their ports for clusters added by the same reload.
+    // Removed clusters (and those moving to another port or mode) stop accepting first,
+    // which frees their ports for clusters added by the same reload; they finish their
+    // requests (up to shutdown_timeout) while the reload goes on, and later ones too.
     const replaced: ClusterConfig[] = [];
     for (const [name, slots] of byName) {
       const cluster = next.clusters.find((c) => c.name === name);
@@ -411,9 +422,10 @@ export class Supervisor {
         changes.push(`added ${cluster.name}`);
       } else if (replaced.includes(cluster)) {
         if (cluster.listenPort === slots[0].cluster.listenPort) {
-          // Same port, new shape: new workers join the port, then the old ones drain.
+          // Same port, new shape: new workers join the port, then the old ones drain (the
+          // new ones serve meanwhile: the reload does not wait).
           await this.#startCluster(cluster);
-          await this.#drainSlots(slots);
+          this.#drainSlots(slots);
           changes.push(`restarted ${cluster.name}`);
         } else {
           await this.#startCluster(cluster);
@@ -437,10 +449,28 @@ export class Supervisor {
     await Promise.all(slots.map((slot) => this.#run(slot)));
   }
 
-  /** Stops some workers gracefully (as on SIGTERM) and forgets them. */
-  async #drainSlots(slots: WorkerSlot[]): Promise<void> {
-    for (const slot of slots) this.#slots.splice(this.#slots.indexOf(slot), 1);
-    await Promise.all(slots.map((slot) => _stopWorker(slot, this.#reaper)));
+  /**
+   * Stops some workers gracefully (as on SIGTERM) and forgets them once stopped; until then
+   * stop() waits for them too and kill() ends them. Resolves once they stopped accepting.
+   */
+  #drainSlots(slots: WorkerSlot[]): Promise<void> {
+    for (const slot of slots) {
+      this.#slots.splice(this.#slots.indexOf(slot), 1);
+      this.#retiring.add(slot);
+    }
+    const drained = Promise.all(slots.map(async (slot) => {
+      await _stopWorker(slot, this.#reaper);
+      this.#retiring.delete(slot);
+    })).then(
+      () => {},
+      (err) => logWarn(`stopping removed workers: ${err instanceof Error ? err.message : err}`),
+    );
+    this.#retired.add(drained);
+    drained.finally(() => this.#retired.delete(drained));
+    return Promise.race([
+      Promise.all(slots.map((slot) => slot.stoppedAccepting.promise)).then(() => {}),
+      drained,
+    ]);
   }
 
   #reconfigure(slot: WorkerSlot, cluster: ClusterConfig): Promise<void> {
@@ -470,7 +500,10 @@ export class Supervisor {
       logInfo(`draining: /healthz is 503, still accepting for ${delay} ms (drain_delay)`);
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
-    await Promise.all(this.#slots.splice(0).map((slot) => _stopWorker(slot, this.#reaper)));
+    await Promise.all([
+      ...this.#slots.splice(0).map((slot) => _stopWorker(slot, this.#reaper)),
+      ...this.#retired, // clusters a reload removed, still finishing their requests
+    ]);
     logInfo("stopped");
   }
 
@@ -487,5 +520,7 @@ export class Supervisor {
   kill(): void {
     this.#stopping = true;
     for (const { worker } of this.#slots.splice(0)) worker.terminate();
+    for (const { worker } of this.#retiring) worker.terminate();
+    this.#retiring.clear();
   }
 }

@@ -34,8 +34,11 @@ export interface DataPlane {
   /** This cluster's counters in this worker. */
   readonly metrics: ClusterMetrics;
   close(): void;
-  /** Stops accepting, lets clients get the replies they are owed (up to `shutdown_timeout`), stops. */
-  drain(): Promise<void>;
+  /**
+   * Stops accepting (then calls `stoppedAccepting`: the port is free), lets clients get the
+   * replies they are owed (up to `shutdown_timeout`), stops.
+   */
+  drain(stoppedAccepting?: () => void): Promise<void>;
   /**
    * Applies a changed config of the same cluster (same listen address, mode and thread
    * count): new backends, timeouts, limits and password, without closing clients.
@@ -130,8 +133,10 @@ class PlaneState implements DataPlane {
     this.#stop();
   }
 
-  async drain(): Promise<void> {
-    await this.#listener?.drain(this.#config.shutdownTimeout);
+  /** Stops accepting (then `stoppedAccepting`), finishes the requests in flight, stops. */
+  async drain(stoppedAccepting: () => void = () => {}): Promise<void> {
+    if (this.#listener === null) stoppedAccepting();
+    else await this.#listener.drain(this.#config.shutdownTimeout, stoppedAccepting);
     this.#stop();
   }
 

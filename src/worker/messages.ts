@@ -99,6 +99,11 @@ export interface FailedMessage {
   error: string;
 }
 
+/** Worker -> supervisor: after a StopMessage, its listeners are closed (the port is free). */
+export interface StoppedAcceptingMessage {
+  type: "stopped-accepting";
+}
+
 /** Worker -> supervisor: stopped after a StopMessage. */
 export interface StoppedMessage {
   type: "stopped";
@@ -129,6 +134,7 @@ export type FromWorker =
   | ReadyMessage
   | ListeningMessage
   | FailedMessage
+  | StoppedAcceptingMessage
   | StoppedMessage
   | MetricsMessage
   | ReconfiguredMessage;

@@ -80,7 +80,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       });
       return;
     case "stop":
-      await plane?.drain();
+      await plane?.drain(() => _post({ type: "stopped-accepting" }));
       plane = null;
       _post({ type: "stopped" });
       return;
