@@ -1,4 +1,6 @@
 /** Command-line flags, help text and exit codes. */
+import { ipv4Octets } from "./net/ipv4.ts";
+import { isIpv6 } from "./net/ipv6.ts";
 import { parseArgs } from "node:util";
 import { VERSION } from "./version.ts";
 
@@ -136,9 +138,6 @@ function _parseImport(args: string[]): CliRequest {
 }
 
 function _isIp(text: string): boolean {
-  const v4 = text.split(".");
-  if (v4.length === 4 && v4.every((part) => /^\d{1,3}$/.test(part) && Number(part) <= 255)) {
-    return true;
-  }
-  return text.includes(":") && /^[0-9a-fA-F:.]+$/.test(text);
+  // As the config reads addresses: a dotted quad without leading zeros, or RFC 4291 IPv6.
+  return ipv4Octets(text) !== null || isIpv6(text);
 }

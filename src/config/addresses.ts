@@ -1,4 +1,5 @@
 /** Host and port parsing for `listen_addr`, `servers` and `metrics_addr`. Pure. */
+import { isIpv6 } from "../net/ipv6.ts";
 import { malformedIpv4 } from "../net/ipv4.ts";
 import type { ServerSpec } from "./config_types.ts";
 import { hasControl } from "./config_words.ts";
@@ -83,9 +84,10 @@ function _splitHost(text: string): { host: string; rest: string[] } | string {
     const close = text.indexOf("]");
     if (close < 0) return `missing "]" after the IPv6 address`;
     const host = text.slice(1, close);
-    if (!/^[0-9A-Fa-f:.]+$/.test(host) || !host.includes(":")) {
-      return `${JSON.stringify(host)} is not an IPv6 address`;
+    if (host.includes("%")) {
+      return `${JSON.stringify(host)}: IPv6 zone indexes ("%eth0") are not supported`;
     }
+    if (!isIpv6(host)) return `${JSON.stringify(host)} is not an IPv6 address`;
     const after = text.slice(close + 1);
     if (!after.startsWith(":")) return `expected ":port" after "[${host}]"`;
     return { host, rest: after.slice(1).split(":") };

@@ -191,6 +191,10 @@ Deno.test("validate() rejects malformed listen addresses", () => {
     ["[::1:9001", /missing "\]"/],
     ["[::1]9001", /expected ":port"/],
     ["[zz]:9001", /"zz" is not an IPv6 address/],
+    ["[1::2::3]:9001", /"1::2::3" is not an IPv6 address/],
+    ["[:::]:9001", /":::" is not an IPv6 address/],
+    ["[1:2:3:4:5:6:7:8:9]:9001", /is not an IPv6 address/],
+    ["[fe80::1%eth0]:9001", /zone indexes \("%eth0"\) are not supported/],
     ["127.0.0.1:9001:1", /expected "host:port"/],
     ["bad host:9001", /invalid host "bad host"/],
     [9001, /listen_addr must be a "host:port" string, got 9001 \(a number\)/],
@@ -510,6 +514,7 @@ Deno.test("parseServer() returns an error text naming the entry", () => {
       `server "127.0.0.1:7001:1.5": weight must be an integer 1..1000000, got "1.5"`,
     ],
     ["::1:7001", `server "::1:7001": IPv6 addresses need brackets, e.g. "[::1]:7001"`],
+    ["[1::2::3]:7001:1", `server "[1::2::3]:7001:1": "1::2::3" is not an IPv6 address`],
     [
       "h:1:2:3",
       `server "h:1:2:3": expected "host:port", "host:port:weight" or "host:port:weight alias"`,
