@@ -572,6 +572,39 @@ async function _suite(t: Deno.TestContext, port: number, other: string): Promise
     assert.equal(await client.command("GET", other), null, "nothing applied");
   });
 
+  await t.step(
+    "SCRIPT and FUNCTION commands Aster sends to every node abort a transaction",
+    async () => {
+      await using client = await RespClient.connect(port);
+      for (
+        const command of [
+          ["SCRIPT", "LOAD", "return 1"],
+          ["SCRIPT", "FLUSH"],
+          [
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=txlib\nredis.register_function('txf', function() return 1 end)",
+          ],
+          ["FUNCTION", "FLUSH"],
+          ["FUNCTION", "DELETE", "txlib"],
+        ]
+      ) {
+        assert.equal(await client.command("MULTI"), "OK");
+        assert.equal(await client.command("SET", "{t}fan", "1"), "QUEUED");
+        const refused = await client.command(...command);
+        assert.ok(refused instanceof RespErrorReply, command.join(" "));
+        assert.match(refused.message, /inside MULTI: Aster sends it to every backend/);
+        const exec = await client.command("EXEC");
+        assert.ok(exec instanceof RespErrorReply && /^EXECABORT/.test(exec.message));
+        assert.equal(await client.command("GET", "{t}fan"), null, "nothing applied");
+      }
+      // SCRIPT EXISTS reads: queued as any command.
+      assert.equal(await client.command("MULTI"), "OK");
+      assert.equal(await client.command("SCRIPT", "EXISTS", "a".repeat(40)), "QUEUED");
+      assert.deepEqual(await client.command("EXEC"), [[0]]);
+    },
+  );
+
   await t.step("a client that vanishes mid-transaction leaves nothing behind", async () => {
     const gone = await RespClient.connect(port);
     assert.equal(await gone.command("MULTI"), "OK");

@@ -128,6 +128,18 @@ const PUBSUB_MERGE: Record<string, MergeKind> = {
   shardnumsub: "numsub",
   numpat: "sum",
 };
+/**
+ * SCRIPT and FUNCTION subcommands Aster sends to every backend or refuses outside a
+ * transaction (SCRIPT LOAD/FLUSH/KILL/DEBUG, FUNCTION LOAD/DELETE/RESTORE/FLUSH/KILL).
+ */
+function _fansOut(spec: CommandSpec, argv: Uint8Array[]): boolean {
+  if ((spec.name !== "script" && spec.name !== "function") || argv.length < 2) return false;
+  const sub = decoder.decode(argv[1]).toLowerCase();
+  return spec.name === "script"
+    ? ["load", "flush", "kill", "debug"].includes(sub)
+    : ["load", "delete", "restore", "flush", "kill"].includes(sub);
+}
+
 /** The refusal of a subscription change inside MULTI (an unsubscribe only while subscribed). */
 function _subscriptionInMulti(name: string): Uint8Array {
   const what = name.toUpperCase();
@@ -282,6 +294,18 @@ export class RespPlanner implements RequestPlanner {
       return;
     }
     if (tx !== null && tx.inMulti && spec.name !== "quit") {
+      if (_fansOut(spec, argv)) {
+        // One transaction runs on one node: these would reach only it, past Aster's refusals.
+        metrics.error("refused");
+        tx.abort();
+        plan.local(
+          encodeError(
+            `ERR command '${spec.name}' is not supported by aster inside MULTI: ` +
+              "Aster sends it to every backend (or refuses it), outside transactions only",
+          ),
+        );
+        return;
+      }
       tx.queue(spec, argv, raw ?? encodeCommand(argv), plan);
       return;
     }
