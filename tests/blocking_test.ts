@@ -181,3 +181,33 @@ testBothIo(
     await assert.rejects(client.readReply(), ReplyTimeout);
   },
 );
+
+Deno.test("timeouts in C's float forms block as long as redis-server blocks them", async () => {
+  await using redis = await startRedis();
+  await using aster = await startAster([{ servers: [`127.0.0.1:${redis.port}:1`] }]);
+  // 0x1.8 is 1.5 s; -0.0009 s is 0 ms, which blocks until a push (past Aster's own 1 s
+  // margin for an invalid timeout, which these were taken for).
+  for (const [key, timeout] of [["hexwait", "0x1.8"], ["tinywait", "-0.0009"]]) {
+    const replies: string[] = [];
+    for (const port of [redis.port, aster.ports[0]]) {
+      await using blocked = await RespClient.connect(port);
+      await using pusher = await RespClient.connect(port);
+      blocked.timeoutMs = 5000;
+      const started = performance.now();
+      await blocked.sendRaw(encodeCommandText("BLPOP", `${key}:${port}`, timeout));
+      if (timeout === "-0.0009") {
+        await sleep(BLOCKING_TIMEOUT_MARGIN_MS + 300);
+        assert.equal(await pusher.command("RPUSH", `${key}:${port}`, "v"), 1);
+      }
+      const reply = new TextDecoder().decode(await blocked.readRawReply());
+      const waited = performance.now() - started;
+      replies.push(reply);
+      if (timeout === "0x1.8") assert.ok(waited > 1300 && waited < 3000, `${port}: ${waited} ms`);
+    }
+    assert.equal(
+      replies[1].replaceAll(String(aster.ports[0]), "P"),
+      replies[0].replaceAll(String(redis.port), "P"),
+      timeout,
+    );
+  }
+});

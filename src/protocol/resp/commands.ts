@@ -864,10 +864,29 @@ function _timeoutMs(arg: Uint8Array, unitMs: number): number {
   const whole = _parseInteger(arg);
   if (!Number.isNaN(whole)) return whole < 0 ? -1 : whole === 0 ? Infinity : whole * unitMs;
   if (unitMs === 1) return -1;
-  const text = _latin1.decode(arg);
-  const value = text.trim() === text ? Number(text) : NaN;
-  if (text === "" || !Number.isFinite(value) || value < 0) return -1;
-  return value === 0 ? Infinity : value * unitMs;
+  // Seconds as a long double, then whole ms truncated toward 0, as Redis's
+  // getTimeoutFromObjectOrReply: 0.0009 and -0.0009 are 0, which blocks for ever.
+  const ms = Math.trunc(_cLongDouble(_latin1.decode(arg)) * unitMs);
+  if (!Number.isFinite(ms) || ms < 0) return -1;
+  return ms === 0 ? Infinity : ms;
+}
+
+/**
+ * A number as C's strtold reads a whole argument (Redis's string2ld): decimal or hex
+ * (`0x1p3`, `0x1.8`) with an optional sign, `inf`/`infinity`; NaN for anything else (a
+ * space before or after, `nan`, trailing bytes).
+ */
+function _cLongDouble(text: string): number {
+  const decimal = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+  if (decimal.test(text)) return Number(text);
+  const hex = /^([+-]?)0x([0-9a-f]*)(?:\.([0-9a-f]*))?(?:p([+-]?\d+))?$/i.exec(text);
+  if (hex !== null && (hex[2] !== "" || (hex[3] ?? "") !== "")) {
+    const digits = hex[2] + (hex[3] ?? "");
+    const value = parseInt(digits, 16) * 2 ** (Number(hex[4] ?? 0) - 4 * (hex[3] ?? "").length);
+    return hex[1] === "-" ? -value : value;
+  }
+  if (/^[+-]?inf(inity)?$/i.test(text)) return text.startsWith("-") ? -Infinity : Infinity;
+  return NaN;
 }
 
 /**

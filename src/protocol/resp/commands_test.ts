@@ -328,9 +328,22 @@ Deno.test("blockingTimeoutMs() reads each blocking command's own timeout", () =>
   assert.equal(ms("BZMPOP 0 1 a MIN"), Infinity);
   assert.equal(ms("XREAD COUNT 1 BLOCK 700 STREAMS a 0"), 700);
   assert.equal(ms("XREADGROUP GROUP g c BLOCK 0 STREAMS a >"), Infinity);
+  // As C's strtold and Redis's truncation to whole ms read them.
+  assert.equal(ms("BLPOP a 0x1p3"), 8000);
+  assert.equal(ms("BLPOP a 0x1.8"), 1500);
+  assert.equal(ms("BLPOP a 0X.8p1"), 1000);
+  assert.equal(ms("BLPOP a +2"), 2000);
+  assert.equal(ms("BLPOP a .5"), 500);
+  assert.equal(ms("BLPOP a 0.0009"), Infinity, "0 ms: for ever");
+  assert.equal(ms("BLPOP a -0.0009"), Infinity, "0 ms: for ever");
+  assert.equal(ms("BLPOP a 0.0015"), 1);
   // Invalid: the backend refuses it at once, so no wait of its own.
   assert.equal(ms("BLPOP a -1"), 0);
   assert.equal(ms("BLPOP a x"), 0);
+  assert.equal(ms("BLPOP a inf"), 0);
+  assert.equal(ms("BLPOP a nan"), 0);
+  assert.equal(ms("BLPOP a 0x"), 0);
+  assert.equal(ms("BLPOP a 1e"), 0);
   assert.equal(ms("XREAD BLOCK 07 STREAMS a 0"), 0);
   assert.equal(ms("XREAD BLOCK 1.5 STREAMS a 0"), 0);
 });
