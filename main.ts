@@ -48,6 +48,7 @@ function _reloader(
         logError(`reload rejected, the running config stays: ${message}`);
         return;
       }
+      for (const warning of config.warnings ?? []) logWarn(warning);
       if (JSON.stringify(config.metricsAddr) !== JSON.stringify(metricsAddr)) {
         logWarn("metrics_addr changed: the metrics endpoint stays as it is until a restart");
       }
@@ -145,6 +146,10 @@ async function main(): Promise<number> {
   }
   if (request.action === "healthcheck") {
     return await healthcheck(request.metricsPort ?? null, config.metricsAddr);
+  }
+  for (const warning of config.warnings ?? []) {
+    if (request.action === "check") console.error(`aster-proxy: warning: ${warning}`);
+    else if (request.action === "run") logWarn(warning);
   }
   if (request.action === "check") {
     for (const line of _summary(config)) console.log(line);

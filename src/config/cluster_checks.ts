@@ -348,6 +348,37 @@ export function checkIo(value: unknown, fail: Fail): IoMode {
   return "auto";
 }
 
+/** Keys that act in some modes only, the modes they act in, and how the docs call those. */
+const MODE_KEYS: Record<string, [readonly CacheType[], string]> = {
+  ping_fail_limit: [["redis", "memcache", "memcache_binary"], "the ring modes"],
+  ping_interval: [["redis", "memcache", "memcache_binary"], "the ring modes"],
+  fetch: [["redis_cluster"], "redis_cluster"],
+  read_from_slave: [["redis_cluster"], "redis_cluster"],
+  max_value_size: [["memcache", "memcache_binary"], "the memcache modes"],
+  max_multiget_line: [["memcache"], "memcache (text)"],
+};
+
+/**
+ * Warns of a key set in a mode it does nothing in, to a value other than its default (as if
+ * it were in effect: `ping_fail_limit = 3` in `redis_cluster` ejects nothing). A warning, not
+ * an error: a file that lists every key, as default.toml does, stays valid.
+ */
+export function checkModeKeys(
+  entry: Record<string, unknown>,
+  cacheType: CacheType | null,
+  warn: (m: string) => void,
+): void {
+  if (cacheType === null) return;
+  for (const [key, [modes, where]] of Object.entries(MODE_KEYS)) {
+    const value = entry[key];
+    if (value === undefined || modes.includes(cacheType)) continue;
+    const fallback = key === "read_from_slave"
+      ? false
+      : INT_RULES[key as keyof typeof INT_RULES].fallback;
+    if (value !== fallback) warn(`${key} is for ${where}; it does nothing in ${cacheType} mode`);
+  }
+}
+
 /** `hash` or `distribution`: one of twemproxy's names, and only in the ring modes. */
 export function checkChoice<T extends string>(
   key: string,
@@ -409,7 +440,7 @@ export function checkServers(
   }
   const specs: ServerSpec[] = [];
   const byAddr = new Map<string, number>();
-  const byAlias = new Map<string, number>();
+  const byName = new Map<string, { index: number; aliased: boolean }>();
   let ok = true;
   value.forEach((item, i) => {
     const at = `servers[${i}]`;
@@ -436,15 +467,22 @@ export function checkServers(
       fail(`${where}: duplicate address ${spec.addr} (already servers[${sameAddr}])`);
       ok = false;
     } else byAddr.set(addrKey, i);
-    if (spec.alias !== null) {
-      const sameAlias = byAlias.get(spec.alias);
-      if (sameAlias !== undefined) {
-        fail(
-          `${where}: duplicate alias ${JSON.stringify(spec.alias)} (already servers[${sameAlias}])`,
-        );
-        ok = false;
-      } else byAlias.set(spec.alias, i);
-    }
+    // A server's name (its alias, else its address) places its keys on the ring: two of a
+    // name would share their points, so one would get no keys (nutcracker refuses it too).
+    const name = spec.alias ?? spec.addr;
+    const sameName = byName.get(name);
+    if (sameName !== undefined) {
+      const other = `servers[${sameName.index}]`;
+      fail(
+        spec.alias !== null && sameName.aliased
+          ? `${where}: duplicate alias ${JSON.stringify(name)} (already ${other})`
+          : `${where}: duplicate name ${JSON.stringify(name)} (${other}'s ` +
+            `${
+              sameName.aliased ? "alias" : "address"
+            } is that name too; a name places keys on the ring)`,
+      );
+      ok = false;
+    } else byName.set(name, { index: i, aliased: spec.alias !== null });
     specs.push(spec);
   });
   return ok ? specs : null;

@@ -326,6 +326,8 @@ export interface Config {
    * @default null
    */
   metricsAddr: { host: string; port: number; addr: string } | null;
+  /** What is valid but likely not meant (a key set in a mode it does nothing in). */
+  warnings?: string[];
 }
 
 /** Outcome of {@link validate}: the defaulted config, or every error found. */

@@ -29,6 +29,7 @@ import {
   checkIo,
   checkKnownKeys,
   checkListenAddr,
+  checkModeKeys,
   checkName,
   checkSecrets,
   checkServers,
@@ -85,7 +86,8 @@ export function validate(raw: unknown): ValidationResult {
     errors.push("clusters is empty: at least one [[clusters]] table is required");
     return { ok: false, errors };
   }
-  const checked = list.map((entry, index) => _checkCluster(entry, index, errors));
+  const warnings: string[] = [];
+  const checked = list.map((entry, index) => _checkCluster(entry, index, errors, warnings));
   _checkUniqueNames(checked, errors);
   _checkListenClashes(checked, errors);
   let metricsAddr: Config["metricsAddr"] = null;
@@ -94,11 +96,26 @@ export function validate(raw: unknown): ValidationResult {
     const parsed = typeof text === "string" ? parseListen(text) : 'must be a "host:port" string';
     if (typeof parsed === "string") {
       errors.push(`metrics_addr ${showValue(text)}: ${parsed}`);
-    } else metricsAddr = { ...parsed, addr: text as string };
+    } else {
+      metricsAddr = { ...parsed, addr: text as string };
+      for (const c of checked) {
+        for (
+          const [key, own] of [["listen_addr", c.listen], ["tls_listen_addr", c.tlsListen]] as const
+        ) {
+          if (own && sameSocket(own, parsed)) {
+            errors.push(
+              `metrics_addr ${
+                JSON.stringify(text)
+              } clashes with ${c.label}'s ${key}: same port ${own.port}`,
+            );
+          }
+        }
+      }
+    }
   }
   if (errors.length > 0) return { ok: false, errors };
   const clusters = checked.map((c) => c.cluster as ClusterConfig);
-  return { ok: true, config: { clusters, metricsAddr } };
+  return { ok: true, config: { clusters, metricsAddr, warnings } };
 }
 
 /**
@@ -115,7 +132,12 @@ export function parseServer(entry: string): ServerSpec | string {
  * Checks one `[[clusters]]` entry, one concern at a time (the order of its errors is the
  * order of the steps), and builds its config when it has no error.
  */
-function _checkCluster(entry: unknown, index: number, errors: string[]): _Checked {
+function _checkCluster(
+  entry: unknown,
+  index: number,
+  errors: string[],
+  warnings: string[],
+): _Checked {
   const at = `clusters[${index}]`;
   const out: _Checked = {
     index,
@@ -147,6 +169,7 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
   const servers = checkServers(entry.servers, cacheType, fail);
   const ints = checkInts(entry, fail);
   checkDatabase(entry.database, cacheType, fail);
+  checkModeKeys(entry, cacheType, (message) => warnings.push(`${label}: ${message}`));
   const readFromSlave = checkBool("read_from_slave", entry.read_from_slave, fail);
   const hashTag = checkHashTag(entry.hash_tag, cacheType, fail);
   const proxyProtocol = checkBool("proxy_protocol", entry.proxy_protocol, fail);
@@ -166,6 +189,15 @@ function _checkCluster(entry: unknown, index: number, errors: string[]): _Checke
   const tls = checkTls(entry, listen, fail);
   if (tls.tlsListenHost !== null && tls.tlsListenPort !== null) {
     out.tlsListen = { host: tls.tlsListenHost, port: tls.tlsListenPort };
+  }
+  // A server at the cluster's own listen address would be Aster itself: each request would
+  // come back to it and wait out read_timeout.
+  for (const server of servers ?? []) {
+    for (const own of [out.listen, out.tlsListen]) {
+      if (own && server.port === own.port && _reaches(own.host, server.host)) {
+        fail(`server ${server.addr} is this cluster's own listen address: requests would loop`);
+      }
+    }
   }
   if (proxyProtocol && tls.tlsCert !== null) {
     // A balancer sends the PROXY header before the ClientHello, in the clear.
@@ -235,6 +267,13 @@ function _checkUniqueNames(checked: _Checked[], errors: string[]): void {
       `cluster ${JSON.stringify(name)}: name is used by more than one cluster (${where})`,
     );
   }
+}
+
+/** True when a connection to `server` reaches a listener bound to `bound` (same port). */
+function _reaches(bound: string, server: string): boolean {
+  const wildcard = bound === "0.0.0.0" || bound === "::";
+  const local = (host: string) => host === "localhost" || host.startsWith("127.") || host === "::1";
+  return bound.toLowerCase() === server.toLowerCase() || (wildcard && local(server.toLowerCase()));
 }
 
 function _checkListenClashes(checked: _Checked[], errors: string[]): void {

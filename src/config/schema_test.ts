@@ -437,6 +437,18 @@ Deno.test("validate() rejects duplicate server addresses and aliases in a cluste
       `cluster "cache-a": servers[2] "127.0.0.1:7003 a": duplicate alias "a" (already servers[0])`,
     ],
   );
+  // An alias that is another server's address (its name when it has no alias), either way.
+  assert.deepEqual(
+    _only({ servers: ["127.0.0.1:7001:1", "127.0.0.1:7002:1 127.0.0.1:7001"] }),
+    [
+      `cluster "cache-a": servers[1] "127.0.0.1:7002:1 127.0.0.1:7001": duplicate name ` +
+      `"127.0.0.1:7001" (servers[0]'s address is that name too; a name places keys on the ring)`,
+    ],
+  );
+  assert.equal(
+    _only({ servers: ["127.0.0.1:7002:1 127.0.0.1:7001", "127.0.0.1:7001:1"] }).length,
+    1,
+  );
   // The same address in two clusters is fine.
   _ok({
     clusters: [_cluster(), _cluster({ name: "cache-b", listen_addr: "127.0.0.1:9002" })],
@@ -707,4 +719,40 @@ Deno.test("validate() takes database in the redis mode only", () => {
     `cluster "cache-a": database is for the redis mode; memcached has no databases`,
   ]);
   assert.match(_only({ database: -1 })[0], /database/);
+});
+
+Deno.test("validate() refuses a server at the cluster's own address and a metrics_addr on a listen port", () => {
+  for (const listen of ["127.0.0.1:9001", "0.0.0.0:9001"]) {
+    assert.deepEqual(_only({ listen_addr: listen, servers: ["127.0.0.1:9001:1"] }), [
+      `cluster "cache-a": server 127.0.0.1:9001 is this cluster's own listen address: requests would loop`,
+    ]);
+  }
+  // Another port, or another host on a bound address: a backend like any.
+  _ok({ clusters: [_cluster({ servers: ["127.0.0.1:9002:1"] })] });
+  _ok({ clusters: [_cluster({ listen_addr: "127.0.0.2:9001", servers: ["127.0.0.1:9001:1"] })] });
+  assert.deepEqual(_errors({ clusters: [_cluster()], metrics_addr: "0.0.0.0:9001" }), [
+    `metrics_addr "0.0.0.0:9001" clashes with cluster "cache-a"'s listen_addr: same port 9001`,
+  ]);
+  _ok({ clusters: [_cluster()], metrics_addr: "127.0.0.1:9100" });
+});
+
+Deno.test("validate() warns of a key set, to other than its default, in a mode it does nothing in", () => {
+  const warnings = (extra: Record<string, unknown>) => {
+    const result = validate({ clusters: [_cluster(extra)] });
+    assert.ok(result.ok, result.ok ? "" : result.errors.join("\n"));
+    return result.config.warnings;
+  };
+  const cluster = { cache_type: "redis_cluster", servers: ["127.0.0.1:7001"] };
+  assert.deepEqual(warnings({ ...cluster, ping_fail_limit: 3, ping_interval: 500 }), [
+    `cluster "cache-a": ping_fail_limit is for the ring modes; it does nothing in redis_cluster mode`,
+    `cluster "cache-a": ping_interval is for the ring modes; it does nothing in redis_cluster mode`,
+  ]);
+  assert.deepEqual(warnings({ read_from_slave: true, fetch: 60, max_value_size: 4096 }), [
+    `cluster "cache-a": fetch is for redis_cluster; it does nothing in redis mode`,
+    `cluster "cache-a": read_from_slave is for redis_cluster; it does nothing in redis mode`,
+    `cluster "cache-a": max_value_size is for the memcache modes; it does nothing in redis mode`,
+  ]);
+  // At their defaults (as default.toml lists every key), or in their own mode: nothing.
+  assert.deepEqual(warnings({ ...cluster, ping_fail_limit: 0, fetch: 60 }), []);
+  assert.deepEqual(warnings({ read_from_slave: false, ping_fail_limit: 3 }), []);
 });
