@@ -8,6 +8,7 @@
  * table printed passes Aster's own validation.
  */
 
+import { isIpv6 } from "../net/ipv6.ts";
 import { validate } from "./schema.ts";
 
 /** What {@link importTwemproxy} makes of a nutcracker.yml. */
@@ -21,6 +22,12 @@ export interface TwemproxyImport {
 }
 
 /** The pool keys nutcracker 0.5 knows (nc_conf.c `conf_commands`). */
+/**
+ * Shortest ping_interval an imported server_retry_timeout becomes: nutcracker's 0 retries at
+ * the next request, which as a ping interval would be a ping per node every millisecond.
+ */
+const MIN_PING_INTERVAL_MS = 100;
+
 const POOL_KEYS = [
   "listen",
   "hash",
@@ -80,15 +87,22 @@ export function importTwemproxy(doc: unknown): TwemproxyImport {
     }
     tables.push({ pool, entries: converted });
   }
-  // Pools that only clash with each other (the same listen port) are refused by nutcracker too.
-  const together = validate({ clusters: tables.map((t) => Object.fromEntries(t.entries)) });
-  if (!together.ok) {
-    for (const error of together.errors) errors.push(error);
-    return { toml: "", notes, errors };
+  // Pools that only clash with each other (the same listen port) are refused by nutcracker
+  // too: the first one stays, a later one that clashes with those kept is not converted.
+  const kept: typeof tables = [];
+  for (const table of tables) {
+    const together = validate({
+      clusters: [...kept, table].map((t) => Object.fromEntries(t.entries)),
+    });
+    if (together.ok) kept.push(table);
+    else {
+      const why = together.errors.map((e) => e.replace(/^cluster "[^"]*": /, "")).join("; ");
+      errors.push(`pool ${JSON.stringify(table.pool)}: ${why}; not converted`);
+    }
   }
-  if (tables.length === 0) return { toml: "", notes, errors };
+  if (kept.length === 0) return { toml: "", notes, errors };
   const parts = ["# Converted from twemproxy (nutcracker.yml) by aster-proxy import-twemproxy."];
-  for (const table of tables) parts.push(_renderTable(table.pool, table.entries));
+  for (const table of kept) parts.push(_renderTable(table.pool, table.entries));
   return { toml: parts.join("\n\n") + "\n", notes, errors };
 }
 
@@ -110,7 +124,11 @@ function _convertPool(
   if (listen === null) return `"listen" is missing or not a string`;
   if (listen.startsWith("/")) return `listens on a unix socket (${listen}); Aster listens on TCP`;
   const colon = listen.lastIndexOf(":");
-  if (colon <= 0) return `listen ${JSON.stringify(listen)} is not "host:port"`;
+  const host = listen.slice(0, colon);
+  // A host with a colon must be IPv6 ("127.0.0.1:22125:1" is a weight nutcracker refuses).
+  if (colon <= 0 || (host.includes(":") && !isIpv6(host.replace(/^\[(.*)\]$/, "$1")))) {
+    return `listen ${JSON.stringify(listen)} is not "host:port"`;
+  }
   out.push(["listen_addr", `${_bracket(listen.slice(0, colon))}:${listen.slice(colon + 1)}`]);
 
   const redis = _bool(settings.redis, "redis");
@@ -180,10 +198,13 @@ function _convertPool(
       note("server_failure_limit 0 becomes ping_fail_limit 1 (0 turns Aster's ejection off)");
       limit = 1;
     }
-    const retry = Math.max(
-      1,
-      Math.min(numbers.server_retry_timeout ?? DEFAULT_RETRY_TIMEOUT_MS, MAX_MS),
-    );
+    const asked = numbers.server_retry_timeout ?? DEFAULT_RETRY_TIMEOUT_MS;
+    const retry = Math.max(MIN_PING_INTERVAL_MS, Math.min(asked, MAX_MS));
+    if (retry !== asked) {
+      note(
+        `server_retry_timeout ${asked} becomes ping_interval ${retry} (a ping per node that often)`,
+      );
+    }
     out.push(["ping_fail_limit", limit], ["ping_interval", retry]);
     note(
       `auto_eject_hosts: nutcracker ejects a server after ${limit} failed requests and retries ` +
@@ -206,10 +227,8 @@ function _convertPool(
     out.push(["password", password], ["backend_password", password]);
   }
   if (numbers.redis_db !== null && numbers.redis_db !== 0) {
-    note(
-      `redis_db ${numbers.redis_db} has no equivalent: Aster always uses database 0 of each ` +
-        `server, so move the data to database 0 (or keep this pool on nutcracker)`,
-    );
+    if (redis) out.push(["database", numbers.redis_db]);
+    else note(`redis_db ${numbers.redis_db} is for redis pools: ignored`);
   }
 
   const connections = numbers.server_connections;

@@ -58,6 +58,7 @@ Deno.test("importTwemproxy() converts every pool, key by key", () => {
       ping_interval: 2000,
       password: "s3cret",
       backend_password: "s3cret",
+      database: 2,
       node_connections: 4,
       max_clients: 500,
     },
@@ -71,7 +72,7 @@ Deno.test("importTwemproxy() converts every pool, key by key", () => {
     },
   ]);
   const text = notes.join("\n");
-  for (const word of ["redis_db 2", "preconnect", "backlog 1024", "auto_eject_hosts", "forever"]) {
+  for (const word of ["preconnect", "backlog 1024", "auto_eject_hosts", "forever"]) {
     assert.ok(text.includes(word), `notes mention ${word}:\n${text}`);
   }
   assert.ok(notes.every((note) => /^pool "(alpha|beta)": /.test(note)), "each note names its pool");
@@ -170,8 +171,31 @@ b:
   listen: 0.0.0.0:22121
   servers: ["127.0.0.1:6380:1"]
 `);
-  assert.equal(clash.toml, "");
-  assert.match(clash.errors.join("\n"), /listen_addr "0.0.0.0:22121" clashes with cluster "a"/);
+  // The first pool is converted; the one clashing with it is not, and says why.
+  assert.deepEqual(
+    (parseToml(clash.toml) as { clusters: { name: string }[] }).clusters.map((c) => c.name),
+    ["a"],
+  );
+  assert.match(
+    clash.errors.join("\n"),
+    /^pool "b": listen_addr "0.0.0.0:22121" clashes with cluster "a".*; not converted$/,
+  );
+  // A listen with a weight is no "host:port" (nutcracker refuses it too).
+  assert.match(
+    _convert(`c:\n  listen: 127.0.0.1:22125:1\n  servers: ["127.0.0.1:6379:1"]\n`).errors[0],
+    /^pool "c": listen "127.0.0.1:22125:1" is not "host:port"; not converted$/,
+  );
+  assert.deepEqual(
+    _convert(`v6:\n  listen: "[::1]:22125"\n  servers: ["127.0.0.1:6379:1"]\n`).errors,
+    [],
+  );
+  // server_retry_timeout 0 (retry at the next request) is no ping every millisecond.
+  const retry = _convert(
+    `r:\n  listen: 127.0.0.1:22126\n  auto_eject_hosts: true\n  server_retry_timeout: 0\n` +
+      `  servers: ["127.0.0.1:6379:1"]\n`,
+  );
+  assert.match(retry.toml, /ping_interval = 100\n/);
+  assert.match(retry.notes.join("\n"), /server_retry_timeout 0 becomes ping_interval 100/);
   assert.equal(importTwemproxy(null).errors.length, 1);
   assert.equal(importTwemproxy(["a"]).errors.length, 1);
 });
