@@ -10,9 +10,9 @@ async function scrape(port: number, path = "/metrics"): Promise<{ status: number
 }
 
 /** `aster-proxy --healthcheck` with the config and `-m port`: its exit code and stdout. */
-async function _healthcheck(configPath: string, port: number) {
+async function _healthcheck(configPath: string, port: number, env: Record<string, string> = {}) {
   const args = ["--healthcheck", "--config", configPath, "-m", String(port)];
-  const out = await asterCommand(args).output();
+  const out = await asterCommand(args, env).output();
   return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
 }
 
@@ -82,8 +82,16 @@ Deno.test("metrics: counters move with traffic and sum over workers; /healthz is
     const check = await _healthcheck(aster.configPath, metricsPort);
     assert.equal(check.code, 0, check.stdout);
     assert.match(check.stdout, /\/healthz: 200 /);
+    // Straight to the endpoint, whatever proxy the environment names for HTTP.
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const proxied = await _healthcheck(aster.configPath, metricsPort, {
+      HTTP_PROXY: dead,
+      http_proxy: dead,
+    });
+    assert.equal(proxied.code, 0, proxied.stdout);
     const nobody = await _healthcheck(aster.configPath, await freePort());
     assert.equal(nobody.code, 1, nobody.stdout);
+    assert.match(nobody.stdout, /ECONNREFUSED|refused/i, "the refusal is named");
   } finally {
     for (const client of clients) client.close();
   }

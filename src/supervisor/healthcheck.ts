@@ -26,12 +26,38 @@ export async function healthcheck(
     host.includes(":") && !host.startsWith("[") ? `[${host}]` : host
   }:${addr.port}/healthz`;
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
-    const body = (await response.text()).trim();
-    console.log(`${url}: ${response.status} ${body}`);
-    return response.status === 200 ? 0 : 1;
+    const { status, body } = await _get(host, addr.port);
+    console.log(`${url}: ${status} ${body.trim()}`);
+    return status === 200 ? 0 : 1;
   } catch (err) {
-    console.log(`${url}: ${err instanceof Error ? err.message : err}`);
+    const code = (err as { code?: string }).code;
+    const why = err instanceof Error ? err.message : String(err);
+    console.log(`${url}: ${code !== undefined && !why.includes(code) ? `${code}: ` : ""}${why}`);
     return 1;
   }
+}
+
+/**
+ * GET /healthz straight to the endpoint with node:http, which (unlike fetch) takes no
+ * HTTP_PROXY from the environment: a container with a proxy set must not ask it.
+ */
+async function _get(host: string, port: number): Promise<{ status: number; body: string }> {
+  const http = await import("node:http");
+  return await new Promise((resolve, reject) => {
+    const request = http.get({
+      host: host.replace(/^\[(.*)\]$/, "$1"),
+      port,
+      path: "/healthz",
+      agent: false,
+      timeout: TIMEOUT_MS,
+    }, (response) => {
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => body += chunk);
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+      response.on("error", reject);
+    });
+    request.on("timeout", () => request.destroy(new Error(`no answer within ${TIMEOUT_MS} ms`)));
+    request.on("error", reject);
+  });
 }
