@@ -9,6 +9,7 @@ import { startMetricsServer } from "./src/supervisor/metrics_server.ts";
 import { renderPrometheus, sumSnapshots } from "./src/metrics/prometheus.ts";
 import { VERSION } from "./src/version.ts";
 import { healthcheck } from "./src/supervisor/healthcheck.ts";
+import { watchConfig } from "./src/supervisor/config_watch.ts";
 import { type HttpServer, runtime } from "./src/runtime/runtime.ts";
 
 function _summary(config: Config): string[] {
@@ -62,24 +63,6 @@ function _reloader(
       }
     });
   };
-}
-
-/**
- * Calls `onChange` (debounced) whenever the file at `path` is written or replaced. The
- * folder is watched, since editors often replace a file rather than write it.
- */
-function _watch(path: string, onChange: () => void): void {
-  const file = runtime.realPath(path);
-  const folder = file.slice(0, file.lastIndexOf("/")) || "/";
-  const watcher = runtime.watchFolder(folder);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  (async () => {
-    for await (const event of watcher) {
-      if (event.kind === "access" || !event.paths.includes(file)) continue;
-      clearTimeout(timer);
-      timer = setTimeout(onChange, 200);
-    }
-  })().catch((err) => logWarn(`watching ${path} stopped: ${err}`));
 }
 
 /**
@@ -213,7 +196,7 @@ async function main(): Promise<number> {
   for (const line of _summary(config)) logInfo(`serving ${line}`);
   const reloadNow = reload = _reloader(request.configPath, supervisor, config.metricsAddr);
   if (reloadAsked) reloadNow("SIGHUP during start");
-  if (request.watch) _watch(request.configPath, () => reloadNow("config file changed"));
+  if (request.watch) watchConfig(request.configPath, () => reloadNow("config file changed"));
   // One line on stdout once every worker listens, for scripts and process managers.
   console.log(`aster-proxy ${VERSION} ready`);
   const code = await stopped.promise;

@@ -154,3 +154,51 @@ Deno.test("a removed cluster still finishing a request holds up no later reload"
   assert.deepEqual(text(await blocked.readReply()), ["queue", "job"]);
   assert.ok(await blocked.closedWithin(5000), "a's client closed once drained");
 });
+
+Deno.test("--reload follows a Kubernetes ConfigMap update: ..data swapped to a new folder, every time", async () => {
+  await using first = await startRedis();
+  await using second = await startRedis();
+  const port = await freePort();
+  const cluster = (server: number): ClusterToml => ({
+    name: "cm",
+    cache_type: "redis",
+    listen_addr: `127.0.0.1:${port}`,
+    servers: [`127.0.0.1:${server}`],
+  });
+  // The volume's layout: aster.toml -> ..data/aster.toml, ..data -> ..vN.
+  const volume = await Deno.makeTempDir({ prefix: "aster-cm-" });
+  const publish = async (version: number, toml: string) => {
+    await Deno.mkdir(`${volume}/..v${version}`);
+    await Deno.writeTextFile(`${volume}/..v${version}/aster.toml`, toml);
+    await Deno.symlink(`..v${version}`, `${volume}/..data_tmp`);
+    await Deno.rename(`${volume}/..data_tmp`, `${volume}/..data`);
+    if (version > 1) await Deno.remove(`${volume}/..v${version - 1}`, { recursive: true });
+  };
+  try {
+    await publish(1, renderToml([cluster(first.port)]));
+    await Deno.symlink("..data/aster.toml", `${volume}/aster.toml`);
+    // The later --config wins over the file startAster writes (the same cluster).
+    await using aster = await startAster([cluster(first.port)], {
+      args: ["--reload", "--config", `${volume}/aster.toml`],
+      env: { ASTER_LOG: "info" },
+    });
+    await using client = await RespClient.connect(port);
+    await using direct1 = await RespClient.connect(first.port);
+    await using direct2 = await RespClient.connect(second.port);
+    // Three updates, alternating the server: each one applies.
+    for (let version = 2; version <= 4; version++) {
+      const server = version % 2 === 0 ? second : first;
+      await publish(version, renderToml([cluster(server.port)]));
+      const key = `cm:${version}`;
+      assert.ok(
+        await eventually(async () => {
+          await client.command("SET", key, "v");
+          return text(await (server === first ? direct1 : direct2).command("GET", key)) === "v";
+        }),
+        `update ${version} applied:\n${aster.log()}`,
+      );
+    }
+  } finally {
+    await Deno.remove(volume, { recursive: true });
+  }
+});
