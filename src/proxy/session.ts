@@ -41,8 +41,6 @@ export interface SessionClient {
 
 /** The held reply of a slot whose reply is not written (CLIENT REPLY OFF, SKIP). */
 const SILENT = new Uint8Array(0);
-/** The reply of a protocol error closed without one. */
-const EMPTY_REPLY = new Uint8Array(0);
 
 /** How a session speaks and where it sends: its mode's protocol and the shared upstream. */
 export interface SessionMode {
@@ -863,7 +861,7 @@ export class Session implements SessionClient, SlotOwner {
     }
     logDebug(`client ${this.id}: protocol error: ${err.message}`);
     this.metrics.error("protocol");
-    this.answerAndClose(err.silent ? EMPTY_REPLY : this.protocol.protocolErrorReply(err.message));
+    this.answerAndClose(this.protocol.protocolErrorReply(err.message));
     return true;
   }
 

@@ -29,7 +29,11 @@ export const BACKSLASH = 0x5c; // "\\"
 export const MAX_BULK_LENGTH = 512 * 1024 * 1024;
 /** Most arguments Redis 7 accepts in one multibulk request (INT_MAX; 6.2 took 1024 * 1024). */
 export const MAX_ARGUMENTS = 2 ** 31 - 1;
-/** Largest request Redis buffers (client-query-buffer-limit): past it the client is closed. */
+/**
+ * Largest request Aster buffers (a whole request is read before it is sent): past it the
+ * client gets a protocol error and is closed. Redis's 1 GB query buffer limit does not count
+ * big arguments, so redis-server itself takes larger requests.
+ */
 export const MAX_REQUEST_BYTES = 1024 * 1024 * 1024;
 /** Most arguments, and longest argument, of a request before AUTH where a password is set. */
 export const MAX_UNAUTHENTICATED_ARGUMENTS = 10;

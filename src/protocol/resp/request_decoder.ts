@@ -116,10 +116,10 @@ export class RespRequestDecoder {
       const dataStart = lineEnd + 2;
       const dataEnd = dataStart + length;
       if (dataEnd + 2 - start > MAX_REQUEST_BYTES) {
-        // redis-server closes such a client without a reply once its query buffer is past
-        // the limit; here the announced lengths tell before the bytes arrive.
+        // Aster holds a whole request before it sends it: a bound of its own (redis-server
+        // takes larger ones made of big arguments), known from the announced lengths.
         this.#reset();
-        throw new ProtocolError("max query buffer length reached", { silent: true });
+        throw new ProtocolError("request over 1 GiB (Aster's limit)");
       }
       if (dataEnd + 2 > end) {
         this.#needed = dataEnd + 2 - start;

@@ -128,7 +128,7 @@ Deno.test("decodeRequest() refuses over-limit lengths at once, without waiting f
   assert.equal(new RespRequestDecoder().decode(big, 0, big.length), null);
 });
 
-Deno.test("decodeRequest() closes silently on a request past 1 GiB, as redis-server past its query buffer limit", () => {
+Deno.test("decodeRequest() refuses a request past 1 GiB, Aster's own bound, from its announced lengths", () => {
   const input = enc.encode("*3\r\n$4\r\nMSET\r\n$536870912\r\n");
   const decoder = new RespRequestDecoder();
   assert.equal(decoder.decode(input, 0, input.length), null, "512 MB: waits");
@@ -140,7 +140,7 @@ Deno.test("decodeRequest() closes silently on a request past 1 GiB, as redis-ser
   bytes.set(enc.encode(next), head.length + 536870912);
   assert.throws(
     () => new RespRequestDecoder().decode(bytes, 0, bytes.length),
-    (err) => err instanceof ProtocolError && err.silent,
+    (err) => err instanceof ProtocolError && err.message === "request over 1 GiB (Aster's limit)",
   );
 });
 
