@@ -37,6 +37,27 @@ Deno.test("max_clients: a client past the limit gets an error and is closed", as
   }
 });
 
+Deno.test("max_clients bounds the cluster over all its workers, even below thread", async () => {
+  await using redis = await startRedis();
+  await using aster = await startAster([{
+    servers: [`127.0.0.1:${redis.port}`],
+    max_clients: 2,
+    thread: 4,
+  }]);
+  const clients: RespClient[] = [];
+  try {
+    // However the kernel spreads 12 clients over the 4 workers, 2 are served in all.
+    for (let i = 0; i < 12; i++) clients.push(await RespClient.connect(aster.ports[0]));
+    const replies = await Promise.all(
+      clients.map((client) => client.command("PING").catch((err) => String(err))),
+    );
+    const served = replies.filter((reply) => reply === "PONG").length;
+    assert.equal(served, 2, JSON.stringify(replies));
+  } finally {
+    for (const client of clients) client.close();
+  }
+});
+
 Deno.test("client_idle_timeout closes idle clients and keeps busy ones", async () => {
   await using redis = await startRedis();
   await using aster = await startAster([{

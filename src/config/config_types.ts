@@ -138,7 +138,7 @@ export interface ClusterConfig {
    */
   maxMultigetLine: number;
   /**
-   * Most clients connected at once (`max_clients`), shared evenly by the workers; a client
+   * Most clients connected at once (`max_clients`), counted over all the workers; a client
    * past it gets an error reply and is closed.
    * @default 10000
    */

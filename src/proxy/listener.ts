@@ -1,4 +1,5 @@
 /** Accepts clients on one address and runs a Session for each. */
+import type { ClientQuota } from "./client_quota.ts";
 import { logDebug, logEnabled, logWarn } from "../log.ts";
 import { type OutputLimits, Session, type SessionMode } from "./session.ts";
 import { coarseClock } from "../io/coarse_clock.ts";
@@ -22,8 +23,13 @@ export interface ListenerOptions {
   reusePort: boolean;
   /** The mode's protocol and where its sessions send requests. */
   mode: SessionMode;
-  /** Most sessions at once; a client past it gets an error reply and is closed. */
+  /**
+   * Most sessions at once (of the whole cluster with `quota`, else of this listener); a client
+   * past it gets an error reply and is closed.
+   */
   maxClients: number;
+  /** The cluster's count of clients over its workers; absent: this listener counts alone. */
+  quota?: ClientQuota;
   /** Close clients idle this long, ms; 0 never does. */
   idleTimeoutMs: number;
   /** Bounds on the replies owed to one client. */
@@ -282,12 +288,18 @@ export class Listener {
       peers: this.#sessions,
       ...this.#options.mode,
     });
-    if (this.#sessions.size >= this.#options.maxClients) {
+    const quota = this.#options.quota;
+    if (
+      quota === undefined
+        ? this.#sessions.size >= this.#options.maxClients
+        : !quota.tryTake(this.#options.maxClients)
+    ) {
       metrics.clientsRejected++;
       metrics.error("max_clients");
       logWarn(
-        `max_clients reached (${this.#options.maxClients} in this worker): client ` +
-          `${session.peer || session.id} refused`,
+        `max_clients reached (${this.#options.maxClients}${
+          quota === undefined ? " in this worker" : ""
+        }): client ${session.peer || session.id} refused`,
       );
       session.answerAndClose(session.protocol.errorReply("max number of clients reached"));
       return;
@@ -308,6 +320,7 @@ export class Listener {
   /** A session's read loop ended (once; one function for all: no closure per client). */
   readonly #sessionEnded = (session: Session): void => {
     if (!this.#sessions.delete(session)) return;
+    this.#options.quota?.release();
     this.#options.metrics.clientsCurrent--;
     if (logEnabled("debug")) logDebug(`client ${session.id} left (${session.peer || "?"})`);
   };

@@ -175,6 +175,7 @@ export class Supervisor {
   /** The latest state each cluster's leader decided, by cluster name and kind. */
   readonly #shared = new Map<string, Map<string, SharedState>>();
   #stopping = false;
+  readonly #clientCountsByName = new Map<string, Int32Array>();
   /** Workers a reload took out, finishing their requests; and the drains under way. */
   readonly #retiring = new Set<WorkerSlot>();
   readonly #retired = new Set<Promise<void>>();
@@ -212,6 +213,21 @@ export class Supervisor {
 
   #threads(cluster: ClusterConfig): number {
     return this.#singleWorker ? 1 : cluster.thread;
+  }
+
+  /**
+   * The cluster's clients per worker, shared by its workers so max_clients bounds them all
+   * (kept across reloads and restarts of the same name and worker count: the clients of
+   * workers still draining stay counted).
+   */
+  #clientCounts(cluster: ClusterConfig): Int32Array {
+    const threads = this.#threads(cluster);
+    let counts = this.#clientCountsByName.get(cluster.name);
+    if (counts === undefined || counts.length !== threads) {
+      counts = new Int32Array(new SharedArrayBuffer(4 * threads));
+      this.#clientCountsByName.set(cluster.name, counts);
+    }
+    return counts;
   }
 
   /** True while every worker is listening. */
@@ -267,6 +283,7 @@ export class Supervisor {
         leader: index === 0,
         reusePort: !this.#singleWorker,
         fds: slot.fds,
+        clientCounts: this.#clientCounts(cluster),
         shared: [],
       };
       worker.onmessage = (event: MessageEvent<FromWorker>) => {
@@ -347,6 +364,11 @@ export class Supervisor {
   /** Replaces a crashed worker; the others keep serving meanwhile. */
   #restart(crashed: WorkerSlot): void {
     _endWorker(crashed, this.#reaper);
+    // Its clients went with it.
+    const counts = this.#clientCountsByName.get(crashed.cluster.name);
+    if (counts !== undefined && crashed.index < counts.length) {
+      Atomics.store(counts, crashed.index, 0);
+    }
     if (this.#stopping) return;
     const delay = Math.min(
       RESTART_MAX_MS,

@@ -3,6 +3,7 @@
  * backends (src/worker/backends.ts), the mode's protocol, the clock and timeouts ticker,
  * the listener; then reloads swap the backends under the connected sessions.
  */
+import { ClientQuota } from "../proxy/client_quota.ts";
 import type { ClusterConfig } from "../config/schema.ts";
 import { tickCoarseClock } from "../io/coarse_clock.ts";
 import { trimBufferPool } from "../io/buffer_pool.ts";
@@ -62,6 +63,11 @@ export interface PlaneOptions {
   sharing?: PlaneSharing;
   /** The supervisor's table of raw descriptors (closed by it if this worker dies). */
   fds?: RawFdTable;
+  /**
+   * The cluster's clients per worker, shared by its workers (max_clients over all of them);
+   * absent: this worker takes max_clients / thread.
+   */
+  clientCounts?: Int32Array;
 }
 
 /**
@@ -155,7 +161,7 @@ class PlaneState implements DataPlane {
     this.#config = next;
     this.#switchSessions(fresh);
     this.#applyLimits(next);
-    this.#listener?.update(_listenerLimits(next));
+    this.#listener?.update(_listenerLimits(next, this.#options.clientCounts !== undefined));
     const tls = _frontTls(next);
     if (tls !== null) this.#listener?.setTlsCredentials(tls);
     this.#versions?.probeNow();
@@ -238,7 +244,10 @@ class PlaneState implements DataPlane {
         reusePort: this.#options.reusePort,
         mode: this.#mode,
         metrics: this.metrics,
-        ..._listenerLimits(cluster),
+        ..._listenerLimits(cluster, this.#options.clientCounts !== undefined),
+        quota: this.#options.clientCounts === undefined
+          ? undefined
+          : new ClientQuota(this.#options.clientCounts, this.#options.workerIndex ?? 0),
         // With TLS and no tls_listen_addr, listen_addr is the TLS listener.
         plain: tls === null || cluster.tlsListenHost !== null,
       });
@@ -321,10 +330,10 @@ function _sessionMode(
   return { mode, settings };
 }
 
-function _listenerLimits(config: ClusterConfig) {
+function _listenerLimits(config: ClusterConfig, counted: boolean) {
   return {
-    // reusePort spreads clients evenly over the workers: each takes its share.
-    maxClients: Math.ceil(config.maxClients / config.thread),
+    // Counted over the workers, the cluster's limit; else each worker takes its share.
+    maxClients: counted ? config.maxClients : Math.ceil(config.maxClients / config.thread),
     idleTimeoutMs: config.clientIdleTimeout * 1000,
     proxyProtocol: config.proxyProtocol,
     outputLimits: {

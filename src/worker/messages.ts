@@ -30,6 +30,8 @@ export interface StartMessage {
   shared: SharedState[];
   /** Where raw descriptors are recorded (`FdOwners`), when the process may use FFI. */
   fds?: RawFdTable;
+  /** The cluster's clients per worker (a SharedArrayBuffer's view): max_clients over all. */
+  clientCounts?: Int32Array;
 }
 
 /** The supervisor's table of raw descriptors and the id this worker records them under. */

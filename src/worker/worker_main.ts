@@ -25,8 +25,17 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   switch (message.type) {
     case "start": {
-      const { cluster, workerIndex, logLevel, advertiseIp, leader, shared, reusePort, fds } =
-        message;
+      const {
+        cluster,
+        workerIndex,
+        logLevel,
+        advertiseIp,
+        leader,
+        shared,
+        reusePort,
+        fds,
+        clientCounts,
+      } = message;
       configureLog(logLevel, `${cluster.name}#${workerIndex}`);
       inbox.push(...shared);
       const sharing: PlaneSharing = {
@@ -45,6 +54,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
           workerIndex,
           sharing,
           fds,
+          clientCounts,
         });
         _post({ type: "listening", address: cluster.listenAddr });
       } catch (err) {
