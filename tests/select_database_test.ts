@@ -63,7 +63,25 @@ Deno.test("redis mode, database = 3: every backend connection is in database 3; 
     "EXEC",
   ]]);
   assert.ok(aborted[1] instanceof RespErrorReply, Deno.inspect(aborted));
+  assert.match(aborted[1].message, /inside MULTI: Aster serves database 3 only$/);
   assert.ok(aborted[3] instanceof RespErrorReply && /^EXECABORT/.test(aborted[3].message));
+  // A negative index is no database anywhere: Redis's own words, and in MULTI queued for the
+  // backend to fail in EXEC's reply while the rest applies, as redis-server does.
+  const negative = await client.command("SELECT", "-1");
+  assert.ok(
+    negative instanceof RespErrorReply && negative.message === "ERR DB index is out of range",
+  );
+  const queued = await client.pipeline([["MULTI"], ["SELECT", "-1"], ["SET", "{t}n", "1"], [
+    "EXEC",
+  ]]);
+  assert.deepEqual(queued.slice(0, 3), ["OK", "QUEUED", "QUEUED"]);
+  const results = queued[3] as unknown[];
+  assert.ok(
+    results[0] instanceof RespErrorReply &&
+      /^ERR DB index is out of range/.test(results[0].message),
+  );
+  assert.equal(results[1], "OK");
+  assert.equal(await client.command("DEL", "{t}n"), 1, "applied; gone again for the count below");
   await client.sendRaw(encodeCommandText("BLPOP", "{q}l", "5"));
   // The BLPOP's dedicated connection is dialled first: wait until a backend shows it blocked.
   for (let round = 0; round < 50; round++) {

@@ -32,12 +32,13 @@ export function localReply(spec: CommandSpec, argv: readonly Uint8Array[]): Uint
 export function selectsDatabase(
   arg: Uint8Array,
   database: number,
-): boolean | "nan" | "range" {
+): boolean | "nan" | "range" | "negative" {
   // Redis reads it as an int (getIntFromObjectOrReply): its integer syntax ("-0" is none),
   // then 32 bits.
   const value = parseLongLong(arg);
   if (value === null) return "nan";
   if (value > 2147483647n || value < -2147483648n) return "range";
+  if (value < 0n) return "negative"; // no database anywhere: Redis's own refusal
   return value === BigInt(database);
 }
 
@@ -52,6 +53,7 @@ export function selectReply(arg: Uint8Array, database: number): Uint8Array {
   if (selects === "range") {
     return encodeError("ERR value is out of range, value must between -2147483648 and 2147483647");
   }
+  if (selects === "negative") return encodeError("ERR DB index is out of range");
   return selects
     ? OK_REPLY
     : encodeError(`ERR DB index is out of range (aster serves database ${database} only)`);

@@ -253,7 +253,7 @@ export class RespTransaction {
     const database = this.#settings().database;
     if (
       spec.kind === "unsupported" ||
-      // No index at all is Redis's to refuse, in EXEC's reply: queued as it is.
+      // No index at all, or a negative one, is Redis's to refuse, in EXEC's reply: queued.
       (spec.name === "select" && selectsDatabase(argv[1], database) === false)
     ) {
       // Refused by Aster (SELECT of another database too: the connection goes back to a
@@ -262,7 +262,7 @@ export class RespTransaction {
       plan.local(
         encodeError(
           `ERR command '${spec.name}' is not supported by aster inside MULTI: ${
-            spec.reason ?? `the pinned connection stays in database ${database}`
+            spec.reason ?? `Aster serves database ${database} only`
           }`,
         ),
       );
