@@ -90,7 +90,10 @@ export function parseCli(
   if (values.help) return { action: "help" };
   if (values.version) return { action: "version" };
   const configPath = values.config ?? env.get("AS_CFG") ?? "./default.toml";
-  if (configPath === "") return { action: "error", message: "--config needs a file name" };
+  if (configPath === "") {
+    const from = values.config === undefined ? "AS_CFG is empty" : "--config needs a file name";
+    return { action: "error", message: from };
+  }
   if (values.ip !== undefined && !_isIp(values.ip)) {
     return { action: "error", message: `--ip needs an IPv4 or IPv6 address, got "${values.ip}"` };
   }

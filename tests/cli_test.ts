@@ -179,6 +179,10 @@ Deno.test("AS_CFG names the config when --config is absent; --config wins over i
   const badEnv = await _run(["--check"], { AS_CFG: `${dir.path}/missing.toml` });
   assert.equal(badEnv.code, 2);
   assert.match(badEnv.stderr, /cannot read config file .*missing\.toml/);
+
+  const emptyEnv = await _run(["--check"], { AS_CFG: "" });
+  assert.equal(emptyEnv.code, 2);
+  assert.match(emptyEnv.stderr, /^aster-proxy: AS_CFG is empty/);
 });
 
 Deno.test("--check accepts the repository's default.toml", async () => {

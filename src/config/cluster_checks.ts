@@ -114,7 +114,10 @@ export function validName(name: unknown): string | null {
 /** Every key is one Aster knows (with a "did you mean" for a near miss). */
 export function checkKnownKeys(entry: Record<string, unknown>, fail: Fail): void {
   for (const key of Object.keys(entry)) {
-    if (!CLUSTER_KEYS.includes(key)) {
+    if (key === "metrics_addr") {
+      // TOML puts every key after a [[clusters]] header into that table.
+      fail(`metrics_addr is a top-level key: put it above the first [[clusters]] ${KEYS_DOC}`);
+    } else if (!CLUSTER_KEYS.includes(key)) {
       const hint = suggestWord(key, CLUSTER_KEYS) || ` (known keys: ${CLUSTER_KEYS.join(", ")})`;
       fail(`unknown key ${JSON.stringify(key)}${hint} ${KEYS_DOC}`);
     }

@@ -343,6 +343,10 @@ Deno.test("validate() reports unknown keys with the closest known key", () => {
   assert.deepEqual(_only({ threads: 2 }), [
     `cluster "cache-a": unknown key "threads" (did you mean "thread"?)${KEYS_DOC}`,
   ]);
+  // A top-level key written after [[clusters]] lands in that table: say where it belongs.
+  assert.deepEqual(_only({ metrics_addr: "127.0.0.1:9100" }), [
+    `cluster "cache-a": metrics_addr is a top-level key: put it above the first [[clusters]]${KEYS_DOC}`,
+  ]);
   const far = _only({ colour: "blue" });
   assert.equal(far.length, 1);
   assert.match(far[0], /^cluster "cache-a": unknown key "colour" \(known keys: name, listen_addr,/);
