@@ -80,6 +80,11 @@ export function parseServerEntry(entry: string): { spec: ServerSpec; weighted: b
 
 /** Splits "host:a:b" or "[v6]:a:b" into the host and the colon-separated rest. */
 function _splitHost(text: string): { host: string; rest: string[] } | string {
+  // Forms other proxies or clients take, named so the fix is plain.
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    return `a URL is no address here: write "host:port" (no scheme, no credentials)`;
+  }
+  if (text.startsWith("/")) return `unix sockets are not supported: write "host:port"`;
   if (text.startsWith("[")) {
     const close = text.indexOf("]");
     if (close < 0) return `missing "]" after the IPv6 address`;

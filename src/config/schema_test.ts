@@ -532,6 +532,14 @@ Deno.test("parseServer() returns an error text naming the entry", () => {
     ["::1:7001", `server "::1:7001": IPv6 addresses need brackets, e.g. "[::1]:7001"`],
     ["[1::2::3]:7001:1", `server "[1::2::3]:7001:1": "1::2::3" is not an IPv6 address`],
     [
+      "redis://127.0.0.1:7001",
+      `server "redis://127.0.0.1:7001": a URL is no address here: write "host:port" (no scheme, no credentials)`,
+    ],
+    [
+      "/tmp/redis.sock",
+      `server "/tmp/redis.sock": unix sockets are not supported: write "host:port"`,
+    ],
+    [
       "h:1:2:3",
       `server "h:1:2:3": expected "host:port", "host:port:weight" or "host:port:weight alias"`,
     ],
