@@ -622,11 +622,7 @@ testBothIo(
       "mg e v\r\n",
       "mn\r\n",
     ];
-    const [want, got] = await Promise.all([direct.port, aster.ports[0]].map(async (port) => {
-      await using client = await MemcacheClient.connect(port);
-      await client.send(script.join(""));
-      return await client.readUntil("MN\r\n", script.length);
-    }));
+    const [want, got] = await _scriptOnBoth(direct.port, aster.ports[0], script);
     assert.ok(want.includes("EN\r\n"), `memcached dropped the old values: ${JSON.stringify(want)}`);
     assert.deepEqual(got, want);
   },
@@ -652,11 +648,7 @@ testBothIo(
       `md ${keys[0]} q q ${tooMany}\r\n`,
       "mn\r\n",
     ];
-    const [want, got] = await Promise.all([direct.port, aster.ports[0]].map(async (port) => {
-      await using client = await MemcacheClient.connect(port);
-      await client.send(script.join(""));
-      return await client.readUntil("MN\r\n", script.length);
-    }));
+    const [want, got] = await _scriptOnBoth(direct.port, aster.ports[0], script);
     assert.deepEqual(got, want);
     // me reads no flags: a repeated q is no error (its reply, the item's metadata, differs
     // between servers only in its numbers).
@@ -699,11 +691,7 @@ testBothIo(
     ];
     const problems: string[] = [];
     for (const script of scripts) {
-      const [want, got] = await Promise.all([direct.port, aster.ports[0]].map(async (port) => {
-        await using client = await MemcacheClient.connect(port);
-        await client.send(script.join(""));
-        return await client.readUntil("MN\r\n", script.length);
-      }));
+      const [want, got] = await _scriptOnBoth(direct.port, aster.ports[0], script);
       if (JSON.stringify(got) !== JSON.stringify(want)) {
         problems.push(
           `${script.join("")}memcached: ${JSON.stringify(want)}\naster:     ${JSON.stringify(got)}`,
@@ -795,6 +783,15 @@ testBothIo(
 
 // ---------------------------------------------------------------------------
 // Helpers.
+
+/** The replies to `script` (sent in one write, ending in `mn`) from memcached and from Aster. */
+function _scriptOnBoth(direct: number, aster: number, script: string[]): Promise<string[][]> {
+  return Promise.all([direct, aster].map(async (port) => {
+    await using client = await MemcacheClient.connect(port);
+    await client.send(script.join(""));
+    return await client.readUntil("MN\r\n", script.length);
+  }));
+}
 
 async function _startBackends(stack: AsyncDisposableStack, count: number) {
   const servers: ServerProcess[] = [];
