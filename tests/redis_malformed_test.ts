@@ -59,6 +59,12 @@ function _cases(): Case[] {
       sameAsRedis: true,
     },
     {
+      name: "argument count over 1,048,576 (Aster's limit: many millions would end a worker)",
+      bytes: _latin1("*1048577\r\n"),
+      error: "ERR Protocol error: more than 1048576 arguments (Aster's limit)",
+      sameAsRedis: false, // Redis 7 allows up to INT_MAX and waits for the arguments
+    },
+    {
       name: "argument count over INT_MAX",
       bytes: _latin1("*2147483648\r\n"),
       error: "ERR Protocol error: invalid multibulk length",

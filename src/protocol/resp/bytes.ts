@@ -27,8 +27,14 @@ export const BACKSLASH = 0x5c; // "\\"
 
 /** Largest bulk string Redis accepts (proto-max-bulk-len): 512 MB. */
 export const MAX_BULK_LENGTH = 512 * 1024 * 1024;
-/** Most arguments Redis 7 accepts in one multibulk request (INT_MAX; 6.2 took 1024 * 1024). */
+/** Most arguments Redis 7 accepts in one multibulk request (INT_MAX): past it "invalid multibulk length". */
 export const MAX_ARGUMENTS = 2 ** 31 - 1;
+/**
+ * Most arguments Aster takes in one request (Redis 6.2's limit): each costs the decoder about
+ * 140 bytes of heap beside its bytes, so 40 million empty ones (240 MB on the wire) would end
+ * the worker's isolate; past it the client gets a protocol error.
+ */
+export const MAX_ASTER_ARGUMENTS = 1024 * 1024;
 /**
  * Largest request Aster buffers (a whole request is read before it is sent): past it the
  * client gets a protocol error and is closed. Redis's 1 GB query buffer limit does not count

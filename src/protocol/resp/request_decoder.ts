@@ -10,6 +10,7 @@ import {
   findCrlf,
   LF,
   MAX_ARGUMENTS,
+  MAX_ASTER_ARGUMENTS,
   MAX_BULK_LENGTH,
   MAX_INLINE_LENGTH,
   MAX_REQUEST_BYTES,
@@ -80,6 +81,9 @@ export class RespRequestDecoder {
       }
       if (argc > MAX_UNAUTHENTICATED_ARGUMENTS && this.authRequired) {
         throw new ProtocolError("unauthenticated multibulk length");
+      }
+      if (argc > MAX_ASTER_ARGUMENTS) {
+        throw new ProtocolError("more than 1048576 arguments (Aster's limit)");
       }
       if (argc <= 0) return { argv: [], size: headerEnd + 2 - start, inline: false };
       this.#argc = argc;
