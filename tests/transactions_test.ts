@@ -119,6 +119,23 @@ const SEQUENCE: string[][] = [
   ["EXEC"],
 ];
 
+/**
+ * Inside MULTI, an unsubscribe of several names is refused: redis-server answers one reply per
+ * name, more than EXEC's array counts, so the extra ones would answer whatever request came
+ * next on that backend connection (another client's).
+ */
+async function _multiNameUnsubscribe(port: number): Promise<void> {
+  await using client = await RespClient.connect(port);
+  await using other = await RespClient.connect(port);
+  assert.equal(await other.command("SET", "{t}mu", "v"), "OK");
+  assert.equal(await client.command("MULTI"), "OK");
+  const refused = await client.command("UNSUBSCRIBE", "a", "b");
+  assert.ok(refused instanceof RespErrorReply && /with several names/.test(refused.message));
+  const exec = await client.command("EXEC");
+  assert.ok(exec instanceof RespErrorReply && /^EXECABORT/.test(exec.message));
+  for (let i = 0; i < 5; i++) assert.equal(text(await other.command("GET", "{t}mu")), "v");
+}
+
 /** Runs SEQUENCE on both ports, one command at a time, and compares the raw replies. */
 async function _differential(asterPort: number, directPort: number): Promise<void> {
   await using proxied = await RespClient.connect(asterPort);
@@ -639,6 +656,9 @@ for (const sandboxed of [false, true]) {
     await t.step("the replies of a sequence are redis-server's, byte for byte", async () => {
       await _differential(aster.ports[1], direct.port);
     });
+    await t.step("an unsubscribe of several names inside MULTI is refused", async () => {
+      await _multiNameUnsubscribe(aster.ports[1]);
+    });
 
     await t.step("pipelined around a transaction and a BLPOP: the client's order", async () => {
       await _pipelined(aster.ports[1], direct.port);
@@ -684,6 +704,9 @@ Deno.test("transactions in redis_cluster mode: ioredis, WATCH, refusals, byte fo
   });
   await t.step("the replies of a sequence are redis-server's, byte for byte", async () => {
     await _differential(aster.ports[0], direct.port);
+  });
+  await t.step("an unsubscribe of several names inside MULTI is refused", async () => {
+    await _multiNameUnsubscribe(aster.ports[0]);
   });
 
   await t.step("pipelined around a transaction and a BLPOP: the client's order", async () => {

@@ -148,8 +148,8 @@ function _subscriptionInMulti(name: string): Uint8Array {
       `ERR ${what} inside MULTI is not supported by aster: subscribe outside the transaction`,
     )
     : encodeError(
-      `ERR ${what} inside MULTI is not supported by aster while subscribed: ` +
-        "unsubscribe outside the transaction",
+      `ERR ${what} inside MULTI is not supported by aster while subscribed or with several ` +
+        "names: unsubscribe outside the transaction",
     );
 }
 const CLIENT_KILL_REFUSED = encodeError(
@@ -271,9 +271,11 @@ export class RespPlanner implements RequestPlanner {
     if (subscribed && !this.#resp3 && this.#subscribed(spec, argv, plan)) return;
     if (spec.kind === "pubsub" && spec.name !== "pubsub") {
       if (tx !== null && tx.inMulti) {
-        if (!subscribed && !SUBSCRIBE_KINDS[spec.name][1]) {
+        if (!subscribed && !SUBSCRIBE_KINDS[spec.name][1] && argv.length <= 2) {
           // Nothing to unsubscribe: queued, the transaction's connection answers it as
-          // redis-server does for a client with no subscription.
+          // redis-server does for a client with no subscription. Not with several names:
+          // Redis answers one per name, more replies than EXEC's array counts, and the extra
+          // ones would answer the next request on that connection.
           tx.queue(spec, argv, raw ?? encodeCommand(argv), plan);
           return;
         }
