@@ -3,6 +3,7 @@ import type { ClusterConfig, Config } from "../config/schema.ts";
 import { logError, logInfo, type LogLevel, logWarn } from "../log.ts";
 import { type MetricsSnapshot } from "../metrics/worker_metrics.ts";
 import type {
+  ClientCells,
   FromWorker,
   RawFdTable,
   SharedState,
@@ -95,6 +96,9 @@ interface WorkerOptions {
   advertiseIp?: string;
 }
 
+/** Cells per cluster in its shared client counts: every worker, and those still draining. */
+const CLIENT_CELLS = 512;
+
 /** One worker slot: the cluster and index it serves, and its current Worker. */
 interface WorkerSlot {
   cluster: ClusterConfig;
@@ -112,6 +116,8 @@ interface WorkerSlot {
   stopping?: boolean;
   /** Where the worker records its raw descriptors, when the process may open them. */
   fds?: RawFdTable;
+  /** Its cell in the cluster's client counts (null: none free, it counts alone). */
+  clientQuota: ClientCells | null;
 }
 
 /**
@@ -175,7 +181,7 @@ export class Supervisor {
   /** The latest state each cluster's leader decided, by cluster name and kind. */
   readonly #shared = new Map<string, Map<string, SharedState>>();
   #stopping = false;
-  readonly #clientCountsByName = new Map<string, Int32Array>();
+  readonly #clientCells = new Map<string, { counts: Int32Array; free: number[] }>();
   /** Workers a reload took out, finishing their requests; and the drains under way. */
   readonly #retiring = new Set<WorkerSlot>();
   readonly #retired = new Set<Promise<void>>();
@@ -216,18 +222,34 @@ export class Supervisor {
   }
 
   /**
-   * The cluster's clients per worker, shared by its workers so max_clients bounds them all
-   * (kept across reloads and restarts of the same name and worker count: the clients of
-   * workers still draining stay counted).
+   * A cell for a new worker in its cluster's shared client counts, so max_clients bounds all
+   * of the cluster's workers; one array per cluster name for the life of the process (workers
+   * still draining after a reload keep counting in it). Null when every cell is taken.
    */
-  #clientCounts(cluster: ClusterConfig): Int32Array {
-    const threads = this.#threads(cluster);
-    let counts = this.#clientCountsByName.get(cluster.name);
-    if (counts === undefined || counts.length !== threads) {
-      counts = new Int32Array(new SharedArrayBuffer(4 * threads));
-      this.#clientCountsByName.set(cluster.name, counts);
+  #takeCell(cluster: ClusterConfig): ClientCells | null {
+    let cells = this.#clientCells.get(cluster.name);
+    if (cells === undefined) {
+      const counts = new Int32Array(new SharedArrayBuffer(4 * CLIENT_CELLS));
+      // Low cells first (a stack): the sums stay short in practice.
+      cells = {
+        counts,
+        free: Array.from({ length: CLIENT_CELLS }, (_, i) => CLIENT_CELLS - 1 - i),
+      };
+      this.#clientCells.set(cluster.name, cells);
     }
-    return counts;
+    const cell = cells.free.pop();
+    if (cell === undefined) return null;
+    Atomics.store(cells.counts, cell, 0);
+    return { counts: cells.counts, cell };
+  }
+
+  /** A worker has ended: its clients went with it, its cell is free. */
+  #releaseCell(slot: WorkerSlot): void {
+    const quota = slot.clientQuota;
+    if (quota === null) return;
+    slot.clientQuota = null;
+    Atomics.store(quota.counts, quota.cell, 0);
+    this.#clientCells.get(slot.cluster.name)?.free.push(quota.cell);
   }
 
   /** True while every worker is listening. */
@@ -266,6 +288,7 @@ export class Supervisor {
       stoppedAccepting: Promise.withResolvers<void>(),
       stopped: Promise.withResolvers<void>(),
       restartDelay: 0,
+      clientQuota: this.#takeCell(cluster),
     };
   }
 
@@ -283,7 +306,7 @@ export class Supervisor {
         leader: index === 0,
         reusePort: !this.#singleWorker,
         fds: slot.fds,
-        clientCounts: this.#clientCounts(cluster),
+        clientQuota: slot.clientQuota ?? undefined,
         shared: [],
       };
       worker.onmessage = (event: MessageEvent<FromWorker>) => {
@@ -334,13 +357,19 @@ export class Supervisor {
         clearTimeout(timer);
         const reason = _crashReason(event);
         logError(`${label} crashed: ${reason}`);
+        // A dead worker accepts nothing: a reload or stop waiting for it goes on.
+        slot.stoppedAccepting.resolve();
+        if (slot.stopping) {
+          slot.stopped.resolve();
+          return;
+        }
         if (!slot.listening) {
           reject(new Error(`${label} crashed: ${reason}`));
           return;
         }
         slot.listening = false;
         slot.reconfigured?.resolve();
-        if (!slot.stopping) this.#restart(slot);
+        this.#restart(slot);
       };
     });
   }
@@ -364,11 +393,7 @@ export class Supervisor {
   /** Replaces a crashed worker; the others keep serving meanwhile. */
   #restart(crashed: WorkerSlot): void {
     _endWorker(crashed, this.#reaper);
-    // Its clients went with it.
-    const counts = this.#clientCountsByName.get(crashed.cluster.name);
-    if (counts !== undefined && crashed.index < counts.length) {
-      Atomics.store(counts, crashed.index, 0);
-    }
+    this.#releaseCell(crashed);
     if (this.#stopping) return;
     const delay = Math.min(
       RESTART_MAX_MS,
@@ -477,11 +502,13 @@ export class Supervisor {
    */
   #drainSlots(slots: WorkerSlot[]): Promise<void> {
     for (const slot of slots) {
-      this.#slots.splice(this.#slots.indexOf(slot), 1);
+      const at = this.#slots.indexOf(slot);
+      if (at >= 0) this.#slots.splice(at, 1);
       this.#retiring.add(slot);
     }
     const drained = Promise.all(slots.map(async (slot) => {
       await _stopWorker(slot, this.#reaper);
+      this.#releaseCell(slot);
       this.#retiring.delete(slot);
     })).then(
       () => {},

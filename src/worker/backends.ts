@@ -180,11 +180,12 @@ function _ring(cluster: ClusterConfig, wire: BackendProtocol, context: BackendCo
 }
 
 /**
- * Subscription connections: one per subscribed client per node it needs, never more than
- * this worker's share of max_clients per node.
+ * Subscription connections: one per subscribed client per node it needs, so never more than
+ * max_clients per node (which bounds the cluster's clients over its workers, whichever worker
+ * the clients reach).
  */
 function _subscriptionPool(cluster: ClusterConfig, pool: NodePool): PinnedPool {
-  return new PinnedPool(pool, { capPerNode: Math.ceil(cluster.maxClients / cluster.thread) });
+  return new PinnedPool(pool, { capPerNode: cluster.maxClients });
 }
 
 /** The snapshot of every open node of a pool, latency summed over its connections. */

@@ -3,6 +3,7 @@
  * backends (src/worker/backends.ts), the mode's protocol, the clock and timeouts ticker,
  * the listener; then reloads swap the backends under the connected sessions.
  */
+import type { ClientCells } from "./messages.ts";
 import { ClientQuota } from "../proxy/client_quota.ts";
 import type { ClusterConfig } from "../config/schema.ts";
 import { tickCoarseClock } from "../io/coarse_clock.ts";
@@ -64,10 +65,10 @@ export interface PlaneOptions {
   /** The supervisor's table of raw descriptors (closed by it if this worker dies). */
   fds?: RawFdTable;
   /**
-   * The cluster's clients per worker, shared by its workers (max_clients over all of them);
-   * absent: this worker takes max_clients / thread.
+   * The cluster's clients per worker, shared by its workers, and this worker's cell
+   * (max_clients over all of them); absent: this worker takes max_clients / thread.
    */
-  clientCounts?: Int32Array;
+  clientQuota?: ClientCells;
 }
 
 /**
@@ -161,7 +162,7 @@ class PlaneState implements DataPlane {
     this.#config = next;
     this.#switchSessions(fresh);
     this.#applyLimits(next);
-    this.#listener?.update(_listenerLimits(next, this.#options.clientCounts !== undefined));
+    this.#listener?.update(_listenerLimits(next, this.#options.clientQuota !== undefined));
     const tls = _frontTls(next);
     if (tls !== null) this.#listener?.setTlsCredentials(tls);
     this.#versions?.probeNow();
@@ -244,10 +245,10 @@ class PlaneState implements DataPlane {
         reusePort: this.#options.reusePort,
         mode: this.#mode,
         metrics: this.metrics,
-        ..._listenerLimits(cluster, this.#options.clientCounts !== undefined),
-        quota: this.#options.clientCounts === undefined
+        ..._listenerLimits(cluster, this.#options.clientQuota !== undefined),
+        quota: this.#options.clientQuota === undefined
           ? undefined
-          : new ClientQuota(this.#options.clientCounts, this.#options.workerIndex ?? 0),
+          : new ClientQuota(this.#options.clientQuota.counts, this.#options.clientQuota.cell),
         // With TLS and no tls_listen_addr, listen_addr is the TLS listener.
         plain: tls === null || cluster.tlsListenHost !== null,
       });

@@ -14,6 +14,12 @@ export type SharedState =
   | { kind: "slots"; map: SlotMap };
 
 /** Supervisor -> worker: serve this cluster. */
+/** A cluster's shared client counts and the cell one worker counts in. */
+export interface ClientCells {
+  counts: Int32Array;
+  cell: number;
+}
+
 export interface StartMessage {
   type: "start";
   cluster: ClusterConfig;
@@ -30,8 +36,11 @@ export interface StartMessage {
   shared: SharedState[];
   /** Where raw descriptors are recorded (`FdOwners`), when the process may use FFI. */
   fds?: RawFdTable;
-  /** The cluster's clients per worker (a SharedArrayBuffer's view): max_clients over all. */
-  clientCounts?: Int32Array;
+  /**
+   * The cluster's clients per worker (a SharedArrayBuffer's view) and this worker's cell in it:
+   * max_clients over all of them.
+   */
+  clientQuota?: ClientCells;
 }
 
 /** The supervisor's table of raw descriptors and the id this worker records them under. */

@@ -34,7 +34,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
         shared,
         reusePort,
         fds,
-        clientCounts,
+        clientQuota,
       } = message;
       configureLog(logLevel, `${cluster.name}#${workerIndex}`);
       inbox.push(...shared);
@@ -54,7 +54,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
           workerIndex,
           sharing,
           fds,
-          clientCounts,
+          clientQuota,
         });
         _post({ type: "listening", address: cluster.listenAddr });
       } catch (err) {
