@@ -89,6 +89,7 @@ testBothIo("CLIENT LIST TYPE and ID, and a subscriber's line, as redis-server 7.
       ["TYPE", "replica"],
       ["TYPE", "slave"],
       ["TYPE", "x"],
+      ["TYPE", "constructor"],
       ["TYPE"],
       ["TYPE", "normal", "extra"],
       ["ID", "0"],

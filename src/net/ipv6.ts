@@ -10,19 +10,17 @@ const GROUP = /^[0-9A-Fa-f]{1,4}$/;
 export function isIpv6(text: string): boolean {
   const halves = text.split("::");
   if (halves.length > 2) return false;
-  const groups = (part: string): string[] | null => (part === "" ? [] : part.split(":"));
+  const groups = (part: string): string[] => (part === "" ? [] : part.split(":"));
   const head = groups(halves[0]);
   const tail = halves.length === 2 ? groups(halves[1]) : [];
-  if (head === null || tail === null) return false;
-  const all = [...head, ...tail];
-  let count = all.length;
-  // A dotted quad may end the address, standing for two groups.
-  const last = all.at(-1);
-  if (last !== undefined && last.includes(".")) {
-    if (ipv4Octets(last) === null) return false;
-    all.pop();
+  // A dotted quad may end the address only (the tail's last group, or the head's without
+  // "::"), standing for two groups.
+  const ending = halves.length === 2 ? tail : head;
+  let count = head.length + tail.length;
+  if (ending.length > 0 && ending[ending.length - 1].includes(".")) {
+    if (ipv4Octets(ending.pop()!) === null) return false;
     count++;
   }
-  if (!all.every((group) => GROUP.test(group))) return false;
+  if (![...head, ...tail].every((group) => GROUP.test(group))) return false;
   return halves.length === 2 ? count <= 7 : count === 8;
 }

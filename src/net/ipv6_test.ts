@@ -35,6 +35,9 @@ Deno.test("isIpv6 takes RFC 4291 literals and nothing else", () => {
       "1.2.3.4",
       "fe80::1%eth0",
       "1:2:3:4:5:6:7:1.2.3.4",
+      "1.2.3.4::",
+      "1:2:1.2.3.4::",
+      "1.2.3.4::1",
     ]
   ) assert.ok(!isIpv6(bad), bad);
 });

@@ -90,7 +90,7 @@ export function clientListReply(
   if (argv.length === 2) listed = [...clients];
   else if (argv.length === 4 && option === "type") {
     const type = decoder.decode(argv[3]);
-    const match = _TYPES[type.toLowerCase()];
+    const match = _TYPES.get(type.toLowerCase());
     if (match === undefined) return encodeError(`ERR Unknown client type '${type}'`);
     listed = [...clients].filter(match);
   } else if (argv.length > 3 && option === "id") {
@@ -112,13 +112,13 @@ export function clientListReply(
 }
 
 /** CLIENT LIST TYPE's types (Redis's names): which of Aster's clients each one lists. */
-const _TYPES: Record<string, (client: ListedClient) => boolean> = {
-  normal: (client) => !_isPubsub(client),
-  pubsub: _isPubsub,
-  master: () => false,
-  replica: () => false,
-  slave: () => false,
-};
+const _TYPES = new Map<string, (client: ListedClient) => boolean>([
+  ["normal", (client) => !_isPubsub(client)],
+  ["pubsub", _isPubsub],
+  ["master", () => false],
+  ["replica", () => false],
+  ["slave", () => false],
+]);
 
 /** Subscribed to something (redis-server's CLIENT_PUBSUB flag). */
 function _isPubsub(client: ListedClient): boolean {
