@@ -2,6 +2,7 @@
  * The checks of one `[[clusters]]` table's keys, one function per concern; `validate()` in
  * schema.ts calls them in order and assembles the config. Pure.
  */
+import { ketamaName } from "../hash/ketama.ts";
 import {
   ALLOWABLE_COMMANDS,
   type CacheType,
@@ -354,7 +355,6 @@ export function checkIo(value: unknown, fail: Fail): IoMode {
 /** Keys that act in some modes only, the modes they act in, and how the docs call those. */
 const MODE_KEYS: Record<string, [readonly CacheType[], string]> = {
   ping_fail_limit: [["redis", "memcache", "memcache_binary"], "the ring modes"],
-  ping_interval: [["redis", "memcache", "memcache_binary"], "the ring modes"],
   fetch: [["redis_cluster"], "redis_cluster"],
   read_from_slave: [["redis_cluster"], "redis_cluster"],
   max_value_size: [["memcache", "memcache_binary"], "the memcache modes"],
@@ -470,9 +470,10 @@ export function checkServers(
       fail(`${where}: duplicate address ${spec.addr} (already servers[${sameAddr}])`);
       ok = false;
     } else byAddr.set(addrKey, i);
-    // A server's name (its alias, else its address) places its keys on the ring: two of a
-    // name would share their points, so one would get no keys (nutcracker refuses it too).
-    const name = spec.alias ?? spec.addr;
+    // A server's name (its alias, else its address, the host alone on port 11211) places
+    // its keys on the ring: two of a name would share their points, so one would get no keys
+    // (nutcracker refuses it too).
+    const name = ketamaName(spec);
     const sameName = byName.get(name);
     if (sameName !== undefined) {
       const other = `servers[${sameName.index}]`;

@@ -271,9 +271,15 @@ function _checkUniqueNames(checked: _Checked[], errors: string[]): void {
 
 /** True when a connection to `server` reaches a listener bound to `bound` (same port). */
 function _reaches(bound: string, server: string): boolean {
-  const wildcard = bound === "0.0.0.0" || bound === "::";
-  const local = (host: string) => host === "localhost" || host.startsWith("127.") || host === "::1";
-  return bound.toLowerCase() === server.toLowerCase() || (wildcard && local(server.toLowerCase()));
+  const norm = (host: string) => {
+    const h = host.toLowerCase();
+    return h === "localhost" ? "127.0.0.1" : h === "0:0:0:0:0:0:0:0" ? "::" : h;
+  };
+  const b = norm(bound);
+  const s = norm(server);
+  const loopback4 = s.startsWith("127.");
+  // 0.0.0.0 takes IPv4 only; "::" both (Linux's default dual stack).
+  return b === s || (b === "0.0.0.0" && loopback4) || (b === "::" && (loopback4 || s === "::1"));
 }
 
 function _checkListenClashes(checked: _Checked[], errors: string[]): void {

@@ -453,6 +453,11 @@ Deno.test("validate() rejects duplicate server addresses and aliases in a cluste
     _only({ servers: ["127.0.0.1:7002:1 127.0.0.1:7001", "127.0.0.1:7001:1"] }).length,
     1,
   );
+  // On port 11211 the ring names a server by its host alone, as nutcracker does.
+  assert.equal(_only({ servers: ["10.0.0.1:11211:1", "10.0.0.2:11211:1 10.0.0.1"] }).length, 1);
+  _ok({
+    clusters: [_cluster({ servers: ["10.0.0.1:11211:1", "10.0.0.2:11211:1 10.0.0.1:11211"] })],
+  });
   // The same address in two clusters is fine.
   _ok({
     clusters: [_cluster(), _cluster({ name: "cache-b", listen_addr: "127.0.0.1:9002" })],
@@ -739,6 +744,20 @@ Deno.test("validate() refuses a server at the cluster's own address and a metric
       `cluster "cache-a": server 127.0.0.1:9001 is this cluster's own listen address: requests would loop`,
     ]);
   }
+  for (
+    const [listen, server] of [["[::]:9001", "[::1]:9001:1"], [
+      "localhost:9001",
+      "127.0.0.1:9001:1",
+    ]]
+  ) {
+    assert.equal(
+      _only({ listen_addr: listen, servers: [server] }).length,
+      1,
+      `${listen} ${server}`,
+    );
+  }
+  // IPv6 loopback does not reach a listener on 0.0.0.0 (IPv4 only).
+  _ok({ clusters: [_cluster({ listen_addr: "0.0.0.0:9001", servers: ["[::1]:9001:1"] })] });
   // Another port, or another host on a bound address: a backend like any.
   _ok({ clusters: [_cluster({ servers: ["127.0.0.1:9002:1"] })] });
   _ok({ clusters: [_cluster({ listen_addr: "127.0.0.2:9001", servers: ["127.0.0.1:9001:1"] })] });
@@ -755,9 +774,9 @@ Deno.test("validate() warns of a key set, to other than its default, in a mode i
     return result.config.warnings;
   };
   const cluster = { cache_type: "redis_cluster", servers: ["127.0.0.1:7001"] };
+  // (ping_interval also paces the backend version probe, in every mode: no warning.)
   assert.deepEqual(warnings({ ...cluster, ping_fail_limit: 3, ping_interval: 500 }), [
     `cluster "cache-a": ping_fail_limit is for the ring modes; it does nothing in redis_cluster mode`,
-    `cluster "cache-a": ping_interval is for the ring modes; it does nothing in redis_cluster mode`,
   ]);
   assert.deepEqual(warnings({ read_from_slave: true, fetch: 60, max_value_size: 4096 }), [
     `cluster "cache-a": fetch is for redis_cluster; it does nothing in redis mode`,
