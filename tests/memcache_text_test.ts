@@ -625,6 +625,18 @@ testBothIo(
     const [want, got] = await _scriptOnBoth(direct.port, aster.ports[0], script);
     assert.ok(want.includes("EN\r\n"), `memcached dropped the old values: ${JSON.stringify(want)}`);
     assert.deepEqual(got, want);
+    // An ms whose flags memcached refuses first (an invalid mode, a bad token) keeps the value
+    // (the refusals' words differ: Aster says the value is too large).
+    const kept = [
+      "ms f 3\r\nabc\r\n",
+      `ms f ${big.length} MX\r\n${big}\r\n`,
+      `ms f ${big.length} T1x\r\n${big}\r\n`,
+      "mg f v\r\n",
+      "mn\r\n",
+    ];
+    const [wantKept, gotKept] = await _scriptOnBoth(direct.port, aster.ports[0], kept);
+    assert.deepEqual(wantKept.at(-2), "VA 3\r\nabc\r\n");
+    assert.deepEqual(gotKept.at(-2), "VA 3\r\nabc\r\n");
   },
 );
 
@@ -646,6 +658,8 @@ testBothIo(
       `ma ${keys[0]} q q\r\n`,
       `mg ${keys[0]} q q ${tooMany}\r\n`, // too many tokens: checked before the repeated q
       `md ${keys[0]} q q ${tooMany}\r\n`,
+      // A first letter memcached dispatches on answers ERROR before its HTTP check.
+      "sxx HTTP/1.1\r\n",
       "mn\r\n",
     ];
     const [want, got] = await _scriptOnBoth(direct.port, aster.ports[0], script);

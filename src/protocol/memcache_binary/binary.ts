@@ -263,7 +263,8 @@ export class MemcacheBinaryDecoder {
     if (status !== BinaryStatus.ok) {
       const opaque = _u32(buf, start + 12);
       if (
-        status === BinaryStatus.valueTooLarge && keyLength > 0 &&
+        // Only a SET memcached would read (its 8 bytes of extras): it refuses others unread.
+        status === BinaryStatus.valueTooLarge && keyLength > 0 && extrasLength === 8 &&
         (opcode === BinaryOpcode.set || opcode === BinaryOpcode.setq)
       ) {
         // Wait for the key (at most 250 bytes after the header and extras), not the value.

@@ -179,6 +179,8 @@ const FLAGS_TOO_LONG = "CLIENT_ERROR options flags too long";
  */
 const MAX_META_TOKENS = 19;
 const BASE64_FLAG = ascii("b");
+/** First letters memcached dispatches on before its HTTP check ("sxx HTTP/1.1" gets ERROR). */
+const _DISPATCHED = new Set([..."gsacidt"].map((c) => c.charCodeAt(0)));
 /** How an HTTP request line's last token starts. */
 const HTTP_VERSION = ascii("HTTP/");
 
@@ -252,8 +254,12 @@ export class MemcacheTextDecoder {
     if (entry === null) {
       const refused = _error(null, ERROR, lineSize);
       // An HTTP request line: memcached closes without a word (a browser or a proxy is
-      // talking to it), rather than answer ERROR to every header line.
-      if (startsWith(buf, t[t.length - 2], t[t.length - 1], HTTP_VERSION)) refused.close = true;
+      // talking to it), rather than answer ERROR to every header line; only where its
+      // dispatch by first letter (g, s, a, c, i, d, t, and two-letter m...) has not answered.
+      if (
+        !_DISPATCHED.has(buf[t[0]]) && !(buf[t[0]] === 0x6d && t[1] - t[0] === 2) &&
+        startsWith(buf, t[t.length - 2], t[t.length - 1], HTTP_VERSION)
+      ) refused.close = true;
       return refused;
     }
     const line: _Line = { buf, start, size: lineSize, t, entry };
@@ -368,8 +374,9 @@ export class MemcacheTextDecoder {
     if (problem !== null) {
       this.#skip = length + 2;
       const refused = _error(entry.name, problem, line.size);
-      // memcached drops the old value of any `ms` too large to store, whatever its mode.
-      if (problem === TOO_LARGE) {
+      // memcached drops the old value of any `ms` too large to store, whatever its mode, once
+      // its flags passed (else it refuses them first and keeps the value).
+      if (problem === TOO_LARGE && _msFlagsPass(buf, t)) {
         refused.staleKey = buf.subarray(t[2], t[3]);
         refused.staleKeyBase64 = _findFlag(buf, t, 3, BASE64_FLAG) >= 0;
       }
@@ -545,6 +552,61 @@ function _meta(line: _Line): MemcacheTextDecoded {
   req.base64Key = _findFlag(buf, t, 2, BASE64_FLAG) >= 0;
   return req;
 }
+
+/**
+ * True when memcached's checks of an `ms`'s flags pass, so it goes on to store (and, with a
+ * value too large, deletes the old one): no flag twice or unknown, numbers that parse, a
+ * base64 key that decodes, a mode of E, A, P, R or S, an opaque of at most 32 bytes.
+ */
+function _msFlagsPass(buf: Uint8Array, t: number[]): boolean {
+  const seen = new Set<number>();
+  for (let i = 6; i < t.length; i += 2) {
+    const letter = buf[t[i]];
+    if (seen.has(letter)) return false;
+    seen.add(letter);
+    const value = _latin1.decode(buf.subarray(t[i] + 1, t[i + 1]));
+    switch (String.fromCharCode(letter)) {
+      case "N":
+      case "T":
+      case "R":
+        if (!/^[+-]?\d+$/.test(value) || Math.abs(Number(value)) > 2 ** 31 - 1) return false;
+        break;
+      case "F":
+        if (!/^\+?\d+$/.test(value) || Number(value) > 2 ** 32 - 1) return false;
+        break;
+      case "C":
+      case "J":
+      case "D":
+        if (!/^\+?\d+$/.test(value) || BigInt(value) > 2n ** 64n - 1n) return false;
+        break;
+      case "M":
+        if (value.length !== 1 || !"EAPRS".includes(value)) return false;
+        break;
+      case "O":
+        if (t[i + 1] - t[i] > 32) return false;
+        break;
+      case "b":
+        if (!_decodesAsBase64(_latin1.decode(buf.subarray(t[2], t[3])))) return false;
+        break;
+      default:
+        if (!"lPLkstcfvhuqI".includes(String.fromCharCode(letter))) return false;
+    }
+  }
+  return true;
+}
+
+function _decodesAsBase64(text: string): boolean {
+  if (text.length === 0 || text.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(text)) {
+    return false;
+  }
+  try {
+    return atob(text).length > 0;
+  } catch {
+    return false;
+  }
+}
+
+const _latin1 = new TextDecoder("latin1");
 
 /** version, quit, stats, flush_all ...: recognized by name, arguments passed on as views. */
 function _admin(line: _Line): MemcacheTextRequest {
