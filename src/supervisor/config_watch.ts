@@ -10,6 +10,8 @@ import { runtime } from "../runtime/runtime.ts";
 
 /** Quiet time after the last event before the file is read again, ms. */
 const DEBOUNCE_MS = 200;
+/** Longest a burst of events may put the read off, ms (a busy file beside the config). */
+const MAX_WAIT_MS = 2000;
 
 /**
  * Watches the folder the config path names (which a ConfigMap update leaves in place) and the
@@ -20,36 +22,57 @@ export function watchConfig(path: string, onChange: () => void): void {
   const slash = path.lastIndexOf("/");
   const folder = runtime.realPath(slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash));
   const file = `${folder === "/" ? "" : folder}/${path.slice(slash + 1)}`;
+  let real = _realPath(file);
   let last: Promise<string | null> = _read(file);
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const watching = new Set<string>();
+  /** When the first event of the current burst came (0: none pending). */
+  let burstStart = 0;
+  const watchers = new Map<string, AsyncIterator<unknown>>();
 
   const check = () => {
+    burstStart = 0;
     const before = last;
     last = _read(file);
     Promise.all([before, last]).then(([was, now]) => {
       if (now !== null && now !== was) onChange();
     });
-    const real = _realFolder(file);
-    if (real !== null) watch(real);
+    real = _realPath(file);
+    const realFolder = real === null ? null : _folderOf(real);
+    if (realFolder !== null) watch(realFolder);
+    // A folder the file no longer lies in (a ConfigMap's old ..<timestamp>, deleted): let go.
+    for (const [dir, iterator] of watchers) {
+      if (dir !== folder && dir !== realFolder) {
+        watchers.delete(dir);
+        iterator.return?.();
+      }
+    }
   };
+  /** The file, where it really lies, or a ConfigMap's hidden entries (..data, ..<timestamp>). */
+  const relevant = (paths: readonly string[]) =>
+    paths.some((p) => p === file || p === real || p.startsWith(`${folder}/..`));
   const watch = (dir: string) => {
-    if (watching.has(dir)) return;
-    watching.add(dir);
+    if (watchers.has(dir)) return;
+    const iterator = runtime.watchFolder(dir)[Symbol.asyncIterator]();
+    watchers.set(dir, iterator);
     (async () => {
-      for await (const event of runtime.watchFolder(dir)) {
-        if (event.kind === "access") continue;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+        const event = next.value;
+        if (event.kind === "access" || !relevant(event.paths)) continue;
         clearTimeout(timer);
-        timer = setTimeout(check, DEBOUNCE_MS);
+        const now = performance.now();
+        if (burstStart === 0) burstStart = now;
+        // Quiet for DEBOUNCE_MS, or at most MAX_WAIT_MS after the burst began.
+        timer = setTimeout(check, now - burstStart > MAX_WAIT_MS ? 0 : DEBOUNCE_MS);
       }
     })().catch((err) => {
       // The old folder of a swapped ConfigMap goes away: the others still watch.
       if (dir === folder) logWarn(`watching ${path} stopped: ${err}`);
-    }).finally(() => watching.delete(dir));
+    }).finally(() => {
+      if (watchers.get(dir) === iterator) watchers.delete(dir);
+    });
   };
   watch(folder);
-  const real = _realFolder(file);
-  if (real !== null) watch(real);
+  if (real !== null) watch(_folderOf(real));
 }
 
 async function _read(file: string): Promise<string | null> {
@@ -60,11 +83,14 @@ async function _read(file: string): Promise<string | null> {
   }
 }
 
-function _realFolder(file: string): string | null {
+function _realPath(file: string): string | null {
   try {
-    const real = runtime.realPath(file);
-    return real.slice(0, real.lastIndexOf("/")) || "/";
+    return runtime.realPath(file);
   } catch {
     return null;
   }
+}
+
+function _folderOf(file: string): string {
+  return file.slice(0, file.lastIndexOf("/")) || "/";
 }
