@@ -202,3 +202,35 @@ Deno.test("--reload follows a Kubernetes ConfigMap update: ..data swapped to a n
     await Deno.remove(volume, { recursive: true });
   }
 });
+
+Deno.test("a reload right after a worker crashed completes, and the restarted worker takes it", async () => {
+  await using first = await startRedis();
+  await using second = await startRedis();
+  const port = await freePort();
+  const cluster = (server: number): ClusterToml => ({
+    name: "crash",
+    cache_type: "redis",
+    listen_addr: `127.0.0.1:${port}`,
+    servers: [`127.0.0.1:${server}`],
+    thread: 2,
+  });
+  await using aster = await startAster([cluster(first.port)], {
+    env: { ASTER_TEST_HOOKS: "1", ASTER_LOG: "info" },
+  });
+  aster.kill("SIGUSR2"); // worker 0 crashes; its restart waits a little
+  assert.ok(await eventually(() => /crashed/.test(aster.log())), aster.log());
+  await Deno.writeTextFile(aster.configPath, renderToml([cluster(second.port)]));
+  aster.kill("SIGHUP");
+  assert.ok(await eventually(() => /reloaded: reconfigured crash/.test(aster.log())), aster.log());
+  assert.ok(await eventually(() => /worker 0 restarted/.test(aster.log())), aster.log());
+  // The dead worker's raw listener is closed 200 ms after it ended (REAP_DELAY_MS): until
+  // then the kernel may still hand it a new connection, reset when it closes.
+  await sleep(500);
+  // Every worker, the restarted one included, now writes to the second server.
+  await using direct = await RespClient.connect(second.port);
+  for (let i = 0; i < 40; i++) {
+    await using client = await RespClient.connect(port);
+    assert.equal(await client.command("SET", `crash:${i}`, "v"), "OK");
+    assert.equal(text(await direct.command("GET", `crash:${i}`)), "v", `client ${i}`);
+  }
+});

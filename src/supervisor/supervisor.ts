@@ -118,6 +118,8 @@ interface WorkerSlot {
   fds?: RawFdTable;
   /** Its cell in the cluster's client counts (null: none free, it counts alone). */
   clientQuota: ClientCells | null;
+  /** The config its worker was started with. */
+  startedWith?: ClusterConfig;
 }
 
 /**
@@ -229,17 +231,20 @@ export class Supervisor {
   #takeCell(cluster: ClusterConfig): ClientCells | null {
     let cells = this.#clientCells.get(cluster.name);
     if (cells === undefined) {
-      const counts = new Int32Array(new SharedArrayBuffer(4 * CLIENT_CELLS));
-      // Low cells first (a stack): the sums stay short in practice.
-      cells = {
-        counts,
-        free: Array.from({ length: CLIENT_CELLS }, (_, i) => CLIENT_CELLS - 1 - i),
-      };
+      // Element 0 holds one past the highest cell handed out: sums read cells 1 up to it.
+      const counts = new Int32Array(new SharedArrayBuffer(4 * (CLIENT_CELLS + 1)));
+      Atomics.store(counts, 0, 1);
+      // Low cells first (a stack): the sums stay short.
+      cells = { counts, free: Array.from({ length: CLIENT_CELLS }, (_, i) => CLIENT_CELLS - i) };
       this.#clientCells.set(cluster.name, cells);
     }
     const cell = cells.free.pop();
-    if (cell === undefined) return null;
+    if (cell === undefined) {
+      logWarn(`cluster ${cluster.name}: no client count cell left; a worker counts its own share`);
+      return null;
+    }
     Atomics.store(cells.counts, cell, 0);
+    if (cell + 1 > Atomics.load(cells.counts, 0)) Atomics.store(cells.counts, 0, cell + 1);
     return { counts: cells.counts, cell };
   }
 
@@ -313,8 +318,10 @@ export class Supervisor {
         const message = event.data;
         switch (message.type) {
           case "ready":
-            // The leader's decisions as they are now, not when the worker was made.
+            // The leader's decisions as they are now, not when the worker was made; the
+            // config too (a reload may have changed it meanwhile).
             start.shared = [...(this.#shared.get(cluster.name)?.values() ?? [])];
+            start.cluster = slot.startedWith = slot.cluster;
             worker.postMessage(start);
             return;
           case "listening":
@@ -357,10 +364,12 @@ export class Supervisor {
         clearTimeout(timer);
         const reason = _crashReason(event);
         logError(`${label} crashed: ${reason}`);
-        // A dead worker accepts nothing: a reload or stop waiting for it goes on.
+        // A dead worker accepts nothing and has nothing to finish: a reload or stop waiting
+        // for it goes on.
         slot.stoppedAccepting.resolve();
+        slot.stopped.resolve();
         if (slot.stopping) {
-          slot.stopped.resolve();
+          reject(new Error(`${label} crashed: ${reason}`)); // a start under way fails
           return;
         }
         if (!slot.listening) {
@@ -394,20 +403,26 @@ export class Supervisor {
   #restart(crashed: WorkerSlot): void {
     _endWorker(crashed, this.#reaper);
     this.#releaseCell(crashed);
-    if (this.#stopping) return;
+    if (this.#stopping || crashed.stopping) return;
     const delay = Math.min(
       RESTART_MAX_MS,
       crashed.restartDelay === 0 ? RESTART_MIN_MS : crashed.restartDelay * 2,
     );
     setTimeout(() => {
-      const at = this.#slots.indexOf(crashed);
-      if (this.#stopping || at < 0) return;
-      const slot = this.#newSlot(crashed.cluster, crashed.index);
-      slot.restartDelay = delay;
-      this.#slots[at] = slot;
+      if (this.#stopping || crashed.stopping || !this.#slots.includes(crashed)) return;
+      // The same slot object with a new worker: a reload that took the slot meanwhile (to
+      // reconfigure or drain it) acts on the worker that runs now. It starts with the
+      // slot's config, which such a reload may have changed.
+      const fresh = this.#newSlot(crashed.cluster, crashed.index);
+      Object.assign(crashed, { ...fresh, restartDelay: delay, reconfigured: undefined });
+      const slot = crashed;
       this.restarts++;
       this.#run(slot).then(
-        () => logWarn(`cluster ${slot.cluster.name}: worker ${slot.index} restarted`),
+        () => {
+          logWarn(`cluster ${slot.cluster.name}: worker ${slot.index} restarted`);
+          // A reload while it started: it runs the config it was sent at "ready".
+          if (slot.startedWith !== slot.cluster) this.#reconfigure(slot, slot.cluster);
+        },
         (err) => {
           logError(err instanceof Error ? err.message : String(err));
           this.#restart(slot);
@@ -524,6 +539,8 @@ export class Supervisor {
 
   #reconfigure(slot: WorkerSlot, cluster: ClusterConfig): Promise<void> {
     slot.cluster = cluster;
+    // A dead worker (waiting for its restart) answers nothing: its restart takes the config.
+    if (!slot.listening) return Promise.resolve();
     const done = Promise.withResolvers<void>();
     slot.reconfigured = done;
     const message: ToWorker = { type: "reconfigure", cluster };

@@ -13,13 +13,13 @@ export type SharedState =
   | { kind: "health"; live: boolean[] }
   | { kind: "slots"; map: SlotMap };
 
-/** Supervisor -> worker: serve this cluster. */
 /** A cluster's shared client counts and the cell one worker counts in. */
 export interface ClientCells {
   counts: Int32Array;
   cell: number;
 }
 
+/** Supervisor -> worker: serve this cluster. */
 export interface StartMessage {
   type: "start";
   cluster: ClusterConfig;
