@@ -660,6 +660,7 @@ testBothIo(
       `md ${keys[0]} q q ${tooMany}\r\n`,
       // A first letter memcached dispatches on answers ERROR before its HTTP check.
       "sxx HTTP/1.1\r\n",
+      "/ HTTP/1.1\r\n", // and so does a one-byte command
       "mn\r\n",
     ];
     const [want, got] = await _scriptOnBoth(direct.port, aster.ports[0], script);

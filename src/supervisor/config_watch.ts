@@ -6,7 +6,7 @@
  * folder).
  */
 import { logWarn } from "../log.ts";
-import { runtime } from "../runtime/runtime.ts";
+import { type FileEvent, runtime } from "../runtime/runtime.ts";
 
 /** Quiet time after the last event before the file is read again, ms. */
 const DEBOUNCE_MS = 200;
@@ -27,7 +27,7 @@ export function watchConfig(path: string, onChange: () => void): void {
   let timer: ReturnType<typeof setTimeout> | undefined;
   /** When the first event of the current burst came (0: none pending). */
   let burstStart = 0;
-  const watchers = new Map<string, AsyncIterator<unknown>>();
+  const watchers = new Map<string, AsyncIterator<FileEvent>>();
 
   const check = () => {
     burstStart = 0;
@@ -36,7 +36,8 @@ export function watchConfig(path: string, onChange: () => void): void {
     Promise.all([before, last]).then(([was, now]) => {
       if (now !== null && now !== was) onChange();
     });
-    real = _realPath(file);
+    // Between a delete and a create the file resolves nowhere: keep watching where it was.
+    real = _realPath(file) ?? real;
     const realFolder = real === null ? null : _folderOf(real);
     if (realFolder !== null) watch(realFolder);
     // A folder the file no longer lies in (a ConfigMap's old ..<timestamp>, deleted): let go.
@@ -52,7 +53,14 @@ export function watchConfig(path: string, onChange: () => void): void {
     paths.some((p) => p === file || p === real || p.startsWith(`${folder}/..`));
   const watch = (dir: string) => {
     if (watchers.has(dir)) return;
-    const iterator = runtime.watchFolder(dir)[Symbol.asyncIterator]();
+    let iterator: AsyncIterator<FileEvent>;
+    try {
+      iterator = runtime.watchFolder(dir)[Symbol.asyncIterator]();
+    } catch (err) {
+      // A folder gone, or inotify's limits reached: the other watches go on.
+      if (dir === folder) logWarn(`cannot watch ${path}: ${err}`);
+      return;
+    }
     watchers.set(dir, iterator);
     (async () => {
       for (let next = await iterator.next(); !next.done; next = await iterator.next()) {

@@ -257,7 +257,8 @@ export class MemcacheTextDecoder {
       // talking to it), rather than answer ERROR to every header line; only where its
       // dispatch by first letter (g, s, a, c, i, d, t, and two-letter m...) has not answered.
       if (
-        !_DISPATCHED.has(buf[t[0]]) && !(buf[t[0]] === 0x6d && t[1] - t[0] === 2) &&
+        t[1] - t[0] >= 2 && !_DISPATCHED.has(buf[t[0]]) &&
+        !(buf[t[0]] === 0x6d && t[1] - t[0] === 2) &&
         startsWith(buf, t[t.length - 2], t[t.length - 1], HTTP_VERSION)
       ) refused.close = true;
       return refused;

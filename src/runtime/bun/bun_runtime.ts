@@ -24,20 +24,39 @@ function _args(): string[] {
   return process.argv.slice(2);
 }
 
-/** Changes in `folder` as an async iterable, from `fs.watch`'s callbacks. */
-async function* _watchFolder(folder: string): AsyncIterable<FileEvent> {
+/**
+ * Changes in `folder` as an async iterable, from `fs.watch`'s callbacks. Its iterator's
+ * `return()` closes the watcher and ends a `next()` waiting for an event (an async
+ * generator's would only be queued behind that wait).
+ */
+function _watchFolder(folder: string): AsyncIterable<FileEvent> {
   const queue: FileEvent[] = [];
-  let wake: (() => void) | null = null;
-  watch(folder, { persistent: false }, (event, name) => {
+  let waiting: ((result: IteratorResult<FileEvent>) => void) | null = null;
+  let done = false;
+  const watcher = watch(folder, { persistent: false }, (event, name) => {
     const path = name === null ? folder : `${folder.replace(/\/$/, "")}/${name}`;
-    queue.push({ kind: event === "rename" ? "create" : "modify", paths: [path] });
-    wake?.();
-    wake = null;
+    const item: FileEvent = { kind: event === "rename" ? "create" : "modify", paths: [path] };
+    if (waiting !== null) {
+      const resolve = waiting;
+      waiting = null;
+      resolve({ value: item, done: false });
+    } else queue.push(item);
   });
-  while (true) {
-    while (queue.length > 0) yield queue.shift()!;
-    await new Promise<void>((resolve) => wake = resolve);
-  }
+  const iterator: AsyncIterator<FileEvent> = {
+    next: () => {
+      if (queue.length > 0) return Promise.resolve({ value: queue.shift()!, done: false });
+      if (done) return Promise.resolve({ value: undefined, done: true });
+      return new Promise((resolve) => waiting = resolve);
+    },
+    return: () => {
+      done = true;
+      watcher.close();
+      waiting?.({ value: undefined, done: true });
+      waiting = null;
+      return Promise.resolve({ value: undefined, done: true });
+    },
+  };
+  return { [Symbol.asyncIterator]: () => iterator };
 }
 
 /**
