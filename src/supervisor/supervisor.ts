@@ -368,12 +368,8 @@ export class Supervisor {
         // for it goes on.
         slot.stoppedAccepting.resolve();
         slot.stopped.resolve();
-        if (slot.stopping) {
+        if (slot.stopping || !slot.listening) {
           reject(new Error(`${label} crashed: ${reason}`)); // a start under way fails
-          return;
-        }
-        if (!slot.listening) {
-          reject(new Error(`${label} crashed: ${reason}`));
           return;
         }
         slot.listening = false;

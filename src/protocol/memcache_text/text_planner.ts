@@ -15,6 +15,7 @@ import type { Routing } from "../../proxy/routing.ts";
 import type { ClusterMetrics } from "../../metrics/worker_metrics.ts";
 import { VERSION } from "../../version.ts";
 import { copies } from "../../io/copy_slab.ts";
+import { ascii } from "../bytes.ts";
 
 const EMPTY = new Uint8Array(0);
 const NO_BACKEND = "no backend available: every node is ejected";
@@ -64,11 +65,11 @@ export class MemcacheTextPlanner implements RequestPlanner {
     if (result.kind === "skip") plan.skip();
     else if (result.kind === "error") {
       this.#client.metrics.error("refused");
-      const answer = result.noreply ? EMPTY : textLine(result.error);
       if (result.close === true) plan.local(EMPTY, true);
-      else if (result.staleKey !== undefined) this.#dropStale(result, answer, plan);
-      else if (result.noreply) plan.skip();
-      else plan.local(answer);
+      else if (result.staleKey !== undefined) {
+        this.#dropStale(result, result.noreply ? EMPTY : textLine(result.error), plan);
+      } else if (result.noreply) plan.skip();
+      else plan.local(textLine(result.error));
     } else this.#plan(result, buf.subarray(start, start + result.size), plan);
     return result.size;
   }
@@ -228,9 +229,8 @@ function _routingKey(req: MemcacheTextRequest): Uint8Array {
 
 /** `<head><key><tail>\r\n`, a request of its own (the key is a view of the client's buffer). */
 function _line(head: string, key: Uint8Array, tail: string): Uint8Array {
-  const encoder = new TextEncoder();
-  const headBytes = encoder.encode(head);
-  const tailBytes = encoder.encode(`${tail}\r\n`);
+  const headBytes = ascii(head);
+  const tailBytes = ascii(`${tail}\r\n`);
   const line = new Uint8Array(headBytes.length + key.length + tailBytes.length);
   line.set(headBytes);
   line.set(key, headBytes.length);

@@ -133,12 +133,15 @@ const PUBSUB_MERGE: Record<string, MergeKind> = {
  * transaction (SCRIPT LOAD/FLUSH/KILL/DEBUG, FUNCTION LOAD/DELETE/RESTORE/FLUSH/KILL).
  */
 function _fansOut(spec: CommandSpec, argv: Uint8Array[]): boolean {
-  if ((spec.name !== "script" && spec.name !== "function") || argv.length < 2) return false;
-  const sub = decoder.decode(argv[1]).toLowerCase();
-  return spec.name === "script"
-    ? ["load", "flush", "kill", "debug"].includes(sub)
-    : ["load", "delete", "restore", "flush", "kill"].includes(sub);
+  const subcommands = _FANNED_OUT.get(spec.name);
+  return subcommands !== undefined && argv.length >= 2 &&
+    subcommands.has(decoder.decode(argv[1]).toLowerCase());
 }
+
+const _FANNED_OUT = new Map([
+  ["script", new Set(["load", "flush", "kill", "debug"])],
+  ["function", new Set(["load", "delete", "restore", "flush", "kill"])],
+]);
 
 /** The refusal of a subscription change inside MULTI (an unsubscribe only while subscribed). */
 function _subscriptionInMulti(name: string): Uint8Array {
