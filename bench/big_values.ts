@@ -14,40 +14,9 @@
  */
 import { parseArgs } from "node:util";
 import { startAster } from "../tests/helpers/aster.ts";
-import { RespClient } from "../tests/helpers/resp_client.ts";
 import { startNutcracker, startRedis } from "../tests/helpers/servers.ts";
 import { extractBaseline } from "./baseline.ts";
-import { processCpuSeconds } from "./cpu_pinning.ts";
-
-/** Seconds of one 5-SET pipeline and one MGET of the 5 values through `port`. */
-export async function bigValueRound(
-  port: number,
-  value: Uint8Array,
-  pid?: number,
-): Promise<{ set: number; mget: number; setCpu: number; mgetCpu: number }> {
-  await using client = await RespClient.connect(port);
-  client.timeoutMs = 30_000;
-  // Over 2 shards (ketama, fnv1a_64, as in tests/helpers' configs) k0, k1, k2 and k10, k11
-  // fall on different servers: the MGET is split in 2 parts whose values interleave.
-  const keys = ["k0", "k10", "k1", "k11", "k2"];
-  const cpu = () => pid === undefined ? Promise.resolve(0) : processCpuSeconds(pid);
-  const cpu0 = await cpu();
-  let started = performance.now();
-  const replies = await client.pipeline(keys.map((key) => ["SET", key, value]));
-  const set = (performance.now() - started) / 1000;
-  const cpu1 = await cpu();
-  if (replies.some((reply) => reply !== "OK")) {
-    throw new Error(`SET failed: ${replies.map((r) => JSON.stringify(r))}`);
-  }
-  started = performance.now();
-  const values = await client.command("MGET", ...keys);
-  const mget = (performance.now() - started) / 1000;
-  const cpu2 = await cpu();
-  if (!Array.isArray(values) || values.some((v) => !(v instanceof Uint8Array))) {
-    throw new Error("MGET failed");
-  }
-  return { set, mget, setCpu: cpu1 - cpu0, mgetCpu: cpu2 - cpu1 };
-}
+import { bigValueRound } from "./big_value_round.ts";
 
 function _median(xs: number[]): number {
   const sorted = [...xs].sort((a, b) => a - b);
@@ -65,6 +34,13 @@ if (import.meta.main) {
       baseline: { type: "string" },
     },
   });
+  await _compare(flags);
+}
+
+/** Starts the servers and proxies and prints each one's median round (the standalone run). */
+async function _compare(
+  flags: { rounds: string; mb: string; shards: string; io: string; baseline?: string },
+): Promise<void> {
   const rounds = Number(flags.rounds);
   const value = new Uint8Array(Number(flags.mb) * 2 ** 20).fill(0x61);
   await using redis = await startRedis();

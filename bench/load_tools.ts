@@ -15,6 +15,7 @@ const decoder = new TextDecoder();
 const STATEFUL_LOAD = new URL("./stateful_load.ts", import.meta.url).pathname;
 /** The Pub/Sub fan-out load generator. */
 const FAN_OUT_LOAD = new URL("./fan_out_load.ts", import.meta.url).pathname;
+const BIG_VALUE_ROUND = new URL("./big_value_round.ts", import.meta.url).pathname;
 /** The memcache load generator, run as its own process per run like redis-benchmark. */
 const MEMCACHE_LOAD = new URL("./memcache_load.ts", import.meta.url).pathname;
 /** Its modules, which its worker threads load (Deno checks read access for a worker's). */
@@ -276,6 +277,30 @@ export function fanOutTarget(
       return new Map([[tests.label, sample]]);
     },
   };
+}
+
+/**
+ * Median seconds of `rounds` `bench/big_value_round.ts` rounds through `port` (a pipeline of
+ * 5 SETs of `mb` MB, then their MGET) after one warm-up round, run like the other load
+ * generators on their core: the client's work must not share a core with the servers and
+ * proxies it measures.
+ */
+export async function bigValueRun(
+  port: number,
+  opts: { mb: number; rounds: number },
+  signal: AbortSignal,
+): Promise<{ set: number; mget: number }> {
+  const args = [
+    ...["run", "--allow-net", BIG_VALUE_ROUND, "--port", `${port}`],
+    ...["--mb", `${opts.mb}`, "--rounds", `${opts.rounds}`],
+  ];
+  const output = await _runTool(Deno.execPath(), args, signal);
+  const stdout = decoder.decode(output.stdout).trim();
+  if (!output.success) {
+    const stderr = decoder.decode(output.stderr).trim();
+    throw new Error(`big_values on port ${port} failed: ${stderr || stdout}`);
+  }
+  return JSON.parse(stdout) as { set: number; mget: number };
 }
 
 /** A target driven by `bench/memcache_load.ts` (one process per test, `threads` threads). */
