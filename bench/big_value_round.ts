@@ -49,7 +49,7 @@ async function _writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
 }
 
 /** Checks the MGET reply of `KEYS.length` values equal to `value` as it streams in. */
-class MgetReplyCheck {
+export class MgetReplyCheck {
   /** Bytes of the header line under way (`*5`, `$16777216`). */
   #line: number[] = [];
   /** -1: the array header; 0..n-1: that value's header; n: done. */
