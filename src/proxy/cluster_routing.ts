@@ -5,7 +5,10 @@ import type { ReplySink } from "../protocol/protocol.ts";
 import type { BufferLease } from "../io/buffer_pool.ts";
 import type { ClusterTopology } from "../cluster/topology.ts";
 import { parseRedirect, SLOT_COUNT } from "../cluster/slot_table.ts";
-import type { CommandSpec } from "../protocol/resp/commands.ts";
+import {
+  type CommandSpec,
+  KEYLESS_SCRIPT_REPLY,
+} from "../protocol/resp/commands.ts";
 import { encodeCommandText, encodeError, OK_REPLY } from "../protocol/resp/encoder.ts";
 import type { RedisRouting } from "./routing.ts";
 import type { ClusterMetrics } from "../metrics/worker_metrics.ts";
@@ -94,7 +97,7 @@ export class ClusterRouting implements RedisRouting {
     sink: ReplySink,
     sessionId: number,
     readonly: boolean,
-    _kind = 0,
+    kind = 0,
     lane = 0,
   ): void {
     const master = this.topology.masterOf(slot);
@@ -108,6 +111,7 @@ export class ClusterRouting implements RedisRouting {
     }
     // The request keeps its own copy of the bytes: a redirect sends them again later.
     const request = new ClusterRequest(this, copies.copy(bytes), slot, sink, sessionId, lane);
+    request.script = kind;
     if (this.#resends.size > 0 && this.#resends.has(sessionId)) {
       // An earlier request of this client waits to be sent again: keep the client's order.
       this.resendInOrder(sessionId, {
@@ -118,6 +122,7 @@ export class ClusterRouting implements RedisRouting {
     }
     if (node !== master) {
       // A replica read: replicas may lag anyway, so it neither waits nor holds others.
+      request.node = node;
       this.pool.connFor(node, sessionId, lane).send(bytes, request);
       return;
     }
@@ -202,6 +207,7 @@ export class ClusterRouting implements RedisRouting {
     this.#slotNode[slot] = node;
     this.#inFlight[slot]++;
     request.counted = true;
+    request.node = node;
     const conn = this.pool.connFor(node, request.sessionId, request.lane);
     if (asking) conn.send(ASKING, DISCARD);
     conn.send(request.bytes, request);
@@ -212,13 +218,16 @@ export class ClusterRouting implements RedisRouting {
    * waiting: a request retried later (TRYAGAIN, CLUSTERDOWN) must not be overtaken by the
    * client's next request, redirected at once (MOVED), or a read could miss the write before it.
    */
-  resendInOrder(sessionId: number, resend: { delayMs: number; send: () => void }): void {
+  resendInOrder(
+    sessionId: number,
+    resend: { delayMs: number; send: () => void; after?: Promise<unknown> },
+  ): void {
     const waiting = this.#resends.get(sessionId);
-    if (waiting === undefined && resend.delayMs === 0) {
+    if (waiting === undefined && resend.delayMs === 0 && resend.after === undefined) {
       resend.send();
       return;
     }
-    const start = waiting ?? Promise.resolve();
+    const start = (waiting ?? Promise.resolve()).then(() => resend.after);
     const next = start.then(() =>
       new Promise<void>((resolve) => {
         setTimeout(() => {
@@ -235,6 +244,15 @@ export class ClusterRouting implements RedisRouting {
 
   nodeOf(slot: number): number {
     return this.topology.masterOf(slot);
+  }
+
+  redirectNode(redirect: { kind: "moved" | "ask"; slot: number; addr: string }): number {
+    if (redirect.kind === "ask") {
+      this.metrics.ask++;
+      return this.topology.nodeFor(redirect.addr);
+    }
+    this.metrics.moved++;
+    return this.topology.noteMoved(redirect.slot, redirect.addr);
   }
 
   placementVersion(): number {
@@ -328,6 +346,10 @@ class ClusterRequest implements ReplySink {
   readonly lane: number;
   /** True while counted in flight at a node for its slot (see ClusterRouting). */
   counted = false;
+  /** The node it was last sent to (-1 before). */
+  node = -1;
+  /** A script's reply kind (SCRIPT_REPLY, KEYLESS_SCRIPT_REPLY), else 0: see #scriptError. */
+  script = 0;
   #redirects = 0;
 
   // Positional (not an options object): one of these is made per request.
@@ -361,13 +383,19 @@ class ClusterRequest implements ReplySink {
       this.#sink.onReply(reply);
       return;
     }
-    if (++this.#redirects > MAX_REDIRECTS) {
-      this.#leave();
-      this.#sink.onError(`too many redirects for slot ${this.slot}, last: ${message}`);
+    if (this.script !== 0) {
+      this.#scriptError(reply, code, message);
       return;
     }
     const routing = this.#routing;
     const topology = routing.topology;
+    if (++this.#redirects > MAX_REDIRECTS) {
+      this.#leave();
+      // The cluster's own error once retries are spent: clients match on its code.
+      if (code === "TRYAGAIN" || code === "CLUSTERDOWN") this.#sink.onReply(reply);
+      else this.#sink.onError(`too many redirects for slot ${this.slot}, last: ${message}`);
+      return;
+    }
     if (code === "TRYAGAIN" || code === "CLUSTERDOWN") {
       if (code === "CLUSTERDOWN") topology.requestRefresh();
       // It stays counted at this node while it waits: nothing of its slot may go elsewhere
@@ -395,6 +423,46 @@ class ClusterRequest implements ReplySink {
         send: () => this.#resend(-1, redirect.addr),
       });
     }
+  }
+
+  /**
+   * A script's error that reads as a redirect: the script may have run and returned it
+   * (`redis.error_reply("MOVED ...")`), so it is never followed on trust. Sent again only
+   * when a fresh slot map shows the node that answered does not own the slot (Redis checks
+   * a script's keys before running it, so the script did not run there); otherwise the
+   * client gets the error as Redis sent it. Without keys Redis never redirects: as sent.
+   * ASK, TRYAGAIN and CLUSTERDOWN are passed on (the script may have run before failing).
+   */
+  #scriptError(reply: Uint8Array, code: string, message: string): void {
+    const routing = this.#routing;
+    const topology = routing.topology;
+    if (code !== "MOVED" || this.script === KEYLESS_SCRIPT_REPLY) {
+      if (code !== "TRYAGAIN") topology.requestRefresh();
+      this.#leave();
+      this.#sink.onReply(reply);
+      return;
+    }
+    const redirect = parseRedirect(message);
+    if (redirect === null || redirect.slot !== this.slot || ++this.#redirects > MAX_REDIRECTS) {
+      this.#leave();
+      this.#sink.onReply(reply);
+      return;
+    }
+    const answered = this.node;
+    const error = reply.slice(); // a view of the read buffer: kept past this call
+    routing.resendInOrder(this.sessionId, {
+      delayMs: 0,
+      after: topology.refresh().catch(() => {}),
+      send: () => {
+        if (answered >= 0 && topology.masterOf(this.slot) !== answered) {
+          routing.metrics.moved++;
+          this.#resend(-1, null);
+        } else {
+          this.#leave();
+          this.#sink.onReply(error);
+        }
+      },
+    });
   }
 
   /** A large reply under way is no redirect (those are one line): its sink may stream it. */

@@ -6,7 +6,9 @@
 import type { NodeConn } from "../backend/node_conn.ts";
 import type { PinnedPool } from "../backend/pinned_pool.ts";
 import { Plan, PlanKind, type ReplySink, type RequestPlanner } from "../protocol/protocol.ts";
-import type { Routing } from "./routing.ts";
+import type { RedisRouting, Routing } from "./routing.ts";
+import { PinnedRedirects } from "./pinned_redirects.ts";
+import { encodeCommandText } from "../protocol/resp/encoder.ts";
 import type { ReplySlot } from "./reply_slot.ts";
 import { type PubsubGauges, Subscriber } from "./subscriber.ts";
 import type { ClientState } from "../metrics/worker_metrics.ts";
@@ -119,6 +121,9 @@ class BlockedUntilReply implements ReplySink {
   }
 }
 
+/** Sent before a blocking request an ASK sent elsewhere (redis_cluster mode). */
+const ASKING = encodeCommandText("ASKING");
+
 /** Drops the replies of a plan's prelude (its client already had them answered). */
 const DROP_REPLY: ReplySink = { onReply() {}, onError() {} };
 
@@ -135,6 +140,8 @@ export class PlanRunner {
   /** SLOWLOG times requests only for planners that can show their arguments again. */
   readonly #timed: boolean;
   #pin: Pin | null = null;
+  /** The client is gone (close()): nothing more is sent for it. */
+  #closed = false;
   /** Pins whose releasing request waits for its reply (closed if the client goes first). */
   #releasing: Pin[] | null = null;
   /** The client's Pub/Sub connections, made on its first (un)subscribe. */
@@ -349,6 +356,7 @@ export class PlanRunner {
 
   /** The client is gone: its pinned and subscription connections are closed. */
   close(): void {
+    this.#closed = true;
     this.dropHeld();
     this.unpin(true);
     this.#subscriber?.close();
@@ -374,6 +382,16 @@ export class PlanRunner {
       plan.sink.bind(slot);
       sink = plan.sink;
     }
+    const blockMs = plan.blockMs;
+    const routing = this.#upstream.routing as RedisRouting;
+    if (routing.redirectNode !== undefined) {
+      // A blocking request is sent again where a redirect points: its own bytes, as the
+      // read buffer's are reused.
+      const resend = plan.release && blockMs >= 0
+        ? this.#resendBlocking.bind(this, plan.bytes.slice(), plan.replyKind, blockMs, plan.lane)
+        : null;
+      sink = new PinnedRedirects(sink, routing, resend);
+    }
     if (plan.release) {
       sink = new ReleaseAfterReply(sink, pin, this);
       (this.#releasing ??= []).push(pin);
@@ -381,7 +399,6 @@ export class PlanRunner {
     }
     const prelude = plan.prelude;
     if (prelude !== null) { for (const bytes of prelude) pin.conn.send(bytes, DROP_REPLY, 0); }
-    const blockMs = plan.blockMs;
     if (blockMs >= 0) {
       // SLOWLOG leaves out the time it may block by its own timeout, as Redis does.
       slot.waitAllowedMs = blockMs;
@@ -391,6 +408,34 @@ export class PlanRunner {
     }
     this.#lastConn = pin.conn;
     pin.conn.send(plan.bytes, sink, plan.replyKind);
+  }
+
+  /**
+   * Sends a blocking request that was redirected again on a connection of its own to `node`
+   * (ASKING first for an ASK), released after its reply like the first; false when the
+   * client is gone or no connection is to be had (the client then gets the redirect).
+   */
+  #resendBlocking(
+    bytes: Uint8Array,
+    replyKind: number,
+    blockMs: number,
+    lane: number,
+    node: number,
+    asking: boolean,
+    inner: ReplySink,
+  ): boolean {
+    const pins = this.#upstream.pins;
+    if (this.#closed || pins === null) return false;
+    const conn = pins.acquire(node, lane);
+    if (conn === null) return false;
+    const pin: Pin = { conn, node, group: -1, lane, pins };
+    (this.#releasing ??= []).push(pin);
+    let sink: ReplySink = new ReleaseAfterReply(inner, pin, this);
+    sink = new BlockedUntilReply(sink, this.#host.clientStates);
+    sink = pins.expectReply(conn, blockMs + BLOCKING_TIMEOUT_MARGIN_MS, sink);
+    if (asking) conn.send(ASKING, DROP_REPLY, 0);
+    conn.send(bytes, sink, replyKind);
+    return true;
   }
 
   /** A dedicated connection to `group`'s node in `lane`, or why there is none. */

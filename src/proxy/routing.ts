@@ -87,6 +87,12 @@ export interface RedisRouting extends Routing {
    * (CLUSTER COUNTKEYSINSLOT <slot>: the slot's master), or -1.
    */
   forwardGroup(spec: CommandSpec, argv: readonly Uint8Array[]): number;
+  /**
+   * `redis_cluster` mode: the node a MOVED or ASK that the cluster itself sent names (a
+   * MOVED also updates the slot map until the next fetch), or -1. Absent in modes without
+   * redirects.
+   */
+  redirectNode?(redirect: { kind: "moved" | "ask"; slot: number; addr: string }): number;
 }
 
 /** twemproxy-style routing: the group is the node the ketama ring picks. */

@@ -281,6 +281,8 @@ export class Subscriber {
   onDown(sub: SubConn, reason: string): void {
     if (this.#conns.get(sub.node) !== sub) return;
     logDebug(`subscription connection to node ${sub.node} lost: ${reason}`);
+    // A lost node may be a failed master: its names go where a fresh map says.
+    this.#routing?.refreshPlacement?.();
     this.#delayRetry();
     this.#drop(sub);
     this.#dirty = true;

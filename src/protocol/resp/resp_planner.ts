@@ -5,8 +5,10 @@ import {
   blockingTimeoutMs,
   type CommandSpec,
   isBlockingRequest,
+  KEYLESS_SCRIPT_REPLY,
   lookupCommand,
   routingKeyIndexes,
+  SCRIPT_REPLY,
   sortPatternIndexes,
 } from "./commands.ts";
 import { clientReply, type ClientState, localReply, selectReply } from "../../proxy/redis_local.ts";
@@ -776,7 +778,12 @@ export class RespPlanner implements RequestPlanner {
           return;
         }
       }
-      plan.forward(first, raw ?? encodeCommand(argv), spec.readonly);
+      const replyKind = spec.kind !== "eval"
+        ? 0
+        : keyCount > 0
+        ? SCRIPT_REPLY
+        : KEYLESS_SCRIPT_REPLY;
+      plan.forward(first, raw ?? encodeCommand(argv), spec.readonly, replyKind);
       return;
     }
     if (spec.kind !== "multi" || spec.split === undefined) {

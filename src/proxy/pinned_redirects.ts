@@ -1,0 +1,70 @@
+/**
+ * `redis_cluster` mode, a request on a dedicated connection (a blocking command, a
+ * transaction, a watching client's command): shared connections' requests follow MOVED and
+ * ASK in `ClusterRequest`; these did not, and their redirects and lost connections did not
+ * even ask for a fresh slot map, so after a reshard or a failover every later pinned request
+ * of the slot went to the old node until the next periodic fetch.
+ */
+import type { ReplySink } from "../protocol/protocol.ts";
+import { parseRedirect } from "../cluster/slot_table.ts";
+import type { RedisRouting } from "./routing.ts";
+
+const MINUS = 0x2d; // "-"
+/** Most redirects one blocking request follows before its client gets the last one. */
+const MAX_REDIRECTS = 5;
+const latin1 = new TextDecoder("latin1");
+
+/** Sends a blocking request again at `node` (ASKING first when `asking`); false: could not. */
+export type PinnedResend = (node: number, asking: boolean, sink: ReplySink) => boolean;
+
+/** The code of a cluster error reply (`-MOVED ...`), or null for any other reply. */
+function _clusterCode(reply: Uint8Array): string | null {
+  if (reply[0] !== MINUS || reply.length > 512) return null;
+  const line = latin1.decode(reply.subarray(1, reply.length - 2));
+  const space = line.indexOf(" ");
+  const code = space < 0 ? line : line.slice(0, space);
+  return code === "MOVED" || code === "ASK" || code === "TRYAGAIN" || code === "CLUSTERDOWN"
+    ? code
+    : null;
+}
+
+/**
+ * Asks for a fresh slot map when a pinned request meets a cluster error or loses its
+ * connection, and sends a blocking request (`resend` given) again where a MOVED or ASK
+ * points: Redis answers those before running the command, and unblocks a client whose slot
+ * moved away with a MOVED, having popped nothing. Other replies pass as they are.
+ */
+export class PinnedRedirects implements ReplySink {
+  readonly #sink: ReplySink;
+  readonly #routing: RedisRouting;
+  readonly #resend: PinnedResend | null;
+  #redirects = 0;
+
+  constructor(sink: ReplySink, routing: RedisRouting, resend: PinnedResend | null) {
+    this.#sink = sink;
+    this.#routing = routing;
+    this.#resend = resend;
+  }
+
+  onReply(reply: Uint8Array, owned?: boolean): void {
+    const code = reply[0] === MINUS ? _clusterCode(reply) : null;
+    if (code !== null) {
+      this.#routing.refreshPlacement?.();
+      if (
+        this.#resend !== null && (code === "MOVED" || code === "ASK") &&
+        this.#routing.redirectNode !== undefined && ++this.#redirects <= MAX_REDIRECTS
+      ) {
+        const redirect = parseRedirect(latin1.decode(reply.subarray(1, reply.length - 2)));
+        const node = redirect === null ? -1 : this.#routing.redirectNode(redirect);
+        if (node >= 0 && this.#resend(node, redirect!.kind === "ask", this)) return;
+      }
+    }
+    this.#sink.onReply(reply, owned);
+  }
+
+  onError(message: string): void {
+    // A lost connection may mean a failed master: look for its successor.
+    this.#routing.refreshPlacement?.();
+    this.#sink.onError(message);
+  }
+}
