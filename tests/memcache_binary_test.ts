@@ -488,6 +488,51 @@ interface PacketFields {
 }
 
 /** Three memcached and Aster in memcache_binary mode over them, and one client. */
+testBothIo(
+  "binary: a value over 1 MiB that memcached holds comes back; the shared connection lives on",
+  async () => {
+    await using stack = new AsyncDisposableStack();
+    // memcached takes items up to 4 MB; Aster keeps its default max_value_size (1 MiB), which
+    // bounds what clients send, not what a server holds.
+    const memcached = await useMemcached(stack, { args: ["-I", "4m"] });
+    const aster = stack.use(
+      await startAster([{
+        cache_type: "memcache_binary",
+        servers: [`${HOST}:${memcached.port}:1 big`],
+      }]),
+    );
+    const client = stack.use(await MemcacheClient.connect(aster.ports[0]));
+    const half = "x".repeat(800_000);
+    _expect(
+      await _call(client, Op.set, { key: "grow", value: half, extras: _storage(0, 0) }),
+      Op.set,
+      Status.ok,
+      0,
+    );
+    _expect(await _call(client, Op.append, { key: "grow", value: half }), Op.append, Status.ok, 0);
+    const other = stack.use(await MemcacheClient.connect(aster.ports[0]));
+    _expect(
+      await _call(other, Op.set, { key: "small", value: "s", extras: _storage(0, 0) }),
+      Op.set,
+      Status.ok,
+      0,
+    );
+    // The big GET and another client's small GETs share the backend connection.
+    await client.send(_req(Op.get, { key: "grow", opaque: 1 }));
+    await other.send(
+      _concat(Array.from({ length: 50 }, (_, i) => _req(Op.get, { key: "small", opaque: i }))),
+    );
+    const big = await client.readPacket();
+    _expect(big, Op.get, Status.ok, 1);
+    assert.equal(big.value.length, 1_600_000);
+    for (let i = 0; i < 50; i++) {
+      const small = await other.readPacket();
+      _expect(small, Op.get, Status.ok, i);
+      assert.equal(latin1(small.value), "s");
+    }
+  },
+);
+
 async function _fixture(stack: AsyncDisposableStack): Promise<{
   backends: ServerProcess[];
   aster: AsterProcess;

@@ -268,7 +268,7 @@ export function parseValues(reply: string): ValueBlock[] {
  */
 export async function useMemcached(
   stack: AsyncDisposableStack,
-  opts: { port?: number } = {},
+  opts: { port?: number; args?: string[] } = {},
 ): Promise<ServerProcess> {
   const server = await startMemcached(opts);
   stack.defer(async () => {

@@ -130,9 +130,11 @@ export async function startNutcrackerYaml(yaml: string, ports: number[]): Promis
 }
 
 /** Starts `memcached` on a free (or the given) port, UDP off; resolves once it listens. */
-export async function startMemcached(opts: { port?: number } = {}): Promise<ServerProcess> {
+export async function startMemcached(
+  opts: { port?: number; args?: string[] } = {},
+): Promise<ServerProcess> {
   const port = opts.port ?? await freePort();
-  const args = ["-l", HOST, "-p", `${port}`, "-U", "0", "-u", "root"];
+  const args = ["-l", HOST, "-p", `${port}`, "-U", "0", "-u", "root", ...(opts.args ?? [])];
   const server = _spawn("memcached", args, {
     port,
     dir: null,

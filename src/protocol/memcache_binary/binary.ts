@@ -179,7 +179,7 @@ _shape([op.increment, op.incrementq, op.decrement, op.decrementq], {
 _shape([op.quit, op.quitq, op.noop, op.version], { extras: [0], key: KEY_NONE, value: false });
 _shape([op.flush, op.flushq], { extras: [0, 4], key: KEY_NONE, value: false });
 _shape([op.stat], { extras: [0], key: KEY_OPTIONAL, value: false });
-_shape([op.verbosity], { extras: [4], key: KEY_NONE, value: false });
+// No verbosity: memcached 1.6 has no binary VERBOSITY and answers it Unknown command.
 _shape([op.touch, op.gat, op.gatq, op.gatk, op.gatkq], {
   extras: [4],
   key: KEY_REQUIRED,
@@ -244,12 +244,11 @@ export class MemcacheBinaryDecoder {
     let status: number = BinaryStatus.ok;
     let message = "";
     const shape = _shapes.get(opcode);
+    // memcached's order: the key's length, the opcode, the packet's shape, then the value's
+    // size (only a well-formed store gets as far as allocating it).
     if (keyLength > MAX_KEY_LENGTH) {
       status = BinaryStatus.invalidArguments;
       message = "Invalid arguments";
-    } else if (valueLength > this.#maxValueBytes) {
-      status = BinaryStatus.valueTooLarge;
-      message = "Too large.";
     } else if (shape === undefined) {
       status = BinaryStatus.unknownCommand;
       message = "Unknown command";
@@ -259,6 +258,9 @@ export class MemcacheBinaryDecoder {
     ) {
       status = BinaryStatus.invalidArguments;
       message = "Invalid arguments";
+    } else if (valueLength > this.#maxValueBytes) {
+      status = BinaryStatus.valueTooLarge;
+      message = "Too large.";
     }
     if (status !== BinaryStatus.ok) {
       const opaque = _u32(buf, start + 12);

@@ -3,13 +3,16 @@ import type { BackendProtocol, Protocol, ReplyFramer, RequestPlanner } from "../
 import { BinaryOpcode, encodeBinaryRequest, MemcacheBinaryResponseFramer } from "./binary.ts";
 import { binaryFailure, MemcacheBinaryPlanner } from "./binary_planner.ts";
 import type { MemcacheClient, MemcacheSettings } from "../memcache_text/text_planner.ts";
+import { BACKEND_MAX_VALUE_BYTES } from "../memcache_text/text_node_framer.ts";
 
 const EMPTY = new Uint8Array(0);
 
 /** memcache binary's backend side: response packets framed, VERSION as the ping. */
 export const MEMCACHE_BINARY_BACKEND: BackendProtocol = {
   ping: encodeBinaryRequest({ opcode: BinaryOpcode.version }),
-  newReplyFramer: (): ReplyFramer => new MemcacheBinaryResponseFramer(),
+  // Values as large as memcached holds (`-I`): a reply over 1 MiB failed the connection.
+  newReplyFramer: (): ReplyFramer =>
+    new MemcacheBinaryResponseFramer({ maxValueBytes: BACKEND_MAX_VALUE_BYTES }),
   // memcached takes no handshake.
   handshakeRefusal: () => null,
   // A response with status 0 (ok).

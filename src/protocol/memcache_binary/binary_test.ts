@@ -174,7 +174,6 @@ const requests: [Uint8Array, string][] = [
   [raw({ opcode: Op.flushq }), "op=18"],
   [raw({ opcode: Op.stat }), "op=10"],
   [raw({ opcode: Op.stat, key: "slabs" }), "op=10 key=slabs"],
-  [raw({ opcode: Op.verbosity, extras: [0, 0, 0, 1] }), "op=1b extras=0,0,0,1"],
   [raw({ opcode: Op.version, status: 3 }), "op=b status=3"], // the vbucket id
   [raw({ opcode: Op.noop }), "op=a"],
   [raw({ opcode: Op.quit }), "op=7"],
@@ -235,6 +234,22 @@ Deno.test("decode() refuses bad packets it can skip, and keeps framing", () => {
     [raw({ opcode: Op.flush, extras: [0, 0] }), "! op=8 status=4 Invalid arguments opaque=0"],
     [raw({ opcode: Op.touch, key: "k" }), "! op=1c status=4 Invalid arguments opaque=0"],
     [raw({ opcode: Op.version, value: "x" }), "! op=b status=4 Invalid arguments opaque=0"],
+    // Over the value limit, the opcode and the packet's shape come first (memcached's order).
+    [raw({ opcode: 0x55, value: "123456789" }), "! op=55 status=129 Unknown command opaque=0"],
+    [
+      raw({ opcode: Op.get, key: "k", value: "123456789" }),
+      "! op=0 status=4 Invalid arguments opaque=0",
+    ],
+    [
+      raw({ opcode: Op.set, key: "k", value: "123456789" }),
+      "! op=1 status=4 Invalid arguments opaque=0",
+    ],
+    // memcached 1.6 has no binary VERBOSITY, whatever its shape.
+    [
+      raw({ opcode: Op.verbosity, extras: [0, 0, 0, 1] }),
+      "! op=1b status=129 Unknown command opaque=0",
+    ],
+    [raw({ opcode: Op.verbosity }), "! op=1b status=129 Unknown command opaque=0"],
   ];
   for (const [packet, expected] of cases) {
     const got = decodeEverySplit(concat(packet, noop), opts);

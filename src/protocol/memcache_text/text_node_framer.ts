@@ -15,6 +15,13 @@ export const KIND_NUMBER: Readonly<Record<MemcacheReplyKind, number>> = {
 /** A quiet meta request sent with `mn` after it: zero or one reply, then `MN`. */
 export const QUIET_META = 3;
 
+/**
+ * The largest value a backend reply may carry: memcached's own `-I` bound (1 GiB), not the
+ * cluster's `max_value_size`, which bounds what clients send. A reply is what the server
+ * holds; refusing it would fail the shared connection and every request on it.
+ */
+export const BACKEND_MAX_VALUE_BYTES = 1024 * 1024 * 1024;
+
 /** What follows a quiet meta request on the backend connection. */
 export const MN_REQUEST: Uint8Array = new TextEncoder().encode("mn\r\n");
 
@@ -23,7 +30,7 @@ export const MN_REQUEST: Uint8Array = new TextEncoder().encode("mn\r\n");
  * with; a quiet meta request's reply runs up to and including the `MN` that follows it.
  */
 export class MemcacheTextNodeFramer implements ReplyFramer {
-  readonly #framer = new MemcacheTextReplyFramer({ maxValueBytes: 1024 * 1024 * 1024 });
+  readonly #framer = new MemcacheTextReplyFramer({ maxValueBytes: BACKEND_MAX_VALUE_BYTES });
   /** Quiet meta: bytes of the replies already framed before the MN, from `start`. */
   #framed = 0;
 
