@@ -705,6 +705,25 @@ Deno.test("transactions in redis_cluster mode: ioredis, WATCH, refusals, byte fo
   await t.step("the replies of a sequence are redis-server's, byte for byte", async () => {
     await _differential(aster.ports[0], direct.port);
   });
+  await t.step(
+    "PUBLISH names no key: queued beside a key of any slot, as a node does",
+    async () => {
+      const slotOf = (name: string) => keySlot(new TextEncoder().encode(name));
+      assert.notEqual(slotOf("user:1"), slotOf("user-events"));
+      await using client = await RespClient.connect(aster.ports[0]);
+      for (const order of [["set", "publish"], ["publish", "set"]]) {
+        assert.equal(await client.command("MULTI"), "OK");
+        for (const command of order) {
+          const reply = command === "set"
+            ? await client.command("SET", "user:1", "v")
+            : await client.command("PUBLISH", "user-events", "msg");
+          assert.equal(reply, "QUEUED", `${order.join(", ")}: ${command}`);
+        }
+        const exec = await client.command("EXEC");
+        assert.deepEqual(exec, order.map((command) => command === "set" ? "OK" : 0));
+      }
+    },
+  );
   await t.step("an unsubscribe of several names inside MULTI is refused", async () => {
     await _multiNameUnsubscribe(aster.ports[0]);
   });

@@ -268,7 +268,9 @@ export class RespTransaction {
       );
       return;
     }
-    const keys = spec.kind === "local" || spec.kind === "server"
+    // PUBLISH names no key in Redis Cluster (the cluster carries it): any node queues it.
+    const keys = spec.kind === "local" || spec.kind === "server" ||
+        (spec.name === "publish" && this.#cluster)
       ? []
       : routingKeyIndexes(spec, argv);
     if (keys.length > 0 && (this.group >= 0 || this.#cluster)) {
