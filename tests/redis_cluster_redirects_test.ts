@@ -182,3 +182,44 @@ Deno.test("redis_cluster mode: script errors are no redirects; pinned requests f
     assert.deepEqual(text(await popped), [key, "x"]);
   });
 });
+
+Deno.test("redis_cluster mode: after a master is killed, subscribers and blocking commands find its heir", async () => {
+  await using cluster = await startRedisCluster({ nodeTimeoutMs: 500 });
+  await using aster = await startAster([{
+    cache_type: "redis_cluster",
+    servers: cluster.seeds(),
+    read_timeout: 1000,
+  }]);
+  await settledMasters(cluster);
+  const port = aster.ports[0];
+  // Classic channels live on slot 0's master: that is the one killed.
+  const victim = await cluster.ownerOf(0);
+  const [heir] = await cluster.replicasOf(victim);
+  assert.ok(heir, "the victim has a replica");
+  await using subscriber = await RespClient.connect(port);
+  subscriber.timeoutMs = 15_000;
+  assert.deepEqual(text(await subscriber.command("SUBSCRIBE", "news")), ["subscribe", "news", 1]);
+  // A key of one of the victim's slots, for BLPOP.
+  const key = Array.from({ length: 5000 }, (_, i) => `{kb${i}}list`).find((k) => _slot(k) < 100)!;
+  victim.kill("SIGKILL");
+  await cluster.waitHealthy(20_000);
+  // No request goes over a shared connection from here on: nothing else refreshes the map.
+  // One read pending throughout (a read cannot be taken back): each PUBLISH gives it 200 ms.
+  const message = subscriber.readReply().then((value) => ({ value }));
+  await _waitFor("a message published on the heir reaching the subscriber", async () => {
+    await nodeCommand(heir.port, ["PUBLISH", "news", "hello"]);
+    const got = await Promise.race([
+      message,
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), 200)),
+    ]);
+    if (got === null) return false;
+    assert.deepEqual(text(got.value), ["message", "news", "hello"]);
+    return true;
+  }, 10_000);
+  await _waitFor("a BLPOP served by the heir", async () => {
+    await using blocked = await RespClient.connect(port);
+    blocked.timeoutMs = 5000;
+    const reply = await blocked.command("BLPOP", key, "0.1");
+    return reply === null;
+  }, 10_000);
+});
