@@ -192,6 +192,36 @@ testBothIo(
 );
 
 testBothIo(
+  "redis mode: local replies after large ones and a change of connection are all written",
+  async () => {
+    // A local reply's slot counts as in flight while reserved: after large replies (a large
+    // mean reply size) it alone filled the in-flight budget, and with nothing in flight no
+    // reply came to go on, so the next ECHO waited for the client to send more.
+    await using redis = await startRedis();
+    await using aster = await startAster([{ servers: [`127.0.0.1:${redis.port}:1 r1`] }]);
+    await using client = await RespClient.connect(aster.ports[0]);
+    client.timeoutMs = 5000;
+    const big = "x".repeat(2_000_000);
+    assert.equal(await client.command("SET", "big", big), "OK");
+    for (const change of [["HELLO", "3"], ["WATCH", "big"], ["BLPOP", "nolist", "0.01"]]) {
+      const commands = [
+        ["GET", "big"],
+        change,
+        ...Array.from({ length: 4 }, () => ["MGET", "big", "big"]),
+        ["ECHO", "a"],
+        ["ECHO", "b"],
+        ["ECHO", "c"],
+      ];
+      const replies = await client.pipeline(commands);
+      assert.equal(replies.length, commands.length);
+      assert.deepEqual(replies.slice(-3).map(text), ["a", "b", "c"], change.join(" "));
+      await client.command("HELLO", "2");
+      await client.command("UNWATCH");
+    }
+  },
+);
+
+testBothIo(
   "redis mode: concurrent clients pipelining their own keys each get their own replies",
   async () => {
     // Two workers and two connections per node: clients multiplexed over several sockets.

@@ -596,7 +596,12 @@ export class Session implements SessionClient, SlotOwner {
     if (this.#heldPaused && (!this.#ordering || this.#draining)) {
       this.#heldPaused = false;
       this.#readNext();
-    } else if (this.#full && !this.#paused && !this.#heldPaused) this.#feedOnRoom = true;
+    } else if (this.#full && !this.#paused && !this.#heldPaused) {
+      this.#feedOnRoom = true;
+      // Room already when what filled the budget was answered at once (a local reply's slot
+      // counts while it is reserved): no reply in flight would come to go on, so go on now.
+      this.#feedWhenDue();
+    }
   }
 
   /**
