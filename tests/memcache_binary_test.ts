@@ -487,7 +487,6 @@ interface PacketFields {
   cas?: bigint;
 }
 
-/** Three memcached and Aster in memcache_binary mode over them, and one client. */
 testBothIo(
   "binary: a value over 1 MiB that memcached holds comes back; the shared connection lives on",
   async () => {
@@ -533,6 +532,7 @@ testBothIo(
   },
 );
 
+/** Three memcached and Aster in memcache_binary mode over them, and one client. */
 async function _fixture(stack: AsyncDisposableStack): Promise<{
   backends: ServerProcess[];
   aster: AsterProcess;

@@ -22,6 +22,7 @@ import {
   MemcacheBinaryDecoder,
   MemcacheBinaryResponseFramer,
 } from "../protocol/memcache_binary/binary.ts";
+import { BACKEND_MAX_VALUE_BYTES } from "../protocol/memcache_text/text_node_framer.ts";
 import type { FuzzTarget } from "./fuzz_types.ts";
 import {
   binaryPacketText,
@@ -126,7 +127,8 @@ const _DRIVERS: Record<FuzzTarget, FuzzDriver> = {
     expect: expectOutcome,
   },
   "memcache-binary-response": _framerTarget(
-    () => new MemcacheBinaryResponseFramer(),
+    // As the backends frame them (values up to memcached's 1 GiB bound).
+    () => new MemcacheBinaryResponseFramer({ maxValueBytes: BACKEND_MAX_VALUE_BYTES }),
     _checkBinaryPacket,
   ),
 };

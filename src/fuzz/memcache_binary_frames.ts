@@ -65,7 +65,6 @@ const _BINARY_SHAPES: [number[], number[], number, boolean][] = [
   ],
   [[BinaryOpcode.flush, BinaryOpcode.flushq], [0, 4], KEY_NONE, false],
   [[BinaryOpcode.stat], [0], KEY_OPTIONAL, false],
-  [[BinaryOpcode.verbosity], [4], KEY_NONE, false],
   [
     [
       BinaryOpcode.touch,

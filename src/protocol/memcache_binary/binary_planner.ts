@@ -90,7 +90,7 @@ export class MemcacheBinaryPlanner implements RequestPlanner {
         return;
     }
     if (key.length === 0 || opcode === BinaryOpcode.stat) {
-      // flush, stat, verbosity... would reach one server only. A keyed stat (a group such
+      // flush, stat... would reach one server only. A keyed stat (a group such
       // as "items") too, and memcached answers it with many packets, not the one a request
       // here is matched with.
       plan.local(
