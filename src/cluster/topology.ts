@@ -94,6 +94,8 @@ export class ClusterTopology {
   #replicaTimer: ReturnType<typeof setTimeout> | undefined;
   /** Refreshes completed, for tests and metrics. */
   refreshes = 0;
+  /** Callers of freshMap() waiting for `refreshes` to reach `at`. */
+  #freshWaiters: { at: number; done: () => void }[] = [];
 
   #mapArrived: PromiseWithResolvers<void> | null = null;
 
@@ -112,9 +114,48 @@ export class ClusterTopology {
   applyShared(map: SlotMap): void {
     if (this.#closed) return;
     this.#apply(map, "the leader worker");
-    this.refreshes++;
+    this.#refreshed();
     this.#mapArrived?.resolve();
     this.#mapArrived = null;
+  }
+
+  /** Counts a completed refresh and lets freshMap()'s callers waiting for it go on. */
+  #refreshed(): void {
+    this.refreshes++;
+    if (this.#freshWaiters.length === 0) return;
+    for (const waiter of [...this.#freshWaiters]) {
+      if (waiter.at <= this.refreshes) waiter.done();
+    }
+  }
+
+  /**
+   * Resolves once a map fetched after this call is in (asked for now, rate-limited like any
+   * refresh; a follower asks its leader), or after `timeoutMs` with the map as it is. A fetch
+   * under way may have begun before: then the one after it.
+   */
+  freshMap(timeoutMs: number): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    const at = this.refreshes + (this.#inFlight !== null ? 2 : 1);
+    this.requestRefresh();
+    return new Promise((resolve) => {
+      const waiter = {
+        at,
+        done: () => {
+          clearTimeout(timer);
+          const index = this.#freshWaiters.indexOf(waiter);
+          if (index >= 0) this.#freshWaiters.splice(index, 1);
+          resolve();
+        },
+      };
+      const timer = setTimeout(waiter.done, timeoutMs);
+      this.#freshWaiters.push(waiter);
+    });
+  }
+
+  /** True when `node` is the master or a replica of `slot`'s shard in this map. */
+  serves(slot: number, node: number): boolean {
+    const shard = this.#slotShard[slot];
+    return shard >= 0 && this.#shards[shard].nodes.includes(node);
   }
 
   /** True once a slot map has been loaded. */
@@ -204,6 +245,7 @@ export class ClusterTopology {
   /** Stops refreshing. */
   close(): void {
     this.#closed = true;
+    for (const waiter of [...this.#freshWaiters]) waiter.done();
     clearTimeout(this.#replicaTimer);
     clearTimeout(this.#recheckTimer);
     clearInterval(this.#periodic);
@@ -220,7 +262,7 @@ export class ClusterTopology {
         continue;
       }
       this.#apply(result, addr);
-      this.refreshes++;
+      this.#refreshed();
       this.#retryDelay = 0;
       this.#options.sharing?.publish(result);
       return;

@@ -5,10 +5,7 @@ import type { ReplySink } from "../protocol/protocol.ts";
 import type { BufferLease } from "../io/buffer_pool.ts";
 import type { ClusterTopology } from "../cluster/topology.ts";
 import { parseRedirect, SLOT_COUNT } from "../cluster/slot_table.ts";
-import {
-  type CommandSpec,
-  KEYLESS_SCRIPT_REPLY,
-} from "../protocol/resp/commands.ts";
+import { type CommandSpec, KEYLESS_SCRIPT_REPLY } from "../protocol/resp/commands.ts";
 import { encodeCommandText, encodeError, OK_REPLY } from "../protocol/resp/encoder.ts";
 import type { RedisRouting } from "./routing.ts";
 import type { ClusterMetrics } from "../metrics/worker_metrics.ts";
@@ -18,6 +15,8 @@ import { logDebug } from "../log.ts";
 
 /** Most redirects or retries one request may take before it gets an error. */
 const MAX_REDIRECTS = 5;
+/** Longest a script's MOVED waits for a fresh slot map before it is passed on as sent, ms. */
+const SCRIPT_MAP_WAIT_MS = 1000;
 /** First retry delay after TRYAGAIN or CLUSTERDOWN, doubling each time, ms. */
 const RETRY_BASE_MS = 25;
 const ASKING = encodeCommandText("ASKING");
@@ -428,8 +427,8 @@ class ClusterRequest implements ReplySink {
   /**
    * A script's error that reads as a redirect: the script may have run and returned it
    * (`redis.error_reply("MOVED ...")`), so it is never followed on trust. Sent again only
-   * when a fresh slot map shows the node that answered does not own the slot (Redis checks
-   * a script's keys before running it, so the script did not run there); otherwise the
+   * when a slot map fetched after it shows the node that answered serves the slot no more
+   * (Redis checks a script's keys before running it, so it did not run there); otherwise the
    * client gets the error as Redis sent it. Without keys Redis never redirects: as sent.
    * ASK, TRYAGAIN and CLUSTERDOWN are passed on (the script may have run before failing).
    */
@@ -444,6 +443,7 @@ class ClusterRequest implements ReplySink {
     }
     const redirect = parseRedirect(message);
     if (redirect === null || redirect.slot !== this.slot || ++this.#redirects > MAX_REDIRECTS) {
+      topology.requestRefresh();
       this.#leave();
       this.#sink.onReply(reply);
       return;
@@ -452,9 +452,13 @@ class ClusterRequest implements ReplySink {
     const error = reply.slice(); // a view of the read buffer: kept past this call
     routing.resendInOrder(this.sessionId, {
       delayMs: 0,
-      after: topology.refresh().catch(() => {}),
+      after: topology.freshMap(SCRIPT_MAP_WAIT_MS),
       send: () => {
-        if (answered >= 0 && topology.masterOf(this.slot) !== answered) {
+        // A replica that answered (EVAL_RO with read_from_slave) still serves the slot.
+        if (
+          answered >= 0 && topology.masterOf(this.slot) >= 0 &&
+          !topology.serves(this.slot, answered)
+        ) {
           routing.metrics.moved++;
           this.#resend(-1, null);
         } else {

@@ -6,6 +6,7 @@
  * of the slot went to the old node until the next periodic fetch.
  */
 import type { ReplySink } from "../protocol/protocol.ts";
+import type { BufferLease } from "../io/buffer_pool.ts";
 import { parseRedirect } from "../cluster/slot_table.ts";
 import type { RedisRouting } from "./routing.ts";
 
@@ -23,7 +24,9 @@ function _clusterCode(reply: Uint8Array): string | null {
   const line = latin1.decode(reply.subarray(1, reply.length - 2));
   const space = line.indexOf(" ");
   const code = space < 0 ? line : line.slice(0, space);
-  return code === "MOVED" || code === "ASK" || code === "TRYAGAIN" || code === "CLUSTERDOWN"
+  // UNBLOCKED: a blocked client's master was turned into a replica (a manual failover).
+  return code === "MOVED" || code === "ASK" || code === "TRYAGAIN" || code === "CLUSTERDOWN" ||
+      code === "UNBLOCKED"
     ? code
     : null;
 }
@@ -40,10 +43,18 @@ export class PinnedRedirects implements ReplySink {
   readonly #resend: PinnedResend | null;
   #redirects = 0;
 
-  constructor(sink: ReplySink, routing: RedisRouting, resend: PinnedResend | null) {
+  readonly #client: { readonly clientGone: boolean };
+
+  constructor(
+    sink: ReplySink,
+    routing: RedisRouting,
+    resend: PinnedResend | null,
+    client: { readonly clientGone: boolean },
+  ) {
     this.#sink = sink;
     this.#routing = routing;
     this.#resend = resend;
+    this.#client = client;
   }
 
   onReply(reply: Uint8Array, owned?: boolean): void {
@@ -62,9 +73,15 @@ export class PinnedRedirects implements ReplySink {
     this.#sink.onReply(reply, owned);
   }
 
+  /** A large reply under way is no redirect (those are one line): its sink may stream it. */
+  onPartial(data: Uint8Array, start: number, end: number, lease: BufferLease): void {
+    this.#sink.onPartial?.(data, start, end, lease);
+  }
+
   onError(message: string): void {
-    // A lost connection may mean a failed master: look for its successor.
-    this.#routing.refreshPlacement?.();
+    // A lost connection may mean a failed master: look for its successor. Not when Aster
+    // closed it because its client left (a blocked client that goes is no sign of that).
+    if (!this.#client.clientGone) this.#routing.refreshPlacement?.();
     this.#sink.onError(message);
   }
 }

@@ -142,6 +142,11 @@ export class PlanRunner {
   #pin: Pin | null = null;
   /** The client is gone (close()): nothing more is sent for it. */
   #closed = false;
+
+  /** True once the client is gone and its dedicated connections closed. */
+  get clientGone(): boolean {
+    return this.#closed;
+  }
   /** Pins whose releasing request waits for its reply (closed if the client goes first). */
   #releasing: Pin[] | null = null;
   /** The client's Pub/Sub connections, made on its first (un)subscribe. */
@@ -387,10 +392,19 @@ export class PlanRunner {
     if (routing.redirectNode !== undefined) {
       // A blocking request is sent again where a redirect points: its own bytes, as the
       // read buffer's are reused.
-      const resend = plan.release && blockMs >= 0
-        ? this.#resendBlocking.bind(this, plan.bytes.slice(), plan.replyKind, blockMs, plan.lane)
+      // The pool of this routing's nodes, as a reload may swap both meanwhile.
+      const pins = this.#upstream.pins;
+      const resend = plan.release && blockMs >= 0 && pins !== null
+        ? this.#resendBlocking.bind(
+          this,
+          pins,
+          plan.bytes.slice(),
+          plan.replyKind,
+          blockMs,
+          plan.lane,
+        )
         : null;
-      sink = new PinnedRedirects(sink, routing, resend);
+      sink = new PinnedRedirects(sink, routing, resend, this);
     }
     if (plan.release) {
       sink = new ReleaseAfterReply(sink, pin, this);
@@ -416,6 +430,7 @@ export class PlanRunner {
    * client is gone or no connection is to be had (the client then gets the redirect).
    */
   #resendBlocking(
+    pins: PinnedPool,
     bytes: Uint8Array,
     replyKind: number,
     blockMs: number,
@@ -424,8 +439,7 @@ export class PlanRunner {
     asking: boolean,
     inner: ReplySink,
   ): boolean {
-    const pins = this.#upstream.pins;
-    if (this.#closed || pins === null) return false;
+    if (this.#closed) return false;
     const conn = pins.acquire(node, lane);
     if (conn === null) return false;
     const pin: Pin = { conn, node, group: -1, lane, pins };
