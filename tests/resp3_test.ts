@@ -158,6 +158,11 @@ async function _compareResp3(
       "return {double=3.25}",
       "return {double=-1/0}",
       "return {big_number='1234567999999999999999999999999999999'}",
+      // Any text: redis-server writes it as it is (refusing it failed the shared connection).
+      "return {big_number='1.5'}",
+      "return {big_number=''}",
+      "return {1, {big_number='abc'}}",
+      "return {big_number=string.rep('7', 200000)}",
       "return {map={a=1}}",
       "return {set={x=true}}",
       "return {verbatim_string={format='txt', string='a verbatim\\nstring'}}",
@@ -170,6 +175,8 @@ async function _compareResp3(
   ) {
     const keys = script.includes("KEYS[1]") ? ["1", script.includes("ZSCORE") ? "z" : "h"] : ["0"];
     await same("EVAL", script, ...keys);
+    // The connection it came on is still the one the next request takes.
+    await same("GET", "nokey");
   }
   // Pinned connections say HELLO 3 too: a transaction's replies, a blocking timeout's null.
   // (One hash tag: in redis_cluster mode a transaction's keys share a slot.)

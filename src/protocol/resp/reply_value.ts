@@ -27,7 +27,8 @@ export class RespErrorReply {
 
 /**
  * A decoded reply: status text, error, integer, bulk bytes, null, or an array. RESP3 adds:
- * a double (a number), a boolean, a big number (a bigint), a verbatim string (its bytes,
+ * a double (a number), a boolean, a big number (a bigint; its text when not an integer, as a
+ * script's may be), a verbatim string (its bytes,
  * "txt:" included), a blob error (an error); maps, sets and pushes decode as arrays (a map
  * as its keys and values in turn) and an attribute is skipped (its value is the reply's).
  */
@@ -95,9 +96,12 @@ export function decodeReplyValue(
       case DOUBLE:
         value = _double(decoder.decode(buf.subarray(at + 1, lineEnd)));
         break;
-      case BIG_NUMBER:
-        value = BigInt(decoder.decode(buf.subarray(at + 1, lineEnd)));
+      case BIG_NUMBER: {
+        // A script's big_number may be any text: not an integer, it stays text.
+        const digits = decoder.decode(buf.subarray(at + 1, lineEnd));
+        value = /^-?[0-9]+$/.test(digits) ? BigInt(digits) : digits;
         break;
+      }
       case ARRAY:
       case MAP:
       case SET:
