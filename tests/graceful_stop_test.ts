@@ -67,3 +67,32 @@ Deno.test("shutdown_timeout bounds the wait for a stalled backend", async () => 
     await aster.stop();
   }
 });
+
+Deno.test("SIGTERM: a half-closed client still owed replies gets them all", async () => {
+  // Its read loop ended at its EOF while its requests waited at a stalled backend: the drain
+  // waited only for read loops, so Aster closed its backends at once (the requests got
+  // "connection closed by proxy") and exited. It now waits for every session to close.
+  await using redis = await startRedis();
+  const aster = await startAster([{
+    servers: [`127.0.0.1:${redis.port}`],
+    shutdown_timeout: 10_000,
+    read_timeout: 10_000,
+  }]);
+  try {
+    await using client = await RespClient.connect(aster.ports[0]);
+    assert.equal(await client.command("SET", "k", "v"), "OK");
+    redis.kill("SIGSTOP");
+    await client.sendRaw("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n".repeat(10)); // within the in-flight budget
+    await client.closeWrite();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    aster.kill("SIGTERM");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    redis.kill("SIGCONT");
+    for (let i = 0; i < 10; i++) assert.equal(text(await client.readReply()), "v", `reply ${i}`);
+    assert.ok(await client.closedWithin(3000), "then the client is closed");
+    assert.equal(await aster.exited, 0);
+  } finally {
+    redis.kill("SIGCONT");
+    await aster.stop();
+  }
+});

@@ -88,6 +88,12 @@ export class Listener {
   readonly #tlsListeners: TlsListener[] = [];
   #options: ListenerOptions;
   readonly #sessions = new Set<Session>();
+  /**
+   * Sessions not closed yet: those reading (`#sessions`) and those whose read loop ended
+   * while replies are still owed (a half-closed client, a graceful stop). A drain waits for
+   * these, not for the read loops alone.
+   */
+  readonly #unclosed = new Set<Session>();
   #nextId = 0;
   #idleSweep: ReturnType<typeof setInterval> | undefined;
 
@@ -305,6 +311,8 @@ export class Listener {
       return;
     }
     this.#sessions.add(session);
+    this.#unclosed.add(session);
+    session.onClosed = this.#sessionClosed;
     if (logEnabled("debug")) logDebug(`client ${session.id} from ${session.peer || "?"}`);
     metrics.clientsTotal++;
     metrics.clientsCurrent++;
@@ -325,6 +333,11 @@ export class Listener {
     if (logEnabled("debug")) logDebug(`client ${session.id} left (${session.peer || "?"})`);
   };
 
+  /** A session was closed (once; one function for all). */
+  readonly #sessionClosed = (session: Session): void => {
+    this.#unclosed.delete(session);
+  };
+
   /**
    * Graceful stop: stops accepting, lets every client receive the replies it is owed (no
    * new requests are read) for up to `timeoutMs`, then closes whoever is left.
@@ -334,11 +347,12 @@ export class Listener {
     stoppedAccepting();
     for (const session of this.#sessions) session.shutdown();
     const deadline = performance.now() + timeoutMs;
-    while (this.#sessions.size > 0 && performance.now() < deadline) {
+    // Until every session is closed: one whose read loop ended may still be writing.
+    while (this.#unclosed.size > 0 && performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    if (this.#sessions.size > 0) {
-      logWarn(`shutdown_timeout: closing ${this.#sessions.size} clients with replies owed`);
+    if (this.#unclosed.size > 0) {
+      logWarn(`shutdown_timeout: closing ${this.#unclosed.size} clients with replies owed`);
     }
     this.close();
   }
@@ -365,6 +379,6 @@ export class Listener {
   /** Stops accepting and closes every client. */
   close(): void {
     this.#stopAccepting();
-    for (const session of this.#sessions) session.close();
+    for (const session of [...this.#unclosed]) session.close();
   }
 }

@@ -934,6 +934,12 @@ export class Session implements SessionClient, SlotOwner {
     this.#writer.idle().then(() => this.close());
   }
 
+  /**
+   * Called once when the session is closed: its read loop may have ended long before, while
+   * the replies owed were still being written (a half-closed client, a graceful stop).
+   */
+  onClosed: ((session: Session) => void) | null = null;
+
   /** Closes the client now; late replies for its slots are dropped. */
   close(): void {
     if (this.#closed) return;
@@ -954,5 +960,8 @@ export class Session implements SessionClient, SlotOwner {
     } catch {
       // already closed
     }
+    const onClosed = this.onClosed;
+    this.onClosed = null;
+    onClosed?.(this);
   }
 }

@@ -79,6 +79,11 @@ export class RespClient implements AsyncDisposable {
     while (at < data.length) at += await this.#conn.write(data.subarray(at));
   }
 
+  /** Half-closes: sends FIN after what was written, and reads on. */
+  async closeWrite(): Promise<void> {
+    await this.#conn.closeWrite();
+  }
+
   /** Reads one reply; throws on timeout or when the server closes first. */
   async readReply(): Promise<RespValue> {
     return decodeReplyValue(await this.readRawReply()).value;
