@@ -659,6 +659,42 @@ testBothIo(
   },
 );
 
+testBothIo(
+  "redis mode: a half-closed client owed 10 MB gets it all, and its last write runs",
+  async () => {
+    // Past the socket's buffers, a write waited on Bun was refused at the client's FIN:
+    // replies were cut short and requests not yet read (a SET) dropped.
+    await using cluster = await _startCluster();
+    await using setter = await RespClient.connect(cluster.port);
+    const value = "h".repeat(100_000);
+    assert.equal(await setter.command("SET", "{hc}big", value), "OK");
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: cluster.port });
+    try {
+      const count = 100;
+      await conn.write(encoder.encode(
+        "*2\r\n$3\r\nGET\r\n$7\r\n{hc}big\r\n".repeat(count) + "SET {hc}last 1\r\n",
+      ));
+      await conn.closeWrite();
+      await new Promise((resolve) => setTimeout(resolve, 500)); // the buffers fill meanwhile
+      const expected = count * (`$${value.length}\r\n`.length + value.length + 2) + 5;
+      const buf = new Uint8Array(1 << 20);
+      let received = 0;
+      let tail = "";
+      for (let i = 0; i < 10_000 && received <= expected; i++) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        received += n;
+        tail = (tail + new TextDecoder().decode(buf.subarray(Math.max(0, n - 16), n))).slice(-16);
+      }
+      assert.equal(received, expected);
+      assert.ok(tail.endsWith("\r\n+OK\r\n"), JSON.stringify(tail));
+      assert.equal(text(await setter.command("GET", "{hc}last")), "1");
+    } finally {
+      conn.close();
+    }
+  },
+);
+
 function _ascii(bytes: number[]): string {
   return String.fromCharCode(...bytes);
 }

@@ -110,7 +110,8 @@ export class BunConn implements ProxyConn {
     if (this.#error !== null) return Promise.reject(this.#error);
     const n = this.#socket.write(buf);
     if (n > 0) return Promise.resolve(n);
-    if (n < 0 || this.#eof) return Promise.reject(osError({ code: "EPIPE" }));
+    // Not on the peer's FIN alone: a half-closed client still reads its replies.
+    if (n < 0 || this.#gone) return Promise.reject(osError({ code: "EPIPE" }));
     // The kernel's buffer is full: Bun calls drain when it has room.
     return new Promise((resolve, reject) => {
       this.#writer = { buf, resolve, reject };
