@@ -111,6 +111,40 @@ Deno.test("TLS client -> Aster -> plain redis; plain listen_addr beside tls_list
   plain.close();
 });
 
+Deno.test("TLS clients: a QUIT after 1,000 PINGs and a half-close get every reply", async () => {
+  // Closing destroyed the socket with replies Node still held (170 of 1,001 came), and a
+  // client's FIN ended the TLS socket's writing side (a half-closed client got no replies).
+  await using certs = await makeCerts();
+  await using redis = await startRedis();
+  const tlsPort = await freePort();
+  await using _aster = await startAster([{
+    servers: [`127.0.0.1:${redis.port}`],
+    tls_cert: certs.serverCert,
+    tls_key: certs.serverKey,
+    tls_listen_addr: `127.0.0.1:${tlsPort}`,
+  }]);
+  const readAll = async (conn: Deno.TlsConn): Promise<string> => {
+    const chunks: string[] = [];
+    const buf = new Uint8Array(65_536);
+    const decoder = new TextDecoder();
+    for (let i = 0; i < 10_000; i++) {
+      const n = await conn.read(buf).catch(() => null); // a peer without close_notify
+      if (n === null) break;
+      chunks.push(decoder.decode(buf.subarray(0, n)));
+    }
+    return chunks.join("");
+  };
+  const quitting = await tlsClient(tlsPort, certs);
+  await quitting.write(new TextEncoder().encode("PING\r\n".repeat(1000) + "QUIT\r\n"));
+  assert.equal(await readAll(quitting), "+PONG\r\n".repeat(1000) + "+OK\r\n");
+  quitting.close();
+  const halfClosed = await tlsClient(tlsPort, certs);
+  await halfClosed.write(new TextEncoder().encode("SET hc v\r\n" + "GET hc\r\n".repeat(50)));
+  await halfClosed.closeWrite();
+  assert.equal(await readAll(halfClosed), "+OK\r\n" + "$1\r\nv\r\n".repeat(50));
+  halfClosed.close();
+});
+
 Deno.test("without tls_listen_addr, listen_addr itself is TLS (no plain listener)", async () => {
   await using certs = await makeCerts();
   await using redis = await startRedis();
