@@ -386,6 +386,22 @@ Deno.test("--check and start refuse an expired certificate and a key that does n
       assert.match(stderr, /cluster c:/);
     }
   }
+  // A CA bundle with an expired certificate beside a valid one passes (system bundles carry
+  // expired roots; a rotation keeps the old CA until it expires).
+  const bundle = `${dir}/bundle.crt`;
+  await Deno.writeTextFile(
+    bundle,
+    (await Deno.readTextFile(certs.expiredCert)) + (await Deno.readTextFile(certs.caCert)),
+  );
+  const bundled = `${dir}/bundle.toml`;
+  await Deno.writeTextFile(
+    bundled,
+    `[[clusters]]\nname = "c"\nlisten_addr = "127.0.0.1:${await freePort()}"\n` +
+      `cache_type = "redis"\nservers = ["127.0.0.1:1"]\nbackend_tls = true\n` +
+      `backend_tls_ca = ${JSON.stringify(bundle)}\n`,
+  );
+  const bundleOut = await asterCommand(["--check", "--config", bundled]).output();
+  assert.equal(bundleOut.code, 0, dec.decode(bundleOut.stderr));
   // Good files pass, and the summary says where TLS is.
   const path = `${dir}/good.toml`;
   await Deno.writeTextFile(

@@ -1,7 +1,7 @@
 /**
  * Reads the PEM files a cluster's TLS keys name and checks them before anything listens:
- * each certificate parses, is valid now (not yet valid or expired is an error), and its key
- * matches. `--check`, start and every reload go through here, so a bad file is refused with
+ * each certificate parses, is valid now (not yet valid or expired is an error; a CA bundle
+ * needs one valid certificate), and its key matches. `--check`, start and every reload go through here, so a bad file is refused with
  * its path and reason, and a reload with one keeps the running certificate.
  */
 import { createPrivateKey, X509Certificate } from "node:crypto";
@@ -16,11 +16,22 @@ function _blocks(text: string, kind: RegExp): string[] {
   return [...text.matchAll(re)].map((m) => m[0]);
 }
 
-/** Problems with the certificates of a PEM text (empty when it is usable). */
-function _checkCerts(key: string, path: string, text: string, now: Date): string[] {
+/**
+ * Problems with the certificates of a PEM text (empty when it is usable). A CA `bundle` is
+ * usable while any of its certificates is valid now: system bundles carry expired roots, and
+ * a rotation keeps the old CA beside the new one until it expires (redis-server takes both).
+ */
+function _checkCerts(
+  key: string,
+  path: string,
+  text: string,
+  now: Date,
+  bundle = false,
+): string[] {
   const pems = _blocks(text, /CERTIFICATE/);
   if (pems.length === 0) return [`${key} ${path}: no PEM certificate in the file`];
   const problems: string[] = [];
+  const outOfDate: string[] = [];
   for (const pem of pems) {
     let cert: X509Certificate;
     try {
@@ -33,11 +44,15 @@ function _checkCerts(key: string, path: string, text: string, now: Date): string
     const to = new Date(cert.validTo);
     const subject = cert.subject.replaceAll("\n", ", ");
     if (now < from) {
-      problems.push(`${key} ${path}: certificate ${subject} is not valid before ${cert.validFrom}`);
+      outOfDate.push(
+        `${key} ${path}: certificate ${subject} is not valid before ${cert.validFrom}`,
+      );
     } else if (now > to) {
-      problems.push(`${key} ${path}: certificate ${subject} expired on ${cert.validTo}`);
+      outOfDate.push(`${key} ${path}: certificate ${subject} expired on ${cert.validTo}`);
     }
   }
+  const anyValid = outOfDate.length + problems.length < pems.length;
+  if (!bundle || !anyValid) problems.push(...outOfDate);
   return problems;
 }
 
@@ -94,7 +109,7 @@ async function _side(
   };
   const before = problems.length;
   if (pem.cert !== null) problems.push(..._checkCerts(keys.cert, paths.cert!, pem.cert, now));
-  if (pem.ca !== null) problems.push(..._checkCerts(keys.ca, paths.ca!, pem.ca, now));
+  if (pem.ca !== null) problems.push(..._checkCerts(keys.ca, paths.ca!, pem.ca, now, true));
   if (pem.cert !== null && pem.key !== null && problems.length === before) {
     problems.push(
       ..._checkPair(keys, { cert: paths.cert!, key: paths.key! }, {
