@@ -84,7 +84,8 @@ Deno.test("SIGTERM: a half-closed client still owed replies gets them all", asyn
     redis.kill("SIGSTOP");
     await client.sendRaw("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n".repeat(10)); // within the in-flight budget
     await client.closeWrite();
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Aster reads them (and the FIN) before the stop, or the stop drops them unread.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
     aster.kill("SIGTERM");
     await new Promise((resolve) => setTimeout(resolve, 500));
     redis.kill("SIGCONT");

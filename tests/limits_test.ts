@@ -37,6 +37,35 @@ Deno.test("max_clients: a client past the limit gets an error and is closed", as
   }
 });
 
+Deno.test("max_clients counts a half-closed client until its replies are written", async () => {
+  // Its read loop ends at its FIN, but it holds its socket while it is owed replies.
+  await using redis = await startRedis();
+  await using aster = await startAster([{ servers: [`127.0.0.1:${redis.port}`], max_clients: 1 }]);
+  await using halfClosed = await RespClient.connect(aster.ports[0]);
+  assert.equal(await halfClosed.command("SET", "k", "v"), "OK");
+  redis.kill("SIGSTOP");
+  try {
+    await halfClosed.sendRaw("GET k\r\n");
+    await halfClosed.closeWrite();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await using extra = await RespClient.connect(aster.ports[0]);
+    const reply = await extra.readReply();
+    assert.ok(reply instanceof RespErrorReply, Deno.inspect(reply));
+    assert.equal(reply.message, "ERR max number of clients reached");
+  } finally {
+    redis.kill("SIGCONT");
+  }
+  assert.equal(text(await halfClosed.readReply()), "v");
+  assert.ok(await halfClosed.closedWithin(2000));
+  let served = false;
+  for (let attempt = 0; attempt < 50 && !served; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await using again = await RespClient.connect(aster.ports[0]);
+    served = await again.command("PING").catch((err) => err) === "PONG";
+  }
+  assert.ok(served, "a new client is served once the half-closed one is closed");
+});
+
 Deno.test("max_clients bounds the cluster over all its workers, even below thread", async () => {
   await using redis = await startRedis();
   await using aster = await startAster([{

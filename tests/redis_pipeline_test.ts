@@ -681,8 +681,14 @@ testBothIo(
       let received = 0;
       let tail = "";
       for (let i = 0; i < 10_000 && received <= expected; i++) {
-        const n = await conn.read(buf);
-        if (n === null) break;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const n = await Promise.race([
+          conn.read(buf),
+          new Promise<"late">((resolve) => timer = setTimeout(() => resolve("late"), 10_000)),
+        ]);
+        clearTimeout(timer);
+        assert.notEqual(n, "late", `stuck after ${received} bytes`);
+        if (n === null || n === "late") break;
         received += n;
         tail = (tail + new TextDecoder().decode(buf.subarray(Math.max(0, n - 16), n))).slice(-16);
       }

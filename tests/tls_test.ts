@@ -128,8 +128,14 @@ Deno.test("TLS clients: a QUIT after 1,000 PINGs and a half-close get every repl
     const buf = new Uint8Array(65_536);
     const decoder = new TextDecoder();
     for (let i = 0; i < 10_000; i++) {
-      const n = await conn.read(buf).catch(() => null); // a peer without close_notify
-      if (n === null) break;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const n = await Promise.race([
+        conn.read(buf).catch(() => null), // a peer without close_notify
+        new Promise<"late">((resolve) => timer = setTimeout(() => resolve("late"), 10_000)),
+      ]);
+      clearTimeout(timer);
+      assert.notEqual(n, "late", "no EOF within 10 s");
+      if (n === null || n === "late") break;
       chunks.push(decoder.decode(buf.subarray(0, n)));
     }
     return chunks.join("");

@@ -1,8 +1,9 @@
 /**
  * Reads the PEM files a cluster's TLS keys name and checks them before anything listens:
  * each certificate parses, is valid now (not yet valid or expired is an error; a CA bundle
- * needs one valid certificate), and its key matches. `--check`, start and every reload go through here, so a bad file is refused with
- * its path and reason, and a reload with one keeps the running certificate.
+ * needs one valid certificate), and its key matches. `--check`, start and every reload go
+ * through here, so a bad file is refused with its path and reason, and a reload with one
+ * keeps the running certificate.
  */
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { ClusterConfig, TlsPem } from "./schema.ts";

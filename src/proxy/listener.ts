@@ -297,7 +297,7 @@ export class Listener {
     const quota = this.#options.quota;
     if (
       quota === undefined
-        ? this.#sessions.size >= this.#options.maxClients
+        ? this.#unclosed.size >= this.#options.maxClients
         : !quota.tryTake(this.#options.maxClients)
     ) {
       metrics.clientsRejected++;
@@ -328,14 +328,17 @@ export class Listener {
   /** A session's read loop ended (once; one function for all: no closure per client). */
   readonly #sessionEnded = (session: Session): void => {
     if (!this.#sessions.delete(session)) return;
-    this.#options.quota?.release();
-    this.#options.metrics.clientsCurrent--;
     if (logEnabled("debug")) logDebug(`client ${session.id} left (${session.peer || "?"})`);
   };
 
-  /** A session was closed (once; one function for all). */
+  /**
+   * A session was closed (once; one function for all). Only now does it stop counting
+   * toward max_clients: a half-closed client still being written to holds its socket.
+   */
   readonly #sessionClosed = (session: Session): void => {
-    this.#unclosed.delete(session);
+    if (!this.#unclosed.delete(session)) return;
+    this.#options.quota?.release();
+    this.#options.metrics.clientsCurrent--;
   };
 
   /**

@@ -35,11 +35,13 @@ interface _Waiter {
   reject: (err: Error) => void;
 }
 
-/** A `node:tls` socket as a `ProxyConn`: reads from a queue of received chunks. */
 /** Longest a closed TLS connection may take to send what Node still holds for it, ms. */
 const CLOSE_FLUSH_MS = 10_000;
 
+/** A `node:tls` socket as a `ProxyConn`: reads from a queue of received chunks. */
 class NodeTlsConn implements ProxyConn {
+  /** close() was called: nothing more is written or kept of what arrives. */
+  #closed = false;
   readonly #socket: tls.TLSSocket;
   readonly #chunks: Uint8Array[] = [];
   #queued = 0;
@@ -115,7 +117,9 @@ class NodeTlsConn implements ProxyConn {
 
   write(buf: Uint8Array): Promise<number> {
     if (this.#error !== null) return Promise.reject(this.#error);
-    if (this.#socket.destroyed) return Promise.reject(this.#errors.badResource("closed"));
+    if (this.#closed || this.#socket.destroyed) {
+      return Promise.reject(this.#errors.badResource("closed"));
+    }
     // Node may hold the bytes until they are sent; the caller reuses its buffer at once.
     const n = buf.length;
     if (this.#socket.write(buf.slice())) return Promise.resolve(n);
@@ -138,13 +142,22 @@ class NodeTlsConn implements ProxyConn {
   }
 
   close(): void {
+    this.#closed = true;
+    // What arrives from now on is dropped, and a paused socket reads on to see the peer's FIN.
+    this.#chunks.length = 0;
+    this.#queued = 0;
+    this.#socket.removeAllListeners("data");
+    this.#socket.on("data", () => {});
+    if (this.#paused) this.#socket.resume();
     // end(): what Node still holds is sent first, then close_notify and FIN (destroy() threw
     // it away: a QUIT after 1,000 PINGs got 170 replies). A peer that never takes it is cut
-    // off after a while.
+    // off after a while (a timer that keeps no event loop alive).
     if (!this.#socket.destroyed) {
       this.#socket.end();
       const socket = this.#socket;
       const timer = setTimeout(() => socket.destroy(), CLOSE_FLUSH_MS);
+      (timer as { unref?: () => void }).unref?.();
+      if (typeof timer === "number" && typeof Deno !== "undefined") Deno.unrefTimer(timer);
       socket.once("close", () => clearTimeout(timer));
     }
     this.#finish(null);
