@@ -18,8 +18,8 @@ const latin1 = new TextDecoder("latin1");
 /** Sends a blocking request again at `node` (ASKING first when `asking`); false: could not. */
 export type PinnedResend = (node: number, asking: boolean, sink: ReplySink) => boolean;
 
-/** The code of a cluster error reply (`-MOVED ...`), or null for any other reply. */
-function _clusterCode(reply: Uint8Array): string | null {
+/** A cluster error reply's line (`MOVED 3999 host:port`) and its code, or null for any other. */
+function _clusterError(reply: Uint8Array): { line: string; code: string } | null {
   if (reply[0] !== MINUS || reply.length > 512) return null;
   const line = latin1.decode(reply.subarray(1, reply.length - 2));
   const space = line.indexOf(" ");
@@ -27,7 +27,7 @@ function _clusterCode(reply: Uint8Array): string | null {
   // UNBLOCKED: a blocked client's master was turned into a replica (a manual failover).
   return code === "MOVED" || code === "ASK" || code === "TRYAGAIN" || code === "CLUSTERDOWN" ||
       code === "UNBLOCKED"
-    ? code
+    ? { line, code }
     : null;
 }
 
@@ -41,9 +41,8 @@ export class PinnedRedirects implements ReplySink {
   readonly #sink: ReplySink;
   readonly #routing: RedisRouting;
   readonly #resend: PinnedResend | null;
-  #redirects = 0;
-
   readonly #client: { readonly clientGone: boolean };
+  #redirects = 0;
 
   constructor(
     sink: ReplySink,
@@ -58,14 +57,14 @@ export class PinnedRedirects implements ReplySink {
   }
 
   onReply(reply: Uint8Array, owned?: boolean): void {
-    const code = reply[0] === MINUS ? _clusterCode(reply) : null;
-    if (code !== null) {
+    const error = _clusterError(reply);
+    if (error !== null) {
       this.#routing.refreshPlacement?.();
       if (
-        this.#resend !== null && (code === "MOVED" || code === "ASK") &&
+        this.#resend !== null && (error.code === "MOVED" || error.code === "ASK") &&
         this.#routing.redirectNode !== undefined && ++this.#redirects <= MAX_REDIRECTS
       ) {
-        const redirect = parseRedirect(latin1.decode(reply.subarray(1, reply.length - 2)));
+        const redirect = parseRedirect(error.line);
         const node = redirect === null ? -1 : this.#routing.redirectNode(redirect);
         if (node >= 0 && this.#resend(node, redirect!.kind === "ask", this)) return;
       }

@@ -390,9 +390,9 @@ export class PlanRunner {
     const blockMs = plan.blockMs;
     const routing = this.#upstream.routing as RedisRouting;
     if (routing.redirectNode !== undefined) {
-      // A blocking request is sent again where a redirect points: its own bytes, as the
-      // read buffer's are reused.
-      // The pool of this routing's nodes, as a reload may swap both meanwhile.
+      // A blocking request is sent again where a redirect points: with its own bytes (the
+      // read buffer's are reused) and the pool of this routing's nodes (a reload may swap
+      // both meanwhile).
       const pins = this.#upstream.pins;
       const resend = plan.release && blockMs >= 0 && pins !== null
         ? this.#resendBlocking.bind(

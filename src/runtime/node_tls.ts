@@ -9,6 +9,7 @@
  */
 import tls from "node:tls";
 import { isIP } from "node:net";
+import { clearTimeout, setTimeout } from "node:timers";
 import type {
   ListenAddress,
   ProxyConn,
@@ -62,6 +63,7 @@ class NodeTlsConn implements ProxyConn {
       port: socket.remotePort ?? 0,
     };
     socket.on("data", (chunk: Uint8Array) => {
+      if (this.#closed) return; // read on only to see the peer's FIN
       this.#chunks.push(chunk);
       this.#queued += chunk.length;
       if (this.#waiter !== null) {
@@ -146,8 +148,6 @@ class NodeTlsConn implements ProxyConn {
     // What arrives from now on is dropped, and a paused socket reads on to see the peer's FIN.
     this.#chunks.length = 0;
     this.#queued = 0;
-    this.#socket.removeAllListeners("data");
-    this.#socket.on("data", () => {});
     if (this.#paused) this.#socket.resume();
     // end(): what Node still holds is sent first, then close_notify and FIN (destroy() threw
     // it away: a QUIT after 1,000 PINGs got 170 replies). A peer that never takes it is cut
@@ -155,9 +155,7 @@ class NodeTlsConn implements ProxyConn {
     if (!this.#socket.destroyed) {
       this.#socket.end();
       const socket = this.#socket;
-      const timer = setTimeout(() => socket.destroy(), CLOSE_FLUSH_MS);
-      (timer as { unref?: () => void }).unref?.();
-      if (typeof timer === "number" && typeof Deno !== "undefined") Deno.unrefTimer(timer);
+      const timer = setTimeout(() => socket.destroy(), CLOSE_FLUSH_MS).unref();
       socket.once("close", () => clearTimeout(timer));
     }
     this.#finish(null);

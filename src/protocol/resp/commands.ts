@@ -43,6 +43,16 @@ export type CommandKind =
 export type SplitKind = "mget" | "mset" | "sum";
 
 /**
+ * Reply kinds the RESP planner gives a forwarded script (EVAL, EVALSHA, FCALL and their _RO
+ * forms): its error replies may be the script's own text (`redis.error_reply`), so
+ * `redis_cluster` routing never takes one on trust for a redirect (the RESP framer ignores
+ * kinds). With keys, Redis checks their slot before the script runs, so a MOVED may be the
+ * cluster's; without keys it never redirects.
+ */
+export const SCRIPT_REPLY = 1;
+export const KEYLESS_SCRIPT_REPLY = 2;
+
+/**
  * One command of the table.
  *
  * Keys (see {@link commandKeyIndexes}) are the union of:
@@ -58,16 +68,6 @@ export type SplitKind = "mget" | "mset" | "sum";
  * - with `storeFrom`: the argument after each STORE or STOREDIST option found
  *   from that argv index on (SORT, GEORADIUS, GEORADIUSBYMEMBER).
  */
-/**
- * Reply kinds the RESP planner gives a forwarded script (EVAL, EVALSHA, FCALL and their _RO
- * forms): its error replies may be the script's own text (`redis.error_reply`), so
- * `redis_cluster` routing never takes one on trust for a redirect (the RESP framer ignores
- * kinds). With keys, Redis checks their slot before the script runs, so a MOVED may be the
- * cluster's; without keys it never redirects.
- */
-export const SCRIPT_REPLY = 1;
-export const KEYLESS_SCRIPT_REPLY = 2;
-
 export interface CommandSpec {
   /** Lowercase name, e.g. "getrange". */
   readonly name: string;

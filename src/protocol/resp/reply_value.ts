@@ -28,9 +28,9 @@ export class RespErrorReply {
 /**
  * A decoded reply: status text, error, integer, bulk bytes, null, or an array. RESP3 adds:
  * a double (a number), a boolean, a big number (a bigint; its text when not an integer, as a
- * script's may be), a verbatim string (its bytes,
- * "txt:" included), a blob error (an error); maps, sets and pushes decode as arrays (a map
- * as its keys and values in turn) and an attribute is skipped (its value is the reply's).
+ * script's may be), a verbatim string (its bytes, "txt:" included), a blob error (an error);
+ * maps, sets and pushes decode as arrays (a map as its keys and values in turn) and an
+ * attribute is skipped (its value is the reply's).
  */
 export type RespValue =
   | string

@@ -83,7 +83,7 @@ export class RespRequestDecoder {
         throw new ProtocolError("unauthenticated multibulk length");
       }
       if (argc > MAX_ASTER_ARGUMENTS) {
-        throw new ProtocolError("more than 1048576 arguments (Aster's limit)");
+        throw new ProtocolError(`more than ${MAX_ASTER_ARGUMENTS} arguments (Aster's limit)`);
       }
       if (argc <= 0) return { argv: [], size: headerEnd + 2 - start, inline: false };
       this.#argc = argc;
