@@ -701,6 +701,75 @@ testBothIo(
   },
 );
 
+/** Sends `bytes`, half-closes, and reads until the server closes (bounded: 10 s). */
+async function _sendAndReadToEnd(port: number, bytes: Uint8Array): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(bytes);
+    await conn.closeWrite();
+    const chunks: Uint8Array[] = [];
+    const buf = new Uint8Array(1 << 16);
+    const deadline = Date.now() + 10_000;
+    for (let i = 0; i < 100_000; i++) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const n = await Promise.race([
+        conn.read(buf),
+        new Promise<"late">((resolve) => {
+          timer = setTimeout(() => resolve("late"), Math.max(0, deadline - Date.now()));
+        }),
+      ]);
+      clearTimeout(timer);
+      if (n === "late") throw new Error(`no EOF within 10 s after ${chunks.length} reads`);
+      if (n === null) break;
+      chunks.push(buf.slice(0, n));
+    }
+    return new TextDecoder().decode(_concat(chunks));
+  } finally {
+    conn.close();
+  }
+}
+
+testBothIo(
+  "redis mode: a client that half-closes after WATCH, MULTI or BLPOP gets what redis-server sends",
+  async () => {
+    // Aster closed a client holding a dedicated connection at its EOF, replies owed and all,
+    // and dropped requests held behind another connection's replies (a BLPOP after SETs).
+    await using stack = new AsyncDisposableStack();
+    const direct = stack.use(await startRedis());
+    const behind = stack.use(await startRedis());
+    const aster = stack.use(await startAster([{ servers: [`127.0.0.1:${behind.port}:1 r`] }]));
+    const many = (line: string, n: number) => line.repeat(n);
+    const scripts: [string, string][] = [
+      [
+        "served BLPOP",
+        "RPUSH l x\r\n" + many("SET a 1\r\n", 3) + "BLPOP l 1\r\n" + many("GET a\r\n", 3),
+      ],
+      [
+        "WATCH and EXEC",
+        many("PING\r\n", 3) + "WATCH a\r\nGET a\r\nMULTI\r\nSET a 2\r\nEXEC\r\n" +
+        many("GET a\r\n", 3),
+      ],
+      ["WATCH left open", "WATCH a\r\n" + many("GET a\r\n", 3)],
+      ["MULTI left open", "MULTI\r\n" + many("SET a 3\r\n", 3)],
+      ["many behind WATCH", many("SET a 4\r\n", 2000) + "WATCH a\r\n" + many("GET a\r\n", 2000)],
+      ["blocked BLPOP", "DEL e\r\n" + many("GET a\r\n", 3) + "BLPOP e 0\r\nGET a\r\n"],
+    ];
+    for (const [name, script] of scripts) {
+      const bytes = encoder.encode(script);
+      const expected = await _sendAndReadToEnd(direct.port, bytes);
+      const got = await _sendAndReadToEnd(aster.ports[0], bytes);
+      assert.equal(got, expected, name);
+    }
+    // The blocked BLPOP's connection is gone with its client: it pops nothing pushed later.
+    for (const port of [direct.port, aster.ports[0]]) {
+      await using client = await RespClient.connect(port);
+      assert.equal(await client.command("RPUSH", "e", "later"), 1);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(await client.command("LLEN", "e"), 1, `port ${port}`);
+    }
+  },
+);
+
 function _ascii(bytes: number[]): string {
   return String.fromCharCode(...bytes);
 }

@@ -4,7 +4,7 @@
  * while pinned; and a forward plan with a prelude (a transaction without WATCH at EXEC).
  */
 import assert from "node:assert/strict";
-import { Session } from "./session.ts";
+import { BLOCKED_AT_EOF_MS, Session } from "./session.ts";
 import type { Routing } from "./routing.ts";
 import { NodePool } from "../backend/node_pool.ts";
 import { PinnedPool } from "../backend/pinned_pool.ts";
@@ -347,14 +347,68 @@ Deno.test("a client blocked in a blocking request sends nothing more until its r
   });
 });
 
-Deno.test("a blocked client that leaves is seen at once and its connection closed", async () => {
-  await _withNode(4, async ({ fake, pins, client }) => {
+Deno.test("a blocked client that leaves is closed with its connection, the requests behind it not sent", async () => {
+  await _withNode(4, async ({ fake, pins, shared, client }) => {
     const a = client(1);
-    a.conn.push("block 0 blpop\nget k\n");
+    a.conn.push("get j\nblock forever blpop\nget k\n");
     await settle();
+    shared.push("w\n");
+    await settle();
+    const sentAt = performance.now();
     a.conn.end();
     await a.done;
     assert.ok(fake.opened[1].closed);
+    assert.ok(a.conn.closed);
+    assert.ok(
+      performance.now() - sentAt <= BLOCKED_AT_EOF_MS + 50,
+      "closed within BLOCKED_AT_EOF_MS of the BLPOP's send",
+    );
+    assert.equal(a.conn.text(), "w\n", "the reply before it is written");
+    assert.equal(shared.text(), "get j\n", "get k, behind the BLPOP, is not sent");
+    assert.equal(pins.openCount(0), 0);
+  });
+});
+
+Deno.test("a blocking request answered soon after the client's EOF is written, then the requests read before the EOF", async () => {
+  await _withNode(4, async ({ fake, shared, client }) => {
+    const a = client(1);
+    a.conn.push("block forever blpop\nget k\n");
+    a.conn.end();
+    await settle();
+    const dedicated = fake.opened[1];
+    assert.equal(dedicated.text(), "block forever blpop\n");
+    dedicated.push("popped\n");
+    await settle();
+    assert.equal(shared.text(), "get k\n", "held behind the BLPOP, sent after its reply");
+    shared.push("v\n");
+    await a.done;
+    await settle();
+    assert.equal(a.conn.text(), "popped\nv\n");
+    assert.ok(a.conn.closed);
+  });
+});
+
+Deno.test("at a client's EOF, requests held behind another connection's replies are still run", async () => {
+  await _withNode(4, async ({ fake, pins, shared, client }) => {
+    const a = client(1);
+    // A transaction left open: its replies are written, then its connection closed.
+    a.conn.push("get j\npin watch\npin get k\nget m\n");
+    a.conn.end();
+    await settle();
+    assert.equal(shared.text(), "get j\n");
+    shared.push("w\n");
+    await settle();
+    const dedicated = fake.opened[1];
+    assert.equal(dedicated.text(), "pin watch\npin get k\n");
+    dedicated.push("OK\nv\n");
+    await settle();
+    assert.equal(shared.text(), "get j\nget m\n");
+    shared.push("x\n");
+    await a.done;
+    await settle();
+    assert.equal(a.conn.text(), "w\nOK\nv\nx\n");
+    assert.ok(a.conn.closed);
+    assert.ok(dedicated.closed, "its state is the client's: closed, not pooled");
     assert.equal(pins.openCount(0), 0);
   });
 });
@@ -565,12 +619,13 @@ Deno.test("a blocked client's QUIT waits for the reply; a client that leaves mea
     assert.ok(a.conn.closed);
 
     const b = client(2);
-    b.conn.push("block 0 blpop\nquit\n");
+    b.conn.push("block forever blpop\nquit\n");
     await settle();
     const second = fake.opened[fake.opened.length - 1];
     assert.ok(!second.closed);
     b.conn.end();
     await b.done;
+    await new Promise((resolve) => setTimeout(resolve, BLOCKED_AT_EOF_MS + 20));
     assert.ok(second.closed, "its BLPOP pops nothing for a client that is gone");
     assert.equal(pins.openCount(0), 0);
     assert.equal(metrics.clientStates.blocked, 0);

@@ -99,6 +99,12 @@ const HELD_READ_LIMIT = 64 * 1024;
 /** Lent bytes from which the writer queues them where they lie rather than copying them. */
 const LENT_WRITE_FROM = 16 * 1024;
 
+/**
+ * How long a blocking request in flight at a client's EOF may take to be answered before the
+ * client is closed with it: a BLPOP served at once is answered within a round trip.
+ */
+export const BLOCKED_AT_EOF_MS = 100;
+
 /** Counters a worker keeps over its sessions. */
 export interface SessionStats {
   open: number;
@@ -125,6 +131,12 @@ export class Session implements SessionClient, SlotOwner {
    * bytes dropped, only to see the client leave (as redis-server reads a blocked client).
    */
   #readingToEnd = false;
+  /**
+   * The client sent EOF: nothing more is read, but the requests read before it are still
+   * planned as they become due (held behind another connection's replies, or at the
+   * in-flight budget), as redis-server runs every request it read before a client's EOF.
+   */
+  #inputEnded = false;
   readonly #limits: OutputLimits;
   /** Bytes of replies kept in slots until the slots ahead of them are answered. */
   #heldBytes = 0;
@@ -522,6 +534,7 @@ export class Session implements SessionClient, SlotOwner {
         return;
       }
     }
+    if (this.#inputEnded && this.#watchBlockedHead()) return;
     if (this.#slots.size === 0) {
       if (this.#draining) this.#finish();
       // The last reply owed is out and the socket has nothing to read: idle until it has.
@@ -566,8 +579,8 @@ export class Session implements SessionClient, SlotOwner {
    * Sends the held request and plans the requests read meanwhile (or, `#feedOnRoom`, plans
    * those left at the in-flight budget once replies made room). Reading went on meanwhile
    * (a read may be in flight): this only consumes what is buffered, and lends nothing of the
-   * buffer to the backends. After the client's end of input, the held request is dropped,
-   * as redis-server drops what a client that closed had not run yet.
+   * buffer to the backends. After the client's EOF it goes on with what was read before it
+   * (#endOfInput); a graceful stop drops the held request (no new requests are handled).
    */
   #onFeedDue(): void {
     this.#feedScheduled = false;
@@ -602,6 +615,8 @@ export class Session implements SessionClient, SlotOwner {
       // counts while it is reserved): no reply in flight would come to go on, so go on now.
       this.#feedWhenDue();
     }
+    // After the client's EOF: on with what is left, or close once all of it is answered.
+    if (this.#inputEnded) this.#endOfInput(true);
   }
 
   /**
@@ -677,6 +692,10 @@ export class Session implements SessionClient, SlotOwner {
   #readNext(): void {
     if (this.#closed || (this.#draining && !this.#readingToEnd)) {
       this.#endOfInput(false);
+      return;
+    }
+    if (this.#inputEnded) {
+      this.#endOfInput(true); // never read past the client's EOF
       return;
     }
     if (this.#detachPending && !this.#ordering) this.#detachLent();
@@ -894,23 +913,61 @@ export class Session implements SessionClient, SlotOwner {
    * The client sent EOF (`eof`) or QUIT, or is being closed: send what is owed, then close.
    */
   #endOfInput(eof: boolean): void {
-    if (!this.#closed && this.#runner.holdsDedicated) {
-      if (!eof && this.#closing) {
+    if (eof && !this.#closed) {
+      // As redis-server does at a client's EOF: every request read before it is run and
+      // answered, then the client is closed with its dedicated connections (a transaction
+      // left open is dropped); a blocked request (BLPOP) is dropped with it, not waited for.
+      this.#inputEnded = true;
+      if (this.#watchBlockedHead()) return;
+      // Requests read and not yet planned: #onFeedDue plans them and comes back.
+      if (!this.#draining && (this.#ordering || this.#feedOnRoom)) return;
+      this.#draining = true;
+      if (this.#slots.size === 0) this.#finish();
+    } else if (!this.#closed && this.#runner.holdsDedicated) {
+      if (this.#closing) {
         // QUIT (or a protocol error) after a WATCH, an EXEC or a BLPOP: their replies come
         // first, as in redis-server; reading goes on to see the client leave meanwhile.
         this.#readingToEnd = true;
         this.#readNext();
         return;
       }
-      // A closed client cannot be told apart from a half-closed one: waiting for a BLPOP's
-      // reply would let Redis pop an element for a client that is gone. Closed at once, with
-      // its dedicated connections (its transaction is dropped).
+      // Draining for a graceful stop: a BLPOP may wait long, a transaction is dropped.
       this.close();
     } else if (!this.#closed) {
       this.#draining = true;
       if (this.#slots.size === 0) this.#finish();
     }
     this.#endLoop();
+  }
+
+  /** The blocked request watched after the client's EOF (see #watchBlockedHead). */
+  #blockedHead: ReplySlot | null = null;
+  #blockedTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+
+  /**
+   * After the client's EOF: a blocking request next in line (a BLPOP) not answered within
+   * BLOCKED_AT_EOF_MS of its send closes the client and its connection, as redis-server
+   * frees a blocked client that leaves (no element popped for a client that is gone). Not
+   * sooner: one served at once (its list had an element) is answered, as redis-server
+   * answers it. True when the client was closed now.
+   */
+  #watchBlockedHead(): boolean {
+    const head = this.#slots.peek();
+    if (
+      head === undefined || head.waitAllowedMs <= 0 || head.streamed > 0 ||
+      head === this.#blockedHead
+    ) return false;
+    const wait = head.blockedSince + BLOCKED_AT_EOF_MS - performance.now();
+    if (wait <= 0) {
+      this.close();
+      return true;
+    }
+    this.#blockedHead = head;
+    clearTimeout(this.#blockedTimer);
+    this.#blockedTimer = setTimeout(() => {
+      if (this.#slots.peek() === head) this.close();
+    }, wait);
+    return false;
   }
 
   #checkHardLimit(): void {
@@ -947,10 +1004,12 @@ export class Session implements SessionClient, SlotOwner {
     this.#draining = true;
     this.#slots.drain();
     this.#writer.discard();
+    clearTimeout(this.#blockedTimer);
     // A dedicated backend connection is closed, not returned: its state is this client's.
     this.#runner.close();
     // A paused read loop ends too, so run() resolves.
     if (this.#paused) queueMicrotask(() => this.#onCaughtUp());
+    else if (this.#inputEnded) queueMicrotask(() => this.#endLoop());
     else if (this.#heldPaused) {
       this.#heldPaused = false;
       queueMicrotask(() => this.#readNext());
