@@ -416,7 +416,7 @@ export class PlanRunner {
     if (blockMs >= 0) {
       // SLOWLOG leaves out the time it may block by its own timeout, as Redis does.
       slot.waitAllowedMs = blockMs;
-      slot.blockedSince = performance.now();
+      slot.blockedFrom = performance.now();
       sink = new BlockedUntilReply(sink, this.#host.clientStates);
       // Forever (Infinity) too: a request queued behind it waits for its reply first.
       sink = pin.pins.expectReply(pin.conn, blockMs + BLOCKING_TIMEOUT_MARGIN_MS, sink);

@@ -388,6 +388,27 @@ Deno.test("a blocking request answered soon after the client's EOF is written, t
   });
 });
 
+Deno.test("after the client's EOF, a blocking request's grace counts from its turn, not its send", async () => {
+  await _withNode(4, async ({ fake, client }) => {
+    const a = client(1);
+    // Behind a slow request on the same connection: Redis takes it up only after that one.
+    a.conn.push("pin watch\npin slow\nblock forever blpop\n");
+    a.conn.end();
+    await settle();
+    const dedicated = fake.opened[1];
+    assert.equal(dedicated.text(), "pin watch\npin slow\nblock forever blpop\n");
+    await new Promise((resolve) => setTimeout(resolve, BLOCKED_AT_EOF_MS * 3));
+    dedicated.push("OK\nv\n");
+    await settle();
+    assert.ok(!a.conn.closed, "its turn has just come");
+    dedicated.push("popped\n");
+    await a.done;
+    await settle();
+    assert.equal(a.conn.text(), "OK\nv\npopped\n");
+    assert.ok(a.conn.closed);
+  });
+});
+
 Deno.test("at a client's EOF, requests held behind another connection's replies are still run", async () => {
   await _withNode(4, async ({ fake, pins, shared, client }) => {
     const a = client(1);

@@ -53,8 +53,11 @@ export class ReplySlot implements ReplyTarget {
   bufferEpoch = 0;
   /** For SLOWLOG: how long the request may wait by its own timeout (a BLPOP's), not counted. */
   waitAllowedMs = 0;
-  /** A blocking request's: when it was sent (performance.now(); see Session's #watchBlockedHead). */
-  blockedSince = 0;
+  /**
+   * A blocking request's: when the backend may have started on it (performance.now()): its
+   * send, or its turn once the replies ahead of it are in (see Session's #watchBlockedHead).
+   */
+  blockedFrom = 0;
   /** Bytes of its reply already written while the rest arrives (0: none yet). */
   streamed = 0;
   /** A Pub/Sub message's slot (Session.deliver), not a request's. */

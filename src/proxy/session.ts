@@ -100,10 +100,12 @@ const HELD_READ_LIMIT = 64 * 1024;
 const LENT_WRITE_FROM = 16 * 1024;
 
 /**
- * How long a blocking request in flight at a client's EOF may take to be answered before the
- * client is closed with it: a BLPOP served at once is answered within a round trip.
+ * How long a blocking request next in line at a client's EOF may take to be answered, from
+ * its send or its turn, before the client is closed with it: a BLPOP served at once is
+ * answered within a round trip and the backend's queue. Short: an element pushed meanwhile
+ * is popped for a client that may be gone.
  */
-export const BLOCKED_AT_EOF_MS = 100;
+export const BLOCKED_AT_EOF_MS = 20;
 
 /** Counters a worker keeps over its sessions. */
 export interface SessionStats {
@@ -534,7 +536,12 @@ export class Session implements SessionClient, SlotOwner {
         return;
       }
     }
-    if (this.#inputEnded && this.#watchBlockedHead()) return;
+    // A blocking request's turn at the backend comes once the replies ahead of it are in.
+    const head = this.#slots.peek();
+    if (head !== undefined && head.waitAllowedMs > 0) {
+      head.blockedFrom = performance.now();
+      if (this.#inputEnded && this.#watchBlockedHead()) return;
+    }
     if (this.#slots.size === 0) {
       if (this.#draining) this.#finish();
       // The last reply owed is out and the socket has nothing to read: idle until it has.
@@ -946,7 +953,7 @@ export class Session implements SessionClient, SlotOwner {
 
   /**
    * After the client's EOF: a blocking request next in line (a BLPOP) not answered within
-   * BLOCKED_AT_EOF_MS of its send closes the client and its connection, as redis-server
+   * BLOCKED_AT_EOF_MS of its send or turn closes the client and its connection, as redis-server
    * frees a blocked client that leaves (no element popped for a client that is gone). Not
    * sooner: one served at once (its list had an element) is answered, as redis-server
    * answers it. True when the client was closed now.
@@ -957,7 +964,7 @@ export class Session implements SessionClient, SlotOwner {
       head === undefined || head.waitAllowedMs <= 0 || head.streamed > 0 ||
       head === this.#blockedHead
     ) return false;
-    const wait = head.blockedSince + BLOCKED_AT_EOF_MS - performance.now();
+    const wait = head.blockedFrom + BLOCKED_AT_EOF_MS - performance.now();
     if (wait <= 0) {
       this.close();
       return true;
