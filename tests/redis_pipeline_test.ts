@@ -767,6 +767,22 @@ testBothIo(
       await new Promise((resolve) => setTimeout(resolve, 50));
       assert.equal(await client.command("LLEN", "e"), 1, `port ${port}`);
     }
+    // Nor for a client that closes 5 ms into its BLPOP: an element pushed 10 ms later stays.
+    for (const port of [direct.port, aster.ports[0]]) {
+      await using client = await RespClient.connect(port);
+      const blocked = await Deno.connect({ hostname: "127.0.0.1", port });
+      await blocked.write(encoder.encode("BLPOP gone 0\r\n"));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      blocked.close();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal(await client.command("RPUSH", "gone", "x"), 1);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(
+        await client.command("LLEN", "gone"),
+        1,
+        `port ${port}: popped for a client gone`,
+      );
+    }
   },
 );
 

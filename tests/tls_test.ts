@@ -196,6 +196,16 @@ testBothIo("plain client -> Aster -> TLS redis (backend_tls), and TLS on both si
   const request = new Uint8Array([...resp("GET", "big"), ...resp("GET", "b")]);
   const reply = await ask(both, request, /backend-tls\r\n$/);
   assert.equal(reply, `$${big.length}\r\n${big}\r\n$11\r\nbackend-tls\r\n`);
+  // A client that leaves while blocked: its TLS connection to Redis is half-closed (close_notify),
+  // Redis frees that client, and an element pushed a moment later stays in the list.
+  const blocked = await Deno.connect({ hostname: "127.0.0.1", port: aster.ports[0] });
+  await blocked.write(new TextEncoder().encode("BLPOP gone 0\r\n"));
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  blocked.close();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(await ask(plain, resp("RPUSH", "gone", "x")), ":1\r\n");
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(await ask(plain, resp("LLEN", "gone")), ":1\r\n", "popped for a client gone");
   plain.close();
   both.close();
 });

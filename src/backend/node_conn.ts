@@ -21,6 +21,11 @@ export interface NodeConnOptions {
   dialTimeout: number;
   /** Longest wait for one reply, ms. */
   readTimeout: number;
+  /**
+   * After closeWrite(): how long the backend may take to answer what it was sent and close,
+   * ms, before the connection is aborted (default: readTimeout).
+   */
+  halfCloseTimeout?: number;
   /** Longest a write may stay in flight, ms. */
   writeTimeout: number;
   /** A fresh reply framer for each new socket. */
@@ -135,6 +140,10 @@ export class NodeConn {
    * past it by the push handler's fast path.
    */
   #midFrame = false;
+  /** closeWrite() was called: nothing more is sent, and the backend's EOF closes it for good. */
+  #writeClosed = false;
+  /** Aborts a half-closed connection the backend does not close (see closeWrite). */
+  #halfCloseTimer: ReturnType<typeof setTimeout> | undefined;
 
   readonly #traits: NodeConnTraits;
 
@@ -191,7 +200,10 @@ export class NodeConn {
    * to the framer with the reply (0 unless the protocol needs it).
    */
   send(bytes: Uint8Array, sink: ReplySink, kind = 0): void {
-    if (this.#state === "down" || this.#state === "closed" || this.#writer === null) {
+    if (
+      this.#state === "down" || this.#state === "closed" || this.#writer === null ||
+      this.#writeClosed
+    ) {
       sink.onError(`backend ${this.options.name} is unavailable: ${this.#lastError}`);
       return;
     }
@@ -247,6 +259,44 @@ export class NodeConn {
     if (writeStartedAt >= 0 && now - writeStartedAt > this.options.writeTimeout) {
       this.#fail(`write timed out after ${this.options.writeTimeout} ms`);
     }
+  }
+
+  /** True once closeWrite() was called: the connection is never used again. */
+  get writeClosed(): boolean {
+    return this.#writeClosed;
+  }
+
+  /**
+   * Half-closes a dedicated connection whose client ended its input: once what is queued is
+   * written, the backend reads EOF after it and does what redis-server does when a client
+   * leaves: it answers what it read (those replies still arrive), frees a blocked client
+   * (a BLPOP pops nothing) and closes, which closes this for good (what still waits gets an
+   * error). Bounded by `halfCloseTimeout`. False when the connection is not up or its
+   * socket cannot half-close: the caller closes it instead.
+   */
+  closeWrite(): boolean {
+    const conn = this.#conn;
+    if (this.#state !== "up" || conn === null || conn.closeWrite === undefined) return false;
+    if (this.#writeClosed) return true;
+    this.#writeClosed = true;
+    this.#lastError = "connection closing";
+    const generation = this.#generation;
+    this.#writer!.idle().then(() => {
+      if (generation !== this.#generation) return;
+      try {
+        Promise.resolve(conn.closeWrite!()).catch((err) => this.#fail(_osMessage(err)));
+      } catch (err) {
+        this.#fail(_osMessage(err));
+        return;
+      }
+      const bound = this.options.halfCloseTimeout ?? this.options.readTimeout;
+      if (!Number.isFinite(bound)) return;
+      this.#halfCloseTimer = setTimeout(() => {
+        if (generation !== this.#generation) return;
+        this.abort(`no close within ${bound} ms of its client leaving`);
+      }, bound);
+    });
+    return true;
   }
 
   /** Closes for good: waiting sinks get an error, no reconnect. */
@@ -345,7 +395,8 @@ export class NodeConn {
         if (generation !== this.#generation) return;
         const readAt = performance.now(); // one clock read per chunk of replies
         if (n === null) {
-          this.#fail("connection closed by backend");
+          if (this.#writeClosed) this.close(); // the backend's answer to closeWrite()
+          else this.#fail("connection closed by backend");
           return;
         }
         buffer.commit(n);
@@ -451,6 +502,10 @@ export class NodeConn {
   /** Drops the socket, fails every waiting sink and schedules a reconnect with backoff. */
   #fail(reason: string): void {
     if (this.#state === "closed") return;
+    if (this.#writeClosed) {
+      this.close(); // its client is leaving: no reconnect, nothing to warn of
+      return;
+    }
     logWarn(`backend ${this.options.name}: ${reason}`);
     this.#drop(reason);
     this.#state = "down";
@@ -464,6 +519,7 @@ export class NodeConn {
 
   #drop(reason: string): void {
     this.#generation++;
+    clearTimeout(this.#halfCloseTimer);
     this.#lastError = reason;
     this.#writer?.discard();
     this.#writer = null;

@@ -133,8 +133,14 @@ export class PinnedPool {
       this.#open.set(node, open);
     }
     if (open.size >= this.#cap && !this.#closeIdleOtherLane(node, lane)) return null;
-    // Exempt from read_timeout: a blocked BLPOP or a subscription waits as long as it likes.
-    const conn = this.#newConn({ ...this.#nodes.optionsOf(node, lane), readTimeout: Infinity });
+    // Exempt from read_timeout: a blocked BLPOP or a subscription waits as long as it likes;
+    // read_timeout bounds only its close once its client left (NodeConn.closeWrite).
+    const options = this.#nodes.optionsOf(node, lane);
+    const conn = this.#newConn({
+      ...options,
+      readTimeout: Infinity,
+      halfCloseTimeout: options.readTimeout,
+    });
     open.add(conn);
     this.#laneOf.set(conn, lane);
     return conn;
@@ -157,7 +163,7 @@ export class PinnedPool {
    * still waits for replies, or that failed, is closed instead.
    */
   release(node: number, conn: NodeConn): void {
-    if (this.#closed || conn.pendingCount > 0 || conn.state === "closed") {
+    if (this.#closed || conn.pendingCount > 0 || conn.state === "closed" || conn.writeClosed) {
       this.discard(node, conn);
       return;
     }

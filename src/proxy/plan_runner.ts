@@ -99,24 +99,29 @@ class ReleaseAfterReply implements ReplySink {
   }
 }
 
-/** A blocked client, counted until its blocking request's reply (or error) is in. */
+/**
+ * A blocked client, counted until its blocking request's reply (or error) is in; its
+ * runner knows the connection meanwhile (see PlanRunner.halfCloseBlocked).
+ */
 class BlockedUntilReply implements ReplySink {
   readonly #sink: ReplySink;
-  readonly #states: Record<ClientState, number>;
+  readonly #runner: PlanRunner;
+  readonly #conn: NodeConn;
 
-  constructor(sink: ReplySink, states: Record<ClientState, number>) {
+  constructor(sink: ReplySink, runner: PlanRunner, conn: NodeConn) {
     this.#sink = sink;
-    this.#states = states;
-    states.blocked++;
+    this.#runner = runner;
+    this.#conn = conn;
+    runner.blockedOn(conn, 1);
   }
 
   onReply(reply: Uint8Array, owned?: boolean): void {
-    this.#states.blocked--;
+    this.#runner.blockedOn(this.#conn, -1);
     this.#sink.onReply(reply, owned);
   }
 
   onError(message: string): void {
-    this.#states.blocked--;
+    this.#runner.blockedOn(this.#conn, -1);
     this.#sink.onError(message);
   }
 }
@@ -145,12 +150,51 @@ export class PlanRunner {
 
   /** True once the client is gone and its dedicated connections closed. */
   get clientGone(): boolean {
-    return this.#closed;
+    return this.#closed || this.#leaving;
+  }
+
+  /** A blocking request on `conn` was sent (`delta` 1) or answered (-1): counted, per client too. */
+  blockedOn(conn: NodeConn, delta: 1 | -1): void {
+    this.#host.clientStates.blocked += delta;
+    const count = (this.#blockedConns.get(conn) ?? 0) + delta;
+    if (count > 0) this.#blockedConns.set(conn, count);
+    else this.#blockedConns.delete(conn);
+  }
+
+  /**
+   * The client ended its input while blocked: each connection a blocking request of its is in
+   * flight on is half-closed, so the backend frees that client as redis-server frees one that
+   * leaves (nothing popped), after any reply it sent first, which still arrives; the
+   * connection's close then fails what is left on it. False when none is, or one cannot be
+   * half-closed (the session then closes the client itself).
+   */
+  halfCloseBlocked(): boolean {
+    if (this.#blockedConns.size === 0) return false;
+    this.#leaving = true;
+    let all = true;
+    for (const conn of this.#blockedConns.keys()) all = conn.closeWrite() && all;
+    return all;
+  }
+
+  /**
+   * The client ended its input and every request it sent is planned: each of its dedicated
+   * connections is half-closed, so each backend answers what it was sent, frees that client
+   * (its transaction and watches dropped, a blocked request popping nothing) and closes,
+   * within the node's read_timeout (NodeConn.closeWrite).
+   */
+  halfCloseDedicated(): void {
+    this.#leaving = true;
+    this.#pin?.conn.closeWrite();
+    for (const pin of this.#releasing ?? []) pin.conn.closeWrite();
   }
   /** Pins whose releasing request waits for its reply (closed if the client goes first). */
   #releasing: Pin[] | null = null;
   /** The client's Pub/Sub connections, made on its first (un)subscribe. */
   #subscriber: Subscriber | null = null;
+  /** Dedicated connections with a blocking request of this client's in flight, and how many. */
+  readonly #blockedConns = new Map<NodeConn, number>();
+  /** halfCloseBlocked() was called: the client is leaving (see clientGone). */
+  #leaving = false;
   /**
    * The backend connection the last request went over: a shared lane (its number) or a
    * dedicated NodeConn. Redis runs one connection's requests in order, not two connections';
@@ -417,7 +461,7 @@ export class PlanRunner {
       // SLOWLOG leaves out the time it may block by its own timeout, as Redis does.
       slot.waitAllowedMs = blockMs;
       slot.blockedFrom = performance.now();
-      sink = new BlockedUntilReply(sink, this.#host.clientStates);
+      sink = new BlockedUntilReply(sink, this, pin.conn);
       // Forever (Infinity) too: a request queued behind it waits for its reply first.
       sink = pin.pins.expectReply(pin.conn, blockMs + BLOCKING_TIMEOUT_MARGIN_MS, sink);
     }
@@ -440,13 +484,13 @@ export class PlanRunner {
     asking: boolean,
     inner: ReplySink,
   ): boolean {
-    if (this.#closed) return false;
+    if (this.clientGone) return false;
     const conn = pins.acquire(node, lane);
     if (conn === null) return false;
     const pin: Pin = { conn, node, group: -1, lane, pins };
     (this.#releasing ??= []).push(pin);
     let sink: ReplySink = new ReleaseAfterReply(inner, pin, this);
-    sink = new BlockedUntilReply(sink, this.#host.clientStates);
+    sink = new BlockedUntilReply(sink, this, conn);
     sink = pins.expectReply(conn, blockMs + BLOCKING_TIMEOUT_MARGIN_MS, sink);
     if (asking) conn.send(ASKING, DROP_REPLY, 0);
     conn.send(bytes, sink, replyKind);

@@ -347,8 +347,33 @@ Deno.test("a client blocked in a blocking request sends nothing more until its r
   });
 });
 
-Deno.test("a blocked client that leaves is closed with its connection, the requests behind it not sent", async () => {
+Deno.test("a blocked client that leaves has its connection half-closed, and leaves once the backend closes it", async () => {
+  await _withNode(4, async ({ fake, pins, shared, client, metrics }) => {
+    const a = client(1);
+    a.conn.push("get j\nblock forever blpop\nget k\n");
+    await settle();
+    shared.push("w\n");
+    await settle();
+    a.conn.end();
+    await settle();
+    const dedicated = fake.opened[1];
+    assert.ok(dedicated.writeClosed, "the backend is told, as it would be by the client");
+    assert.ok(!a.conn.closed, "the backend decides: its reply, or its close");
+    dedicated.end(); // redis-server frees a blocked client at its EOF: nothing popped
+    await a.done;
+    await settle();
+    assert.ok(a.conn.closed);
+    assert.ok(dedicated.closed);
+    assert.equal(a.conn.text(), "w\n", "no reply for the BLPOP, no error either");
+    assert.equal(shared.text(), "get j\n", "get k, behind the BLPOP, is not sent");
+    assert.equal(pins.openCount(0), 0);
+    assert.equal(metrics.clientStates.blocked, 0);
+  });
+});
+
+Deno.test("a blocked client that leaves, on a socket that cannot half-close, is closed with its connection", async () => {
   await _withNode(4, async ({ fake, pins, shared, client }) => {
+    fake.halfCloses = false;
     const a = client(1);
     a.conn.push("get j\nblock forever blpop\nget k\n");
     await settle();
@@ -388,8 +413,35 @@ Deno.test("a blocking request answered soon after the client's EOF is written, t
   });
 });
 
+Deno.test("after the client's EOF its dedicated connection is half-closed, and a backend that never closes it is bounded", async () => {
+  await _withNode(4, async ({ fake, pins, client }) => {
+    const a = client(1);
+    a.conn.push("pin watch\npin get k\n");
+    a.conn.end();
+    await settle();
+    const dedicated = fake.opened[1];
+    assert.equal(dedicated.text(), "pin watch\npin get k\n");
+    assert.ok(dedicated.writeClosed, "sent after the requests: the backend answers them first");
+    dedicated.push("OK\n");
+    await settle();
+    assert.ok(!a.conn.closed);
+    // The backend goes quiet: read_timeout (100 ms here) bounds the wait for its close.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await a.done;
+    await settle();
+    assert.match(
+      a.conn.text(),
+      /^OK\nERR backend n1: no close within 100 ms of its client leaving\n$/,
+    );
+    assert.ok(a.conn.closed);
+    assert.ok(dedicated.closed);
+    assert.equal(pins.openCount(0), 0);
+  });
+});
+
 Deno.test("after the client's EOF, a blocking request's grace counts from its turn, not its send", async () => {
   await _withNode(4, async ({ fake, client }) => {
+    fake.halfCloses = false;
     const a = client(1);
     // Behind a slow request on the same connection: Redis takes it up only after that one.
     a.conn.push("pin watch\npin slow\nblock forever blpop\n");
@@ -645,9 +697,13 @@ Deno.test("a blocked client's QUIT waits for the reply; a client that leaves mea
     const second = fake.opened[fake.opened.length - 1];
     assert.ok(!second.closed);
     b.conn.end();
+    await settle();
+    assert.ok(second.writeClosed, "half-closed: the backend frees its client");
+    second.end();
     await b.done;
-    await new Promise((resolve) => setTimeout(resolve, BLOCKED_AT_EOF_MS + 20));
+    await settle();
     assert.ok(second.closed, "its BLPOP pops nothing for a client that is gone");
+    assert.ok(b.conn.closed);
     assert.equal(pins.openCount(0), 0);
     assert.equal(metrics.clientStates.blocked, 0);
   });

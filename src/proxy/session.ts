@@ -101,9 +101,9 @@ const LENT_WRITE_FROM = 16 * 1024;
 
 /**
  * How long a blocking request next in line at a client's EOF may take to be answered, from
- * its send or its turn, before the client is closed with it: a BLPOP served at once is
- * answered within a round trip and the backend's queue. Short: an element pushed meanwhile
- * is popped for a client that may be gone.
+ * its send or its turn, before the client is closed with it, when its connection cannot be
+ * half-closed: a BLPOP served at once is answered within a round trip and the backend's
+ * queue. Short: an element pushed meanwhile is popped for a client that may be gone.
  */
 export const BLOCKED_AT_EOF_MS = 20;
 
@@ -359,6 +359,12 @@ export class Session implements SessionClient, SlotOwner {
 
   /** A request failed at the backend: its slot gets the protocol's error reply. */
   fail(slot: ReplySlot, message: string): void {
+    if (slot === this.#blockedHead) {
+      // Its connection was half-closed for the client's leaving, and the backend freed that
+      // client: the client leaves too, with no reply for it (see #watchBlockedHead).
+      this.close();
+      return;
+    }
     this.metrics.error("backend");
     if (slot.streamed > 0) {
       // Part of its reply is out already: no error can follow it, the client is closed
@@ -929,6 +935,8 @@ export class Session implements SessionClient, SlotOwner {
       // Requests read and not yet planned: #onFeedDue plans them and comes back.
       if (!this.#draining && (this.#ordering || this.#feedOnRoom)) return;
       this.#draining = true;
+      // All sent: each backend holding this client's state sees it leave after them.
+      if (this.#runner.holdsDedicated) this.#runner.halfCloseDedicated();
       if (this.#slots.size === 0) this.#finish();
     } else if (!this.#closed && this.#runner.holdsDedicated) {
       if (this.#closing) {
@@ -952,11 +960,12 @@ export class Session implements SessionClient, SlotOwner {
   #blockedTimer: ReturnType<typeof setTimeout> | undefined = undefined;
 
   /**
-   * After the client's EOF: a blocking request next in line (a BLPOP) not answered within
-   * BLOCKED_AT_EOF_MS of its send or turn closes the client and its connection, as redis-server
-   * frees a blocked client that leaves (no element popped for a client that is gone). Not
-   * sooner: one served at once (its list had an element) is answered, as redis-server
-   * answers it. True when the client was closed now.
+   * After the client's EOF: a blocking request next in line (a BLPOP) may have been served at
+   * once (its list had an element: redis-server answers it) or be blocked (redis-server frees
+   * the client at its EOF, popping nothing). Its connection is half-closed, so the backend
+   * tells which: its reply comes, or it closes the connection and the client is closed
+   * (`fail`; NodeConn bounds the wait). A socket that cannot half-close gets BLOCKED_AT_EOF_MS
+   * from the request's send or turn for a reply instead. True when the client was closed now.
    */
   #watchBlockedHead(): boolean {
     const head = this.#slots.peek();
@@ -964,15 +973,19 @@ export class Session implements SessionClient, SlotOwner {
       head === undefined || head.waitAllowedMs <= 0 || head.streamed > 0 ||
       head === this.#blockedHead
     ) return false;
+    this.#blockedHead = head;
+    if (this.#runner.halfCloseBlocked()) return false;
     const wait = head.blockedFrom + BLOCKED_AT_EOF_MS - performance.now();
     if (wait <= 0) {
       this.close();
       return true;
     }
-    this.#blockedHead = head;
     clearTimeout(this.#blockedTimer);
     this.#blockedTimer = setTimeout(() => {
-      if (this.#slots.peek() === head) this.close();
+      // One more turn: a reply already read (a busy loop ran this timer first) goes first.
+      this.#blockedTimer = setTimeout(() => {
+        if (this.#slots.peek() === head) this.close();
+      }, 0);
     }, wait);
     return false;
   }

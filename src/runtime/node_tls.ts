@@ -143,6 +143,11 @@ class NodeTlsConn implements ProxyConn {
     this.#socket.setNoDelay(noDelay);
   }
 
+  closeWrite(): void {
+    if (this.#closed || this.#socket.destroyed) throw this.#errors.badResource("closed");
+    this.#socket.end(); // close_notify and FIN after what Node holds; reading goes on
+  }
+
   close(): void {
     this.#closed = true;
     // What arrives from now on is dropped, and a paused socket reads on to see the peer's FIN.

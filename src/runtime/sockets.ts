@@ -22,6 +22,11 @@ export interface ProxyConn {
   /** Calls `callback` once, from the event loop, when a read may find bytes, EOF or an error, or on close. */
   whenReadable?(callback: () => void): void;
   setNoDelay(noDelay?: boolean): void;
+  /**
+   * Half-closes: the peer reads EOF after what was written; reading goes on until it closes
+   * too. Optional (without it a caller closes instead); throws or rejects when closed.
+   */
+  closeWrite?(): void | Promise<void>;
   /** Throws when already closed (as Deno's does). */
   close(): void;
 }

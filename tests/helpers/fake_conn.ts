@@ -30,9 +30,22 @@ export class FakeConn implements ProxyConn {
   /** Reads without a promise (`tryRead`, `whenReadable`), as `io = "ffi"`'s sockets do. */
   tryRead?: (buf: Uint8Array) => number | null | undefined;
   whenReadable?: (callback: () => void) => void;
+  /** True once the code under test half-closed it (the peer would read EOF). */
+  writeClosed = false;
+  /** Half-closes (absent with `halfCloses: false`, as a socket that cannot). */
+  closeWrite?: () => void;
 
-  /** `readsNow`: also reads as raw sockets do (tryRead and whenReadable), not only read(). */
-  constructor(options: { readsNow?: boolean } = {}) {
+  /**
+   * `readsNow`: also reads as raw sockets do (tryRead and whenReadable), not only read().
+   * `halfCloses` (default true): it has closeWrite().
+   */
+  constructor(options: { readsNow?: boolean; halfCloses?: boolean } = {}) {
+    if (options.halfCloses ?? true) {
+      this.closeWrite = () => {
+        if (this.closed) throw new Error("BadResource: closed");
+        this.writeClosed = true;
+      };
+    }
     if (!options.readsNow) return;
     this.tryRead = (buf) => {
       if (this.closed) throw new Error("BadResource: closed");
@@ -161,6 +174,8 @@ export class FakeSockets implements SocketApi {
   /** The "host:port" each conn of `opened` was dialled to. */
   readonly addresses: string[] = [];
   readonly script: (FakeConn | Error)[] = [];
+  /** Whether the conns made when the script is used up can half-close (FakeConn's option). */
+  halfCloses = true;
 
   /** The last conn dialled to `addr` ("host:port"). */
   connTo(addr: string): FakeConn {
@@ -178,7 +193,7 @@ export class FakeSockets implements SocketApi {
   }
 
   connect(address: { hostname: string; port: number }): Promise<FakeConn> {
-    const next = this.script.shift() ?? new FakeConn();
+    const next = this.script.shift() ?? new FakeConn({ halfCloses: this.halfCloses });
     if (next instanceof Error) return Promise.reject(next);
     this.opened.push(next);
     this.addresses.push(`${address.hostname}:${address.port}`);

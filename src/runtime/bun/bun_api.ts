@@ -22,6 +22,8 @@ export interface BunSocket<T> {
   readonly remotePort?: number;
   write(data: Uint8Array): number;
   end(): void;
+  /** Half-closes: FIN after what the kernel holds; reading goes on. */
+  shutdown(): void;
   terminate(): void;
   setNoDelay(noDelay?: boolean): boolean;
   pause(): void;

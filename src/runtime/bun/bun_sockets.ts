@@ -122,6 +122,11 @@ export class BunConn implements ProxyConn {
     this.#socket.setNoDelay(noDelay);
   }
 
+  closeWrite(): void {
+    if (this.#closed || this.#gone) throw badResource();
+    this.#socket.shutdown();
+  }
+
   close(): void {
     if (this.#closed) throw badResource();
     this.#closed = true;

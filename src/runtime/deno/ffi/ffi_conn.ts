@@ -18,6 +18,7 @@ import {
   MAX_IO_BYTES,
   MSG_NOSIGNAL,
   osError,
+  SHUT_WR,
   TCP_NODELAY,
 } from "./libc.ts";
 import { c } from "./socket_libc.ts";
@@ -197,6 +198,11 @@ export class FfiConn implements ProxyConn, Watcher {
 
   setNoDelay(noDelay = true): void {
     c.setsockopt(this.#fd, IPPROTO_TCP, TCP_NODELAY, int32Bytes(noDelay ? 1 : 0), 4);
+  }
+
+  closeWrite(): void {
+    if (this.#closed) throw closedError();
+    if (c.shutdown(this.#fd, SHUT_WR) < 0) throw osError(errno(), "shutdown: ");
   }
 
   close(): void {

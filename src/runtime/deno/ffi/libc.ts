@@ -35,6 +35,7 @@ const libc = Deno.dlopen("libc.so.6", {
   recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
   send: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  shutdown: { parameters: ["i32", "i32"], result: "i32" },
   malloc: { parameters: ["usize"], result: "pointer" },
   malloc_trim: { parameters: ["usize"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
@@ -68,6 +69,8 @@ export const IPPROTO_TCP = 6;
 export const TCP_NODELAY = 1;
 export const F_SETFL = 4;
 export const O_NONBLOCK = 0o4000;
+/** shutdown(2): no more sends (the peer reads EOF). */
+export const SHUT_WR = 1;
 export const MSG_NOSIGNAL = 0x4000;
 export const EPERM = 1;
 export const EINTR = 4;
