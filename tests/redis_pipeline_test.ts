@@ -767,6 +767,25 @@ testBothIo(
       await new Promise((resolve) => setTimeout(resolve, 50));
       assert.equal(await client.command("LLEN", "e"), 1, `port ${port}`);
     }
+    // Nor for clients that close at once, their dedicated connections still being dialled.
+    for (const port of [direct.port, aster.ports[0]]) {
+      await using client = await RespClient.connect(port);
+      const gone = await Promise.all(
+        [0, 1, 2, 3, 4].map(() => Deno.connect({ hostname: "127.0.0.1", port })),
+      );
+      await Promise.all(gone.map((conn, i) => conn.write(encoder.encode(`BLPOP fresh${i} 0\r\n`))));
+      for (const conn of gone) conn.close();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      for (let i = 0; i < gone.length; i++) await client.command("RPUSH", `fresh${i}`, "x");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      for (let i = 0; i < gone.length; i++) {
+        assert.equal(
+          await client.command("LLEN", `fresh${i}`),
+          1,
+          `port ${port}: fresh${i} popped`,
+        );
+      }
+    }
     // Nor for a client that closes 5 ms into its BLPOP: an element pushed 10 ms later stays.
     for (const port of [direct.port, aster.ports[0]]) {
       await using client = await RespClient.connect(port);

@@ -22,10 +22,10 @@ export interface NodeConnOptions {
   /** Longest wait for one reply, ms. */
   readTimeout: number;
   /**
-   * After closeWrite(): how long the backend may take to answer what it was sent and close,
-   * ms, before the connection is aborted (default: readTimeout).
+   * Once its client left (clientLeft, closeWrite): the longest wait for one reply, ms, as
+   * readTimeout is until then (a dedicated connection's is Infinity; default: readTimeout).
    */
-  halfCloseTimeout?: number;
+  leftClientTimeout?: number;
   /** Longest a write may stay in flight, ms. */
   writeTimeout: number;
   /** A fresh reply framer for each new socket. */
@@ -142,8 +142,8 @@ export class NodeConn {
   #midFrame = false;
   /** closeWrite() was called: nothing more is sent, and the backend's EOF closes it for good. */
   #writeClosed = false;
-  /** Aborts a half-closed connection the backend does not close (see closeWrite). */
-  #halfCloseTimer: ReturnType<typeof setTimeout> | undefined;
+  /** performance.now() when its client left (clientLeft); -1 while it has not. */
+  #leftAt = -1;
 
   readonly #traits: NodeConnTraits;
 
@@ -249,10 +249,18 @@ export class NodeConn {
     // write_timeout bounds it) and the reply before it was complete: not time spent queued
     // behind other requests, however large their bytes or replies.
     const writtenAt = head?.batch.writtenAt ?? -1;
+    const left = this.#leftAt >= 0;
+    const readTimeout = left
+      ? this.options.leftClientTimeout ?? this.options.readTimeout
+      : this.options.readTimeout;
     if (
-      writtenAt >= 0 && now - Math.max(writtenAt, this.#headSince) > this.options.readTimeout
+      writtenAt >= 0 && now - Math.max(writtenAt, this.#headSince, this.#leftAt) > readTimeout
     ) {
-      this.#fail(`timed out after read_timeout ${this.options.readTimeout} ms`);
+      this.#fail(
+        left
+          ? `timed out: no reply within ${readTimeout} ms after its client left`
+          : `timed out after read_timeout ${readTimeout} ms`,
+      );
       return;
     }
     const writeStartedAt = this.#writer?.writeStartedAt ?? -1;
@@ -267,19 +275,36 @@ export class NodeConn {
   }
 
   /**
-   * Half-closes a dedicated connection whose client ended its input: once what is queued is
-   * written, the backend reads EOF after it and does what redis-server does when a client
-   * leaves: it answers what it read (those replies still arrive), frees a blocked client
-   * (a BLPOP pops nothing) and closes, which closes this for good (what still waits gets an
-   * error). Bounded by `halfCloseTimeout`. False when the connection is not up or its
-   * socket cannot half-close: the caller closes it instead.
+   * The client of this dedicated connection ended its input: from now on each reply must
+   * come within `leftClientTimeout` (counted from now at the earliest), so a backend that
+   * went quiet does not keep a leaving client's session and connection.
+   */
+  clientLeft(): void {
+    if (this.#leftAt < 0) this.#leftAt = performance.now();
+  }
+
+  /**
+   * Half-closes a dedicated connection whose client left while blocked: once what is queued
+   * is written (after the dial, if it is under way), the backend reads EOF after it and does
+   * what redis-server does when a client leaves: it answers what it read (those replies
+   * still arrive), frees a blocked client (a BLPOP pops nothing) and closes, which closes
+   * this for good (what still waits gets an error). Implies clientLeft(). False when the
+   * connection is down or its socket cannot half-close: the caller closes it instead.
    */
   closeWrite(): boolean {
     const conn = this.#conn;
-    if (this.#state !== "up" || conn === null || conn.closeWrite === undefined) return false;
+    if (this.#state === "down" || this.#state === "closed") return false;
+    if (conn !== null && conn.closeWrite === undefined) return false;
+    this.clientLeft();
     if (this.#writeClosed) return true;
     this.#writeClosed = true;
     this.#lastError = "connection closing";
+    if (conn !== null && this.#state === "up") this.#closeWriteWhenWritten(conn);
+    return true;
+  }
+
+  /** Half-closes `conn` once the writer has written what is queued (see closeWrite). */
+  #closeWriteWhenWritten(conn: ProxyConn): void {
     const generation = this.#generation;
     this.#writer!.idle().then(() => {
       if (generation !== this.#generation) return;
@@ -287,16 +312,8 @@ export class NodeConn {
         Promise.resolve(conn.closeWrite!()).catch((err) => this.#fail(_osMessage(err)));
       } catch (err) {
         this.#fail(_osMessage(err));
-        return;
       }
-      const bound = this.options.halfCloseTimeout ?? this.options.readTimeout;
-      if (!Number.isFinite(bound)) return;
-      this.#halfCloseTimer = setTimeout(() => {
-        if (generation !== this.#generation) return;
-        this.abort(`no close within ${bound} ms of its client leaving`);
-      }, bound);
     });
-    return true;
   }
 
   /** Closes for good: waiting sinks get an error, no reconnect. */
@@ -352,6 +369,11 @@ export class NodeConn {
         this.#writer!.attach(conn);
         logDebug(`backend ${this.options.name} connected`);
         this.#readLoop(conn, generation);
+        // Its client left while it was dialled (closeWrite).
+        if (this.#writeClosed) {
+          if (conn.closeWrite === undefined) this.close();
+          else this.#closeWriteWhenWritten(conn);
+        }
       },
       (err) => {
         if (generation === this.#generation) {
@@ -503,7 +525,10 @@ export class NodeConn {
   #fail(reason: string): void {
     if (this.#state === "closed") return;
     if (this.#writeClosed) {
-      this.close(); // its client is leaving: no reconnect, nothing to warn of
+      // Its client is leaving: no reconnect, nothing to warn of.
+      this.#drop(reason);
+      this.#state = "closed";
+      clearTimeout(this.#retryTimer);
       return;
     }
     logWarn(`backend ${this.options.name}: ${reason}`);
@@ -519,7 +544,6 @@ export class NodeConn {
 
   #drop(reason: string): void {
     this.#generation++;
-    clearTimeout(this.#halfCloseTimer);
     this.#lastError = reason;
     this.#writer?.discard();
     this.#writer = null;

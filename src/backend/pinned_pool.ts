@@ -71,7 +71,19 @@ export interface PinnedPoolOptions {
   capPerNode: number;
   /** Makes a connection (tests use fakes); default: a NodeConn that connects at once. */
   newConn?: (options: NodeConnOptions) => NodeConn;
+  /**
+   * Once a connection's client left, the longest wait for one of its replies, ms, at least
+   * the node's read_timeout (default LEFT_CLIENT_TIMEOUT_MS).
+   */
+  leftClientTimeout?: number;
 }
+
+/**
+ * A leaving client's dedicated connection waits this long for each reply at most: long
+ * enough for a slow EVAL or EXEC, which redis-server would still answer a half-closed
+ * client, and bounded, so a backend gone quiet does not hold the session and connection.
+ */
+export const LEFT_CLIENT_TIMEOUT_MS = 30_000;
 
 function _newConn(options: NodeConnOptions): NodeConn {
   const conn = new NodeConn(options);
@@ -84,6 +96,7 @@ export class PinnedPool {
   readonly #nodes: NodePool;
   readonly #cap: number;
   readonly #newConn: (options: NodeConnOptions) => NodeConn;
+  readonly #leftClientTimeout: number;
   /** Per node and lane (`_idleKey`): released connections waiting for the next pinned client. */
   readonly #idle = new Map<number, NodeConn[]>();
   /** The lane each connection was opened in (see NodePool's lanes: 1 said HELLO 3). */
@@ -98,6 +111,7 @@ export class PinnedPool {
     this.#nodes = nodes;
     this.#cap = options.capPerNode;
     this.#newConn = options.newConn ?? _newConn;
+    this.#leftClientTimeout = options.leftClientTimeout ?? LEFT_CLIENT_TIMEOUT_MS;
   }
 
   /** Connections open to `node`, idle or pinned. */
@@ -133,13 +147,13 @@ export class PinnedPool {
       this.#open.set(node, open);
     }
     if (open.size >= this.#cap && !this.#closeIdleOtherLane(node, lane)) return null;
-    // Exempt from read_timeout: a blocked BLPOP or a subscription waits as long as it likes;
-    // read_timeout bounds only its close once its client left (NodeConn.closeWrite).
+    // Exempt from read_timeout: a blocked BLPOP or a subscription waits as long as it likes.
+    // Once its client left, a reply may take a while (a long EVAL) but not forever.
     const options = this.#nodes.optionsOf(node, lane);
     const conn = this.#newConn({
       ...options,
       readTimeout: Infinity,
-      halfCloseTimeout: options.readTimeout,
+      leftClientTimeout: Math.max(options.readTimeout, this.#leftClientTimeout),
     });
     open.add(conn);
     this.#laneOf.set(conn, lane);

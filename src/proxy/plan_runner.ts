@@ -177,15 +177,13 @@ export class PlanRunner {
   }
 
   /**
-   * The client ended its input and every request it sent is planned: each of its dedicated
-   * connections is half-closed, so each backend answers what it was sent, frees that client
-   * (its transaction and watches dropped, a blocked request popping nothing) and closes,
-   * within the node's read_timeout (NodeConn.closeWrite).
+   * The client ended its input and every request it sent is planned: its dedicated
+   * connections' replies are still written, but each within a bound (NodeConn.clientLeft),
+   * so a backend gone quiet does not keep the session.
    */
-  halfCloseDedicated(): void {
-    this.#leaving = true;
-    this.#pin?.conn.closeWrite();
-    for (const pin of this.#releasing ?? []) pin.conn.closeWrite();
+  clientLeft(): void {
+    this.#pin?.conn.clientLeft();
+    for (const pin of this.#releasing ?? []) pin.conn.clientLeft();
   }
   /** Pins whose releasing request waits for its reply (closed if the client goes first). */
   #releasing: Pin[] | null = null;

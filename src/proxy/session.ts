@@ -935,8 +935,8 @@ export class Session implements SessionClient, SlotOwner {
       // Requests read and not yet planned: #onFeedDue plans them and comes back.
       if (!this.#draining && (this.#ordering || this.#feedOnRoom)) return;
       this.#draining = true;
-      // All sent: each backend holding this client's state sees it leave after them.
-      if (this.#runner.holdsDedicated) this.#runner.halfCloseDedicated();
+      // All sent: replies on dedicated connections (no read_timeout) get a bound now.
+      if (this.#runner.holdsDedicated) this.#runner.clientLeft();
       if (this.#slots.size === 0) this.#finish();
     } else if (!this.#closed && this.#runner.holdsDedicated) {
       if (this.#closing) {

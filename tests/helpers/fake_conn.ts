@@ -176,6 +176,15 @@ export class FakeSockets implements SocketApi {
   readonly script: (FakeConn | Error)[] = [];
   /** Whether the conns made when the script is used up can half-close (FakeConn's option). */
   halfCloses = true;
+  /** While true, a connect stays under way until releaseConnects(). */
+  holdConnects = false;
+  #heldConnects: (() => void)[] = [];
+
+  /** Completes the connects held by `holdConnects` (and stops holding). */
+  releaseConnects(): void {
+    this.holdConnects = false;
+    for (const complete of this.#heldConnects.splice(0)) complete();
+  }
 
   /** The last conn dialled to `addr` ("host:port"). */
   connTo(addr: string): FakeConn {
@@ -197,6 +206,9 @@ export class FakeSockets implements SocketApi {
     if (next instanceof Error) return Promise.reject(next);
     this.opened.push(next);
     this.addresses.push(`${address.hostname}:${address.port}`);
+    if (this.holdConnects) {
+      return new Promise((resolve) => this.#heldConnects.push(() => resolve(next)));
+    }
     return Promise.resolve(next);
   }
 }
