@@ -14,13 +14,17 @@ import { freePort, type ServerProcess, startListeningProcess } from "./helpers/s
 const EXAMPLE = new URL("../docs/examples/haproxy.cfg", import.meta.url);
 const HOSTS = ["127.0.0.2", "127.0.0.3"];
 
-/** A port free on every one of `hosts` (both instances listen on the same port). */
-function portFreeOn(hosts: string[]): number {
+/**
+ * A port free on every one of `hosts` (both instances listen on the same port), other than
+ * those in `taken` (two calls in a row may be handed the same free port).
+ */
+function portFreeOn(hosts: string[], taken: number[] = []): number {
   for (let attempt = 0; attempt < 20; attempt++) {
     const first = Deno.listen({ hostname: hosts[0], port: 0 });
     const port = (first.addr as Deno.NetAddr).port;
     const others: Deno.Listener[] = [];
     try {
+      if (taken.includes(port)) continue;
       for (const host of hosts.slice(1)) others.push(Deno.listen({ hostname: host, port }));
       return port;
     } catch {
@@ -195,7 +199,7 @@ Deno.test({
   fn: async () => {
     await using cluster = await startRedisCluster();
     const port = portFreeOn(HOSTS);
-    const metrics = portFreeOn(HOSTS);
+    const metrics = portFreeOn(HOSTS, [port]);
     const lb = await freePort();
     const cfgPath = await haproxyConfig({ lb, aster: port, metrics });
     const start = astersFor(cluster.seeds(), port, metrics);
@@ -259,7 +263,7 @@ Deno.test({
   fn: async () => {
     await using cluster = await startRedisCluster();
     const port = portFreeOn(HOSTS);
-    const metrics = portFreeOn(HOSTS);
+    const metrics = portFreeOn(HOSTS, [port]);
     const start = astersFor(cluster.seeds(), port, metrics);
     // Both instances, so HAProxy's checks pass and either may take the client.
     const asters: AsterProcess[] = [];
