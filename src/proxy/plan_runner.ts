@@ -148,7 +148,10 @@ export class PlanRunner {
   /** The client is gone (close()): nothing more is sent for it. */
   #closed = false;
 
-  /** True once the client is gone and its dedicated connections closed. */
+  /**
+   * True once the client is gone and its dedicated connections closed, or leaving (a blocked
+   * request's connection half-closed at its EOF): nothing new is sent for it.
+   */
   get clientGone(): boolean {
     return this.#closed || this.#leaving;
   }
