@@ -318,16 +318,19 @@ export class NodeConn {
 
   /** Closes for good: waiting sinks get an error, no reconnect. */
   close(): void {
-    if (this.#state === "closed") return;
-    this.#drop("connection closed by proxy");
-    this.#state = "closed";
-    clearTimeout(this.#retryTimer);
+    this.#closeFor("connection closed by proxy");
   }
 
   /** Closes for good, failing every waiting sink with `reason` (a pinned request's deadline). */
   abort(reason: string): void {
     if (this.#state === "closed") return;
     logWarn(`backend ${this.options.name}: ${reason}`);
+    this.#closeFor(reason);
+  }
+
+  /** Closes for good, failing every waiting sink with `reason`; no reconnect. */
+  #closeFor(reason: string): void {
+    if (this.#state === "closed") return;
     this.#drop(reason);
     this.#state = "closed";
     clearTimeout(this.#retryTimer);
@@ -417,8 +420,8 @@ export class NodeConn {
         if (generation !== this.#generation) return;
         const readAt = performance.now(); // one clock read per chunk of replies
         if (n === null) {
-          if (this.#writeClosed) this.close(); // the backend's answer to closeWrite()
-          else this.#fail("connection closed by backend");
+          // After closeWrite() this is the backend's answer: #fail closes quietly then.
+          this.#fail("connection closed by backend");
           return;
         }
         buffer.commit(n);
@@ -525,10 +528,7 @@ export class NodeConn {
   #fail(reason: string): void {
     if (this.#state === "closed") return;
     if (this.#writeClosed) {
-      // Its client is leaving: no reconnect, nothing to warn of.
-      this.#drop(reason);
-      this.#state = "closed";
-      clearTimeout(this.#retryTimer);
+      this.#closeFor(reason); // its client is leaving: no reconnect, nothing to warn of
       return;
     }
     logWarn(`backend ${this.options.name}: ${reason}`);
